@@ -1,0 +1,1 @@
+"""The `eksir` command line: typer commands, rich rendering, one exit-code table."""

@@ -1,0 +1,69 @@
+"""Entry point: builds the typer app from the command modules and turns eksir errors into exit codes.
+
+Every command module exposes `register(app)`. Errors derived from `EksirError` are printed as one line on
+stderr and mapped to their documented exit code; nothing a user can cause ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+
+import typer
+from rich.console import Console
+
+from eksir.errors import EksirError, ExitCode
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "eksir.cli.triage_cmd",
+    "eksir.cli.case_cmd",
+    "eksir.cli.lab_cmd",
+    "eksir.cli.hunt_cmd",
+)
+
+
+def build_app() -> typer.Typer:
+    """Create the typer app with every command module that is installed registered on it."""
+    app = typer.Typer(
+        name="eksir",
+        help="Incident response for a privileged container launched on Amazon EKS.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    for module_name in COMMAND_MODULES:
+        try:
+            module = import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        module.register(app)
+    return app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        build_app()(standalone_mode=False)
+    except EksirError as exc:
+        stderr.print(f"eksir: error: {exc.message}", markup=False)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        stderr.print("eksir: interrupted; the case record is intact, run `eksir resume` to continue")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        from click import ClickException
+        from click.exceptions import Abort, Exit
+
+        if isinstance(exc, Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, Abort):
+            sys.exit(int(ExitCode.USAGE))
+        if isinstance(exc, ClickException):
+            exc.show()
+            sys.exit(int(ExitCode.USAGE))
+        raise

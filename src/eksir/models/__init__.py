@@ -1,0 +1,29 @@
+"""Immutable domain models shared by every layer; no I/O here."""
+
+from eksir.models.finding import (
+    Actor,
+    ActorKind,
+    ApiCall,
+    Cluster,
+    Container,
+    Finding,
+    FindingFamily,
+    SourceFormat,
+    Volume,
+    VolumeMount,
+    Workload,
+)
+
+__all__ = [
+    "Actor",
+    "ActorKind",
+    "ApiCall",
+    "Cluster",
+    "Container",
+    "Finding",
+    "FindingFamily",
+    "SourceFormat",
+    "Volume",
+    "VolumeMount",
+    "Workload",
+]
