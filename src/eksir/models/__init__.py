@@ -1,5 +1,6 @@
 """Immutable domain models shared by every layer; no I/O here."""
 
+from eksir.models.case import Case, CaseEvent, CaseStatus, EvidenceItem
 from eksir.models.finding import (
     Actor,
     ActorKind,
@@ -18,8 +19,12 @@ __all__ = [
     "Actor",
     "ActorKind",
     "ApiCall",
+    "Case",
+    "CaseEvent",
+    "CaseStatus",
     "Cluster",
     "Container",
+    "EvidenceItem",
     "Finding",
     "FindingFamily",
     "SourceFormat",

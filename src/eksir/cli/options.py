@@ -1,0 +1,30 @@
+"""Options shared by several commands, so every verb spells them the same way."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+OutputOption = Annotated[
+    OutputFormat, typer.Option("--output", "-o", help="table (rich, for people) or json (stable, for tools)")
+]
+CasesDirOption = Annotated[
+    Path,
+    typer.Option("--cases-dir", envvar="EKSIR_CASES_DIR", help="where case bundles live", show_default=True),
+]
+DEFAULT_CASES_DIR = Path("cases")
+
+
+def print_json(value: object) -> None:
+    """Print JSON to stdout (UTF-8, indented) without going through rich's markup."""
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())

@@ -1,0 +1,105 @@
+"""`eksir triage FILE`: read a finding in any AWS form, judge it, and open (or reuse) its case."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+
+from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.triage_view import render_triage
+from eksir.errors import BadInputError, EksirError
+from eksir.findings import read_findings, require_handled
+from eksir.models.finding import Finding
+from eksir.store import CaseStore
+from eksir.triage import TriageConfig, load_triage_config, triage_finding
+from eksir.triage.document import summary_markdown, triage_document
+
+
+def read_input_bytes(source: str) -> tuple[bytes, str]:
+    """Read the raw bytes (kept as evidence exactly as received) from a path or `-` for stdin."""
+    if source == "-":
+        return sys.stdin.buffer.read(), "<stdin>"
+    path = Path(source)
+    try:
+        return path.read_bytes(), str(path)
+    except IsADirectoryError as exc:
+        raise BadInputError(f"{path} is a directory, not a finding file") from exc
+    except FileNotFoundError as exc:
+        raise BadInputError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise BadInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def handled_findings(findings: list[Finding], stderr: Console) -> list[Finding]:
+    """Keep the findings this playbook handles; if none, raise the error of the first one."""
+    kept: list[Finding] = []
+    first_error: EksirError | None = None
+    for finding in findings:
+        try:
+            kept.extend(require_handled([finding]))
+        except EksirError as exc:
+            first_error = first_error or exc
+            stderr.print(f"eksir: skipped: {exc.message}", markup=False)
+    if not kept:
+        if first_error is not None:
+            raise first_error
+        raise BadInputError("the input holds no findings")
+    return kept
+
+
+def triage_one(
+    finding: Finding, config: TriageConfig, store: CaseStore | None, raw: bytes, input_name: str
+) -> dict[str, Any]:
+    verdict = triage_finding(finding, config)
+    if store is None:
+        return triage_document(finding, verdict, None, None)
+    handle, created = store.open_for_finding(finding, raw, input_name)
+    case = handle.load()
+    document = triage_document(finding, verdict, case.id, str(handle.path))
+    handle.write_document(
+        "finding.json",
+        orjson.dumps(finding.model_dump(mode="json", exclude={"raw"}), option=orjson.OPT_INDENT_2),
+        "normalised-finding",
+    )
+    handle.write_document("triage.json", orjson.dumps(document, option=orjson.OPT_INDENT_2), "triage")
+    handle.write_document("summary.md", summary_markdown(document).encode(), "summary")
+    handle.append("triage.completed", {"decision": verdict.decision.value, "reasons": list(verdict.reasons)})
+    if case.verdict != verdict.decision.value:
+        handle.save(case.model_copy(update={"verdict": verdict.decision.value}), "verdict recorded")
+    document["case"]["created"] = created
+    return document
+
+
+def triage(
+    finding_file: Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")],
+    config_file: Annotated[
+        Path | None, typer.Option("--config", "-c", envvar="EKSIR_TRIAGE_CONFIG", help="triage config YAML")
+    ] = None,
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    no_case: Annotated[
+        bool, typer.Option("--no-case", help="judge only; do not open or touch a case")
+    ] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Read a GuardDuty finding in any form AWS emits, triage it, and open (or reuse) its case."""
+    stderr = Console(stderr=True, highlight=False)
+    config = load_triage_config(config_file)
+    raw, input_name = read_input_bytes(finding_file)
+    findings = handled_findings(read_findings(raw), stderr)
+    store = None if no_case else CaseStore(cases_dir)
+    documents = [triage_one(finding, config, store, raw, input_name) for finding in findings]
+    if output is OutputFormat.JSON:
+        print_json(documents[0] if len(documents) == 1 else documents)
+        return
+    console = Console(highlight=False)
+    for document in documents:
+        render_triage(console, document)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("triage")(triage)

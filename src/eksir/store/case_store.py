@@ -1,0 +1,190 @@
+"""Case bundles in a directory: open (or reuse) the case of a finding, add evidence, write documents.
+
+Layout of `<cases-dir>/<case-id>/`:
+  case.json        the case header (atomic rewrite; each version's sha256 is logged)
+  events.jsonl     append-only, hash-chained log of everything that happened
+  evidence/NNN-*   collected artefacts, hashed at collection (item 1 is the finding as received)
+  *.md, *.json     documents (summary, triage result), each write logged with its sha256
+
+A new case is assembled in a hidden temporary directory and renamed into place, so an interrupted run never
+leaves a half case. Every later change is an atomic file write followed by a logged event.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import re
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from eksir.errors import CaseInvalidError, NotFoundError
+from eksir.models.case import Case, CaseEvent, EvidenceItem
+from eksir.models.finding import Finding
+from eksir.store.atomic import sha256_bytes, write_atomic
+from eksir.store.event_log import EventLog
+
+CASE_FILE = "case.json"
+EVENTS_FILE = "events.jsonl"
+EVIDENCE_DIR = "evidence"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def current_actor() -> str:
+    """Who is acting, for custody records: `user@host` of the process."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def case_id_for(finding: Finding) -> str:
+    """A stable case id per finding, valid as a Kubernetes label value and an AWS tag value.
+
+    Deterministic, so triaging the same finding again lands in the same case without an index.
+    """
+    key = finding.arn or finding.id
+    day = (finding.created_at or datetime.now(UTC)).strftime("%Y%m%d")
+    return f"eksir-{day}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+@dataclass(frozen=True)
+class CaseHandle:
+    """An open case directory; every mutation goes through here so it is hashed and logged."""
+
+    path: Path
+    actor: str
+
+    @property
+    def log(self) -> EventLog:
+        return EventLog(self.path / EVENTS_FILE)
+
+    def load(self) -> Case:
+        """Read case.json; raises CaseInvalidError when it is unreadable."""
+        try:
+            return Case.model_validate(orjson.loads((self.path / CASE_FILE).read_bytes()))
+        except FileNotFoundError as exc:
+            raise CaseInvalidError(f"{self.path} has no {CASE_FILE}: not a case directory") from exc
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            raise CaseInvalidError(f"{self.path / CASE_FILE} is not a valid case record") from exc
+
+    def append(self, event_type: str, data: dict[str, Any] | None = None) -> CaseEvent:
+        return self.log.append(event_type, self.actor, data or {})
+
+    def save(self, case: Case, reason: str) -> Case:
+        """Rewrite case.json atomically and log the new version's hash."""
+        payload = _dump(case)
+        write_atomic(self.path / CASE_FILE, payload)
+        self.append("case.written", {"reason": reason, "sha256": sha256_bytes(payload)})
+        return case
+
+    def write_document(self, relative: str, data: bytes, kind: str) -> str:
+        """Write a derived document (summary, triage result) and log its hash; returns the sha256."""
+        write_atomic(self.path / relative, data)
+        digest = sha256_bytes(data)
+        self.append("document.written", {"path": relative, "sha256": digest, "kind": kind, "size": len(data)})
+        return digest
+
+    def add_evidence(
+        self, name: str, data: bytes, source: str, description: str = "", media_type: str = "application/json"
+    ) -> EvidenceItem:
+        """Store an artefact under evidence/, hash it, list it in the case and log its custody."""
+        case = self.load()
+        number = len(case.evidence) + 1
+        relative = f"{EVIDENCE_DIR}/{number:03d}-{_SAFE_NAME.sub('_', name)}"
+        write_atomic(self.path / relative, data)
+        item = EvidenceItem(
+            number=number,
+            name=name,
+            path=relative,
+            sha256=sha256_bytes(data),
+            size=len(data),
+            collected_at=datetime.now(UTC),
+            collected_by=self.actor,
+            source=source,
+            description=description,
+            media_type=media_type,
+        )
+        self.append("evidence.collected", item.model_dump(mode="json"))
+        self.save(case.model_copy(update={"evidence": (*case.evidence, item)}), f"evidence {number} added")
+        return item
+
+
+class CaseStore:
+    """The directory holding every case (`--cases-dir`, default `./cases`)."""
+
+    def __init__(self, root: Path, actor: str | None = None) -> None:
+        self.root = root
+        self.actor = actor or current_actor()
+
+    def get(self, case_ref: str) -> CaseHandle:
+        """Find a case by id (under the root) or by path; raises NotFoundError."""
+        candidates = [Path(case_ref), self.root / case_ref]
+        for candidate in candidates:
+            if (candidate / CASE_FILE).is_file():
+                return CaseHandle(candidate, self.actor)
+        raise NotFoundError(f"no case {case_ref!r} (looked in {self.root} and at that path)")
+
+    def open_for_finding(
+        self, finding: Finding, raw_input: bytes, input_name: str
+    ) -> tuple[CaseHandle, bool]:
+        """Open the finding's case, creating it atomically if new. Returns (handle, created)."""
+        case_id = case_id_for(finding)
+        target = self.root / case_id
+        if (target / CASE_FILE).is_file():
+            handle = CaseHandle(target, self.actor)
+            handle.append("finding.received-again", {"finding_id": finding.id, "input": input_name})
+            return handle, False
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{case_id}.", dir=self.root))
+        try:
+            self._assemble(CaseHandle(staging, self.actor), case_id, finding, raw_input, input_name)
+            staging.rename(target)
+        except FileExistsError:
+            shutil.rmtree(staging, ignore_errors=True)
+            return self.open_for_finding(finding, raw_input, input_name)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if (target / CASE_FILE).is_file():
+                return self.open_for_finding(finding, raw_input, input_name)
+            raise CaseInvalidError(f"cannot create case {case_id} in {self.root}: {exc.strerror}") from exc
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return CaseHandle(target, self.actor), True
+
+    def _assemble(
+        self, handle: CaseHandle, case_id: str, finding: Finding, raw_input: bytes, input_name: str
+    ) -> None:
+        case = Case(
+            id=case_id,
+            opened_at=datetime.now(UTC),
+            opened_by=self.actor,
+            finding_id=finding.id,
+            finding_arn=finding.arn,
+            finding_type=finding.type,
+            cluster_name=finding.cluster.name if finding.cluster else None,
+            account_id=finding.account_id,
+            region=finding.region,
+            title=finding.title or finding.type,
+        )
+        handle.append("case.opened", {"case_id": case_id, "finding_id": finding.id, "input": input_name})
+        handle.save(case, "case opened")
+        handle.add_evidence(
+            "finding-as-received.json",
+            raw_input,
+            source=input_name,
+            description="The GuardDuty finding exactly as received (every byte), before any parsing.",
+        )
+
+
+def _dump(model: Case) -> bytes:
+    return orjson.dumps(model.model_dump(mode="json"), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)

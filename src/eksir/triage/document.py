@@ -1,0 +1,128 @@
+"""The stable triage result: one JSON object per finding (documented in the README) and a readable summary.
+
+The JSON shape is a public contract (`eksir triage --output json`): fields are only ever added, never renamed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eksir.models.finding import Finding
+from eksir.triage.verdict import Verdict
+
+TRIAGE_SCHEMA = "eksir.triage/v1"
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def triage_document(finding: Finding, verdict: Verdict, case_id: str | None, case_path: str | None) -> dict[str, Any]:
+    """Build the documented triage object for one finding."""
+    workload = finding.workload
+    actor = finding.actor
+    call = finding.api_call
+    return {
+        "schema": TRIAGE_SCHEMA,
+        "finding": {
+            "id": finding.id,
+            "arn": finding.arn,
+            "type": finding.type,
+            "family": finding.family.value,
+            "severity": finding.severity,
+            "account_id": finding.account_id,
+            "region": finding.region,
+            "created_at": _iso(finding.created_at),
+            "sample": finding.sample,
+            "source_format": finding.source_format.value,
+        },
+        "cluster": {"name": finding.cluster.name, "arn": finding.cluster.arn} if finding.cluster else None,
+        "workload": None
+        if workload is None
+        else {
+            "namespace": workload.namespace,
+            "name": workload.name,
+            "uid": workload.uid,
+            "type": workload.type,
+            "service_account": workload.service_account,
+            "host_network": workload.host_network,
+            "host_pid": workload.host_pid,
+            "host_ipc": workload.host_ipc,
+            "containers": [
+                {"name": c.name, "image": c.image, "privileged": c.privileged} for c in workload.containers
+            ],
+            "host_paths": [v.host_path for v in workload.volumes if v.host_path],
+        },
+        "actor": None
+        if actor is None
+        else {
+            "kind": actor.kind.value,
+            "username": actor.username,
+            "uid": actor.uid,
+            "groups": list(actor.groups),
+            "access_key_id": actor.access_key_id,
+            "principal_id": actor.principal_id,
+            "user_type": actor.user_type,
+            "user_name": actor.user_name,
+            "session_name": actor.session_name,
+            "reason": actor.reason,
+        },
+        "api_call": None
+        if call is None
+        else {
+            "verb": call.verb,
+            "request_uri": call.request_uri,
+            "status_code": call.status_code,
+            "user_agent": call.user_agent,
+            "source_ips": list(call.source_ips),
+            "asn": call.asn,
+            "asn_org": call.asn_org,
+            "country_code": call.country_code,
+        },
+        "verdict": {
+            "decision": verdict.decision.value,
+            "reasons": list(verdict.reasons),
+            "checks": [{"name": c.name, "status": c.status.value, "detail": c.detail} for c in verdict.checks],
+            "change_record": verdict.change_record.id if verdict.change_record else None,
+            "suppression_filter": verdict.suppression_filter,
+            "follow_ups": list(verdict.follow_ups),
+        },
+        "case": {"id": case_id, "path": case_path},
+    }
+
+
+def summary_markdown(document: dict[str, Any]) -> str:
+    """A short human summary for the case folder, written from the triage document only."""
+    finding, verdict = document["finding"], document["verdict"]
+    workload, actor, call = document["workload"] or {}, document["actor"] or {}, document["api_call"] or {}
+    cluster = (document["cluster"] or {}).get("name")
+    lines = [
+        f"# Case {document['case']['id']}",
+        "",
+        f"**{finding['type']}** (severity {finding['severity']}) in account {finding['account_id']}, "
+        f"region {finding['region']}, cluster `{cluster}`, created {finding['created_at']}.",
+        "",
+        f"- Pod: `{workload.get('namespace')}/{workload.get('name')}` (uid `{workload.get('uid')}`), "
+        f"service account `{workload.get('service_account')}`, hostNetwork={workload.get('host_network')}, "
+        f"hostPID={workload.get('host_pid')}, hostIPC={workload.get('host_ipc')}",
+    ]
+    lines += [
+        f"  - container `{c['name']}` image `{c['image']}` privileged={c['privileged']}"
+        for c in workload.get("containers", [])
+    ]
+    lines += [
+        f"- Actor: **{actor.get('kind')}** `{actor.get('username')}` (access key `{actor.get('access_key_id')}`, "
+        f"session `{actor.get('session_name')}`): {actor.get('reason')}",
+        f"- Call: `{call.get('verb')} {call.get('request_uri')}` -> {call.get('status_code')} from "
+        f"{', '.join(call.get('source_ips') or []) or 'unknown IP'} (ASN {call.get('asn')} {call.get('asn_org')}, "
+        f"country {call.get('country_code')}), user agent `{call.get('user_agent')}`",
+        "",
+        f"## Verdict: {verdict['decision']}",
+        "",
+    ]
+    lines += [f"- {reason}" for reason in verdict["reasons"]]
+    lines += ["", "| check | status | detail |", "|---|---|---|"]
+    lines += [f"| {c['name']} | {c['status']} | {c['detail']} |" for c in verdict["checks"]]
+    if verdict["follow_ups"]:
+        lines += ["", "## Follow-ups", ""] + [f"- {item}" for item in verdict["follow_ups"]]
+    return "\n".join(lines) + "\n"

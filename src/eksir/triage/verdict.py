@@ -1,0 +1,126 @@
+"""Combine the triage checks into a verdict a responder can act on.
+
+Rules, in order:
+- `authorized-change`: an approved change record covers the actor, namespace, image and time, and no network
+  check failed. Comes with the GuardDuty `CreateFilter` criteria that would auto-archive such findings and the
+  post-incident follow-ups (an approved privileged pod is still a risk to reduce).
+- `unauthorized`: no approved change covers it and at least one network-origin check failed, or the caller
+  was anonymous.
+- `suspicious`: everything else (nothing failed, but nothing proves the change was approved either; or an
+  approved change came from an unexpected origin). With no config at all, the verdict is `suspicious`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from eksir.models.finding import ActorKind, Finding
+from eksir.triage.checks import (
+    CheckResult,
+    CheckStatus,
+    check_change_records,
+    check_country,
+    check_organization,
+    check_source_ip,
+    check_user_agent,
+)
+from eksir.triage.config import ChangeRecord, TriageConfig
+
+__all__ = ["CheckResult", "CheckStatus", "Decision", "Verdict", "triage_finding"]
+
+
+class Decision(StrEnum):
+    AUTHORIZED_CHANGE = "authorized-change"
+    SUSPICIOUS = "suspicious"
+    UNAUTHORIZED = "unauthorized"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    reasons: tuple[str, ...]
+    checks: tuple[CheckResult, ...]
+    change_record: ChangeRecord | None = None
+    suppression_filter: dict[str, Any] | None = None
+    follow_ups: tuple[str, ...] = field(default_factory=tuple)
+
+
+def triage_finding(finding: Finding, config: TriageConfig) -> Verdict:
+    """Run every check and decide; pure, no I/O."""
+    network = (
+        check_source_ip(finding, config),
+        check_organization(finding, config),
+        check_country(finding, config),
+        check_user_agent(finding, config),
+    )
+    change_check, record = check_change_records(finding, config)
+    checks = (*network, change_check)
+    failed = [c for c in network if c.status is CheckStatus.FAIL]
+    anonymous = finding.actor is not None and finding.actor.kind is ActorKind.ANONYMOUS
+    if record is not None and not failed and not anonymous:
+        return Verdict(
+            Decision.AUTHORIZED_CHANGE,
+            (change_check.detail,),
+            checks,
+            record,
+            suppression_filter_for(finding, record),
+            _authorized_follow_ups(finding, record),
+        )
+    reasons = [f"{c.name}: {c.detail}" for c in checks if c.status is CheckStatus.FAIL]
+    if anonymous:
+        reasons.insert(0, "actor is system:anonymous: no approved change is ever made anonymously")
+    if (failed and record is None) or anonymous:
+        return Verdict(Decision.UNAUTHORIZED, tuple(reasons), checks)
+    if record is not None:
+        reasons.insert(0, f"approved change {record.id} matches, but the call came from an unexpected origin")
+    unknown = [c.name for c in checks if c.status in (CheckStatus.NOT_CONFIGURED, CheckStatus.NO_DATA)]
+    if unknown:
+        reasons.append(f"could not be confirmed: {', '.join(unknown)} (not configured or no data)")
+    if not reasons:
+        reasons.append("no check failed, but no approved change covers it")
+    return Verdict(Decision.SUSPICIOUS, tuple(reasons), checks, record)
+
+
+def suppression_filter_for(finding: Finding, record: ChangeRecord) -> dict[str, Any]:
+    """The GuardDuty CreateFilter request (boto3 member names) that would auto-archive repeats of this change.
+
+    Scoped as narrowly as the finding allows: type, cluster, actor, namespace and image prefix.
+    """
+    criterion: dict[str, dict[str, list[str]]] = {"type": {"Equals": [finding.type]}}
+    if finding.cluster:
+        criterion["resource.eksClusterDetails.name"] = {"Equals": [finding.cluster.name]}
+    if finding.actor and finding.actor.username:
+        criterion["resource.kubernetesDetails.kubernetesUserDetails.username"] = {
+            "Equals": [finding.actor.username]
+        }
+    if finding.workload and finding.workload.namespace:
+        criterion["resource.kubernetesDetails.kubernetesWorkloadDetails.namespace"] = {
+            "Equals": [finding.workload.namespace]
+        }
+    if record.image_prefixes:
+        criterion["resource.kubernetesDetails.kubernetesWorkloadDetails.containers.imagePrefix"] = {
+            "Equals": list(record.image_prefixes)
+        }
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", f"eksir-approved-{record.id}")[:64]
+    return {
+        "DetectorId": "<detector-id>" if not finding.detector_id else finding.detector_id,
+        "Name": name,
+        "Description": f"Auto-archive privileged-container findings covered by approved change {record.id}",
+        "Action": "ARCHIVE",
+        "Rank": 1,
+        "FindingCriteria": {"Criterion": criterion},
+    }
+
+
+def _authorized_follow_ups(finding: Finding, record: ChangeRecord) -> tuple[str, ...]:
+    namespace = finding.workload.namespace if finding.workload else "the namespace"
+    return (
+        f"Record the finding against change {record.id} and archive it with a note.",
+        "Confirm with the change owner that the container really needs privileged mode; prefer specific "
+        "capabilities, or a dedicated node group for privileged workloads.",
+        f"Label namespace {namespace} with Pod Security Admission and keep the exception explicit and reviewed.",
+        "Create the suppression filter only for the change's lifetime, and review it when the change closes.",
+    )
