@@ -61,9 +61,11 @@ def triage_finding(finding: Finding, config: TriageConfig) -> Verdict:
     failed = [c for c in network if c.status is CheckStatus.FAIL]
     anonymous = finding.actor is not None and finding.actor.kind is ActorKind.ANONYMOUS
     if record is not None and not failed and not anonymous:
+        unconfirmed = [c.name for c in network if c.status is CheckStatus.NO_DATA]
+        caveat = [f"origin not confirmed ({', '.join(unconfirmed)}: no data in the finding)"] if unconfirmed else []
         return Verdict(
             Decision.AUTHORIZED_CHANGE,
-            (change_check.detail,),
+            (change_check.detail, *caveat),
             checks,
             record,
             suppression_filter_for(finding, record),
