@@ -16,6 +16,7 @@ them, and EventBridge `additionalInfo` is free-form), and explicit `null`s pass 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +79,8 @@ def _build(shape: Any, cache: dict[str, Node]) -> Node:
 @functools.cache
 def finding_plan() -> Node:
     """The plan for botocore's GuardDuty `Finding` shape (loads the service model on first use)."""
-    import botocore.session  # deferred: loading the model costs ~0.3 s and is only needed to read findings
+    # Deferred: loading the model costs ~0.3 s and is only needed when a finding is read.
+    import botocore.session  # noqa: PLC0415
 
     model = botocore.session.get_session().get_service_model("guardduty")
     return _build(model.shape_for("Finding"), {})
@@ -186,4 +188,4 @@ def _coerce_scalar(value: str, kind: str) -> Any:
         number = float(text)
     except ValueError:
         return value
-    return number if number == number and abs(number) != float("inf") else value
+    return number if math.isfinite(number) else value

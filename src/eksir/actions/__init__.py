@@ -1,0 +1,1 @@
+"""Response actions: one small module per action, each declaring its permissions and full lifecycle."""

@@ -1,0 +1,1 @@
+"""Containment actions (playbook Part 2)."""

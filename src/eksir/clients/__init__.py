@@ -1,0 +1,1 @@
+"""The only modules that import boto3 or kubernetes; they translate SDK errors into eksir errors."""

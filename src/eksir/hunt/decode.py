@@ -1,0 +1,107 @@
+"""Bytes to log records, for every shape CloudTrail and audit logs arrive in.
+
+A trail writes gzip `{"Records": [...]}`; Stratus captures are JSON arrays; exports are JSON lines; LookupEvents
+wraps each record as a string in `CloudTrailEvent`; Logs Insights exports wrap it in `@message`. One reader
+accepts them all, so a responder can point the hunt at whatever folder they were handed. Failures are
+`DecodeError` with a reason a human can act on; the scan reports them per file and goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from isal import igzip, isal_zlib
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class DecodeError(Exception):
+    """A file cannot be inflated or parsed; the message names the problem, not the file."""
+
+
+@dataclass
+class Decoded:
+    """Records read from one file, and the lines of a JSON-lines file that could not be read."""
+
+    records: list[dict[str, Any]]
+    bad_lines: list[str] = field(default_factory=list)
+
+
+def inflate(data: bytes) -> bytes:
+    """Gunzip with ISA-L when the data is gzip (by magic bytes, not by file name); else return it as is."""
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    try:
+        return bytes(igzip.decompress(data))
+    except (OSError, EOFError, ValueError, isal_zlib.error) as exc:
+        raise DecodeError(f"corrupt or truncated gzip: {exc}") from exc
+
+
+def unwrap(item: object) -> dict[str, Any] | None:
+    """One record from an export wrapper (`CloudTrailEvent` string, `@message` object or string) or as is."""
+    if not isinstance(item, dict):
+        return None
+    for wrapper in ("CloudTrailEvent", "@message"):
+        inner = item.get(wrapper)
+        if isinstance(inner, str):
+            try:
+                inner = orjson.loads(inner)
+            except orjson.JSONDecodeError:
+                return None
+        if isinstance(inner, dict):
+            return inner
+    return item
+
+
+def _from_document(doc: object) -> list[dict[str, Any]]:
+    if isinstance(doc, list):
+        items: list[object] = doc
+    elif isinstance(doc, Mapping):
+        for key in ("Records", "Events", "events", "items", "results"):
+            value = doc.get(key)
+            if isinstance(value, list):
+                items = value
+                break
+        else:
+            items = [doc]
+    else:
+        raise DecodeError("JSON document is neither an object nor an array")
+    return [record for record in map(unwrap, items) if record is not None]
+
+
+def _json_lines(data: bytes) -> Iterator[tuple[int, object | DecodeError]]:
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield number, DecodeError(f"line {number}: {exc}")
+
+
+def parse_records(data: bytes) -> Decoded:
+    """Parse inflated bytes as one JSON document, or else as JSON lines.
+
+    Raises DecodeError when nothing in the data is JSON (truncated document, binary garbage).
+    """
+    body = data.strip()
+    if not body:
+        return Decoded([])
+    try:
+        return Decoded(_from_document(orjson.loads(body)))
+    except orjson.JSONDecodeError as exc:
+        whole_error = exc
+    if b"\n" not in body:
+        raise DecodeError(f"truncated or invalid JSON: {whole_error}")
+    decoded = Decoded([])
+    for _number, value in _json_lines(body):
+        if isinstance(value, DecodeError):
+            decoded.bad_lines.append(str(value))
+        else:
+            decoded.records.extend(_from_document(value))
+    if not decoded.records and decoded.bad_lines:
+        raise DecodeError(f"no readable JSON line ({decoded.bad_lines[0]})")
+    return decoded

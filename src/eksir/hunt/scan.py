@@ -1,0 +1,283 @@
+"""The local CloudTrail engine: inflate, pre-filter, parse only what can match, on both cores, to a fixed point.
+
+Per file: ISA-L inflates it, `TokenMatcher` rejects it unless a principal token occurs, and only then orjson
+parses it and `PrincipalSet.match` keeps the attacker's records. Files go to a process pool in delivery-time
+order, in chunks, each chunk carrying the principal set known when it was sent.
+
+Role chaining makes the set grow mid-scan (an AssumeRole by the attacker hands out an ASIA key whose calls sit in
+files that hold none of the original tokens). Every file remembers the set it was checked against; when the scan
+ends, files checked against an older set are checked again for the new tokens only, limited to files delivered
+after the credential was issued, until nothing new appears. In-order dispatch keeps that second look small.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from eksir.hunt.decode import DecodeError, inflate, parse_records
+from eksir.hunt.prefilter import RECORD_MARKER, TokenMatcher
+from eksir.hunt.principals import PrincipalSet
+from eksir.hunt.sources.aws import AwsAccess
+from eksir.hunt.sources.files import FileRef, read_bytes
+from eksir.hunt.window import TimeWindow, parse_event_time
+
+CHUNK_BYTES = 24 * 1024 * 1024
+CHUNK_FILES = 48
+ISSUE_SLACK = timedelta(minutes=15)
+MAX_ROUNDS = 16
+
+
+@dataclass
+class FileOutcome:
+    """What one file gave: sizes, record count, the matching records, or why it was skipped."""
+
+    location: str
+    bytes_read: int = 0
+    bytes_inflated: int = 0
+    events: int = 0
+    candidate: bool = False
+    matched: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    """One chunk of files for a worker, with the principal set and tokens to check them against."""
+
+    files: tuple[FileRef, ...]
+    principals: PrincipalSet
+    matcher: TokenMatcher
+    window: TimeWindow
+    access: AwsAccess | None
+    count_events: bool = True
+
+
+def scan_file(ref: FileRef, job: ScanJob, s3_client: Any | None) -> FileOutcome:
+    """Read, inflate, pre-filter and (if needed) parse one file; never raises for bad input."""
+    outcome = FileOutcome(ref.location)
+    try:
+        raw = read_bytes(ref, s3_client)
+        outcome.bytes_read = len(raw)
+        data = inflate(raw)
+        del raw
+        outcome.bytes_inflated = len(data)
+        if job.count_events:
+            outcome.events = data.count(RECORD_MARKER)
+        if not job.matcher.search(data):
+            return outcome
+        outcome.candidate = True
+        decoded = parse_records(data)
+    except DecodeError as exc:
+        outcome.error = str(exc)
+        return outcome
+    except Exception as exc:  # an unreadable object or file is reported, never fatal
+        outcome.error = _describe(exc)
+        return outcome
+    outcome.events = len(decoded.records)
+    if decoded.bad_lines:
+        outcome.error = f"{len(decoded.bad_lines)} unreadable line(s), first: {decoded.bad_lines[0]}"
+    for record in decoded.records:
+        if job.window.contains(parse_event_time(record.get("eventTime"))) and job.principals.match(record):
+            outcome.matched.append(record)
+    return outcome
+
+
+def _describe(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        return f"unreadable: {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    return f"unreadable: {exc.__class__.__name__}: {exc}"
+
+
+def scan_job(job: ScanJob) -> list[FileOutcome]:
+    """Worker entry point: scan a chunk; S3 files share one client made in the worker."""
+    client = job.access.client("s3") if job.access and any(f.is_s3 for f in job.files) else None
+    return [scan_file(ref, job, client) for ref in job.files]
+
+
+@dataclass
+class ScanProgress:
+    """Running totals for the progress bar."""
+
+    files: int = 0
+    bytes_read: int = 0
+    bytes_inflated: int = 0
+    events: int = 0
+
+
+@dataclass
+class ScanReport:
+    """The engine's answer: matched records (unique), final principal set, per-file outcomes, totals."""
+
+    records: list[dict[str, Any]]
+    principals: PrincipalSet
+    skipped: list[FileOutcome]
+    progress: ScanProgress
+    rescanned_files: int = 0
+    candidates: int = 0
+
+
+def chunked(files: list[FileRef], chunk_bytes: int = CHUNK_BYTES, chunk_files: int = CHUNK_FILES) -> Iterator[tuple[FileRef, ...]]:
+    """Group files in order into chunks of bounded size, so both workers stay busy and memory stays flat."""
+    batch: list[FileRef] = []
+    size = 0
+    for ref in files:
+        batch.append(ref)
+        size += ref.size
+        if size >= chunk_bytes or len(batch) >= chunk_files:
+            yield tuple(batch)
+            batch, size = [], 0
+    if batch:
+        yield tuple(batch)
+
+
+def record_key(record: dict[str, Any]) -> str:
+    """Identity of a record for de-duplication across rescans and overlapping sources."""
+    event_id = record.get("eventID")
+    if isinstance(event_id, str) and event_id:
+        return event_id
+    return f"{record.get('eventTime')}|{record.get('eventName')}|{record.get('requestID')}"
+
+
+class _Chainer:
+    """Keeps the growing principal set and when each chained credential was issued."""
+
+    def __init__(self, principals: PrincipalSet) -> None:
+        self.principals = principals
+        self.issued_at: dict[str, datetime | None] = {}
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def add(self, records: Iterable[dict[str, Any]]) -> bool:
+        for record in records:
+            self.records.setdefault(record_key(record), record)
+        return self._expand()
+
+    def _expand(self) -> bool:
+        grew = False
+        ordered = sorted(self.records.values(), key=lambda r: str(r.get("eventTime", "")))
+        changed = True
+        while changed:
+            changed = False
+            for record in ordered:
+                issued = self.principals.issued_by(record)
+                if issued is None:
+                    continue
+                when = parse_event_time(record.get("eventTime"))
+                for value in issued.values():
+                    self.issued_at.setdefault(value, when)
+                self.principals = self.principals.union(issued)
+                changed = grew = True
+        return grew
+
+    def new_tokens_for(self, ref: FileRef, seen: PrincipalSet) -> tuple[bytes, ...]:
+        """Tokens added since `seen` that could appear in this file, judged by its delivery time."""
+        fresh = [v for v in self.principals.values() if v not in set(seen.values())]
+        if ref.delivered is not None:
+            horizon = ref.delivered + ISSUE_SLACK
+            fresh = [v for v in fresh if (self.issued_at.get(v) is None or self.issued_at[v] <= horizon)]
+        return PrincipalSet.from_values(fresh).tokens() if fresh else ()
+
+
+class Scanner:
+    """Runs scan jobs inline or on a process pool and drives the fixed point."""
+
+    def __init__(self, window: TimeWindow, *, workers: int = 2, access: AwsAccess | None = None,
+                 inline_below_bytes: int = 8 * 1024 * 1024, engine: str = "auto",
+                 on_progress: Callable[[ScanProgress], None] | None = None) -> None:
+        self.window = window
+        self.workers = max(1, workers)
+        self.access = access
+        self.inline_below_bytes = inline_below_bytes
+        self.engine = engine
+        self.on_progress = on_progress
+        self.progress = ScanProgress()
+
+    def run(self, files: list[FileRef], principals: PrincipalSet) -> ScanReport:
+        """Scan every file; returns the attacker's records including chained sessions."""
+        ordered = sorted(files, key=lambda f: (f.delivered is None, f.delivered or datetime.min, f.location))
+        chainer = _Chainer(principals)
+        seen_with: dict[str, PrincipalSet] = {}
+        skipped: dict[str, FileOutcome] = {}
+        candidates = 0
+        inline = self.workers == 1 or sum(f.size for f in ordered) < self.inline_below_bytes
+        pool = None if inline else ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+        try:
+            jobs = ((chunk, None) for chunk in chunked(ordered))
+            candidates += self._pump(pool, jobs, chainer, seen_with, skipped, count=True)
+            rescanned = 0
+            by_location = {f.location: f for f in ordered}
+            for _round in range(MAX_ROUNDS):
+                todo = self._rescan_plan(by_location, chainer, seen_with, skipped)
+                if not todo:
+                    break
+                rescanned += len(todo)
+                candidates += self._pump(pool, iter(todo), chainer, seen_with, skipped, count=False)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        records = sorted(chainer.records.values(), key=lambda r: str(r.get("eventTime", "")))
+        return ScanReport(records, chainer.principals, list(skipped.values()), self.progress, rescanned, candidates)
+
+    def _rescan_plan(self, by_location: dict[str, FileRef], chainer: _Chainer, seen_with: dict[str, PrincipalSet],
+                     skipped: dict[str, FileOutcome]) -> list[tuple[tuple[FileRef, ...], tuple[bytes, ...]]]:
+        plan: list[tuple[tuple[FileRef, ...], tuple[bytes, ...]]] = []
+        for location, seen in seen_with.items():
+            if seen is chainer.principals or location in skipped:
+                continue
+            tokens = chainer.new_tokens_for(by_location[location], seen)
+            if tokens:
+                plan.append(((by_location[location],), tokens))
+            else:
+                seen_with[location] = chainer.principals
+        return plan
+
+    def _job(self, files: tuple[FileRef, ...], principals: PrincipalSet, tokens: tuple[bytes, ...] | None,
+             count: bool) -> ScanJob:
+        matcher = TokenMatcher(tokens if tokens is not None else principals.tokens(), engine=self.engine)
+        return ScanJob(files, principals, matcher, self.window, self.access, count)
+
+    def _pump(self, pool: ProcessPoolExecutor | None,
+              jobs: Iterator[tuple[tuple[FileRef, ...], tuple[bytes, ...] | None]], chainer: _Chainer,
+              seen_with: dict[str, PrincipalSet], skipped: dict[str, FileOutcome], *, count: bool) -> int:
+        """Feed jobs (at most two per worker in flight) and fold each result into the chain as it lands."""
+        candidates = 0
+        in_flight: list[tuple[Future[list[FileOutcome]], PrincipalSet]] = []
+
+        def fold(outcomes: list[FileOutcome], used: PrincipalSet) -> None:
+            nonlocal candidates
+            for outcome in outcomes:
+                seen_with[outcome.location] = used
+                candidates += outcome.candidate
+                if outcome.error:
+                    skipped[outcome.location] = outcome
+                if count:
+                    self._advance(outcome)
+                chainer.add(outcome.matched)
+            if count and self.on_progress:
+                self.on_progress(self.progress)
+
+        for files, tokens in jobs:
+            used = chainer.principals
+            job = self._job(files, used, tokens, count)
+            if pool is None:
+                fold(scan_job(job), used)
+                continue
+            in_flight.append((pool.submit(scan_job, job), used))
+            while len(in_flight) >= 2 * self.workers:
+                future, snapshot = in_flight.pop(0)
+                fold(future.result(), snapshot)
+        for future, snapshot in in_flight:
+            fold(future.result(), snapshot)
+        return candidates
+
+    def _advance(self, outcome: FileOutcome) -> None:
+        self.progress.files += 1
+        self.progress.bytes_read += outcome.bytes_read
+        self.progress.bytes_inflated += outcome.bytes_inflated
+        self.progress.events += outcome.events

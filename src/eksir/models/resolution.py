@@ -1,0 +1,152 @@
+"""What online resolution found: finding -> cluster -> pod -> owners -> node -> instance -> ASG, and
+Kubernetes identity -> AWS principal, plus the outage assessment made before any change.
+
+Produced by `eksir.resolve`, stored in the case, consumed by the playbook (which turns it into a plan) and
+by the report. Every field is optional where the real world may not have it (Fargate has no node or instance;
+an OIDC user has no AWS principal).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ClusterInfo(_Frozen):
+    name: str
+    arn: str | None = None
+    endpoint: str | None = None
+    certificate_authority: str | None = None
+    version: str | None = None
+    authentication_mode: str | None = None  # API, API_AND_CONFIG_MAP, CONFIG_MAP (None: pre-access-entry cluster)
+    oidc_issuer: str | None = None
+    audit_logging_enabled: bool | None = None
+    vpc_id: str | None = None
+    security_group_ids: tuple[str, ...] = ()
+
+
+class OwnerRef(_Frozen):
+    kind: str
+    name: str
+    uid: str | None = None
+
+
+class ContainerInfo(_Frozen):
+    name: str
+    image: str | None = None
+    container_id: str | None = None  # containerd://<id>
+    privileged: bool | None = None
+
+
+class PodInfo(_Frozen):
+    namespace: str
+    name: str
+    uid: str
+    node_name: str | None = None
+    service_account: str | None = None
+    phase: str | None = None
+    pod_ip: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    owner_chain: tuple[OwnerRef, ...] = ()  # nearest first: ReplicaSet, then Deployment
+    containers: tuple[ContainerInfo, ...] = ()
+    host_network: bool = False
+    host_pid: bool = False
+    host_ipc: bool = False
+
+
+class NodeInfo(_Frozen):
+    name: str
+    provider_id: str | None = None
+    instance_id: str | None = None
+    availability_zone: str | None = None
+    nodegroup: str | None = None
+    capacity_type: str | None = None  # ON_DEMAND | SPOT
+    fargate: bool = False
+    unschedulable: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class NetworkInterfaceInfo(_Frozen):
+    eni_id: str
+    security_group_ids: tuple[str, ...] = ()
+
+
+class InstanceInfo(_Frozen):
+    instance_id: str
+    state: str | None = None
+    spot: bool = False
+    autoscaling_group: str | None = None
+    vpc_id: str | None = None
+    subnet_id: str | None = None
+    private_dns_name: str | None = None
+    network_interfaces: tuple[NetworkInterfaceInfo, ...] = ()
+    volume_ids: tuple[str, ...] = ()
+    iam_instance_profile_arn: str | None = None
+    termination_protected: bool | None = None
+
+
+class MappingSource(StrEnum):
+    ACCESS_ENTRY = "access-entry"
+    AWS_AUTH_MAP_ROLES = "aws-auth-mapRoles"
+    AWS_AUTH_MAP_USERS = "aws-auth-mapUsers"
+    CLUSTER_CREATOR = "cluster-creator"
+    OIDC_PROVIDER = "oidc-identity-provider"
+    IRSA = "irsa"
+    POD_IDENTITY = "pod-identity"
+
+
+class IdentityMapping(_Frozen):
+    """One way the Kubernetes identity is linked to an AWS principal (several can coexist)."""
+
+    source: MappingSource
+    principal_arn: str | None = None
+    username: str | None = None
+    groups: tuple[str, ...] = ()
+    access_policies: tuple[str, ...] = ()
+    detail: str = ""
+
+
+class ActorResolution(_Frozen):
+    principal_arn: str | None = None  # IAM user ARN or role ARN (not the session ARN)
+    principal_type: str | None = None  # user | role | none
+    role_name: str | None = None
+    user_name: str | None = None
+    access_key_id: str | None = None
+    session_name: str | None = None
+    service_account: str | None = None  # namespace/name for service-account actors
+    mappings: tuple[IdentityMapping, ...] = ()
+    readable_secrets: tuple[str, ...] = ()  # namespace/name the identity can read: rotation worklist
+
+
+class OutageItem(_Frozen):
+    """One outage consideration; `blocking` ones make the plan ask before the step they name."""
+
+    subject: str
+    message: str
+    blocking: bool = False
+    steps: tuple[str, ...] = ()  # action ids it concerns
+
+
+class OutageAssessment(_Frozen):
+    owner_replicas: int | None = None
+    owner_ready_replicas: int | None = None
+    pdb_disruptions_allowed: int | None = None
+    pods_on_node: tuple[str, ...] = ()  # namespace/name
+    items: tuple[OutageItem, ...] = ()
+
+
+class Resolution(_Frozen):
+    resolved_at: datetime
+    cluster: ClusterInfo
+    pod: PodInfo | None = None
+    node: NodeInfo | None = None
+    instance: InstanceInfo | None = None
+    actor: ActorResolution = Field(default_factory=ActorResolution)
+    outage: OutageAssessment = Field(default_factory=OutageAssessment)
+    warnings: tuple[str, ...] = ()
