@@ -130,14 +130,15 @@ def _decide(
 def _decide_iam(
     username: str, uid: str | None, session: str | None, access_key_details: Mapping[str, Any] | None
 ) -> tuple[ActorKind, str]:
-    user_type = (_text(access_key_details, "userType") or "").lower()
+    declared = _text(access_key_details, "userType")
+    user_type = (declared or "").lower()
     ec2_session = session is not None and _INSTANCE_ID.match(session) is not None
     if user_type in _USER_TYPES:
-        return ActorKind.IAM_USER, f"rule 4a: AWS credentials of userType {user_type!r} (an IAM user)"
+        return ActorKind.IAM_USER, f"rule 4a: AWS credentials of userType {declared!r} (an IAM user)"
     if user_type in _ROLE_TYPES:
         if ec2_session:
             return ActorKind.EC2_INSTANCE_ROLE, f"rule 4b: role session {session!r} is an EC2 instance id"
-        return ActorKind.IAM_ROLE, f"rule 4c: AWS credentials of userType {user_type!r} (an IAM role)"
+        return ActorKind.IAM_ROLE, f"rule 4c: AWS credentials of userType {declared!r} (an IAM role)"
     principal = _text(access_key_details, "principalId") or (uid or "").rpartition(":")[2]
     if principal.startswith("AIDA") or ":user/" in username:
         return ActorKind.IAM_USER, "rule 4d: no userType; the principal is an IAM user (AIDA id / user ARN)"

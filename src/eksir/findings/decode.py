@@ -36,7 +36,8 @@ def decompress(data: bytes, name: str) -> bytes:
     if not data.startswith(_GZIP_MAGIC):
         return data
     try:
-        return bytes(igzip.decompress(data))
+        inflated: bytes = igzip.decompress(data)  # type: ignore[no-untyped-call]
+        return inflated
     except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise BadInputError(f"{name}: corrupt or truncated gzip data ({exc})") from None
 

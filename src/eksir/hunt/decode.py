@@ -1,9 +1,10 @@
 """Bytes to log records, for every shape CloudTrail and audit logs arrive in.
 
-A trail writes gzip `{"Records": [...]}`; Stratus captures are JSON arrays; exports are JSON lines; LookupEvents
-wraps each record as a string in `CloudTrailEvent`; Logs Insights exports wrap it in `@message`. One reader
-accepts them all, so a responder can point the hunt at whatever folder they were handed. Failures are
-`DecodeError` with a reason a human can act on; the scan reports them per file and goes on.
+A trail writes gzip `{"Records": [...]}`; Stratus captures are JSON arrays; exports are JSON lines;
+LookupEvents wraps each record as a string in `CloudTrailEvent`; Logs Insights exports wrap it in
+`@message`. One reader accepts them all, so a responder can point the hunt at whatever folder they were
+handed. Failures are `DecodeError` with a reason a human can act on; the scan reports them per file and
+goes on.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ def inflate(data: bytes) -> bytes:
     if not data.startswith(GZIP_MAGIC):
         return data
     try:
-        return bytes(igzip.decompress(data))
-    except (OSError, EOFError, ValueError, isal_zlib.error) as exc:
+        return bytes(igzip.decompress(data))  # type: ignore[no-untyped-call]
+    except (OSError, EOFError, ValueError, isal_zlib.error) as exc:  # type: ignore[misc]
         raise DecodeError(f"corrupt or truncated gzip: {exc}") from exc
 
 

@@ -2,17 +2,23 @@
 
 Almost every CloudTrail file in an account has nothing to do with the attacker, so the scan spends its time
 inflating and rejecting. JSON parsing costs ~10x inflating; a substring test costs a fraction of it. Hyperscan
-(optional `fast` extra) checks all tokens in one SIMD pass; without it, CPython's `bytes.__contains__` runs once
-per token, which is as fast for the usual one to three tokens.
+(optional `fast` extra) checks all tokens in one SIMD pass; without it, CPython's `bytes.__contains__`
+runs once per token, which is as fast for the usual one to three tokens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
+try:  # optional: the `fast` extra
+    import hyperscan
+except ImportError:  # pragma: no cover - depends on the platform
+    hyperscan = None  # type: ignore[assignment]
+
 RECORD_MARKER = b'"eventVersion"'
-"""Every CloudTrail record carries exactly one eventVersion key: counting it counts records without parsing."""
+"""Every CloudTrail record has exactly one eventVersion key: counting it counts records without parsing."""
 
 
 class TokenMatcher:
@@ -28,11 +34,9 @@ class TokenMatcher:
             self._try_hyperscan(engine == "hyperscan")
 
     def _try_hyperscan(self, required: bool) -> None:
-        try:
-            import hyperscan
-        except ImportError:
+        if hyperscan is None:
             if required:
-                raise
+                raise ImportError("hyperscan is not installed (pip install 'eksir[fast]')")
             return
         database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         expressions = [re.escape(token) for token in self.tokens]
@@ -66,8 +70,6 @@ class TokenMatcher:
             hits.append(match_id)
             return True  # stop at the first hit
 
-        try:
+        with contextlib.suppress(self._terminated):  # raised when the handler stops at the first hit
             self._db.scan(data, match_event_handler=on_match, scratch=self._scratch)
-        except self._terminated:  # raised when the handler stops the scan at the first hit
-            pass
         return bool(hits)

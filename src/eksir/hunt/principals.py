@@ -1,10 +1,10 @@
 """Who the hunt is looking for: the compromised AWS and Kubernetes principals, and what they chained into.
 
-A compromised credential shows up in CloudTrail under several names (access key id, user or session ARN, the
-`AROA…:session` principal id, the role that issued the session), so one flag value is classified into the right
-slot and a record matches on any of them. Credentials the set's members mint (AssumeRole, GetSessionToken,
-GetFederationToken, and AssumeRoleWithWebIdentity for a compromised service account via IRSA) belong to the
-attacker too: `issued_by` returns them so the scan can widen the set while it runs.
+A compromised credential shows up in CloudTrail under several names (access key id, user or session ARN,
+the `AROA…:session` principal id, the role that issued the session), so one flag value is classified
+into the right slot and a record matches on any of them. Credentials the set's members mint (AssumeRole,
+GetSessionToken, GetFederationToken, and AssumeRoleWithWebIdentity for a compromised service account via
+IRSA) belong to the attacker too: `issued_by` returns them so the scan can widen the set while it runs.
 """
 
 from __future__ import annotations
@@ -99,18 +99,8 @@ class PrincipalSet(BaseModel):
         return sorted({v for name in type(self).model_fields for v in getattr(self, name)})
 
     def tokens(self) -> tuple[bytes, ...]:
-        """Byte strings at least one of which is in every matching record, JSON-escaped, reduced.
-
-        A token that contains another is dropped (any file holding the longer one holds the shorter), so the
-        pre-filter does as few passes as possible.
-        """
-        raw = {orjson.dumps(v)[1:-1] for v in self.values() if v}
-        ordered = sorted(raw, key=len)
-        kept: list[bytes] = []
-        for token in ordered:
-            if not any(shorter in token for shorter in kept):
-                kept.append(token)
-        return tuple(sorted(kept))
+        """Byte strings at least one of which is in every matching record (see `tokens_for`)."""
+        return tokens_for(self.values())
 
     def match(self, record: Mapping[str, Any]) -> str | None:
         """Name the userIdentity attribute of a CloudTrail record that is in the set, or None."""
@@ -123,7 +113,11 @@ class PrincipalSet(BaseModel):
             ("arn", arn, self.user_arns | self.session_arns),
             ("principalId", ident.get("principalId"), self.principal_ids),
             ("sessionIssuer.arn", _dig(ident, "sessionContext", "sessionIssuer", "arn"), self.role_arns),
-            ("sessionIssuer.userName", _dig(ident, "sessionContext", "sessionIssuer", "userName"), self.role_names),
+            (
+                "sessionIssuer.userName",
+                _dig(ident, "sessionContext", "sessionIssuer", "userName"),
+                self.role_names,
+            ),
         )
         for label, value, pool in checks:
             if isinstance(value, str) and value in pool:
@@ -138,9 +132,8 @@ class PrincipalSet(BaseModel):
         if kind == "WebIdentityUser" and user_name in self.k8s_usernames:
             return "userName(web identity)"
         principal_id = ident.get("principalId")
-        if isinstance(principal_id, str) and ":" in principal_id:
-            if principal_id.split(":", 1)[0] in self.principal_ids:
-                return "principalId"
+        if isinstance(principal_id, str) and principal_id.split(":", 1)[0] in self.principal_ids:
+            return "principalId"
         if kind == "AssumedRole" and isinstance(arn, str) and arn.rsplit("/", 1)[-1] in self.session_names:
             return "sessionName"
         return None
@@ -162,7 +155,7 @@ class PrincipalSet(BaseModel):
         new_arns = frozenset(a for a in arns if isinstance(a, str) and a not in self.session_arns)
         if new_arns:
             found["session_arns"] = new_arns
-        return PrincipalSet(**found) if found else None  # type: ignore[arg-type]
+        return PrincipalSet(**found) if found else None
 
     def match_kubernetes(self, event: Mapping[str, Any]) -> str | None:
         """Name the audit-event `user` attribute in the set (username, or EKS `user.extra` IAM fields)."""
@@ -184,6 +177,20 @@ class PrincipalSet(BaseModel):
             if isinstance(values, list) and any(isinstance(v, str) and v in pool for v in values):
                 return f"user.extra.{field}"
         return None
+
+
+def tokens_for(values: Iterable[str]) -> tuple[bytes, ...]:
+    """JSON-escaped byte tokens for the pre-filter, reduced.
+
+    A token that contains another is dropped (any file holding the longer one holds the shorter), so the
+    pre-filter does as few passes as possible.
+    """
+    raw = {orjson.dumps(v)[1:-1] for v in values if v}
+    kept: list[bytes] = []
+    for token in sorted(raw, key=len):
+        if not any(shorter in token for shorter in kept):
+            kept.append(token)
+    return tuple(sorted(kept))
 
 
 def _classify(value: str) -> tuple[str, str]:

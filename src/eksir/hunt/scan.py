@@ -1,13 +1,15 @@
-"""The local CloudTrail engine: inflate, pre-filter, parse only what can match, on both cores, to a fixed point.
+"""The local CloudTrail engine: inflate, pre-filter, parse only what may match, on both cores, to a fixed
+point.
 
-Per file: ISA-L inflates it, `TokenMatcher` rejects it unless a principal token occurs, and only then orjson
-parses it and `PrincipalSet.match` keeps the attacker's records. Files go to a process pool in delivery-time
-order, in chunks, each chunk carrying the principal set known when it was sent.
+Per file: ISA-L inflates it, `TokenMatcher` rejects it unless a principal token occurs, and only then
+orjson parses it and `PrincipalSet.match` keeps the attacker's records. Files go to a process pool in
+delivery-time order, in chunks, each chunk carrying the principal set known when it was sent.
 
-Role chaining makes the set grow mid-scan (an AssumeRole by the attacker hands out an ASIA key whose calls sit in
-files that hold none of the original tokens). Every file remembers the set it was checked against; when the scan
-ends, files checked against an older set are checked again for the new tokens only, limited to files delivered
-after the credential was issued, until nothing new appears. In-order dispatch keeps that second look small.
+Role chaining makes the set grow mid-scan (an AssumeRole by the attacker hands out an ASIA key whose
+calls sit in files that hold none of the original tokens). Every file remembers the set it was checked
+against; when the scan ends, files checked against an older set are checked again for the new tokens
+only, limited to files delivered after the credential was issued, until nothing new appears. In-order
+dispatch keeps that second look small.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from eksir.hunt.decode import DecodeError, inflate, parse_records
 from eksir.hunt.prefilter import RECORD_MARKER, TokenMatcher
-from eksir.hunt.principals import PrincipalSet
+from eksir.hunt.principals import PrincipalSet, tokens_for
 from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.sources.files import FileRef, read_bytes
 from eksir.hunt.window import TimeWindow, parse_event_time
@@ -123,7 +125,9 @@ class ScanReport:
     candidates: int = 0
 
 
-def chunked(files: list[FileRef], chunk_bytes: int = CHUNK_BYTES, chunk_files: int = CHUNK_FILES) -> Iterator[tuple[FileRef, ...]]:
+def chunked(
+    files: list[FileRef], chunk_bytes: int = CHUNK_BYTES, chunk_files: int = CHUNK_FILES
+) -> Iterator[tuple[FileRef, ...]]:
     """Group files in order into chunks of bounded size, so both workers stay busy and memory stays flat."""
     batch: list[FileRef] = []
     size = 0
@@ -177,19 +181,31 @@ class _Chainer:
 
     def new_tokens_for(self, ref: FileRef, seen: PrincipalSet) -> tuple[bytes, ...]:
         """Tokens added since `seen` that could appear in this file, judged by its delivery time."""
-        fresh = [v for v in self.principals.values() if v not in set(seen.values())]
+        known = set(seen.values())
+        fresh = [v for v in self.principals.values() if v not in known]
         if ref.delivered is not None:
             horizon = ref.delivered + ISSUE_SLACK
-            fresh = [v for v in fresh if (self.issued_at.get(v) is None or self.issued_at[v] <= horizon)]
-        return PrincipalSet.from_values(fresh).tokens() if fresh else ()
+            fresh = [v for v in fresh if _issued_before(self.issued_at.get(v), horizon)]
+        return tokens_for(fresh)
+
+
+def _issued_before(issued: datetime | None, horizon: datetime) -> bool:
+    return issued is None or issued <= horizon
 
 
 class Scanner:
     """Runs scan jobs inline or on a process pool and drives the fixed point."""
 
-    def __init__(self, window: TimeWindow, *, workers: int = 2, access: AwsAccess | None = None,
-                 inline_below_bytes: int = 8 * 1024 * 1024, engine: str = "auto",
-                 on_progress: Callable[[ScanProgress], None] | None = None) -> None:
+    def __init__(
+        self,
+        window: TimeWindow,
+        *,
+        workers: int = 2,
+        access: AwsAccess | None = None,
+        inline_below_bytes: int = 8 * 1024 * 1024,
+        engine: str = "auto",
+        on_progress: Callable[[ScanProgress], None] | None = None,
+    ) -> None:
         self.window = window
         self.workers = max(1, workers)
         self.access = access
@@ -206,7 +222,11 @@ class Scanner:
         skipped: dict[str, FileOutcome] = {}
         candidates = 0
         inline = self.workers == 1 or sum(f.size for f in ordered) < self.inline_below_bytes
-        pool = None if inline else ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+        pool = (
+            None
+            if inline
+            else ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+        )
         try:
             jobs = ((chunk, None) for chunk in chunked(ordered))
             candidates += self._pump(pool, jobs, chainer, seen_with, skipped, count=True)
@@ -222,10 +242,17 @@ class Scanner:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
         records = sorted(chainer.records.values(), key=lambda r: str(r.get("eventTime", "")))
-        return ScanReport(records, chainer.principals, list(skipped.values()), self.progress, rescanned, candidates)
+        return ScanReport(
+            records, chainer.principals, list(skipped.values()), self.progress, rescanned, candidates
+        )
 
-    def _rescan_plan(self, by_location: dict[str, FileRef], chainer: _Chainer, seen_with: dict[str, PrincipalSet],
-                     skipped: dict[str, FileOutcome]) -> list[tuple[tuple[FileRef, ...], tuple[bytes, ...]]]:
+    def _rescan_plan(
+        self,
+        by_location: dict[str, FileRef],
+        chainer: _Chainer,
+        seen_with: dict[str, PrincipalSet],
+        skipped: dict[str, FileOutcome],
+    ) -> list[tuple[tuple[FileRef, ...], tuple[bytes, ...]]]:
         plan: list[tuple[tuple[FileRef, ...], tuple[bytes, ...]]] = []
         for location, seen in seen_with.items():
             if seen is chainer.principals or location in skipped:
@@ -237,14 +264,26 @@ class Scanner:
                 seen_with[location] = chainer.principals
         return plan
 
-    def _job(self, files: tuple[FileRef, ...], principals: PrincipalSet, tokens: tuple[bytes, ...] | None,
-             count: bool) -> ScanJob:
+    def _job(
+        self,
+        files: tuple[FileRef, ...],
+        principals: PrincipalSet,
+        tokens: tuple[bytes, ...] | None,
+        count: bool,
+    ) -> ScanJob:
         matcher = TokenMatcher(tokens if tokens is not None else principals.tokens(), engine=self.engine)
         return ScanJob(files, principals, matcher, self.window, self.access, count)
 
-    def _pump(self, pool: ProcessPoolExecutor | None,
-              jobs: Iterator[tuple[tuple[FileRef, ...], tuple[bytes, ...] | None]], chainer: _Chainer,
-              seen_with: dict[str, PrincipalSet], skipped: dict[str, FileOutcome], *, count: bool) -> int:
+    def _pump(
+        self,
+        pool: ProcessPoolExecutor | None,
+        jobs: Iterator[tuple[tuple[FileRef, ...], tuple[bytes, ...] | None]],
+        chainer: _Chainer,
+        seen_with: dict[str, PrincipalSet],
+        skipped: dict[str, FileOutcome],
+        *,
+        count: bool,
+    ) -> int:
         """Feed jobs (at most two per worker in flight) and fold each result into the chain as it lands."""
         candidates = 0
         in_flight: list[tuple[Future[list[FileOutcome]], PrincipalSet]] = []

@@ -1,7 +1,7 @@
 """The time window of a hunt: every source is bounded by it, so nothing outside it is listed, read or queried.
 
-Responders type times in a hurry (`2024-08-01`, `2024-08-01T13:00Z`, `36h`, `7d` ago), so parsing is forgiving,
-but a window that cannot be understood is a `BadInputError`, never a silent "all time".
+Responders type times in a hurry (`2024-08-01`, `2024-08-01T13:00Z`, `36h`, `7d` ago), so parsing is
+forgiving, but a window that cannot be understood is a `BadInputError`, never a silent "all time".
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
         return current - timedelta(**{_UNITS[unit]: amount})
     try:
         parsed = datetime.fromisoformat(value.replace(" ", "T", 1) if len(value) > 10 else value)
-    except ValueError:
-        raise BadInputError(f"cannot read time {text!r}: use ISO 8601 (2024-08-01T13:00Z) or an age (36h, 7d)")
+    except ValueError as exc:
+        raise BadInputError(
+            f"cannot read time {text!r}: use ISO 8601 (2024-08-01T13:00Z) or an age (36h, 7d)"
+        ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
@@ -58,7 +60,9 @@ class TimeWindow:
         if self.since.tzinfo is None or self.until.tzinfo is None:
             raise BadInputError("time window bounds must carry a time zone")
         if self.until < self.since:
-            raise BadInputError(f"--until {self.until.isoformat()} is before --since {self.since.isoformat()}")
+            raise BadInputError(
+                f"--until {self.until.isoformat()} is before --since {self.since.isoformat()}"
+            )
 
     @classmethod
     def parse(cls, since: str, until: str | None = None, *, now: datetime | None = None) -> TimeWindow:

@@ -127,6 +127,7 @@ class ApiCall(_Frozen):
     status_code: int | None = None
     user_agent: str | None = None
     source_ips: tuple[str, ...] = ()
+    remote_ip: str | None = None
     resource: str | None = None
     subresource: str | None = None
     namespace: str | None = None
@@ -162,6 +163,7 @@ class Finding(_Frozen):
     sample: bool = False
     detector_id: str | None = None
     source_format: SourceFormat
+    resource_type: str | None = None
     cluster: Cluster | None = None
     workload: Workload | None = None
     actor: Actor | None = None

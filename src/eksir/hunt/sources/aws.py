@@ -10,11 +10,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
 from eksir.errors import EksirError, NotFoundError, PermissionDeniedError, TemporaryError, UnreachableError
 
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
-_MISSING = {"NoSuchBucket", "NoSuchKey", "ResourceNotFoundException", "NotFound", "404", "TrailNotFoundException"}
-_THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "SlowDown", "RequestLimitExceeded"}
+_MISSING = {
+    "NoSuchBucket",
+    "NoSuchKey",
+    "ResourceNotFoundException",
+    "NotFound",
+    "404",
+    "TrailNotFoundException",
+}
+_THROTTLED = {
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "SlowDown",
+    "RequestLimitExceeded",
+}
 
 
 @dataclass(frozen=True)
@@ -28,10 +45,6 @@ class AwsAccess:
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A boto3 client with adaptive retries; raises UnreachableError when the profile is unusable."""
-        import boto3
-        from botocore.config import Config
-        from botocore.exceptions import BotoCoreError
-
         config = Config(
             retries={"mode": "adaptive", "max_attempts": self.max_attempts},
             connect_timeout=10,
@@ -48,8 +61,6 @@ class AwsAccess:
 
 def translate(exc: Exception, doing: str) -> EksirError:
     """Map a botocore error to the eksir error a responder can act on (one line, no traceback)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         message = str(exc.response.get("Error", {}).get("Message", "")) or code

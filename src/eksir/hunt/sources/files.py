@@ -78,7 +78,13 @@ def _folder_may_hold(parts: list[str], window: TimeWindow) -> bool:
     tail = parts[-3:]
     if _date_of(parts) is not None:
         return window.day_may_hold(_date_of(parts) or first)
-    if len(tail) >= 2 and len(tail[-2]) == 4 and tail[-2].isdigit() and len(tail[-1]) == 2 and tail[-1].isdigit():
+    if (
+        len(tail) >= 2
+        and len(tail[-2]) == 4
+        and tail[-2].isdigit()
+        and len(tail[-1]) == 2
+        and tail[-1].isdigit()
+    ):
         month = (int(tail[-2]), int(tail[-1]))
         return (first.year, first.month) <= month <= (last.year, last.month)
     if len(tail[-1]) == 4 and tail[-1].isdigit() and tail[-1].startswith(("19", "20")):

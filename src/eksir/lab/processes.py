@@ -1,0 +1,207 @@
+"""Start, find and stop the lab's server processes by what is recorded on disk.
+
+Why a file and not in-memory handles: `eksir lab up` returns while the servers keep running, and `eksir lab
+down` runs in another process later. Each server runs in its own session (process group), so a Ctrl-C in the
+terminal does not kill it half-way and `stop_all` can end the whole group. Before signalling a recorded pid we
+compare its command line with the recorded one, so a pid the kernel reused for something else is never killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import signal
+import socket
+import time
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from eksir.errors import LabError
+from eksir.lab.build import log_tail
+
+PROCESSES_FILE = "processes.json"
+_POLL_S = 0.05
+_KILL_WAIT_S = 5.0
+
+
+class ProcState(StrEnum):
+    """What became of a recorded server process."""
+
+    RUNNING = "running"
+    EXITED = "exited"
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """One started server: enough to find it again from another process and to stop it safely."""
+
+    name: str
+    pid: int
+    cmdline: tuple[str, ...]
+    port: int
+    log: str
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    """A recorded process, whether it still runs, and the end of its log (why it exited)."""
+
+    record: ProcessRecord
+    state: ProcState
+    log_tail: str
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports on 127.0.0.1 that nothing listens on right now (the kernel picks them)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
+
+
+def ensure_port_free(port: int, name: str) -> None:
+    """Raise LabError, with the fix, when something already listens on 127.0.0.1:`port`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise LabError(f"cannot use 127.0.0.1:{port} for {name}: {exc.strerror}") from exc
+            raise LabError(
+                f"port 127.0.0.1:{port} for {name} is already in use; find the owner with "
+                f"`ss -ltnp 'sport = :{port}'` (or `lsof -iTCP:{port} -sTCP:LISTEN`), stop it or a lab left "
+                "running (`eksir lab down`), or let the lab pick free ports"
+            ) from exc
+
+
+def start_process(workdir: Path, name: str, cmdline: list[str], port: int, log_path: Path) -> ProcessRecord:
+    """Start `cmdline` in a new session with output to `log_path`, and record it in processes.json."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "ETCD"))}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        pid = os.posix_spawn(
+            cmdline[0],
+            cmdline,
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                (os.POSIX_SPAWN_DUP2, log_fd, 2),
+            ],
+            setsid=True,
+        )
+    except OSError as exc:
+        raise LabError(f"cannot start {name} ({cmdline[0]}): {exc.strerror or exc}") from exc
+    finally:
+        os.close(log_fd)
+    record = ProcessRecord(name=name, pid=pid, cmdline=tuple(cmdline), port=port, log=str(log_path))
+    _write_records(workdir, [*read_records(workdir), record])
+    return record
+
+
+def read_records(workdir: Path) -> list[ProcessRecord]:
+    """The processes recorded in `workdir`, oldest first; empty when none are recorded."""
+    path = workdir / PROCESSES_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return [
+            ProcessRecord(
+                name=str(r["name"]),
+                pid=int(r["pid"]),
+                cmdline=tuple(str(a) for a in r["cmdline"]),
+                port=int(r["port"]),
+                log=str(r["log"]),
+            )
+            for r in raw
+        ]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LabError(f"{path} is unreadable ({exc}); stop the servers by hand and delete it") from exc
+
+
+def is_running(record: ProcessRecord) -> bool:
+    """True when `record.pid` is alive and still runs the recorded command line (not a reused pid)."""
+    _reap(record.pid)
+    return _cmdline(record.pid) == record.cmdline
+
+
+def status(workdir: Path) -> list[ProcessStatus]:
+    """Each recorded process as running or exited; an exited one comes with its last log lines."""
+    result = []
+    for record in read_records(workdir):
+        running = is_running(record)
+        tail = "" if running else log_tail(Path(record.log), 15)
+        result.append(ProcessStatus(record, ProcState.RUNNING if running else ProcState.EXITED, tail))
+    return result
+
+
+def stop_all(workdir: Path, timeout: float = 15.0) -> None:
+    """Stop every recorded process, newest first: SIGTERM, then SIGKILL after `timeout`; verify they are gone.
+
+    Raises LabError if a process survives SIGKILL. The record file is removed once all are gone.
+    """
+    survivors = []
+    for record in reversed(read_records(workdir)):
+        if not _stop_one(record, timeout):
+            survivors.append(record)
+    if survivors:
+        names = ", ".join(f"{r.name} (pid {r.pid})" for r in survivors)
+        raise LabError(f"could not stop {names}; kill them by hand (`kill -9 <pid>`)")
+    (workdir / PROCESSES_FILE).unlink(missing_ok=True)
+
+
+def _stop_one(record: ProcessRecord, timeout: float) -> bool:
+    """Terminate one process group politely, then forcibly; True once the process is gone."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, _KILL_WAIT_S)):
+        if not is_running(record):
+            return True
+        _signal_group(record.pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not is_running(record):
+                return True
+            time.sleep(_POLL_S)
+    return not is_running(record)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the process group the server leads; fall back to the process itself."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of our own exited child so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _cmdline(pid: int) -> tuple[str, ...] | None:
+    """The live command line of `pid` (empty for a zombie), or None when there is no such process."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return None
+    return tuple(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+
+
+def _write_records(workdir: Path, records: list[ProcessRecord]) -> None:
+    """Replace processes.json atomically so a reader never sees half a file."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    tmp = workdir / f".{PROCESSES_FILE}.tmp"
+    tmp.write_text(json.dumps([asdict(r) for r in records], indent=2), encoding="utf-8")
+    os.replace(tmp, workdir / PROCESSES_FILE)

@@ -1,0 +1,118 @@
+"""The lab's incident scenarios: who the attacker is on each side (Kubernetes, AWS) and where the pod lands.
+
+Each scenario matches one row of the `KubernetesUserDetails` table in finding-schema-notes.md, because the
+playbook's containment steps differ by that row (rotate an IAM user key, revoke a role's sessions, remove an
+aws-auth mapping, break an IRSA trust, nothing on AWS for an OIDC user). The declarations here are data; the
+seeding modules turn them into real objects in moto and the kube-apiserver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from eksir.errors import BadInputError
+
+CLUSTER_NAME = "eksir-lab"
+ATTACKER_IP = "203.0.113.77"
+ATTACKER_KUBECTL_UA = "kubectl/v1.31.2 (linux/amd64) kubernetes/0d7a9e3"
+ATTACKER_AWS_UA = "aws-cli/2.17.20 md/awscrt#0.20.11 ua/2.0 os/linux#6.5.0 md/arch#x86_64 lang/python#3.11.9"
+ATTACKER_BOTO_UA = "Boto3/1.34.144 md/Botocore#1.34.144 ua/2.0 os/linux#6.1.97 md/arch#x86_64 lang/python#3.12.4"
+ATTACKER_IMAGE = "docker.io/alpine/socat:1.8.0.0"
+
+
+class ScenarioName(StrEnum):
+    """The closed set of scenarios `eksir lab up --scenario` accepts."""
+
+    IAM_USER = "iam-user"
+    AWS_AUTH_ROLE = "aws-auth-role"
+    OIDC_USER = "oidc-user"
+    SERVICE_ACCOUNT = "service-account"
+    ROLE_CHAINING = "role-chaining"
+
+
+class K8sIdentity(StrEnum):
+    """How the attacker authenticates to the Kubernetes API."""
+
+    BUILTIN_ADMIN = "builtin-admin"  # kubernetes-admin / system:masters, backed by an IAM user key
+    MAPPED_ROLE = "mapped-role"  # a role session mapped by aws-auth mapRoles
+    MAPPED_USER = "mapped-user"  # an IAM user mapped by aws-auth mapUsers
+    OIDC = "oidc"  # an OIDC identity provider user; no AWS credentials at all
+    SERVICE_ACCOUNT = "service-account"  # a stolen service-account token
+
+
+class AwsActor(StrEnum):
+    """Whose AWS credentials make the attacker's AWS calls after the pod exists."""
+
+    SAME_IAM_USER = "same-iam-user"  # the key that also authenticates to Kubernetes
+    SAME_ROLE_SESSION = "same-role-session"  # the role session that also authenticates to Kubernetes
+    NODE_ROLE = "node-role"  # instance credentials stolen from IMDS through the privileged pod
+    IRSA_ROLE = "irsa-role"  # AssumeRoleWithWebIdentity with the service account's projected token
+    CHAINED_ROLE = "chained-role"  # the IAM user key assumes a more privileged role
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One seeded incident: identity on each side, where the privileged pod goes, and what it is called."""
+
+    name: ScenarioName
+    summary: str
+    k8s_identity: K8sIdentity
+    aws_actor: AwsActor
+    namespace: str
+    pod_name: str
+    service_account: str = "default"
+
+
+SCENARIOS: dict[ScenarioName, Scenario] = {
+    ScenarioName.IAM_USER: Scenario(
+        ScenarioName.IAM_USER,
+        "the cluster creator's IAM user key (kubernetes-admin, system:masters) deploys the pod, then persists",
+        K8sIdentity.BUILTIN_ADMIN,
+        AwsActor.SAME_IAM_USER,
+        namespace="default",
+        pod_name="node-debugger-7f9c",
+    ),
+    ScenarioName.AWS_AUTH_ROLE: Scenario(
+        ScenarioName.AWS_AUTH_ROLE,
+        "a stolen session of the ops-admin role (mapped in aws-auth mapRoles) deploys the pod, then persists",
+        K8sIdentity.MAPPED_ROLE,
+        AwsActor.SAME_ROLE_SESSION,
+        namespace="kube-system",
+        pod_name="kube-proxy-debug",
+    ),
+    ScenarioName.OIDC_USER: Scenario(
+        ScenarioName.OIDC_USER,
+        "an OIDC user deploys the pod, then uses the node's instance credentials from IMDS",
+        K8sIdentity.OIDC,
+        AwsActor.NODE_ROLE,
+        namespace="monitoring",
+        pod_name="metrics-agent-x2k8p",
+    ),
+    ScenarioName.SERVICE_ACCOUNT: Scenario(
+        ScenarioName.SERVICE_ACCOUNT,
+        "a stolen service-account token deploys the pod; the IRSA role's session then acts in AWS",
+        K8sIdentity.SERVICE_ACCOUNT,
+        AwsActor.IRSA_ROLE,
+        namespace="payments",
+        pod_name="payments-api-debug",
+        service_account="payments-api",
+    ),
+    ScenarioName.ROLE_CHAINING: Scenario(
+        ScenarioName.ROLE_CHAINING,
+        "an IAM user mapped in aws-auth mapUsers deploys the pod, assumes infra-deployer and acts as that role",
+        K8sIdentity.MAPPED_USER,
+        AwsActor.CHAINED_ROLE,
+        namespace="default",
+        pod_name="busybox-shell",
+    ),
+}
+
+
+def get_scenario(name: str) -> Scenario:
+    """The scenario called `name`; raises BadInputError listing the valid names otherwise."""
+    try:
+        return SCENARIOS[ScenarioName(name)]
+    except ValueError:
+        valid = ", ".join(s.value for s in ScenarioName)
+        raise BadInputError(f"unknown lab scenario {name!r}; choose one of: {valid}") from None
