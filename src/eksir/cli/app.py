@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "eksir.cli.case_cmd",
     "eksir.cli.lab_cmd",
     "eksir.cli.hunt_cmd",
+    "eksir.cli.report_cmd",
+    "eksir.cli.prevent_cmd",
 )
 
 

@@ -31,6 +31,11 @@ class Document:
     lines: bool
 
 
+def one_line(text: str) -> str:
+    """`text` made safe for a one-line error message: control characters escaped, as `repr` does."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def decompress(data: bytes, name: str) -> bytes:
     """Inflate gzip input (detected by its magic bytes, several members allowed); pass others through."""
     if not data.startswith(_GZIP_MAGIC):

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from eksir.errors import BadInputError, NotAFindingError
-from eksir.findings.decode import Document
+from eksir.findings.decode import Document, one_line
 from eksir.models.finding import SourceFormat
 
 _MAX_DEPTH = 8
@@ -159,5 +159,5 @@ def _describe(value: Any) -> str:
         return "a CloudTrail event"
     if not value:
         return "an empty JSON object"
-    keys = ", ".join(sorted(str(key) for key in value)[:6])
+    keys = ", ".join(one_line(str(key)) for key in sorted(value)[:6])
     return f"a JSON object with keys [{keys}{', ...' if len(value) > 6 else ''}]"

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from eksir.errors import BadInputError
 from eksir.findings.actor import classify_actor
+from eksir.findings.decode import one_line
 from eksir.findings.family import family_of
 from eksir.findings.timestamps import parse_timestamp
 from eksir.models.finding import (
@@ -77,13 +78,15 @@ def _dicts(parent: dict[str, Any] | None, key: str) -> list[dict[str, Any]]:
 
 def build_finding(wire: dict[str, Any], source: SourceFormat, where: str) -> Finding:
     """The `Finding` for one wire-cased dict; raise `BadInputError` when it has no type or no id."""
-    finding_type = _str(wire, "type")
-    if not finding_type:
+    finding_type = wire.get("type")
+    if type(finding_type) is not str or not finding_type:
         raise BadInputError(f"{where}: finding has no 'type' string")
+    finding_type = one_line(finding_type)
     arn = _str(wire, "arn")
     finding_id = _str(wire, "id") or (arn.rsplit("/", 1)[-1] if arn else None)
     if not finding_id:
         raise BadInputError(f"{where}: {finding_type} finding has no 'id' or 'arn'")
+    finding_id = one_line(finding_id)
     resource = _obj(wire, "resource")
     service = _obj(wire, "service")
     kubernetes = _obj(resource, "kubernetesDetails")

@@ -7,16 +7,17 @@ failures surface as `EksirError` subclasses with one-line messages naming the in
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import IO, Any
 
 from eksir.errors import BadInputError
 from eksir.findings.asff import asff_to_wire
-from eksir.findings.decode import parse_document
+from eksir.findings.decode import one_line, parse_document
 from eksir.findings.envelopes import unwrap
 from eksir.findings.normalise import build_finding
-from eksir.findings.shapes import finding_plan, to_wire
+from eksir.findings.shapes import finding_plan, is_wire_top_level, to_wire
 from eksir.models.finding import Finding, SourceFormat
 
 STDIN = "-"
@@ -29,10 +30,11 @@ def read_findings(source: str | Path | bytes | IO[bytes], *, name: str | None = 
     Findings of every type are returned; use `require_handled` to insist on the handled ones.
     """
     if isinstance(source, bytes | bytearray | memoryview):
-        return _parse(bytes(source), name or "<input>")
+        return _parse(bytes(source), one_line(name or "<input>"))
     if isinstance(source, str | Path):
-        return _parse(_read_path(Path(source)), name or str(source))
-    label = name or str(getattr(source, "name", "<stream>"))
+        label = one_line(name or str(source))
+        return _parse(_read_path(Path(source), label), label)
+    label = one_line(name or str(getattr(source, "name", "<stream>")))
     try:
         data = source.read()
     except (OSError, ValueError) as exc:
@@ -49,26 +51,35 @@ def read_findings_from_path(path_or_dash: str) -> list[Finding]:
     return read_findings(Path(path_or_dash), name=path_or_dash)
 
 
-def _read_path(path: Path) -> bytes:
+def _read_path(path: Path, label: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise BadInputError(f"{path}: no such file") from None
+        raise BadInputError(f"{label}: no such file") from None
     except IsADirectoryError:
-        raise BadInputError(f"{path}: is a directory; give a finding file") from None
+        raise BadInputError(f"{label}: is a directory; give a finding file") from None
     except PermissionError:
-        raise BadInputError(f"{path}: permission denied") from None
+        raise BadInputError(f"{label}: permission denied") from None
     except OSError as exc:
-        raise BadInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise BadInputError(f"{label}: cannot read ({exc.strerror or exc})") from None
 
 
 def _parse(data: bytes, name: str) -> list[Finding]:
     plan = finding_plan()
     findings: list[Finding] = []
-    for record in unwrap(parse_document(data, name)):
-        raw: dict[str, Any] = record.finding
-        if record.source is SourceFormat.ASFF:
-            raw = asff_to_wire(raw)
-        wire = to_wire(raw, plan)
-        findings.append(build_finding(wire, record.source, record.where))
+    # Parsing creates millions of acyclic objects; the cyclic GC would rescan the growing heap over and over
+    # (it halved throughput on a 100,000-finding export). Nothing built here forms a cycle.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for record in unwrap(parse_document(data, name)):
+            raw: dict[str, Any] = record.finding
+            if record.source is SourceFormat.ASFF:  # always walked: its values are strings to coerce
+                wire = to_wire(asff_to_wire(raw), plan)
+            else:
+                wire = raw if is_wire_top_level(raw, plan) else to_wire(raw, plan)
+            findings.append(build_finding(wire, record.source, record.where))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return findings

@@ -106,6 +106,22 @@ def wire_name_pairs() -> dict[tuple[str, str], str]:
     return pairs
 
 
+def is_wire_top_level(finding: dict[str, Any], node: Node) -> bool:
+    """True when every top-level key the model knows is already spelled as its wire name.
+
+    S3 exports and EventBridge events are written by GuardDuty in the wire form, so re-keying them is pure
+    cost (it dominated reading a 100,000-finding export). A finding whose top level is wire-cased is taken
+    as canonical; its values are still read through type-checking accessors, so a stray odd value becomes
+    "unknown", never a wrong value. Anything else (PascalCase, mixed) goes through `to_wire`.
+    """
+    members = node.members
+    for key in finding:
+        entry = members.get(key)
+        if entry is not None and entry[0] != key:
+            return False
+    return "type" in finding
+
+
 def to_wire(value: Any, node: Node) -> Any:
     """Return `value` re-keyed to wire names and with scalars coerced to the model's types."""
     kind = node.kind

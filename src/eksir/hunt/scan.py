@@ -71,6 +71,8 @@ def scan_file(ref: FileRef, job: ScanJob, s3_client: Any | None) -> FileOutcome:
         if job.count_events:
             outcome.events = data.count(RECORD_MARKER)
         if not job.matcher.search(data):
+            if not _looks_complete(data):
+                outcome.error = "truncated JSON: the file does not end with '}' or ']'"
             return outcome
         outcome.candidate = True
         decoded = parse_records(data)
@@ -87,6 +89,12 @@ def scan_file(ref: FileRef, job: ScanJob, s3_client: Any | None) -> FileOutcome:
         if job.window.contains(parse_event_time(record.get("eventTime"))) and job.principals.match(record):
             outcome.matched.append(record)
     return outcome
+
+
+def _looks_complete(data: bytes) -> bool:
+    """An O(1) check that catches cut-off files without parsing them (most files are never parsed)."""
+    tail = data[-64:].rstrip()
+    return not tail or tail.endswith((b"}", b"]"))
 
 
 def _describe(exc: Exception) -> str:
@@ -111,16 +119,18 @@ class ScanProgress:
     bytes_read: int = 0
     bytes_inflated: int = 0
     events: int = 0
+    matched: int = 0
 
 
 @dataclass
 class ScanReport:
     """The engine's answer: matched records (unique), final principal set, per-file outcomes, totals."""
 
-    records: list[dict[str, Any]]
+    records: list[tuple[dict[str, Any], str]]
     principals: PrincipalSet
     skipped: list[FileOutcome]
     progress: ScanProgress
+    by_label: dict[str, ScanProgress]
     rescanned_files: int = 0
     candidates: int = 0
 
@@ -149,17 +159,22 @@ def record_key(record: dict[str, Any]) -> str:
     return f"{record.get('eventTime')}|{record.get('eventName')}|{record.get('requestID')}"
 
 
-class _Chainer:
-    """Keeps the growing principal set and when each chained credential was issued."""
+class Chainer:
+    """Keeps the growing principal set, the records found, and when each chained credential was issued."""
 
     def __init__(self, principals: PrincipalSet) -> None:
         self.principals = principals
         self.issued_at: dict[str, datetime | None] = {}
         self.records: dict[str, dict[str, Any]] = {}
+        self.found_in: dict[str, str] = {}
 
-    def add(self, records: Iterable[dict[str, Any]]) -> bool:
+    def add(self, records: Iterable[dict[str, Any]], found_in: str) -> bool:
+        """Fold matching records in; True when they chained into new credentials."""
         for record in records:
-            self.records.setdefault(record_key(record), record)
+            key = record_key(record)
+            if key not in self.records:
+                self.records[key] = record
+                self.found_in[key] = found_in
         return self._expand()
 
     def _expand(self) -> bool:
@@ -193,6 +208,10 @@ def _issued_before(issued: datetime | None, horizon: datetime) -> bool:
     return issued is None or issued <= horizon
 
 
+_Planned = tuple[tuple[FileRef, ...], tuple[bytes, ...] | None, PrincipalSet | None]
+"""Files to scan, the tokens to look for (None: all of the set's) and the set those tokens came from."""
+
+
 class Scanner:
     """Runs scan jobs inline or on a process pool and drives the fixed point."""
 
@@ -213,11 +232,19 @@ class Scanner:
         self.engine = engine
         self.on_progress = on_progress
         self.progress = ScanProgress()
+        self.by_label: dict[str, ScanProgress] = {}
+        self.labels: dict[str, str] = {}
 
-    def run(self, files: list[FileRef], principals: PrincipalSet) -> ScanReport:
-        """Scan every file; returns the attacker's records including chained sessions."""
+    def run(
+        self, files: list[FileRef], principals: PrincipalSet, labels: dict[str, str] | None = None
+    ) -> ScanReport:
+        """Scan every file; returns the attacker's records (with the file each came from), chains included.
+
+        `labels` maps a file location to the source it was listed from, for per-source totals.
+        """
+        self.labels = labels or {}
         ordered = sorted(files, key=lambda f: (f.delivered is None, f.delivered or datetime.min, f.location))
-        chainer = _Chainer(principals)
+        chainer = Chainer(principals)
         seen_with: dict[str, PrincipalSet] = {}
         skipped: dict[str, FileOutcome] = {}
         candidates = 0
@@ -228,7 +255,7 @@ class Scanner:
             else ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
         )
         try:
-            jobs = ((chunk, None) for chunk in chunked(ordered))
+            jobs = ((chunk, None, None) for chunk in chunked(ordered))
             candidates += self._pump(pool, jobs, chainer, seen_with, skipped, count=True)
             rescanned = 0
             by_location = {f.location: f for f in ordered}
@@ -241,25 +268,32 @@ class Scanner:
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-        records = sorted(chainer.records.values(), key=lambda r: str(r.get("eventTime", "")))
+        keys = sorted(chainer.records, key=lambda k: str(chainer.records[k].get("eventTime", "")))
+        records = [(chainer.records[k], chainer.found_in[k]) for k in keys]
         return ScanReport(
-            records, chainer.principals, list(skipped.values()), self.progress, rescanned, candidates
+            records,
+            chainer.principals,
+            list(skipped.values()),
+            self.progress,
+            self.by_label,
+            rescanned,
+            candidates,
         )
 
     def _rescan_plan(
         self,
         by_location: dict[str, FileRef],
-        chainer: _Chainer,
+        chainer: Chainer,
         seen_with: dict[str, PrincipalSet],
         skipped: dict[str, FileOutcome],
-    ) -> list[tuple[tuple[FileRef, ...], tuple[bytes, ...]]]:
-        plan: list[tuple[tuple[FileRef, ...], tuple[bytes, ...]]] = []
+    ) -> list[_Planned]:
+        plan: list[_Planned] = []
         for location, seen in seen_with.items():
             if seen is chainer.principals or location in skipped:
                 continue
             tokens = chainer.new_tokens_for(by_location[location], seen)
             if tokens:
-                plan.append(((by_location[location],), tokens))
+                plan.append(((by_location[location],), tokens, chainer.principals))
             else:
                 seen_with[location] = chainer.principals
         return plan
@@ -277,8 +311,8 @@ class Scanner:
     def _pump(
         self,
         pool: ProcessPoolExecutor | None,
-        jobs: Iterator[tuple[tuple[FileRef, ...], tuple[bytes, ...] | None]],
-        chainer: _Chainer,
+        jobs: Iterator[_Planned],
+        chainer: Chainer,
         seen_with: dict[str, PrincipalSet],
         skipped: dict[str, FileOutcome],
         *,
@@ -297,26 +331,29 @@ class Scanner:
                     skipped[outcome.location] = outcome
                 if count:
                     self._advance(outcome)
-                chainer.add(outcome.matched)
+                chainer.add(outcome.matched, outcome.location)
             if count and self.on_progress:
                 self.on_progress(self.progress)
 
-        for files, tokens in jobs:
-            used = chainer.principals
+        for files, tokens, snapshot in jobs:
+            used = snapshot or chainer.principals  # the set the tokens were computed from
             job = self._job(files, used, tokens, count)
             if pool is None:
                 fold(scan_job(job), used)
                 continue
             in_flight.append((pool.submit(scan_job, job), used))
             while len(in_flight) >= 2 * self.workers:
-                future, snapshot = in_flight.pop(0)
-                fold(future.result(), snapshot)
-        for future, snapshot in in_flight:
-            fold(future.result(), snapshot)
+                oldest, oldest_set = in_flight.pop(0)
+                fold(oldest.result(), oldest_set)
+        for future, future_set in in_flight:
+            fold(future.result(), future_set)
         return candidates
 
     def _advance(self, outcome: FileOutcome) -> None:
-        self.progress.files += 1
-        self.progress.bytes_read += outcome.bytes_read
-        self.progress.bytes_inflated += outcome.bytes_inflated
-        self.progress.events += outcome.events
+        label = self.labels.get(outcome.location, "")
+        for totals in (self.progress, self.by_label.setdefault(label, ScanProgress())):
+            totals.files += 1
+            totals.bytes_read += outcome.bytes_read
+            totals.bytes_inflated += outcome.bytes_inflated
+            totals.events += outcome.events
+            totals.matched += len(outcome.matched)

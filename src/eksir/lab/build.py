@@ -123,6 +123,7 @@ def build_module(
     version: str = "",
 ) -> Path:
     """Run `go build -trimpath` (CGO off, read-only go.mod) in `src`, installing atomically at `output`."""
+    output.parent.mkdir(parents=True, exist_ok=True)
     log_path = output.parent / f"build-{output.name}.log"
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     cmd = [go, "build", "-trimpath", "-mod=readonly", "-ldflags", " ".join(ldflags), "-o", str(tmp), "."]

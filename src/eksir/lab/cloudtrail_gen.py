@@ -18,7 +18,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eksir.lab.aws_seed import AwsInventory, RoleRef
 
 EVENT_VERSION = "1.09"
 DELIVERY_MINUTES = 5
@@ -267,3 +270,86 @@ def background_records(
                 )
             )
     return records
+
+
+def routines(inv: AwsInventory) -> list[tuple[Principal, list[RoutineCall]]]:
+    """The ordinary principals of the lab account and what they do every day."""
+    account = inv.account_id
+    alice = inv.users["alice"]
+    describe_cluster = RoutineCall("eks.amazonaws.com", "DescribeCluster", request={"name": inv.cluster_name})
+    human = Principal(
+        kind="IAMUser",
+        account_id=account,
+        source_ip="198.51.100.23",
+        user_agent="aws-cli/2.17.20 md/awscrt#0.20.11 ua/2.0 os/macos#23.5.0 lang/python#3.11.9",
+        arn=alice.arn,
+        principal_id=alice.user_id,
+        access_key_id=alice.access_key_id,
+        user_name=alice.user_name,
+    )
+    result = [
+        (
+            human,
+            [
+                describe_cluster,
+                RoutineCall(
+                    "ec2.amazonaws.com", "DescribeInstances", request={"filterSet": {}, "instancesSet": {}}
+                ),
+                RoutineCall("s3.amazonaws.com", "ListBuckets", request={"Host": "s3.amazonaws.com"}),
+                RoutineCall("iam.amazonaws.com", "ListUsers"),
+                RoutineCall("cloudtrail.amazonaws.com", "LookupEvents", request={"maxResults": 50}),
+            ],
+        )
+    ]
+    deploy = inv.roles["github-actions-deploy"]
+    result.append(
+        (
+            _session(deploy, "GitHubActions", account, "140.82.112.4"),
+            [
+                describe_cluster,
+                RoutineCall("ecr.amazonaws.com", "GetAuthorizationToken"),
+                RoutineCall(
+                    "ecr.amazonaws.com",
+                    "PutImage",
+                    read_only=False,
+                    request={"repositoryName": "payments-api"},
+                ),
+            ],
+        )
+    )
+    for node in inv.nodes:
+        node_calls = [
+            RoutineCall("ec2.amazonaws.com", "DescribeNetworkInterfaces", request={"filterSet": {}}),
+            RoutineCall("ec2.amazonaws.com", "AssignPrivateIpAddresses", read_only=False),
+            RoutineCall("ecr.amazonaws.com", "GetAuthorizationToken"),
+        ]
+        role = inv.node_role
+        session = _session(role, node.instance_id, account, node.private_ip)
+        result.append((session, node_calls))
+    service = Principal(
+        kind="AWSService", account_id=account, source_ip="", user_agent="", invoked_by="ec2.amazonaws.com"
+    )
+    refresh = RoutineCall(
+        "sts.amazonaws.com",
+        "AssumeRole",
+        request={"roleArn": inv.node_role.arn, "roleSessionName": inv.nodes[0].instance_id},
+    )
+    result.append((service, [refresh]))
+    return result
+
+
+def _session(role: RoleRef, session: str, account: str, source_ip: str) -> Principal:
+    """A routine role session; its ASIA key id is derived from the session name, so it is stable."""
+    key = "".join(random.Random(session).choices(string.ascii_uppercase + string.digits, k=16))
+    return Principal(
+        kind="AssumedRole",
+        account_id=account,
+        source_ip=source_ip,
+        user_agent="aws-sdk-go-v2/1.30.3 os/linux lang/go#1.22.5 md/GOOS#linux md/GOARCH#amd64",
+        arn=f"arn:aws:sts::{account}:assumed-role/{role.name}/{session}",
+        principal_id=f"{role.role_id}:{session}",
+        access_key_id=f"ASIA{key}",
+        issuer_arn=role.arn,
+        issuer_principal_id=role.role_id,
+        ec2_role_delivery=session.startswith("i-"),
+    )

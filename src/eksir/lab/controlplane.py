@@ -164,11 +164,17 @@ def load_control_plane(workdir: Path) -> ControlPlane:
 
 
 def create_namespace(api: ApiClient, name: str, labels: Mapping[str, str] | None = None) -> None:
-    """Create a namespace and its `default` ServiceAccount (no controller-manager creates it here)."""
+    """Create a namespace and its `default` ServiceAccount (no controller-manager creates it here).
+
+    Raises LabError when the API server refuses (e.g. HTTP 409: the namespace exists).
+    """
     core = client.CoreV1Api(api)
-    core.create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=dict(labels or {})))
-    )
+    try:
+        core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=dict(labels or {})))
+        )
+    except ApiException as exc:
+        raise LabError(f"could not create namespace {name}: HTTP {exc.status} {exc.reason}") from exc
     _ensure_default_service_account(core, name)
 
 
@@ -196,11 +202,14 @@ def _start_once(
         (ports.apiserver, "kube-apiserver"),
     ):
         processes.ensure_port_free(port, name)
-    shutil.rmtree(workdir / "etcd", ignore_errors=True)
-    (workdir / "audit.log").unlink(missing_ok=True)
-    pki = generate_pki(workdir / "pki")
-    policy = workdir / "audit-policy.yaml"
-    policy.write_bytes(resources.files("eksir.lab").joinpath("audit-policy.yaml").read_bytes())
+    try:
+        shutil.rmtree(workdir / "etcd", ignore_errors=True)
+        (workdir / "audit.log").unlink(missing_ok=True)
+        pki = generate_pki(workdir / "pki")
+        policy = workdir / "audit-policy.yaml"
+        policy.write_bytes(resources.files("eksir.lab").joinpath("audit-policy.yaml").read_bytes())
+    except OSError as exc:
+        raise LabError(f"cannot prepare the lab folder {workdir}: {exc.strerror or exc}") from exc
     try:
         etcd = processes.start_process(
             workdir,

@@ -10,15 +10,14 @@ the code under test cannot tell moto from AWS by anything but the URL.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,45 @@ import boto3
 from botocore.config import Config
 
 from eksir.errors import LabError
+from eksir.lab import processes
+from eksir.lab.build import log_tail
 
 DEFAULT_REGION = "us-east-1"
 DUMMY_ACCESS_KEY_ID = "testing"
 DUMMY_SECRET_ACCESS_KEY = "testing"
 LOOPBACK = "127.0.0.1"
+LOAD_MANAGED_POLICIES = "MOTO_IAM_LOAD_MANAGED_POLICIES"
+EKS_NODE_AMI = "ami-0c1e3f5a7b9d2e4f6"
+_EKS_AMI: dict[str, object] = {
+    "ami_id": EKS_NODE_AMI,
+    "architecture": "x86_64",
+    "description": "EKS-optimized Kubernetes node based on Amazon Linux 2023, (k8s: 1.31.0)",
+    "hypervisor": "xen",
+    "image_type": "machine",
+    "name": "amazon-eks-node-al2023-x86_64-standard-1.31-v20241024",
+    "owner_id": "602401143452",
+    "platform": None,
+    "public": True,
+    "root_device_name": "/dev/xvda",
+    "root_device_type": "ebs",
+    "sriov": "simple",
+    "state": "available",
+    "tags": {},
+    "virtualization_type": "hvm",
+}
+
+
+def configure_moto_env(workdir: Path) -> None:
+    """Environment moto reads at start: load AWS managed policies, and only the EKS node AMI.
+
+    AWS managed policies (AdministratorAccess, AmazonEKSWorkerNodePolicy) exist in moto only on request;
+    the AMI list is replaced by the one AMI the lab's nodes run. Existing values are left alone.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    amis = workdir / "moto-amis.json"
+    amis.write_text(json.dumps([_EKS_AMI]), encoding="utf-8")
+    os.environ.setdefault(LOAD_MANAGED_POLICIES, "true")
+    os.environ.setdefault("MOTO_AMIS_PATH", str(amis))
 
 
 @dataclass(frozen=True)
@@ -41,6 +74,9 @@ class AwsEndpoint:
     region: str = DEFAULT_REGION
     access_key_id: str = DUMMY_ACCESS_KEY_ID
     secret_access_key: str = DUMMY_SECRET_ACCESS_KEY
+
+    _session: boto3.session.Session = field(default_factory=boto3.session.Session, compare=False, repr=False)
+    _clients: dict[tuple[str, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
     def client(
         self,
@@ -53,17 +89,24 @@ class AwsEndpoint:
         """A boto3 client for `service` pointed at this endpoint, optionally with other credentials.
 
         Other credentials matter: the lab's attacker makes its AWS calls with the keys moto issued to it,
-        so moto attributes them to that principal exactly as AWS would.
+        so moto attributes them to that principal exactly as AWS would. Clients are cached per service and
+        credentials on this endpoint (a fresh boto3 session costs ~0.1-0.5 s), not process-wide. Not
+        thread-safe, like boto3 sessions.
         """
-        return boto3.session.Session().client(
-            service,
-            endpoint_url=self.url,
-            region_name=self.region,
-            aws_access_key_id=access_key_id or self.access_key_id,
-            aws_secret_access_key=secret_access_key or self.secret_access_key,
-            aws_session_token=session_token,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}),
-        )
+        key = access_key_id or self.access_key_id
+        secret = secret_access_key or self.secret_access_key
+        cache_key = (service, key, secret, session_token or "")
+        if cache_key not in self._clients:
+            self._clients[cache_key] = self._session.client(
+                service,
+                endpoint_url=self.url,
+                region_name=self.region,
+                aws_access_key_id=key,
+                aws_secret_access_key=secret,
+                aws_session_token=session_token,
+                config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+            )
+        return self._clients[cache_key]
 
     def env(self) -> dict[str, str]:
         """Environment variables that point the AWS CLI and any SDK at this endpoint."""
@@ -120,7 +163,8 @@ def reset(endpoint: AwsEndpoint) -> None:
 class InProcessMoto:
     """moto's ThreadedMotoServer on a free loopback port, for tests: fast, and gone when the process ends."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, workdir: Path, port: int = 0) -> None:
+        configure_moto_env(workdir)  # before moto's EC2 module is imported: it reads the AMI path then
         from moto.server import ThreadedMotoServer  # noqa: PLC0415 - moto is the optional `lab` extra
 
         if port and port_in_use(port):
@@ -150,80 +194,45 @@ class DetachedMoto:
     port: int
     endpoint: AwsEndpoint
     log_path: Path
-    argv: tuple[str, ...]
-
-
-def _log_tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(text[-lines:])
 
 
 def spawn_detached(workdir: Path, port: int | None = None, timeout: float = 30.0) -> DetachedMoto:
-    """Start `python -m moto.server` on loopback in a new session, wait until it answers, return its pid.
+    """Start `python -m moto.server` on loopback in a new session, recorded in `workdir`'s processes.json.
 
-    The child gets its own process group, so Ctrl-C on the CLI does not kill it and `stop_detached` can
-    stop it and any children together. Raises LabError when the port is taken, the server exits during
-    start, or it does not answer within `timeout`; in the last two cases nothing is left running.
+    The child gets its own process group, so Ctrl-C on the CLI does not kill it and
+    `eksir.lab.processes.stop_all(workdir)` stops it with any children. Raises LabError when the port is
+    taken, the server exits during start, or it does not answer within `timeout`; in the last two cases
+    the server is stopped before raising, so nothing is left running.
     """
-    if port is not None and port_in_use(port):
-        raise LabError(f"port {port} on {LOOPBACK} is already in use; cannot start moto there")
     chosen = port if port is not None else free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
+    processes.ensure_port_free(chosen, "moto server")
     log_path = workdir / "moto.log"
-    argv = (sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(chosen))
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(chosen)]
+    configure_moto_env(workdir)  # inherited by the server process
+    record = processes.start_process(workdir, "moto", argv, chosen, log_path)
     endpoint = AwsEndpoint(url=f"http://{LOOPBACK}:{chosen}")
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = _log_tail(log_path)
-            raise LabError(f"moto server exited during start (code {proc.returncode}); {log_path}: {tail}")
-        if is_ready(endpoint.url):
-            return DetachedMoto(proc.pid, chosen, endpoint, log_path, argv)
-        time.sleep(0.1)
-    stop_detached(proc.pid)
-    raise LabError(f"moto server did not answer on {endpoint.url} within {timeout:.0f}s; log {log_path}")
-
-
-def stop_detached(pid: int, timeout: float = 10.0) -> None:
-    """Stop a detached server's process group: SIGTERM, then SIGKILL after `timeout`. Idempotent."""
     try:
-        pgid = os.getpgid(pid)
-    except ProcessLookupError:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+        while time.monotonic() < deadline:
+            if _exited(record.pid):
+                raise LabError(f"moto server exited during start; {log_path}: {log_tail(log_path, 5)}")
+            if is_ready(endpoint.url):
+                return DetachedMoto(record.pid, chosen, endpoint, log_path)
+            time.sleep(0.1)
+        raise LabError(f"moto server did not answer on {endpoint.url} within {timeout:.0f}s; see {log_path}")
+    except BaseException:
+        processes.stop_all(workdir)
+        raise
 
 
-def _alive(pid: int) -> bool:
-    """True while `pid` runs; reaps it first when it is our own exited child."""
-    with contextlib.suppress(ChildProcessError):
+def _exited(pid: int) -> bool:
+    """True once our child `pid` has exited (reaping it).
+
+    Why not `processes.is_running`: right after spawn, /proc/<pid>/cmdline is empty until exec completes,
+    which that check reads as "not running".
+    """
+    try:
         done, _status = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    except ChildProcessError:
+        return not Path(f"/proc/{pid}").exists()
+    return done == pid

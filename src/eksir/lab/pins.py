@@ -33,13 +33,16 @@ class GoProgram:
 def _kube_version_flags() -> tuple[str, ...]:
     """Stamp the version the way the upstream release build does, so /version reports v1.34.4."""
     major, minor = KUBERNETES_VERSION.lstrip("v").split(".")[:2]
-    pkg = "k8s.io/component-base/version"
-    return (
-        f"-X {pkg}.gitVersion={KUBERNETES_VERSION}",
-        f"-X {pkg}.gitMajor={major}",
-        f"-X {pkg}.gitMinor={minor}",
-        f"-X {pkg}.gitTreeState=clean",
-    )
+    flags: list[str] = []
+    # component-base feeds /version; client-go feeds the user agent of the server's own loopback client.
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={KUBERNETES_VERSION}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+        ]
+    return tuple(flags)
 
 
 PROGRAMS: tuple[GoProgram, ...] = (

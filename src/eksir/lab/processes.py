@@ -122,7 +122,7 @@ def read_records(workdir: Path) -> list[ProcessRecord]:
             )
             for r in raw
         ]
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise LabError(f"{path} is unreadable ({exc}); stop the servers by hand and delete it") from exc
@@ -156,7 +156,8 @@ def stop_all(workdir: Path, timeout: float = 15.0) -> None:
     if survivors:
         names = ", ".join(f"{r.name} (pid {r.pid})" for r in survivors)
         raise LabError(f"could not stop {names}; kill them by hand (`kill -9 <pid>`)")
-    (workdir / PROCESSES_FILE).unlink(missing_ok=True)
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        (workdir / PROCESSES_FILE).unlink()
 
 
 def _stop_one(record: ProcessRecord, timeout: float) -> bool:

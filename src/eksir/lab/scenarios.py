@@ -8,16 +8,24 @@ seeding modules turn them into real objects in moto and the kube-apiserver.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from eksir.errors import BadInputError
+from eksir.lab.cloudtrail_gen import Principal
+
+if TYPE_CHECKING:
+    from eksir.lab.aws_seed import IamKey, RoleRef
 
 CLUSTER_NAME = "eksir-lab"
 ATTACKER_IP = "203.0.113.77"
 ATTACKER_KUBECTL_UA = "kubectl/v1.31.2 (linux/amd64) kubernetes/0d7a9e3"
 ATTACKER_AWS_UA = "aws-cli/2.17.20 md/awscrt#0.20.11 ua/2.0 os/linux#6.5.0 md/arch#x86_64 lang/python#3.11.9"
-ATTACKER_BOTO_UA = "Boto3/1.34.144 md/Botocore#1.34.144 ua/2.0 os/linux#6.1.97 md/arch#x86_64 lang/python#3.12.4"
+ATTACKER_BOTO_UA = (
+    "Boto3/1.34.144 md/Botocore#1.34.144 ua/2.0 os/linux#6.1.97 md/arch#x86_64 lang/python#3.12.4"
+)
 ATTACKER_IMAGE = "docker.io/alpine/socat:1.8.0.0"
 
 
@@ -67,7 +75,7 @@ class Scenario:
 SCENARIOS: dict[ScenarioName, Scenario] = {
     ScenarioName.IAM_USER: Scenario(
         ScenarioName.IAM_USER,
-        "the cluster creator's IAM user key (kubernetes-admin, system:masters) deploys the pod, then persists",
+        "the cluster creator's IAM user key (kubernetes-admin, system:masters) deploys the pod",
         K8sIdentity.BUILTIN_ADMIN,
         AwsActor.SAME_IAM_USER,
         namespace="default",
@@ -100,7 +108,7 @@ SCENARIOS: dict[ScenarioName, Scenario] = {
     ),
     ScenarioName.ROLE_CHAINING: Scenario(
         ScenarioName.ROLE_CHAINING,
-        "an IAM user mapped in aws-auth mapUsers deploys the pod, assumes infra-deployer and acts as that role",
+        "an IAM user mapped in aws-auth mapUsers deploys the pod, then acts as infra-deployer",
         K8sIdentity.MAPPED_USER,
         AwsActor.CHAINED_ROLE,
         namespace="default",
@@ -116,3 +124,76 @@ def get_scenario(name: str) -> Scenario:
     except ValueError:
         valid = ", ".join(s.value for s in ScenarioName)
         raise BadInputError(f"unknown lab scenario {name!r}; choose one of: {valid}") from None
+
+
+@dataclass(frozen=True)
+class K8sUser:
+    """The identity the API server records for the attacker's requests (what GuardDuty copies)."""
+
+    username: str
+    groups: tuple[str, ...]
+    uid: str | None = None
+    extra: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AwsCredentials:
+    """Credentials the attacker holds, with the CloudTrail principal they show up as."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None
+    principal: Principal
+
+
+def iam_user_principal(key: IamKey, account_id: str) -> Principal:
+    """The attacker using an IAM user's long-term key from their own machine."""
+    return Principal(
+        kind="IAMUser",
+        account_id=account_id,
+        source_ip=ATTACKER_IP,
+        user_agent=ATTACKER_AWS_UA,
+        arn=key.arn,
+        principal_id=key.user_id,
+        access_key_id=key.access_key_id,
+        user_name=key.user_name,
+    )
+
+
+def session_principal(
+    role: RoleRef, session_name: str, access_key_id: str, account_id: str, **extra: Any
+) -> Principal:
+    """The attacker using a role session (stolen, chained, from IMDS or from IRSA)."""
+    return Principal(
+        kind="AssumedRole",
+        account_id=account_id,
+        source_ip=str(extra.pop("source_ip", ATTACKER_IP)),
+        user_agent=str(extra.pop("user_agent", ATTACKER_AWS_UA)),
+        arn=f"arn:aws:sts::{account_id}:assumed-role/{role.name}/{session_name}",
+        principal_id=f"{role.role_id}:{session_name}",
+        access_key_id=access_key_id,
+        issuer_arn=role.arn,
+        issuer_principal_id=role.role_id,
+        session_created=datetime.now(UTC),
+        **extra,
+    )
+
+
+def eks_authenticator_user(
+    username: str, groups: tuple[str, ...], principal: Principal, session_name: str
+) -> K8sUser:
+    """The user block EKS's IAM authenticator produces for an IAM principal (uid and extra per EKS)."""
+    canonical = principal.issuer_arn or principal.arn
+    principal_id = principal.issuer_principal_id or principal.principal_id
+    return K8sUser(
+        username=username,
+        groups=(*groups, "system:authenticated"),
+        uid=f"aws-iam-authenticator:{principal.account_id}:{principal_id}",
+        extra={
+            "accessKeyId": (principal.access_key_id,),
+            "arn": (principal.arn,),
+            "canonicalArn": (canonical,),
+            "principalId": (principal_id,),
+            "sessionName": (session_name,),
+        },
+    )

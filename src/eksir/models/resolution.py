@@ -58,6 +58,8 @@ class PodInfo(_Frozen):
     host_network: bool = False
     host_pid: bool = False
     host_ipc: bool = False
+    # IRSA / Pod Identity roles of the pod's own service account: AWS credentials the privileged pod holds.
+    aws_roles: tuple[IdentityMapping, ...] = ()
 
 
 class NodeInfo(_Frozen):

@@ -64,7 +64,12 @@ class Condition(_Strict):
 
     @model_validator(mode="after")
     def _one_test(self) -> Condition:
-        tests = [self.exists is not None, self.equals is not None, self.one_of is not None, self.glob is not None]
+        tests = [
+            self.exists is not None,
+            self.equals is not None,
+            self.one_of is not None,
+            self.glob is not None,
+        ]
         if sum(tests) != 1:
             raise ValueError(f"condition on {self.path!r} needs exactly one of exists/equals/in/glob")
         return self
@@ -82,7 +87,7 @@ class Condition(_Strict):
 
 
 class Rule(_Strict):
-    """One classification rule. CloudTrail rules use event_source/event_name; Kubernetes rules verb/resource."""
+    """One rule: CloudTrail rules use event_source/event_name, Kubernetes rules verb/resource."""
 
     id: str = Field(min_length=1)
     category: Category
@@ -98,14 +103,15 @@ class Rule(_Strict):
     when_any: list[Condition] = Field(default_factory=list)
 
     def matches(self, kind: str, record: Mapping[str, Any]) -> bool:
-        """Whether the rule applies to a CloudTrail record (kind 'cloudtrail') or audit event ('kubernetes')."""
+        """Whether the rule applies to a CloudTrail record or (kind 'kubernetes') an audit event."""
         if kind == "cloudtrail":
             heads = (
                 (self.event_source, record.get("eventSource")),
                 (self.event_name, record.get("eventName")),
             )
         else:
-            ref = record.get("objectRef") if isinstance(record.get("objectRef"), Mapping) else {}
+            found = record.get("objectRef")
+            ref: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
             heads = ((self.verb, record.get("verb")), (self.resource, ref.get("resource")))
             sub = ref.get("subresource") or ""
             if self.subresource is not None and not any(fnmatchcase(sub, p) for p in self.subresource):
@@ -178,18 +184,19 @@ class RuleBook:
             return Classification(Category.OTHER, "none", ())
         primary = matched[0]
         extra = {str(rule.category) for rule in matched[1:]} | {t for rule in matched for t in rule.tags}
-        extra.discard(str(primary.category))
+        extra -= {str(primary.category), str(Category.OTHER)}
         return Classification(primary.category, primary.id, tuple(sorted(extra)))
 
 
-def _parse(text: str, origin: str, kind: str) -> RuleFile:
+def _parse(text: str, origin: str, kind: str | None) -> RuleFile:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise BadInputError(f"rules file {origin}: not valid YAML: {exc}") from exc
     if not isinstance(document, dict):
         raise BadInputError(f"rules file {origin}: expected a mapping with 'kind' and 'rules'")
-    document.setdefault("kind", kind)
+    if kind is not None:
+        document.setdefault("kind", kind)
     try:
         return RuleFile.model_validate(document)
     except ValidationError as exc:
@@ -201,7 +208,9 @@ def _parse(text: str, origin: str, kind: str) -> RuleFile:
             entry = rules[location[1]] if location[1] < len(rules) else {}
             name = entry.get("id") if isinstance(entry, dict) else None
             where = f" rule {name or '#' + str(location[1] + 1)!s}:"
-        field = ".".join(str(p) for p in location[2:] if not isinstance(p, int)) or ".".join(map(str, location))
+        field = ".".join(str(p) for p in location[2:] if not isinstance(p, int)) or ".".join(
+            map(str, location)
+        )
         raise BadInputError(f"rules file {origin}:{where} {field}: {first['msg']}") from exc
 
 
@@ -217,7 +226,7 @@ def load_rules(kind: Literal["cloudtrail", "kubernetes"], extra: Sequence[Path] 
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise BadInputError(f"rules file {path}: cannot read: {exc.strerror or exc}") from exc
-        document = _parse(text, str(path), kind)
+        document = _parse(text, str(path), None)
         if document.kind == kind:
             documents.append(document)
     documents.append(_parse(shipped, f"eksir/hunt/rules/{kind}.yaml", kind))

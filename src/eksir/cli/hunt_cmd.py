@@ -1,0 +1,261 @@
+"""`eksir hunt`: every AWS and Kubernetes API call the compromised principals made, classified, with owners.
+
+Playbook Part 3 (eradication) starts from this list: what the attacker created, changed, read and deleted.
+Output is a table for people, JSON (the full `HuntResult`, stored as case evidence) or CSV for a
+spreadsheet. Progress goes to stderr and only on a terminal, so piping JSON stays clean.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from eksir.errors import BadInputError
+from eksir.findings import read_findings_from_path
+from eksir.hunt.impact import OwnerKeys
+from eksir.hunt.principals import PrincipalSet
+from eksir.hunt.result import HuntResult
+from eksir.hunt.run import HuntOptions, run_hunt
+from eksir.hunt.scan import ScanProgress
+from eksir.hunt.sources.aws import AwsAccess
+from eksir.hunt.sources.cloud import AthenaTarget
+from eksir.hunt.window import TimeWindow
+
+
+class HuntOutput(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+_CSV_COLUMNS = (
+    "time",
+    "category",
+    "failed",
+    "service",
+    "action",
+    "principal",
+    "access_key_id",
+    "source_ip",
+    "region",
+    "resources",
+    "owners",
+    "tags",
+    "rule",
+    "found_in",
+)
+
+
+def _principals(values: list[str], finding: Path | None) -> PrincipalSet:
+    principals = PrincipalSet.from_values(values)
+    if finding is not None:
+        for item in read_findings_from_path(str(finding)):
+            principals = principals.union(PrincipalSet.from_finding(item))
+    return principals
+
+
+def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
+    principal: Annotated[
+        list[str],
+        typer.Option(
+            "--principal", "-p", help="access key id, ARN, principal id, user name, k8s:USER (repeat)"
+        ),
+    ] = [],  # noqa: B006
+    since: Annotated[str | None, typer.Option(help="start: ISO 8601 time or an age such as 36h, 7d")] = None,
+    until: Annotated[str | None, typer.Option(help="end (default now)")] = None,
+    source: Annotated[
+        list[str],
+        typer.Option("--source", "-s", help="CloudTrail folder/file or s3://bucket/prefix (repeat)"),
+    ] = [],  # noqa: B006
+    lookup_events: Annotated[
+        bool, typer.Option("--lookup-events", help="also ask CloudTrail LookupEvents (90 days)")
+    ] = False,
+    athena_workgroup: Annotated[
+        str | None, typer.Option(help="run the Athena query in this workgroup")
+    ] = None,
+    athena_output: Annotated[str | None, typer.Option(help="s3:// location for Athena results")] = None,
+    athena_database: Annotated[str, typer.Option(help="Athena database for the table")] = "default",
+    audit_log: Annotated[
+        list[Path], typer.Option("--audit-log", help="Kubernetes audit log file or folder (repeat)")
+    ] = [],  # noqa: B006
+    cluster: Annotated[
+        str | None, typer.Option(help="EKS cluster: query /aws/eks/<cluster>/cluster with Logs Insights")
+    ] = None,
+    rules: Annotated[
+        list[Path], typer.Option("--rules", help="extra classification rules YAML (repeat)")
+    ] = [],  # noqa: B006
+    cmdb: Annotated[
+        Path | None, typer.Option(help="CMDB (CSV or YAML: arn, application, owner, team)")
+    ] = None,
+    tags: Annotated[bool, typer.Option("--tags/--no-tags", help="look owners up in resource tags")] = False,
+    owner_tag: Annotated[
+        list[str], typer.Option("--owner-tag", help="tag key naming the owner (repeat)")
+    ] = [],  # noqa: B006
+    finding: Annotated[
+        Path | None, typer.Option(help="take the principals from this GuardDuty finding")
+    ] = None,
+    output: Annotated[
+        HuntOutput, typer.Option("--output", "-o", help="table, json or csv")
+    ] = HuntOutput.TABLE,
+    show_queries: Annotated[
+        bool, typer.Option("--show-queries", help="print the generated Athena/Lake/Insights queries")
+    ] = False,
+    region: Annotated[str | None, typer.Option(help="AWS region")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS CLI profile")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="AWS endpoint override")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="scan processes")] = 2,
+) -> None:
+    """Hunt the compromised principals' API calls in CloudTrail and Kubernetes audit logs."""
+    if not since:
+        raise BadInputError("--since is required (e.g. --since 2024-08-01T10:00Z or --since 7d)")
+    if bool(athena_workgroup) != bool(athena_output):
+        raise BadInputError("--athena-workgroup and --athena-output go together")
+    principals = _principals(principal, finding)
+    access = AwsAccess(region=region, profile=profile, endpoint_url=endpoint_url)
+    options = HuntOptions(
+        lookup_events=lookup_events,
+        athena=AthenaTarget(athena_workgroup, athena_output, athena_database)
+        if athena_workgroup and athena_output
+        else None,
+        audit_logs=tuple(audit_log),
+        cluster=cluster,
+        logs_insights=cluster is not None,
+        rules=tuple(rules),
+        cmdb=cmdb,
+        owner_keys=OwnerKeys(owner=tuple(owner_tag)) if owner_tag else OwnerKeys(),
+        tag_lookup=tags,
+        workers=workers,
+    )
+    result = _run_with_progress(principals, source, TimeWindow.parse(since, until), access, options)
+    _render(result, output, show_queries)
+
+
+def _run_with_progress(
+    principals: PrincipalSet, sources: list[str], window: TimeWindow, access: AwsAccess, options: HuntOptions
+) -> HuntResult:
+    stderr = Console(stderr=True)
+    if not stderr.is_terminal:
+        return run_hunt(principals, sources, window, access=access, options=options)
+    columns = (
+        TextColumn("[bold]hunting"),
+        BarColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task("scan", total=None, detail="listing sources")
+
+        def update(totals: ScanProgress) -> None:
+            detail = (
+                f"{totals.files} files, {totals.bytes_inflated / 1e6:,.0f} MB, "
+                f"{totals.events:,} events, {totals.matched} matched"
+            )
+            progress.update(task, detail=detail)
+
+        return run_hunt(principals, sources, window, access=access, options=options, on_progress=update)
+
+
+def _render(result: HuntResult, output: HuntOutput, show_queries: bool) -> None:
+    if output is HuntOutput.JSON:
+        typer.echo(result.to_json())
+    elif output is HuntOutput.CSV:
+        typer.echo(_csv(result), nl=False)
+    else:
+        _table(result)
+    if show_queries:
+        for query in result.queries:
+            typer.echo(
+                f"-- {query.kind}{' (executed ' + str(query.execution_id) + ')' if query.executed else ''}"
+                f"{' ' + query.note if query.note else ''}\n{query.text};\n"
+            )
+
+
+def _csv(result: HuntResult) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(_CSV_COLUMNS)
+    for e in result.events:
+        writer.writerow(
+            [
+                e.event_time.isoformat() if e.event_time else "",
+                e.category,
+                e.failed,
+                e.service,
+                e.action,
+                e.principal,
+                e.access_key_id,
+                e.source_ip,
+                e.region,
+                " ".join(r.arn for r in e.resources),
+                " ".join(e.owners),
+                " ".join(e.tags),
+                e.rule_id,
+                e.found_in,
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _table(result: HuntResult) -> None:
+    console = Console(highlight=False, soft_wrap=False)
+    table = Table(
+        title=f"Calls by the hunted principals, {result.since:%Y-%m-%d %H:%M} to "
+        f"{result.until:%Y-%m-%d %H:%M} UTC"
+    )
+    for column in ("time (UTC)", "category", "call", "principal", "source IP", "resources", "owner"):
+        table.add_column(column, overflow="fold")
+    for e in result.events:
+        category = (
+            f"[red]{e.category}[/]"
+            if e.category
+            in {
+                "defense-evasion",
+                "identity-persistence",
+                "exfiltration",
+                "privileged-workload",
+                "rbac-change",
+            }
+            else e.category
+        )
+        call = f"{e.service}:{e.action}" + (f" [yellow](failed: {e.error_code})[/]" if e.failed else "")
+        table.add_row(
+            f"{e.event_time:%Y-%m-%d %H:%M:%S}" if e.event_time else "?",
+            category,
+            call,
+            escape(e.principal or ""),
+            e.source_ip or "",
+            "\n".join(r.arn for r in e.resources[:3]),
+            ", ".join(e.owners),
+        )
+    console.print(table)
+    scanned = sum(s.bytes_scanned for s in result.sources)
+    events = sum(s.events_scanned for s in result.sources)
+    console.print(
+        f"{len(result.events)} calls found; scanned {scanned / 1e6:,.1f} MB, {events:,} events "
+        f"from {len(result.sources)} source(s); {len(result.skipped)} file(s) skipped."
+    )
+    counts = ", ".join(f"{k}: {v}" for k, v in result.counts_by_category().items())
+    if counts:
+        console.print(f"By category: {counts}")
+    if result.chained_principals:
+        console.print(f"Chained credentials also hunted: {', '.join(result.chained_principals)}")
+    for skipped in result.skipped:
+        console.print(f"[yellow]skipped[/] {escape(skipped.name)}: {escape(skipped.reason)}")
+    for notice in result.owners:
+        console.print(f"notify {notice.owner}: {notice.events} call(s) on {', '.join(notice.resources[:5])}")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning[/] {escape(warning)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `eksir hunt` to the app."""
+    app.command(name="hunt")(hunt)

@@ -1,0 +1,152 @@
+"""`eksir lab build|up|status|env|down`: a local lab on real servers (kube-apiserver + etcd + moto).
+
+The lab lives in a folder (default `./.eksir-lab`, git-ignored) so `up` can return while the servers run and
+`down` can stop them later from another shell. Progress goes to stderr so `eksir lab env` output can be
+`eval`ed and `--output json` stays parseable.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from eksir.cli.options import OutputFormat, OutputOption, print_json
+from eksir.errors import LabError
+from eksir.lab import lab
+from eksir.lab.processes import ProcState
+from eksir.lab.scenarios import SCENARIOS, ScenarioName
+
+lab_app = typer.Typer(help="A local lab: real kube-apiserver + etcd + moto, seeded with an EKS incident.")
+
+LabDirOption = Annotated[
+    Path,
+    typer.Option(
+        "--lab-dir", envvar="EKSIR_LAB_DIR", help="folder holding the lab's state", show_default=True
+    ),
+]
+ScenarioOption = Annotated[
+    ScenarioName,
+    typer.Option("--scenario", "-s", help="which incident to seed", case_sensitive=False),
+]
+
+
+def _progress(console: Console) -> lab.Progress:
+    start = time.monotonic()
+
+    def report(message: str) -> None:
+        console.print(f"[dim]{time.monotonic() - start:6.1f}s[/] {message}", markup=True)
+
+    return report
+
+
+@lab_app.command("build")
+def build_cmd() -> None:
+    """Build kube-apiserver and etcd from the pinned Go modules (cached; minutes the first time)."""
+    err = Console(stderr=True, highlight=False)
+    start = time.monotonic()
+    binaries = lab.build(_progress(err))
+    err.print(f"built in {time.monotonic() - start:.1f}s: {binaries.kube_apiserver}, {binaries.etcd}")
+
+
+@lab_app.command("up")
+def up_cmd(
+    scenario: ScenarioOption = ScenarioName.IAM_USER,
+    lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Start the servers and seed one incident; writes finding.json and ground-truth.json."""
+    err = Console(stderr=True, highlight=False)
+    err.print(f"scenario {scenario.value}: {SCENARIOS[scenario].summary}")
+    state = lab.up(lab_dir, scenario.value, progress=_progress(err))
+    if output is OutputFormat.JSON:
+        print_json(_public(state))
+        return
+    out = Console(highlight=False)
+    out.print(f"lab up in {state.timings.get('total', 0):.1f}s ({state.lab_dir})")
+    out.print(f"  kube-apiserver  {state.k8s_server}")
+    out.print(f"  aws (moto)      {state.aws_endpoint}")
+    out.print(f"  finding         {state.finding}")
+    out.print(f"  ground truth    {state.ground_truth}")
+    out.print(f'next: eval "$(eksir lab env --lab-dir {lab_dir})"; eksir triage {state.finding}')
+
+
+def _public(state: lab.LabState) -> dict[str, object]:
+    """lab.json minus the (dummy) secret key, for printing."""
+    data = dict(vars(state))
+    data.pop("aws_secret_access_key", None)
+    return data
+
+
+@lab_app.command("status")
+def status_cmd(
+    lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR, output: OutputOption = OutputFormat.TABLE
+) -> None:
+    """Each lab process running or crashed, and the endpoints; exits non-zero when one crashed."""
+    statuses = lab.process_status(lab_dir)
+    crashed = [s for s in statuses if s.state is ProcState.EXITED]
+    try:
+        state: lab.LabState | None = lab.load_state(lab_dir) if statuses else None
+    except LabError:
+        state = None
+    if output is OutputFormat.JSON:
+        print_json(
+            {
+                "lab_dir": str(lab_dir.resolve()),
+                "up": bool(statuses) and not crashed,
+                "processes": [
+                    {
+                        "name": s.record.name,
+                        "pid": s.record.pid,
+                        "port": s.record.port,
+                        "state": s.state.value,
+                    }
+                    for s in statuses
+                ],
+                "endpoints": {"kubernetes": state.k8s_server, "aws": state.aws_endpoint} if state else {},
+                "scenario": state.scenario if state else None,
+            }
+        )
+    else:
+        _print_status(lab_dir, statuses, state)
+    if crashed:
+        names = ", ".join(f"{s.record.name} (pid {s.record.pid})" for s in crashed)
+        raise LabError(f"lab process crashed: {names}; see the logs in {lab_dir}, then `eksir lab down`")
+
+
+def _print_status(
+    lab_dir: Path, statuses: list[lab.processes.ProcessStatus], state: lab.LabState | None
+) -> None:
+    out = Console(highlight=False)
+    if not statuses:
+        out.print(f"no lab running in {lab_dir}")
+        return
+    for s in statuses:
+        colour = "green" if s.state is ProcState.RUNNING else "red"
+        word = "running" if s.state is ProcState.RUNNING else "crashed"
+        out.print(f"[{colour}]{word:8}[/] {s.record.name:15} pid {s.record.pid:<8} port {s.record.port}")
+        if s.log_tail:
+            out.print(s.log_tail, markup=False)
+    if state:
+        out.print(f"scenario {state.scenario}; kubernetes {state.k8s_server}; aws {state.aws_endpoint}")
+
+
+@lab_app.command("env")
+def env_cmd(lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR) -> None:
+    """Print `export` lines so the AWS CLI and kubectl reach the lab: eval "$(eksir lab env)"."""
+    typer.echo(lab.env_exports(lab.load_state(lab_dir)))
+
+
+@lab_app.command("down")
+def down_cmd(lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR) -> None:
+    """Stop every lab process by its recorded pid and verify none is left (safe to repeat)."""
+    stopped = lab.down(lab_dir)
+    Console(stderr=True, highlight=False).print(f"lab down: stopped {stopped} process(es) in {lab_dir}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `eksir lab ...` to the app."""
+    app.add_typer(lab_app, name="lab")

@@ -1,0 +1,112 @@
+"""`eksir prevent CASE`: Pod Security prevention for the affected namespace, applied on approval and proven.
+
+Without flags it only assesses (dry run + policy files into the case); `--apply` enforces the labels after showing
+the change and getting approval; `--prove` replays the attacker's pod creation as the attacker (impersonation,
+server-side dry run) and fails unless the API server refuses it with the Pod Security message.
+`--create-filter` creates the GuardDuty suppression filter of an authorized-change verdict instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from eksir.actions.base import ActionContext, PlannedChange
+from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.clients.aws import AwsClients
+from eksir.clients.k8s import api_client_from_kubeconfig
+from eksir.errors import RefusedError, StepFailedError
+from eksir.prevention import (
+    PsaLevel,
+    assess,
+    attacker_identity,
+    case_finding,
+    create_suppression_filter,
+    enforce,
+    prove,
+)
+from eksir.prevention.replay import impersonating
+from eksir.prevention.stepper import Approver
+from eksir.store import CaseStore
+
+
+def approver_for(yes: bool, approver: str | None, actor: str, console: Console) -> Approver:
+    """Approval: `--yes` approves as --approver (or the current user); otherwise ask on a terminal."""
+
+    def approve(planned: PlannedChange) -> str | None:
+        console.print(f"[bold]Planned:[/] {planned.summary}")
+        for line in (*planned.diff, *planned.blast_radius, *planned.warnings):
+            console.print(f"  {line}", markup=False)
+        if yes:
+            return approver or actor
+        if not sys.stdin.isatty():
+            raise RefusedError("approval needed and no terminal to ask on: re-run with --yes after review")
+        return (approver or actor) if typer.confirm("Apply this change?", default=False) else None
+
+    return approve
+
+
+def prevent(
+    case: Annotated[str, typer.Argument(help="case id (under --cases-dir) or path")],
+    level: Annotated[PsaLevel, typer.Option("--level", help="Pod Security level to enforce")] = PsaLevel.BASELINE,
+    apply: Annotated[bool, typer.Option("--apply", help="enforce the labels (after approval)")] = False,
+    do_prove: Annotated[bool, typer.Option("--prove", help="replay the attacker's pod creation (dry run)")] = False,
+    namespace: Annotated[str | None, typer.Option(help="namespace (default: the finding's)")] = None,
+    kubeconfig: Annotated[Path | None, typer.Option(envvar="KUBECONFIG", help="kubeconfig file")] = None,
+    context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
+    create_filter: Annotated[bool, typer.Option("--create-filter", help="create the GuardDuty "
+                                                "suppression filter (authorized-change verdict)")] = False,
+    detector_id: Annotated[str | None, typer.Option(help="GuardDuty detector id for --create-filter")] = None,
+    region: Annotated[str | None, typer.Option(envvar="AWS_REGION")] = None,
+    profile: Annotated[str | None, typer.Option(envvar="AWS_PROFILE")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="approve without prompting (after review)")] = False,
+    approver: Annotated[str | None, typer.Option(help="name recorded as approver")] = None,
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Assess, enforce (--apply) and prove (--prove) Pod Security prevention for the case's namespace."""
+    handle = CaseStore(cases_dir).get(case)
+    console = Console(highlight=False, stderr=output is OutputFormat.JSON)
+    approve = approver_for(yes, approver, handle.actor, console)
+    case_id = handle.load().id
+    result: dict[str, Any] = {"case": case_id}
+    if create_filter:
+        aws = AwsClients(region=region, profile=profile)
+        ctx = ActionContext(case_id=case_id, aws=aws, k8s=lambda: None, region=region, dry_run=False)
+        outcome = create_suppression_filter(handle, ctx, approve, detector_id)
+        result["suppression_filter"] = {"step": outcome.step_id, "approver": outcome.approver}
+        _emit(console, output, result, f"suppression filter in place ({outcome.detail})")
+        return
+    api = api_client_from_kubeconfig(kubeconfig, context)
+    result["assessment"] = assess(handle, api, level, namespace)
+    console.print(f"violating pods: {', '.join(result['assessment']['violating_pods']) or 'none'}", markup=False)
+    if apply:
+        ctx = ActionContext(case_id=case_id, aws=AwsClients(region=region, profile=profile), k8s=lambda: api,
+                            dry_run=False)
+        outcome = enforce(handle, ctx, level, approve, namespace)
+        result["enforced"] = {"step": outcome.step_id, "approver": outcome.approver, "detail": outcome.detail}
+        console.print(f"enforced: {outcome.detail}", markup=False)
+    if do_prove:
+        identity = attacker_identity(case_finding(handle))
+        proof = prove(handle, impersonating(api, identity["username"], identity["groups"]), namespace)
+        result["proof"] = proof
+        console.print(f"replay as {identity['username']}: {proof['status']} {proof['message']}", markup=False)
+        if proof["result"] != "proven":
+            _emit(console, output, result, "")
+            raise StepFailedError(f"prevention NOT proven: replay answered {proof['status']} ({proof['result']})")
+    _emit(console, output, result, "done")
+
+
+def _emit(console: Console, output: OutputFormat, result: dict[str, Any], line: str) -> None:
+    if output is OutputFormat.JSON:
+        print_json(result)
+    elif line:
+        console.print(line, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("prevent")(prevent)

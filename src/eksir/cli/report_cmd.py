@@ -1,0 +1,49 @@
+"""`eksir report CASE`: write the incident report (Markdown, HTML, JSON) into the case from its record only."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.report import FORMATS, generate_report
+from eksir.store import CaseStore
+
+
+class ReportFormat(StrEnum):
+    MD = "md"
+    HTML = "html"
+    JSON = "json"
+    ALL = "all"
+
+
+def report(
+    case: Annotated[str, typer.Argument(help="case id (under --cases-dir) or path to the case directory")],
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="md, html, json or all")] = ReportFormat.ALL,
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Build the report from the case record (every input hash-checked) and write it into the case."""
+    handle = CaseStore(cases_dir).get(case)
+    formats = FORMATS if fmt is ReportFormat.ALL else (fmt.value,)
+    built, written = generate_report(handle, formats)
+    if output is OutputFormat.JSON:
+        print_json(
+            {
+                "case": built.case_id,
+                "written": [{"format": w.format, "path": str(handle.path / w.path), "sha256": w.sha256} for w in written],
+            }
+        )
+        return
+    console = Console(highlight=False)
+    for item in written:
+        console.print(f"wrote {handle.path / item.path}  sha256 {item.sha256}", markup=False)
+    for line in built.summary:
+        console.print(f"  {line}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

@@ -1,0 +1,100 @@
+"""Rendering of plans, previews and run states for `eksir plan|respond|status|resume|rollback`.
+
+Kept apart from the commands so each stays short; JSON output is built here too, so the table and the JSON
+always describe the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from eksir.engine.preview import StepPreview
+from eksir.engine.state import RunState, StepStatus
+from eksir.playbooks.plan import NoteLevel, Plan
+
+_STATUS_STYLE = {
+    StepStatus.VERIFIED: "green",
+    StepStatus.FAILED: "bold red",
+    StepStatus.ROLLBACK_FAILED: "bold red",
+    StepStatus.BLOCKED: "yellow",
+    StepStatus.SKIPPED: "yellow",
+    StepStatus.ROLLED_BACK: "cyan",
+}
+_NOTE_STYLE = {NoteLevel.INFO: "dim", NoteLevel.WARNING: "yellow", NoteLevel.BLOCKING: "bold red"}
+
+
+def plan_document(case_id: str, plan: Plan, previews: list[StepPreview]) -> dict[str, Any]:
+    by_id = {p.step_id: p.as_dict() for p in previews}
+    steps = [{**s.model_dump(mode="json"), "preview": by_id.get(s.id)} for s in plan.order()]
+    return {
+        "case_id": case_id,
+        "plan_digest": plan.digest(),
+        "plan": {**plan.model_dump(mode="json"), "steps": steps},
+    }
+
+
+def render_plan(console: Console, case_id: str, plan: Plan, previews: list[StepPreview]) -> None:
+    by_id = {p.step_id: p for p in previews}
+    table = Table(title=f"Plan for case {case_id} (dry run: nothing was changed)", show_lines=True)
+    for column in ("step", "approval", "after", "what and why", "blast radius / preview"):
+        table.add_column(column, overflow="fold")
+    for step in plan.order():
+        preview = by_id.get(step.id)
+        table.add_row(
+            escape(step.id),
+            "[bold red]ask[/]" if step.requires_approval else "auto",
+            escape(", ".join(step.depends_on)) or "-",
+            escape(step.rationale),
+            _preview_cell(preview),
+        )
+    console.print(table)
+    render_notes(console, plan)
+
+
+def _preview_cell(preview: StepPreview | None) -> str:
+    if preview is None:
+        return ""
+    if preview.problem:
+        return f"[yellow]cannot preview: {escape(preview.problem)}[/]"
+    change = preview.change or {}
+    parts = [escape(str(change.get("summary", "")))]
+    radius = change.get("blast_radius") or ()
+    if radius:
+        parts.append("[bold]blast radius:[/] " + escape(", ".join(radius)))
+    if preview.reversible is False:
+        parts.append("[red]not reversible[/]")
+    return "\n".join(parts)
+
+
+def render_notes(console: Console, plan: Plan) -> None:
+    for note in plan.notes:
+        style = _NOTE_STYLE[note.level]
+        console.print(f"[{style}]{note.level.value}: {escape(note.subject)}: {escape(note.message)}[/]")
+
+
+def state_document(state: RunState) -> dict[str, Any]:
+    return {
+        "case_id": state.case_id,
+        "plan_digest": state.plan_digest,
+        "counts": state.counts(),
+        "steps": [state.steps[s.id].model_dump(mode="json") for s in state.plan.order()],
+    }
+
+
+def render_state(console: Console, state: RunState, title: str) -> None:
+    table = Table(title=title)
+    for column in ("step", "status", "detail", "approved by"):
+        table.add_column(column, overflow="fold")
+    for step in state.plan.order():
+        record = state.steps[step.id]
+        style = _STATUS_STYLE.get(record.status, "")
+        status = f"[{style}]{record.status.value}[/]" if style else record.status.value
+        approver = record.approval.approver if record.approval and record.approval.approved else ""
+        table.add_row(escape(step.id), status, escape(record.detail), escape(approver))
+    console.print(table)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(state.counts().items()))
+    console.print(f"[bold]{escape(counts)}[/]")

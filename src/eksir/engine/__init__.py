@@ -1,0 +1,35 @@
+"""The engine: runs a Plan with approval gates, persists every transition, resumes and rolls back."""
+
+from eksir.engine.approval import (
+    ApprovalGate,
+    ApprovalPolicy,
+    ApprovalRequest,
+    DenyAllGate,
+    InteractiveGate,
+    PolicyGate,
+)
+from eksir.engine.retry import RetryPolicy
+from eksir.engine.rollback import rollback, rollback_targets
+from eksir.engine.runner import ContextFactory, Runner, RunObserver
+from eksir.engine.state import TERMINAL, Approval, RunState, StateStore, StepRecord, StepStatus
+
+__all__ = [
+    "TERMINAL",
+    "Approval",
+    "ApprovalGate",
+    "ApprovalPolicy",
+    "ApprovalRequest",
+    "ContextFactory",
+    "DenyAllGate",
+    "InteractiveGate",
+    "PolicyGate",
+    "RetryPolicy",
+    "RunObserver",
+    "RunState",
+    "Runner",
+    "StateStore",
+    "StepRecord",
+    "StepStatus",
+    "rollback",
+    "rollback_targets",
+]

@@ -1,0 +1,140 @@
+"""Approval gates: who says yes to a step that changes production, and how that yes is recorded.
+
+Why three kinds: at 3 a.m. a person approves step by step, seeing the diff and the blast radius
+(`InteractiveGate`); automation approves by a policy decided in advance (`PolicyGate`); and anything that
+cannot ask (no terminal, no policy) must not change production (`DenyAllGate`, or the non-destructive
+policy). Every decision carries who (user@host), when and how, and is stored in the step record.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol
+
+from rich.console import Console
+from rich.markup import escape
+
+from eksir.actions.base import ActionSpec, CheckOutcome, PlannedChange
+from eksir.engine.state import Approval
+from eksir.playbooks.plan import PlanStep
+
+
+class ApprovalPolicy(StrEnum):
+    ALL = "all"
+    NON_DESTRUCTIVE = "non-destructive"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What a gate sees: the step, the action's declaration, its check result and planned change."""
+
+    step: PlanStep
+    spec: ActionSpec
+    check: CheckOutcome
+    change: PlannedChange
+
+    @property
+    def needs_approval(self) -> bool:
+        """The plan's flag, or the action's own spec: a destructive action is never auto-approved."""
+        return self.step.requires_approval or self.spec.destructive
+
+
+class ApprovalGate(Protocol):
+    def decide(self, request: ApprovalRequest) -> Approval: ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PolicyGate:
+    """Approves by a policy chosen before the run (`--approve all|non-destructive|none`)."""
+
+    def __init__(self, policy: ApprovalPolicy, actor: str) -> None:
+        self.policy = policy
+        self.actor = actor
+
+    def decide(self, request: ApprovalRequest) -> Approval:
+        how = f"policy:{self.policy.value}"
+        if self.policy is ApprovalPolicy.ALL:
+            return Approval(approved=True, approver=self.actor, at=_now(), how=how)
+        if self.policy is ApprovalPolicy.NON_DESTRUCTIVE and not request.needs_approval:
+            return Approval(approved=True, approver=self.actor, at=_now(), how=how)
+        return Approval(
+            approved=False,
+            approver=self.actor,
+            at=_now(),
+            how=how,
+            reason="needs approval; the policy does not grant it"
+            if request.needs_approval
+            else "policy approves nothing",
+        )
+
+
+class DenyAllGate:
+    """Approves nothing: for runs that must not change anything (and for tests)."""
+
+    def __init__(self, actor: str = "deny-all") -> None:
+        self.actor = actor
+
+    def decide(self, request: ApprovalRequest) -> Approval:
+        return Approval(
+            approved=False, approver=self.actor, at=_now(), how="deny-all", reason="deny-all gate"
+        )
+
+
+Ask = Callable[[str], str]
+
+
+class InteractiveGate:
+    """Asks a person per step (one prompt at a time, even with parallel workers).
+
+    Steps that need no approval are approved without asking unless `ask_all` is set. End of input or Ctrl-C
+    answers "no": a prompt that cannot be answered must never turn into a change.
+    """
+
+    def __init__(self, actor: str, console: Console, ask: Ask | None = None, ask_all: bool = False) -> None:
+        self.actor = actor
+        self.console = console
+        self.ask: Ask = ask or console.input
+        self.ask_all = ask_all
+        self._lock = threading.Lock()
+
+    def decide(self, request: ApprovalRequest) -> Approval:
+        if not request.needs_approval and not self.ask_all:
+            return Approval(approved=True, approver=self.actor, at=_now(), how="auto:non-destructive")
+        with self._lock:
+            self._show(request)
+            try:
+                answer = self.ask(f"Apply {request.step.id}? [y/N] ").strip().lower()
+            except (EOFError, KeyboardInterrupt):
+                answer = ""
+        approved = answer in {"y", "yes"}
+        return Approval(
+            approved=approved,
+            approver=self.actor,
+            at=_now(),
+            how="interactive",
+            reason="" if approved else "declined at the prompt",
+        )
+
+    def _show(self, request: ApprovalRequest) -> None:
+        step, change = request.step, request.change
+        out = self.console
+        out.rule(f"[bold]{escape(step.id)}[/] ({escape(request.spec.title)})")
+        out.print(f"[bold]why:[/] {escape(step.rationale)}")
+        out.print(f"[bold]change:[/] {escape(change.summary)}")
+        for line in change.diff:
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+            out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+        if change.blast_radius:
+            out.print("[bold yellow]blast radius:[/] " + escape(", ".join(change.blast_radius)))
+        for warning in (*request.check.warnings, *change.warnings, *step.approval_reasons):
+            out.print(f"[yellow]! {escape(warning)}[/]")
+        if not request.spec.reversible:
+            out.print("[bold red]this step cannot be rolled back[/]")

@@ -1,0 +1,329 @@
+"""The Runner: executes a Plan step by step, persisting every transition before the next side effect.
+
+Each step goes pending -> checked -> approved | skipped -> applying -> applied -> verified | failed.
+Independent steps run in parallel (a thread pool honouring `depends_on`, where a dependency counts only once
+it is *verified*); a failed step blocks only its dependents. The applied record (what rollback needs) is
+persisted the moment `apply` returns. A process killed mid-run is resumed from the case: a step found
+`applying` is not blindly re-applied; its action's `check` decides, and the step is marked resumed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict
+from typing import Any, NoReturn, Protocol
+
+from pydantic import ValidationError
+
+from eksir.actions.base import Action, ActionContext, ActionParams, CheckOutcome
+from eksir.actions.registry import get_action
+from eksir.engine.approval import ApprovalGate, ApprovalRequest
+from eksir.engine.retry import RetryPolicy
+from eksir.engine.state import TERMINAL, RunState, StateStore, StepRecord, StepStatus
+from eksir.errors import EksirError, NotFoundError, PermissionDeniedError, RefusedError, TemporaryError
+from eksir.playbooks.plan import Plan, PlanStep
+from eksir.store.case_store import CaseHandle
+
+log = logging.getLogger("eksir.engine")
+ContextFactory = Callable[[], ActionContext]
+_DEAD_ENDS = frozenset({StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.BLOCKED, StepStatus.ROLLED_BACK})
+_HAS_EFFECT = frozenset({StepStatus.APPLYING, StepStatus.APPLIED, StepStatus.VERIFIED})
+
+
+class RunObserver(Protocol):
+    """Told about milestones (the war room implements it); must never raise."""
+
+    def run_started(self, state: RunState) -> None: ...
+    def step_failed(self, step: PlanStep, record: StepRecord, state: RunState) -> None: ...
+    def phase_finished(self, phase: str, state: RunState) -> None: ...
+    def run_finished(self, state: RunState) -> None: ...
+
+
+class _StepFailed(Exception):
+    """Internal: the step has been recorded as failed; stop working on it."""
+
+
+class Runner:
+    """Runs one plan for one case. Construct, then `run()`; the result is the final RunState."""
+
+    def __init__(
+        self,
+        case: CaseHandle,
+        plan: Plan,
+        ctx_factory: ContextFactory,
+        gate: ApprovalGate,
+        max_workers: int = 4,
+        *,
+        retry: RetryPolicy | None = None,
+        observer: RunObserver | None = None,
+    ) -> None:
+        self.case = case
+        self.plan = plan
+        self.ctx_factory = ctx_factory
+        self.gate = gate
+        self.max_workers = max(1, max_workers)
+        self.retry = retry or RetryPolicy()
+        self.observer = observer
+        self.store = StateStore(case)
+        self.state = self._open_state()
+        self._order_lock = threading.Lock()
+        self._order = 0
+
+    def _open_state(self) -> RunState:
+        """Continue this plan's state if the case has one; refuse to replace another plan with effects."""
+        case_id = self.case.load().id
+        if not self.store.exists():
+            return self.store.record_plan(self.plan, case_id)
+        state = self.store.load()
+        if state.plan_digest == self.plan.digest():
+            return state
+        if any(r.status in _HAS_EFFECT or r.applied for r in state.steps.values()):
+            raise RefusedError(
+                f"case {case_id} has applied steps of an earlier plan: run `eksir resume {case_id}` to "
+                f"finish it or `eksir rollback {case_id}` to undo it first"
+            )
+        return self.store.record_plan(self.plan, case_id)
+
+    # ---------------------------------------------------------------- scheduling
+    def run(self, retry_unfinished: bool = False) -> RunState:
+        """Run every runnable step; `retry_unfinished` (resume) re-asks skipped/blocked/failed steps."""
+        if retry_unfinished:
+            self._reset_unfinished()
+        if self.observer:
+            self.observer.run_started(self.state)
+        running: dict[Future[None], str] = {}
+        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="eksir-step") as pool:
+            while True:
+                self._block_unreachable(set(running.values()))
+                for step in self._ready(set(running.values())):
+                    running[pool.submit(self._execute, step)] = step.id
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    future.result()
+                self._phases_finished()
+        self._phases_finished()
+        if self.observer:
+            self.observer.run_finished(self.state)
+        return self.state
+
+    def _ready(self, running: set[str]) -> list[PlanStep]:
+        steps = self.state.steps
+        return [
+            step
+            for step in self.plan.order()
+            if step.id not in running
+            and steps[step.id].status not in TERMINAL
+            and all(steps[d].status is StepStatus.VERIFIED for d in step.depends_on)
+        ]
+
+    def _block_unreachable(self, running: set[str]) -> None:
+        for step in self.plan.order():
+            record = self.state.steps[step.id]
+            if step.id in running or record.status is not StepStatus.PENDING:
+                continue
+            dead = [d for d in step.depends_on if self.state.steps[d].status in _DEAD_ENDS]
+            if dead:
+                detail = ", ".join(f"{d} is {self.state.steps[d].status.value}" for d in dead)
+                self._transition(record, status=StepStatus.BLOCKED, detail=f"blocked: {detail}")
+
+    def _reset_unfinished(self) -> None:
+        for record in list(self.state.steps.values()):
+            if record.status in (StepStatus.SKIPPED, StepStatus.BLOCKED) or (
+                record.status is StepStatus.FAILED and not record.applied
+            ):
+                self._transition(record, status=StepStatus.PENDING, detail="reset for resume", error=None)
+            elif record.status is StepStatus.FAILED:
+                self._transition(record, status=StepStatus.APPLIED, detail="re-verify on resume")
+
+    def _phases_finished(self) -> None:
+        for phase in dict.fromkeys(step.phase.value for step in self.plan.steps):
+            members = [s for s in self.plan.steps if s.phase.value == phase]
+            done = all(self.state.steps[s.id].status in TERMINAL for s in members)
+            if done and phase not in self.state.notified_phases:
+                self.state.notified_phases.append(phase)
+                self.store.event(
+                    self.state, "phase.finished", {"phase": phase, "counts": self._counts(members)}
+                )
+                if self.observer:
+                    self.observer.phase_finished(phase, self.state)
+
+    def _counts(self, steps: list[PlanStep]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for step in steps:
+            status = self.state.steps[step.id].status.value
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    # ---------------------------------------------------------------- one step
+    def _execute(self, step: PlanStep) -> None:
+        """Drive one step to a terminal state; never raises (one bad step must not stop the others)."""
+        try:
+            self._drive(step)
+        except _StepFailed:
+            pass
+        except Exception as exc:  # an action bug is recorded as that step's failure, not a crash
+            log.exception("case %s step %s: internal error", self.state.case_id, step.id)
+            self._fail(step, f"internal error: {exc.__class__.__name__}: {exc}", "internal")
+
+    def _drive(self, step: PlanStep) -> None:
+        action, params = self._load(step)
+        ctx = self.ctx_factory()
+        status = self.state.steps[step.id].status
+        if status is StepStatus.APPLYING:
+            self._resume_applying(step, action, params, ctx)
+        elif status is not StepStatus.APPLIED:
+            check = self._check(step, action, params, ctx)
+            if status is not StepStatus.APPROVED and not self._approve(step, action, params, ctx, check):
+                return
+            self._apply(step, action, params, ctx, resumed=False)
+        self._verify(step, action, params, ctx)
+
+    def _load(self, step: PlanStep) -> tuple[Action[Any], ActionParams]:
+        try:
+            action = get_action(step.action_id)
+        except KeyError:
+            self._fail(step, f"action {step.action_id} is not installed", "not-installed")
+        try:
+            params = action.params_type.model_validate(step.params)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            self._fail(step, f"invalid parameters for {step.action_id}: {problems}", "bad-params")
+        return action, params
+
+    def _check(
+        self, step: PlanStep, action: Action[Any], params: ActionParams, ctx: ActionContext
+    ) -> CheckOutcome:
+        outcome: CheckOutcome = self._call(step, "check", lambda: action.check(ctx, params))
+        status = StepStatus.CHECKED if outcome.ok else StepStatus.FAILED
+        detail = outcome.detail if outcome.ok else f"precondition failed: {outcome.detail}"
+        record = self.state.steps[step.id]
+        if record.status is StepStatus.APPROVED and outcome.ok:
+            status = StepStatus.APPROVED  # keep an approval given before a restart
+        self._transition(record, status=status, detail=detail, check=asdict(outcome))
+        if not outcome.ok:
+            self._notify_failed(step)
+            raise _StepFailed
+        return outcome
+
+    def _approve(
+        self,
+        step: PlanStep,
+        action: Action[Any],
+        params: ActionParams,
+        ctx: ActionContext,
+        check: CheckOutcome,
+    ) -> bool:
+        change = self._call(step, "plan", lambda: action.plan(ctx, params))
+        approval = self.gate.decide(ApprovalRequest(step=step, spec=action.spec, check=check, change=change))
+        record = self.state.steps[step.id]
+        status = StepStatus.APPROVED if approval.approved else StepStatus.SKIPPED
+        detail = f"approved by {approval.approver} ({approval.how})" if approval.approved else approval.reason
+        self._transition(record, status=status, detail=detail, approval=approval, planned=asdict(change))
+        return approval.approved
+
+    def _apply(
+        self, step: PlanStep, action: Action[Any], params: ActionParams, ctx: ActionContext, resumed: bool
+    ) -> None:
+        current = self.state.steps[step.id]
+        record = self._transition(
+            current, status=StepStatus.APPLYING, detail="applying", apply_calls=current.apply_calls + 1
+        )
+        applied = self._call(step, "apply", lambda: action.apply(ctx, params))
+        self._transition(
+            record,
+            status=StepStatus.APPLIED,
+            detail="applied (resumed)" if resumed else "applied",
+            applied=dict(applied),
+            applied_order=self._next_order(),
+            resumed=resumed or record.resumed,
+        )
+
+    def _resume_applying(
+        self, step: PlanStep, action: Action[Any], params: ActionParams, ctx: ActionContext
+    ) -> None:
+        """A previous process died after starting apply: let `check` say whether the change is in place.
+
+        Either way the idempotent `apply` runs once more, because its return value (what rollback needs) was
+        lost with the process; when check says the change is already there, that call changes nothing.
+        """
+        outcome = self._call(step, "check", lambda: action.check(ctx, params))
+        decision = "already applied: re-apply is a no-op" if outcome.already_applied else "not applied: apply"
+        self.store.event(self.state, "step.resume-decision", {"step_id": step.id, "decision": decision})
+        record = self.state.steps[step.id].model_copy(update={"resumed": True})
+        self.state.steps[step.id] = record
+        self._apply(step, action, params, ctx, resumed=True)
+
+    def _verify(self, step: PlanStep, action: Action[Any], params: ActionParams, ctx: ActionContext) -> None:
+        applied = self.state.steps[step.id].applied or {}
+        for attempt in range(1, self.retry.verify_attempts + 1):
+            outcome = self._call(step, "verify", lambda: action.verify(ctx, params, applied))
+            if outcome.ok:
+                record = self.state.steps[step.id]
+                self._transition(
+                    record, status=StepStatus.VERIFIED, detail=outcome.detail, verify=asdict(outcome)
+                )
+                return
+            if attempt < self.retry.verify_attempts:
+                self.store.event(
+                    self.state, "step.verify-pending", {"step_id": step.id, "detail": outcome.detail}
+                )
+                time.sleep(self.retry.delay(attempt))
+        self._fail(step, f"verification failed: {outcome.detail}", "verify", verify=asdict(outcome))
+
+    # ---------------------------------------------------------------- helpers
+    def _call(self, step: PlanStep, what: str, fn: Callable[[], Any]) -> Any:
+        def on_retry(attempt: int, exc: TemporaryError, wait_s: float) -> None:
+            self.store.event(
+                self.state,
+                "step.retry",
+                {
+                    "step_id": step.id,
+                    "call": what,
+                    "attempt": attempt,
+                    "error": exc.message,
+                    "wait_s": wait_s,
+                },
+            )
+
+        try:
+            return self.retry.call(fn, on_retry)
+        except PermissionDeniedError as exc:
+            self._fail(step, f"{what}: {exc.message}", "permission-denied")
+        except TemporaryError as exc:
+            self._fail(
+                step, f"{what}: gave up after {self.retry.attempts} attempts: {exc.message}", "temporary"
+            )
+        except NotFoundError as exc:
+            self._fail(step, f"{what}: {exc.message}", "not-found")
+        except EksirError as exc:
+            self._fail(step, f"{what}: {exc.message}", exc.__class__.__name__)
+
+    def _fail(self, step: PlanStep, message: str, kind: str, **extra: Any) -> NoReturn:
+        record = self.state.steps[step.id]
+        self._transition(
+            record, status=StepStatus.FAILED, detail=message, error=message, error_kind=kind, **extra
+        )
+        log.error(
+            "case %s phase %s step %s failed: %s", self.state.case_id, step.phase.value, step.id, message
+        )
+        self._notify_failed(step)
+        raise _StepFailed
+
+    def _notify_failed(self, step: PlanStep) -> None:
+        if self.observer:
+            self.observer.step_failed(step, self.state.steps[step.id], self.state)
+
+    def _next_order(self) -> int:
+        with self._order_lock:
+            self._order = max(self._order, *(r.applied_order or 0 for r in self.state.steps.values())) + 1
+            return self._order
+
+    def _transition(self, record: StepRecord, **update: Any) -> StepRecord:
+        return self.store.transition(self.state, record.model_copy(update=update))

@@ -1,0 +1,201 @@
+"""Step records and their persistence: every transition is in the case log and in `plan-state.json`
+before the next side effect.
+
+Why two places: `events.jsonl` is append-only and hash-chained (the custody record, and the source of truth),
+while `plan-state.json` is the current state a person or `eksir status` reads at a glance. The state file
+remembers the sequence number of the last event it includes; on load, later `step.*` events are replayed
+onto it, so a process killed between the two writes loses nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from eksir.errors import CaseInvalidError, NotFoundError
+from eksir.playbooks.plan import Plan
+from eksir.store.case_store import CaseHandle
+
+STATE_FILE = "plan-state.json"
+PLAN_FILE = "plan.json"
+STEP_EVENT_PREFIX = "step."
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    CHECKED = "checked"
+    APPROVED = "approved"
+    SKIPPED = "skipped"
+    APPLYING = "applying"
+    APPLIED = "applied"
+    VERIFIED = "verified"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    ROLLING_BACK = "rolling-back"
+    ROLLED_BACK = "rolled-back"
+    ROLLBACK_FAILED = "rollback-failed"
+
+
+TERMINAL: frozenset[StepStatus] = frozenset(
+    {
+        StepStatus.VERIFIED,
+        StepStatus.FAILED,
+        StepStatus.SKIPPED,
+        StepStatus.BLOCKED,
+        StepStatus.ROLLED_BACK,
+        StepStatus.ROLLBACK_FAILED,
+    }
+)
+"""A run is over when every step is in one of these."""
+
+
+class Approval(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approved: bool
+    approver: str
+    at: datetime
+    how: str
+    reason: str = ""
+
+
+class StepRecord(BaseModel):
+    """Everything the engine knows about one step; replaced (never mutated) on each transition."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step_id: str
+    action_id: str
+    status: StepStatus = StepStatus.PENDING
+    detail: str = ""
+    check: dict[str, Any] | None = None
+    planned: dict[str, Any] | None = None
+    approval: Approval | None = None
+    applied: dict[str, Any] | None = None
+    applied_order: int | None = None
+    apply_calls: int = 0
+    verify: dict[str, Any] | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    resumed: bool = False
+    rollback: dict[str, Any] | None = None
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class RunState(BaseModel):
+    """The materialised view written to `plan-state.json`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: str
+    plan_digest: str
+    plan: Plan
+    steps: dict[str, StepRecord]
+    last_seq: int = 0
+    notified_phases: list[str] = Field(default_factory=list)
+
+    def record(self, step_id: str) -> StepRecord:
+        try:
+            return self.steps[step_id]
+        except KeyError:
+            raise NotFoundError(f"the plan has no step {step_id!r}") from None
+
+    def counts(self) -> dict[str, int]:
+        result: dict[str, int] = {}
+        for rec in self.steps.values():
+            result[rec.status.value] = result.get(rec.status.value, 0) + 1
+        return result
+
+
+def fresh_state(case_id: str, plan: Plan) -> RunState:
+    records = {s.id: StepRecord(step_id=s.id, action_id=s.action_id) for s in plan.steps}
+    return RunState(case_id=case_id, plan_digest=plan.digest(), plan=plan, steps=records)
+
+
+class StateStore:
+    """Persists transitions for one case; thread-safe (the runner's workers share one store)."""
+
+    def __init__(self, case: CaseHandle) -> None:
+        self.case = case
+        self._lock = threading.RLock()
+
+    @property
+    def path(self) -> Any:
+        return self.case.path / STATE_FILE
+
+    def exists(self) -> bool:
+        return bool(self.path.is_file())
+
+    def record_plan(self, plan: Plan, case_id: str) -> RunState:
+        """Write the plan document and a fresh state; the plan's digest ties later events to it."""
+        body = orjson.dumps(plan.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
+        self.case.write_document(PLAN_FILE, body, "plan")
+        state = fresh_state(case_id, plan)
+        event = self.case.append(
+            "plan.recorded", {"plan_digest": state.plan_digest, "steps": len(plan.steps)}
+        )
+        state.last_seq = event.seq
+        self._write(state)
+        return state
+
+    def load(self) -> RunState:
+        """Read plan-state.json and replay any later step events; raises NotFoundError/CaseInvalidError."""
+        with self._lock:
+            try:
+                state = RunState.model_validate(orjson.loads(self.path.read_bytes()))
+            except FileNotFoundError:
+                raise NotFoundError(
+                    f"case {self.case.path.name} has no plan yet (run `eksir respond`)"
+                ) from None
+            except (orjson.JSONDecodeError, ValidationError) as exc:
+                raise CaseInvalidError(f"{self.path} is not a valid plan state") from exc
+            replayed = False
+            for event in self.case.log.events():
+                if event.seq <= state.last_seq or not event.type.startswith(STEP_EVENT_PREFIX):
+                    continue
+                if event.data.get("plan_digest") != state.plan_digest or "record" not in event.data:
+                    continue
+                record = StepRecord.model_validate(event.data["record"])
+                state.steps[record.step_id] = record
+                state.last_seq = event.seq
+                replayed = True
+            if replayed:
+                self._write(state)
+            return state
+
+    def transition(
+        self, state: RunState, record: StepRecord, note: dict[str, Any] | None = None
+    ) -> StepRecord:
+        """Log the new record (hash-chained), then rewrite the state file; only then may work continue."""
+        with self._lock:
+            record = record.model_copy(update={"updated_at": datetime.now(UTC)})
+            data: dict[str, Any] = {
+                "step_id": record.step_id,
+                "status": record.status.value,
+                "plan_digest": state.plan_digest,
+                "record": record.model_dump(mode="json"),
+            }
+            if note:
+                data["note"] = note
+            event = self.case.append(STEP_EVENT_PREFIX + record.status.value, data)
+            state.steps[record.step_id] = record
+            state.last_seq = event.seq
+            self._write(state)
+            return record
+
+    def event(self, state: RunState, event_type: str, data: dict[str, Any]) -> None:
+        """Log a non-transition event (retry, resume decision, notification) and keep last_seq current."""
+        with self._lock:
+            event = self.case.append(event_type, {"plan_digest": state.plan_digest, **data})
+            state.last_seq = event.seq
+            self._write(state)
+
+    def _write(self, state: RunState) -> None:
+        """Rewrite the state file atomically and log its hash, so `eksir case verify` covers it too."""
+        body = orjson.dumps(state.model_dump(mode="json"), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        self.case.write_document(STATE_FILE, body, "plan-state")

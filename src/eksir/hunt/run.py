@@ -1,0 +1,302 @@
+"""One hunt, end to end: list sources, scan, query, classify, attribute owners, and record everything.
+
+`run_hunt` is the function the CLI and the case workflow call; it does no printing. The order matters:
+CloudTrail is scanned first because role chaining there can reveal sessions whose LookupEvents, Athena and
+Kubernetes audit trails must be hunted too, so the later steps use the grown principal set.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from eksir.errors import BadInputError
+from eksir.hunt import queries
+from eksir.hunt.classify import RuleBook, load_rules
+from eksir.hunt.decode import DecodeError, inflate, parse_records
+from eksir.hunt.events import audit_time, cloudtrail_event, dedupe_audit, is_audit_event, kubernetes_event
+from eksir.hunt.impact import OwnerKeys, TagLookup, attribute, load_cmdb
+from eksir.hunt.principals import PrincipalSet
+from eksir.hunt.result import GeneratedQuery, HuntEvent, HuntResult, SkippedInput, SourceStat
+from eksir.hunt.scan import Chainer, Scanner, ScanProgress
+from eksir.hunt.sources import cloud
+from eksir.hunt.sources.aws import AwsAccess
+from eksir.hunt.sources.files import FileRef, list_local, list_s3, parse_s3_url
+from eksir.hunt.window import TimeWindow
+
+DEFAULT_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-central-1")
+
+
+@dataclass(frozen=True)
+class HuntOptions:
+    """Everything optional about a hunt; defaults scan only the given sources, offline."""
+
+    lookup_events: bool = False
+    athena: cloud.AthenaTarget | None = None
+    athena_table: str = "cloudtrail_logs_eksir"
+    lake_event_data_store: str = "<event-data-store-id>"
+    audit_logs: tuple[Path, ...] = ()
+    cluster: str | None = None
+    logs_insights: bool = False
+    rules: tuple[Path, ...] = ()
+    cmdb: Path | None = None
+    owner_keys: OwnerKeys = field(default_factory=OwnerKeys)
+    tag_lookup: bool = False
+    regions: tuple[str, ...] = DEFAULT_REGIONS
+    workers: int = 2
+    engine: str = "auto"
+
+
+@dataclass
+class _Hunt:
+    principals: PrincipalSet
+    window: TimeWindow
+    access: AwsAccess
+    options: HuntOptions
+    ct_book: RuleBook
+    k8s_book: RuleBook
+    result: HuntResult
+    events: list[HuntEvent] = field(default_factory=list)
+
+
+def run_hunt(
+    principals: PrincipalSet,
+    sources: Sequence[str],
+    window: TimeWindow,
+    *,
+    access: AwsAccess | None = None,
+    options: HuntOptions | None = None,
+    on_progress: Callable[[ScanProgress], None] | None = None,
+) -> HuntResult:
+    """Hunt every call the principals (and what they chained into) made in the window.
+
+    Raises BadInputError (no principal, bad rules/CMDB), NotFoundError (missing source) and the AWS errors
+    of `eksir.hunt.sources.aws.translate`. Unreadable individual files are reported, not raised.
+    """
+    if principals.is_empty():
+        raise BadInputError("nothing to hunt: give --principal or --finding")
+    opts = options or HuntOptions()
+    hunt = _Hunt(
+        principals,
+        window,
+        access or AwsAccess(),
+        opts,
+        load_rules("cloudtrail", opts.rules),
+        load_rules("kubernetes", opts.rules),
+        HuntResult(since=window.since, until=window.until, principals=principals.values()),
+    )
+    cmdb = load_cmdb(opts.cmdb) if opts.cmdb else []
+    _scan_sources(hunt, sources, on_progress)
+    if opts.lookup_events:
+        _lookup(hunt)
+    _athena(hunt, [s for s in sources if s.startswith("s3://")])
+    _audit(hunt)
+    hunt.result.chained_principals = sorted(set(hunt.principals.values()) - set(principals.values()))
+    hunt.events.sort(key=lambda e: (e.event_time is None, e.event_time.isoformat() if e.event_time else ""))
+    tags: dict[str, dict[str, str]] = {}
+    if opts.tag_lookup:
+        lookup = TagLookup(hunt.access)
+        tags = lookup.tags(ref.arn for event in hunt.events for ref in event.resources)
+        hunt.result.warnings.extend(lookup.warnings)
+    hunt.result.owners = attribute(hunt.events, tags, cmdb, opts.owner_keys)
+    hunt.result.events = hunt.events
+    return hunt.result
+
+
+def _scan_sources(
+    hunt: _Hunt, sources: Sequence[str], on_progress: Callable[[ScanProgress], None] | None
+) -> None:
+    files: list[FileRef] = []
+    labels: dict[str, str] = {}
+    for source in sources:
+        listed = (
+            list(list_s3(source, hunt.window, hunt.access))
+            if source.startswith("s3://")
+            else list(list_local(Path(source), hunt.window))
+        )
+        for ref in listed:
+            if ref.location not in labels:
+                labels[ref.location] = source
+                files.append(ref)
+    started = time.monotonic()
+    scanner = Scanner(
+        hunt.window,
+        workers=hunt.options.workers,
+        access=hunt.access,
+        engine=hunt.options.engine,
+        on_progress=on_progress,
+    )
+    report = scanner.run(files, hunt.principals, labels)
+    seconds = time.monotonic() - started
+    hunt.principals = report.principals
+    for source in sources:
+        totals = report.by_label.get(source, ScanProgress())
+        hunt.result.sources.append(
+            SourceStat(
+                name=source,
+                kind="s3" if source.startswith("s3://") else "local",
+                files=totals.files,
+                bytes_read=totals.bytes_read,
+                bytes_scanned=totals.bytes_inflated,
+                events_scanned=totals.events,
+                events_matched=totals.matched,
+                seconds=round(seconds, 3),
+            )
+        )
+    hunt.result.skipped.extend(SkippedInput(name=o.location, reason=o.error or "") for o in report.skipped)
+    for record, location in report.records:
+        hunt.events.append(cloudtrail_event(record, hunt.ct_book, hunt.principals.match(record), location))
+
+
+def _lookup(hunt: _Hunt) -> None:
+    """LookupEvents per attribute, repeated for credentials the found calls chained into."""
+    client = hunt.access.client("cloudtrail")
+    chainer = Chainer(hunt.principals)
+    asked = PrincipalSet()
+    known = {e.event_id for e in hunt.events}
+    found = 0
+    for _round in range(8):
+        todo = PrincipalSet(
+            **{
+                name: getattr(chainer.principals, name) - getattr(asked, name)
+                for name in PrincipalSet.model_fields
+            }
+        )
+        if todo.is_empty() or not cloud.lookup_attributes(todo):
+            break
+        records = list(cloud.lookup_events(client, todo, hunt.window))
+        asked = asked.union(todo)
+        chainer.add(records, "cloudtrail:LookupEvents")
+    for key, record in chainer.records.items():
+        if key not in known:
+            hunt.events.append(
+                cloudtrail_event(
+                    record, hunt.ct_book, chainer.principals.match(record), "cloudtrail:LookupEvents"
+                )
+            )
+            found += 1
+    hunt.principals = chainer.principals
+    hunt.result.sources.append(
+        SourceStat(name="cloudtrail:LookupEvents", kind="lookup-events", events_matched=found)
+    )
+
+
+def _athena(hunt: _Hunt, s3_sources: list[str]) -> None:
+    """Generate (always) and run (with a workgroup) the Athena DDL and hunt query; the Lake query text."""
+    opts = hunt.options
+    root = "s3://<trail-bucket>"
+    if s3_sources:
+        bucket, prefix = parse_s3_url(s3_sources[0])
+        root = f"s3://{bucket}/{prefix.split('AWSLogs/')[0].rstrip('/')}".rstrip("/")
+    accounts = queries.accounts_of(hunt.principals)
+    ddl = queries.athena_ddl(opts.athena_table, root, accounts, list(opts.regions))
+    query = queries.athena_query(opts.athena_table, hunt.principals, hunt.window)
+    generated = [GeneratedQuery(kind="athena-ddl", text=ddl), GeneratedQuery(kind="athena", text=query)]
+    if opts.athena is not None:
+        client = hunt.access.client("athena")
+        answers = cloud.run_athena(client, opts.athena, [ddl, query])
+        for item, (execution_id, _rows) in zip(generated, answers, strict=True):
+            item.executed, item.execution_id = True, execution_id
+        _athena_events(hunt, answers[-1][1])
+    hunt.result.queries.extend(generated)
+    lake = queries.lake_query(opts.lake_event_data_store, hunt.principals, hunt.window)
+    hunt.result.queries.append(GeneratedQuery(kind="cloudtrail-lake", text=lake))
+
+
+def _athena_events(hunt: _Hunt, rows: list[list[str]]) -> None:
+    """Athena rows back into CloudTrail-shaped records, kept only when they really match."""
+    if len(rows) < 2:
+        return
+    header = rows[0]
+    known = {e.event_id for e in hunt.events}
+    for row in rows[1:]:
+        cells = dict(zip(header, row, strict=False))
+        record: dict[str, Any] = {
+            "eventTime": cells.get("eventtime"),
+            "eventSource": cells.get("eventsource"),
+            "eventName": cells.get("eventname"),
+            "awsRegion": cells.get("awsregion"),
+            "recipientAccountId": cells.get("recipientaccountid"),
+            "sourceIPAddress": cells.get("sourceipaddress"),
+            "userAgent": cells.get("useragent"),
+            "errorCode": cells.get("errorcode") or None,
+            "eventID": cells.get("eventid"),
+            "userIdentity": {
+                "type": cells.get("type"),
+                "arn": cells.get("arn"),
+                "accessKeyId": cells.get("accesskeyid"),
+                "principalId": cells.get("principalid"),
+                "sessionContext": {"sessionIssuer": {"arn": cells.get("issuer_arn")}},
+            },
+        }
+        for column, key in (
+            ("requestparameters", "requestParameters"),
+            ("responseelements", "responseElements"),
+        ):
+            try:
+                record[key] = orjson.loads(cells.get(column) or "null")
+            except orjson.JSONDecodeError:
+                record[key] = None
+        matched = hunt.principals.match(record)
+        if matched and record["eventID"] not in known:
+            hunt.events.append(cloudtrail_event(record, hunt.ct_book, matched, "athena"))
+
+
+def _audit(hunt: _Hunt) -> None:
+    """Kubernetes audit logs: local files, and Logs Insights on the cluster's log group when asked."""
+    opts = hunt.options
+    text = queries.logs_insights_query(hunt.principals)
+    log_group = f"/aws/eks/{opts.cluster}/cluster" if opts.cluster else "/aws/eks/<cluster>/cluster"
+    generated = GeneratedQuery(kind="logs-insights", text=text, note=f"log group {log_group}")
+    raw_events: list[tuple[dict[str, Any], str]] = []
+    for path in opts.audit_logs:
+        raw_events.extend((event, str(path)) for event in _read_audit(hunt, path))
+    if opts.logs_insights and opts.cluster:
+        query_id, messages = cloud.run_logs_insights(hunt.access, log_group, text, hunt.window)
+        generated.executed, generated.execution_id = True, query_id
+        for message in messages:
+            try:
+                event = orjson.loads(message)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and is_audit_event(event):
+                raw_events.append((event, log_group))
+    hunt.result.queries.append(generated)
+    origins = {id(event): where for event, where in raw_events}
+    matched = 0
+    for event in dedupe_audit(e for e, _ in raw_events):
+        if not hunt.window.contains(audit_time(event)):
+            continue
+        on = hunt.principals.match_kubernetes(event)
+        if on:
+            hunt.events.append(kubernetes_event(event, hunt.k8s_book, on, origins.get(id(event))))
+            matched += 1
+    if raw_events:
+        hunt.result.sources.append(
+            SourceStat(
+                name="kubernetes-audit", kind="audit", events_scanned=len(raw_events), events_matched=matched
+            )
+        )
+
+
+def _read_audit(hunt: _Hunt, path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        raise BadInputError(f"audit log {path} does not exist")
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    events: list[dict[str, Any]] = []
+    for file in files:
+        try:
+            decoded = parse_records(inflate(file.read_bytes()))
+        except (DecodeError, OSError) as exc:
+            hunt.result.skipped.append(SkippedInput(name=str(file), reason=str(exc)))
+            continue
+        if decoded.bad_lines:
+            reason = f"{len(decoded.bad_lines)} unreadable line(s), first: {decoded.bad_lines[0]}"
+            hunt.result.skipped.append(SkippedInput(name=str(file), reason=reason))
+        events.extend(e for e in decoded.records if is_audit_event(e))
+    return events

@@ -1,0 +1,304 @@
+"""The privileged-container playbook: finding + online resolution -> Plan (pure, no I/O).
+
+Why the order is what it is (DESIGN.md, "Domain rules"): volatile evidence dies with the node's network, so
+capture and snapshots come before `ec2.isolate_instance` and before anything destructive on the node, and
+node isolation waits until capture is *verified*. Identity revocation and pod isolation destroy no evidence
+and stop the attacker soonest, so they start at once and in parallel. Revoking IAM sessions alone leaves
+Kubernetes access (EKS authenticates with a presigned GetCallerIdentity that works under a Deny), so every
+mapping (access entry, aws-auth) is removed as well. Anything the resolution could not tell us becomes a note,
+never a crash and never a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from eksir.actions.base import Phase
+from eksir.models.finding import ActorKind, Finding
+from eksir.models.resolution import Resolution
+from eksir.playbooks.identity import identity_steps
+from eksir.playbooks.plan import NoteLevel, Plan, PlanNote, PlanStep
+from eksir.playbooks.steps import DESTRUCTIVE_ACTIONS, PHASES, StepDraft, number_steps
+
+PLAYBOOK_ID = "privileged-container"
+WARN = NoteLevel.WARNING
+
+
+@dataclass(frozen=True)
+class PlaybookOptions:
+    """Responder choices that change the plan (CLI flags)."""
+
+    case_id: str | None = None
+    evidence_bucket: str | None = None
+    evidence_prefix: str | None = None
+    orphan_pod: bool = False
+    pause_container: bool = False
+    keep_ssm_egress: bool = True
+    audit_lookback: timedelta = timedelta(hours=24)
+    extra_notes: tuple[str, ...] = field(default=())
+
+
+@dataclass
+class _Builder:
+    finding: Finding
+    resolution: Resolution
+    options: PlaybookOptions
+    drafts: list[StepDraft] = field(default_factory=list)
+    notes: list[PlanNote] = field(default_factory=list)
+
+    def add(self, action_id: str, params: dict[str, Any], rationale: str, after: tuple[str, ...] = ()) -> str:
+        key = f"{action_id}#{len(self.drafts)}"
+        self.drafts.append(StepDraft(key, action_id, params, after, rationale))
+        return key
+
+    def note(self, subject: str, message: str, level: NoteLevel = NoteLevel.INFO) -> None:
+        self.notes.append(PlanNote(subject=subject, message=message, level=level))
+
+
+def build_plan(finding: Finding, resolution: Resolution, options: PlaybookOptions | None = None) -> Plan:
+    """Turn what is known into ordered, approvable steps; what is unknown into notes."""
+    opts = options or PlaybookOptions()
+    builder = _Builder(finding, resolution, opts)
+    _pod_steps(builder)
+    _node_steps(builder)
+    builder.drafts.extend(identity_steps(finding, resolution))
+    builder.notes.extend(_identity_notes(finding, resolution))
+    _evidence_queries(builder)
+    steps = number_steps(builder.drafts)
+    steps = _apply_outage(steps, resolution, builder)
+    for extra in opts.extra_notes:
+        builder.note("options", extra)
+    for warning in resolution.warnings:
+        builder.note("resolution", warning, WARN)
+    return Plan(
+        playbook=PLAYBOOK_ID,
+        case_id=opts.case_id,
+        finding_id=finding.id,
+        cluster_name=resolution.cluster.name,
+        created_at=resolution.resolved_at,
+        steps=tuple(steps),
+        notes=tuple(builder.notes),
+        outage=resolution.outage.items,
+    )
+
+
+def _pod_steps(b: _Builder) -> None:
+    """Isolate the exact pod (by uid), from the resolution or, failing that, from the finding itself."""
+    pod = b.resolution.pod
+    workload = b.finding.workload
+    if pod is not None:
+        namespace, name, uid = pod.namespace, pod.name, pod.uid
+    elif workload is not None and workload.namespace and workload.name and workload.uid:
+        namespace, name, uid = workload.namespace, workload.name, workload.uid
+        b.note("pod", "the pod was not found online (deleted?); isolation planned from the finding", WARN)
+    else:
+        b.note("pod", "no pod identity (namespace/name/uid) known: pod isolation not planned", WARN)
+        return
+    key = b.add(
+        "k8s.isolate_pod",
+        {"namespace": namespace, "pod_name": name, "pod_uid": uid},
+        "Cut the attacker's pod off (deny-all NetworkPolicy on a case label on this exact pod, by uid); "
+        "destroys no evidence, so it starts at once.",
+    )
+    if b.resolution.node is not None and b.resolution.node.fargate:
+        b.note(
+            "pod",
+            "Fargate: VPC CNI network policies are not applied to Fargate pods, so the NetworkPolicy may "
+            "not isolate it; use a pod security group or delete the pod once evidence is kept.",
+            WARN,
+        )
+    if b.options.orphan_pod:
+        b.add(
+            "k8s.orphan_pod",
+            {"namespace": namespace, "pod_name": name, "pod_uid": uid},
+            "Detach the isolated pod from its ReplicaSet so the service runs on a replacement while the "
+            "suspect pod is preserved.",
+            after=(key,),
+        )
+
+
+def _node_steps(b: _Builder) -> None:
+    """Preserve, then capture, then (only when capture is verified) isolate the node."""
+    node, instance = b.resolution.node, b.resolution.instance
+    if node is not None and node.fargate:
+        b.note(
+            "node",
+            "Fargate pod: there is no node to cordon, label, protect, snapshot or isolate; "
+            "node steps omitted.",
+        )
+        return
+    if node is None:
+        b.note("node", "the pod's node is unknown: no node steps planned", WARN)
+    else:
+        b.add("k8s.label_node", {"node_name": node.name}, "Tag the node with the case id so it can be found.")
+        b.add(
+            "k8s.cordon_node",
+            {"node_name": node.name},
+            "Stop new pods landing on a compromised node (running pods, and evidence, stay).",
+        )
+    if instance is None:
+        if node is not None:
+            b.note("instance", "the node's EC2 instance is unknown: no snapshot/protection/isolation", WARN)
+        return
+    _instance_steps(b)
+
+
+def _instance_steps(b: _Builder) -> None:
+    instance = b.resolution.instance
+    assert instance is not None  # guarded by the caller
+    iid = instance.instance_id
+    keep: list[str] = []
+    if instance.spot:
+        b.note(
+            "instance",
+            f"{iid} is a Spot instance: termination protection cannot be enabled and scale-in protection "
+            "does not stop an interruption; snapshots are taken first.",
+            WARN,
+        )
+    else:
+        keep.append(
+            b.add(
+                "ec2.enable_termination_protection",
+                {"instance_id": iid},
+                "Keep the node (and its evidence) from being terminated by API.",
+            )
+        )
+    if instance.autoscaling_group:
+        keep.append(
+            b.add(
+                "asg.protect_instance",
+                {"autoscaling_group": instance.autoscaling_group, "instance_id": iid},
+                "Keep the Auto Scaling group from scaling the node in.",
+            )
+        )
+    evidence = [b.add("ec2.snapshot_volumes", {"instance_id": iid}, "Crash-consistent copy of every volume.")]
+    evidence.extend(_capture_steps(b, iid))
+    _isolate_instance(b, iid, (*keep, *evidence))
+
+
+def _capture_steps(b: _Builder, iid: str) -> list[str]:
+    pod = b.resolution.pod
+    container_ids = [
+        c.container_id.removeprefix("containerd://")
+        for c in (pod.containers if pod else ())
+        if c.container_id
+    ]
+    if not b.options.evidence_bucket:
+        b.note(
+            "evidence",
+            "no --evidence-bucket: volatile evidence (processes, connections, container state) is NOT "
+            "captured; node isolation keeps SSM egress so it can still be collected.",
+            WARN,
+        )
+        return []
+    prefix = b.options.evidence_prefix or f"eksir/{b.options.case_id or b.finding.id}/volatile/"
+    capture = b.add(
+        "ssm.capture_volatile",
+        {
+            "instance_id": iid,
+            "container_ids": container_ids,
+            "pod_uid": pod.uid if pod else None,
+            "bucket": b.options.evidence_bucket,
+            "prefix": prefix,
+        },
+        "Volatile evidence over SSM Run Command (crictl/ctr, never docker); lost when the node is cut off.",
+    )
+    keys = [capture]
+    if b.options.pause_container:
+        for cid in container_ids:
+            keys.append(
+                b.add(
+                    "ssm.pause_container",
+                    {"instance_id": iid, "container_id": cid},
+                    "Freeze the container's processes after capture (memory kept, nothing runs).",
+                    after=(capture,),
+                )
+            )
+        if not container_ids:
+            b.note("container", "--pause-container given but no container id is known", WARN)
+    return keys
+
+
+def _isolate_instance(b: _Builder, iid: str, after: tuple[str, ...]) -> None:
+    captured = any(key.startswith("ssm.capture_volatile") for key in after)
+    keep_ssm = b.options.keep_ssm_egress or not captured
+    b.add(
+        "ec2.isolate_instance",
+        {"instance_id": iid, "keep_ssm_egress": keep_ssm},
+        "Isolation security group on every ENI; runs only after capture and snapshots are verified, "
+        "because an egress-less group also stops SSM Run Command.",
+        after=after,
+    )
+
+
+def _identity_notes(finding: Finding, resolution: Resolution) -> list[PlanNote]:
+    kind = finding.actor.kind if finding.actor else None
+    notes: list[PlanNote] = []
+    if kind is None:
+        notes.append(PlanNote(subject="identity", message="the finding names no actor", level=WARN))
+    elif kind in (ActorKind.NODE, ActorKind.EC2_INSTANCE_ROLE):
+        notes.append(
+            PlanNote(
+                subject="identity",
+                message="the actor is a node identity: its aws-auth/access-entry mapping is EKS-managed and "
+                "shared by the node group, so it is NOT removed (that would break every node).",
+                level=WARN,
+            )
+        )
+    if resolution.pod is not None and resolution.pod.service_account:
+        notes.append(
+            PlanNote(
+                subject="identity",
+                message=f"the pod runs as {resolution.pod.namespace}/{resolution.pod.service_account}; "
+                "if that service account has an IRSA/Pod Identity role the pod can mint new sessions "
+                "until it is isolated.",
+            )
+        )
+    return notes
+
+
+def _evidence_queries(b: _Builder) -> None:
+    actor = b.finding.actor
+    if actor is None or not actor.username:
+        b.note("evidence", "actor username unknown: audit-log and secrets worklist steps omitted", WARN)
+        return
+    b.add(
+        "k8s.secrets_worklist",
+        {"username": actor.username, "groups": list(actor.groups)},
+        "List the secrets this identity could read: they must be rotated.",
+    )
+    start = b.finding.event_first_seen or b.finding.created_at or b.resolution.resolved_at
+    b.add(
+        "logs.audit_actor_changes",
+        {
+            "cluster_name": b.resolution.cluster.name,
+            "username": actor.username,
+            "since": (start - b.options.audit_lookback).isoformat(),
+        },
+        "Everything the actor changed in the cluster (EKS audit log) from before first sight.",
+    )
+
+
+def _apply_outage(steps: list[PlanStep], resolution: Resolution, b: _Builder) -> list[PlanStep]:
+    """Blocking outage items force approval on the steps they name; all items are shown."""
+    result: list[PlanStep] = []
+    for step in steps:
+        reasons = [
+            f"{item.subject}: {item.message}"
+            for item in resolution.outage.items
+            if item.blocking and (step.action_id in item.steps or step.id in item.steps)
+        ]
+        if reasons:
+            update = {"requires_approval": True, "approval_reasons": (*step.approval_reasons, *reasons)}
+            result.append(step.model_copy(update=update))
+        else:
+            result.append(step)
+    for item in resolution.outage.items:
+        level = NoteLevel.BLOCKING if item.blocking else NoteLevel.INFO
+        b.note(f"outage: {item.subject}", item.message, level)
+    return result
+
+
+__all__ = ["DESTRUCTIVE_ACTIONS", "PHASES", "PLAYBOOK_ID", "Phase", "PlaybookOptions", "build_plan"]

@@ -1,0 +1,171 @@
+"""Prove the prevention: replay the attacker's pod creation as the attacker and show the API server refuses it.
+
+Why as the attacker and not as the responder: Pod Security Admission can exempt usernames, and RBAC decides
+before admission does, so only the same identity (username and groups) exercises the same path. Why always a
+server-side dry run (`dryRun=All`): admission runs in full on a dry run, but nothing is stored, so if the
+prevention does NOT hold, replaying the attack re-creates nothing — a proof must never re-launch the attack.
+
+Outcomes: `proven` (403 and the message names PodSecurity), `denied-by-rbac` (403 before admission: the
+attacker can no longer create pods at all, which proves RBAC containment, not PSA), `admitted` (the prevention
+does not hold) and `error` (anything else). In the lab the attacker identity is asserted through the
+front-proxy; against a real cluster eksir impersonates it (`Impersonate-User`/`-Group`, which needs the
+`impersonate` verb), repeated headers sent through a wrapped connection pool because the client's header dict
+cannot repeat a header.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+from urllib3 import HTTPHeaderDict
+
+from eksir.clients.k8s import translate_api_exception
+from eksir.models.finding import Finding
+
+_DROP_METADATA = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "ownerReferences",
+                  "generateName", "selfLink", "generation", "deletionTimestamp")
+
+
+def pod_from_audit(request_object: dict[str, Any]) -> dict[str, Any]:
+    """The pod the attacker sent (audit `requestObject`), minus server-assigned metadata and status."""
+    pod = copy.deepcopy(request_object)
+    pod.pop("status", None)
+    metadata = pod.setdefault("metadata", {})
+    for key in _DROP_METADATA:
+        metadata.pop(key, None)
+    pod.setdefault("apiVersion", "v1")
+    pod.setdefault("kind", "Pod")
+    return pod
+
+
+def pod_from_finding(finding: Finding) -> dict[str, Any]:
+    """A pod with what GuardDuty recorded: containers (image, privileged), host namespaces, hostPath volumes."""
+    workload = finding.workload
+    if workload is None or not workload.containers:
+        raise ValueError("the finding records no containers to replay")
+    volumes = [
+        {"name": v.name or f"host-{i}", "hostPath": {"path": v.host_path}}
+        for i, v in enumerate(workload.volumes) if v.host_path
+    ]
+    containers = []
+    for index, container in enumerate(workload.containers):
+        spec: dict[str, Any] = {"name": container.name or f"c{index}", "image": container.image or "busybox"}
+        if container.privileged is not None or container.allow_privilege_escalation is not None:
+            spec["securityContext"] = {
+                k: v for k, v in (("privileged", container.privileged),
+                                  ("allowPrivilegeEscalation", container.allow_privilege_escalation)) if v is not None
+            }
+        names = {v["name"] for v in volumes}
+        mounts = [{"name": m.name, "mountPath": m.mount_path} for m in container.volume_mounts
+                  if m.name in names and m.mount_path]
+        if mounts:
+            spec["volumeMounts"] = mounts
+        containers.append(spec)
+    pod_spec: dict[str, Any] = {"containers": containers}
+    for field, value in (("hostNetwork", workload.host_network), ("hostPID", workload.host_pid),
+                         ("hostIPC", workload.host_ipc)):
+        if value:
+            pod_spec[field] = True
+    if volumes:
+        pod_spec["volumes"] = volumes
+    if workload.service_account:
+        pod_spec["serviceAccountName"] = workload.service_account
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": workload.name or "replay"}, "spec": pod_spec}
+
+
+def audit_pod_request(hunt: dict[str, Any] | None, namespace: str, name: str | None) -> dict[str, Any] | None:
+    """The `requestObject` of the attacker's pod create in the hunt's Kubernetes audit events, if recorded."""
+    candidates = []
+    for event in (hunt or {}).get("events") or []:
+        raw = event.get("raw") if isinstance(event, dict) else None
+        if not isinstance(raw, dict):
+            continue
+        ref = raw.get("objectRef") or {}
+        body = raw.get("requestObject")
+        if raw.get("verb") == "create" and ref.get("resource") == "pods" and not ref.get("subresource") \
+                and ref.get("namespace") == namespace and isinstance(body, dict):
+            candidates.append((ref.get("name") == name or (body.get("metadata") or {}).get("name") == name, body))
+    candidates.sort(key=lambda c: not c[0])
+    return candidates[0][1] if candidates else None
+
+
+class _ImpersonatingPool:
+    """Adds repeated Impersonate-User/-Group headers to every request of a urllib3 pool manager."""
+
+    def __init__(self, inner: Any, headers: list[tuple[str, str]]) -> None:
+        self._inner = inner
+        self._headers = headers
+
+    def request(self, method: str, url: str, *args: Any, headers: Any = None, **kwargs: Any) -> Any:
+        merged = HTTPHeaderDict()
+        for name, value in dict(headers or {}).items():
+            if not name.lower().startswith("impersonate-"):
+                merged.add(name, value)
+        for name, value in self._headers:
+            merged.add(name, value)
+        return self._inner.request(method, url, *args, headers=merged, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def impersonating(api: Any, username: str, groups: Sequence[str]) -> Any:
+    """An ApiClient sharing `api`'s configuration whose requests impersonate username + groups."""
+    clone = k8s.ApiClient(api.configuration)
+    headers = [("Impersonate-User", username)] + [("Impersonate-Group", g) for g in groups]
+    clone.rest_client.pool_manager = _ImpersonatingPool(clone.rest_client.pool_manager, headers)
+    return clone
+
+
+def classify(status: int, message: str) -> str:
+    if status in (200, 201):
+        return "admitted"
+    if status == 403 and "PodSecurity" in message:
+        return "proven"
+    if status == 403 and "cannot create resource" in message:
+        return "denied-by-rbac"
+    return "error"
+
+
+def replay_pod_create(
+    attacker_api: Any, namespace: str, pod: dict[str, Any], identity: dict[str, Any], source: str
+) -> dict[str, Any]:
+    """Send the pod create as the attacker with dryRun=All; return the proof record (never raises for 4xx).
+
+    Raises eksir errors only when the API server cannot be reached at all.
+    """
+    body = copy.deepcopy(pod)
+    original = (body.get("metadata") or {}).get("name")
+    body.setdefault("metadata", {})["name"] = f"eksir-replay-{secrets.token_hex(4)}"
+    body["metadata"]["namespace"] = namespace
+    at = datetime.now(UTC)
+    try:
+        created = k8s.CoreV1Api(attacker_api).create_namespaced_pod(namespace, body, dry_run="All")
+        status, message = 201, f"pod {created.metadata.name} admitted (dry run, nothing stored)"
+    except ApiException as exc:
+        status, message = int(exc.status or 0), _status_message(exc)
+        if status == 0:
+            raise translate_api_exception(exc, "replay the attacker's pod creation") from exc
+    return {
+        "at": at.isoformat().replace("+00:00", "Z"),
+        "identity": identity,
+        "request": {"method": "POST", "path": f"/api/v1/namespaces/{namespace}/pods", "dryRun": "All",
+                    "original_name": original, "pod": body, "pod_source": source},
+        "status": status,
+        "message": message,
+        "result": classify(status, message),
+    }
+
+
+def _status_message(exc: ApiException) -> str:
+    try:
+        return str(orjson.loads(exc.body or b"{}").get("message") or exc.reason)
+    except (orjson.JSONDecodeError, AttributeError):
+        return str(exc.reason or exc.body)

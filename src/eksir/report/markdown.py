@@ -1,0 +1,104 @@
+"""Render the report as Markdown: the format that goes into the ticket and the post-incident review doc.
+
+Cell text is escaped (pipes, newlines, backticks are attacker-influenced: pod names, user agents) so a hostile
+value cannot break the table layout or inject markup into the rendered review document.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from eksir.report.model import Report, StepRow, utc_text
+
+TIMELINE_LIMIT = 200
+
+
+def cell(value: Any) -> str:
+    """One table cell: no newlines, pipes or backticks from the data."""
+    text = "" if value is None else str(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\r", " ").replace("\n", " ")
+
+
+def state_text(value: Any, limit: int = 300) -> str:
+    if value is None:
+        return "n/a"
+    text = json.dumps(value, sort_keys=True, default=str)
+    return cell(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _steps(title: str, steps: list[StepRow]) -> list[str]:
+    lines = ["", f"### {title}", ""]
+    if not steps:
+        return [*lines, "No steps recorded."]
+    rows = [
+        [s.step_id, s.action_id, s.status, s.approver or "n/a", utc_text(s.applied_at), utc_text(s.verified_at),
+         state_text(s.before), state_text(s.after)]
+        for s in steps
+    ]
+    return lines + _table(["step", "action", "status", "approver", "applied", "verified", "before", "after"], rows)
+
+
+def render_markdown(report: Report) -> str:
+    finding, actor = report.finding, report.actor
+    workload = finding.get("workload") or {}
+    out = [f"# Incident report: case {report.case_id}", "",
+           f"Generated {utc_text(report.generated_at)} from the case record only. Status **{report.status}**, "
+           f"verdict **{report.verdict or 'n/a'}**.", "", "## Executive summary", ""]
+    out += [f"- {cell(line)}" for line in report.summary]
+    out += ["", "## Timeline (UTC)", ""]
+    shown = report.timeline[:TIMELINE_LIMIT]
+    out += _table(["time (UTC)", "lane", "what", "detail", "who"],
+                  [[utc_text(e.at), e.lane.value, e.title, e.detail, e.actor] for e in shown])
+    if len(report.timeline) > len(shown):
+        out += ["", f"{len(report.timeline) - len(shown)} more entries in report.json."]
+    out += ["", "## Finding and actor", ""]
+    out += _table(["field", "value"], [
+        ["finding id", finding.get("id")], ["type", finding.get("type")], ["severity", finding.get("severity")],
+        ["created", finding.get("created_at")], ["cluster", (finding.get("cluster") or {}).get("name")],
+        ["pod", f"{workload.get('namespace')}/{workload.get('name')} (uid {workload.get('uid')})"],
+        ["images", ", ".join(str(c.get("image")) for c in workload.get("containers") or [])],
+        ["actor", f"{actor.get('kind')} {actor.get('username')}"], ["groups", ", ".join(actor.get("groups") or [])],
+        ["access key", actor.get("access_key_id")], ["session", actor.get("session_name")],
+        ["source IPs", ", ".join((finding.get("api_call") or {}).get("source_ips") or [])],
+        ["user agent", (finding.get("api_call") or {}).get("user_agent")],
+    ])
+    out += ["", "## Containment and recovery"]
+    out += _steps("Evidence", report.steps_in("evidence"))
+    out += _steps("Containment", report.steps_in("containment"))
+    out += _steps("Eradication and recovery", report.steps_in("eradication", "recovery"))
+    out += _steps("Post-incident", report.steps_in("post-incident", "unknown"))
+    out += _hunt(report)
+    out += ["", "## Evidence manifest", ""]
+    out += _table(["#", "name", "sha256", "size", "collected (UTC)", "by", "custody"],
+                  [[e.number, e.name, e.sha256, e.size, utc_text(e.collected_at), e.collected_by,
+                    "; ".join(e.custody)] for e in report.evidence])
+    out += ["", "## Metrics", ""]
+    out += _table(["measure", "value", "basis"], [[m.name, m.text, m.basis] for m in report.metrics])
+    out += ["", "## Lessons learned (pre-filled from the case; review and edit)", ""]
+    for lesson in report.lessons:
+        out += [f"- **{cell(lesson.topic)}**: {cell(lesson.finding)}", f"  - Recommendation: {cell(lesson.recommendation)}"]
+    if report.notes:
+        out += ["", "## Notes", ""] + [f"- {cell(n)}" for n in report.notes]
+    return "\n".join(out) + "\n"
+
+
+def _hunt(report: Report) -> list[str]:
+    out = ["", "## Hunt results", ""]
+    if report.hunt_total is None:
+        return [*out, "No hunt result in the case."]
+    out += [f"{report.hunt_total} call(s) by the attacker's principals.", ""]
+    out += _table(["category", "calls", "examples"],
+                  [[c.category, c.count, ", ".join(c.examples)] for c in report.hunt_categories])
+    out += ["", "Owners of touched resources:", ""]
+    if not report.owners:
+        return [*out, "None identified."]
+    return out + _table(["owner", "applications", "resources", "calls", "notified"],
+                        [[o.owner, ", ".join(o.applications), ", ".join(o.resources[:10]), o.events,
+                          "yes" if o.notified else "not recorded"] for o in report.owners])

@@ -1,0 +1,146 @@
+"""The report as data: one structure rendered three ways (Markdown, HTML, JSON).
+
+Why a model between the case record and the renderers: every fact appears once, computed once, so the three
+formats cannot disagree, and `report.json` is a stable contract for tools (`schema` is versioned, fields are
+only added). Times are timezone-aware UTC datetimes; renderers format them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+REPORT_SCHEMA = "eksir.report/v1"
+
+
+class Lane(StrEnum):
+    """Timeline lanes: who or what the entry is about (one row each in the SVG chart)."""
+
+    ATTACKER = "attacker"
+    DETECTION = "detection"
+    RESPONSE = "response"
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    lane: Lane
+    title: str
+    detail: str = ""
+    actor: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """One response step as the case's step events describe it (latest status wins)."""
+
+    step_id: str
+    action_id: str
+    phase: str
+    status: str
+    approver: str | None = None
+    applied_at: datetime | None = None
+    verified_at: datetime | None = None
+    detail: str = ""
+    before: Any = None
+    after: Any = None
+    history: tuple[tuple[datetime, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    seconds: float | None
+    text: str
+    basis: str
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    number: int
+    name: str
+    path: str
+    sha256: str
+    size: int
+    collected_at: datetime
+    collected_by: str
+    source: str
+    description: str
+    custody: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HuntCategory:
+    category: str
+    count: int
+    examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OwnerRow:
+    owner: str
+    applications: tuple[str, ...]
+    resources: tuple[str, ...]
+    events: int
+    notified: bool
+
+
+@dataclass(frozen=True)
+class Lesson:
+    topic: str
+    finding: str
+    recommendation: str
+
+
+@dataclass
+class Report:
+    case_id: str
+    generated_at: datetime
+    status: str
+    verdict: str | None
+    title: str
+    summary: list[str]
+    finding: dict[str, Any]
+    actor: dict[str, Any]
+    timeline: list[TimelineEntry]
+    steps: list[StepRow]
+    hunt_categories: list[HuntCategory]
+    hunt_total: int | None
+    owners: list[OwnerRow]
+    evidence: list[EvidenceRow]
+    metrics: list[Metric]
+    lessons: list[Lesson]
+    prevention: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    def steps_in(self, *phases: str) -> list[StepRow]:
+        return [s for s in self.steps if s.phase in phases]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (ISO-8601 UTC strings for times) with the schema marker first."""
+        return {"schema": REPORT_SCHEMA, **_jsonable(asdict(self))}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a `Z`, the way AWS writes times."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def utc_text(value: datetime | None) -> str:
+    """`2026-11-20 10:30:00Z`, or `n/a` — the format every human-facing table uses."""
+    return "n/a" if value is None else value.strftime("%Y-%m-%d %H:%M:%SZ")

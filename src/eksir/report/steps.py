@@ -1,0 +1,114 @@
+"""Turn the case's `step.*` events into one row per response step, whatever wrote them.
+
+Why tolerant field lookup: the engine, `eksir prevent` and close-out all log step transitions
+(`step.applied`, `step.verified`, `step.failed`, `step.rolled-back`, ...) and the report must work from whatever
+events exist, including a case from an older eksir. The latest transition is the step's status; the approver,
+before- and after-state are taken from whichever event carried them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from eksir.models.case import CaseEvent
+from eksir.report.model import StepRow
+
+STEP_PREFIX = "step."
+_STEP_ID_KEYS = ("step_id", "step", "id")
+_ACTION_KEYS = ("action_id", "action")
+_APPROVER_KEYS = ("approver", "approved_by")
+_BEFORE_KEYS = ("before", "before_state")
+_AFTER_KEYS = ("after", "after_state", "observed", "applied")
+_DETAIL_KEYS = ("detail", "message", "error", "reason", "summary")
+
+
+def first(data: dict[str, Any], keys: Iterable[str]) -> Any:
+    """The first present, non-empty value among `keys` (None if none)."""
+    for key in keys:
+        value = data.get(key)
+        if value not in (None, "", {}, []):
+            return value
+    return None
+
+
+def _approver(data: dict[str, Any]) -> str | None:
+    value = first(data, _APPROVER_KEYS)
+    if value is None and isinstance(data.get("approval"), dict):
+        value = first(data["approval"], ("approver", "by", "approved_by"))
+    return None if value is None else str(value)
+
+
+def aware(value: datetime) -> datetime:
+    """Treat naive times as UTC (the case never writes local time) and normalise to UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def step_rows(events: Iterable[CaseEvent], phases: dict[str, str]) -> list[StepRow]:
+    """One StepRow per step id, in order of first appearance; `phases` maps step or action id to phase."""
+    rows: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if not event.type.startswith(STEP_PREFIX):
+            continue
+        data = event.data
+        step_id = str(first(data, _STEP_ID_KEYS) or first(data, _ACTION_KEYS) or f"event-{event.seq}")
+        row = rows.setdefault(step_id, {"history": [], "step_id": step_id})
+        status = event.type[len(STEP_PREFIX) :]
+        at = aware(event.at)
+        row["history"].append((at, status))
+        row["status"] = status
+        for target, keys in (("action_id", _ACTION_KEYS), ("phase", ("phase",))):
+            if (value := first(data, keys)) is not None:
+                row[target] = str(value)
+        if (approver := _approver(data)) is not None:
+            row["approver"] = approver
+        if (before := first(data, _BEFORE_KEYS)) is not None:
+            row["before"] = before
+        if (after := first(data, _AFTER_KEYS)) is not None:
+            row["after"] = after
+        if (detail := first(data, _DETAIL_KEYS)) is not None:
+            row["detail"] = str(detail)
+        if status == "applied":
+            row["applied_at"] = at
+        elif status == "verified":
+            row["verified_at"] = at
+    return [_row(values, phases) for values in rows.values()]
+
+
+def _row(values: dict[str, Any], phases: dict[str, str]) -> StepRow:
+    action_id = values.get("action_id", "unknown")
+    phase = values.get("phase") or phases.get(values["step_id"]) or phases.get(action_id) or "unknown"
+    return StepRow(
+        step_id=values["step_id"],
+        action_id=action_id,
+        phase=phase,
+        status=values.get("status", "unknown"),
+        approver=values.get("approver"),
+        applied_at=values.get("applied_at"),
+        verified_at=values.get("verified_at"),
+        detail=values.get("detail", ""),
+        before=values.get("before"),
+        after=values.get("after"),
+        history=tuple(values["history"]),
+    )
+
+
+def phase_map(plan: Any) -> dict[str, str]:
+    """Step id -> phase and action id -> phase from a stored plan (`plan.json`), plus the action registry."""
+    mapping: dict[str, str] = {}
+    try:
+        from eksir.actions.registry import load_all
+
+        for action_id, cls in load_all().items():
+            mapping[action_id] = str(cls.spec.phase)
+    except ImportError:  # pragma: no cover - registry modules are optional at report time
+        pass
+    steps = plan.get("steps") if isinstance(plan, dict) else None
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict) and step.get("phase"):
+            if step.get("id"):
+                mapping[str(step["id"])] = str(step["phase"])
+            if step.get("action_id"):
+                mapping[str(step["action_id"])] = str(step["phase"])
+    return mapping

@@ -1,0 +1,26 @@
+"""What every resolution step shares: the AWS client factory, the API server, the cluster, the notes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eksir.models.resolution import ClusterInfo, IdentityMapping
+from eksir.resolve.kube import KubeReader
+from eksir.resolve.owners import OwnerCache
+
+AwsFactory = Callable[[str], Any]
+
+
+@dataclass
+class Ctx:
+    """One resolution's shared state; `notes` become Resolution.warnings, in the order they were found."""
+
+    aws: AwsFactory
+    kube: KubeReader
+    cluster: ClusterInfo
+    owners: OwnerCache
+    notes: list[str] = field(default_factory=list)
+    # roles per (namespace, service account): the pod's and the actor's service account are often the same
+    sa_roles: dict[tuple[str, str], tuple[IdentityMapping, ...]] = field(default_factory=dict)
