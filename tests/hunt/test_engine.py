@@ -44,7 +44,9 @@ def test_chained_calls_are_found_whatever_the_file_order(tmp_path: Path, truth: 
     records: list[dict[str, Any]] = []
     for path in sorted((Path(__file__).parents[1] / "data" / "hunt" / "tree").rglob("*.json.gz")):
         records.extend(json.loads(gzip.decompress(path.read_bytes()))["Records"])
-    chained = [r for r in records if r["userIdentity"].get("accessKeyId", "").startswith(("ASIACH", "ASIADO"))]
+    chained = [
+        r for r in records if r["userIdentity"].get("accessKeyId", "").startswith(("ASIACH", "ASIADO"))
+    ]
     rest = [r for r in records if r not in chained]
     (tmp_path / "a-session-calls.json").write_text(json.dumps(chained))
     (tmp_path / "b-everything-else.json").write_text(json.dumps(rest))
@@ -54,11 +56,15 @@ def test_chained_calls_are_found_whatever_the_file_order(tmp_path: Path, truth: 
     assert {r["eventID"] for r, _ in report.records} == set(truth["event_ids"])
 
 
-def test_bad_files_are_reported_by_name_and_the_scan_goes_on(tmp_path: Path, tree: Path, truth: dict[str, Any]) -> None:
+def test_bad_files_are_reported_by_name_and_the_scan_goes_on(
+    tmp_path: Path, tree: Path, truth: dict[str, Any]
+) -> None:
     shutil.copytree(tree, tmp_path / "tree")
     good = next((tmp_path / "tree").rglob("*20240801T0005Z*.json.gz"))
     (good.parent / "corrupt.json.gz").write_bytes(b"\x1f\x8b\x08\x00garbage-not-deflate")
-    (good.parent / "truncated.json.gz").write_bytes(gzip.compress(b'{"Records": [{"eventVersion": "1.09", "us'))
+    (good.parent / "truncated.json.gz").write_bytes(
+        gzip.compress(b'{"Records": [{"eventVersion": "1.09", "us')
+    )
     (good.parent / "cut-gzip.json.gz").write_bytes(gzip.compress(b'{"Records": []}' * 50)[:30])
     result = run_hunt(
         PrincipalSet.from_values([truth["principal"]]),
@@ -79,7 +85,9 @@ def test_failed_calls_are_kept_and_marked(tree: Path, truth: dict[str, Any]) -> 
     assert [(e.action, e.error_code) for e in failed] == [("ListUsers", "AccessDenied")]
 
 
-def test_a_call_naming_the_key_in_its_parameters_is_not_the_attackers(tree: Path, truth: dict[str, Any]) -> None:
+def test_a_call_naming_the_key_in_its_parameters_is_not_the_attackers(
+    tree: Path, truth: dict[str, Any]
+) -> None:
     result = run_hunt(PrincipalSet.from_values([truth["principal"]]), [str(tree)], _window(truth))
     assert "UpdateAccessKey" not in {e.action for e in result.events}
 
@@ -89,15 +97,29 @@ def test_hunt_result_round_trips_through_json(tree: Path, truth: dict[str, Any])
     document = json.loads(result.to_json())
     assert len(document["events"]) == len(truth["event_ids"])
     assert document["sources"][0]["events_scanned"] > document["sources"][0]["events_matched"] > 0
-    assert {q["kind"] for q in document["queries"]} == {"athena-ddl", "athena", "cloudtrail-lake", "logs-insights"}
+    assert {q["kind"] for q in document["queries"]} == {
+        "athena-ddl",
+        "athena",
+        "cloudtrail-lake",
+        "logs-insights",
+    }
     assert set(truth["chained"]) <= set(document["chained_principals"])
 
 
 def test_json_lines_with_one_bad_line_keep_the_good_lines(tmp_path: Path) -> None:
-    good = {"eventVersion": "1.08", "eventTime": "2024-08-01T10:00:00Z", "eventName": "ListBuckets",
-            "eventSource": "s3.amazonaws.com", "eventID": "e1", "userIdentity": {"accessKeyId": "AKIAJSONLINES0000001"}}
+    good = {
+        "eventVersion": "1.08",
+        "eventTime": "2024-08-01T10:00:00Z",
+        "eventName": "ListBuckets",
+        "eventSource": "s3.amazonaws.com",
+        "eventID": "e1",
+        "userIdentity": {"accessKeyId": "AKIAJSONLINES0000001"},
+    }
     (tmp_path / "export.jsonl").write_text(json.dumps(good) + "\n{not json\n")
-    result = run_hunt(PrincipalSet.from_values(["AKIAJSONLINES0000001"]), [str(tmp_path)],
-                      TimeWindow.parse("2024-08-01", "2024-08-02"))
+    result = run_hunt(
+        PrincipalSet.from_values(["AKIAJSONLINES0000001"]),
+        [str(tmp_path)],
+        TimeWindow.parse("2024-08-01", "2024-08-02"),
+    )
     assert [e.event_id for e in result.events] == ["e1"]
     assert "line 2" in result.skipped[0].reason

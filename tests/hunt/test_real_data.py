@@ -77,7 +77,12 @@ def test_every_stratus_file_is_read_and_the_attackers_records_are_found(stratus_
     keys = {r["userIdentity"]["accessKeyId"] for r in records if r["userIdentity"].get("accessKeyId")}
     console_users = {r["userIdentity"]["arn"] for r in records if not r["userIdentity"].get("accessKeyId")}
     assert len(console_users) == 1  # the console login carries no access key: hunted by user ARN
-    result = run_hunt(PrincipalSet.from_values(sorted(keys | console_users)), [str(stratus_dir)], WIDE, options=HuntOptions(workers=1))
+    result = run_hunt(
+        PrincipalSet.from_values(sorted(keys | console_users)),
+        [str(stratus_dir)],
+        WIDE,
+        options=HuntOptions(workers=1),
+    )
     assert result.skipped == []
     assert result.sources[0].files == 35
     assert result.sources[0].events_scanned == 310
@@ -115,18 +120,35 @@ def test_audit_rules_flag_falco_privileged_host_exec_and_rbac_events(k8s_audit_d
     ("line_test", "category"),
     [
         (lambda e: e.get("objectRef", {}).get("subresource") == "exec", "pod-exec"),
-        (lambda e: e.get("objectRef", {}).get("subresource") == "token" and e.get("verb") == "create",
-         "token-request"),
-        (lambda e: e.get("objectRef", {}).get("resource") == "certificatesigningrequests"
-         and e.get("verb") == "create", "certificate-request"),
-        (lambda e: e.get("objectRef", {}).get("resource") == "secrets" and e.get("verb") in ("get", "list"),
-         "secret-access"),
-        (lambda e: any(c.get("securityContext", {}).get("privileged") is True
-                       for c in (e.get("requestObject") or {}).get("spec", {}).get("containers", [])),
-         "privileged-workload"),
+        (
+            lambda e: e.get("objectRef", {}).get("subresource") == "token" and e.get("verb") == "create",
+            "token-request",
+        ),
+        (
+            lambda e: (
+                e.get("objectRef", {}).get("resource") == "certificatesigningrequests"
+                and e.get("verb") == "create"
+            ),
+            "certificate-request",
+        ),
+        (
+            lambda e: (
+                e.get("objectRef", {}).get("resource") == "secrets" and e.get("verb") in ("get", "list")
+            ),
+            "secret-access",
+        ),
+        (
+            lambda e: any(
+                c.get("securityContext", {}).get("privileged") is True
+                for c in (e.get("requestObject") or {}).get("spec", {}).get("containers", [])
+            ),
+            "privileged-workload",
+        ),
     ],
 )
-def test_audit_rules_classify_panther_eks_events(k8s_audit_dir: Path, line_test: object, category: str) -> None:
+def test_audit_rules_classify_panther_eks_events(
+    k8s_audit_dir: Path, line_test: object, category: str
+) -> None:
     book = load_rules("kubernetes")
     lines = (k8s_audit_dir / "panther-analysis_eks-audit-test-events.jsonl").read_text().splitlines()
     events = [e for e in map(json.loads, lines) if callable(line_test) and line_test(e)]

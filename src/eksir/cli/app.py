@@ -12,7 +12,7 @@ from importlib import import_module
 import typer
 from rich.console import Console
 
-from eksir.errors import EksirError, ExitCode
+from eksir.errors import EksirError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "eksir.cli.triage_cmd",
@@ -45,27 +45,16 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Usage errors are handled by click (exit 2); eksir errors become one line on stderr and their exit code.
+    """
     stderr = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        build_app()(standalone_mode=False)
+        build_app()(prog_name="eksir")
     except EksirError as exc:
         stderr.print(f"eksir: error: {exc.message}", markup=False)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
-        stderr.print("eksir: interrupted; the case record is intact, run `eksir resume` to continue")
+        stderr.print("eksir: interrupted; the case record is intact")
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        from click import ClickException
-        from click.exceptions import Abort, Exit
-
-        if isinstance(exc, Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, Abort):
-            sys.exit(int(ExitCode.USAGE))
-        if isinstance(exc, ClickException):
-            exc.show()
-            sys.exit(int(ExitCode.USAGE))
-        raise

@@ -8,11 +8,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from eksir.cli.case_closeout import register_close_commands
+from eksir.actions.base import ActionContext
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
-from eksir.errors import CaseInvalidError
+from eksir.cli.prevent_cmd import approver_for
+from eksir.clients.aws import AwsClients
+from eksir.closeout import CloseoutRequest, close_case, closeout, waive_step
+from eksir.errors import BadInputError, CaseInvalidError
 from eksir.store import CaseStore, verify_case
-from eksir.store.export import is_archive, verify_archive
+from eksir.store.export import export_case, is_archive, verify_archive
 
 case_app = typer.Typer(help="Inspect and verify case bundles.", no_args_is_help=True)
 
@@ -113,7 +116,105 @@ def show(
         )
 
 
-register_close_commands(case_app)
+@case_app.command("close")
+def close(
+    case: Annotated[str, typer.Argument(help="case id or path")],
+    waive: Annotated[str | None, typer.Option(help="accept this unfinished step (needs --reason)")] = None,
+    reason: Annotated[str, typer.Option(help="why the waived step is acceptable")] = "",
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+) -> None:
+    """Close the case; refused while steps are unfinished or the report is missing or stale."""
+    handle = CaseStore(cases_dir).get(case)
+    if waive:
+        waive_step(handle, waive, reason)
+    result = close_case(handle)
+    state = "was already closed" if result.already_closed else f"closed ({result.steps} steps final)"
+    Console(highlight=False).print(f"case {result.case_id} {state}", markup=False)
+
+
+@case_app.command("export")
+def export(
+    case: Annotated[str, typer.Argument(help="case id or path")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="archive path (default ./<case-id>.tar.gz)")
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            help="Ed25519 private key (PEM); default ~/.config/eksir/signing-key, created on first use",
+        ),
+    ] = None,
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Write the case as one signed tar.gz (manifest of sha256 per file, Ed25519 signature)."""
+    handle = CaseStore(cases_dir).get(case)
+    target = (out or Path(f"{handle.load().id}.tar.gz")).resolve()
+    if target.is_relative_to(handle.path.resolve()):
+        raise BadInputError("the archive cannot be written inside the case it contains")
+    result = export_case(handle, target, key)
+    if output is OutputFormat.JSON:
+        print_json(
+            {
+                "archive": str(result.archive),
+                "case": result.case_id,
+                "files": result.files,
+                "fingerprint": result.fingerprint,
+                "key": str(result.key_path),
+                "key_created": result.key_created,
+            }
+        )
+        return
+    console = Console(highlight=False)
+    if result.key_created:
+        console.print(f"created signing key {result.key_path} (keep it private)", markup=False)
+    console.print(f"wrote {result.archive}: {result.files} files", markup=False)
+    console.print(
+        f"signing key fingerprint {result.fingerprint} (send it to the receiver separately)", markup=False
+    )
+
+
+@case_app.command("closeout")
+def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
+    case: Annotated[str, typer.Argument(help="case id or path")],
+    note: Annotated[str, typer.Option(help="note for Security Hub and the GuardDuty feedback")],
+    feedback: Annotated[str, typer.Option(help="USEFUL, NOT_USEFUL or none")] = "USEFUL",
+    securityhub: Annotated[bool, typer.Option(help="resolve the Security Hub finding")] = True,
+    archive: Annotated[bool, typer.Option(help="archive the GuardDuty finding")] = True,
+    forensics_account: Annotated[
+        str | None, typer.Option(help="share evidence snapshots with this account")
+    ] = None,
+    snapshot: Annotated[list[str] | None, typer.Option(help="snapshot id (default: the case's)")] = None,
+    region: Annotated[str | None, typer.Option(envvar="AWS_REGION")] = None,
+    profile: Annotated[str | None, typer.Option(envvar="AWS_PROFILE")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="approve each step without prompting")] = False,
+    approver: Annotated[str | None, typer.Option(help="name recorded as approver")] = None,
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+) -> None:
+    """Resolve in Security Hub, archive + feedback in GuardDuty, share snapshots: each step on approval."""
+    if feedback.upper() not in ("USEFUL", "NOT_USEFUL", "NONE"):
+        raise BadInputError("--feedback must be USEFUL, NOT_USEFUL or none")
+    handle = CaseStore(cases_dir).get(case)
+    record = handle.load()
+    console = Console(highlight=False)
+    ctx = ActionContext(
+        case_id=record.id,
+        aws=AwsClients(region=region or record.region, profile=profile),
+        k8s=lambda: None,
+        region=region or record.region,
+        dry_run=False,
+    )
+    request = CloseoutRequest(
+        note=note,
+        securityhub=securityhub,
+        archive=archive,
+        feedback=None if feedback.upper() == "NONE" else feedback.upper(),  # type: ignore[arg-type]
+        forensics_account=forensics_account,
+        snapshots=tuple(snapshot or ()),
+    )
+    for outcome in closeout(handle, ctx, request, approver_for(yes, approver, handle.actor, console)):
+        console.print(f"{outcome.step_id}: {outcome.detail}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,8 +17,8 @@ from rich.console import Console
 from eksir.cli.options import OutputFormat, OutputOption, print_json
 from eksir.errors import LabError
 from eksir.lab import lab
-from eksir.lab.processes import ProcState
-from eksir.lab.scenarios import SCENARIOS, ScenarioName
+from eksir.lab.processes import ProcessStatus, ProcState
+from eksir.lab.scenarios import ScenarioName, get_scenario
 
 lab_app = typer.Typer(help="A local lab: real kube-apiserver + etcd + moto, seeded with an EKS incident.")
 
@@ -29,8 +29,10 @@ LabDirOption = Annotated[
     ),
 ]
 ScenarioOption = Annotated[
-    ScenarioName,
-    typer.Option("--scenario", "-s", help="which incident to seed", case_sensitive=False),
+    str,
+    typer.Option(
+        "--scenario", "-s", help=f"which incident to seed: {', '.join(s.value for s in ScenarioName)}"
+    ),
 ]
 
 
@@ -54,14 +56,15 @@ def build_cmd() -> None:
 
 @lab_app.command("up")
 def up_cmd(
-    scenario: ScenarioOption = ScenarioName.IAM_USER,
+    scenario: ScenarioOption = ScenarioName.IAM_USER.value,
     lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Start the servers and seed one incident; writes finding.json and ground-truth.json."""
     err = Console(stderr=True, highlight=False)
-    err.print(f"scenario {scenario.value}: {SCENARIOS[scenario].summary}")
-    state = lab.up(lab_dir, scenario.value, progress=_progress(err))
+    chosen = get_scenario(scenario)  # BadInputError (one line, exit 3) for an unknown name
+    err.print(f"scenario {chosen.name.value}: {chosen.summary}")
+    state = lab.up(lab_dir, chosen.name.value, progress=_progress(err))
     if output is OutputFormat.JSON:
         print_json(_public(state))
         return
@@ -117,9 +120,7 @@ def status_cmd(
         raise LabError(f"lab process crashed: {names}; see the logs in {lab_dir}, then `eksir lab down`")
 
 
-def _print_status(
-    lab_dir: Path, statuses: list[lab.processes.ProcessStatus], state: lab.LabState | None
-) -> None:
+def _print_status(lab_dir: Path, statuses: list[ProcessStatus], state: lab.LabState | None) -> None:
     out = Console(highlight=False)
     if not statuses:
         out.print(f"no lab running in {lab_dir}")

@@ -1,9 +1,10 @@
 """`eksir prevent CASE`: Pod Security prevention for the affected namespace, applied on approval and proven.
 
-Without flags it only assesses (dry run + policy files into the case); `--apply` enforces the labels after showing
-the change and getting approval; `--prove` replays the attacker's pod creation as the attacker (impersonation,
-server-side dry run) and fails unless the API server refuses it with the Pod Security message.
-`--create-filter` creates the GuardDuty suppression filter of an authorized-change verdict instead.
+Without flags it only assesses (dry run + policy files into the case); `--apply` enforces the labels after
+showing the change and getting approval; `--prove` replays the attacker's pod creation as the attacker
+(impersonation, server-side dry run) and fails unless the API server refuses it with the Pod Security
+message. `--create-filter` creates the GuardDuty suppression filter of an authorized-change verdict
+instead.
 """
 
 from __future__ import annotations
@@ -50,16 +51,24 @@ def approver_for(yes: bool, approver: str | None, actor: str, console: Console) 
     return approve
 
 
-def prevent(
+def prevent(  # noqa: PLR0917 - typer maps parameters to options
     case: Annotated[str, typer.Argument(help="case id (under --cases-dir) or path")],
-    level: Annotated[PsaLevel, typer.Option("--level", help="Pod Security level to enforce")] = PsaLevel.BASELINE,
+    level: Annotated[
+        PsaLevel, typer.Option("--level", help="Pod Security level to enforce")
+    ] = PsaLevel.BASELINE,
     apply: Annotated[bool, typer.Option("--apply", help="enforce the labels (after approval)")] = False,
-    do_prove: Annotated[bool, typer.Option("--prove", help="replay the attacker's pod creation (dry run)")] = False,
+    do_prove: Annotated[
+        bool, typer.Option("--prove", help="replay the attacker's pod creation (dry run)")
+    ] = False,
     namespace: Annotated[str | None, typer.Option(help="namespace (default: the finding's)")] = None,
     kubeconfig: Annotated[Path | None, typer.Option(envvar="KUBECONFIG", help="kubeconfig file")] = None,
     context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
-    create_filter: Annotated[bool, typer.Option("--create-filter", help="create the GuardDuty "
-                                                "suppression filter (authorized-change verdict)")] = False,
+    create_filter: Annotated[
+        bool,
+        typer.Option(
+            "--create-filter", help="create the GuardDuty suppression filter (authorized-change verdict)"
+        ),
+    ] = False,
     detector_id: Annotated[str | None, typer.Option(help="GuardDuty detector id for --create-filter")] = None,
     region: Annotated[str | None, typer.Option(envvar="AWS_REGION")] = None,
     profile: Annotated[str | None, typer.Option(envvar="AWS_PROFILE")] = None,
@@ -83,10 +92,13 @@ def prevent(
         return
     api = api_client_from_kubeconfig(kubeconfig, context)
     result["assessment"] = assess(handle, api, level, namespace)
-    console.print(f"violating pods: {', '.join(result['assessment']['violating_pods']) or 'none'}", markup=False)
+    console.print(
+        f"violating pods: {', '.join(result['assessment']['violating_pods']) or 'none'}", markup=False
+    )
     if apply:
-        ctx = ActionContext(case_id=case_id, aws=AwsClients(region=region, profile=profile), k8s=lambda: api,
-                            dry_run=False)
+        ctx = ActionContext(
+            case_id=case_id, aws=AwsClients(region=region, profile=profile), k8s=lambda: api, dry_run=False
+        )
         outcome = enforce(handle, ctx, level, approve, namespace)
         result["enforced"] = {"step": outcome.step_id, "approver": outcome.approver, "detail": outcome.detail}
         console.print(f"enforced: {outcome.detail}", markup=False)
@@ -97,7 +109,9 @@ def prevent(
         console.print(f"replay as {identity['username']}: {proof['status']} {proof['message']}", markup=False)
         if proof["result"] != "proven":
             _emit(console, output, result, "")
-            raise StepFailedError(f"prevention NOT proven: replay answered {proof['status']} ({proof['result']})")
+            raise StepFailedError(
+                f"prevention NOT proven: replay answered {proof['status']} ({proof['result']})"
+            )
     _emit(console, output, result, "done")
 
 

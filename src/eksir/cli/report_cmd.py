@@ -1,4 +1,4 @@
-"""`eksir report CASE`: write the incident report (Markdown, HTML, JSON) into the case from its record only."""
+"""`eksir report CASE`: write the incident report (Markdown, HTML, JSON) into the case, from its record."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ class ReportFormat(StrEnum):
 
 def report(
     case: Annotated[str, typer.Argument(help="case id (under --cases-dir) or path to the case directory")],
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="md, html, json or all")] = ReportFormat.ALL,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="md, html, json or all")
+    ] = ReportFormat.ALL,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
@@ -34,7 +36,10 @@ def report(
         print_json(
             {
                 "case": built.case_id,
-                "written": [{"format": w.format, "path": str(handle.path / w.path), "sha256": w.sha256} for w in written],
+                "written": [
+                    {"format": w.format, "path": str(handle.path / w.path), "sha256": w.sha256}
+                    for w in written
+                ],
             }
         )
         return

@@ -38,17 +38,18 @@ def read_input_bytes(source: str) -> tuple[bytes, str]:
 def handled_findings(findings: list[Finding], stderr: Console) -> list[Finding]:
     """Keep the findings this playbook handles; if none, raise the error of the first one."""
     kept: list[Finding] = []
-    first_error: EksirError | None = None
+    errors: list[EksirError] = []
     for finding in findings:
         try:
             kept.extend(require_handled([finding]))
         except EksirError as exc:
-            first_error = first_error or exc
-            stderr.print(f"eksir: skipped: {exc.message}", markup=False)
+            errors.append(exc)
     if not kept:
-        if first_error is not None:
-            raise first_error
+        if errors:
+            raise errors[0]
         raise BadInputError("the input holds no findings")
+    for error in errors:
+        stderr.print(f"eksir: skipped: {error.message}", markup=False)
     return kept
 
 
@@ -87,7 +88,7 @@ def triage(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Read a GuardDuty finding in any form AWS emits, triage it, and open (or reuse) its case."""
-    stderr = Console(stderr=True, highlight=False)
+    stderr = Console(stderr=True, highlight=False, soft_wrap=True)
     config = load_triage_config(config_file)
     raw, input_name = read_input_bytes(finding_file)
     findings = handled_findings(read_findings(raw), stderr)

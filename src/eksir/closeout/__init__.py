@@ -1,8 +1,8 @@
 """Close-out in AWS and case close: the last steps of the playbook's post-incident part.
 
-`closeout(...)` runs, each as an approved and logged step: Security Hub workflow RESOLVED with a note, GuardDuty
-archive and feedback, and sharing each evidence snapshot with the forensics account (with the KMS caveat).
-`close_case` refuses while anything is unfinished or the report is missing or stale.
+`closeout(...)` runs, each as an approved and logged step: Security Hub workflow RESOLVED with a note,
+GuardDuty archive and feedback, and sharing each evidence snapshot with the forensics account (with the
+KMS caveat). `close_case` refuses while anything is unfinished or the report is missing or stale.
 """
 
 from __future__ import annotations
@@ -58,26 +58,57 @@ def _finding_ids(handle: CaseHandle) -> tuple[str, str, str]:
     arn = case.finding_arn or ""
     parts = re.match(r"^arn:[^:]+:guardduty:[^:]+:\d{12}:detector/([^/]+)/finding/([^/]+)$", arn)
     if not parts:
-        raise BadInputError(f"case {case.id} has no GuardDuty finding ARN; cannot close the finding out in AWS")
+        raise BadInputError(
+            f"case {case.id} has no GuardDuty finding ARN; cannot close the finding out in AWS"
+        )
     return arn, parts.group(1), parts.group(2)
 
 
-def closeout(handle: CaseHandle, ctx: ActionContext, request: CloseoutRequest, approve: Approver) -> list[StepOutcome]:
+def closeout(
+    handle: CaseHandle, ctx: ActionContext, request: CloseoutRequest, approve: Approver
+) -> list[StepOutcome]:
     """Run every requested close-out step in order; stops at the first failure (each is already logged)."""
     arn, detector, finding_id = _finding_ids(handle)
     plan: list[tuple[Any, Any, str]] = []
     if request.securityhub:
-        plan.append((ResolveSecurityHubFinding(), ResolveParams(finding_arn=arn, note=request.note,
-                                                                updated_by=handle.actor), "closeout-securityhub"))
+        plan.append(
+            (
+                ResolveSecurityHubFinding(),
+                ResolveParams(finding_arn=arn, note=request.note, updated_by=handle.actor),
+                "closeout-securityhub",
+            )
+        )
     if request.archive:
-        plan.append((ArchiveGuardDutyFinding(), GuardDutyFindingParams(detector_id=detector, finding_id=finding_id),
-                     "closeout-guardduty-archive"))
+        plan.append(
+            (
+                ArchiveGuardDutyFinding(),
+                GuardDutyFindingParams(detector_id=detector, finding_id=finding_id),
+                "closeout-guardduty-archive",
+            )
+        )
     if request.feedback:
-        plan.append((GuardDutyFindingFeedback(), FeedbackParams(detector_id=detector, finding_id=finding_id,
-                                                                feedback=request.feedback, comments=request.note),
-                     "closeout-guardduty-feedback"))
+        plan.append(
+            (
+                GuardDutyFindingFeedback(),
+                FeedbackParams(
+                    detector_id=detector,
+                    finding_id=finding_id,
+                    feedback=request.feedback,
+                    comments=request.note,
+                ),
+                "closeout-guardduty-feedback",
+            )
+        )
     if request.forensics_account:
         for snap in request.snapshots or tuple(snapshot_ids(handle)):
-            plan.append((ShareSnapshot(), ShareSnapshotParams(snapshot_id=snap, account_id=request.forensics_account),
-                         f"closeout-share-{snap}"))
-    return [run_step(handle, action, ctx, params, step_id, approve) for action, params, step_id in plan]
+            plan.append(
+                (
+                    ShareSnapshot(),
+                    ShareSnapshotParams(snapshot_id=snap, account_id=request.forensics_account),
+                    f"closeout-share-{snap}",
+                )
+            )
+    return [
+        run_step(handle, action, ctx, params, step_id=step_id, approve=approve)
+        for action, params, step_id in plan
+    ]

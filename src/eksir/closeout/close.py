@@ -1,10 +1,11 @@
 """`eksir case close`: refuse to close a case that is not finished, then mark it closed.
 
-A case is finished when every plan step reached a final state and the report reflects the last step. Step states
-come from the engine's `plan-state.json` when present (its exact schema is the engine's; this reads `steps` as a
-list or a mapping, status under `status` or `state`) and otherwise from the `step.*` events. Unknown states
-count as unfinished: closing by mistake hides work, refusing only costs a re-run. A responder can explicitly
-waive a step (`--waive STEP --reason ...`), which is logged as `step.waived` and shown in the report.
+A case is finished when every plan step reached a final state and the report reflects the last step. Step
+states come from the engine's `plan-state.json` when present (its exact schema is the engine's; this reads
+`steps` as a list or a mapping, status under `status` or `state`) and otherwise from the `step.*` events.
+Unknown states count as unfinished: closing by mistake hides work, refusing only costs a re-run. A
+responder can explicitly waive a step (`--waive STEP --reason ...`), which is logged as `step.waived` and
+shown in the report.
 """
 
 from __future__ import annotations
@@ -21,8 +22,21 @@ from eksir.store.verify import verify_case
 
 PLAN_STATE = "plan-state.json"
 FINAL_STATES = frozenset(
-    {"verified", "succeeded", "success", "done", "completed", "skipped", "not-needed", "not-applicable",
-     "rolled-back", "declined", "waived", "resolved", "cancelled"}
+    {
+        "verified",
+        "succeeded",
+        "success",
+        "done",
+        "completed",
+        "skipped",
+        "not-needed",
+        "not-applicable",
+        "rolled-back",
+        "declined",
+        "waived",
+        "resolved",
+        "cancelled",
+    }
 )
 
 
@@ -63,7 +77,7 @@ def waive_step(handle: CaseHandle, step_id: str, reason: str) -> None:
 
 
 def close_case(handle: CaseHandle) -> CloseResult:
-    """Close the case or raise RefusedError naming what is unfinished (CaseInvalidError if it fails verify)."""
+    """Close the case, or raise RefusedError naming what is unfinished (CaseInvalidError: fails verify)."""
     verification = verify_case(handle)
     if not verification.ok:
         raise CaseInvalidError(f"case fails verification ({verification.problems[0]}); not closing it")
@@ -74,14 +88,18 @@ def close_case(handle: CaseHandle) -> CloseResult:
     pending = unfinished(states)
     if pending:
         listed = ", ".join(f"{step} ({status})" for step, status in sorted(pending.items()))
-        raise RefusedError(f"case {record.case.id} has unfinished steps: {listed}; finish, roll back or "
-                           "waive them (`eksir case close --waive STEP --reason ...`)")
+        raise RefusedError(
+            f"case {record.case.id} has unfinished steps: {listed}; finish, roll back or "
+            "waive them (`eksir case close --waive STEP --reason ...`)"
+        )
     report_seq = report_written_after(record)
     if report_seq is None:
         raise RefusedError(f"case {record.case.id} has no report; run `eksir report {record.case.id}` first")
     last_step = max((e.seq for e in record.events if e.type.startswith("step.")), default=0)
     if last_step > report_seq:
-        raise RefusedError(f"the report of case {record.case.id} predates the last step; run `eksir report` again")
+        raise RefusedError(
+            f"the report of case {record.case.id} predates the last step; run `eksir report` again"
+        )
     handle.append("case.closed", {"steps": len(states), "reason": "all steps final, report current"})
     handle.save(record.case.model_copy(update={"status": CaseStatus.CLOSED}), "case closed")
     return CloseResult(record.case.id, False, len(states))

@@ -1,10 +1,12 @@
-"""Close the finding where it lives: Security Hub workflow RESOLVED with a note, GuardDuty archive and feedback.
+"""Close the finding where it lives: Security Hub workflow RESOLVED with a note, GuardDuty archive and
+feedback.
 
-Why three separate steps: GuardDuty and Security Hub do not sync these states (archiving in GuardDuty does not
-resolve the Security Hub copy, and no source shows workflow changes flowing back), so each is set on its own and
-verified on its own. Archive needs the GuardDuty administrator account (members cannot archive); the error says
-so. Security Hub `BatchUpdateFindings` reports per-finding failures in `UnprocessedFindings` with HTTP 200, so
-that list is checked, not just the status code. Feedback cannot be withdrawn, so it is not reversible.
+Why three separate steps: GuardDuty and Security Hub do not sync these states (archiving in GuardDuty does
+not resolve the Security Hub copy, and no source shows workflow changes flowing back), so each is set on
+its own and verified on its own. Archive needs the GuardDuty administrator account (members cannot
+archive); the error says so. Security Hub `BatchUpdateFindings` reports per-finding failures in
+`UnprocessedFindings` with HTTP 200, so that list is checked, not just the status code. Feedback cannot be
+withdrawn, so it is not reversible.
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ class ResolveParams(ActionParams):
     def identifier(self) -> dict[str, str]:
         region = self.finding_arn.split(":")[3]
         partition = self.finding_arn.split(":")[1]
-        return {"Id": self.finding_arn, "ProductArn": f"arn:{partition}:securityhub:{region}::product/aws/guardduty"}
+        return {
+            "Id": self.finding_arn,
+            "ProductArn": f"arn:{partition}:securityhub:{region}::product/aws/guardduty",
+        }
 
 
 def _workflow(ctx: ActionContext, params: ResolveParams) -> str | None:
@@ -58,33 +63,41 @@ def _workflow(ctx: ActionContext, params: ResolveParams) -> str | None:
 def _batch_update(ctx: ActionContext, params: ResolveParams, status: str, text: str) -> None:
     with aws_call(f"set the Security Hub workflow status to {status}"):
         response = ctx.aws("securityhub").batch_update_findings(
-            FindingIdentifiers=[params.identifier], Workflow={"Status": status},
+            FindingIdentifiers=[params.identifier],
+            Workflow={"Status": status},
             Note={"Text": text, "UpdatedBy": params.updated_by},
         )
     failed = response.get("UnprocessedFindings") or []
     if failed:
         first = failed[0]
-        raise StepFailedError(f"Security Hub did not update the finding: {first.get('ErrorCode')} "
-                              f"{first.get('ErrorMessage')}")
+        raise StepFailedError(
+            f"Security Hub did not update the finding: {first.get('ErrorCode')} {first.get('ErrorMessage')}"
+        )
 
 
 @register_action
 class ResolveSecurityHubFinding(Action[ResolveParams]):
     spec = ActionSpec(
-        id="securityhub.resolve_finding", phase=Phase.POST_INCIDENT,
+        id="securityhub.resolve_finding",
+        phase=Phase.POST_INCIDENT,
         title="Set the Security Hub finding's workflow status to RESOLVED with a note",
-        iam_actions=("securityhub:GetFindings", "securityhub:BatchUpdateFindings"), reversible=True,
+        iam_actions=("securityhub:GetFindings", "securityhub:BatchUpdateFindings"),
+        reversible=True,
     )
     params_type = ResolveParams
 
     def check(self, ctx: ActionContext, params: ResolveParams) -> CheckOutcome:
         status = _workflow(ctx, params)
         if status is None:
-            return CheckOutcome(False, "the finding is not in Security Hub (integration off, or another region)")
+            return CheckOutcome(
+                False, "the finding is not in Security Hub (integration off, or another region)"
+            )
         return CheckOutcome(True, f"workflow status {status}", already_applied=status == "RESOLVED")
 
     def plan(self, ctx: ActionContext, params: ResolveParams) -> PlannedChange:
-        return PlannedChange(f"Security Hub workflow -> RESOLVED for {params.finding_arn}", (f"note: {params.note}",))
+        return PlannedChange(
+            f"Security Hub workflow -> RESOLVED for {params.finding_arn}", (f"note: {params.note}",)
+        )
 
     def apply(self, ctx: ActionContext, params: ResolveParams) -> dict[str, Any]:
         _live(ctx, self.spec)
@@ -111,7 +124,9 @@ class GuardDutyFindingParams(ActionParams):
 
 def _archived(ctx: ActionContext, params: GuardDutyFindingParams) -> bool | None:
     with aws_call(f"read GuardDuty finding {params.finding_id}"):
-        found = ctx.aws("guardduty").get_findings(DetectorId=params.detector_id, FindingIds=[params.finding_id])
+        found = ctx.aws("guardduty").get_findings(
+            DetectorId=params.detector_id, FindingIds=[params.finding_id]
+        )
     findings = found.get("Findings") or []
     return bool(findings[0].get("Service", {}).get("Archived")) if findings else None
 
@@ -119,31 +134,42 @@ def _archived(ctx: ActionContext, params: GuardDutyFindingParams) -> bool | None
 @register_action
 class ArchiveGuardDutyFinding(Action[GuardDutyFindingParams]):
     spec = ActionSpec(
-        id="guardduty.archive_finding", phase=Phase.POST_INCIDENT, title="Archive the GuardDuty finding",
+        id="guardduty.archive_finding",
+        phase=Phase.POST_INCIDENT,
+        title="Archive the GuardDuty finding",
         iam_actions=("guardduty:GetFindings", "guardduty:ArchiveFindings", "guardduty:UnarchiveFindings"),
-        reversible=True, description="Needs the GuardDuty administrator account; members cannot archive.",
+        reversible=True,
+        description="Needs the GuardDuty administrator account; members cannot archive.",
     )
     params_type = GuardDutyFindingParams
 
     def check(self, ctx: ActionContext, params: GuardDutyFindingParams) -> CheckOutcome:
         archived = _archived(ctx, params)
         if archived is None:
-            return CheckOutcome(False, f"finding {params.finding_id} not found on detector {params.detector_id}")
+            return CheckOutcome(
+                False, f"finding {params.finding_id} not found on detector {params.detector_id}"
+            )
         return CheckOutcome(True, "archived" if archived else "active", already_applied=archived)
 
     def plan(self, ctx: ActionContext, params: GuardDutyFindingParams) -> PlannedChange:
-        return PlannedChange(f"archive GuardDuty finding {params.finding_id}",
-                             warnings=("archiving does not update the Security Hub copy",))
+        return PlannedChange(
+            f"archive GuardDuty finding {params.finding_id}",
+            warnings=("archiving does not update the Security Hub copy",),
+        )
 
     def apply(self, ctx: ActionContext, params: GuardDutyFindingParams) -> dict[str, Any]:
         _live(ctx, self.spec)
         before = _archived(ctx, params)
         if not before:
             with aws_call("archive the GuardDuty finding (administrator account only)"):
-                ctx.aws("guardduty").archive_findings(DetectorId=params.detector_id, FindingIds=[params.finding_id])
+                ctx.aws("guardduty").archive_findings(
+                    DetectorId=params.detector_id, FindingIds=[params.finding_id]
+                )
         return {"before": {"archived": before}, "after": {"archived": True}}
 
-    def verify(self, ctx: ActionContext, params: GuardDutyFindingParams, applied: dict[str, Any]) -> VerifyOutcome:
+    def verify(
+        self, ctx: ActionContext, params: GuardDutyFindingParams, applied: dict[str, Any]
+    ) -> VerifyOutcome:
         archived = _archived(ctx, params)
         return VerifyOutcome(archived is True, f"archived={archived}", {"archived": archived})
 
@@ -151,7 +177,9 @@ class ArchiveGuardDutyFinding(Action[GuardDutyFindingParams]):
         _live(ctx, self.spec)
         if not (applied.get("before") or {}).get("archived"):
             with aws_call("unarchive the GuardDuty finding"):
-                ctx.aws("guardduty").unarchive_findings(DetectorId=params.detector_id, FindingIds=[params.finding_id])
+                ctx.aws("guardduty").unarchive_findings(
+                    DetectorId=params.detector_id, FindingIds=[params.finding_id]
+                )
 
 
 class FeedbackParams(GuardDutyFindingParams):
@@ -162,8 +190,11 @@ class FeedbackParams(GuardDutyFindingParams):
 @register_action
 class GuardDutyFindingFeedback(Action[FeedbackParams]):
     spec = ActionSpec(
-        id="guardduty.finding_feedback", phase=Phase.POST_INCIDENT, title="Send feedback on the GuardDuty finding",
-        iam_actions=("guardduty:UpdateFindingsFeedback",), reversible=False,
+        id="guardduty.finding_feedback",
+        phase=Phase.POST_INCIDENT,
+        title="Send feedback on the GuardDuty finding",
+        iam_actions=("guardduty:UpdateFindingsFeedback",),
+        reversible=False,
         description="Tells GuardDuty whether the finding was useful; cannot be read back or withdrawn.",
     )
     params_type = FeedbackParams
@@ -172,20 +203,27 @@ class GuardDutyFindingFeedback(Action[FeedbackParams]):
         return CheckOutcome(True, "feedback can always be sent")
 
     def plan(self, ctx: ActionContext, params: FeedbackParams) -> PlannedChange:
-        return PlannedChange(f"send feedback {params.feedback} on finding {params.finding_id}",
-                             (f"comments: {params.comments}",), warnings=("feedback cannot be withdrawn",))
+        return PlannedChange(
+            f"send feedback {params.feedback} on finding {params.finding_id}",
+            (f"comments: {params.comments}",),
+            warnings=("feedback cannot be withdrawn",),
+        )
 
     def apply(self, ctx: ActionContext, params: FeedbackParams) -> dict[str, Any]:
         _live(ctx, self.spec)
         with aws_call("send GuardDuty finding feedback"):
             ctx.aws("guardduty").update_findings_feedback(
-                DetectorId=params.detector_id, FindingIds=[params.finding_id], Feedback=params.feedback,
+                DetectorId=params.detector_id,
+                FindingIds=[params.finding_id],
+                Feedback=params.feedback,
                 Comments=params.comments,
             )
         return {"before": None, "after": {"feedback": params.feedback, "comments": params.comments}}
 
     def verify(self, ctx: ActionContext, params: FeedbackParams, applied: dict[str, Any]) -> VerifyOutcome:
-        return VerifyOutcome(True, "accepted by GuardDuty (the API offers no read-back)", applied.get("after") or {})
+        return VerifyOutcome(
+            True, "accepted by GuardDuty (the API offers no read-back)", applied.get("after") or {}
+        )
 
     def rollback(self, ctx: ActionContext, params: FeedbackParams, applied: dict[str, Any]) -> None:
         raise RefusedError("GuardDuty feedback cannot be withdrawn")

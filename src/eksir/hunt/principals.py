@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -85,6 +86,10 @@ class PrincipalSet(BaseModel):
                 values.append(actor.username)
         return cls.from_values(values)
 
+    @cached_property
+    def _arn_pool(self) -> frozenset[str]:
+        return self.user_arns | self.session_arns
+
     def union(self, other: PrincipalSet) -> PrincipalSet:
         """A new set holding both."""
         merged = {name: getattr(self, name) | getattr(other, name) for name in type(self).model_fields}
@@ -103,26 +108,32 @@ class PrincipalSet(BaseModel):
         return tokens_for(self.values())
 
     def match(self, record: Mapping[str, Any]) -> str | None:
-        """Name the userIdentity attribute of a CloudTrail record that is in the set, or None."""
+        """Name the userIdentity attribute of a CloudTrail record that is in the set, or None.
+
+        Called for every record of every candidate file, so it tests only the non-empty slots.
+        """
         ident = record.get("userIdentity")
         if not isinstance(ident, Mapping):
             return None
-        arn = ident.get("arn")
-        checks: tuple[tuple[str, object, frozenset[str]], ...] = (
-            ("accessKeyId", ident.get("accessKeyId"), self.access_key_ids),
-            ("arn", arn, self.user_arns | self.session_arns),
-            ("principalId", ident.get("principalId"), self.principal_ids),
-            ("sessionIssuer.arn", _dig(ident, "sessionContext", "sessionIssuer", "arn"), self.role_arns),
-            (
-                "sessionIssuer.userName",
-                _dig(ident, "sessionContext", "sessionIssuer", "userName"),
-                self.role_names,
-            ),
-        )
-        for label, value, pool in checks:
-            if isinstance(value, str) and value in pool:
-                return label
-        return self._match_names(ident, arn)
+        try:
+            if self.access_key_ids and ident.get("accessKeyId") in self.access_key_ids:
+                return "accessKeyId"
+            arn = ident.get("arn")
+            if self._arn_pool and arn in self._arn_pool:
+                return "arn"
+            if self.principal_ids and ident.get("principalId") in self.principal_ids:
+                return "principalId"
+            if self.role_arns or self.role_names:
+                issuer = _dig(ident, "sessionContext", "sessionIssuer") or {}
+                if issuer.get("arn") in self.role_arns:
+                    return "sessionIssuer.arn"
+                if issuer.get("userName") in self.role_names:
+                    return "sessionIssuer.userName"
+        except TypeError:  # an unhashable value where CloudTrail puts a string
+            return None
+        if self.user_names or self.k8s_usernames or self.principal_ids or self.session_names:
+            return self._match_names(ident, arn)
+        return None
 
     def _match_names(self, ident: Mapping[str, Any], arn: object) -> str | None:
         kind = ident.get("type")

@@ -28,8 +28,8 @@ from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.sources.files import FileRef, read_bytes
 from eksir.hunt.window import TimeWindow, parse_event_time
 
-CHUNK_BYTES = 24 * 1024 * 1024
-CHUNK_FILES = 48
+CHUNK_BYTES = 8 * 1024 * 1024
+CHUNK_FILES = 16
 ISSUE_SLACK = timedelta(minutes=15)
 MAX_ROUNDS = 16
 
@@ -86,7 +86,7 @@ def scan_file(ref: FileRef, job: ScanJob, s3_client: Any | None) -> FileOutcome:
     if decoded.bad_lines:
         outcome.error = f"{len(decoded.bad_lines)} unreadable line(s), first: {decoded.bad_lines[0]}"
     for record in decoded.records:
-        if job.window.contains(parse_event_time(record.get("eventTime"))) and job.principals.match(record):
+        if job.principals.match(record) and job.window.contains(parse_event_time(record.get("eventTime"))):
             outcome.matched.append(record)
     return outcome
 

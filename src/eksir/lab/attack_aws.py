@@ -262,8 +262,9 @@ class AwsAttacker:
         self.log.created.append({"type": "AWS::EC2::Instance", "id": instance["InstanceId"]})
 
     def _delete_trail(self) -> None:
-        self.client("cloudtrail").delete_trail(Name=self.inv.trail_arn)
-        self.record("cloudtrail.amazonaws.com", "DeleteTrail", request={"name": self.inv.trail_arn})
+        name = self.inv.trail_arn.rsplit("/", 1)[-1]  # moto resolves trails by name only
+        self.client("cloudtrail").delete_trail(Name=name)
+        self.record("cloudtrail.amazonaws.com", "DeleteTrail", request={"name": name})
         self.log.deleted.append({"type": "AWS::CloudTrail::Trail", "id": self.inv.trail_arn})
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 import string
 import uuid
 from collections import defaultdict
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 EVENT_VERSION = "1.09"
 DELIVERY_MINUTES = 5
 TLS_CIPHER = "TLS_AES_128_GCM_SHA256"
+KEY_PATTERN = re.compile(
+    r"^AWSLogs/(?P<account>\d{12})/CloudTrail/(?P<region>[a-z0-9-]+)/\d{4}/\d{2}/\d{2}/"
+    r"(?P=account)_CloudTrail_(?P=region)_(?P<stamp>\d{8}T\d{4}Z)_[A-Za-z0-9]{16}\.json\.gz$"
+)
 
 
 @dataclass(frozen=True)

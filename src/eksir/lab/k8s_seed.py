@@ -349,11 +349,21 @@ def _rbac_and_identities(seeder: _Seeder) -> None:
                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
             }
         )
+    rbac.create_namespaced_role(
+        "payments",
+        {
+            "metadata": {"name": "payments-deployer"},
+            "rules": [
+                {"apiGroups": [""], "resources": ["pods", "services", "configmaps"], "verbs": ["*"]},
+                {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["*"]},
+            ],
+        },
+    )
     rbac.create_namespaced_role_binding(
         "payments",
         {
-            "metadata": {"name": "payments-api-edit"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+            "metadata": {"name": "payments-api-deployer"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "payments-deployer"},
             "subjects": [{"kind": "ServiceAccount", "name": "payments-api", "namespace": "payments"}],
         },
     )

@@ -117,6 +117,17 @@ def _phase(timings: dict[str, float], name: str, progress: Progress) -> Iterator
     timings[name] = round(time.monotonic() - start, 2)
 
 
+def _one_line(exc: BaseException) -> str:
+    """A failure as one line: Kubernetes API errors carry headers and a JSON body we do not want."""
+    if isinstance(exc, ApiException):
+        try:
+            message = json.loads(exc.body or "{}").get("message", "")
+        except ValueError:
+            message = ""
+        return f"Kubernetes API {exc.status} {exc.reason}: {message}".strip()
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
 def _refuse_if_up(lab_dir: Path) -> None:
     if any(s.state is processes.ProcState.RUNNING for s in process_status(lab_dir)):
         raise LabError(f"lab already running in {lab_dir}; `eksir lab down` first")
@@ -152,9 +163,7 @@ def up(
         if isinstance(exc, EksirError):
             raise
         if isinstance(exc, SEED_ERRORS):
-            raise LabError(
-                f"lab seeding failed and the lab was stopped: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise LabError(f"lab seeding failed and the lab was stopped: {_one_line(exc)}") from exc
         raise
     timings["total"] = round(time.monotonic() - started, 2)
     state.timings = timings

@@ -1,10 +1,11 @@
 """Prevention that is proven: assess, write policies, enforce (on approval), then replay the attack.
 
-`assess` records the namespace's Pod Security labels, a server-side dry run of the new ones (which existing pods
-would violate) and the RBAC grants that let the attacker create pods, and writes PSA/Kyverno/Gatekeeper YAML
-into the case. `enforce` applies `k8s.enforce_pod_security` as an approved, logged, reversible step. `prove`
-replays the attacker's pod creation as the attacker (dry run) and records request, status and message.
-`create_suppression_filter` is the authorized-change counterpart (`guardduty.create_filter`).
+`assess` records the namespace's Pod Security labels, a server-side dry run of the new ones (which
+existing pods would violate) and the RBAC grants that let the attacker create pods, and writes
+PSA/Kyverno/Gatekeeper YAML into the case. `enforce` applies `k8s.enforce_pod_security` as an approved,
+logged, reversible step. `prove` replays the attacker's pod creation as the attacker (dry run) and records
+request, status and message. `create_suppression_filter` is the authorized-change counterpart
+(`guardduty.create_filter`).
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def assess(handle: CaseHandle, api: Any, level: PsaLevel, namespace: str | None 
     identity = finding.actor
     try:
         assessment["rbac_grants"] = (
-            pod_create_grants(api, ns, identity.username, identity.groups) if identity and identity.username else None
+            pod_create_grants(api, ns, identity.username, identity.groups)
+            if identity and identity.username
+            else None
         )
     except EksirError as exc:
         assessment["rbac_grants"] = None
@@ -78,9 +81,15 @@ def assess(handle: CaseHandle, api: Any, level: PsaLevel, namespace: str | None 
     for relative, data in files.items():
         handle.write_document(relative, data, "prevention-policy")
     handle.write_document(ASSESSMENT_DOC, _json(assessment), "prevention-assessment")
-    handle.append("prevention.assessed", {"namespace": ns, "level": level.value,
-                                          "violating_pods": assessment["violating_pods"],
-                                          "detail": f"{len(check.violating_pods)} violating pod group(s)"})
+    handle.append(
+        "prevention.assessed",
+        {
+            "namespace": ns,
+            "level": level.value,
+            "violating_pods": assessment["violating_pods"],
+            "detail": f"{len(check.violating_pods)} violating pod group(s)",
+        },
+    )
     return assessment
 
 
@@ -90,7 +99,7 @@ def enforce(
     """Apply the PSA labels as an approved step (`k8s.enforce_pod_security`)."""
     ns = target_namespace(case_finding(handle), namespace)
     params = EnforcePodSecurityParams(namespace=ns, level=level)
-    return run_step(handle, EnforcePodSecurity(), ctx, params, f"prevent-psa-{ns}", approve)
+    return run_step(handle, EnforcePodSecurity(), ctx, params, step_id=f"prevent-psa-{ns}", approve=approve)
 
 
 def prove(handle: CaseHandle, attacker_api: Any, namespace: str | None = None) -> dict[str, Any]:
@@ -131,4 +140,6 @@ def create_suppression_filter(
         raise BadInputError(
             f"suppression filter request is not usable ({exc.errors()[0]['loc'][0]}); pass --detector-id"
         ) from exc
-    return run_step(handle, CreateSuppressionFilter(), ctx, params, f"suppress-{params.name}", approve)
+    return run_step(
+        handle, CreateSuppressionFilter(), ctx, params, step_id=f"suppress-{params.name}", approve=approve
+    )

@@ -1,10 +1,10 @@
 """`k8s.enforce_pod_security`: label a namespace with Pod Security Admission enforce/warn/audit at a level.
 
-Reversible by construction: the namespace's previous `pod-security.kubernetes.io/*` labels are written into an
-annotation on the namespace at the first apply, so a second apply (idempotent) still knows the original state,
-and rollback restores exactly those labels (removing the ones that did not exist) even from another machine.
-Enforcing never evicts running pods; `check` reports, from a server-side dry run, which existing pods would no
-longer be admitted if re-created.
+Reversible by construction: the namespace's previous `pod-security.kubernetes.io/*` labels are written
+into an annotation on the namespace at the first apply, so a second apply (idempotent) still knows the
+original state, and rollback restores exactly those labels (removing the ones that did not exist) even
+from another machine. Enforcing never evicts running pods; `check` reports, from a server-side dry run,
+which existing pods would no longer be admitted if re-created.
 """
 
 from __future__ import annotations
@@ -66,18 +66,24 @@ class EnforcePodSecurity(Action[EnforcePodSecurityParams]):
 
     def check(self, ctx: ActionContext, params: EnforcePodSecurityParams) -> CheckOutcome:
         result = dry_run_psa(ctx.k8s(), params.namespace, params.level)
-        detail = f"namespace {params.namespace}: {len(result.violating_pods)} group(s) of existing pods violate"
+        detail = (
+            f"namespace {params.namespace}: {len(result.violating_pods)} group(s) of existing pods violate"
+        )
         return CheckOutcome(True, detail, tuple(result.warnings), already_applied=result.already_enforced)
 
     def plan(self, ctx: ActionContext, params: EnforcePodSecurityParams) -> PlannedChange:
         result = dry_run_psa(ctx.k8s(), params.namespace, params.level)
         before = _psa(result.previous_labels)
         diff = tuple(
-            f"{key}: {before.get(key, '(unset)')} -> {value}" for key, value in psa_labels(params.level).items()
+            f"{key}: {before.get(key, '(unset)')} -> {value}"
+            for key, value in psa_labels(params.level).items()
         )
-        blast = tuple(f"{p['pod']}: {p['violations']} (not admitted again if re-created)" for p in result.violating_pods)
+        blast = tuple(
+            f"{p['pod']}: {p['violations']} (not admitted again if re-created)" for p in result.violating_pods
+        )
         return PlannedChange(
-            f"label namespace {params.namespace} with Pod Security `{params.level.value}` (enforce, warn, audit)",
+            f"label namespace {params.namespace} with Pod Security `{params.level.value}` "
+            "(enforce, warn, audit)",
             diff,
             blast or ("no existing pod violates the level",),
             tuple(result.warnings),
@@ -110,7 +116,9 @@ class EnforcePodSecurity(Action[EnforcePodSecurityParams]):
         missing = {k: v for k, v in wanted.items() if labels.get(k) != v}
         if missing:
             return VerifyOutcome(False, f"labels not in place: {sorted(missing)}", {"labels": labels})
-        return VerifyOutcome(True, f"namespace {params.namespace} enforces {params.level.value}", {"labels": labels})
+        return VerifyOutcome(
+            True, f"namespace {params.namespace} enforces {params.level.value}", {"labels": labels}
+        )
 
     def rollback(self, ctx: ActionContext, params: EnforcePodSecurityParams, applied: dict[str, Any]) -> None:
         if ctx.dry_run:

@@ -1,12 +1,12 @@
 """Policy-as-code equivalents of the PSA labels: Kyverno and OPA Gatekeeper, as YAML files for the case.
 
-Why both and why as files: many clusters already run one policy engine and manage admission policy through Git;
-the responder hands the file to that pipeline instead of eksir applying CRDs it does not own. Both policies
-reject any pod whose containers, init containers or ephemeral containers set `securityContext.privileged: true`,
-which is exactly what the `baseline` Pod Security level checks for privileged mode. They follow the
-upstream libraries (kyverno/policies `disallow-privileged-containers`, gatekeeper-library
-`k8spspprivilegedcontainer`, Rego v0 syntax) and are scoped to the affected namespace; widen the match to the
-whole cluster (with explicit exemptions) once the owners agree.
+Why both and why as files: many clusters already run one policy engine and manage admission policy through
+Git; the responder hands the file to that pipeline instead of eksir applying CRDs it does not own. Both
+policies reject any pod whose containers, init containers or ephemeral containers set
+`securityContext.privileged: true`, which is exactly what the `baseline` Pod Security level checks for
+privileged mode. They follow the upstream libraries (kyverno/policies `disallow-privileged-containers`,
+gatekeeper-library `k8spspprivilegedcontainer`, Rego v0 syntax) and are scoped to the affected namespace;
+widen the match to the whole cluster (with explicit exemptions) once the owners agree.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ PSA_FILE = "prevention/psa-namespace-labels.yaml"
 
 _MESSAGE = (
     "Privileged mode is disallowed. The fields spec.containers[*].securityContext.privileged, "
-    "spec.initContainers[*].securityContext.privileged and spec.ephemeralContainers[*].securityContext.privileged "
+    "spec.initContainers[*].securityContext.privileged and "
+    "spec.ephemeralContainers[*].securityContext.privileged "
     "must be unset or set to false."
 )
 _REGO = """package k8spspprivileged
@@ -33,7 +34,8 @@ _REGO = """package k8spspprivileged
 violation[{"msg": msg, "details": {}}] {
     c := input_containers[_]
     c.securityContext.privileged
-    msg := sprintf("Privileged container is not allowed: %v, securityContext: %v", [c.name, c.securityContext])
+    msg := sprintf("Privileged container is not allowed: %v, securityContext: %v",
+        [c.name, c.securityContext])
 }
 
 input_containers[c] {
@@ -127,7 +129,11 @@ def gatekeeper_constraint(namespace: str, case_id: str) -> dict[str, Any]:
 
 def psa_namespace_manifest(namespace: str, level: PsaLevel) -> dict[str, Any]:
     """The labels as a Namespace fragment (`kubectl apply --server-side` merges labels)."""
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": psa_labels(level)}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": psa_labels(level)},
+    }
 
 
 class _Dumper(yaml.SafeDumper):

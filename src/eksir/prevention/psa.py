@@ -1,12 +1,14 @@
 """Pod Security Admission labels for a namespace, and a server-side dry run of them before anything changes.
 
-Why a dry run first: enforcing `baseline` on a namespace never evicts running pods, but every pod that violates it
-can no longer be re-created (a restart of its ReplicaSet fails). The API server answers a dry-run label update
-with one warning per group of violating pods (`existing pods in namespace "x" violate ...`, then
-`<pod>[ (and N other pods)]: <violations>`), so the responder sees the blast radius before approving.
+Why a dry run first: enforcing `baseline` on a namespace never evicts running pods, but every pod that
+violates it can no longer be re-created (a restart of its ReplicaSet fails). The API server answers a
+dry-run label update with one warning per group of violating pods (`existing pods in namespace "x" violate
+...`, then `<pod>[ (and N other pods)]: <violations>`), so the responder sees the blast radius before
+approving.
 
 The warnings travel as HTTP `Warning: 299 - "<text>"` headers; the kubernetes client drops them unless the
-call is made `_with_http_info`, which returns the raw headers (an urllib3 HTTPHeaderDict, one value per header).
+call is made `_with_http_info`, which returns the raw headers (an urllib3 HTTPHeaderDict, one value per
+header).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class PsaLevel(StrEnum):
 
 
 def psa_labels(level: PsaLevel) -> dict[str, str]:
-    """enforce + warn + audit at `level`, all pinned to `latest` (the policy follows the cluster's version)."""
+    """enforce + warn + audit at `level`, all pinned to `latest` (follows the cluster version)."""
     labels: dict[str, str] = {}
     for mode in ("enforce", "warn", "audit"):
         labels[f"{PSA_PREFIX}{mode}"] = level.value
@@ -71,8 +73,11 @@ def violating_pods(warnings: list[str]) -> list[dict[str, str]]:
         name, _, violations = text.partition(":")
         group = _OTHER_PODS.search(name)
         pods.append(
-            {"pod": _OTHER_PODS.sub("", name).strip(), "violations": violations.strip(),
-             "group": group.group(0).strip(" ()") if group else ""}
+            {
+                "pod": _OTHER_PODS.sub("", name).strip(),
+                "violations": violations.strip(),
+                "group": group.group(0).strip(" ()") if group else "",
+            }
         )
     return pods
 
@@ -96,9 +101,13 @@ class PsaCheck:
             "level": self.level.value,
             "labels": psa_labels(self.level),
             "previous_labels": self.previous_labels,
-            "previous_psa_labels": {k: v for k, v in self.previous_labels.items() if k.startswith(PSA_PREFIX)},
+            "previous_psa_labels": {
+                k: v for k, v in self.previous_labels.items() if k.startswith(PSA_PREFIX)
+            },
             "dry_run_warnings": self.warnings,
-            "violating_pods": [p["pod"] + (f" ({p['group']})" if p["group"] else "") for p in self.violating_pods],
+            "violating_pods": [
+                p["pod"] + (f" ({p['group']})" if p["group"] else "") for p in self.violating_pods
+            ],
             "violations": self.violating_pods,
         }
 
@@ -109,7 +118,7 @@ def label_patch(labels: dict[str, str | None]) -> dict[str, Any]:
 
 
 def dry_run_psa(api: Any, namespace: str, level: PsaLevel) -> PsaCheck:
-    """Read the namespace's labels and dry-run the PSA labels server-side; raises eksir errors (NotFound...)."""
+    """Read the namespace's labels and dry-run the PSA labels server-side; raises eksir errors."""
     core = k8s.CoreV1Api(api)
     with k8s_call(f"read namespace {namespace}"):
         current = core.read_namespace(namespace)

@@ -1,10 +1,11 @@
 """Which RBAC bindings let the attacker create pods in the namespace (for the lessons learned).
 
-Why walk the bindings instead of asking a SubjectAccessReview: a review answers yes/no, the post-incident review
-needs the *name* of the grant to remove or narrow. Both RoleBindings in the namespace and ClusterRoleBindings
-count; a subject matches by user name, by any of the caller's groups, or (for a service-account caller) by
-ServiceAccount. Aggregated ClusterRoles are read as stored (their aggregated rules are materialised by the
-controller manager), and EKS access policies are outside RBAC: the lesson says so when nothing matches.
+Why walk the bindings instead of asking a SubjectAccessReview: a review answers yes/no, the post-incident
+review needs the *name* of the grant to remove or narrow. Both RoleBindings in the namespace and
+ClusterRoleBindings count; a subject matches by user name, by any of the caller's groups, or (for a
+service-account caller) by ServiceAccount. Aggregated ClusterRoles are read as stored (their aggregated
+rules are materialised by the controller manager), and EKS access policies are outside RBAC: the lesson
+says so when nothing matches.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def _allows_create_pods(rules: Sequence[Any] | None) -> bool:
         groups = rule.api_groups or []
         resources = rule.resources or []
         verbs = rule.verbs or []
-        if ("" in groups or "*" in groups) and ("pods" in resources or "*" in resources) and (
-            "create" in verbs or "*" in verbs
+        if (
+            ("" in groups or "*" in groups)
+            and ("pods" in resources or "*" in resources)
+            and ("create" in verbs or "*" in verbs)
         ):
             return True
     return False
@@ -46,8 +49,11 @@ def _allows_create_pods(rules: Sequence[Any] | None) -> bool:
 def _role_rules(rbac: Any, ref: Any, namespace: str) -> Sequence[Any] | None:
     with k8s_call(f"read {ref.kind} {ref.name}"):
         if ref.kind == "ClusterRole":
-            return rbac.read_cluster_role(ref.name).rules
-        return rbac.read_namespaced_role(ref.name, namespace).rules
+            role = rbac.read_cluster_role(ref.name)
+        else:
+            role = rbac.read_namespaced_role(ref.name, namespace)
+    rules: Sequence[Any] | None = role.rules
+    return rules
 
 
 def pod_create_grants(api: Any, namespace: str, username: str, groups: Sequence[str]) -> list[dict[str, str]]:
@@ -57,13 +63,19 @@ def pod_create_grants(api: Any, namespace: str, username: str, groups: Sequence[
     """
     rbac = k8s.RbacAuthorizationV1Api(api)
     with k8s_call(f"list RoleBindings in {namespace}"):
-        bindings = [(f"RoleBinding {namespace}/{b.metadata.name}", b)
-                    for b in rbac.list_namespaced_role_binding(namespace).items]
+        bindings = [
+            (f"RoleBinding {namespace}/{b.metadata.name}", b)
+            for b in rbac.list_namespaced_role_binding(namespace).items
+        ]
     with k8s_call("list ClusterRoleBindings"):
-        bindings += [(f"ClusterRoleBinding {b.metadata.name}", b) for b in rbac.list_cluster_role_binding().items]
+        bindings += [
+            (f"ClusterRoleBinding {b.metadata.name}", b) for b in rbac.list_cluster_role_binding().items
+        ]
     grants = []
     for label, binding in bindings:
-        matched = [m for s in binding.subjects or [] if (m := _subject_matches(s, username, groups, namespace))]
+        matched = [
+            m for s in binding.subjects or [] if (m := _subject_matches(s, username, groups, namespace))
+        ]
         if not matched:
             continue
         try:
@@ -71,6 +83,11 @@ def pod_create_grants(api: Any, namespace: str, username: str, groups: Sequence[
         except NotFoundError:  # a dangling roleRef grants nothing; keep walking
             continue
         if _allows_create_pods(rules):
-            grants.append({"binding": label, "role": f"{binding.role_ref.kind}/{binding.role_ref.name}",
-                           "subject": ", ".join(matched)})
+            grants.append(
+                {
+                    "binding": label,
+                    "role": f"{binding.role_ref.kind}/{binding.role_ref.name}",
+                    "subject": ", ".join(matched),
+                }
+            )
     return grants

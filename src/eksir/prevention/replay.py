@@ -1,16 +1,18 @@
-"""Prove the prevention: replay the attacker's pod creation as the attacker and show the API server refuses it.
+"""Prove the prevention: replay the attacker's pod creation as the attacker and show the API server refuses
+it.
 
-Why as the attacker and not as the responder: Pod Security Admission can exempt usernames, and RBAC decides
-before admission does, so only the same identity (username and groups) exercises the same path. Why always a
-server-side dry run (`dryRun=All`): admission runs in full on a dry run, but nothing is stored, so if the
-prevention does NOT hold, replaying the attack re-creates nothing — a proof must never re-launch the attack.
+Why as the attacker and not as the responder: Pod Security Admission can exempt usernames, and RBAC
+decides before admission does, so only the same identity (username and groups) exercises the same path.
+Why always a server-side dry run (`dryRun=All`): admission runs in full on a dry run, but nothing is
+stored, so if the prevention does NOT hold, replaying the attack re-creates nothing — a proof must never
+re-launch the attack.
 
 Outcomes: `proven` (403 and the message names PodSecurity), `denied-by-rbac` (403 before admission: the
-attacker can no longer create pods at all, which proves RBAC containment, not PSA), `admitted` (the prevention
-does not hold) and `error` (anything else). In the lab the attacker identity is asserted through the
-front-proxy; against a real cluster eksir impersonates it (`Impersonate-User`/`-Group`, which needs the
-`impersonate` verb), repeated headers sent through a wrapped connection pool because the client's header dict
-cannot repeat a header.
+attacker can no longer create pods at all, which proves RBAC containment, not PSA), `admitted` (the
+prevention does not hold) and `error` (anything else). In the lab the attacker identity is asserted
+through the front-proxy; against a real cluster eksir impersonates it (`Impersonate-User`/`-Group`, which
+needs the `impersonate` verb), repeated headers sent through a wrapped connection pool because the
+client's header dict cannot repeat a header.
 """
 
 from __future__ import annotations
@@ -29,8 +31,17 @@ from urllib3 import HTTPHeaderDict
 from eksir.clients.k8s import translate_api_exception
 from eksir.models.finding import Finding
 
-_DROP_METADATA = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "ownerReferences",
-                  "generateName", "selfLink", "generation", "deletionTimestamp")
+_DROP_METADATA = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "managedFields",
+    "ownerReferences",
+    "generateName",
+    "selfLink",
+    "generation",
+    "deletionTimestamp",
+)
 
 
 def pod_from_audit(request_object: dict[str, Any]) -> dict[str, Any]:
@@ -46,38 +57,54 @@ def pod_from_audit(request_object: dict[str, Any]) -> dict[str, Any]:
 
 
 def pod_from_finding(finding: Finding) -> dict[str, Any]:
-    """A pod with what GuardDuty recorded: containers (image, privileged), host namespaces, hostPath volumes."""
+    """A pod with what GuardDuty recorded: containers, host namespaces, hostPath volumes."""
     workload = finding.workload
     if workload is None or not workload.containers:
         raise ValueError("the finding records no containers to replay")
     volumes = [
         {"name": v.name or f"host-{i}", "hostPath": {"path": v.host_path}}
-        for i, v in enumerate(workload.volumes) if v.host_path
+        for i, v in enumerate(workload.volumes)
+        if v.host_path
     ]
     containers = []
     for index, container in enumerate(workload.containers):
         spec: dict[str, Any] = {"name": container.name or f"c{index}", "image": container.image or "busybox"}
         if container.privileged is not None or container.allow_privilege_escalation is not None:
             spec["securityContext"] = {
-                k: v for k, v in (("privileged", container.privileged),
-                                  ("allowPrivilegeEscalation", container.allow_privilege_escalation)) if v is not None
+                k: v
+                for k, v in (
+                    ("privileged", container.privileged),
+                    ("allowPrivilegeEscalation", container.allow_privilege_escalation),
+                )
+                if v is not None
             }
         names = {v["name"] for v in volumes}
-        mounts = [{"name": m.name, "mountPath": m.mount_path} for m in container.volume_mounts
-                  if m.name in names and m.mount_path]
+        mounts = [
+            {"name": m.name, "mountPath": m.mount_path}
+            for m in container.volume_mounts
+            if m.name in names and m.mount_path
+        ]
         if mounts:
             spec["volumeMounts"] = mounts
         containers.append(spec)
     pod_spec: dict[str, Any] = {"containers": containers}
-    for field, value in (("hostNetwork", workload.host_network), ("hostPID", workload.host_pid),
-                         ("hostIPC", workload.host_ipc)):
+    for field, value in (
+        ("hostNetwork", workload.host_network),
+        ("hostPID", workload.host_pid),
+        ("hostIPC", workload.host_ipc),
+    ):
         if value:
             pod_spec[field] = True
     if volumes:
         pod_spec["volumes"] = volumes
     if workload.service_account:
         pod_spec["serviceAccountName"] = workload.service_account
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": workload.name or "replay"}, "spec": pod_spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": workload.name or "replay"},
+        "spec": pod_spec,
+    }
 
 
 def audit_pod_request(hunt: dict[str, Any] | None, namespace: str, name: str | None) -> dict[str, Any] | None:
@@ -89,9 +116,16 @@ def audit_pod_request(hunt: dict[str, Any] | None, namespace: str, name: str | N
             continue
         ref = raw.get("objectRef") or {}
         body = raw.get("requestObject")
-        if raw.get("verb") == "create" and ref.get("resource") == "pods" and not ref.get("subresource") \
-                and ref.get("namespace") == namespace and isinstance(body, dict):
-            candidates.append((ref.get("name") == name or (body.get("metadata") or {}).get("name") == name, body))
+        if (
+            raw.get("verb") == "create"
+            and ref.get("resource") == "pods"
+            and not ref.get("subresource")
+            and ref.get("namespace") == namespace
+            and isinstance(body, dict)
+        ):
+            candidates.append(
+                (ref.get("name") == name or (body.get("metadata") or {}).get("name") == name, body)
+            )
     candidates.sort(key=lambda c: not c[0])
     return candidates[0][1] if candidates else None
 
@@ -156,8 +190,14 @@ def replay_pod_create(
     return {
         "at": at.isoformat().replace("+00:00", "Z"),
         "identity": identity,
-        "request": {"method": "POST", "path": f"/api/v1/namespaces/{namespace}/pods", "dryRun": "All",
-                    "original_name": original, "pod": body, "pod_source": source},
+        "request": {
+            "method": "POST",
+            "path": f"/api/v1/namespaces/{namespace}/pods",
+            "dryRun": "All",
+            "original_name": original,
+            "pod": body,
+            "pod_source": source,
+        },
         "status": status,
         "message": message,
         "result": classify(status, message),

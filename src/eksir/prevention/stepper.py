@@ -1,10 +1,11 @@
-"""Run one Action as a recorded step: check, plan, approval, apply, verify — each transition logged in the case.
+"""Run one Action as a recorded step: check, plan, approval, apply, verify — each transition logged in the
+case.
 
-Why here and not the engine's runner: prevention and close-out are single, post-incident steps the responder runs
-on their own (`eksir prevent --apply`, `eksir case closeout`) after the main plan is done. They log the same
-`step.*` events the engine writes (step id, action id, phase, approver, before/after), so the report and
-`eksir case close` treat them like every other step. Nothing is applied without an approver: the approval
-callback returns who approved, or None to decline.
+Why here and not the engine's runner: prevention and close-out are single, post-incident steps the
+responder runs on their own (`eksir prevent --apply`, `eksir case closeout`) after the main plan is done.
+They log the same `step.*` events the engine writes (step id, action id, phase, approver, before/after),
+so the report and `eksir case close` treat them like every other step. Nothing is applied without an
+approver: the approval callback returns who approved, or None to decline.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def run_step(
     action: Action[Any],
     ctx: ActionContext,
     params: ActionParams,
+    *,
     step_id: str,
     approve: Approver,
 ) -> StepOutcome:
@@ -59,8 +61,16 @@ def run_step(
         handle.append("step.failed", {**base, "detail": f"check failed: {check.detail}"})
         raise StepFailedError(f"{step_id}: check failed: {check.detail}")
     planned = action.plan(ctx, params)
-    handle.append("step.planned", {**base, "summary": planned.summary, "diff": list(planned.diff),
-                                   "blast_radius": list(planned.blast_radius), "warnings": list(planned.warnings)})
+    handle.append(
+        "step.planned",
+        {
+            **base,
+            "summary": planned.summary,
+            "diff": list(planned.diff),
+            "blast_radius": list(planned.blast_radius),
+            "warnings": list(planned.warnings),
+        },
+    )
     approver = approve(planned)
     if not approver:
         handle.append("step.declined", {**base, "detail": "not approved"})
@@ -71,21 +81,46 @@ def run_step(
     except EksirError as exc:
         handle.append("step.failed", {**base, "approver": approver, "detail": f"apply failed: {exc.message}"})
         raise
-    handle.append("step.applied", {**base, "approver": approver, "before": applied.get("before"),
-                                   "after": applied.get("after"), "applied": applied})
+    handle.append(
+        "step.applied",
+        {
+            **base,
+            "approver": approver,
+            "before": applied.get("before"),
+            "after": applied.get("after"),
+            "applied": applied,
+        },
+    )
     outcome = action.verify(ctx, params, applied)
     if not outcome.ok:
-        handle.append("step.failed", {**base, "approver": approver, "detail": f"verify failed: {outcome.detail}",
-                                      "observed": outcome.observed})
+        handle.append(
+            "step.failed",
+            {
+                **base,
+                "approver": approver,
+                "detail": f"verify failed: {outcome.detail}",
+                "observed": outcome.observed,
+            },
+        )
         raise StepFailedError(f"{step_id}: applied but verification failed: {outcome.detail}")
-    handle.append("step.verified", {**base, "approver": approver, "detail": outcome.detail,
-                                    "observed": outcome.observed})
-    return StepOutcome(step_id, action.spec.id, approver, applied, True, outcome.detail, check.already_applied)
+    handle.append(
+        "step.verified",
+        {**base, "approver": approver, "detail": outcome.detail, "observed": outcome.observed},
+    )
+    return StepOutcome(
+        step_id, action.spec.id, approver, applied, True, outcome.detail, check.already_applied
+    )
 
 
 def rollback_step(
-    handle: CaseHandle, action: Action[Any], ctx: ActionContext, params: ActionParams, step_id: str,
-    applied: dict[str, Any], approver: str,
+    handle: CaseHandle,
+    action: Action[Any],
+    ctx: ActionContext,
+    params: ActionParams,
+    *,
+    step_id: str,
+    applied: dict[str, Any],
+    approver: str,
 ) -> None:
     """Restore the recorded before-state and log `step.rolled-back` (or `step.rollback-failed`)."""
     base = _base(step_id, action, params)
@@ -94,8 +129,10 @@ def rollback_step(
     except EksirError as exc:
         handle.append("step.rollback-failed", {**base, "approver": approver, "detail": exc.message})
         raise
-    handle.append("step.rolled-back", {**base, "approver": approver, "before": applied.get("after"),
-                                       "after": applied.get("before")})
+    handle.append(
+        "step.rolled-back",
+        {**base, "approver": approver, "before": applied.get("after"), "after": applied.get("before")},
+    )
 
 
 def last_applied(handle: CaseHandle, step_id: str) -> dict[str, Any] | None:

@@ -1,9 +1,10 @@
 """`guardduty.create_filter`: the suppression rule for an authorized change, created only on approval.
 
-Why an action and not a triage side effect: a suppression filter (`Action=ARCHIVE`) silently archives every
-future finding it matches, so it is a change to detection that needs an approver, a record, and a rollback
-(delete the filter) like any other. The request comes verbatim from triage.json (`verdict.suppression_filter`),
-scoped as narrowly as the finding allows; the filter is tagged with the case id.
+Why an action and not a triage side effect: a suppression filter (`Action=ARCHIVE`) silently archives
+every future finding it matches, so it is a change to detection that needs an approver, a record, and a
+rollback (delete the filter) like any other. The request comes verbatim from triage.json
+(`verdict.suppression_filter`), scoped as narrowly as the finding allows; the filter is tagged with the
+case id.
 """
 
 from __future__ import annotations
@@ -57,11 +58,15 @@ class CreateSuppressionFilter(Action[CreateFilterParams]):
         id="guardduty.create_filter",
         phase=Phase.POST_INCIDENT,
         title="Create the GuardDuty suppression filter for an authorized change",
-        iam_actions=("guardduty:GetFilter", "guardduty:CreateFilter", "guardduty:DeleteFilter",
-                     "guardduty:TagResource"),
+        iam_actions=(
+            "guardduty:GetFilter",
+            "guardduty:CreateFilter",
+            "guardduty:DeleteFilter",
+            "guardduty:TagResource",
+        ),
         destructive=False,
         reversible=True,
-        description="Auto-archives future findings matching the approved change; rollback deletes the filter.",
+        description="Auto-archives future findings matching the approved change; rollback deletes it.",
     )
     params_type = CreateFilterParams
 
@@ -69,8 +74,15 @@ class CreateSuppressionFilter(Action[CreateFilterParams]):
         existing = _get_filter(ctx, params)
         if existing is None:
             return CheckOutcome(True, f"no filter {params.name} yet")
-        same = existing.get("FindingCriteria") == params.finding_criteria and existing.get("Action") == params.action
-        detail = "filter exists with the same criteria" if same else "a filter of that name exists with OTHER criteria"
+        same = (
+            existing.get("FindingCriteria") == params.finding_criteria
+            and existing.get("Action") == params.action
+        )
+        detail = (
+            "filter exists with the same criteria"
+            if same
+            else "a filter of that name exists with OTHER criteria"
+        )
         return CheckOutcome(same, detail, already_applied=same)
 
     def plan(self, ctx: ActionContext, params: CreateFilterParams) -> PlannedChange:
@@ -89,13 +101,19 @@ class CreateSuppressionFilter(Action[CreateFilterParams]):
             return {"detector_id": params.detector_id, "created": False, "before": None, "after": after}
         with aws_call(f"create GuardDuty filter {params.name}"):
             ctx.aws("guardduty").create_filter(
-                DetectorId=params.detector_id, Name=params.name, Description=params.description,
-                Action=params.action, Rank=params.rank, FindingCriteria=params.finding_criteria,
+                DetectorId=params.detector_id,
+                Name=params.name,
+                Description=params.description,
+                Action=params.action,
+                Rank=params.rank,
+                FindingCriteria=params.finding_criteria,
                 Tags={ACTION_CASE_LABEL: ctx.case_id},
             )
         return {"detector_id": params.detector_id, "created": True, "before": None, "after": after}
 
-    def verify(self, ctx: ActionContext, params: CreateFilterParams, applied: dict[str, Any]) -> VerifyOutcome:
+    def verify(
+        self, ctx: ActionContext, params: CreateFilterParams, applied: dict[str, Any]
+    ) -> VerifyOutcome:
         existing = _get_filter(ctx, params)
         if existing is None:
             return VerifyOutcome(False, f"filter {params.name} does not exist")
@@ -116,7 +134,10 @@ def params_from_triage(request: dict[str, Any], detector_id: str | None) -> Crea
     """CreateFilterParams from triage.json's `verdict.suppression_filter` (boto3 member names)."""
     detector = detector_id or str(request.get("DetectorId") or "")
     return CreateFilterParams(
-        detector_id=detector, name=str(request.get("Name", "")), description=str(request.get("Description", "")),
-        action=request.get("Action", "ARCHIVE"), rank=int(request.get("Rank", 1)),
+        detector_id=detector,
+        name=str(request.get("Name", "")),
+        description=str(request.get("Description", "")),
+        action=request.get("Action", "ARCHIVE"),
+        rank=int(request.get("Rank", 1)),
         finding_criteria=dict(request.get("FindingCriteria") or {}),
     )

@@ -1,8 +1,8 @@
 """The incident report, built only from the case record: Markdown, self-contained HTML, and JSON.
 
-`generate_report(handle, formats)` loads the case (checking every input against its logged hash), builds one
-Report and writes each requested format back into the case with `write_document`, so the report itself is
-hashed, logged and covered by `eksir case verify` and the signed export.
+`generate_report(handle, formats)` loads the case (checking every input against its logged hash), builds
+one Report and writes each requested format back into the case with `write_document`, so the report itself
+is hashed, logged and covered by `eksir case verify` and the signed export.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Assemble the Report from a loaded case record: nothing here reads a cluster, an account or a clock but one.
+"""Assemble the Report from a loaded case record: nothing here reads a cluster, an account or a clock but
+one.
 
 The only outside input is `now` (when the report was generated). Everything else comes from the case:
 `finding.json`/`triage.json` (the finding and actor), `hunt.json` (attacker activity, categories, owners),
-`plan.json` (step phases), the step events (response with approvers and before/after), the evidence manifest
-and custody events, and the prevention records written by `eksir prevent`.
+`plan.json` (step phases), the step events (response with approvers and before/after), the evidence
+manifest and custody events, and the prevention records written by `eksir prevent`.
 """
 
 from __future__ import annotations
@@ -81,8 +82,12 @@ def build_report(record: CaseRecord, now: datetime) -> Report:
         lessons=lessons(finding, assessment, proof, applied),
         prevention={"assessment": assessment, "proof": proof, "applied": applied},
     )
-    report.finding = {**report.finding, "workload": triage.get("workload"), "api_call": triage.get("api_call"),
-                      "cluster": triage.get("cluster")}
+    report.finding = {
+        **report.finding,
+        "workload": triage.get("workload"),
+        "api_call": triage.get("api_call"),
+        "cluster": triage.get("cluster"),
+    }
     report.summary = executive_summary(report, finding)
     report.notes = [f"{path}: read without a logged hash (unverified)" for path in record.unverified]
     if hunt is None:
@@ -98,9 +103,7 @@ def hunt_categories(hunt: dict[str, Any] | None) -> list[HuntCategory]:
         if isinstance(event, dict):
             label = " ".join(str(p) for p in (event.get("service"), event.get("action")) if p) or "call"
             grouped.setdefault(str(event.get("category") or "other"), []).append(label)
-    rows = [
-        HuntCategory(cat, len(labels), tuple(sorted(set(labels))[:5])) for cat, labels in grouped.items()
-    ]
+    rows = [HuntCategory(cat, len(labels), tuple(sorted(set(labels))[:5])) for cat, labels in grouped.items()]
     return sorted(rows, key=lambda r: (-r.count, r.category))
 
 
@@ -114,8 +117,13 @@ def owner_rows(hunt: dict[str, Any] | None, record: CaseRecord) -> list[OwnerRow
         if isinstance(notice, dict) and notice.get("owner"):
             owner = str(notice["owner"])
             rows.append(
-                OwnerRow(owner, tuple(notice.get("applications") or ()), tuple(notice.get("resources") or ()),
-                         int(notice.get("events") or 0), owner in notified)
+                OwnerRow(
+                    owner,
+                    tuple(notice.get("applications") or ()),
+                    tuple(notice.get("resources") or ()),
+                    int(notice.get("events") or 0),
+                    owner in notified,
+                )
             )
     return rows
 
@@ -124,14 +132,28 @@ def evidence_rows(record: CaseRecord) -> list[EvidenceRow]:
     """The evidence manifest with each item's custody: collection, then every event naming its path."""
     rows = []
     for item in record.case.evidence:
-        custody = [f"{item.collected_at:%Y-%m-%d %H:%M:%SZ} collected by {item.collected_by} from {item.source}"]
+        custody = [
+            f"{item.collected_at:%Y-%m-%d %H:%M:%SZ} collected by {item.collected_by} from {item.source}"
+        ]
         for event in record.events:
             refs = event.data.get("evidence") or event.data.get("paths") or []
-            if event.type != "evidence.collected" and (event.data.get("path") == item.path or item.path in refs):
+            if event.type != "evidence.collected" and (
+                event.data.get("path") == item.path or item.path in refs
+            ):
                 custody.append(f"{event.at:%Y-%m-%d %H:%M:%SZ} {event.type} by {event.actor}")
         rows.append(
-            EvidenceRow(item.number, item.name, item.path, item.sha256, item.size, item.collected_at,
-                        item.collected_by, item.source, item.description, tuple(custody))
+            EvidenceRow(
+                item.number,
+                item.name,
+                item.path,
+                item.sha256,
+                item.size,
+                item.collected_at,
+                item.collected_by,
+                item.source,
+                item.description,
+                tuple(custody),
+            )
         )
     return rows
 

@@ -1,9 +1,9 @@
 """Render the report as one self-contained HTML page: inline CSS, an inline SVG timeline, no scripts.
 
-Why jinja2 with autoescaping: almost every value in the report (pod names, images, user agents, hunt calls) is
-attacker-influenced, so escaping must be the default, not something each field remembers. The page carries a
-Content-Security-Policy that forbids every external resource and all scripts, so even a missed escape cannot
-load or run anything.
+Why jinja2 with autoescaping: almost every value in the report (pod names, images, user agents, hunt
+calls) is attacker-influenced, so escaping must be the default, not something each field remembers. The
+page carries a Content-Security-Policy that forbids every external resource and all scripts, so even a
+missed escape cannot load or run anything.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def render_html(report: Report) -> str:
         r=report,
         t=_time,
         state=_state,
-        svg=Markup(timeline_svg(shown)),  # noqa: S704 - built from escaped parts in eksir.report.svg
+        svg=Markup(timeline_svg(shown)),
         timeline=shown,
         hidden=len(report.timeline) - len(shown),
         finding_rows=_finding_rows(report),

@@ -1,9 +1,10 @@
-"""Lessons learned, pre-filled from what the case shows (the team edits them in the review, not from scratch).
+"""Lessons learned, pre-filled from what the case shows (the team edits them in the review, not from
+scratch).
 
-Three questions every privileged-pod incident review asks: how was the pod admitted (Pod Security Admission
-state of the namespace), who was allowed to create it (the RBAC grant), and with which credentials. Each lesson
-states only what the case records and says plainly when the case does not record it, then names the
-prevention that was proven (or not) in the cluster.
+Three questions every privileged-pod incident review asks: how was the pod admitted (Pod Security
+Admission state of the namespace), who was allowed to create it (the RBAC grant), and with which
+credentials. Each lesson states only what the case records and says plainly when the case does not record
+it, then names the prevention that was proven (or not) in the cluster.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ _CREDENTIAL_ADVICE = {
     "(short-lived credentials) and remove the user's cluster access entry if not needed.",
     ActorKind.IAM_ROLE: "Review who can assume the role (trust policy), revoke older sessions, and scope the "
     "role's EKS access entry / aws-auth mapping to the namespaces it needs.",
-    ActorKind.EC2_INSTANCE_ROLE: "A node's instance role was used from elsewhere: require IMDSv2 with hop limit 1, "
+    ActorKind.EC2_INSTANCE_ROLE: "A node's instance role was used from elsewhere: require IMDSv2 with hop "
+    "limit 1, "
     "block pod access to IMDS, and alert on instance credentials used outside the instance.",
     ActorKind.SERVICE_ACCOUNT: "Bind the service account only to what its workload needs, disable token "
     "automount where unused, and check how its token left the pod.",
@@ -33,7 +35,8 @@ def admission_lesson(namespace: str | None, assessment: dict[str, Any] | None) -
     if assessment is None:
         return Lesson(
             "Admission",
-            f"The case does not record the Pod Security Admission labels of namespace {namespace or '(unknown)'}.",
+            f"The case does not record the Pod Security Admission labels of namespace "
+            f"{namespace or '(unknown)'}.",
             "Run `eksir prevent CASE` to record them, enforce `baseline` or `restricted`, and prove it.",
         )
     previous = (assessment.get("previous_labels") or {}).get(ENFORCE_LABEL)
@@ -43,7 +46,9 @@ def admission_lesson(namespace: str | None, assessment: dict[str, Any] | None) -
     elif previous == "privileged":
         text = f"Namespace {ns} was labelled `{ENFORCE_LABEL}=privileged`, which admits privileged pods."
     else:
-        text = f"Namespace {ns} enforced `{previous}`; the pod was admitted by an exemption or a later change."
+        text = (
+            f"Namespace {ns} enforced `{previous}`; the pod was admitted by an exemption or a later change."
+        )
     violators = assessment.get("violating_pods") or []
     if violators:
         text += f" {len(violators)} existing pod(s) would violate `{assessment.get('level')}`: " + ", ".join(
@@ -52,8 +57,9 @@ def admission_lesson(namespace: str | None, assessment: dict[str, Any] | None) -
     return Lesson(
         "Admission",
         text,
-        f"Enforce `{assessment.get('level', 'baseline')}` on every application namespace (warn/audit first), keep "
-        "privileged workloads in a dedicated, labelled namespace, and enforce the same with Kyverno or Gatekeeper.",
+        f"Enforce `{assessment.get('level', 'baseline')}` on every application namespace (warn/audit first), "
+        "keep privileged workloads in a dedicated, labelled namespace, and enforce the same with "
+        "Kyverno or Gatekeeper.",
     )
 
 
@@ -63,7 +69,8 @@ def rbac_lesson(username: str | None, assessment: dict[str, Any] | None) -> Less
         return Lesson(
             "Authorization",
             f"The case does not record which RBAC grant let {username or 'the caller'} create pods.",
-            "List the RoleBindings/ClusterRoleBindings of the caller and its groups that allow `create pods`.",
+            "List the RoleBindings/ClusterRoleBindings of the caller and its groups that allow "
+            "`create pods`.",
         )
     if not grants:
         return Lesson(

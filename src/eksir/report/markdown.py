@@ -1,7 +1,7 @@
 """Render the report as Markdown: the format that goes into the ticket and the post-incident review doc.
 
-Cell text is escaped (pipes, newlines, backticks are attacker-influenced: pod names, user agents) so a hostile
-value cannot break the table layout or inject markup into the rendered review document.
+Cell text is escaped (pipes, newlines, backticks are attacker-influenced: pod names, user agents) so a
+hostile value cannot break the table layout or inject markup into the rendered review document.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ TIMELINE_LIMIT = 200
 def cell(value: Any) -> str:
     """One table cell: no newlines, pipes or backticks from the data."""
     text = "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\r", " ").replace("\n", " ")
+    return (
+        text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\r", " ").replace("\n", " ")
+    )
 
 
 def state_text(value: Any, limit: int = 300) -> str:
@@ -38,37 +40,63 @@ def _steps(title: str, steps: list[StepRow]) -> list[str]:
     if not steps:
         return [*lines, "No steps recorded."]
     rows = [
-        [s.step_id, s.action_id, s.status, s.approver or "n/a", utc_text(s.applied_at), utc_text(s.verified_at),
-         state_text(s.before), state_text(s.after)]
+        [
+            s.step_id,
+            s.action_id,
+            s.status,
+            s.approver or "n/a",
+            utc_text(s.applied_at),
+            utc_text(s.verified_at),
+            state_text(s.before),
+            state_text(s.after),
+        ]
         for s in steps
     ]
-    return lines + _table(["step", "action", "status", "approver", "applied", "verified", "before", "after"], rows)
+    return lines + _table(
+        ["step", "action", "status", "approver", "applied", "verified", "before", "after"], rows
+    )
 
 
 def render_markdown(report: Report) -> str:
     finding, actor = report.finding, report.actor
     workload = finding.get("workload") or {}
-    out = [f"# Incident report: case {report.case_id}", "",
-           f"Generated {utc_text(report.generated_at)} from the case record only. Status **{report.status}**, "
-           f"verdict **{report.verdict or 'n/a'}**.", "", "## Executive summary", ""]
+    out = [
+        f"# Incident report: case {report.case_id}",
+        "",
+        f"Generated {utc_text(report.generated_at)} from the case record only. Status **{report.status}**, "
+        f"verdict **{report.verdict or 'n/a'}**.",
+        "",
+        "## Executive summary",
+        "",
+    ]
     out += [f"- {cell(line)}" for line in report.summary]
     out += ["", "## Timeline (UTC)", ""]
     shown = report.timeline[:TIMELINE_LIMIT]
-    out += _table(["time (UTC)", "lane", "what", "detail", "who"],
-                  [[utc_text(e.at), e.lane.value, e.title, e.detail, e.actor] for e in shown])
+    out += _table(
+        ["time (UTC)", "lane", "what", "detail", "who"],
+        [[utc_text(e.at), e.lane.value, e.title, e.detail, e.actor] for e in shown],
+    )
     if len(report.timeline) > len(shown):
         out += ["", f"{len(report.timeline) - len(shown)} more entries in report.json."]
     out += ["", "## Finding and actor", ""]
-    out += _table(["field", "value"], [
-        ["finding id", finding.get("id")], ["type", finding.get("type")], ["severity", finding.get("severity")],
-        ["created", finding.get("created_at")], ["cluster", (finding.get("cluster") or {}).get("name")],
-        ["pod", f"{workload.get('namespace')}/{workload.get('name')} (uid {workload.get('uid')})"],
-        ["images", ", ".join(str(c.get("image")) for c in workload.get("containers") or [])],
-        ["actor", f"{actor.get('kind')} {actor.get('username')}"], ["groups", ", ".join(actor.get("groups") or [])],
-        ["access key", actor.get("access_key_id")], ["session", actor.get("session_name")],
-        ["source IPs", ", ".join((finding.get("api_call") or {}).get("source_ips") or [])],
-        ["user agent", (finding.get("api_call") or {}).get("user_agent")],
-    ])
+    out += _table(
+        ["field", "value"],
+        [
+            ["finding id", finding.get("id")],
+            ["type", finding.get("type")],
+            ["severity", finding.get("severity")],
+            ["created", finding.get("created_at")],
+            ["cluster", (finding.get("cluster") or {}).get("name")],
+            ["pod", f"{workload.get('namespace')}/{workload.get('name')} (uid {workload.get('uid')})"],
+            ["images", ", ".join(str(c.get("image")) for c in workload.get("containers") or [])],
+            ["actor", f"{actor.get('kind')} {actor.get('username')}"],
+            ["groups", ", ".join(actor.get("groups") or [])],
+            ["access key", actor.get("access_key_id")],
+            ["session", actor.get("session_name")],
+            ["source IPs", ", ".join((finding.get("api_call") or {}).get("source_ips") or [])],
+            ["user agent", (finding.get("api_call") or {}).get("user_agent")],
+        ],
+    )
     out += ["", "## Containment and recovery"]
     out += _steps("Evidence", report.steps_in("evidence"))
     out += _steps("Containment", report.steps_in("containment"))
@@ -76,14 +104,29 @@ def render_markdown(report: Report) -> str:
     out += _steps("Post-incident", report.steps_in("post-incident", "unknown"))
     out += _hunt(report)
     out += ["", "## Evidence manifest", ""]
-    out += _table(["#", "name", "sha256", "size", "collected (UTC)", "by", "custody"],
-                  [[e.number, e.name, e.sha256, e.size, utc_text(e.collected_at), e.collected_by,
-                    "; ".join(e.custody)] for e in report.evidence])
+    out += _table(
+        ["#", "name", "sha256", "size", "collected (UTC)", "by", "custody"],
+        [
+            [
+                e.number,
+                e.name,
+                e.sha256,
+                e.size,
+                utc_text(e.collected_at),
+                e.collected_by,
+                "; ".join(e.custody),
+            ]
+            for e in report.evidence
+        ],
+    )
     out += ["", "## Metrics", ""]
     out += _table(["measure", "value", "basis"], [[m.name, m.text, m.basis] for m in report.metrics])
     out += ["", "## Lessons learned (pre-filled from the case; review and edit)", ""]
     for lesson in report.lessons:
-        out += [f"- **{cell(lesson.topic)}**: {cell(lesson.finding)}", f"  - Recommendation: {cell(lesson.recommendation)}"]
+        out += [
+            f"- **{cell(lesson.topic)}**: {cell(lesson.finding)}",
+            f"  - Recommendation: {cell(lesson.recommendation)}",
+        ]
     if report.notes:
         out += ["", "## Notes", ""] + [f"- {cell(n)}" for n in report.notes]
     return "\n".join(out) + "\n"
@@ -94,11 +137,23 @@ def _hunt(report: Report) -> list[str]:
     if report.hunt_total is None:
         return [*out, "No hunt result in the case."]
     out += [f"{report.hunt_total} call(s) by the attacker's principals.", ""]
-    out += _table(["category", "calls", "examples"],
-                  [[c.category, c.count, ", ".join(c.examples)] for c in report.hunt_categories])
+    out += _table(
+        ["category", "calls", "examples"],
+        [[c.category, c.count, ", ".join(c.examples)] for c in report.hunt_categories],
+    )
     out += ["", "Owners of touched resources:", ""]
     if not report.owners:
         return [*out, "None identified."]
-    return out + _table(["owner", "applications", "resources", "calls", "notified"],
-                        [[o.owner, ", ".join(o.applications), ", ".join(o.resources[:10]), o.events,
-                          "yes" if o.notified else "not recorded"] for o in report.owners])
+    return out + _table(
+        ["owner", "applications", "resources", "calls", "notified"],
+        [
+            [
+                o.owner,
+                ", ".join(o.applications),
+                ", ".join(o.resources[:10]),
+                o.events,
+                "yes" if o.notified else "not recorded",
+            ]
+            for o in report.owners
+        ],
+    )

@@ -1,8 +1,8 @@
 """The report as data: one structure rendered three ways (Markdown, HTML, JSON).
 
-Why a model between the case record and the renderers: every fact appears once, computed once, so the three
-formats cannot disagree, and `report.json` is a stable contract for tools (`schema` is versioned, fields are
-only added). Times are timezone-aware UTC datetimes; renderers format them.
+Why a model between the case record and the renderers: every fact appears once, computed once, so the
+three formats cannot disagree, and `report.json` is a stable contract for tools (`schema` is versioned,
+fields are only added). Times are timezone-aware UTC datetimes; renderers format them.
 """
 
 from __future__ import annotations

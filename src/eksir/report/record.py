@@ -1,7 +1,7 @@
 """Read a case record for reporting: case.json, the event log, documents and evidence, each hash-checked.
 
-Why the report reads through here and nowhere else: a report is evidence about the incident, so every input it
-uses must be what the case logged. A document whose bytes no longer match the sha256 in its last
+Why the report reads through here and nowhere else: a report is evidence about the incident, so every
+input it uses must be what the case logged. A document whose bytes no longer match the sha256 in its last
 `document.written` event is refused (CaseInvalidError), as is a broken event chain. Files other engineers'
 components write without logging them (e.g. a plan-state file) are read but flagged as unverified.
 """

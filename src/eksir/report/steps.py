@@ -1,9 +1,9 @@
 """Turn the case's `step.*` events into one row per response step, whatever wrote them.
 
 Why tolerant field lookup: the engine, `eksir prevent` and close-out all log step transitions
-(`step.applied`, `step.verified`, `step.failed`, `step.rolled-back`, ...) and the report must work from whatever
-events exist, including a case from an older eksir. The latest transition is the step's status; the approver,
-before- and after-state are taken from whichever event carried them.
+(`step.applied`, `step.verified`, `step.failed`, `step.rolled-back`, ...) and the report must work from
+whatever events exist, including a case from an older eksir. The latest transition is the step's status;
+the approver, before- and after-state are taken from whichever event carried them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from eksir.actions.registry import load_all
 from eksir.models.case import CaseEvent
 from eksir.report.model import StepRow
 
@@ -33,11 +34,28 @@ def first(data: dict[str, Any], keys: Iterable[str]) -> Any:
     return None
 
 
-def _approver(data: dict[str, Any]) -> str | None:
+def approver_of(data: dict[str, Any]) -> str | None:
+    """Who approved, from `approver`/`approved_by` or a nested `approval` object."""
     value = first(data, _APPROVER_KEYS)
     if value is None and isinstance(data.get("approval"), dict):
         value = first(data["approval"], ("approver", "by", "approved_by"))
     return None if value is None else str(value)
+
+
+def flatten(data: dict[str, Any]) -> dict[str, Any]:
+    """Merge the engine's nested step `record` (action id, approval, applied, error) into the event data.
+
+    The engine logs `{"step_id", "status", "record": StepRecord}`; eksir's own steps log flat fields. The
+    before/after state comes from the applied record when the action put it there.
+    """
+    record = data.get("record")
+    merged = {**record, **data} if isinstance(record, dict) else dict(data)
+    applied = merged.get("applied")
+    if isinstance(applied, dict):
+        for key in ("before", "after"):
+            if first(merged, (key,)) is None and applied.get(key) is not None:
+                merged[key] = applied[key]
+    return merged
 
 
 def aware(value: datetime) -> datetime:
@@ -51,7 +69,7 @@ def step_rows(events: Iterable[CaseEvent], phases: dict[str, str]) -> list[StepR
     for event in events:
         if not event.type.startswith(STEP_PREFIX):
             continue
-        data = event.data
+        data = flatten(event.data)
         step_id = str(first(data, _STEP_ID_KEYS) or first(data, _ACTION_KEYS) or f"event-{event.seq}")
         row = rows.setdefault(step_id, {"history": [], "step_id": step_id})
         status = event.type[len(STEP_PREFIX) :]
@@ -61,7 +79,7 @@ def step_rows(events: Iterable[CaseEvent], phases: dict[str, str]) -> list[StepR
         for target, keys in (("action_id", _ACTION_KEYS), ("phase", ("phase",))):
             if (value := first(data, keys)) is not None:
                 row[target] = str(value)
-        if (approver := _approver(data)) is not None:
+        if (approver := approver_of(data)) is not None:
             row["approver"] = approver
         if (before := first(data, _BEFORE_KEYS)) is not None:
             row["before"] = before
@@ -98,8 +116,6 @@ def phase_map(plan: Any) -> dict[str, str]:
     """Step id -> phase and action id -> phase from a stored plan (`plan.json`), plus the action registry."""
     mapping: dict[str, str] = {}
     try:
-        from eksir.actions.registry import load_all
-
         for action_id, cls in load_all().items():
             mapping[action_id] = str(cls.spec.phase)
     except ImportError:  # pragma: no cover - registry modules are optional at report time

@@ -1,8 +1,9 @@
-"""The timeline as an inline SVG chart: one lane per actor (attacker, detection, response), time left to right.
+"""The timeline as an inline SVG chart: one lane per actor (attacker, detection, response), time left to
+right.
 
-Why SVG built here and not a charting library: the HTML report must be one self-contained file that renders
-offline without JavaScript; a few dozen shapes with `<title>` tooltips do that. Every label is XML-escaped (pod
-names and user agents come from the attacker).
+Why SVG built here and not a charting library: the HTML report must be one self-contained file that
+renders offline without JavaScript; a few dozen shapes with `<title>` tooltips do that. Every label is
+XML-escaped (pod names and user agents come from the attacker).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def _x(at: datetime, start: datetime, span: float) -> float:
 
 
 def timeline_svg(entries: list[TimelineEntry]) -> str:
-    """An `<svg id="timeline-chart">` element (a string of markup) for the entries, or an empty-state chart."""
+    """An `<svg id="timeline-chart">` element (markup) for the entries, or an empty-state chart."""
     lanes = list(Lane)
     height = TOP + LANE_HEIGHT * len(lanes) + 40
     parts = [
@@ -41,7 +42,9 @@ def timeline_svg(entries: list[TimelineEntry]) -> str:
             f'<text x="8" y="{y + 4}" font-size="13" fill="{COLOURS[lane]}">{lane.value}</text>'
         )
     if not entries:
-        parts.append(f'<text x="{LEFT}" y="{TOP - 10}" font-size="12">no timed events in the case</text></svg>')
+        parts.append(
+            f'<text x="{LEFT}" y="{TOP - 10}" font-size="12">no timed events in the case</text></svg>'
+        )
         return "".join(parts)
     start = min(e.at for e in entries)
     end = max(e.at for e in entries)

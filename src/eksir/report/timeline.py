@@ -1,10 +1,10 @@
 """The incident timeline (UTC) and the response metrics derived from it.
 
-Why one merged timeline: the question every review asks is "how long was the attacker active before we saw them,
-and before we stopped them". Attacker activity comes from the finding (eventFirstSeen/eventLastSeen) and the
-hunt's classified calls; detection from the finding's createdAt; the response from the case's own events
-(every eksir step with its approver). Metrics are measured from the first attacker event and are `n/a`
-whenever a bound is unknown, never guessed.
+Why one merged timeline: the question every review asks is "how long was the attacker active before we saw
+them, and before we stopped them". Attacker activity comes from the finding (eventFirstSeen/eventLastSeen)
+and the hunt's classified calls; detection from the finding's createdAt; the response from the case's own
+events (every eksir step with its approver). Metrics are measured from the first attacker event and are
+`n/a` whenever a bound is unknown, never guessed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from eksir.models.case import CaseEvent
 from eksir.models.finding import Finding
 from eksir.report.model import Lane, Metric, StepRow, TimelineEntry
-from eksir.report.steps import aware
+from eksir.report.steps import approver_of, aware, flatten
 
 RESPONSE_EVENT_TITLES = {
     "case.opened": "Case opened",
@@ -43,18 +43,30 @@ def parse_time(value: Any) -> datetime | None:
 def attacker_entries(finding: Finding | None, hunt: dict[str, Any] | None) -> list[TimelineEntry]:
     entries: list[TimelineEntry] = []
     if finding is not None:
-        who = finding.actor.username if finding.actor else ""
+        who = (finding.actor.username if finding.actor else None) or ""
         call = finding.api_call
         what = f"{call.verb} {call.request_uri}" if call and call.verb else "privileged pod created"
         if finding.event_first_seen:
             entries.append(
-                TimelineEntry(aware(finding.event_first_seen), Lane.ATTACKER, f"First seen: {what}", "", who,
-                              "finding eventFirstSeen")
+                TimelineEntry(
+                    aware(finding.event_first_seen),
+                    Lane.ATTACKER,
+                    f"First seen: {what}",
+                    "",
+                    who,
+                    "finding eventFirstSeen",
+                )
             )
         if finding.event_last_seen and finding.event_last_seen != finding.event_first_seen:
             entries.append(
-                TimelineEntry(aware(finding.event_last_seen), Lane.ATTACKER, "Last seen by GuardDuty", "", who,
-                              "finding eventLastSeen")
+                TimelineEntry(
+                    aware(finding.event_last_seen),
+                    Lane.ATTACKER,
+                    "Last seen by GuardDuty",
+                    "",
+                    who,
+                    "finding eventLastSeen",
+                )
             )
     for event in (hunt or {}).get("events") or []:
         at = parse_time(event.get("event_time")) if isinstance(event, dict) else None
@@ -63,8 +75,14 @@ def attacker_entries(finding: Finding | None, hunt: dict[str, Any] | None) -> li
         action = " ".join(str(p) for p in (event.get("service"), event.get("action")) if p)
         outcome = f" (failed: {event.get('error_code')})" if event.get("failed") else ""
         entries.append(
-            TimelineEntry(at, Lane.ATTACKER, f"{action or 'call'}{outcome}", str(event.get("category", "")),
-                          str(event.get("principal") or ""), f"hunt ({event.get('origin', 'log')})")
+            TimelineEntry(
+                at,
+                Lane.ATTACKER,
+                f"{action or 'call'}{outcome}",
+                str(event.get("category", "")),
+                str(event.get("principal") or ""),
+                f"hunt ({event.get('origin', 'log')})",
+            )
         )
     return entries
 
@@ -74,7 +92,11 @@ def detection_entries(finding: Finding | None) -> list[TimelineEntry]:
         return []
     title = f"GuardDuty finding created: {finding.type}"
     detail = f"severity {finding.severity}" if finding.severity is not None else ""
-    return [TimelineEntry(aware(finding.created_at), Lane.DETECTION, title, detail, "GuardDuty", "finding createdAt")]
+    return [
+        TimelineEntry(
+            aware(finding.created_at), Lane.DETECTION, title, detail, "GuardDuty", "finding createdAt"
+        )
+    ]
 
 
 def response_entries(events: list[CaseEvent], steps: dict[str, StepRow]) -> list[TimelineEntry]:
@@ -87,17 +109,19 @@ def response_entries(events: list[CaseEvent], steps: dict[str, StepRow]) -> list
             title, detail = _describe(event, steps)
         else:
             continue
-        entries.append(TimelineEntry(aware(event.at), Lane.RESPONSE, title, detail, event.actor, "case event"))
+        entries.append(
+            TimelineEntry(aware(event.at), Lane.RESPONSE, title, detail, event.actor, "case event")
+        )
     return entries
 
 
 def _describe(event: CaseEvent, steps: dict[str, StepRow]) -> tuple[str, str]:
-    data = event.data
+    data = flatten(event.data)
     if event.type.startswith("step."):
         step_id = str(data.get("step_id") or data.get("step") or data.get("action_id") or "")
         row = steps.get(step_id)
         action = row.action_id if row else str(data.get("action_id") or "")
-        approver = data.get("approver") or data.get("approved_by")
+        approver = approver_of(data)
         detail = f"approved by {approver}" if approver else ""
         return f"{event.type}: {step_id} ({action})", detail
     detail = str(data.get("detail") or data.get("summary") or data.get("status") or "")
@@ -124,7 +148,7 @@ def _phase_done(steps: list[StepRow], phases: tuple[str, ...]) -> tuple[datetime
 def duration_text(seconds: float | None) -> str:
     if seconds is None:
         return "n/a"
-    total = int(round(seconds))
+    total = round(seconds)
     sign = "-" if total < 0 else ""
     total = abs(total)
     days, rest = divmod(total, 86400)
@@ -136,9 +160,7 @@ def duration_text(seconds: float | None) -> str:
     return sign + " ".join(parts)
 
 
-def metrics(
-    first_attacker: datetime | None, detected: datetime | None, steps: list[StepRow]
-) -> list[Metric]:
+def metrics(first_attacker: datetime | None, detected: datetime | None, steps: list[StepRow]) -> list[Metric]:
     """Time from the first attacker event to the finding, to containment and to recovery."""
     contained, contained_basis = _phase_done(steps, CONTAINMENT_PHASES)
     recovered, recovered_basis = _phase_done(steps, RECOVERY_PHASES)

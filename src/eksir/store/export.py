@@ -1,15 +1,16 @@
 """Hand a case to someone else: one signed tar.gz that can be verified on another machine.
 
 Why a signed manifest and not just the case's own hashes: the event chain proves the record was not edited
-*inside* the case, but anyone who can rewrite the whole bundle can rebuild a consistent chain. The manifest lists
-the sha256 of every file and is signed with an Ed25519 key that stays with the exporting responder; the public key
-and its fingerprint travel in the archive, and the fingerprint is printed so the receiver can compare it over
-another channel (or pin it with `--expect-fingerprint`). Without that comparison a valid signature only proves the
-archive is internally consistent, so verification says which key signed.
+*inside* the case, but anyone who can rewrite the whole bundle can rebuild a consistent chain. The
+manifest lists the sha256 of every file and is signed with an Ed25519 key that stays with the exporting
+responder; the public key and its fingerprint travel in the archive, and the fingerprint is printed so the
+receiver can compare it over another channel (or pin it with `--expect-fingerprint`). Without that
+comparison a valid signature only proves the archive is internally consistent, so verification says which
+key signed.
 
 Archive layout: `<case-id>/...` (every file of the case directory), `eksir-manifest.json` and
-`eksir-manifest.sig` (base64 signature over the manifest's exact bytes). Members are written in sorted order with
-fixed ownership so two exports of the same case differ only in the manifest's export time.
+`eksir-manifest.sig` (base64 signature over the manifest's exact bytes). Members are written in sorted
+order with fixed ownership so two exports of the same case differ only in the manifest's export time.
 """
 
 from __future__ import annotations

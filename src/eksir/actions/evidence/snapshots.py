@@ -1,10 +1,11 @@
 """`ec2.snapshot_volumes`: crash-consistent EBS snapshots of every volume attached to the suspect node.
 
-Why CreateSnapshots (one call for the instance) and not CreateSnapshot per volume: it snapshots all volumes at
-the same point in time, so the root and data volumes (Bottlerocket keeps container state on the second one)
-agree with each other. Each snapshot is tagged with the case id and its source volume and device, so the set
-can be found and restored together without the case record. Snapshots are evidence: rollback never deletes
-them (reversible=False); a re-run finds the case's existing snapshots and only fills in missing volumes.
+Why CreateSnapshots (one call for the instance) and not CreateSnapshot per volume: it snapshots all volumes
+at the same point in time, so the root and data volumes (Bottlerocket keeps container state on the second
+one) agree with each other. Each snapshot is tagged with the case id and its source volume and device, so
+the set can be found and restored together without the case record. Snapshots are evidence: rollback never
+deletes them (reversible=False); a re-run finds the case's existing snapshots and only fills in missing
+volumes.
 """
 
 from __future__ import annotations

@@ -1,0 +1,342 @@
+"""`eksir plan | respond | status | resume | rollback`: the responder's verbs around the engine.
+
+`plan` is a dry run (resolve online, build the plan, preview each step's diff and blast radius, record it in
+the case); `respond` does the same and then runs it behind an approval gate; `resume` continues a case's
+run after a crash or a declined prompt; `rollback` undoes applied steps newest first. Nothing destructive
+is applied without an approval: with no terminal and no `--approve` policy, only non-destructive steps run.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
+from eksir.cli.triage_cmd import handled_findings, read_input_bytes
+from eksir.clients.aws import AwsClients
+from eksir.engine import (
+    ApprovalGate,
+    ApprovalPolicy,
+    DenyAllGate,
+    InteractiveGate,
+    PolicyGate,
+    Runner,
+    RunState,
+    StateStore,
+    StepStatus,
+    rollback,
+    rollback_targets,
+)
+from eksir.engine.context import ContextFactory, KubeProvider
+from eksir.engine.preview import preview_plan
+from eksir.errors import BadInputError, RefusedError, StepFailedError
+from eksir.findings import read_findings
+from eksir.models.finding import Finding
+from eksir.models.resolution import Resolution
+from eksir.notify import SnsChannel, WarRoom, WebhookChannel
+from eksir.notify.channels import Channel
+from eksir.playbooks import Plan, PlaybookOptions, build_plan
+from eksir.store import CaseHandle, CaseStore
+
+FindingArg = Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")]
+CaseArg = Annotated[str, typer.Argument(help="case id (under --cases-dir) or case directory")]
+RegionOpt = Annotated[str | None, typer.Option("--region", envvar="AWS_REGION", help="AWS region")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", envvar="AWS_PROFILE", help="AWS profile")]
+EndpointOpt = Annotated[str | None, typer.Option("--endpoint-url", help="AWS endpoint (moto, VPC endpoint)")]
+KubeconfigOpt = Annotated[
+    Path | None, typer.Option("--kubeconfig", help="use this kubeconfig instead of an EKS token from AWS")
+]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context")]
+WebhookOpt = Annotated[str | None, typer.Option("--webhook-url", help="Slack-compatible war-room webhook")]
+SnsOpt = Annotated[str | None, typer.Option("--sns-topic-arn", help="SNS topic for war-room summaries")]
+WorkersOpt = Annotated[int, typer.Option("--max-workers", min=1, max=16, help="steps run in parallel")]
+
+
+@dataclass(frozen=True)
+class Access:
+    """How to reach AWS and the cluster, and who to tell: the options every verb that acts shares."""
+
+    region: str | None
+    profile: str | None
+    endpoint_url: str | None
+    kubeconfig: Path | None
+    context: str | None
+    webhook_url: str | None = None
+    sns_topic_arn: str | None = None
+
+    def aws(self, region: str | None = None) -> AwsClients:
+        return AwsClients(region=self.region or region, profile=self.profile, endpoint_url=self.endpoint_url)
+
+    def kube(self, aws: AwsClients, cluster: str | None) -> KubeProvider:
+        return KubeProvider(aws=aws, cluster_name=cluster, kubeconfig=self.kubeconfig, context=self.context)
+
+    def war_room(self, case: CaseHandle, aws: AwsClients) -> WarRoom | None:
+        channels: list[Channel] = []
+        if self.webhook_url:
+            channels.append(WebhookChannel(self.webhook_url))
+        if self.sns_topic_arn:
+            channels.append(SnsChannel(aws("sns"), self.sns_topic_arn))
+        return WarRoom(case, channels) if channels else None
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _pick(findings: list[Finding], finding_id: str | None) -> Finding:
+    if finding_id:
+        for finding in findings:
+            if finding.id == finding_id:
+                return finding
+        raise BadInputError(f"the input holds no handled finding with id {finding_id}")
+    if len(findings) > 1:
+        ids = ", ".join(f.id for f in findings[:5])
+        raise BadInputError(
+            f"the input holds {len(findings)} findings ({ids}...): choose one with --finding-id"
+        )
+    return findings[0]
+
+
+@dataclass
+class _Prepared:
+    case: CaseHandle
+    case_id: str
+    aws: AwsClients
+    kube: KubeProvider
+    plan: Plan
+    war_room: WarRoom | None
+
+
+def _prepare(
+    finding_file: str, finding_id: str | None, cases_dir: Path, access: Access, options: PlaybookOptions
+) -> _Prepared:
+    """Open the case, resolve online, store the resolution, build the plan (nothing changed yet)."""
+    from eksir.resolve import resolve  # noqa: PLC0415 - imported only by the verbs that go online
+
+    raw, input_name = read_input_bytes(finding_file)
+    finding = _pick(handled_findings(read_findings(raw), _stderr()), finding_id)
+    case, created = CaseStore(cases_dir).open_for_finding(finding, raw, input_name)
+    case_id = case.load().id
+    aws = access.aws(finding.region)
+    war_room = access.war_room(case, aws)
+    if war_room:
+        cluster = finding.cluster.name if finding.cluster else None
+        war_room.case_opened(case_id, finding.title or finding.type, cluster, created)
+    kube = access.kube(aws, finding.cluster.name if finding.cluster else None)
+    resolution = resolve(finding, aws.client, kube)
+    _store_resolution(case, resolution)
+    plan = build_plan(finding, resolution, _with_case(options, case_id))
+    return _Prepared(case, case_id, aws, kube, plan, war_room)
+
+
+def _with_case(options: PlaybookOptions, case_id: str) -> PlaybookOptions:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(options, case_id=case_id)
+
+
+def _store_resolution(case: CaseHandle, resolution: Resolution) -> None:
+    body = orjson.dumps(resolution.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
+    case.write_document("resolution.json", body, "resolution")
+
+
+def plan_cmd(
+    finding_file: FindingArg,
+    *,
+    finding_id: Annotated[str | None, typer.Option("--finding-id", help="which finding of the input")] = None,
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    endpoint_url: EndpointOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    evidence_bucket: Annotated[
+        str | None, typer.Option("--evidence-bucket", help="S3 bucket for captures")
+    ] = None,
+    orphan_pod: Annotated[
+        bool, typer.Option("--orphan-pod", help="also detach the pod from its owner")
+    ] = False,
+    pause_container: Annotated[bool, typer.Option("--pause-container", help="pause after capture")] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Dry run: resolve the finding online, build the response plan, preview every step. Changes nothing."""
+    access = Access(region, profile, endpoint_url, kubeconfig, context)
+    options = PlaybookOptions(
+        evidence_bucket=evidence_bucket, orphan_pod=orphan_pod, pause_container=pause_container
+    )
+    prepared = _prepare(finding_file, finding_id, cases_dir, access, options)
+    ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=True)
+    previews = preview_plan(prepared.plan, ctx)
+    document = plan_document(prepared.case_id, prepared.plan, previews)
+    prepared.case.write_document(
+        "plan-preview.json", orjson.dumps(document, option=orjson.OPT_INDENT_2), "plan"
+    )
+    prepared.case.append("plan.proposed", {"plan_digest": prepared.plan.digest(), "steps": len(previews)})
+    if output is OutputFormat.JSON:
+        print_json(document)
+    else:
+        render_plan(Console(highlight=False), prepared.case_id, prepared.plan, previews)
+
+
+def choose_gate(approve: ApprovalPolicy | None, yes: bool, interactive: bool, actor: str) -> ApprovalGate:
+    """Map `--approve`/`--yes` and whether a person is at a terminal to a gate (see the module docstring)."""
+    if yes and approve in (None, ApprovalPolicy.ALL):
+        return PolicyGate(ApprovalPolicy.ALL, actor)
+    if approve is ApprovalPolicy.ALL:
+        raise RefusedError("--approve all applies destructive steps without asking: confirm it with --yes")
+    if approve is ApprovalPolicy.NON_DESTRUCTIVE:
+        return PolicyGate(approve, actor)
+    if approve is ApprovalPolicy.NONE:
+        return InteractiveGate(actor, _stderr(), ask_all=True) if interactive else DenyAllGate(actor)
+    if interactive:
+        return InteractiveGate(actor, _stderr())
+    _stderr().print("eksir: no terminal and no --approve: only non-destructive steps will run")
+    return PolicyGate(ApprovalPolicy.NON_DESTRUCTIVE, actor)
+
+
+ApproveOpt = Annotated[
+    ApprovalPolicy | None,
+    typer.Option("--approve", help="approve by policy instead of prompting: all | non-destructive | none"),
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="confirm --approve all (or approve everything)")]
+
+
+def respond_cmd(
+    finding_file: FindingArg,
+    *,
+    approve: ApproveOpt = None,
+    yes: YesOpt = False,
+    finding_id: Annotated[str | None, typer.Option("--finding-id", help="which finding of the input")] = None,
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    endpoint_url: EndpointOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    evidence_bucket: Annotated[
+        str | None, typer.Option("--evidence-bucket", help="S3 bucket for captures")
+    ] = None,
+    orphan_pod: Annotated[
+        bool, typer.Option("--orphan-pod", help="also detach the pod from its owner")
+    ] = False,
+    pause_container: Annotated[bool, typer.Option("--pause-container", help="pause after capture")] = False,
+    webhook_url: WebhookOpt = None,
+    sns_topic_arn: SnsOpt = None,
+    max_workers: WorkersOpt = 4,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Resolve, plan and run the response; destructive steps need approval (prompt or --approve)."""
+    access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
+    gate = choose_gate(approve, yes, sys.stdin.isatty(), CaseStore(cases_dir).actor)
+    options = PlaybookOptions(
+        evidence_bucket=evidence_bucket, orphan_pod=orphan_pod, pause_container=pause_container
+    )
+    prepared = _prepare(finding_file, finding_id, cases_dir, access, options)
+    ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
+    runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=prepared.war_room)
+    _finish(runner.run(), output, "response")
+
+
+def _finish(state: RunState, output: OutputFormat, what: str) -> None:
+    if output is OutputFormat.JSON:
+        print_json(state_document(state))
+    else:
+        render_state(Console(highlight=False), state, f"case {state.case_id}: {what}")
+    failed = [
+        r.step_id for r in state.steps.values() if r.status in (StepStatus.FAILED, StepStatus.ROLLBACK_FAILED)
+    ]
+    if failed:
+        raise StepFailedError(
+            f"{len(failed)} step(s) failed ({', '.join(failed)}); see `eksir status {state.case_id}`"
+        )
+
+
+def status_cmd(
+    case_ref: CaseArg,
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Show each step of the case's plan with its state, detail and approver (reads the case only)."""
+    state = StateStore(CaseStore(cases_dir).get(case_ref)).load()
+    if output is OutputFormat.JSON:
+        print_json(state_document(state))
+    else:
+        render_state(Console(highlight=False), state, f"case {state.case_id}: status")
+
+
+def _case_access(case: CaseHandle, access: Access) -> tuple[str, AwsClients, KubeProvider]:
+    header = case.load()
+    aws = access.aws(header.region)
+    return header.id, aws, access.kube(aws, header.cluster_name)
+
+
+def resume_cmd(
+    case_ref: CaseArg,
+    *,
+    approve: ApproveOpt = None,
+    yes: YesOpt = False,
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    endpoint_url: EndpointOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    webhook_url: WebhookOpt = None,
+    sns_topic_arn: SnsOpt = None,
+    max_workers: WorkersOpt = 4,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Continue the case's run: interrupted steps are checked before anything is re-applied."""
+    store = CaseStore(cases_dir)
+    case = store.get(case_ref)
+    access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
+    gate = choose_gate(approve, yes, sys.stdin.isatty(), store.actor)
+    plan = StateStore(case).load().plan
+    case_id, aws, kube = _case_access(case, access)
+    runner = Runner(
+        case, plan, ContextFactory(case_id, aws, kube), gate, max_workers, observer=access.war_room(case, aws)
+    )
+    _finish(runner.run(retry_unfinished=True), output, "resumed")
+
+
+def rollback_cmd(
+    case_ref: CaseArg,
+    *,
+    step: Annotated[str | None, typer.Option("--step", help="roll back only this step")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    endpoint_url: EndpointOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Undo applied steps (all, newest first, or one with --step) and verify each undo."""
+    case = CaseStore(cases_dir).get(case_ref)
+    targets = [r.step_id for r in rollback_targets(StateStore(case).load(), step)]
+    if not targets:
+        raise RefusedError("nothing to roll back: no step of this case has an applied change")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise RefusedError("rollback changes production: confirm with --yes when not at a terminal")
+        answer = _stderr().input(f"Roll back {', '.join(targets)}? [y/N] ").strip().lower()
+        if answer not in {"y", "yes"}:
+            raise RefusedError("rollback declined")
+    case_id, aws, kube = _case_access(case, Access(region, profile, endpoint_url, kubeconfig, context))
+    _finish(rollback(case, ContextFactory(case_id, aws, kube), step), output, "rollback")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan_cmd)
+    app.command("respond")(respond_cmd)
+    app.command("status")(status_cmd)
+    app.command("resume")(resume_cmd)
+    app.command("rollback")(rollback_cmd)

@@ -1,0 +1,163 @@
+"""User-facing behaviour: the CLI's one-line errors and exit codes, principal parsing, rule validation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eksir.errors import BadInputError, ExitCode
+from eksir.hunt.classify import load_rules
+from eksir.hunt.principals import PrincipalSet
+from eksir.hunt.window import TimeWindow
+
+
+def _eksir(*args: str) -> subprocess.CompletedProcess[str]:
+    code = "from eksir.cli.app import main; main()"
+    argv = [sys.executable, "-c", code, *args]
+    return subprocess.run(argv, check=False, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_hunt_prints_json_with_the_ground_truth(tree: Path, truth: dict[str, Any]) -> None:
+    done = _eksir(
+        "hunt",
+        "-p",
+        truth["principal"],
+        "--since",
+        truth["since"],
+        "--until",
+        truth["until"],
+        "-s",
+        str(tree),
+        "-o",
+        "json",
+    )
+    assert done.returncode == 0, done.stderr
+    assert {e["event_id"] for e in json.loads(done.stdout)["events"]} == set(truth["event_ids"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "code"),
+    [
+        (["hunt", "-p", "AKIAATTACKER00000001"], "--since is required", ExitCode.BAD_INPUT),
+        (["hunt", "--since", "1d", "-s", "."], "nothing to hunt", ExitCode.BAD_INPUT),
+        (
+            ["hunt", "-p", "AKIAATTACKER00000001", "--since", "yesterday-ish"],
+            "cannot read time",
+            ExitCode.BAD_INPUT,
+        ),
+        (
+            ["hunt", "-p", "arn:aws:s3:::bucket", "--since", "1d"],
+            "not an IAM user, role or STS",
+            ExitCode.BAD_INPUT,
+        ),
+        (
+            ["hunt", "-p", "AKIAATTACKER00000001", "--since", "1d", "-s", "/no/such/dir"],
+            "does not exist",
+            ExitCode.NOT_FOUND,
+        ),
+    ],
+)
+def test_cli_errors_are_one_line_with_their_exit_code(args: list[str], message: str, code: ExitCode) -> None:
+    done = _eksir(*args)
+    assert done.returncode == int(code)
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_principal_values_land_in_the_slot_cloudtrail_uses() -> None:
+    principals = PrincipalSet.from_values(
+        [
+            "AKIAATTACKER00000001",
+            "arn:aws:iam::111122223333:user/ci",
+            "arn:aws:iam::111122223333:role/ops",
+            "arn:aws:sts::111122223333:assumed-role/ops/evil",
+            "AROAOPSADMIN00000001:evil",
+            "session:evil",
+            "system:serviceaccount:argocd:controller",
+            "ci-deployer",
+        ]
+    )
+    assert principals.access_key_ids == {"AKIAATTACKER00000001"}
+    assert principals.user_arns == {"arn:aws:iam::111122223333:user/ci"}
+    assert principals.role_arns == {"arn:aws:iam::111122223333:role/ops"}
+    assert principals.session_arns == {"arn:aws:sts::111122223333:assumed-role/ops/evil"}
+    assert principals.principal_ids == {"AROAOPSADMIN00000001:evil"}
+    assert principals.session_names == {"evil"}
+    assert principals.k8s_usernames == {"system:serviceaccount:argocd:controller"}
+    assert principals.user_names == {"ci-deployer"}
+
+
+def test_a_role_arn_matches_every_session_of_that_role() -> None:
+    record = {
+        "userIdentity": {
+            "type": "AssumedRole",
+            "arn": "arn:aws:sts::1:assumed-role/ops/any",
+            "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::111122223333:role/ops"}},
+        }
+    }
+    assert (
+        PrincipalSet.from_values(["arn:aws:iam::111122223333:role/ops"]).match(record) == "sessionIssuer.arn"
+    )
+    assert PrincipalSet.from_values(["arn:aws:iam::111122223333:role/other"]).match(record) is None
+
+
+def test_irsa_web_identity_sessions_of_a_hunted_service_account_are_chained() -> None:
+    record = {
+        "eventName": "AssumeRoleWithWebIdentity",
+        "userIdentity": {"type": "WebIdentityUser", "userName": "system:serviceaccount:argocd:controller"},
+        "responseElements": {
+            "credentials": {"accessKeyId": "ASIAIRSA000000000001"},
+            "assumedRoleUser": {"arn": "arn:aws:sts::1:assumed-role/irsa/botocore"},
+        },
+    }
+    issued = PrincipalSet.from_values(["k8s:system:serviceaccount:argocd:controller"]).issued_by(record)
+    assert issued is not None
+    assert issued.access_key_ids == {"ASIAIRSA000000000001"}
+
+
+def test_pre_filter_tokens_drop_those_containing_a_shorter_one() -> None:
+    tokens = PrincipalSet.from_values(["ci-deployer", "arn:aws:iam::111122223333:user/ci-deployer"]).tokens()
+    assert tokens == (b"ci-deployer",)
+
+
+def test_window_rejects_an_end_before_the_start() -> None:
+    with pytest.raises(BadInputError, match="before --since"):
+        TimeWindow.parse("2024-08-02", "2024-08-01")
+
+
+def test_a_bad_user_rule_is_reported_with_file_and_rule(tmp_path: Path) -> None:
+    rules = tmp_path / "mine.yaml"
+    rules.write_text("kind: cloudtrail\nrules:\n  - id: team.typo\n    category: data-acess\n")
+    with pytest.raises(BadInputError, match=r"mine\.yaml: rule team\.typo: category"):
+        load_rules("cloudtrail", [rules])
+
+
+def test_a_user_rule_wins_over_the_shipped_rule_of_equal_priority(tmp_path: Path) -> None:
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(
+        "kind: cloudtrail\nrules:\n  - id: team.kms-is-noise\n    category: read\n"
+        "    priority: 900\n    event_source: [kms.amazonaws.com]\n    event_name: [Decrypt]\n"
+    )
+    verdict = load_rules("cloudtrail", [rules]).classify(
+        {"eventSource": "kms.amazonaws.com", "eventName": "Decrypt"}
+    )
+    assert (verdict.category, verdict.rule_id) == ("read", "team.kms-is-noise")
+    assert "data-access" in verdict.tags
+
+
+def test_rule_conditions_read_request_parameters() -> None:
+    book = load_rules("cloudtrail")
+    base = {"eventSource": "ssm.amazonaws.com", "eventName": "GetParameter"}
+    assert book.classify({**base, "requestParameters": {"withDecryption": True}}).category == "data-access"
+    assert book.classify({**base, "requestParameters": {"withDecryption": False}}).category == "read"
+    run = {"eventSource": "ec2.amazonaws.com", "eventName": "RunInstances"}
+    assert book.classify({**run, "requestParameters": {"iamInstanceProfile": {"arn": "x"}}}).category == (
+        "identity-persistence"
+    )
+    assert book.classify(run).category == "resource-creation"

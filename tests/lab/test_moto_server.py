@@ -1,0 +1,115 @@
+"""moto as a real HTTP server, the AWS seeding on it, and the CloudTrail file layout."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from eksir.errors import LabError
+from eksir.lab import aws_seed, processes
+from eksir.lab.cloudtrail_gen import KEY_PATTERN, Principal, api_call, log_files, read_records, write_tree
+from eksir.lab.moto_server import AwsEndpoint, spawn_detached
+from eksir.lab.pytest_lab_fixtures import moto_server  # noqa: F401 - until the root conftest registers it
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def inventory(moto_server: AwsEndpoint) -> aws_seed.AwsInventory:  # noqa: F811
+    return aws_seed.seed_all(moto_server)
+
+
+def test_boto3_reaches_moto_over_http_by_endpoint_url_alone(moto_server: AwsEndpoint) -> None:  # noqa: F811
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket="endpoint-check")
+    assert moto_server.url.startswith("http://127.0.0.1:")
+    assert "endpoint-check" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_every_worker_node_is_an_instance_in_the_node_group_asg(
+    moto_server: AwsEndpoint,  # noqa: F811
+    inventory: aws_seed.AwsInventory,
+) -> None:
+    group = moto_server.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[inventory.asg_name]
+    )["AutoScalingGroups"][0]
+    assert {i["InstanceId"] for i in group["Instances"]} == {n.instance_id for n in inventory.nodes}
+    reservations = moto_server.client("ec2").describe_instances(
+        InstanceIds=[n.instance_id for n in inventory.nodes]
+    )
+    lifecycles = [
+        i.get("InstanceLifecycle", "normal") for r in reservations["Reservations"] for i in r["Instances"]
+    ]
+    assert sorted(lifecycles) == ["normal", "normal", "spot"]
+    assert len({n.az for n in inventory.nodes}) == 3
+
+
+def test_the_irsa_role_trusts_the_oidc_provider_made_from_the_cluster_issuer(
+    moto_server: AwsEndpoint,  # noqa: F811
+    inventory: aws_seed.AwsInventory,
+) -> None:
+    iam = moto_server.client("iam")
+    provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=inventory.oidc_provider_arn)
+    issuer = moto_server.client("eks").describe_cluster(name=inventory.cluster_name)["cluster"]["identity"][
+        "oidc"
+    ]
+    assert provider["Url"] == issuer["issuer"].removeprefix("https://")
+    trust = iam.get_role(RoleName="payments-api-irsa")["Role"]["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert trust["Statement"][0]["Principal"]["Federated"] == inventory.oidc_provider_arn
+
+
+def test_the_evidence_bucket_has_object_lock_in_compliance_mode(
+    moto_server: AwsEndpoint,  # noqa: F811
+    inventory: aws_seed.AwsInventory,
+) -> None:
+    lock = moto_server.client("s3").get_object_lock_configuration(Bucket=inventory.evidence_bucket)
+    assert lock["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"
+
+
+def test_cloudtrail_files_use_the_trail_key_layout_and_five_minute_windows(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    who = Principal(kind="IAMUser", account_id="123456789012", source_ip="198.51.100.1", user_agent="ua")
+    start = datetime(2026, 1, 2, 3, 59, 58, tzinfo=UTC)
+    records = [
+        api_call(
+            who, start + timedelta(seconds=s), "iam.amazonaws.com", "ListUsers", region="eu-west-1", rng=rng
+        )
+        for s in (0, 1, 3)
+    ]
+    files = log_files(records, "123456789012", "eu-west-1", rng)
+    stamps = sorted(m.group("stamp") for key in files if (m := KEY_PATTERN.match(key)))
+    assert stamps == ["20260102T0400Z", "20260102T0405Z"]
+    write_tree(files, tmp_path)
+    body = json.loads(gzip.decompress(next(iter(files.values()))))
+    assert set(body) == {"Records"}
+    assert sorted(r["eventID"] for r in read_records(tmp_path)) == sorted(r["eventID"] for r in records)
+
+
+def test_a_detached_moto_is_recorded_and_leaves_no_process_once_stopped(tmp_path: Path) -> None:
+    server = spawn_detached(tmp_path)
+    try:
+        assert [r.pid for r in processes.read_records(tmp_path)] == [server.pid]
+        assert (
+            AwsEndpoint(server.endpoint.url).client("sts").get_caller_identity()["Account"] == "123456789012"
+        )
+    finally:
+        processes.stop_all(tmp_path)
+    assert not Path(f"/proc/{server.pid}").exists() or Path(f"/proc/{server.pid}/cmdline").read_bytes() == b""
+    assert processes.read_records(tmp_path) == []
+
+
+def test_a_port_in_use_is_refused_with_one_message_and_nothing_started(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(LabError, match=f"{port}.*already in use"):
+            spawn_detached(tmp_path, port=port)
+    assert processes.read_records(tmp_path) == []
