@@ -1,10 +1,11 @@
-"""Close-out in AWS: snapshots and GuardDuty filters against moto, Security Hub/GuardDuty findings via Stubber."""
+"""Close-out in AWS: snapshots and GuardDuty filters on moto, Security Hub/GuardDuty findings via Stubber."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import boto3
+import orjson
 import pytest
 from botocore.stub import Stubber
 
@@ -14,8 +15,11 @@ from eksir.closeout.snapshots import ShareSnapshot, ShareSnapshotParams
 from eksir.errors import RefusedError, StepFailedError
 from eksir.prevention import create_suppression_filter
 from eksir.prevention.stepper import last_applied, rollback_step
+from eksir.prevention.suppression import CreateSuppressionFilter, params_from_triage
 from eksir.report import generate_report
-from eksir.triage import TriageConfig
+from eksir.triage.config import ChangeRecord
+from eksir.triage.verdict import suppression_filter_for
+from tests.factories import make_finding
 from tests.report.case_builder import build_case
 
 FORENSICS = "210987654321"
@@ -36,14 +40,28 @@ def test_a_snapshot_is_shared_with_the_forensics_account_and_rollback_unshares_i
     ec2 = aws.client("ec2")
     snap = _volume_snapshot(ec2)
     ctx = _ctx(handle, aws.client)
-    request = CloseoutRequest(note="closed", securityhub=False, archive=False, feedback=None,
-                              forensics_account=FORENSICS, snapshots=(snap,))
+    request = CloseoutRequest(
+        note="closed",
+        securityhub=False,
+        archive=False,
+        feedback=None,
+        forensics_account=FORENSICS,
+        snapshots=(snap,),
+    )
     [outcome] = closeout(handle, ctx, request, lambda _plan: "lead@soc")
-    assert outcome.verified and "unencrypted" in outcome.applied["kms_caveat"]
+    assert outcome.verified
+    assert "unencrypted" in outcome.applied["kms_caveat"]
     perms = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
     assert perms["CreateVolumePermissions"] == [{"UserId": FORENSICS}]
-    rollback_step(handle, ShareSnapshot(), ctx, ShareSnapshotParams(snapshot_id=snap, account_id=FORENSICS),
-                  step_id=f"closeout-share-{snap}", applied=outcome.applied, approver="lead@soc")
+    rollback_step(
+        handle,
+        ShareSnapshot(),
+        ctx,
+        ShareSnapshotParams(snapshot_id=snap, account_id=FORENSICS),
+        step_id=f"closeout-share-{snap}",
+        applied=outcome.applied,
+        approver="lead@soc",
+    )
     perms = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
     assert perms["CreateVolumePermissions"] == []
 
@@ -55,10 +73,17 @@ def test_a_snapshot_under_the_aws_managed_default_key_is_refused_with_the_kms_ca
     key = aws.client("kms").create_key(Description="stand-in for aws/ebs")["KeyMetadata"]["Arn"]
     snap = _volume_snapshot(ec2, Encrypted=True, KmsKeyId=key)
     kms, stub = _stubbed("kms")
-    stub.add_response("describe_key", {"KeyMetadata": {"KeyId": key, "Arn": key, "KeyManager": "AWS"}},
-                      {"KeyId": key})
-    request = CloseoutRequest(note="n", securityhub=False, archive=False, feedback=None,
-                              forensics_account=FORENSICS, snapshots=(snap,))
+    stub.add_response(
+        "describe_key", {"KeyMetadata": {"KeyId": key, "Arn": key, "KeyManager": "AWS"}}, {"KeyId": key}
+    )
+    request = CloseoutRequest(
+        note="n",
+        securityhub=False,
+        archive=False,
+        feedback=None,
+        forensics_account=FORENSICS,
+        snapshots=(snap,),
+    )
     factory = lambda service: kms if service == "kms" else aws.client(service)  # noqa: E731
     with stub, pytest.raises(StepFailedError, match="cannot be shared; copy the snapshot"):
         closeout(handle, _ctx(handle, factory), request, lambda _plan: "lead@soc")
@@ -70,16 +95,29 @@ def test_a_cmk_encrypted_snapshot_is_shared_with_the_key_policy_caveat(tmp_path,
     handle = build_case(tmp_path)
     key = aws.client("kms").create_key(Description="evidence")["KeyMetadata"]["Arn"]
     snap = _volume_snapshot(aws.client("ec2"), Encrypted=True, KmsKeyId=key)
-    request = CloseoutRequest(note="n", securityhub=False, archive=False, feedback=None,
-                              forensics_account=FORENSICS, snapshots=(snap,))
+    request = CloseoutRequest(
+        note="n",
+        securityhub=False,
+        archive=False,
+        feedback=None,
+        forensics_account=FORENSICS,
+        snapshots=(snap,),
+    )
     [outcome] = closeout(handle, _ctx(handle, aws.client), request, lambda _plan: "lead@soc")
-    assert "customer managed key" in outcome.applied["kms_caveat"] and FORENSICS in outcome.applied["kms_caveat"]
+    assert "customer managed key" in outcome.applied["kms_caveat"]
+    assert FORENSICS in outcome.applied["kms_caveat"]
 
 
 def test_snapshot_ids_are_found_in_the_cases_evidence_steps(tmp_path):
     handle = build_case(tmp_path, steps=False)
-    handle.append("step.applied", {"step_id": "snap", "phase": "evidence",
-                                   "applied": {"snapshots": [{"SnapshotId": "snap-0123456789abcdef0"}]}})
+    handle.append(
+        "step.applied",
+        {
+            "step_id": "snap",
+            "phase": "evidence",
+            "applied": {"snapshots": [{"SnapshotId": "snap-0123456789abcdef0"}]},
+        },
+    )
     assert snapshot_ids(handle) == ["snap-0123456789abcdef0"]
 
 
@@ -96,25 +134,41 @@ def test_security_hub_is_resolved_and_guardduty_archived_with_feedback(tmp_path)
     query = {"Filters": {"Id": [{"Value": ARN, "Comparison": "EQUALS"}]}, "MaxResults": 1}
     for status in ("NEW", "NEW"):
         sh_stub.add_response("get_findings", {"Findings": [_asff(status)]}, query)
-    sh_stub.add_response("batch_update_findings", {"ProcessedFindings": [ident], "UnprocessedFindings": []},
-                         {"FindingIdentifiers": [ident], "Workflow": {"Status": "RESOLVED"},
-                          "Note": {"Text": "contained and prevented", "UpdatedBy": "responder@host"}})
+    sh_stub.add_response(
+        "batch_update_findings",
+        {"ProcessedFindings": [ident], "UnprocessedFindings": []},
+        {
+            "FindingIdentifiers": [ident],
+            "Workflow": {"Status": "RESOLVED"},
+            "Note": {"Text": "contained and prevented", "UpdatedBy": "responder@host"},
+        },
+    )
     sh_stub.add_response("get_findings", {"Findings": [_asff("RESOLVED")]}, query)
     finding = {"DetectorId": "d1", "FindingIds": ["7ac6b1a0f3e04b5c9d2e8f1a2b3c4d5e"]}
     for archived in (False, False):
         gd_stub.add_response("get_findings", {"Findings": [_gd(archived)]}, finding)
     gd_stub.add_response("archive_findings", {}, finding)
     gd_stub.add_response("get_findings", {"Findings": [_gd(True)]}, finding)
-    gd_stub.add_response("update_findings_feedback", {},
-                         {**finding, "Feedback": "USEFUL", "Comments": "contained and prevented"})
+    gd_stub.add_response(
+        "update_findings_feedback",
+        {},
+        {**finding, "Feedback": "USEFUL", "Comments": "contained and prevented"},
+    )
     clients = {"securityhub": sh, "guardduty": gd}
     with sh_stub, gd_stub:
-        outcomes = closeout(handle, _ctx(handle, clients.__getitem__),
-                            CloseoutRequest(note="contained and prevented"), lambda _plan: "lead@soc")
+        outcomes = closeout(
+            handle,
+            _ctx(handle, clients.__getitem__),
+            CloseoutRequest(note="contained and prevented"),
+            lambda _plan: "lead@soc",
+        )
         sh_stub.assert_no_pending_responses()
         gd_stub.assert_no_pending_responses()
-    assert [o.step_id for o in outcomes] == ["closeout-securityhub", "closeout-guardduty-archive",
-                                             "closeout-guardduty-feedback"]
+    assert [o.step_id for o in outcomes] == [
+        "closeout-securityhub",
+        "closeout-guardduty-archive",
+        "closeout-guardduty-feedback",
+    ]
     assert outcomes[0].applied["before"] == {"workflow": "NEW"}
 
 
@@ -124,25 +178,59 @@ def test_an_unprocessed_security_hub_update_fails_the_step(tmp_path):
     ident = {"Id": ARN, "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty"}
     stub.add_response("get_findings", {"Findings": [_asff("NEW")]})
     stub.add_response("get_findings", {"Findings": [_asff("NEW")]})
-    stub.add_response("batch_update_findings", {"ProcessedFindings": [], "UnprocessedFindings": [
-        {"FindingIdentifier": ident, "ErrorCode": "FindingNotFound", "ErrorMessage": "no such finding"}]})
+    stub.add_response(
+        "batch_update_findings",
+        {
+            "ProcessedFindings": [],
+            "UnprocessedFindings": [
+                {
+                    "FindingIdentifier": ident,
+                    "ErrorCode": "FindingNotFound",
+                    "ErrorMessage": "no such finding",
+                }
+            ],
+        },
+    )
     with stub, pytest.raises(StepFailedError, match="FindingNotFound"):
-        closeout(handle, _ctx(handle, lambda _s: sh), CloseoutRequest(note="n", archive=False, feedback=None),
-                 lambda _plan: "lead@soc")
+        closeout(
+            handle,
+            _ctx(handle, lambda _s: sh),
+            CloseoutRequest(note="n", archive=False, feedback=None),
+            lambda _plan: "lead@soc",
+        )
     assert [e.type for e in handle.log.events()][-1] == "step.failed"
 
 
 def _asff(status: str) -> dict[str, Any]:
-    return {"SchemaVersion": "2018-10-08", "Id": ARN, "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty",
-            "GeneratorId": "g", "AwsAccountId": "123456789012", "CreatedAt": "2026-11-20T10:30:00Z",
-            "UpdatedAt": "2026-11-20T10:30:00Z", "Title": "t", "Description": "d",
-            "Resources": [{"Type": "Other", "Id": "x"}], "Workflow": {"Status": status}}
+    return {
+        "SchemaVersion": "2018-10-08",
+        "Id": ARN,
+        "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty",
+        "GeneratorId": "g",
+        "AwsAccountId": "123456789012",
+        "CreatedAt": "2026-11-20T10:30:00Z",
+        "UpdatedAt": "2026-11-20T10:30:00Z",
+        "Title": "t",
+        "Description": "d",
+        "Resources": [{"Type": "Other", "Id": "x"}],
+        "Workflow": {"Status": status},
+    }
 
 
 def _gd(archived: bool) -> dict[str, Any]:
-    return {"AccountId": "123456789012", "Arn": ARN, "CreatedAt": "2026-11-20T10:30:00Z", "Id": "7ac6b1a0f3e04b5c9d2e8f1a2b3c4d5e",
-            "Region": "us-east-1", "Resource": {}, "SchemaVersion": "2.0", "Severity": 8.0, "Type": "t",
-            "UpdatedAt": "2026-11-20T10:30:00Z", "Service": {"Archived": archived}}
+    return {
+        "AccountId": "123456789012",
+        "Arn": ARN,
+        "CreatedAt": "2026-11-20T10:30:00Z",
+        "Id": "7ac6b1a0f3e04b5c9d2e8f1a2b3c4d5e",
+        "Region": "us-east-1",
+        "Resource": {},
+        "SchemaVersion": "2.0",
+        "Severity": 8.0,
+        "Type": "t",
+        "UpdatedAt": "2026-11-20T10:30:00Z",
+        "Service": {"Archived": archived},
+    }
 
 
 def test_the_suppression_filter_is_created_on_approval_and_rolled_back(tmp_path, aws):
@@ -155,11 +243,17 @@ def test_the_suppression_filter_is_created_on_approval_and_rolled_back(tmp_path,
     stored = gd.get_filter(DetectorId=detector, FilterName=outcome.applied["after"]["name"])
     assert stored["Action"] == "ARCHIVE"
     assert stored["FindingCriteria"]["Criterion"]["type"]["Equals"] == [handle.load().finding_type]
-    from eksir.prevention.suppression import CreateSuppressionFilter, params_from_triage
 
     params = params_from_triage(_triage(handle)["verdict"]["suppression_filter"], detector)
-    rollback_step(handle, CreateSuppressionFilter(), ctx, params, step_id=outcome.step_id,
-                  applied=last_applied(handle, outcome.step_id) or {}, approver="lead@soc")
+    rollback_step(
+        handle,
+        CreateSuppressionFilter(),
+        ctx,
+        params,
+        step_id=outcome.step_id,
+        applied=last_applied(handle, outcome.step_id) or {},
+        approver="lead@soc",
+    )
     with pytest.raises(gd.exceptions.BadRequestException):
         gd.get_filter(DetectorId=detector, FilterName=params.name)
 
@@ -171,21 +265,17 @@ def test_a_suppression_filter_is_refused_for_a_verdict_other_than_authorized_cha
 
 
 def _triage(handle) -> dict[str, Any]:
-    import orjson
 
     return orjson.loads((handle.path / "triage.json").read_bytes())
 
 
 def _force_authorized(handle) -> None:
     """Rewrite triage.json through the store (logged) as an authorized-change verdict with its filter."""
-    import orjson
-
-    from eksir.triage.config import ChangeRecord
-    from eksir.triage.verdict import suppression_filter_for
-    from tests.factories import make_finding
 
     document = _triage(handle)
-    record = ChangeRecord.model_construct(id="CHG-1", image_prefixes=("123456789012.dkr.ecr.us-east-1.amazonaws.com/platform",))
+    record = ChangeRecord.model_construct(
+        id="CHG-1", image_prefixes=("123456789012.dkr.ecr.us-east-1.amazonaws.com/platform",)
+    )
     document["verdict"]["decision"] = "authorized-change"
     document["verdict"]["suppression_filter"] = suppression_filter_for(make_finding(), record)
     handle.write_document("triage.json", orjson.dumps(document), "triage")
@@ -194,8 +284,18 @@ def _force_authorized(handle) -> None:
 def test_generate_report_still_works_after_closeout_steps(tmp_path, aws):
     handle = build_case(tmp_path)
     snap = _volume_snapshot(aws.client("ec2"))
-    closeout(handle, _ctx(handle, aws.client), CloseoutRequest(
-        note="n", securityhub=False, archive=False, feedback=None, forensics_account=FORENSICS, snapshots=(snap,)),
-        lambda _plan: "lead@soc")
+    closeout(
+        handle,
+        _ctx(handle, aws.client),
+        CloseoutRequest(
+            note="n",
+            securityhub=False,
+            archive=False,
+            feedback=None,
+            forensics_account=FORENSICS,
+            snapshots=(snap,),
+        ),
+        lambda _plan: "lead@soc",
+    )
     report, _ = generate_report(handle, ["md"])
     assert any(s.action_id == "ec2.share_snapshot" and s.status == "verified" for s in report.steps)

@@ -1,4 +1,4 @@
-"""Prevention against the real kube-apiserver: dry run, approved enforcement, replay as the attacker, rollback."""
+"""Prevention on the real kube-apiserver: dry run, approved enforcement, replay as the attacker, rollback."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from eksir.prevention.replay import impersonating
 from eksir.prevention.stepper import last_applied, rollback_step
 from eksir.report import generate_report
 from eksir.store import verify_case
+from tests.cli.helpers import run_eksir
 from tests.report.case_builder import build_case
 
 pytestmark = pytest.mark.lab
@@ -28,25 +29,41 @@ def _privileged_pod(name: str) -> client.V1Pod:
     container = client.V1Container(
         name="shell", image="busybox", security_context=client.V1SecurityContext(privileged=True)
     )
-    return client.V1Pod(metadata=client.V1ObjectMeta(name=name), spec=client.V1PodSpec(node_name="n1", containers=[container]))
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name), spec=client.V1PodSpec(node_name="n1", containers=[container])
+    )
 
 
 @pytest.fixture
 def incident(k8s_admin, k8s_namespace, tmp_path):
-    """The attacker may create pods in the namespace (a Role + RoleBinding) and already has one privileged pod."""
+    """The attacker may create pods here (Role + RoleBinding) and already runs one privileged pod."""
     rbac = client.RbacAuthorizationV1Api(k8s_admin)
-    rbac.create_namespaced_role(k8s_namespace, client.V1Role(
-        metadata=client.V1ObjectMeta(name="pod-creator"),
-        rules=[client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["create", "get", "list"])]))
-    rbac.create_namespaced_role_binding(k8s_namespace, client.V1RoleBinding(
-        metadata=client.V1ObjectMeta(name="devs-create-pods"),
-        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="pod-creator"),
-        subjects=[client.RbacV1Subject(kind="Group", name="devs", api_group="rbac.authorization.k8s.io")]))
+    rbac.create_namespaced_role(
+        k8s_namespace,
+        client.V1Role(
+            metadata=client.V1ObjectMeta(name="pod-creator"),
+            rules=[client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["create", "get", "list"])],
+        ),
+    )
+    rbac.create_namespaced_role_binding(
+        k8s_namespace,
+        client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name="devs-create-pods"),
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="pod-creator"),
+            subjects=[client.RbacV1Subject(kind="Group", name="devs", api_group="rbac.authorization.k8s.io")],
+        ),
+    )
     client.CoreV1Api(k8s_admin).create_namespaced_pod(k8s_namespace, _privileged_pod("miner"))
     handle = build_case(
-        tmp_path / "cases", hunt=False, steps=False,
-        workload=Workload(namespace=k8s_namespace, name="miner", service_account="default",
-                          containers=(Container(name="shell", image="busybox", privileged=True),)),
+        tmp_path / "cases",
+        hunt=False,
+        steps=False,
+        workload=Workload(
+            namespace=k8s_namespace,
+            name="miner",
+            service_account="default",
+            containers=(Container(name="shell", image="busybox", privileged=True),),
+        ),
         actor=Actor(kind=ActorKind.IAM_USER, username=ATTACKER, groups=("devs", "system:authenticated")),
     )
     return handle, k8s_namespace
@@ -56,18 +73,30 @@ def _ctx(handle, api) -> ActionContext:
     return ActionContext(case_id=handle.load().id, aws=lambda _s: None, k8s=lambda: api, dry_run=False)
 
 
-def test_assessment_names_the_violating_pod_and_the_rbac_grant_without_changing_the_namespace(incident, k8s_admin):
+def test_assessment_names_the_violating_pod_and_the_rbac_grant_without_changing_the_namespace(
+    incident, k8s_admin
+):
     handle, namespace = incident
     assessment = assess(handle, k8s_admin, PsaLevel.BASELINE)
     assert assessment["violating_pods"] == ["miner"]
     assert "privileged" in assessment["violations"][0]["violations"]
-    assert assessment["rbac_grants"] == [{"binding": f"RoleBinding {namespace}/devs-create-pods",
-                                          "role": "Role/pod-creator", "subject": "Group devs"}]
+    assert assessment["rbac_grants"] == [
+        {
+            "binding": f"RoleBinding {namespace}/devs-create-pods",
+            "role": "Role/pod-creator",
+            "subject": "Group devs",
+        }
+    ]
     labels = client.CoreV1Api(k8s_admin).read_namespace(namespace).metadata.labels
     assert not any(k.startswith("pod-security.kubernetes.io/") for k in labels)
     for relative in assessment["policies"]:
         document = yaml.safe_load((handle.path / relative).read_text())
-        assert document["kind"] in {"Namespace", "ClusterPolicy", "ConstraintTemplate", "K8sPSPPrivilegedContainer"}
+        assert document["kind"] in {
+            "Namespace",
+            "ClusterPolicy",
+            "ConstraintTemplate",
+            "K8sPSPPrivilegedContainer",
+        }
     assert verify_case(handle).ok
 
 
@@ -82,10 +111,12 @@ def test_before_enforcement_the_replay_is_admitted_and_recorded_as_not_proven(in
 def test_enforced_labels_make_the_api_server_reject_the_attackers_pod(incident, k8s_admin, control_plane):
     handle, namespace = incident
     outcome = enforce(handle, _ctx(handle, k8s_admin), PsaLevel.BASELINE, lambda _plan: "lead@soc")
-    assert outcome.verified and outcome.approver == "lead@soc"
+    assert outcome.verified
+    assert outcome.approver == "lead@soc"
     attacker = control_plane.identity_api_client(ATTACKER, ["devs", "system:authenticated"])
     proof = prove(handle, attacker)
-    assert proof["status"] == 403 and proof["result"] == "proven"
+    assert proof["status"] == 403
+    assert proof["result"] == "proven"
     assert 'violates PodSecurity "baseline:latest"' in proof["message"]
     assert proof["identity"]["username"] == ATTACKER
     assert client.CoreV1Api(k8s_admin).list_namespaced_pod(namespace).items[0].metadata.name == "miner"
@@ -119,26 +150,44 @@ def test_declining_approval_changes_nothing(incident, k8s_admin):
 def test_rollback_restores_exactly_the_previous_labels_even_after_a_second_apply(incident, k8s_admin):
     handle, namespace = incident
     core = client.CoreV1Api(k8s_admin)
-    core.patch_namespace(namespace, {"metadata": {"labels": {"pod-security.kubernetes.io/warn": "restricted"}}})
+    core.patch_namespace(
+        namespace, {"metadata": {"labels": {"pod-security.kubernetes.io/warn": "restricted"}}}
+    )
     ctx = _ctx(handle, k8s_admin)
     enforce(handle, ctx, PsaLevel.BASELINE, lambda _plan: "lead@soc")
     enforce(handle, ctx, PsaLevel.BASELINE, lambda _plan: "lead@soc")  # idempotent, remembers the original
     applied = last_applied(handle, f"prevent-psa-{namespace}")
-    assert applied is not None and applied["before"] == {"pod-security.kubernetes.io/warn": "restricted"}
+    assert applied is not None
+    assert applied["before"] == {"pod-security.kubernetes.io/warn": "restricted"}
     params = EnforcePodSecurityParams(namespace=namespace, level=PsaLevel.BASELINE)
-    rollback_step(handle, EnforcePodSecurity(), ctx, params, step_id=f"prevent-psa-{namespace}",
-                  applied=applied, approver="lead@soc")
+    rollback_step(
+        handle,
+        EnforcePodSecurity(),
+        ctx,
+        params,
+        step_id=f"prevent-psa-{namespace}",
+        applied=applied,
+        approver="lead@soc",
+    )
     labels = core.read_namespace(namespace).metadata.labels
     psa = {k: v for k, v in labels.items() if k.startswith("pod-security.kubernetes.io/")}
     assert psa == {"pod-security.kubernetes.io/warn": "restricted"}
-    assert "eksir.io/previous-pod-security-labels" not in (core.read_namespace(namespace).metadata.annotations or {})
+    assert "eksir.io/previous-pod-security-labels" not in (
+        core.read_namespace(namespace).metadata.annotations or {}
+    )
 
 
 def test_prevent_cli_without_a_cluster_fails_in_one_line(tmp_path: Path):
-    from tests.cli.helpers import run_eksir
 
     handle = build_case(tmp_path / "cases", hunt=False, steps=False)
-    result = run_eksir("prevent", handle.path.name, "--cases-dir", str(tmp_path / "cases"),
-                       "--kubeconfig", str(tmp_path / "missing"))
-    assert result.returncode != 0 and "Traceback" not in result.stderr
+    result = run_eksir(
+        "prevent",
+        handle.path.name,
+        "--cases-dir",
+        str(tmp_path / "cases"),
+        "--kubeconfig",
+        str(tmp_path / "missing"),
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0

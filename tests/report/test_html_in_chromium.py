@@ -1,4 +1,4 @@
-"""The HTML report renders in a real browser (headless Chromium) with no external resource and no console error.
+"""The HTML report renders in a real browser (headless Chromium): no external resource, no console error.
 
 Skips with the reason when Chromium is not installed (`scripts/install-test-deps.sh` installs it).
 """
@@ -24,9 +24,18 @@ pytestmark = pytest.mark.skipif(
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2000", "--enable-logging=stderr", "--v=0",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,2000",
+        "--enable-logging=stderr",
+        "--v=0",
     ]
     return subprocess.run(
         [str(CHROMIUM), *flags, *args], capture_output=True, text=True, timeout=120, check=False
@@ -38,7 +47,11 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, subpr
     tmp = tmp_path_factory.mktemp("html")
     handle = build_case(tmp / "cases")
     generate_report(handle, ["html"], now=datetime(2026, 11, 21, 9, 0, tzinfo=UTC))
-    return handle.load().id, handle.path / "report.html", _chromium(tmp, "--dump-dom", (handle.path / "report.html").as_uri())
+    return (
+        handle.load().id,
+        handle.path / "report.html",
+        _chromium(tmp, "--dump-dom", (handle.path / "report.html").as_uri()),
+    )
 
 
 def test_the_rendered_dom_holds_the_case_id_and_the_timeline_chart(rendered):
@@ -46,7 +59,7 @@ def test_the_rendered_dom_holds_the_case_id_and_the_timeline_chart(rendered):
     assert result.returncode == 0, result.stderr[-2000:]
     assert f'<span class="mono" id="case-id">{case_id}</span>' in result.stdout
     assert re.search(r'<svg id="timeline-chart"[^>]*>', result.stdout)
-    assert result.stdout.count("<circle class=\"tl-") >= 5
+    assert result.stdout.count('<circle class="tl-') >= 5
 
 
 def test_the_page_logs_no_console_error_and_loads_nothing_external(rendered):

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from eksir.errors import CaseInvalidError
+from eksir.models.finding import Workload
 from eksir.report import generate_report
 from eksir.store import verify_case
 from tests.cli.helpers import run_eksir
@@ -35,7 +36,8 @@ def test_the_timeline_merges_attacker_detection_and_response_in_time_order(tmp_p
     assert "detection" in lanes
     assert [e.at for e in report.timeline] == sorted(e.at for e in report.timeline)
     step_entries = [e for e in report.timeline if e.title.startswith("step.verified: isolate-pod")]
-    assert step_entries and step_entries[0].detail == "approved by lead@soc"
+    assert step_entries
+    assert step_entries[0].detail == "approved by lead@soc"
 
 
 def test_containment_rows_carry_approver_before_and_after_from_engine_records(tmp_path):
@@ -43,7 +45,8 @@ def test_containment_rows_carry_approver_before_and_after_from_engine_records(tm
     report, _ = generate_report(handle, ["json"], now=NOW)
     [row] = report.steps_in("containment")
     assert (row.step_id, row.status, row.approver) == ("isolate-pod", "verified", "lead@soc")
-    assert row.before == {"labels": {}} and row.after == {"labels": {"eksir.io/quarantine": "true"}}
+    assert row.before == {"labels": {}}
+    assert row.after == {"labels": {"eksir.io/quarantine": "true"}}
 
 
 def test_metrics_measure_from_the_first_hunt_event_and_say_na_when_unknown(tmp_path):
@@ -112,18 +115,18 @@ def test_json_report_is_stable_contract_with_schema_and_utc_times(tmp_path):
 def test_a_tampered_hunt_document_makes_the_report_refuse(tmp_path):
     handle = build_case(tmp_path)
     (handle.path / "hunt.json").write_bytes(b'{"events": []}')
-    with pytest.raises(CaseInvalidError, match="hunt.json was altered"):
+    with pytest.raises(CaseInvalidError, match=r"hunt\.json was altered"):
         generate_report(handle, now=NOW)
 
 
 def test_hostile_values_cannot_break_markdown_tables_or_inject_html(tmp_path):
-    from eksir.models.finding import Workload
 
     evil = "<script>alert(1)</script>|x`y"
     handle = build_case(tmp_path, workload=Workload(namespace="default", name=evil))
     generate_report(handle, ["md", "html"], now=NOW)
     html = (handle.path / "report.html").read_text()
-    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
     markdown = (handle.path / "report.md").read_text()
     assert "\\|x'y" in markdown
 
@@ -139,4 +142,5 @@ def test_report_cli_writes_all_formats_and_prints_paths(tmp_path):
 def test_report_cli_on_an_unknown_case_prints_one_line_and_exits_not_found(tmp_path):
     result = run_eksir("report", "no-such-case", "--cases-dir", str(tmp_path))
     assert result.returncode == 10
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr

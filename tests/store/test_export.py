@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import tarfile
 from pathlib import Path
@@ -51,10 +53,12 @@ def test_export_creates_the_key_on_first_use_with_owner_only_permissions(tmp_pat
     handle = build_case(tmp_path / "cases")
     first = export_case(handle, tmp_path / "a.tar.gz")
     second = export_case(handle, tmp_path / "b.tar.gz")
-    assert first.key_created and not second.key_created
+    assert first.key_created
+    assert not second.key_created
     assert first.key_path == tmp_path / "config" / "eksir" / "signing-key"
     assert first.key_path.stat().st_mode & 0o077 == 0
-    assert first.fingerprint == second.fingerprint and first.fingerprint.startswith("SHA256:")
+    assert first.fingerprint == second.fingerprint
+    assert first.fingerprint.startswith("SHA256:")
 
 
 def test_a_fresh_export_verifies_with_signature_hashes_and_event_chain(exported):
@@ -62,7 +66,8 @@ def test_a_fresh_export_verifies_with_signature_hashes_and_event_chain(exported)
     result = verify_archive(archive, expect_fingerprint=expected)
     assert result.ok, result.problems
     assert result.fingerprint == expected
-    assert result.files_checked >= 6 and result.events_checked > 5
+    assert result.files_checked >= 6
+    assert result.events_checked > 5
     assert is_archive(archive)
 
 
@@ -85,7 +90,6 @@ def test_editing_the_manifest_to_match_a_changed_file_breaks_the_signature(expor
     name = next(n for n in members if n.endswith("/summary.md"))
     members[name] = members[name] + b"forged line\n"
     manifest = orjson.loads(members[MANIFEST_NAME])
-    import hashlib
 
     for entry in manifest["files"]:
         if entry["path"] == name:
@@ -102,8 +106,6 @@ def test_resigning_with_another_key_is_caught_by_the_expected_fingerprint_and_th
     name = next(n for n in members if n.endswith("/events.jsonl"))
     members[name] = members[name].replace(b"responder@host", b"someone@else", 1)
     manifest = orjson.loads(members[MANIFEST_NAME])
-    import base64
-    import hashlib
 
     forger = Ed25519PrivateKey.generate()
     for entry in manifest["files"]:
