@@ -24,7 +24,9 @@ def make_finding(**overrides: Any) -> Finding:
     """A handled privileged-container finding by an IAM user from a public IP; override any field."""
     fields: dict[str, Any] = {
         "id": "7ac6b1a0f3e04b5c9d2e8f1a2b3c4d5e",
-        "arn": "arn:aws:guardduty:us-east-1:123456789012:detector/d1/finding/7ac6b1a0f3e04b5c9d2e8f1a2b3c4d5e",
+        "arn": (
+            "arn:aws:guardduty:us-east-1:123456789012:detector/d1/finding/7ac6b1a0f3e04b5c9d2e8f1a2b3c4d5e"
+        ),
         "type": "PrivilegeEscalation:Kubernetes/AnomalousBehavior.WorkloadDeployed!PrivilegedContainer",
         "family": FindingFamily.PRIVILEGED_CONTAINER,
         "severity": 8.0,

@@ -1,4 +1,7 @@
-"""Kubernetes objects for the action tests, created through the real API server (no scheduler: nodeName set)."""
+"""Kubernetes objects for the action tests, created through the real API server.
+
+There is no scheduler in the lab, so pods are bound by setting nodeName.
+"""
 
 from __future__ import annotations
 

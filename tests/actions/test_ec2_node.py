@@ -9,6 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from eksir.actions.base import ActionContext
+from eksir.actions.containment.ec2_isolation import IsolateInstanceParams
 from eksir.actions.containment.ec2_node import (
     AsgProtectParams,
     EnableTerminationProtection,
@@ -16,7 +17,6 @@ from eksir.actions.containment.ec2_node import (
     IsolateInstance,
     ProtectInstanceFromScaleIn,
 )
-from eksir.actions.containment.ec2_isolation import IsolateInstanceParams
 from eksir.errors import PermissionDeniedError, TemporaryError
 from tests.actions.conftest import CASE_ID, boto_client, make_ctx, stubbed
 

@@ -39,7 +39,9 @@ def test_every_step_is_applied_verified_and_each_transition_is_logged_and_persis
     data = core.read_namespaced_config_map(configmap[1], configmap[0]).data
     assert data["a"] == "set-by-s1"
     assert data["b"] == "set-by-s2"
-    statuses = [e.data["status"] for e in case.log.events() if e.data.get("step_id") == "s1" and "status" in e.data]
+    statuses = [
+        e.data["status"] for e in case.log.events() if e.data.get("step_id") == "s1" and "status" in e.data
+    ]
     assert statuses == ["checked", "approved", "applying", "applied", "verified"]
     on_disk = orjson.loads((case.path / "plan-state.json").read_bytes())
     assert on_disk["steps"]["s2"]["status"] == "verified"
@@ -183,7 +185,9 @@ def test_a_state_file_older_than_the_log_is_brought_up_to_date_on_load(
     runner = _runner(case, plan, k8s_admin)
     before_run = (case.path / "plan-state.json").read_bytes()
     runner.run()
-    (case.path / "plan-state.json").write_bytes(before_run)  # as if killed before the state file was rewritten
+    (case.path / "plan-state.json").write_bytes(
+        before_run
+    )  # as if killed before the state file was rewritten
     state = StateStore(case).load()
     assert state.steps["s1"].status is StepStatus.VERIFIED
     assert state.steps["s1"].applied == {"before": None}

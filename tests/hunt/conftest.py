@@ -44,7 +44,7 @@ def truth() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     """moto as a real HTTP server on loopback; boto3 reaches it by endpoint_url."""
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - moto is a dev-only extra
+    from moto.server import ThreadedMotoServer
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

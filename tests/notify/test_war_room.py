@@ -89,7 +89,7 @@ def test_a_failing_webhook_is_recorded_in_the_case_and_does_not_raise(
     room = WarRoom(case, [WebhookChannel(url), WebhookChannel("http://127.0.0.1:9/unreachable", timeout=1)])
     room.run_finished(_state())
     failures = [e.data for e in case.log.events() if e.type == "notify.failed"]
-    assert [f["error"] for f in failures][0] == "webhook answered HTTP 500"
+    assert next(f["error"] for f in failures) == "webhook answered HTTP 500"
     assert "unreachable" in failures[1]["error"]
     assert verify_case(case).ok
 
@@ -98,7 +98,9 @@ def test_sns_delivers_the_summary_to_a_subscribed_queue(case: CaseHandle, moto: 
     sns, sqs = moto.client("sns"), moto.client("sqs")
     topic = sns.create_topic(Name="eksir-war-room")["TopicArn"]
     queue_url = sqs.create_queue(QueueName="war-room-reader")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     WarRoom(case, [SnsChannel(sns, topic)]).phase_finished("containment", _state())
     messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2)["Messages"]

@@ -92,4 +92,4 @@ def incident(control_plane: ControlPlane, k8s_namespace: str, aws_seed: AwsSeed)
 @pytest.fixture
 def k8s(control_plane: ControlPlane) -> Callable[[], Any]:
     """`k8s()` for resolve(): an admin ApiClient of the lab's API server."""
-    return lambda: control_plane.api_client()
+    return control_plane.api_client

@@ -72,7 +72,9 @@ class Incident:
         if actor is not None:
             overrides["actor"] = actor
         base = make_finding(**overrides)
-        cluster = base.cluster.model_copy(update={"name": self.aws.cluster, "arn": None}) if base.cluster else None
+        cluster = (
+            base.cluster.model_copy(update={"name": self.aws.cluster, "arn": None}) if base.cluster else None
+        )
         return base.model_copy(update={"cluster": cluster})
 
 
@@ -87,7 +89,9 @@ def _ignore_404(call: Any) -> None:
 def seed_aws(aws: Any, suffix: str = "prod") -> AwsSeed:
     ec2, iam, autoscaling, eks = aws("ec2"), aws("iam"), aws("autoscaling"), aws("eks")
     subnet = ec2.describe_subnets(Filters=[{"Name": "availability-zone", "Values": [ZONE]}])["Subnets"][0]
-    sg = ec2.create_security_group(GroupName=f"eks-nodes-{suffix}", Description="nodes", VpcId=subnet["VpcId"])
+    sg = ec2.create_security_group(
+        GroupName=f"eks-nodes-{suffix}", Description="nodes", VpcId=subnet["VpcId"]
+    )
     ami = ec2.describe_images()["Images"][0]["ImageId"]
     trust = json.dumps({"Version": "2012-10-17", "Statement": []})
     node_role = iam.create_role(RoleName=f"eks-node-{suffix}", AssumeRolePolicyDocument=trust)["Role"]
@@ -123,7 +127,9 @@ def seed_aws(aws: Any, suffix: str = "prod") -> AwsSeed:
         InstanceMarketOptions={"MarketType": "spot"},
     )["Instances"][0]
     autoscaling.attach_instances(InstanceIds=[spot["InstanceId"]], AutoScalingGroupName=asg)
-    mapped = iam.create_role(RoleName="platform-deployer", Path="/teams/", AssumeRolePolicyDocument=trust)["Role"]
+    mapped = iam.create_role(RoleName="platform-deployer", Path="/teams/", AssumeRolePolicyDocument=trust)[
+        "Role"
+    ]
     iam.create_user(UserName="alice")
     key = iam.create_access_key(UserName="alice")["AccessKey"]["AccessKeyId"]
     irsa = iam.create_role(RoleName="payments-irsa", AssumeRolePolicyDocument=trust)["Role"]
@@ -172,7 +178,10 @@ def owner_ref(kind: str, obj: Any, api_version: str = "apps/v1") -> dict[str, An
 
 
 def pod_template(app: str, privileged: bool = False) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": app, "image": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{app}:1"}
+    container: dict[str, Any] = {
+        "name": app,
+        "image": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{app}:1",
+    }
     if privileged:
         container["securityContext"] = {"privileged": True}
     return {"metadata": {"labels": {"app": app}}, "spec": {"containers": [container]}}
@@ -206,7 +215,11 @@ def make_ready(core: Any, namespace: str, pod: Any, ready: bool = True) -> None:
 def create_deployment(api: Any, namespace: str, app: str, replicas: int, ready: int, privileged: bool) -> Any:
     """Deployment -> ReplicaSet (owned), with the status a controller would have written; returns both."""
     apps = client.AppsV1Api(api)
-    spec = {"replicas": replicas, "selector": {"matchLabels": {"app": app}}, "template": pod_template(app, privileged)}
+    spec = {
+        "replicas": replicas,
+        "selector": {"matchLabels": {"app": app}},
+        "template": pod_template(app, privileged),
+    }
     deployment = apps.create_namespaced_deployment(namespace, {"metadata": {"name": app}, "spec": spec})
     status = {"status": {"replicas": replicas, "readyReplicas": ready, "availableReplicas": ready}}
     apps.patch_namespaced_deployment_status(app, namespace, status)
@@ -237,7 +250,9 @@ def create_pdb(api: Any, namespace: str, app: str, min_available: int, allowed: 
         "spec": {"minAvailable": min_available, "selector": {"matchLabels": {"app": app}}},
     }
     policy.create_namespaced_pod_disruption_budget(namespace, body)
-    status = {"status": {"disruptionsAllowed": allowed, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}}
+    status = {
+        "status": {"disruptionsAllowed": allowed, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}
+    }
     policy.patch_namespaced_pod_disruption_budget_status(f"{app}-pdb", namespace, status)
 
 
@@ -260,10 +275,14 @@ def seed_incident(api: Any, namespace: str, seed: AwsSeed) -> Incident:
     core.create_node(node_body(node, seed.on_demand_id, "ON_DEMAND"))
     core.create_node(node_body(spot_node, seed.spot_id, "SPOT"))
     annotations = {"eks.amazonaws.com/role-arn": seed.irsa_role_arn}
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": "payments", "annotations": annotations}})
+    core.create_namespaced_service_account(
+        namespace, {"metadata": {"name": "payments", "annotations": annotations}}
+    )
     deployment, replica_set = create_deployment(api, namespace, "web", replicas=3, ready=3, privileged=True)
     owner = owner_ref("ReplicaSet", replica_set)
-    pod = create_pod(api, namespace, "web-5d9c7b-x1", node, owner, "web", privileged=True, serviceAccountName="payments")
+    pod = create_pod(
+        api, namespace, "web-5d9c7b-x1", node, owner, "web", privileged=True, serviceAccountName="payments"
+    )
     make_ready(core, namespace, pod)
     create_pdb(api, namespace, "web", min_available=1, allowed=2)
     write_aws_auth(

@@ -1,4 +1,7 @@
-"""resolve() against the lab's real kube-apiserver and moto: pod -> owners -> node -> instance -> ASG, outage."""
+"""resolve() against the lab's real kube-apiserver and moto.
+
+Covers pod -> owners -> node -> instance -> ASG, and the outage assessment.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +55,8 @@ def test_resolution_follows_the_pod_by_uid_to_its_deployment_node_instance_and_a
     assert instance.spot is False
     assert instance.termination_protected is False
     assert instance.private_dns_name
-    assert instance.volume_ids and all(v.startswith("vol-") for v in instance.volume_ids)
+    assert instance.volume_ids
+    assert all(v.startswith("vol-") for v in instance.volume_ids)
     assert instance.network_interfaces
     assert incident.aws.node_sg in instance.network_interfaces[0].security_group_ids
 
@@ -64,7 +68,8 @@ def test_the_cluster_is_described_with_its_oidc_issuer_audit_logging_and_pre_acc
 
     assert cluster.name == incident.aws.cluster
     assert cluster.endpoint
-    assert cluster.oidc_issuer and cluster.oidc_issuer.startswith("https://oidc.eks.")
+    assert cluster.oidc_issuer
+    assert cluster.oidc_issuer.startswith("https://oidc.eks.")
     assert cluster.audit_logging_enabled is True
     assert cluster.authentication_mode is None  # moto, like a pre-access-entry cluster, has no accessConfig
     assert incident.aws.node_sg in cluster.security_group_ids
@@ -89,7 +94,8 @@ def test_a_pod_with_spare_ready_replicas_and_pdb_headroom_blocks_nothing_for_pod
     assert not [i for i in outage.items if i.blocking and "k8s.isolate_pod" in i.steps]
     assert f"{incident.namespace}/{incident.pod}" in outage.pods_on_node
     cordon = [i for i in outage.items if i.steps == ("k8s.cordon_node",)]
-    assert cordon and not cordon[0].blocking
+    assert cordon
+    assert not cordon[0].blocking
 
 
 def test_a_pod_on_a_spot_node_is_flagged_spot_and_told_to_capture_evidence_first(
@@ -100,13 +106,16 @@ def test_a_pod_on_a_spot_node_is_flagged_spot_and_told_to_capture_evidence_first
 
     resolution = resolve(incident.finding(name="miner", uid=pod.metadata.uid), aws, k8s)
 
-    assert resolution.node is not None and resolution.node.capacity_type == "SPOT"
+    assert resolution.node is not None
+    assert resolution.node.capacity_type == "SPOT"
     assert resolution.instance is not None
     assert resolution.instance.spot is True
     assert resolution.instance.autoscaling_group == incident.aws.asg
     assert resolution.instance.iam_instance_profile_arn == incident.aws.instance_profile_arn
     spot = [i for i in resolution.outage.items if "ec2.enable_termination_protection" in i.steps]
-    assert spot and "Spot" in spot[0].message and "ssm.capture_volatile" in spot[0].steps
+    assert spot
+    assert "Spot" in spot[0].message
+    assert "ssm.capture_volatile" in spot[0].steps
     assert "2 minutes" in spot[0].message
 
 
@@ -114,8 +123,12 @@ def test_the_only_ready_replica_under_a_pdb_allowing_no_disruption_blocks_pod_is
     incident: Incident, aws: AwsClients, k8s: Any, control_plane: Any
 ) -> None:
     with control_plane.api_client() as api:
-        _, replica_set = create_deployment(api, incident.namespace, "ledger", replicas=1, ready=1, privileged=True)
-        pod = create_pod(api, incident.namespace, "ledger-x", incident.node, owner_ref("ReplicaSet", replica_set), "ledger")
+        _, replica_set = create_deployment(
+            api, incident.namespace, "ledger", replicas=1, ready=1, privileged=True
+        )
+        pod = create_pod(
+            api, incident.namespace, "ledger-x", incident.node, owner_ref("ReplicaSet", replica_set), "ledger"
+        )
         make_ready(client.CoreV1Api(api), incident.namespace, pod)
         create_pdb(api, incident.namespace, "ledger", min_available=1, allowed=0)
 
@@ -133,8 +146,17 @@ def test_a_node_carrying_the_last_replica_of_another_workload_blocks_instance_is
 ) -> None:
     with control_plane.api_client() as api:
         core = client.CoreV1Api(api)
-        _, replica_set = create_deployment(api, incident.namespace, "billing", replicas=1, ready=1, privileged=False)
-        billing = create_pod(api, incident.namespace, "billing-x", incident.node, owner_ref("ReplicaSet", replica_set), "billing")
+        _, replica_set = create_deployment(
+            api, incident.namespace, "billing", replicas=1, ready=1, privileged=False
+        )
+        billing = create_pod(
+            api,
+            incident.namespace,
+            "billing-x",
+            incident.node,
+            owner_ref("ReplicaSet", replica_set),
+            "billing",
+        )
         make_ready(core, incident.namespace, billing)
         daemon = client.AppsV1Api(api).create_namespaced_daemon_set(
             incident.namespace,
@@ -143,7 +165,14 @@ def test_a_node_carrying_the_last_replica_of_another_workload_blocks_instance_is
                 "spec": {"selector": {"matchLabels": {"app": "aws-node"}}, "template": _template("aws-node")},
             },
         )
-        cni = create_pod(api, incident.namespace, "aws-node-abcde", incident.node, owner_ref("DaemonSet", daemon), "aws-node")
+        cni = create_pod(
+            api,
+            incident.namespace,
+            "aws-node-abcde",
+            incident.node,
+            owner_ref("DaemonSet", daemon),
+            "aws-node",
+        )
         make_ready(core, incident.namespace, cni)
 
     outage = resolve(incident.finding(), aws, k8s).outage
@@ -151,15 +180,21 @@ def test_a_node_carrying_the_last_replica_of_another_workload_blocks_instance_is
     isolate = [i for i in outage.items if i.blocking and "ec2.isolate_instance" in i.steps]
     assert len(isolate) == 1
     assert f"Deployment {incident.namespace}/billing" in isolate[0].message
-    assert "web" not in isolate[0].message.split("no ready replica elsewhere")[1]  # the suspect is not counted
+    assert (
+        "web" not in isolate[0].message.split("no ready replica elsewhere")[1]
+    )  # the suspect is not counted
     daemonsets = [i for i in outage.items if "DaemonSet pods" in i.message]
-    assert daemonsets and f"{incident.namespace}/aws-node" in daemonsets[0].message
+    assert daemonsets
+    assert f"{incident.namespace}/aws-node" in daemonsets[0].message
     assert not daemonsets[0].blocking
     assert f"{incident.namespace}/billing-x" in outage.pods_on_node
 
 
 def _template(app: str) -> dict[str, Any]:
-    return {"metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": app, "image": f"{app}:1"}]}}
+    return {
+        "metadata": {"labels": {"app": app}},
+        "spec": {"containers": [{"name": app, "image": f"{app}:1"}]},
+    }
 
 
 def test_a_deleted_pod_is_a_warning_and_no_pod_while_the_actor_is_still_resolved(
@@ -169,7 +204,9 @@ def test_a_deleted_pod_is_a_warning_and_no_pod_while_the_actor_is_still_resolved
 
     resolution = resolve(finding, aws, k8s)
 
-    assert resolution.pod is None and resolution.node is None and resolution.instance is None
+    assert resolution.pod is None
+    assert resolution.node is None
+    assert resolution.instance is None
     assert any("gone-pod no longer exists" in w for w in resolution.warnings)
     assert resolution.actor.service_account == "argocd/argocd-application-controller"
 
@@ -181,7 +218,8 @@ def test_a_pod_replaced_under_the_same_name_is_reported_with_a_warning(
 
     resolution = resolve(finding, aws, k8s)
 
-    assert resolution.pod is not None and resolution.pod.uid == incident.pod_uid
+    assert resolution.pod is not None
+    assert resolution.pod.uid == incident.pod_uid
     assert any("was replaced since the finding" in w for w in resolution.warnings)
 
 
@@ -198,10 +236,14 @@ def test_a_fargate_pod_has_no_instance_and_no_node_to_cordon(
 
     resolution = resolve(incident.finding(name="fg", uid=pod.metadata.uid), aws, k8s)
 
-    assert resolution.node is not None and resolution.node.fargate is True
-    assert resolution.instance is None and resolution.node.instance_id is None
+    assert resolution.node is not None
+    assert resolution.node.fargate is True
+    assert resolution.instance is None
+    assert resolution.node.instance_id is None
     fargate = [i for i in resolution.outage.items if "Fargate" in i.message]
-    assert fargate and "k8s.cordon_node" in fargate[0].steps and not fargate[0].blocking
+    assert fargate
+    assert "k8s.cordon_node" in fargate[0].steps
+    assert not fargate[0].blocking
 
 
 def test_an_unreachable_api_server_raises_unreachable_error_with_a_one_line_message(

@@ -45,7 +45,8 @@ def test_without_config_every_check_is_not_configured_and_the_verdict_is_suspici
 def test_a_covering_change_record_from_inside_makes_an_authorized_change_with_a_suppression_filter() -> None:
     verdict = triage_finding(make_finding(), config_with_change())
     assert verdict.decision is Decision.AUTHORIZED_CHANGE
-    assert verdict.change_record is not None and verdict.change_record.id == "CHG-1"
+    assert verdict.change_record is not None
+    assert verdict.change_record.id == "CHG-1"
     criterion = verdict.suppression_filter["FindingCriteria"]["Criterion"]  # type: ignore[index]
     assert criterion["type"] == {"Equals": [make_finding().type]}
     assert criterion["resource.kubernetesDetails.kubernetesUserDetails.username"]["Equals"] == [
@@ -118,13 +119,16 @@ def test_a_finding_without_source_ip_reports_no_data_and_the_verdict_says_origin
 
 
 def test_missing_origin_data_without_a_change_record_is_suspicious_not_authorized() -> None:
-    verdict = triage_finding(make_finding(api_call=ApiCall(verb="create")), config_with_change(principals=["x"]))
+    verdict = triage_finding(
+        make_finding(api_call=ApiCall(verb="create")), config_with_change(principals=["x"])
+    )
     assert verdict.decision is Decision.SUSPICIOUS
 
 
 def test_the_shipped_example_config_loads() -> None:
     config = load_triage_config(EXAMPLE_CONFIG)
-    assert config.change_records and config.change_records[0].id == "CHG-2041"
+    assert config.change_records
+    assert config.change_records[0].id == "CHG-2041"
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,9 @@ class ClusterInfo(_Frozen):
     endpoint: str | None = None
     certificate_authority: str | None = None
     version: str | None = None
-    authentication_mode: str | None = None  # API, API_AND_CONFIG_MAP, CONFIG_MAP (None: pre-access-entry cluster)
+    authentication_mode: str | None = (
+        None  # API, API_AND_CONFIG_MAP, CONFIG_MAP (None: pre-access-entry cluster)
+    )
     oidc_issuer: str | None = None
     audit_logging_enabled: bool | None = None
     vpc_id: str | None = None

@@ -37,7 +37,7 @@ def verify_case(handle: CaseHandle) -> VerificationReport:
             report.events_checked += 1
             if event.type == "case.written":
                 expected[CASE_FILE] = str(event.data["sha256"])
-            elif event.type == "document.written" or event.type == "evidence.collected":
+            elif event.type in {"document.written", "evidence.collected"}:
                 expected[str(event.data["path"])] = str(event.data["sha256"])
     except CaseInvalidError:
         pass  # already reported by the chain check

@@ -17,7 +17,9 @@ def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def triage_document(finding: Finding, verdict: Verdict, case_id: str | None, case_path: str | None) -> dict[str, Any]:
+def triage_document(
+    finding: Finding, verdict: Verdict, case_id: str | None, case_path: str | None
+) -> dict[str, Any]:
     """Build the documented triage object for one finding."""
     workload = finding.workload
     actor = finding.actor
@@ -82,7 +84,9 @@ def triage_document(finding: Finding, verdict: Verdict, case_id: str | None, cas
         "verdict": {
             "decision": verdict.decision.value,
             "reasons": list(verdict.reasons),
-            "checks": [{"name": c.name, "status": c.status.value, "detail": c.detail} for c in verdict.checks],
+            "checks": [
+                {"name": c.name, "status": c.status.value, "detail": c.detail} for c in verdict.checks
+            ],
             "change_record": verdict.change_record.id if verdict.change_record else None,
             "suppression_filter": verdict.suppression_filter,
             "follow_ups": list(verdict.follow_ups),
@@ -110,12 +114,14 @@ def summary_markdown(document: dict[str, Any]) -> str:
         f"  - container `{c['name']}` image `{c['image']}` privileged={c['privileged']}"
         for c in workload.get("containers", [])
     ]
+    actor_credentials = f"access key `{actor.get('access_key_id')}`, session `{actor.get('session_name')}`"
+    source_ips = ", ".join(call.get("source_ips") or []) or "unknown IP"
+    origin = f"ASN {call.get('asn')} {call.get('asn_org')}, country {call.get('country_code')}"
     lines += [
-        f"- Actor: **{actor.get('kind')}** `{actor.get('username')}` (access key `{actor.get('access_key_id')}`, "
-        f"session `{actor.get('session_name')}`): {actor.get('reason')}",
+        f"- Actor: **{actor.get('kind')}** `{actor.get('username')}` ({actor_credentials}): "
+        f"{actor.get('reason')}",
         f"- Call: `{call.get('verb')} {call.get('request_uri')}` -> {call.get('status_code')} from "
-        f"{', '.join(call.get('source_ips') or []) or 'unknown IP'} (ASN {call.get('asn')} {call.get('asn_org')}, "
-        f"country {call.get('country_code')}), user agent `{call.get('user_agent')}`",
+        f"{source_ips} ({origin}), user agent `{call.get('user_agent')}`",
         "",
         f"## Verdict: {verdict['decision']}",
         "",

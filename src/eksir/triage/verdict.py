@@ -62,7 +62,11 @@ def triage_finding(finding: Finding, config: TriageConfig) -> Verdict:
     anonymous = finding.actor is not None and finding.actor.kind is ActorKind.ANONYMOUS
     if record is not None and not failed and not anonymous:
         unconfirmed = [c.name for c in network if c.status is CheckStatus.NO_DATA]
-        caveat = [f"origin not confirmed ({', '.join(unconfirmed)}: no data in the finding)"] if unconfirmed else []
+        caveat = (
+            [f"origin not confirmed ({', '.join(unconfirmed)}: no data in the finding)"]
+            if unconfirmed
+            else []
+        )
         return Verdict(
             Decision.AUTHORIZED_CHANGE,
             (change_check.detail, *caveat),
@@ -123,6 +127,7 @@ def _authorized_follow_ups(finding: Finding, record: ChangeRecord) -> tuple[str,
         f"Record the finding against change {record.id} and archive it with a note.",
         "Confirm with the change owner that the container really needs privileged mode; prefer specific "
         "capabilities, or a dedicated node group for privileged workloads.",
-        f"Label namespace {namespace} with Pod Security Admission and keep the exception explicit and reviewed.",
+        f"Label namespace {namespace} with Pod Security Admission "
+        "and keep the exception explicit and reviewed.",
         "Create the suppression filter only for the change's lifetime, and review it when the change closes.",
     )

@@ -86,7 +86,7 @@ def user_identity(kind: str) -> dict[str, object]:
     }
 
 
-def record(  # noqa: PLR0917 - mirrors a CloudTrail record's fields
+def record(
     when: datetime,
     kind: str,
     source: str,
