@@ -249,11 +249,11 @@ def test_a_fargate_pod_has_no_instance_and_no_node_to_cordon(
 def test_an_unreachable_api_server_raises_unreachable_error_with_a_one_line_message(
     incident: Incident, aws: AwsClients, control_plane: Any
 ) -> None:
-    from eksir.lab.processes import free_port
+    from eksir.lab.processes import free_ports
 
     def closed_port() -> Any:
         api = control_plane.api_client()
-        api.configuration.host = f"https://127.0.0.1:{free_port()}"
+        api.configuration.host = f"https://127.0.0.1:{free_ports(1)[0]}"
         api.configuration.retries = 0
         return api
 

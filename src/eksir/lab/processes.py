@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 from dataclasses import asdict, dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
 
 from eksir.errors import LabError
@@ -25,6 +25,7 @@ from eksir.lab.build import log_tail
 PROCESSES_FILE = "processes.json"
 _POLL_S = 0.05
 _KILL_WAIT_S = 5.0
+_EXEC_SETTLE_S = 2.0
 
 
 class ProcState(StrEnum):
@@ -129,9 +130,26 @@ def read_records(workdir: Path) -> list[ProcessRecord]:
 
 
 def is_running(record: ProcessRecord) -> bool:
-    """True when `record.pid` is alive and still runs the recorded command line (not a reused pid)."""
-    _reap(record.pid)
-    return _cmdline(record.pid) == record.cmdline
+    """True when `record.pid` is alive and still runs the recorded command line (not a reused pid).
+
+    A process that has not finished exec yet shows an empty command line (or ours): wait for it to settle.
+    """
+    if _reap(record.pid) is _Child.EXITED:
+        return False
+    return _settled_cmdline(record.pid) == record.cmdline
+
+
+def _settled_cmdline(pid: int) -> tuple[str, ...] | None:
+    """The command line of `pid` once any exec in progress has finished (empty, or ours, until then)."""
+    ours = _cmdline(os.getpid())
+    deadline = time.monotonic() + _EXEC_SETTLE_S
+    cmdline = _cmdline(pid)
+    while cmdline in {(), ours} and time.monotonic() < deadline:
+        time.sleep(0.01)
+        if _reap(pid) is _Child.EXITED:
+            return None
+        cmdline = _cmdline(pid)
+    return cmdline
 
 
 def status(workdir: Path) -> list[ProcessStatus]:
@@ -183,10 +201,19 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def _reap(pid: int) -> None:
-    """Collect the exit status of our own exited child so it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+class _Child(Enum):
+    ALIVE = "alive"
+    EXITED = "exited"
+    NOT_OURS = "not-ours"
+
+
+def _reap(pid: int) -> _Child:
+    """Reap our own exited child so it does not linger as a zombie, and say what `pid` is to us."""
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        return _Child.NOT_OURS
+    return _Child.EXITED if done == pid else _Child.ALIVE
 
 
 def _cmdline(pid: int) -> tuple[str, ...] | None:
