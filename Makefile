@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test system-deps lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,11 @@ demo: $(STAMP)
 	$(BIN)/eksir case verify --cases-dir cases $$($(BIN)/eksir triage examples/finding-eventbridge.json --config examples/triage-config.yaml --cases-dir cases --output json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["case"]["id"])')
 
 ## test: lint, type-check and run the whole test suite (builds the lab's kube-apiserver/etcd on first use; needs Go)
-test: $(STAMP) lint typecheck unit
+test: $(STAMP) system-deps lint typecheck unit
+
+# Chromium for the HTML report test (Debian package; does nothing when already installed).
+system-deps:
+	sh scripts/install-test-deps.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
