@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ from eksir.errors import BadInputError, ExitCode
 from eksir.hunt.classify import load_rules
 from eksir.hunt.principals import PrincipalSet
 from eksir.hunt.window import TimeWindow
+from eksir.models.finding import Actor, ActorKind
+from eksir.store import CaseStore
+from eksir.store.verify import verify_case
+from tests.factories import make_finding
 
 
 def _eksir(*args: str) -> subprocess.CompletedProcess[str]:
@@ -161,3 +166,37 @@ def test_rule_conditions_read_request_parameters() -> None:
         "identity-persistence"
     )
     assert book.classify(run).category == "resource-creation"
+
+
+def test_cli_hunt_of_a_case_takes_its_principals_and_stores_the_result_as_evidence(
+    tmp_path: Path, tree: Path, truth: dict[str, Any]
+) -> None:
+    finding = make_finding(
+        event_first_seen=datetime(2024, 8, 3, 23, 0, tzinfo=UTC),
+        actor=Actor(kind=ActorKind.IAM_USER, username="kubernetes-admin", access_key_id=truth["principal"]),
+    )
+    handle, _ = CaseStore(tmp_path / "cases").open_for_finding(finding, b"{}", "test")
+    handle.write_document("finding.json", finding.model_dump_json().encode(), "normalised-finding")
+
+    done = _eksir("hunt", str(handle.path), "--until", truth["until"], "-s", str(tree), "-o", "json")
+
+    assert done.returncode == 0, done.stderr
+    events = json.loads(done.stdout)["events"]
+    found = {e["event_id"] for e in events}
+    assert set(truth["event_ids"]) <= found
+    # The case window reaches 90 days back, so the same key's earlier calls are found as well.
+    earlier = [e for e in events if e["event_id"] not in truth["event_ids"]]
+    assert all(e["event_time"] < truth["since"].replace("Z", "+00:00") for e in earlier)
+    evidence = [item for item in handle.load().evidence if item.name == "hunt.json"]
+    assert len(evidence) == 1
+    stored = json.loads((handle.path / evidence[0].path).read_bytes())
+    assert {e["event_id"] for e in stored["events"]} == found
+    assert stored["since"].startswith("2024-05-05")  # 90 days before the attacker was first seen
+    assert verify_case(handle).ok
+
+
+def test_cli_hunt_of_a_case_without_a_finding_is_a_case_error(tmp_path: Path) -> None:
+    handle, _ = CaseStore(tmp_path / "cases").open_for_finding(make_finding(), b"{}", "test")
+    done = _eksir("hunt", str(handle.path), "-s", str(tmp_path))
+    assert done.returncode == ExitCode.CASE_INVALID
+    assert done.stderr.strip().endswith("has no finding.json: triage its finding first")

@@ -19,8 +19,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption
 from eksir.errors import BadInputError
 from eksir.findings import read_findings_from_path
+from eksir.hunt.case import case_principals, case_since, record_hunt
 from eksir.hunt.impact import OwnerKeys
 from eksir.hunt.principals import PrincipalSet
 from eksir.hunt.result import HuntResult
@@ -29,6 +31,7 @@ from eksir.hunt.scan import ScanProgress
 from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.sources.cloud import AthenaTarget
 from eksir.hunt.window import TimeWindow
+from eksir.store import CaseHandle, CaseStore
 
 
 class HuntOutput(StrEnum):
@@ -64,6 +67,13 @@ def _principals(values: list[str], finding: Path | None) -> PrincipalSet:
 
 
 def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
+    case: Annotated[
+        str | None,
+        typer.Argument(
+            help="case id or folder: hunt its principals (finding + resolution) and store the result in it"
+        ),
+    ] = None,
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     principal: Annotated[
         list[str],
         typer.Option(
@@ -114,12 +124,20 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     endpoint_url: Annotated[str | None, typer.Option(help="AWS endpoint override")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="scan processes")] = 2,
 ) -> None:
-    """Hunt the compromised principals' API calls in CloudTrail and Kubernetes audit logs."""
-    if not since:
-        raise BadInputError("--since is required (e.g. --since 2024-08-01T10:00Z or --since 7d)")
+    """Hunt the compromised principals' API calls in CloudTrail and Kubernetes audit logs.
+
+    With CASE, the principals come from the case (plus any --principal/--finding), --since defaults to 90
+    days before the attacker was first seen, and the result is stored in the case as evidence `hunt.json`.
+    """
     if bool(athena_workgroup) != bool(athena_output):
         raise BadInputError("--athena-workgroup and --athena-output go together")
+    handle: CaseHandle | None = CaseStore(cases_dir).get(case) if case else None
     principals = _principals(principal, finding)
+    if handle is not None:
+        principals = principals.union(case_principals(handle))
+        since = since or case_since(handle).isoformat()
+    if not since:
+        raise BadInputError("--since is required (e.g. --since 2024-08-01T10:00Z or --since 7d)")
     access = AwsAccess(region=region, profile=profile, endpoint_url=endpoint_url)
     options = HuntOptions(
         lookup_events=lookup_events,
@@ -136,6 +154,9 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
         workers=workers,
     )
     result = _run_with_progress(principals, source, TimeWindow.parse(since, until), access, options)
+    if handle is not None:
+        item = record_hunt(handle, result)
+        Console(stderr=True).print(f"hunt stored in the case as {item.path} (sha256 {item.sha256[:12]})")
     _render(result, output, show_queries)
 
 
