@@ -18,10 +18,13 @@ A = TypeVar("A", bound=type[Action[Any]])
 # elsewhere. Add a module when you add an action.
 ACTION_MODULES: tuple[str, ...] = (
     "eksir.actions.containment.k8s_pod",
+    "eksir.actions.containment.k8s_orphan",
     "eksir.actions.containment.k8s_node",
     "eksir.actions.containment.k8s_identity",
     "eksir.actions.containment.iam_identity",
     "eksir.actions.containment.ec2_node",
+    "eksir.actions.containment.eks_access",
+    "eksir.actions.containment.ec2_isolation",
     "eksir.actions.containment.audit_queries",
     "eksir.actions.evidence.volatile",
     "eksir.actions.evidence.snapshots",
