@@ -152,7 +152,7 @@ def test_an_interactive_approval_records_who_approved_and_a_refusal_applies_noth
     assert "b" not in core.read_namespaced_config_map(configmap[1], configmap[0]).data
 
 
-def test_unknown_actions_and_invalid_parameters_fail_their_step_only(
+def test_unknown_actions_are_skipped_as_not_available_and_invalid_parameters_fail_their_step_only(
     case: CaseHandle, k8s_admin: ApiClient, configmap: tuple[str, str]
 ) -> None:
     good = mark_step("s1", configmap, "a")
@@ -160,7 +160,9 @@ def test_unknown_actions_and_invalid_parameters_fail_their_step_only(
     invalid = good.model_copy(update={"id": "s3", "params": {"namespace": "x", "surprise": 1}})
     state = _runner(case, make_plan(good, unknown, invalid), k8s_admin).run()
     assert state.steps["s1"].status is StepStatus.VERIFIED
-    assert state.steps["s2"].error_kind == "not-installed"
+    assert state.steps["s2"].status is StepStatus.SKIPPED
+    assert state.steps["s2"].error_kind == "not-available"
+    assert "not available in this version" in state.steps["s2"].detail
     assert state.steps["s3"].error_kind == "bad-params"
     assert "surprise" in (state.steps["s3"].error or "")
 

@@ -244,14 +244,18 @@ def respond_cmd(
     _finish(runner.run(), output, "response")
 
 
-def _finish(state: RunState, output: OutputFormat, what: str) -> None:
+_RUN_FAILURES = frozenset({StepStatus.FAILED, StepStatus.ROLLBACK_FAILED})
+
+
+def _finish(
+    state: RunState, output: OutputFormat, what: str, failures: frozenset[StepStatus] = _RUN_FAILURES
+) -> None:
+    """Print the state; exit STEP_FAILED (9) when a step ended in one of `failures`."""
     if output is OutputFormat.JSON:
         print_json(state_document(state))
     else:
         render_state(Console(highlight=False), state, f"case {state.case_id}: {what}")
-    failed = [
-        r.step_id for r in state.steps.values() if r.status in (StepStatus.FAILED, StepStatus.ROLLBACK_FAILED)
-    ]
+    failed = [r.step_id for r in state.steps.values() if r.status in failures]
     if failed:
         raise StepFailedError(
             f"{len(failed)} step(s) failed ({', '.join(failed)}); see `eksir status {state.case_id}`"
@@ -331,7 +335,8 @@ def rollback_cmd(
         if answer not in {"y", "yes"}:
             raise RefusedError("rollback declined")
     case_id, aws, kube = _case_access(case, Access(region, profile, endpoint_url, kubeconfig, context))
-    _finish(rollback(case, ContextFactory(case_id, aws, kube), step), output, "rollback")
+    state = rollback(case, ContextFactory(case_id, aws, kube), step)
+    _finish(state, output, "rollback", frozenset({StepStatus.ROLLBACK_FAILED}))
 
 
 def register(app: typer.Typer) -> None:

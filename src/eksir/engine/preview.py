@@ -36,7 +36,7 @@ def preview_step(step: PlanStep, ctx_factory: Callable[[], ActionContext]) -> St
     try:
         action = get_action(step.action_id)
     except KeyError:
-        return StepPreview(step.id, problem=f"action {step.action_id} is not installed")
+        return StepPreview(step.id, problem=f"{step.action_id}: not available in this version")
     spec = action.spec
     try:
         params = action.params_type.model_validate(step.params)

@@ -55,11 +55,22 @@ def rollback(
     state = store.load()
     policy = retry or RetryPolicy()
     targets = rollback_targets(state, step_id)
-    store.event(state, "rollback.started", {"steps": [r.step_id for r in targets]})
+    kept = [r.step_id for r in targets if step_id is None and not _reversible(state, r)]
+    targets = [r for r in targets if r.step_id not in kept]
+    store.event(state, "rollback.started", {"steps": [r.step_id for r in targets], "kept": kept})
     for record in targets:
         _rollback_one(store, state, record, ctx_factory, policy)
     store.event(state, "rollback.finished", {"counts": state.counts()})
     return state
+
+
+def _reversible(state: RunState, record: StepRecord) -> bool:
+    """False for steps whose action declares itself irreversible (evidence such as snapshots is kept when
+    everything is rolled back; naming such a step with --step still reports that it cannot be undone)."""
+    try:
+        return get_action(state.plan.step(record.step_id).action_id).spec.reversible
+    except KeyError:
+        return True  # reported by _rollback_one as "cannot load"
 
 
 def _rollback_one(

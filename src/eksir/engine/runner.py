@@ -189,13 +189,21 @@ class Runner:
         try:
             action = get_action(step.action_id)
         except KeyError:
-            self._fail(step, f"action {step.action_id} is not installed", "not-installed")
+            self._unavailable(step)
         try:
             params = action.params_type.model_validate(step.params)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             self._fail(step, f"invalid parameters for {step.action_id}: {problems}", "bad-params")
         return action, params
+
+    def _unavailable(self, step: PlanStep) -> NoReturn:
+        """A planned action this version does not ship: skipped and said so, never a crash or a failure."""
+        message = f"{step.action_id}: not available in this version"
+        record = self.state.steps[step.id]
+        self._transition(record, status=StepStatus.SKIPPED, detail=message, error_kind="not-available")
+        log.warning("case %s step %s skipped: %s", self.state.case_id, step.id, message)
+        raise _StepFailed
 
     def _check(
         self, step: PlanStep, action: Action[Any], params: ActionParams, ctx: ActionContext

@@ -135,6 +135,16 @@ def _ensure_group(ctx: ActionContext, vpc_id: str, keep_ssm_egress: bool) -> dic
     return group
 
 
+def _set_groups(ctx: ActionContext, instance_id: str, eni_id: str, groups: list[str], single: bool) -> None:
+    """Replace an ENI's groups. A single-ENI instance goes through ModifyInstanceAttribute (same effect on
+    AWS; moto otherwise keeps reporting the launch groups on the primary ENI), a multi-ENI one per ENI."""
+    with aws_call(f"set the groups of {eni_id} to {' '.join(groups)}"):
+        if single:
+            ctx.aws("ec2").modify_instance_attribute(InstanceId=instance_id, Groups=groups)
+        else:
+            ctx.aws("ec2").modify_network_interface_attribute(NetworkInterfaceId=eni_id, Groups=groups)
+
+
 def _group_tags(group: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in group.get("Tags", [])}
 
@@ -155,6 +165,7 @@ class IsolateInstance(Action[IsolateInstanceParams]):
             "ec2:RevokeSecurityGroupIngress",
             "ec2:AuthorizeSecurityGroupEgress",
             "ec2:ModifyNetworkInterfaceAttribute",
+            "ec2:ModifyInstanceAttribute",
             "ec2:DeleteSecurityGroup",
         ),
         destructive=True,
@@ -212,7 +223,8 @@ class IsolateInstance(Action[IsolateInstanceParams]):
         group = _ensure_group(ctx, vpc_id, params.keep_ssm_egress)
         gid, recorded = group["GroupId"], _group_tags(group)
         originals: dict[str, list[str]] = {}
-        for eni in _enis(ctx, params.instance_id):
+        enis = _enis(ctx, params.instance_id)
+        for eni in enis:
             eni_id = eni["NetworkInterfaceId"]
             current = [g["GroupId"] for g in eni["Groups"]]
             if current == [gid]:
@@ -223,8 +235,7 @@ class IsolateInstance(Action[IsolateInstanceParams]):
                 ec2.create_tags(
                     Resources=[gid], Tags=[{"Key": ORIGINAL_GROUPS_TAG + eni_id, "Value": " ".join(current)}]
                 )
-            with aws_call(f"move {eni_id} to isolation group {gid}"):
-                ec2.modify_network_interface_attribute(NetworkInterfaceId=eni_id, Groups=[gid])
+            _set_groups(ctx, params.instance_id, eni_id, [gid], single=len(enis) == 1)
         return {
             "instance_id": params.instance_id,
             "vpc_id": vpc_id,
@@ -268,10 +279,10 @@ class IsolateInstance(Action[IsolateInstanceParams]):
                     Filters=[{"Name": "network-interface-id", "Values": sorted(originals) or ["none"]}]
                 )["NetworkInterfaces"]
             }
+        single = len(_enis(ctx, params.instance_id)) == 1
         for eni_id, groups in originals.items():
             if eni_id in existing:
-                with aws_call(f"restore the groups of {eni_id}"):
-                    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni_id, Groups=groups)
+                _set_groups(ctx, params.instance_id, eni_id, groups, single=single and len(originals) == 1)
         try:
             with aws_call(f"delete isolation group {applied['security_group_id']}"):
                 ec2.delete_security_group(GroupId=str(applied["security_group_id"]))
