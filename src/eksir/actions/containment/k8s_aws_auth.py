@@ -99,6 +99,9 @@ def split_entries(text: str) -> tuple[str, list[str]] | None:
         for i, line in enumerate(lines)
         if i >= first and line[:indent].strip() == "" and re.match(r"^-(\s|$)", line[indent:])
     ]
+    for k in range(1, len(starts)):  # comment lines just above an item belong to that item
+        while starts[k] - 1 > starts[k - 1] and lines[starts[k] - 1].lstrip().startswith("#"):
+            starts[k] -= 1
     bounds = [*starts, len(lines)]
     chunks = ["".join(lines[bounds[k] : bounds[k + 1]]) for k in range(len(starts))]
     try:
