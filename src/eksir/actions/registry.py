@@ -28,6 +28,7 @@ ACTION_MODULES: tuple[str, ...] = (
     "eksir.actions.containment.audit_queries",
     "eksir.actions.evidence.volatile",
     "eksir.actions.evidence.snapshots",
+    "eksir.recovery.actions",
 )
 
 

@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "eksir.cli.hunt_cmd",
     "eksir.cli.report_cmd",
     "eksir.cli.prevent_cmd",
+    "eksir.cli.recover_cmd",
+    "eksir.cli.gameday_cmd",
     "eksir.cli.respond_cmd",
     "eksir.cli.permissions_cmd",
 )

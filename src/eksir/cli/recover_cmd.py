@@ -1,0 +1,82 @@
+"""`eksir recover CASE`: recovery from the case's hunt and containment records (playbook Part 4).
+
+Without `--approve` it is a dry run: the plan and each step's preview are shown and the targets' descriptions
+are preserved as evidence, nothing else changes. `--approve non-destructive` runs only steps that need no
+approval (deletions always do); `--approve all` runs everything; `--approve none` records every step as
+declined. Exits non-zero when a step failed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.clients.aws import AwsClients
+from eksir.engine import ApprovalPolicy, DenyAllGate, PolicyGate
+from eksir.engine.approval import ApprovalGate
+from eksir.engine.context import ContextFactory, KubeProvider
+from eksir.errors import StepFailedError
+from eksir.recovery.run import recover
+from eksir.store import CaseStore
+
+
+def gate_for(approve: ApprovalPolicy | None, actor: str) -> ApprovalGate | None:
+    """None (dry run) without --approve; deny-all for `none`; a policy gate otherwise."""
+    if approve is None:
+        return None
+    if approve is ApprovalPolicy.NONE:
+        return DenyAllGate(actor)
+    return PolicyGate(approve, actor)
+
+
+def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
+    case: Annotated[str, typer.Argument(help="case id (under --cases-dir) or case directory")],
+    approve: Annotated[
+        ApprovalPolicy | None,
+        typer.Option("--approve", help="run the plan: all | non-destructive | none (default: dry run)"),
+    ] = None,
+    region: Annotated[str | None, typer.Option("--region", envvar="AWS_REGION")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", envvar="AWS_PROFILE")] = None,
+    endpoint_url: Annotated[str | None, typer.Option("--endpoint-url", help="AWS endpoint (moto)")] = None,
+    kubeconfig: Annotated[Path | None, typer.Option("--kubeconfig", help="kubeconfig instead of an EKS token")] = None,
+    context: Annotated[str | None, typer.Option("--context", help="kubeconfig context")] = None,
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Preserve, then delete/restore what the attacker created or changed; worklist for the rest."""
+    store = CaseStore(cases_dir)
+    handle = store.get(case)
+    header = handle.load()
+    aws = AwsClients(region=region or header.region, profile=profile, endpoint_url=endpoint_url)
+    kube = KubeProvider(aws=aws, cluster_name=header.cluster_name, kubeconfig=kubeconfig, context=context)
+    gate = gate_for(approve, store.actor)
+    ctx = ContextFactory(header.id, aws, kube, dry_run=gate is None, account_id=header.account_id)
+    document = recover(handle, ctx, gate)
+    if output is OutputFormat.JSON:
+        print_json(document)
+    else:
+        render(Console(highlight=False), document, dry_run=gate is None)
+    failed = [s["step_id"] for s in document["steps"] if s["status"] == "failed"]
+    if failed:
+        raise StepFailedError(f"{len(failed)} recovery step(s) failed: {', '.join(failed)}")
+
+
+def render(console: Console, document: dict[str, Any], dry_run: bool) -> None:
+    console.print(f"[bold]case {document['case']}: recovery{' (dry run)' if dry_run else ''}[/]")
+    for step in document["steps"]:
+        console.print(f"  {step['status']:10} {escape(step['step_id'])}  {escape(step['detail'])}")
+    for kept in document["kept_as_evidence"]:
+        console.print(f"  [yellow]kept[/]       {escape(kept['resource'])}: {escape(kept['todo'])}")
+    for item in document["worklist"]:
+        console.print(f"  [yellow]worklist[/]   {escape(item['resource'])} ({item['call']}): {escape(item['todo'])}")
+    preserved = [p for p in document["preserved"] if p["evidence"]]
+    console.print(f"{len(preserved)} description(s) preserved as evidence")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("recover")(recover_cmd)

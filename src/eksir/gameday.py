@@ -1,0 +1,278 @@
+"""The game day: every playbook part, end to end, against the local lab, in one call.
+
+lab up -> triage -> plan -> respond (auto-approved: allowed only against the lab) -> hunt -> recover ->
+prevention proof -> report, each phase timed. A phase that fails is recorded with its one-line error and the
+day continues where the next phase still makes sense (nothing runs without a case). The lab is always taken
+down at the end, on failure and on Ctrl-C too, because a forgotten etcd/kube-apiserver/moto is exactly the
+kind of leftover a training exercise must not leave behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import orjson
+
+from eksir.errors import EksirError, RefusedError
+from eksir.lab import lab
+from eksir.store.case_store import CaseHandle, CaseStore
+
+Progress = Callable[[str], None]
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float = 0.0
+    status: str = "skipped"
+    detail: str = ""
+
+
+@dataclass
+class GameDay:
+    """What happened: per-phase status and wall time, the case and where the report is."""
+
+    scenario: str
+    phases: list[Phase] = field(default_factory=list)
+    case_id: str | None = None
+    case_dir: str | None = None
+    report: str | None = None
+    lab_down: bool = False
+
+    @property
+    def failed(self) -> list[Phase]:
+        return [p for p in self.phases if p.status == "failed"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "case": self.case_id,
+            "case_dir": self.case_dir,
+            "report": self.report,
+            "lab_down": self.lab_down,
+            "phases": [vars(p) for p in self.phases],
+            "total_seconds": round(sum(p.seconds for p in self.phases), 2),
+        }
+
+
+def one_line(exc: BaseException) -> str:
+    text = exc.message if isinstance(exc, EksirError) else f"{type(exc).__name__}: {exc}"
+    return (text.splitlines() or [""])[0][:300]
+
+
+@dataclass
+class _Day:
+    result: GameDay
+    progress: Progress
+    state: lab.LabState | None = None
+    case: CaseHandle | None = None
+    finding: Any = None
+    aws: Any = None
+    kube: Any = None
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[Phase]:
+        record = Phase(name)
+        self.result.phases.append(record)
+        self.progress(f"{name}...")
+        start = time.monotonic()
+        try:
+            yield record
+            record.status = "ok" if record.status == "skipped" else record.status
+        except Exception as exc:  # a phase's failure is recorded; the day goes on where safe
+            record.status, record.detail = "failed", one_line(exc)
+        finally:
+            record.seconds = round(time.monotonic() - start, 2)
+            self.progress(f"{name}: {record.status} in {record.seconds:.1f}s {record.detail}".rstrip())
+
+
+def require_lab(state: lab.LabState, lab_dir: Path) -> None:
+    """Auto-approval is for the lab only: the endpoints must be the lab's loopback servers, all running."""
+    hosts = {urlparse(state.aws_endpoint).hostname, urlparse(state.k8s_server).hostname}
+    running = [s for s in lab.process_status(lab_dir) if s.state is lab.processes.ProcState.RUNNING]
+    if not hosts <= set(LOOPBACK) or not running:
+        raise RefusedError("auto-approval is only allowed against a running local lab; refusing to respond")
+
+
+@contextmanager
+def lab_environment(state: lab.LabState) -> Iterator[None]:
+    """Point the AWS SDK at the lab for the duration (dummy credentials), restoring the environment after."""
+    saved = {k: os.environ.get(k) for k in state.endpoint.env()}
+    os.environ.update(state.endpoint.env())
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_gameday(scenario: str, lab_dir: Path, cases_dir: Path, progress: Progress | None = None) -> GameDay:
+    """Run the whole game day; always leaves the lab down (also on Ctrl-C, which is re-raised)."""
+    day = _Day(GameDay(scenario), progress or (lambda _m: None))
+    lab_dir = lab_dir.resolve()
+    try:
+        with day.phase("lab up"):
+            day.state = lab.up(lab_dir, scenario)
+        if day.state is not None:
+            with lab_environment(day.state):
+                _run_phases(day, lab_dir, cases_dir)
+    finally:
+        with day.phase("lab down"):
+            lab.down(lab_dir)
+            day.result.lab_down = not any(
+                s.state is lab.processes.ProcState.RUNNING for s in lab.process_status(lab_dir)
+            )
+    return day.result
+
+
+def _run_phases(day: _Day, lab_dir: Path, cases_dir: Path) -> None:
+    """Triage first (nothing runs without a case), then each phase whatever the previous one did."""
+    with day.phase("triage"):
+        _triage(day, cases_dir)
+    if day.case is None:
+        return
+    with day.phase("plan"):
+        plan = _plan(day)
+    with day.phase("respond") as record:
+        require_lab(_state(day), lab_dir)
+        record.detail = _respond(day, plan)
+    with day.phase("hunt") as record:
+        record.detail = _hunt(day)
+    with day.phase("recover") as record:
+        record.detail = _recover(day)
+    with day.phase("prevention proof") as record:
+        record.detail = _prove(day)
+    with day.phase("report"):
+        from eksir.report import generate_report  # noqa: PLC0415
+
+        _, written = generate_report(day.case)
+        day.result.report = str(day.case.path / next(w.path for w in written if w.format == "html"))
+
+
+def _state(day: _Day) -> lab.LabState:
+    assert day.state is not None
+    return day.state
+
+
+def _handle(day: _Day) -> CaseHandle:
+    if day.case is None:
+        raise RefusedError("no case")
+    return day.case
+
+
+def _triage(day: _Day, cases_dir: Path) -> None:
+    from eksir.cli.triage_cmd import triage_one  # noqa: PLC0415
+    from eksir.findings import read_findings  # noqa: PLC0415
+    from eksir.triage import load_triage_config  # noqa: PLC0415
+
+    state = _state(day)
+    raw = Path(state.finding).read_bytes()
+    day.finding = read_findings(raw)[0]
+    store = CaseStore(cases_dir)
+    triage_one(day.finding, load_triage_config(None), store, raw, state.finding)
+    day.case, _ = store.open_for_finding(day.finding, raw, state.finding)
+    day.result.case_id = day.case.load().id
+    day.result.case_dir = str(day.case.path)
+
+
+def _plan(day: _Day) -> Any:
+    from eksir.clients.aws import AwsClients  # noqa: PLC0415
+    from eksir.engine.context import KubeProvider  # noqa: PLC0415
+    from eksir.playbooks import PlaybookOptions, build_plan  # noqa: PLC0415
+    from eksir.resolve import resolve  # noqa: PLC0415
+
+    state, case = _state(day), _handle(day)
+    day.aws = AwsClients(region=state.region, endpoint_url=state.aws_endpoint)
+    day.kube = KubeProvider(aws=day.aws, cluster_name=state.cluster, kubeconfig=Path(state.admin_kubeconfig))
+    resolution = resolve(day.finding, day.aws.client, day.kube)
+    case.write_document(
+        "resolution.json", orjson.dumps(resolution.model_dump(mode="json"), option=orjson.OPT_INDENT_2), "resolution"
+    )
+    options = PlaybookOptions(case_id=case.load().id, evidence_bucket=state.evidence_bucket)
+    return build_plan(day.finding, resolution, options)
+
+
+def _context(day: _Day) -> Any:
+    from eksir.engine.context import ContextFactory  # noqa: PLC0415
+
+    case = _handle(day).load()
+    return ContextFactory(case.id, day.aws, day.kube, dry_run=False, account_id=case.account_id)
+
+
+def _counts(statuses: list[str]) -> str:
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+
+
+def _respond(day: _Day, plan: Any) -> str:
+    from eksir.engine import ApprovalPolicy, PolicyGate, Runner  # noqa: PLC0415
+
+    case = _handle(day)
+    gate = PolicyGate(ApprovalPolicy.ALL, f"gameday:{case.actor}")
+    state = Runner(case, plan, _context(day), gate).run()
+    return _counts([r.status.value for r in state.steps.values()])
+
+
+def _hunt(day: _Day) -> str:
+    from eksir.hunt.principals import PrincipalSet  # noqa: PLC0415
+    from eksir.hunt.run import HuntOptions, run_hunt  # noqa: PLC0415
+    from eksir.hunt.sources.aws import AwsAccess  # noqa: PLC0415
+    from eksir.hunt.window import TimeWindow  # noqa: PLC0415
+
+    state, case = _state(day), _handle(day)
+    result = run_hunt(
+        PrincipalSet.from_finding(day.finding),
+        [f"s3://{state.cloudtrail_bucket}/"],
+        TimeWindow.parse("4d"),
+        access=AwsAccess(region=state.region, endpoint_url=state.aws_endpoint),
+        options=HuntOptions(audit_logs=(Path(state.audit_log),), workers=1),
+    )
+    case.write_document("hunt.json", result.to_json().encode(), "hunt")
+    case.append("hunt.completed", {"events": len(result.events), "detail": f"{len(result.events)} call(s)"})
+    return f"{len(result.events)} call(s) by the attacker's principals"
+
+
+def _recover(day: _Day) -> str:
+    from eksir.engine import ApprovalPolicy, PolicyGate  # noqa: PLC0415
+    from eksir.recovery.run import recover  # noqa: PLC0415
+
+    case = _handle(day)
+    document = recover(case, _context(day), PolicyGate(ApprovalPolicy.ALL, f"gameday:{case.actor}"))
+    statuses = _counts([s["status"] for s in document["steps"]])
+    return f"{statuses}; {len(document['worklist'])} worklist item(s)"
+
+
+def _prove(day: _Day) -> str:
+    from eksir.clients.k8s import api_client_from_kubeconfig  # noqa: PLC0415
+    from eksir.prevention import PsaLevel, assess, attacker_identity, case_finding, enforce, prove  # noqa: PLC0415
+    from eksir.prevention.replay import impersonating  # noqa: PLC0415
+
+    case, state = _handle(day), _state(day)
+    api = api_client_from_kubeconfig(Path(state.admin_kubeconfig))
+    assess(case, api, PsaLevel.BASELINE)
+    enforce(case, _context(day)(), PsaLevel.BASELINE, lambda _planned: f"gameday:{case.actor}")
+    identity = attacker_identity(case_finding(case))
+    proof = prove(case, impersonating(api, identity["username"], identity["groups"]))
+    if proof["result"] != "proven":
+        raise RefusedError(f"prevention NOT proven: replay answered {proof['status']} ({proof['result']})")
+    return f"replay as {identity['username']} rejected: {proof['status']}"
+
+
+def write_summary(result: GameDay) -> None:
+    """Keep the game day's own timings in the case (a document the report and export cover)."""
+    if result.case_dir:
+        handle = CaseHandle(Path(result.case_dir), CaseStore(Path(result.case_dir).parent).actor)
+        handle.write_document("gameday.json", orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2), "gameday")
