@@ -27,6 +27,7 @@ ACTION_MODULES: tuple[str, ...] = (
     "eksir.actions.containment.ec2_isolation",
     "eksir.actions.containment.audit_queries",
     "eksir.actions.evidence.volatile",
+    "eksir.actions.containment.container_pause",
     "eksir.actions.evidence.snapshots",
     "eksir.recovery.actions",
 )

@@ -1,0 +1,115 @@
+"""SSM Run Command as the actions use it: send a shell script to one node, find it again, wait for it.
+
+Why one place: capture and pause both run shell on a suspect node, and both must be idempotent across
+process restarts. A command carries a comment naming the case and the step, so a re-run finds the command it
+already sent (ListCommands) instead of sending a second one. Every value that reaches the node's shell comes
+from validated parameters and is quoted again with `shlex.quote`, because a finding is attacker-influenced.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from eksir.actions.base import ActionContext
+from eksir.clients.aws import aws_call
+from eksir.errors import EksirError
+
+DOCUMENT = "AWS-RunShellScript"
+TERMINAL = frozenset(
+    {"Success", "Cancelled", "TimedOut", "Failed", "Cancelling", "Terminated", "Undeliverable"}
+)
+LIVE_OR_DONE = frozenset({"Pending", "InProgress", "Success"})
+POLL_INTERVAL_S = 3.0
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+HEREDOC_END = "EKSIR_SCRIPT_END"
+
+
+def shell_safe(value: str) -> str:
+    """A value reduced to characters that mean nothing to a shell (case ids go into file names)."""
+    return _UNSAFE.sub("_", value)[:128]
+
+
+def script_command(env: Mapping[str, str], script: str) -> list[str]:
+    """The `commands` of AWS-RunShellScript: environment assignments, then the script fed to bash on stdin.
+
+    The script is never written to the node's disk by us; the heredoc delimiter cannot occur in it.
+    """
+    if any(line.strip() == HEREDOC_END for line in script.splitlines()):
+        raise ValueError(f"the script contains the heredoc delimiter {HEREDOC_END}")
+    assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+    return [f"{assignments} bash -s <<'{HEREDOC_END}'", script, HEREDOC_END]
+
+
+def find_command(ctx: ActionContext, instance_id: str, comment: str) -> dict[str, Any] | None:
+    """The newest command this step already sent to the instance that is pending, running or succeeded."""
+    with aws_call(f"list SSM commands sent to {instance_id}"):
+        pages = ctx.aws("ssm").get_paginator("list_commands").paginate(InstanceId=instance_id)
+        commands = [c for page in pages for c in page.get("Commands", [])]
+    mine = [
+        c
+        for c in commands
+        if c.get("Comment") == comment
+        and c.get("DocumentName") == DOCUMENT
+        and c.get("Status") in LIVE_OR_DONE
+    ]
+    mine.sort(key=lambda c: str(c.get("RequestedDateTime", "")))
+    return mine[-1] if mine else None
+
+
+def send(
+    ctx: ActionContext,
+    instance_id: str,
+    commands: list[str],
+    comment: str,
+    *,
+    timeout_s: int,
+    output: tuple[str, str] | None = None,
+) -> str:
+    """Send the commands to one instance; returns the command id. `output` is (bucket, key prefix)."""
+    kwargs: dict[str, Any] = {
+        "InstanceIds": [instance_id],
+        "DocumentName": DOCUMENT,
+        "Comment": comment[:100],
+        "Parameters": {"commands": commands, "executionTimeout": [str(timeout_s)]},
+        "TimeoutSeconds": 600,
+    }
+    if output is not None:
+        kwargs["OutputS3BucketName"], kwargs["OutputS3KeyPrefix"] = output
+    with aws_call(f"send SSM Run Command to {instance_id}"):
+        return str(ctx.aws("ssm").send_command(**kwargs)["Command"]["CommandId"])
+
+
+def invocation(ctx: ActionContext, command_id: str, instance_id: str) -> dict[str, Any]:
+    """The command's invocation on the instance; `{"Status": "Pending"}` until SSM has registered it."""
+    try:
+        with aws_call(f"read SSM command {command_id} on {instance_id}"):
+            result: dict[str, Any] = ctx.aws("ssm").get_command_invocation(
+                CommandId=command_id, InstanceId=instance_id
+            )
+    except EksirError as exc:
+        if "InvocationDoesNotExist" in exc.message:
+            return {"Status": "Pending", "StatusDetails": "invocation not registered yet"}
+        raise
+    return result
+
+
+def wait(ctx: ActionContext, command_id: str, instance_id: str, wait_s: float) -> dict[str, Any]:
+    """Poll the invocation until it is terminal or `wait_s` has passed; returns the last invocation read."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        result = invocation(ctx, command_id, instance_id)
+        if result.get("Status") in TERMINAL or time.monotonic() >= deadline:
+            return result
+        time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
+
+
+def marker(output: str, key: str) -> str | None:
+    """The value of an `eksir-...: value` line the node script printed, or None."""
+    for line in output.splitlines():
+        if line.startswith(f"{key}:"):
+            return line.split(":", 1)[1].strip()
+    return None
