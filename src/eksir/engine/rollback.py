@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from eksir.actions.base import ActionSpec
 from eksir.actions.registry import get_action
 from eksir.engine.retry import RetryPolicy
 from eksir.engine.runner import ContextFactory
@@ -64,13 +65,32 @@ def rollback(
     return state
 
 
+_READ_IAM_VERBS = ("Describe", "List", "Get", "BatchGet", "Lookup", "StartQuery", "StopQuery")
+_READ_RBAC_VERBS = frozenset({"get", "list", "watch"})
+_REVIEWS = frozenset({"subjectaccessreviews", "selfsubjectaccessreviews", "selfsubjectrulesreviews"})
+
+
+def changes_nothing(spec: ActionSpec) -> bool:
+    """True when every permission the action declares only reads (queries and access reviews included):
+    such a step (a worklist, an audit query) has no effect to undo, so rolling everything back skips it."""
+    iam_reads = all(a.split(":", 1)[-1].startswith(_READ_IAM_VERBS) for a in spec.iam_actions)
+    rbac_reads = all(
+        set(rule.verbs) <= _READ_RBAC_VERBS
+        or (set(rule.verbs) == {"create"} and set(rule.resources) <= _REVIEWS)
+        for rule in spec.rbac
+    )
+    return iam_reads and rbac_reads
+
+
 def _reversible(state: RunState, record: StepRecord) -> bool:
-    """False for steps whose action declares itself irreversible (evidence such as snapshots is kept when
-    everything is rolled back; naming such a step with --step still reports that it cannot be undone)."""
+    """False for steps with nothing to undo when everything is rolled back: actions that declare themselves
+    irreversible (evidence such as snapshots is kept) and read-only ones. Naming such a step with --step
+    still runs it, so the responder gets the action's own answer."""
     try:
-        return get_action(state.plan.step(record.step_id).action_id).spec.reversible
+        spec = get_action(state.plan.step(record.step_id).action_id).spec
     except KeyError:
         return True  # reported by _rollback_one as "cannot load"
+    return spec.reversible and not changes_nothing(spec)
 
 
 def _rollback_one(

@@ -81,12 +81,22 @@ class Runner:
         state = self.store.load()
         if state.plan_digest == self.plan.digest():
             return state
-        if any(r.status in _HAS_EFFECT or r.applied for r in state.steps.values()):
+        if any(self._outstanding(r) for r in state.steps.values()):
             raise RefusedError(
                 f"case {case_id} has applied steps of an earlier plan: run `eksir resume {case_id}` to "
                 f"finish it or `eksir rollback {case_id}` to undo it first"
             )
         return self.store.record_plan(self.plan, case_id)
+
+    def _outstanding(self, record: StepRecord) -> bool:
+        """A change of the earlier plan that is still in effect and could be undone (rolled-back steps and
+        irreversible evidence such as snapshots do not hold a new plan back)."""
+        if record.status is StepStatus.ROLLED_BACK or not (record.status in _HAS_EFFECT or record.applied):
+            return False
+        try:
+            return get_action(record.action_id).spec.reversible
+        except KeyError:
+            return True
 
     # ---------------------------------------------------------------- scheduling
     def run(self, retry_unfinished: bool = False) -> RunState:

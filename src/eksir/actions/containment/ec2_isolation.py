@@ -136,13 +136,12 @@ def _ensure_group(ctx: ActionContext, vpc_id: str, keep_ssm_egress: bool) -> dic
 
 
 def _set_groups(ctx: ActionContext, instance_id: str, eni_id: str, groups: list[str], single: bool) -> None:
-    """Replace an ENI's groups. A single-ENI instance goes through ModifyInstanceAttribute (same effect on
-    AWS; moto otherwise keeps reporting the launch groups on the primary ENI), a multi-ENI one per ENI."""
+    """Replace an ENI's groups. On a single-ENI instance the instance's groups are set too: the same change
+    on AWS, and moto otherwise keeps reporting the launch groups on the primary ENI."""
     with aws_call(f"set the groups of {eni_id} to {' '.join(groups)}"):
+        ctx.aws("ec2").modify_network_interface_attribute(NetworkInterfaceId=eni_id, Groups=groups)
         if single:
             ctx.aws("ec2").modify_instance_attribute(InstanceId=instance_id, Groups=groups)
-        else:
-            ctx.aws("ec2").modify_network_interface_attribute(NetworkInterfaceId=eni_id, Groups=groups)
 
 
 def _group_tags(group: dict[str, Any]) -> dict[str, str]:
