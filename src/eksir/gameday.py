@@ -197,7 +197,9 @@ def _plan(day: _Day) -> Any:
     day.kube = KubeProvider(aws=day.aws, cluster_name=state.cluster, kubeconfig=Path(state.admin_kubeconfig))
     resolution = resolve(day.finding, day.aws.client, day.kube)
     case.write_document(
-        "resolution.json", orjson.dumps(resolution.model_dump(mode="json"), option=orjson.OPT_INDENT_2), "resolution"
+        "resolution.json",
+        orjson.dumps(resolution.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
+        "resolution",
     )
     options = PlaybookOptions(case_id=case.load().id, evidence_bucket=state.evidence_bucket)
     return build_plan(day.finding, resolution, options)
@@ -275,4 +277,6 @@ def write_summary(result: GameDay) -> None:
     """Keep the game day's own timings in the case (a document the report and export cover)."""
     if result.case_dir:
         handle = CaseHandle(Path(result.case_dir), CaseStore(Path(result.case_dir).parent).actor)
-        handle.write_document("gameday.json", orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2), "gameday")
+        handle.write_document(
+            "gameday.json", orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2), "gameday"
+        )

@@ -17,14 +17,37 @@ pytestmark = pytest.mark.lab
 def test_gameday_writes_a_report_listing_every_ground_truth_call_and_leaves_the_lab_down(tmp_path: Path):
     lab_dir, cases_dir = tmp_path / "lab", tmp_path / "cases"
     done = subprocess.run(
-        [sys.executable, "-m", "eksir", "gameday", "--scenario", "iam-user", "--lab-dir", str(lab_dir),
-         "--cases-dir", str(cases_dir), "--output", "json"],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "eksir",
+            "gameday",
+            "--scenario",
+            "iam-user",
+            "--lab-dir",
+            str(lab_dir),
+            "--cases-dir",
+            str(cases_dir),
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert [p["name"] for p in result["phases"]] == [
-        "lab up", "triage", "plan", "respond", "hunt", "recover", "prevention proof", "report", "lab down",
+        "lab up",
+        "triage",
+        "plan",
+        "respond",
+        "hunt",
+        "recover",
+        "prevention proof",
+        "report",
+        "lab down",
     ]
     assert all(p["status"] == "ok" for p in result["phases"])
     report = Path(result["report"])
@@ -53,7 +76,10 @@ def test_gameday_writes_a_report_listing_every_ground_truth_call_and_leaves_the_
 def test_gameday_refuses_an_unknown_scenario_before_starting_anything(tmp_path: Path):
     done = subprocess.run(
         [sys.executable, "-m", "eksir", "gameday", "--scenario", "nope", "--lab-dir", str(tmp_path / "lab")],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode != 0
     assert "unknown lab scenario" in done.stderr

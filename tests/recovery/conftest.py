@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from eksir.engine import ApprovalPolicy, PolicyGate, Runner
-from eksir.gameday import _Day, _hunt, _plan, _triage, GameDay, lab_environment
+from eksir.gameday import GameDay, _Day, _hunt, _plan, _triage, lab_environment
 from eksir.lab import lab as lab_module
 from eksir.lab.scenarios import ScenarioName
 from eksir.recovery.run import recover
@@ -37,7 +37,9 @@ _HUNT_GAP = pytest.mark.xfail(
     strict=False,
 )
 SCENARIOS = [
-    pytest.param(s.value, marks=_HUNT_GAP) if s in (ScenarioName.OIDC_USER, ScenarioName.SERVICE_ACCOUNT) else s.value
+    pytest.param(s.value, marks=_HUNT_GAP)
+    if s in (ScenarioName.OIDC_USER, ScenarioName.SERVICE_ACCOUNT)
+    else s.value
     for s in ScenarioName
 ]
 

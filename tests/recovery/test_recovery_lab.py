@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from eksir.engine import ApprovalPolicy, PolicyGate
 from eksir.gameday import lab_environment
 from eksir.recovery.run import STATE_FILE, recover, rollback_recovery
 from tests.recovery.conftest import Incident
@@ -64,7 +63,9 @@ def test_each_deletion_was_preceded_by_its_description_in_the_evidence_store(inc
             assert body["description"]["access_keys"], "the backdoor key is described before deletion"
 
 
-def test_the_changed_resource_is_restored_and_the_deleted_trail_is_on_the_recreate_worklist(incident, recovered):
+def test_the_changed_resource_is_restored_and_the_deleted_trail_is_on_the_recreate_worklist(
+    incident, recovered
+):
     changed = incident.truth["resources"]["changed"]
     with lab_environment(incident.state):
         for resource in changed:  # AttachUserPolicy on the backdoor user: restored by removing the user
@@ -82,7 +83,9 @@ def test_the_node_goes_last_and_only_with_verified_snapshots(incident, recovered
     assert incident.truth["pod"]["name"] in node[0]["params"]["keep_pods"]
 
 
-def test_rollback_recreates_the_reversible_user_deletion_and_refuses_the_irreversible_ones(incident, recovered):
+def test_rollback_recreates_the_reversible_user_deletion_and_refuses_the_irreversible_ones(
+    incident, recovered
+):
     with lab_environment(incident.state):
         state = rollback_recovery(incident.case, incident.context())
         by_action = {r.action_id: r for r in state.steps.values()}

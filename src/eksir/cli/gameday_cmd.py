@@ -22,7 +22,8 @@ from eksir.lab.scenarios import ScenarioName, get_scenario
 
 def gameday(
     scenario: Annotated[
-        str, typer.Option("--scenario", "-s", help=f"lab scenario: {', '.join(s.value for s in ScenarioName)}")
+        str,
+        typer.Option("--scenario", "-s", help=f"lab scenario: {', '.join(s.value for s in ScenarioName)}"),
     ] = ScenarioName.IAM_USER.value,
     lab_dir: Annotated[Path, typer.Option("--lab-dir", help="folder for the lab's state")] = DEFAULT_LAB_DIR,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
@@ -33,7 +34,10 @@ def gameday(
     err = Console(stderr=True, highlight=False)
     start = time.monotonic()
     result = run_gameday(
-        scenario, lab_dir, cases_dir, lambda m: err.print(f"{time.monotonic() - start:6.1f}s {m}", markup=False)
+        scenario,
+        lab_dir,
+        cases_dir,
+        lambda m: err.print(f"{time.monotonic() - start:6.1f}s {m}", markup=False),
     )
     write_summary(result)
     if output is OutputFormat.JSON:
@@ -44,7 +48,9 @@ def gameday(
             out.print(f"{phase.name:18} {phase.status:7} {phase.seconds:6.1f}s  {phase.detail}", markup=False)
         out.print(f"case   {result.case_dir}", markup=False)
         out.print(f"report {result.report or '(not written)'}", markup=False)
-        out.print(f"lab    {'down' if result.lab_down else 'STILL RUNNING: run eksir lab down'}", markup=False)
+        out.print(
+            f"lab    {'down' if result.lab_down else 'STILL RUNNING: run eksir lab down'}", markup=False
+        )
     if result.failed or not result.lab_down:
         names = ", ".join(f"{p.name} ({p.detail})" for p in result.failed)
         raise StepFailedError(f"game day finished with failed phase(s): {names or 'lab still running'}")

@@ -43,7 +43,9 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
     region: Annotated[str | None, typer.Option("--region", envvar="AWS_REGION")] = None,
     profile: Annotated[str | None, typer.Option("--profile", envvar="AWS_PROFILE")] = None,
     endpoint_url: Annotated[str | None, typer.Option("--endpoint-url", help="AWS endpoint (moto)")] = None,
-    kubeconfig: Annotated[Path | None, typer.Option("--kubeconfig", help="kubeconfig instead of an EKS token")] = None,
+    kubeconfig: Annotated[
+        Path | None, typer.Option("--kubeconfig", help="kubeconfig instead of an EKS token")
+    ] = None,
     context: Annotated[str | None, typer.Option("--context", help="kubeconfig context")] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
@@ -73,7 +75,9 @@ def render(console: Console, document: dict[str, Any], dry_run: bool) -> None:
     for kept in document["kept_as_evidence"]:
         console.print(f"  [yellow]kept[/]       {escape(kept['resource'])}: {escape(kept['todo'])}")
     for item in document["worklist"]:
-        console.print(f"  [yellow]worklist[/]   {escape(item['resource'])} ({item['call']}): {escape(item['todo'])}")
+        console.print(
+            f"  [yellow]worklist[/]   {escape(item['resource'])} ({item['call']}): {escape(item['todo'])}"
+        )
     preserved = [p for p in document["preserved"] if p["evidence"]]
     console.print(f"{len(preserved)} description(s) preserved as evidence")
 

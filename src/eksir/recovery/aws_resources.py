@@ -185,7 +185,9 @@ class DeleteS3Bucket(RecoveryAction[BucketParams]):
         s3 = ctx.aws("s3")
         with aws_call(f"empty and delete bucket {params.bucket}"):
             for item in before["objects"] + before["delete_markers"]:
-                s3.delete_object(Bucket=params.bucket, Key=item["Key"], VersionId=item.get("VersionId") or "null")
+                s3.delete_object(
+                    Bucket=params.bucket, Key=item["Key"], VersionId=item.get("VersionId") or "null"
+                )
             s3.delete_bucket(Bucket=params.bucket)
         return {"before": before}
 

@@ -59,7 +59,9 @@ class DeleteAccessKey(RecoveryAction[DeleteAccessKeyParams]):
     def check(self, ctx: ActionContext, params: DeleteAccessKeyParams) -> CheckOutcome:
         key = self.describe(ctx, params)
         if key is None:
-            return CheckOutcome(True, f"access key {params.access_key_id} is already gone", already_applied=True)
+            return CheckOutcome(
+                True, f"access key {params.access_key_id} is already gone", already_applied=True
+            )
         return CheckOutcome(True, f"access key {params.access_key_id} is {key['Status']}")
 
     def plan(self, ctx: ActionContext, params: DeleteAccessKeyParams) -> PlannedChange:
@@ -77,9 +79,13 @@ class DeleteAccessKey(RecoveryAction[DeleteAccessKeyParams]):
                 ctx.aws("iam").delete_access_key(UserName=params.user_name, AccessKeyId=params.access_key_id)
         return {"before": before}
 
-    def verify(self, ctx: ActionContext, params: DeleteAccessKeyParams, applied: dict[str, Any]) -> VerifyOutcome:
+    def verify(
+        self, ctx: ActionContext, params: DeleteAccessKeyParams, applied: dict[str, Any]
+    ) -> VerifyOutcome:
         gone = self.describe(ctx, params) is None
-        return VerifyOutcome(gone, f"access key {params.access_key_id} {'is gone' if gone else 'still exists'}")
+        return VerifyOutcome(
+            gone, f"access key {params.access_key_id} {'is gone' if gone else 'still exists'}"
+        )
 
     def rollback(self, ctx: ActionContext, params: DeleteAccessKeyParams, applied: dict[str, Any]) -> None:
         return None  # not reversible: the engine refuses before calling this
@@ -125,7 +131,9 @@ class DeleteIamRole(RecoveryAction[DeleteRoleParams]):
         return {
             "role": role,
             "attached_policies": paged(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name),
-            "inline_policies": {p: iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"] for p in inline},
+            "inline_policies": {
+                p: iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"] for p in inline
+            },
             "instance_profiles": [
                 p["InstanceProfileName"]
                 for p in paged(iam, "list_instance_profiles_for_role", "InstanceProfiles", RoleName=name)
@@ -138,11 +146,17 @@ class DeleteIamRole(RecoveryAction[DeleteRoleParams]):
         return CheckOutcome(True, f"IAM role {params.role_name} exists")
 
     def plan(self, ctx: ActionContext, params: DeleteRoleParams) -> PlannedChange:
-        found = self.describe(ctx, params) or {"attached_policies": [], "inline_policies": {}, "instance_profiles": []}
+        found = self.describe(ctx, params) or {
+            "attached_policies": [],
+            "inline_policies": {},
+            "instance_profiles": [],
+        }
         diff = [f"- attached policy {p['PolicyArn']}" for p in found["attached_policies"]]
         diff += [f"- inline policy {n}" for n in found["inline_policies"]]
         diff += [f"- in instance profile {n}" for n in found["instance_profiles"]]
-        return PlannedChange(f"delete IAM role {params.role_name}", diff=(*diff, f"- IAM role {params.role_name}"))
+        return PlannedChange(
+            f"delete IAM role {params.role_name}", diff=(*diff, f"- IAM role {params.role_name}")
+        )
 
     def apply(self, ctx: ActionContext, params: DeleteRoleParams) -> dict[str, Any]:
         require_live(ctx, self.spec)
@@ -220,9 +234,9 @@ class DeleteIamPolicy(RecoveryAction[DeletePolicyParams]):
         versions = paged(iam, "list_policy_versions", "Versions", PolicyArn=arn)
         with aws_call(f"read policy {arn}"):
             documents = {
-                v["VersionId"]: iam.get_policy_version(PolicyArn=arn, VersionId=v["VersionId"])["PolicyVersion"][
-                    "Document"
-                ]
+                v["VersionId"]: iam.get_policy_version(PolicyArn=arn, VersionId=v["VersionId"])[
+                    "PolicyVersion"
+                ]["Document"]
                 for v in versions
             }
             entities = iam.list_entities_for_policy(PolicyArn=arn)
@@ -268,7 +282,9 @@ class DeleteIamPolicy(RecoveryAction[DeletePolicyParams]):
             iam.delete_policy(PolicyArn=arn)
         return {"before": before}
 
-    def verify(self, ctx: ActionContext, params: DeletePolicyParams, applied: dict[str, Any]) -> VerifyOutcome:
+    def verify(
+        self, ctx: ActionContext, params: DeletePolicyParams, applied: dict[str, Any]
+    ) -> VerifyOutcome:
         gone = self.describe(ctx, params) is None
         return VerifyOutcome(gone, f"policy {params.policy_arn} {'is gone' if gone else 'still exists'}")
 
@@ -280,7 +296,9 @@ class DeleteIamPolicy(RecoveryAction[DeletePolicyParams]):
         iam, policy, arn = ctx.aws("iam"), before["policy"], params.policy_arn
         default = before["documents"][policy["DefaultVersionId"]]
         with aws_call(f"recreate policy {arn}"):
-            iam.create_policy(PolicyName=policy["PolicyName"], Path=policy.get("Path", "/"), PolicyDocument=_doc(default))
+            iam.create_policy(
+                PolicyName=policy["PolicyName"], Path=policy.get("Path", "/"), PolicyDocument=_doc(default)
+            )
             for user in before["users"]:
                 iam.attach_user_policy(UserName=user, PolicyArn=arn)
             for role in before["roles"]:
@@ -341,7 +359,9 @@ class DetachPolicy(RecoveryAction[DetachPolicyParams]):
         attached = self._attached(ctx, params)
         if not attached:
             return CheckOutcome(True, f"{params.policy_arn} is not attached (any more)", already_applied=True)
-        return CheckOutcome(True, f"{params.policy_arn} is attached to {params.principal_type} {params.principal_name}")
+        return CheckOutcome(
+            True, f"{params.policy_arn} is attached to {params.principal_type} {params.principal_name}"
+        )
 
     def plan(self, ctx: ActionContext, params: DetachPolicyParams) -> PlannedChange:
         return PlannedChange(
@@ -362,7 +382,9 @@ class DetachPolicy(RecoveryAction[DetachPolicyParams]):
         with aws_call(f"{verb} {params.policy_arn} on {params.principal_name}"):
             getattr(ctx.aws("iam"), operation)(**{key: params.principal_name, "PolicyArn": params.policy_arn})
 
-    def verify(self, ctx: ActionContext, params: DetachPolicyParams, applied: dict[str, Any]) -> VerifyOutcome:
+    def verify(
+        self, ctx: ActionContext, params: DetachPolicyParams, applied: dict[str, Any]
+    ) -> VerifyOutcome:
         attached = self._attached(ctx, params)
         return VerifyOutcome(not attached, f"{params.policy_arn} attached: {bool(attached)}")
 

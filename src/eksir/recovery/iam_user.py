@@ -144,9 +144,13 @@ class DeleteIamUser(RecoveryAction[DeleteIamUserParams]):
             iam.delete_user(UserName=name)
         return {"before": before, "deleted": True, "not_restorable": not_restorable(before)}
 
-    def verify(self, ctx: ActionContext, params: DeleteIamUserParams, applied: dict[str, Any]) -> VerifyOutcome:
+    def verify(
+        self, ctx: ActionContext, params: DeleteIamUserParams, applied: dict[str, Any]
+    ) -> VerifyOutcome:
         iam = ctx.aws("iam")
-        user = aws_or_none(f"get IAM user {params.user_name}", lambda: iam.get_user(UserName=params.user_name))
+        user = aws_or_none(
+            f"get IAM user {params.user_name}", lambda: iam.get_user(UserName=params.user_name)
+        )
         if user is None:
             return VerifyOutcome(True, f"IAM user {params.user_name} no longer exists")
         return VerifyOutcome(False, f"IAM user {params.user_name} still exists")

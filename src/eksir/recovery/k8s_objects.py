@@ -22,11 +22,26 @@ from eksir.actions.base import (
 from eksir.actions.containment.casework import require_live
 from eksir.actions.registry import register_action
 from eksir.recovery.base import RecoveryAction
-from eksir.recovery.k8s_rest import ObjectRef, create_object, delete_object, get_object, recreatable, replace_object
+from eksir.recovery.k8s_rest import (
+    ObjectRef,
+    create_object,
+    delete_object,
+    get_object,
+    recreatable,
+    replace_object,
+)
 
 _KINDS = (
-    RbacRule(("",), ("pods", "secrets", "serviceaccounts", "configmaps", "services"), ("get", "delete", "create", "update")),
-    RbacRule(("apps",), ("daemonsets", "deployments", "statefulsets", "replicasets"), ("get", "delete", "create", "update")),
+    RbacRule(
+        ("",),
+        ("pods", "secrets", "serviceaccounts", "configmaps", "services"),
+        ("get", "delete", "create", "update"),
+    ),
+    RbacRule(
+        ("apps",),
+        ("daemonsets", "deployments", "statefulsets", "replicasets"),
+        ("get", "delete", "create", "update"),
+    ),
     RbacRule(("batch",), ("cronjobs", "jobs"), ("get", "delete", "create", "update")),
     RbacRule(
         ("rbac.authorization.k8s.io",),
@@ -81,7 +96,9 @@ class DeleteK8sObject(RecoveryAction[K8sObjectParams]):
         return CheckOutcome(True, f"{params.ref.label()} exists (uid {_uid(found)})")
 
     def plan(self, ctx: ActionContext, params: K8sObjectParams) -> PlannedChange:
-        return PlannedChange(f"delete {params.ref.label()}", diff=(f"- {params.ref.label()} uid {params.uid or '?'}",))
+        return PlannedChange(
+            f"delete {params.ref.label()}", diff=(f"- {params.ref.label()} uid {params.uid or '?'}",)
+        )
 
     def apply(self, ctx: ActionContext, params: K8sObjectParams) -> dict[str, Any]:
         require_live(ctx, self.spec)
@@ -131,20 +148,27 @@ class RestoreK8sObject(RecoveryAction[RestoreK8sObjectParams]):
             return False
         keys = [k for k in wanted if k not in ("metadata", "status")]
         same_meta = all(
-            (live.get("metadata") or {}).get(k) == (wanted.get("metadata") or {}).get(k) for k in ("labels", "annotations")
+            (live.get("metadata") or {}).get(k) == (wanted.get("metadata") or {}).get(k)
+            for k in ("labels", "annotations")
         )
         return same_meta and all(live.get(k) == wanted.get(k) for k in keys)
 
     def check(self, ctx: ActionContext, params: RestoreK8sObjectParams) -> CheckOutcome:
         live = self.describe(ctx, params)
         if live is None:
-            return CheckOutcome(False, f"{params.ref.label()} no longer exists: recreate it from the worklist")
+            return CheckOutcome(
+                False, f"{params.ref.label()} no longer exists: recreate it from the worklist"
+            )
         if self._matches(live, params.before):
-            return CheckOutcome(True, f"{params.ref.label()} already matches its before-state", already_applied=True)
+            return CheckOutcome(
+                True, f"{params.ref.label()} already matches its before-state", already_applied=True
+            )
         return CheckOutcome(True, f"{params.ref.label()} differs from its before-state")
 
     def plan(self, ctx: ActionContext, params: RestoreK8sObjectParams) -> PlannedChange:
-        return PlannedChange(f"restore {params.ref.label()} to its logged before-state", diff=(f"~ {params.ref.label()}",))
+        return PlannedChange(
+            f"restore {params.ref.label()} to its logged before-state", diff=(f"~ {params.ref.label()}",)
+        )
 
     def apply(self, ctx: ActionContext, params: RestoreK8sObjectParams) -> dict[str, Any]:
         require_live(ctx, self.spec)
@@ -156,9 +180,13 @@ class RestoreK8sObject(RecoveryAction[RestoreK8sObjectParams]):
         replace_object(ctx.k8s(), params.ref, body)
         return {"before": live, "restored": True}
 
-    def verify(self, ctx: ActionContext, params: RestoreK8sObjectParams, applied: dict[str, Any]) -> VerifyOutcome:
+    def verify(
+        self, ctx: ActionContext, params: RestoreK8sObjectParams, applied: dict[str, Any]
+    ) -> VerifyOutcome:
         ok = self._matches(self.describe(ctx, params), params.before)
-        return VerifyOutcome(ok, f"{params.ref.label()} {'matches' if ok else 'does not match'} its before-state")
+        return VerifyOutcome(
+            ok, f"{params.ref.label()} {'matches' if ok else 'does not match'} its before-state"
+        )
 
     def rollback(self, ctx: ActionContext, params: RestoreK8sObjectParams, applied: dict[str, Any]) -> None:
         require_live(ctx, self.spec)

@@ -43,7 +43,9 @@ class ObjectRef(BaseModel):
         return f"{self.resource} {where}{self.name}"
 
 
-def _call(api: Any, path: str, method: str, body: Any = None, query: list[tuple[str, Any]] | None = None) -> Any:
+def _call(
+    api: Any, path: str, method: str, body: Any = None, query: list[tuple[str, Any]] | None = None
+) -> Any:
     return api.call_api(
         path,
         method,

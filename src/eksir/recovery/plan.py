@@ -75,7 +75,11 @@ def _covered(item: Item, created: set[str]) -> bool:
 
 def _is_finding_pod(item: Item, facts: CaseFacts) -> bool:
     ref = item.params.get("ref") or {}
-    return ref.get("resource") == "pods" and ref.get("namespace") == facts.pod_namespace and ref.get("name") == facts.pod_name
+    return (
+        ref.get("resource") == "pods"
+        and ref.get("namespace") == facts.pod_namespace
+        and ref.get("name") == facts.pod_name
+    )
 
 
 def build_recovery_plan(items: list[Item], facts: CaseFacts) -> RecoveryPlan:
@@ -87,18 +91,24 @@ def build_recovery_plan(items: list[Item], facts: CaseFacts) -> RecoveryPlan:
         if _covered(item, created):
             continue
         if item.disposition == "created" and _is_finding_pod(item, facts):
-            result.preserved_only.append(_row(item, "kept isolated for forensics; delete it once forensics is done"))
+            result.preserved_only.append(
+                _row(item, "kept isolated for forensics; delete it once forensics is done")
+            )
             continue
         if item.action_id is None:
             result.worklist.append(_row(item, _advice(item)))
             continue
         number = 10 if item.disposition == "created" else 20
-        step = _step(number, item.action_id, item.params, f"{item.call} by the attacker (event {item.event_id})")
+        step = _step(
+            number, item.action_id, item.params, f"{item.call} by the attacker (event {item.event_id})"
+        )
         steps.setdefault(step.id, step)
     ordered = list(steps.values())
     notes: list[PlanNote] = []
     ordered += _workload_steps(facts, [s.id for s in ordered], notes)
-    notes += [PlanNote(subject=w["resource"], message=w["todo"], level=NoteLevel.WARNING) for w in result.worklist]
+    notes += [
+        PlanNote(subject=w["resource"], message=w["todo"], level=NoteLevel.WARNING) for w in result.worklist
+    ]
     result.plan = _empty(facts).model_copy(update={"steps": tuple(ordered), "notes": tuple(notes)})
     return result
 
@@ -112,7 +122,11 @@ def _workload_steps(facts: CaseFacts, earlier: list[str], notes: list[PlanNote])
             "uid": facts.pod_uid,
             "new_name": f"{facts.pod_name[:50]}-fixed",
         }
-        steps.append(_step(30, "recovery.replace_workload_pod", params, "replace the compromised pod, privilege removed"))
+        steps.append(
+            _step(
+                30, "recovery.replace_workload_pod", params, "replace the compromised pod, privilege removed"
+            )
+        )
     if facts.node_name and facts.instance_id and facts.snapshot_ids:
         params = {
             "node_name": facts.node_name,
@@ -122,7 +136,13 @@ def _workload_steps(facts: CaseFacts, earlier: list[str], notes: list[PlanNote])
         }
         after = (*earlier, *(s.id for s in steps))
         steps.append(
-            _step(90, "recovery.drain_terminate_node", params, "final step: the node's snapshots are verified", depends_on=after)
+            _step(
+                90,
+                "recovery.drain_terminate_node",
+                params,
+                "final step: the node's snapshots are verified",
+                depends_on=after,
+            )
         )
     elif facts.node_name:
         notes.append(
@@ -153,6 +173,8 @@ def _row(item: Item, todo: str) -> dict[str, Any]:
         "before": item.before,
         "after": item.after,
         "todo": todo,
+        "action_id": item.action_id,
+        "params": item.params,
     }
 
 

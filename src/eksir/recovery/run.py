@@ -17,9 +17,9 @@ from eksir.actions.base import ActionContext
 from eksir.actions.registry import get_action
 from eksir.engine import ApprovalGate, Runner, RunState
 from eksir.engine.preview import StepPreview, preview_plan
+from eksir.engine.retry import RetryPolicy
 from eksir.engine.rollback import rollback_targets
 from eksir.engine.runner import ContextFactory
-from eksir.engine.retry import RetryPolicy
 from eksir.engine.state import StateStore, StepStatus, fresh_state
 from eksir.errors import BadInputError, EksirError, NotFoundError
 from eksir.recovery.base import RecoveryAction
@@ -45,7 +45,9 @@ class RecoveryStateStore(StateStore):
     def record_plan(self, plan: Any, case_id: str) -> RunState:
         self.case.write_document(PLAN_FILE, _json(plan.model_dump(mode="json")), "recovery-plan")
         state = fresh_state(case_id, plan)
-        event = self.case.append("recovery.plan-recorded", {"plan_digest": state.plan_digest, "steps": len(plan.steps)})
+        event = self.case.append(
+            "recovery.plan-recorded", {"plan_digest": state.plan_digest, "steps": len(plan.steps)}
+        )
         state.last_seq = event.seq
         self._write(state)
         return state
@@ -120,6 +122,7 @@ def preserve(handle: CaseHandle, recovery: RecoveryPlan, ctx: ActionContext) -> 
     done: list[Preserved] = []
     existing = {(e.name, e.sha256) for e in handle.load().evidence}
     targets = [(s.id, s.action_id, s.params) for s in recovery.plan.steps]
+    targets += [(f"kept-{k['event_id']}", k["action_id"], k["params"]) for k in recovery.preserved_only]
     for step_id, action_id, params in targets:
         action = get_action(action_id)
         if not isinstance(action, RecoveryAction):
@@ -133,11 +136,15 @@ def preserve(handle: CaseHandle, recovery: RecoveryPlan, ctx: ActionContext) -> 
         if description is None:
             done.append(Preserved(step_id, label, None, None, "already gone: nothing to preserve"))
             continue
-        body = _json({"step_id": step_id, "action_id": action_id, "params": params, "description": description})
+        body = _json(
+            {"step_id": step_id, "action_id": action_id, "params": params, "description": description}
+        )
         name = f"recovery-{step_id}.json"
         digest = sha256_bytes(body)
         if (name, digest) not in existing:
-            item = handle.add_evidence(name, body, source=f"{action_id} describe", description=f"before recovery: {label}")
+            item = handle.add_evidence(
+                name, body, source=f"{action_id} describe", description=f"before recovery: {label}"
+            )
             done.append(Preserved(step_id, label, item.path, item.sha256, "preserved"))
         else:
             done.append(Preserved(step_id, label, None, digest, "already preserved"))
@@ -174,7 +181,7 @@ def preview(recovery: RecoveryPlan, ctx: ContextFactory) -> list[StepPreview]:
 
 def rollback_recovery(handle: CaseHandle, ctx: ContextFactory, step_id: str | None = None) -> RunState:
     """Undo applied recovery steps newest first (the engine's rollback, on the recovery state)."""
-    from eksir.engine.rollback import _rollback_one  # noqa: PLC0415, PLC2701 - same semantics as `eksir rollback`
+    from eksir.engine.rollback import _rollback_one  # noqa: PLC0415 - same semantics as `eksir rollback`
 
     store = RecoveryStateStore(handle)
     state = store.load()

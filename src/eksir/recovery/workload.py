@@ -125,7 +125,9 @@ class ReplaceWorkloadPod(RecoveryAction[ReplacePodParams]):
             for c in (new.get("spec") or {}).get("containers") or []
             if (c.get("securityContext") or {}).get("privileged")
         ]
-        return VerifyOutcome(not privileged, f"replacement {params.new_name} privileged containers: {privileged}")
+        return VerifyOutcome(
+            not privileged, f"replacement {params.new_name} privileged containers: {privileged}"
+        )
 
     def rollback(self, ctx: ActionContext, params: ReplacePodParams, applied: dict[str, Any]) -> None:
         require_live(ctx, self.spec)
@@ -145,7 +147,12 @@ class DrainTerminateNode(RecoveryAction[DrainTerminateParams]):
         id="recovery.drain_terminate_node",
         phase=Phase.RECOVERY,
         title="Drain and terminate the compromised node (only after its snapshots are verified)",
-        iam_actions=("ec2:DescribeSnapshots", "ec2:DescribeInstances", "ec2:ModifyInstanceAttribute", "ec2:TerminateInstances"),
+        iam_actions=(
+            "ec2:DescribeSnapshots",
+            "ec2:DescribeInstances",
+            "ec2:ModifyInstanceAttribute",
+            "ec2:TerminateInstances",
+        ),
         rbac=(RbacRule(("",), ("nodes",), ("get", "patch")), RbacRule(("",), ("pods",), ("list", "delete"))),
         destructive=True,
         reversible=False,
@@ -159,7 +166,11 @@ class DrainTerminateNode(RecoveryAction[DrainTerminateParams]):
         with aws_call("describe the evidence snapshots"):
             found = ctx.aws("ec2").describe_snapshots(SnapshotIds=list(params.snapshot_ids))["Snapshots"]
         states = {s["SnapshotId"]: s["State"] for s in found}
-        bad = [f"{sid}: {states.get(sid, 'missing')}" for sid in params.snapshot_ids if states.get(sid) != "completed"]
+        bad = [
+            f"{sid}: {states.get(sid, 'missing')}"
+            for sid in params.snapshot_ids
+            if states.get(sid) != "completed"
+        ]
         return f"evidence not verified ({', '.join(bad)})" if bad else None
 
     def check(self, ctx: ActionContext, params: DrainTerminateParams) -> CheckOutcome:
@@ -215,13 +226,19 @@ class DrainTerminateNode(RecoveryAction[DrainTerminateParams]):
             drained.append(f"{meta['namespace']}/{meta['name']}")
         ec2 = ctx.aws("ec2")
         with aws_call(f"terminate {params.instance_id}"):
-            ec2.modify_instance_attribute(InstanceId=params.instance_id, DisableApiTermination={"Value": False})
+            ec2.modify_instance_attribute(
+                InstanceId=params.instance_id, DisableApiTermination={"Value": False}
+            )
             ec2.terminate_instances(InstanceIds=[params.instance_id])
         return {"drained": drained, "terminated": params.instance_id}
 
-    def verify(self, ctx: ActionContext, params: DrainTerminateParams, applied: dict[str, Any]) -> VerifyOutcome:
+    def verify(
+        self, ctx: ActionContext, params: DrainTerminateParams, applied: dict[str, Any]
+    ) -> VerifyOutcome:
         state = ((self.describe(ctx, params) or {}).get("State") or {}).get("Name", "gone")
-        return VerifyOutcome(state in ("shutting-down", "terminated", "gone"), f"{params.instance_id} is {state}")
+        return VerifyOutcome(
+            state in ("shutting-down", "terminated", "gone"), f"{params.instance_id} is {state}"
+        )
 
     def rollback(self, ctx: ActionContext, params: DrainTerminateParams, applied: dict[str, Any]) -> None:
         return None  # not reversible
