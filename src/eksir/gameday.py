@@ -22,6 +22,7 @@ import orjson
 
 from eksir.errors import EksirError, RefusedError
 from eksir.lab import lab
+from eksir.lab.processes import ProcState
 from eksir.store.case_store import CaseHandle, CaseStore
 
 Progress = Callable[[str], None]
@@ -97,7 +98,7 @@ class _Day:
 def require_lab(state: lab.LabState, lab_dir: Path) -> None:
     """Auto-approval is for the lab only: the endpoints must be the lab's loopback servers, all running."""
     hosts = {urlparse(state.aws_endpoint).hostname, urlparse(state.k8s_server).hostname}
-    running = [s for s in lab.process_status(lab_dir) if s.state is lab.processes.ProcState.RUNNING]
+    running = [s for s in lab.process_status(lab_dir) if s.state is ProcState.RUNNING]
     if not hosts <= set(LOOPBACK) or not running:
         raise RefusedError("auto-approval is only allowed against a running local lab; refusing to respond")
 
@@ -130,9 +131,7 @@ def run_gameday(scenario: str, lab_dir: Path, cases_dir: Path, progress: Progres
     finally:
         with day.phase("lab down"):
             lab.down(lab_dir)
-            day.result.lab_down = not any(
-                s.state is lab.processes.ProcState.RUNNING for s in lab.process_status(lab_dir)
-            )
+            day.result.lab_down = not any(s.state is ProcState.RUNNING for s in lab.process_status(lab_dir))
     return day.result
 
 

@@ -75,7 +75,7 @@ def _ct_items(event: dict[str, Any]) -> list[Item]:
         _d(raw.get("requestParameters")),
         _d(raw.get("responseElements")),
     )
-    base = {"event_id": event.get("event_id"), "call": name, "at": event.get("event_time")}
+    base: dict[str, Any] = {"event_id": event.get("event_id"), "call": name, "at": event.get("event_time")}
     account = str(raw.get("recipientAccountId") or _d(raw.get("userIdentity")).get("accountId") or "")
     if name == "CreateUser":
         user = str(req.get("userName"))
@@ -245,7 +245,11 @@ def _k8s_items(event: dict[str, Any], earlier: dict[str, dict[str, Any]]) -> lis
         name=str(name),
     )
     key = obj.path()
-    base = {"event_id": event.get("event_id"), "call": f"{verb} {resource}", "at": event.get("event_time")}
+    base: dict[str, Any] = {
+        "event_id": event.get("event_id"),
+        "call": f"{verb} {resource}",
+        "at": event.get("event_time"),
+    }
     label = obj.label()
     if verb == "create":
         if response.get("kind") not in (None, "Status"):

@@ -116,7 +116,7 @@ def build_recovery_plan(items: list[Item], facts: CaseFacts) -> RecoveryPlan:
 def _workload_steps(facts: CaseFacts, earlier: list[str], notes: list[PlanNote]) -> list[PlanStep]:
     steps: list[PlanStep] = []
     if facts.pod_owned and facts.pod_namespace and facts.pod_name:
-        params = {
+        params: dict[str, Any] = {
             "namespace": facts.pod_namespace,
             "name": facts.pod_name,
             "uid": facts.pod_uid,
