@@ -128,10 +128,9 @@ proc_table() {
     p=${p#/proc/}
     [ -r "/proc/$p/status" ] || continue
     cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" \
-      "$(awk '/^PPid:/{print $2}' "/proc/$p/status" 2>/dev/null)" \
-      "$(awk '/^Uid:/{print $2}' "/proc/$p/status" 2>/dev/null)" \
-      "$(awk '/^State:/{print $2}' "/proc/$p/status" 2>/dev/null)" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$p" \
+      "$(awk '/^PPid:/ {pp = $2} /^Uid:/ {u = $2} /^State:/ {s = $2} END {printf "%s\t%s\t%s", pp, u, s}' \
+        "/proc/$p/status" 2>/dev/null)" \
       "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" "$(readlink "/proc/$p/ns/net" 2>/dev/null)" \
       "$(readlink "/proc/$p/exe" 2>/dev/null)" "$cmd"
   done

@@ -32,7 +32,12 @@ from eksir.actions.base import (
     PlannedChange,
     VerifyOutcome,
 )
-from eksir.actions.containment.casework import CONTAINER_ID_PATTERN, INSTANCE_ID_PATTERN, UUID_PATTERN
+from eksir.actions.containment.casework import (
+    CONTAINER_ID_PATTERN,
+    INSTANCE_ID_PATTERN,
+    UUID_PATTERN,
+    require_live,
+)
 from eksir.actions.containment.ec2_isolation import describe_instance
 from eksir.actions.evidence import ssm_run
 from eksir.actions.evidence.case_evidence import record_evidence
@@ -195,6 +200,7 @@ class CaptureVolatile(Action[CaptureVolatileParams]):
 
     def apply(self, ctx: ActionContext, params: CaptureVolatileParams) -> dict[str, Any]:
         """Send the collection command, or find the one already sent for this case (idempotent)."""
+        require_live(ctx, self.spec)
         comment = capture_comment(ctx)
         existing = ssm_run.find_command(ctx, params.instance_id, comment)
         if existing is not None:
