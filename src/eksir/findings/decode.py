@@ -54,8 +54,11 @@ def parse_document(data: bytes, name: str) -> Document:
         data = data[len(_UTF8_BOM) :]
     if data.startswith(_UTF16_BOMS):
         raise BadInputError(f"{name}: input is UTF-16 text; eksir reads UTF-8 JSON (re-save it as UTF-8)")
-    if not data.strip():
+    if not data or data.isspace():  # `isspace` stops at the first non-blank byte; `strip` copied it all
         raise BadInputError(f"{name}: input is empty; expected a GuardDuty finding as JSON")
+    lines = _parse_lines_directly(data, name)
+    if lines is not None:
+        return lines
     try:
         return Document(name, [(1, orjson.loads(data))], lines=False)
     except orjson.JSONDecodeError as whole_error:
@@ -64,7 +67,40 @@ def parse_document(data: bytes, name: str) -> Document:
         return _parse_lines(data, name, whole_error)
 
 
-def _parse_lines(data: bytes, name: str, whole_error: orjson.JSONDecodeError) -> Document:
+def _parse_lines_directly(data: bytes, name: str) -> Document | None:
+    """JSON Lines read without first trying the whole input as one document; None when that is unsafe.
+
+    A large S3 export is JSON Lines, and trying it as one document first cost a failed parse, and the
+    `strip` copies of 285 MB around it, for nothing. When the first non-blank line is a complete JSON value
+    and more non-blank text follows, the whole input cannot be one JSON document (a value followed by more
+    than whitespace), so the whole-document attempt is certain to fail and `_parse_lines` gives exactly the
+    result it would have. In every other case (a pretty-printed document, a single line, a first line that
+    is no JSON value) the caller takes the original path, with its whole-document error message.
+    """
+    first = _next_line(data, 0)
+    if first is None or _next_line(data, first[1] + 1) is None:
+        return None  # at most one non-blank line: a single document
+    try:
+        orjson.loads(data[first[0] : first[1]])
+    except orjson.JSONDecodeError:
+        return None
+    return _parse_lines(data, name, None)
+
+
+def _next_line(data: bytes, start: int) -> tuple[int, int] | None:
+    """(start, end) of the first non-blank line at or after `start`, without copying the rest of `data`."""
+    size = len(data)
+    while start < size:
+        end = data.find(b"\n", start)
+        end = size if end < 0 else end
+        line = data[start:end]
+        if line and not line.isspace():
+            return start, end
+        start = end + 1
+    return None
+
+
+def _parse_lines(data: bytes, name: str, whole_error: orjson.JSONDecodeError | None) -> Document:
     """JSON Lines (S3 export, several EventBridge events); blank lines are skipped."""
     values: list[tuple[int, Any]] = []
     loads = orjson.loads
@@ -74,9 +110,10 @@ def _parse_lines(data: bytes, name: str, whole_error: orjson.JSONDecodeError) ->
         try:
             values.append((index, loads(line)))
         except orjson.JSONDecodeError as line_error:
-            if not values:
+            if not values and whole_error is not None:
                 # The first line is no JSON value on its own: this is one (broken) multi-line document,
-                # and the whole-document error points at the real problem.
+                # and the whole-document error points at the real problem. (Without `whole_error` the
+                # first line was already parsed, so this line is a later one.)
                 raise _json_error(name, whole_error, 0) from None
             raise _json_error(name, line_error, index - 1) from None
     return Document(name, values, lines=True)

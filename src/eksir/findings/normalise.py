@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from eksir.errors import BadInputError
 from eksir.findings.actor import classify_actor
 from eksir.findings.decode import one_line
 from eksir.findings.family import family_of
 from eksir.findings.timestamps import parse_timestamp
+from eksir.findings.trusted import trusted
 from eksir.models.finding import (
     ApiCall,
     Cluster,
@@ -38,11 +37,23 @@ def _str(parent: dict[str, Any] | None, key: str) -> str | None:
     if parent is None:
         return None
     value = parent.get(key)
-    if type(value) is str:
-        return value
+    return value if type(value) is str else _number_text(value)
+
+
+def _number_text(value: Any) -> str | None:
     if type(value) is int or type(value) is float:  # e.g. an ASN written as a number
         return str(value)
     return None
+
+
+def _texts(parent: dict[str, Any] | None, keys: tuple[str, ...]) -> list[str | None]:
+    """`_str` for several keys of one dict in one call: per-field calls were the reader's largest cost."""
+    if parent is None:
+        return [None] * len(keys)
+    return [
+        value if type(value) is str else None if value is None else _number_text(value)
+        for value in map(parent.get, keys)
+    ]
 
 
 def _bool(parent: dict[str, Any] | None, key: str) -> bool | None:
@@ -66,7 +77,7 @@ def _strs(parent: dict[str, Any] | None, key: str) -> tuple[str, ...]:
     value = parent.get(key) if parent is not None else None
     if type(value) is not list:
         return ()
-    return tuple(item for item in value if type(item) is str)
+    return tuple([item for item in value if type(item) is str])
 
 
 def _dicts(parent: dict[str, Any] | None, key: str) -> list[dict[str, Any]]:
@@ -92,39 +103,41 @@ def build_finding(wire: dict[str, Any], source: SourceFormat, where: str) -> Fin
     kubernetes = _obj(resource, "kubernetesDetails")
     user = _obj(kubernetes, "kubernetesUserDetails")
     keys = _obj(resource, "accessKeyDetails")
-    info = _obj(service, "additionalInfo")
-    try:
-        return Finding(
-            id=finding_id,
-            arn=arn,
-            type=finding_type,
-            family=family_of(finding_type, _str(resource, "resourceType")),
-            severity=_float(wire, "severity"),
-            title=_str(wire, "title"),
-            description=_str(wire, "description"),
-            account_id=_str(wire, "accountId"),
-            region=_str(wire, "region"),
-            partition=_str(wire, "partition"),
-            created_at=parse_timestamp(wire.get("createdAt")),
-            updated_at=parse_timestamp(wire.get("updatedAt")),
-            event_first_seen=parse_timestamp(service.get("eventFirstSeen") if service else None),
-            event_last_seen=parse_timestamp(service.get("eventLastSeen") if service else None),
-            count=_int(service, "count"),
-            archived=_bool(service, "archived"),
-            sample=_is_sample(info),
-            detector_id=_str(service, "detectorId"),
-            source_format=source,
-            resource_type=_str(resource, "resourceType"),
-            cluster=_cluster(_obj(resource, "eksClusterDetails")),
-            workload=_workload(_obj(kubernetes, "kubernetesWorkloadDetails")),
-            actor=classify_actor(user, keys) if user is not None or keys is not None else None,
-            api_call=_api_call(_obj(_obj(service, "action"), "kubernetesApiCallAction")),
-            raw=wire,
-        )
-    except ValidationError as exc:  # defensive: the accessors above should make this unreachable
-        raise BadInputError(
-            f"{where}: finding {finding_id} has unusable fields ({exc.error_count()})"
-        ) from None
+    title, description, account_id, region, partition = _texts(wire, _FINDING_KEYS)
+    resource_type = _str(resource, "resourceType")
+    return trusted(
+        Finding,
+        {
+            "id": finding_id,
+            "arn": arn,
+            "type": finding_type,
+            "family": family_of(finding_type, resource_type),
+            "severity": _float(wire, "severity"),
+            "title": title,
+            "description": description,
+            "account_id": account_id,
+            "region": region,
+            "partition": partition,
+            "created_at": parse_timestamp(wire.get("createdAt")),
+            "updated_at": parse_timestamp(wire.get("updatedAt")),
+            "event_first_seen": parse_timestamp(service.get("eventFirstSeen") if service else None),
+            "event_last_seen": parse_timestamp(service.get("eventLastSeen") if service else None),
+            "count": _int(service, "count"),
+            "archived": _bool(service, "archived"),
+            "sample": _is_sample(_obj(service, "additionalInfo")),
+            "detector_id": _str(service, "detectorId"),
+            "source_format": source,
+            "resource_type": resource_type,
+            "cluster": _cluster(_obj(resource, "eksClusterDetails")),
+            "workload": _workload(_obj(kubernetes, "kubernetesWorkloadDetails")),
+            "actor": classify_actor(user, keys) if user is not None or keys is not None else None,
+            "api_call": _api_call(_obj(_obj(service, "action"), "kubernetesApiCallAction")),
+            "raw": wire,
+        },
+    )
+
+
+_FINDING_KEYS = ("title", "description", "accountId", "region", "partition")
 
 
 def _is_sample(info: dict[str, Any] | None) -> bool:
@@ -137,57 +150,81 @@ def _is_sample(info: dict[str, Any] | None) -> bool:
 def _cluster(details: dict[str, Any] | None) -> Cluster | None:
     if details is None:
         return None
-    arn = _str(details, "arn")
-    name = _str(details, "name") or (arn.rsplit("/", 1)[-1] if arn and "cluster/" in arn else None)
+    arn, name, vpc_id, status = _texts(details, _CLUSTER_KEYS)
+    name = name or (arn.rsplit("/", 1)[-1] if arn and "cluster/" in arn else None)
     if not name:
         return None
     tags = {}
     for tag in _dicts(details, "tags"):
-        key, value = _str(tag, "key"), _str(tag, "value")
+        key, value = _texts(tag, _TAG_KEYS)
         if key is not None:
             tags[key] = value or ""
-    return Cluster(
-        name=name,
-        arn=arn,
-        vpc_id=_str(details, "vpcId"),
-        status=_str(details, "status"),
-        created_at=parse_timestamp(details.get("createdAt")),
-        tags=tags,
+    created_at = parse_timestamp(details.get("createdAt"))
+    return trusted(
+        Cluster,
+        {
+            "name": name,
+            "arn": arn,
+            "vpc_id": vpc_id,
+            "status": status,
+            "created_at": created_at,
+            "tags": tags,
+        },
     )
+
+
+_CLUSTER_KEYS = ("arn", "name", "vpcId", "status")
+_TAG_KEYS = ("key", "value")
+_WORKLOAD_KEYS = ("namespace", "name", "uid", "type", "serviceAccountName")
+_CONTAINER_KEYS = ("name", "image", "imagePrefix")
+_MOUNT_KEYS = ("name", "mountPath")
+_CALL_KEYS = ("verb", "requestUri", "userAgent", "resource", "subresource", "namespace", "resourceName")
+_ORGANIZATION_KEYS = ("asn", "asnOrg", "isp", "org")
+_COUNTRY_KEYS = ("countryCode", "countryName")
 
 
 def _workload(details: dict[str, Any] | None) -> Workload | None:
     if details is None:
         return None
-    return Workload(
-        namespace=_str(details, "namespace"),
-        name=_str(details, "name"),
-        uid=_str(details, "uid"),
-        type=_str(details, "type"),
-        service_account=_str(details, "serviceAccountName"),
-        host_network=_bool(details, "hostNetwork"),
-        host_pid=_bool(details, "hostPID"),
-        host_ipc=_bool(details, "hostIPC"),
-        containers=tuple(_container(item) for item in _dicts(details, "containers")),
-        volumes=tuple(
-            Volume(name=_str(item, "name"), host_path=_str(_obj(item, "hostPath"), "path"))
-            for item in _dicts(details, "volumes")
-        ),
+    namespace, name, uid, kind, service_account = _texts(details, _WORKLOAD_KEYS)
+    return trusted(
+        Workload,
+        {
+            "namespace": namespace,
+            "name": name,
+            "uid": uid,
+            "type": kind,
+            "service_account": service_account,
+            "host_network": _bool(details, "hostNetwork"),
+            "host_pid": _bool(details, "hostPID"),
+            "host_ipc": _bool(details, "hostIPC"),
+            "containers": tuple([_container(item) for item in _dicts(details, "containers")]),
+            "volumes": tuple([_volume(item) for item in _dicts(details, "volumes")]),
+        },
     )
 
 
+def _volume(item: dict[str, Any]) -> Volume:
+    return trusted(Volume, {"name": _str(item, "name"), "host_path": _str(_obj(item, "hostPath"), "path")})
+
+
 def _container(item: dict[str, Any]) -> Container:
+    name, image, image_prefix = _texts(item, _CONTAINER_KEYS)
     security = _obj(item, "securityContext")
-    return Container(
-        name=_str(item, "name"),
-        image=_str(item, "image"),
-        image_prefix=_str(item, "imagePrefix"),
-        privileged=_bool(security, "privileged"),
-        allow_privilege_escalation=_bool(security, "allowPrivilegeEscalation"),
-        volume_mounts=tuple(
-            VolumeMount(name=_str(mount, "name"), mount_path=_str(mount, "mountPath"))
-            for mount in _dicts(item, "volumeMounts")
-        ),
+    mounts = []
+    for mount in _dicts(item, "volumeMounts"):
+        mount_name, mount_path = _texts(mount, _MOUNT_KEYS)
+        mounts.append(trusted(VolumeMount, {"name": mount_name, "mount_path": mount_path}))
+    return trusted(
+        Container,
+        {
+            "name": name,
+            "image": image,
+            "image_prefix": image_prefix,
+            "privileged": _bool(security, "privileged"),
+            "allow_privilege_escalation": _bool(security, "allowPrivilegeEscalation"),
+            "volume_mounts": tuple(mounts),
+        },
     )
 
 
@@ -195,24 +232,30 @@ def _api_call(action: dict[str, Any] | None) -> ApiCall | None:
     if action is None:
         return None
     remote = _obj(action, "remoteIpDetails")
-    organization = _obj(remote, "organization")
-    country = _obj(remote, "country")
-    return ApiCall(
-        verb=_str(action, "verb"),
-        request_uri=_str(action, "requestUri"),
-        status_code=_int(action, "statusCode"),
-        user_agent=_str(action, "userAgent"),
-        source_ips=_strs(action, "sourceIPs"),
-        remote_ip=_str(remote, "ipAddressV4") or _str(remote, "ipAddressV6"),
-        resource=_str(action, "resource"),
-        subresource=_str(action, "subresource"),
-        namespace=_str(action, "namespace"),
-        resource_name=_str(action, "resourceName"),
-        asn=_str(organization, "asn"),
-        asn_org=_str(organization, "asnOrg"),
-        isp=_str(organization, "isp"),
-        org=_str(organization, "org"),
-        country_code=_str(country, "countryCode"),
-        country_name=_str(country, "countryName"),
-        city=_str(_obj(remote, "city"), "cityName"),
+    verb, request_uri, user_agent, resource, subresource, namespace, resource_name = _texts(
+        action, _CALL_KEYS
+    )
+    asn, asn_org, isp, org = _texts(_obj(remote, "organization"), _ORGANIZATION_KEYS)
+    country_code, country_name = _texts(_obj(remote, "country"), _COUNTRY_KEYS)
+    return trusted(
+        ApiCall,
+        {
+            "verb": verb,
+            "request_uri": request_uri,
+            "status_code": _int(action, "statusCode"),
+            "user_agent": user_agent,
+            "source_ips": _strs(action, "sourceIPs"),
+            "remote_ip": _str(remote, "ipAddressV4") or _str(remote, "ipAddressV6"),
+            "resource": resource,
+            "subresource": subresource,
+            "namespace": namespace,
+            "resource_name": resource_name,
+            "asn": asn,
+            "asn_org": asn_org,
+            "isp": isp,
+            "org": org,
+            "country_code": country_code,
+            "country_name": country_name,
+            "city": _str(_obj(remote, "city"), "cityName"),
+        },
     )

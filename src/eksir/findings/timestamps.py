@@ -26,6 +26,14 @@ _SCALES = ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6), (1e20, 1e9))
 
 def parse_timestamp(value: Any) -> datetime | None:
     """Return `value` as an aware UTC datetime, or None when it is missing or not a timestamp."""
+    kind = type(value)
+    if kind is str:  # the common cases first: ISO strings and wire floats, tested by exact type
+        text = value.strip()
+        if len(text) > 10 and text[4] == "-" and text[:4].isdigit():  # ISO date; never a number
+            return _from_iso(text)
+        return _from_text(text)
+    if kind is float:
+        return _from_epoch(value)
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, datetime):
@@ -35,11 +43,14 @@ def parse_timestamp(value: Any) -> datetime | None:
     if isinstance(value, float):
         return _from_epoch(value)
     if isinstance(value, str):
-        text = value.strip()
-        if _NUMBER.fullmatch(text):
-            return _from_epoch_int(int(text)) if text.isdigit() else _from_epoch(float(text))
-        return _from_iso(text)
+        return _from_text(value.strip())
     return None
+
+
+def _from_text(text: str) -> datetime | None:
+    if _NUMBER.fullmatch(text):
+        return _from_epoch_int(int(text)) if text.isdigit() else _from_epoch(float(text))
+    return _from_iso(text)
 
 
 def _from_epoch(number: float) -> datetime | None:
