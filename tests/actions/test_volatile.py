@@ -454,3 +454,23 @@ def test_a_dry_run_sends_nothing(moto: Any, instance_id: str) -> None:
     with pytest.raises(RefusedError):
         CaptureVolatile().apply(ctx, _params(instance_id=instance_id))
     assert boto_client(moto, "ssm").list_commands(InstanceId=instance_id)["Commands"] == []
+
+
+def test_without_node_uploads_the_command_output_in_s3_is_the_evidence(
+    aws_ctx: ActionContext, moto: Any, instance_id: str, tmp_path: Path
+) -> None:
+    """A node without the aws CLI: SSM itself still writes the script's stdout to the evidence bucket."""
+    case = empty_case(tmp_path / "case")
+    aws_ctx.extras[CASE_EXTRA] = case
+    params = _params(instance_id=instance_id)
+    applied = CaptureVolatile().apply(aws_ctx, params)
+    plugin = "awsrunShellScript/0.awsrunshellscript"
+    key = f"{PREFIX}ssm-output/{applied['command_id']}/{instance_id}/{plugin}/stdout"
+    body = b"eksir-uploaded: 0\n----- host/proc-table.tsv\npid\tppid\n1\t0\n"
+    boto_client(moto, "s3").put_object(Bucket=BUCKET, Key=key, Body=body)
+    outcome = CaptureVolatile().verify(aws_ctx, params, applied)
+    assert outcome.ok, outcome.detail
+    assert "0 archive(s)" in outcome.detail
+    [item] = case.load().evidence
+    assert item.sha256 == hashlib.sha256(body).hexdigest()
+    assert item.name.endswith("awsrunShellScript/0.awsrunshellscript/stdout")

@@ -139,7 +139,6 @@ class CaptureVolatile(Action[CaptureVolatileParams]):
             "ssm:GetCommandInvocation",
             "s3:ListBucket",
             "s3:GetObject",
-            "s3:GetObjectVersion",
         ),
         destructive=False,
         reversible=False,
@@ -270,6 +269,9 @@ class CaptureVolatile(Action[CaptureVolatileParams]):
             else f"{len(items)} object(s) hashed into the case ({len(archives)} archive(s))"
             + (f"; node reported {len(findings)} gap(s): {'; '.join(findings[:6])}" if findings else "")
         )
+        kept = ssm_run.marker(stdout, "eksir-kept-on-node")
+        if kept and not problems:
+            detail += f"; the node could not upload its archive: it is kept on the node in {kept}"
         return VerifyOutcome(
             ok=not problems,
             detail=detail,
