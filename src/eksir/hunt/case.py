@@ -47,11 +47,19 @@ def case_resolution(handle: CaseHandle) -> Resolution | None:
 
 
 def case_principals(handle: CaseHandle) -> PrincipalSet:
-    """The finding's principals plus the AWS principal (and mappings) resolution tied the actor to."""
-    principals = PrincipalSet.from_finding(case_finding(handle))
+    """The finding's principals plus the AWS principal (and mappings) resolution tied the actor to.
+
+    A privileged pod can read its node's instance-role credentials from IMDS, so the node's role session
+    is hunted too, off the node only (the node's own calls under it are not the attacker's).
+    """
+    finding = case_finding(handle)
+    principals = PrincipalSet.from_finding(finding)
     resolution = case_resolution(handle)
     if resolution is None:
         return principals
+    if resolution.instance is not None:
+        own_ips = [ip for eni in resolution.instance.network_interfaces for ip in eni.private_ips]
+        principals = principals.union(PrincipalSet.for_instance(resolution.instance.instance_id, own_ips))
     actor = resolution.actor
     extra = [arn for arn in (actor.principal_arn,) if arn]
     extra += [m.principal_arn for m in actor.mappings if m.principal_arn]

@@ -54,6 +54,10 @@ class PrincipalSet(BaseModel):
     session_names: frozenset[str] = frozenset()
     principal_ids: frozenset[str] = frozenset()
     k8s_usernames: frozenset[str] = frozenset()
+    # Instance-role sessions (named after the instance) of a node the attacker controlled: the node itself
+    # uses them all day, so only calls from anywhere but the node's own addresses are the attacker's.
+    instance_sessions: frozenset[str] = frozenset()
+    instance_ips: frozenset[str] = frozenset()
 
     @classmethod
     def from_values(cls, values: Iterable[str]) -> PrincipalSet:
@@ -97,11 +101,17 @@ class PrincipalSet(BaseModel):
 
     def is_empty(self) -> bool:
         """True when nothing would match."""
-        return not any(getattr(self, name) for name in type(self).model_fields)
+        return not self.values()
 
     def values(self) -> list[str]:
-        """Every identifier, for display."""
-        return sorted({v for name in type(self).model_fields for v in getattr(self, name)})
+        """Every identifier, for display (and the pre-filter); the node's addresses are not identifiers."""
+        names = (name for name in type(self).model_fields if name != "instance_ips")
+        return sorted({v for name in names for v in getattr(self, name)})
+
+    @classmethod
+    def for_instance(cls, instance_id: str, own_ips: Iterable[str]) -> PrincipalSet:
+        """The instance-role session of a node, matched only when used off the node (IMDS theft)."""
+        return cls(instance_sessions=frozenset({instance_id}), instance_ips=frozenset(own_ips))
 
     def tokens(self) -> tuple[bytes, ...]:
         """Byte strings at least one of which is in every matching record (see `tokens_for`)."""
@@ -132,8 +142,22 @@ class PrincipalSet(BaseModel):
         except TypeError:  # an unhashable value where CloudTrail puts a string
             return None
         if self.user_names or self.k8s_usernames or self.principal_ids or self.session_names:
-            return self._match_names(ident, arn)
+            found = self._match_names(ident, arn)
+            if found:
+                return found
+        if self.instance_sessions:
+            return self._match_off_host(record, ident, arn)
         return None
+
+    def _match_off_host(self, record: Mapping[str, Any], ident: Mapping[str, Any], arn: object) -> str | None:
+        """An instance-role session of the hunted node, used from somewhere other than the node."""
+        if ident.get("type") != "AssumedRole" or not isinstance(arn, str):
+            return None
+        if arn.rsplit("/", 1)[-1] not in self.instance_sessions:
+            return None
+        if record.get("sourceIPAddress") in self.instance_ips:
+            return None
+        return "sessionName(off the node)"
 
     def _match_names(self, ident: Mapping[str, Any], arn: object) -> str | None:
         kind = ident.get("type")

@@ -79,6 +79,7 @@ class NodeInfo(_Frozen):
 class NetworkInterfaceInfo(_Frozen):
     eni_id: str
     security_group_ids: tuple[str, ...] = ()
+    private_ips: tuple[str, ...] = ()  # the node's own addresses, where its credentials belong
 
 
 class InstanceInfo(_Frozen):

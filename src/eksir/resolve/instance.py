@@ -53,6 +53,12 @@ def describe_instance(ec2: Any, autoscaling: Any, instance_id: str, notes: list[
                 security_group_ids=tuple(
                     str(g["GroupId"]) for g in eni.get("Groups") or [] if g.get("GroupId")
                 ),
+                private_ips=tuple(
+                    str(a["PrivateIpAddress"])
+                    for a in eni.get("PrivateIpAddresses") or []
+                    if a.get("PrivateIpAddress")
+                )
+                or ((str(eni["PrivateIpAddress"]),) if eni.get("PrivateIpAddress") else ()),
             )
             for eni in raw.get("NetworkInterfaces") or []
             if eni.get("NetworkInterfaceId")
