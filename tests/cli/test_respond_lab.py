@@ -619,3 +619,23 @@ def test_respond_killed_mid_run_then_resume_completes_with_no_step_applied_twice
     rolled = eksir(lab, "rollback", case_dir.name, "--yes", "--cases-dir", str(cases), *lab.access())
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert observe(lab) == before
+
+
+def test_a_planned_action_this_version_does_not_ship_is_shown_as_not_available_in_the_plan() -> None:
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from eksir.actions.base import Phase
+    from eksir.cli.respond_view import plan_document, render_plan
+    from eksir.engine.preview import preview_plan
+    from eksir.playbooks.plan import Plan, PlanStep
+
+    step = PlanStep(id="s99-x.not_shipped", action_id="x.not_shipped", phase=Phase.CONTAINMENT)
+    plan = Plan(playbook="t", finding_id="f", created_at=datetime.now(UTC), steps=(step,))
+    previews = preview_plan(plan, lambda: pytest.fail("no context is needed for an unknown action"))
+    console = Console(record=True, width=200)
+    render_plan(console, "case-1", plan, previews)
+    assert "x.not_shipped: not available in this version" in console.export_text()
+    doc = plan_document("case-1", plan, previews)
+    assert doc["plan"]["steps"][0]["preview"]["problem"] == "x.not_shipped: not available in this version"
