@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test system-deps lint typecheck unit bench clean
+.PHONY: demo triage-example test system-deps lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,8 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: triage the bundled example finding and open its case under ./cases
+## demo: the game day: lab up -> triage -> plan -> respond -> hunt -> recover -> prevention proof -> report -> lab down
+SCENARIO ?= iam-user
 demo: $(STAMP)
+	$(BIN)/eksir gameday --scenario $(SCENARIO) --cases-dir cases
+
+## triage-example: triage the bundled example finding (no lab, no Go needed) and verify its case
+triage-example: $(STAMP)
 	$(BIN)/eksir triage examples/finding-eventbridge.json --config examples/triage-config.yaml --cases-dir cases
 	$(BIN)/eksir case verify --cases-dir cases $$($(BIN)/eksir triage examples/finding-eventbridge.json --config examples/triage-config.yaml --cases-dir cases --output json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["case"]["id"])')
 
