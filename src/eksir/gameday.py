@@ -228,21 +228,20 @@ def _respond(day: _Day, plan: Any) -> str:
 
 
 def _hunt(day: _Day) -> str:
-    from eksir.hunt.principals import PrincipalSet  # noqa: PLC0415
+    from eksir.hunt.case import case_principals, record_hunt  # noqa: PLC0415
     from eksir.hunt.run import HuntOptions, run_hunt  # noqa: PLC0415
     from eksir.hunt.sources.aws import AwsAccess  # noqa: PLC0415
     from eksir.hunt.window import TimeWindow  # noqa: PLC0415
 
     state, case = _state(day), _handle(day)
     result = run_hunt(
-        PrincipalSet.from_finding(day.finding),
+        case_principals(case),
         [f"s3://{state.cloudtrail_bucket}/"],
         TimeWindow.parse("4d"),
         access=AwsAccess(region=state.region, endpoint_url=state.aws_endpoint),
         options=HuntOptions(audit_logs=(Path(state.audit_log),), workers=1),
     )
-    case.write_document("hunt.json", result.to_json().encode(), "hunt")
-    case.append("hunt.completed", {"events": len(result.events), "detail": f"{len(result.events)} call(s)"})
+    record_hunt(case, result)
     return f"{len(result.events)} call(s) by the attacker's principals"
 
 

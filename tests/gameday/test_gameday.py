@@ -51,10 +51,12 @@ def test_gameday_writes_a_report_listing_every_ground_truth_call_and_leaves_the_
     ]
     assert all(p["status"] == "ok" for p in result["phases"])
     report = Path(result["report"])
-    assert report.is_file() and report.name == "report.html"
+    assert report.is_file()
+    assert report.name == "report.html"
     case = Path(result["case_dir"])
     truth = json.loads((lab_dir / "ground-truth.json").read_text())
-    hunt = json.loads((case / "hunt.json").read_text())
+    (hunt_file,) = case.glob("evidence/*-hunt.json")  # stored as hashed evidence by the hunt phase
+    hunt = json.loads(hunt_file.read_text())
     by_id = {e["event_id"]: e for e in hunt["events"]}
     expected_ids = truth["cloudtrail_event_ids"] + truth["audit_ids"]
     assert set(expected_ids) <= set(by_id)

@@ -1,4 +1,4 @@
-"""A lab per scenario with a case that holds the triage, the containment run and the hunt (as the game day does)."""
+"""A lab per scenario with a case holding the triage, containment run and hunt (as the game day does)."""
 
 from __future__ import annotations
 
@@ -31,17 +31,7 @@ class Incident:
         return _context(self.day)
 
 
-_HUNT_GAP = pytest.mark.xfail(
-    reason="the hunt starts from the finding's principals and does not yet follow node-role (IMDS) or IRSA "
-    "sessions, so the attacker's AWS calls in this scenario are not in the case",
-    strict=False,
-)
-SCENARIOS = [
-    pytest.param(s.value, marks=_HUNT_GAP)
-    if s in (ScenarioName.OIDC_USER, ScenarioName.SERVICE_ACCOUNT)
-    else s.value
-    for s in ScenarioName
-]
+SCENARIOS = [s.value for s in ScenarioName]
 
 
 @pytest.fixture(scope="module", params=SCENARIOS)

@@ -19,7 +19,8 @@ def _iam_user_exists(incident: Incident, name: str) -> bool:
     try:
         incident.state.endpoint.client("iam").get_user(UserName=name)
     except ClientError as exc:
-        assert exc.response["Error"]["Code"] == "NoSuchEntity"
+        if exc.response["Error"]["Code"] != "NoSuchEntity":
+            raise
         return False
     return True
 
@@ -78,7 +79,8 @@ def test_the_changed_resource_is_restored_and_the_deleted_trail_is_on_the_recrea
 def test_the_node_goes_last_and_only_with_verified_snapshots(incident, recovered):
     steps = recovered["steps"]
     node = [s for s in steps if s["action_id"] == "recovery.drain_terminate_node"]
-    assert len(node) == 1 and node[0]["status"] == "verified"
+    assert len(node) == 1
+    assert node[0]["status"] == "verified"
     assert node[0]["params"]["snapshot_ids"]
     assert incident.truth["pod"]["name"] in node[0]["params"]["keep_pods"]
 

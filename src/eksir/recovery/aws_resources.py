@@ -65,7 +65,8 @@ class TerminateInstance(RecoveryAction[InstanceParams]):
     def plan(self, ctx: ActionContext, params: InstanceParams) -> PlannedChange:
         found = self.describe(ctx, params) or {}
         return PlannedChange(
-            f"terminate {params.instance_id} ({found.get('InstanceType', '?')}, launched {found.get('LaunchTime')})",
+            f"terminate {params.instance_id} "
+            f"({found.get('InstanceType', '?')}, launched {found.get('LaunchTime')})",
             diff=(f"- instance {params.instance_id}",),
             warnings=("termination cannot be undone; the description is kept as evidence",),
         )

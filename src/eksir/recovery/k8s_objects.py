@@ -90,7 +90,8 @@ class DeleteK8sObject(RecoveryAction[K8sObjectParams]):
         if params.uid and _uid(found) != params.uid:
             return CheckOutcome(
                 True,
-                f"{params.ref.label()} now has uid {_uid(found)}, not the attacker's {params.uid}: left alone",
+                f"{params.ref.label()} now has uid {_uid(found)}, "
+                f"not the attacker's {params.uid}: left alone",
                 already_applied=True,
             )
         return CheckOutcome(True, f"{params.ref.label()} exists (uid {_uid(found)})")

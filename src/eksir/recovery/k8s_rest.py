@@ -1,4 +1,6 @@
-"""Generic Kubernetes object access by REST path, as plain JSON: one code path for every kind recovery removes.
+"""Generic Kubernetes object access by REST path, as plain JSON.
+
+One code path for every kind recovery removes.
 
 Why not the generated typed clients: recovery deletes and restores pods, DaemonSets, CronJobs, bindings,
 Secrets and ServiceAccounts alike; the audit log names them by (apiGroup, apiVersion, resource), which maps

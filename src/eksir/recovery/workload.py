@@ -1,4 +1,6 @@
-"""The compromised workload and its node: replace the pod from a fixed spec; drain and terminate the node last.
+"""The compromised workload and its node.
+
+Replace the pod from a fixed spec; drain and terminate the node last.
 
 Why the old pod stays: it is isolated (deny-all NetworkPolicy) and is the live evidence until forensics is
 done, so the replacement is a *new* pod with the privilege removed, not an edit of the old one. Why the node
