@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import pytest
@@ -91,3 +93,19 @@ def test_trusted_builds_an_instance_that_is_frozen_and_equal_to_the_validated_on
     with pytest.raises(Exception, match="frozen"):
         container.name = "other"  # type: ignore[misc]
     assert trusted(Actor, Actor(kind=ActorKind.NODE).model_dump()) == Actor(kind=ActorKind.NODE)
+
+
+def test_the_shared_fields_set_is_read_only_and_copies_of_the_model_get_their_own() -> None:
+    [finding] = read_findings(FIXTURES / "iam-user.wire.json")
+    with pytest.raises(TypeError, match="read-only"):
+        finding.model_fields_set.add("x")
+    with pytest.raises(TypeError, match="read-only"):
+        finding.model_fields_set |= {"x"}
+    updated = finding.model_copy(update={"title": "changed"})
+    assert updated.title == "changed"
+    assert finding.title != "changed"
+    assert updated.model_fields_set == finding.model_fields_set
+    for clone in (copy.copy(finding), copy.deepcopy(finding), pickle.loads(pickle.dumps(finding))):
+        assert clone == finding
+        assert type(clone.model_fields_set) is set or clone.model_fields_set == finding.model_fields_set
+    assert Finding.model_validate(finding.model_dump()) == finding

@@ -98,9 +98,23 @@ def classify_actor(
     username = _text(user_details, "username")
     uid = _text(user_details, "uid")
     groups = _texts(user_details, "groups")
-    session_name = next((name for name in _texts(user_details, "sessionName") if name.strip()), None)
+    session_name = None
+    for name in _texts(user_details, "sessionName"):
+        if name.strip():
+            session_name = name
+            break
     user_name = _text(access_key_details, "userName")
-    kind, reason = _decide(username, uid, groups, session_name or user_name, access_key_details)
+    principal_id = _text(access_key_details, "principalId")
+    user_type = _text(access_key_details, "userType")
+    kind, reason = _decide(
+        username,
+        uid,
+        groups,
+        session_name or user_name,
+        access_key_details,
+        principal_id=principal_id,
+        declared=user_type,
+    )
     return trusted(
         Actor,
         {
@@ -111,9 +125,9 @@ def classify_actor(
             "session_name": session_name,
             "impersonated_username": _text(_get(user_details, "impersonatedUser"), "username"),
             "access_key_id": _text(access_key_details, "accessKeyId"),
-            "principal_id": _text(access_key_details, "principalId"),
+            "principal_id": principal_id,
             "user_name": user_name,
-            "user_type": _text(access_key_details, "userType"),
+            "user_type": user_type,
             "reason": reason,
         },
     )
@@ -125,6 +139,9 @@ def _decide(
     groups: tuple[str, ...],
     session: str | None,
     access_key_details: Mapping[str, Any] | None,
+    *,
+    principal_id: str | None,
+    declared: str | None,
 ) -> tuple[ActorKind, str]:
     name = username or ""
     if name == "system:anonymous" or "system:unauthenticated" in groups:
@@ -136,13 +153,12 @@ def _decide(
     has_keys = _has_credentials(access_key_details)
     if not has_keys and not (uid or "").startswith(_AUTHENTICATOR_UIDS):
         return ActorKind.OIDC_USER, "rule 5: no AWS credentials involved, so an OIDC identity-provider user"
-    return _decide_iam(name, uid, session, access_key_details)
+    return _decide_iam(name, uid, session, principal_id, declared)
 
 
 def _decide_iam(
-    username: str, uid: str | None, session: str | None, access_key_details: Mapping[str, Any] | None
+    username: str, uid: str | None, session: str | None, principal_id: str | None, declared: str | None
 ) -> tuple[ActorKind, str]:
-    declared = _text(access_key_details, "userType")
     user_type = (declared or "").lower()
     ec2_session = session is not None and _INSTANCE_ID.match(session) is not None
     if user_type in _USER_TYPES:
@@ -151,7 +167,7 @@ def _decide_iam(
         if ec2_session:
             return ActorKind.EC2_INSTANCE_ROLE, f"rule 4b: role session {session!r} is an EC2 instance id"
         return ActorKind.IAM_ROLE, f"rule 4c: AWS credentials of userType {declared!r} (an IAM role)"
-    principal = _text(access_key_details, "principalId") or (uid or "").rpartition(":")[2]
+    principal = principal_id or (uid or "").rpartition(":")[2]
     if principal.startswith("AIDA") or ":user/" in username:
         return ActorKind.IAM_USER, "rule 4d: no userType; the principal is an IAM user (AIDA id / user ARN)"
     if ec2_session:

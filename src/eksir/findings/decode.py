@@ -101,10 +101,21 @@ def _next_line(data: bytes, start: int) -> tuple[int, int] | None:
 
 
 def _parse_lines(data: bytes, name: str, whole_error: orjson.JSONDecodeError | None) -> Document:
-    """JSON Lines (S3 export, several EventBridge events); blank lines are skipped."""
+    """JSON Lines (S3 export, several EventBridge events); blank lines are skipped.
+
+    Lines are sliced one at a time rather than `split` up front, so a large export is not held twice.
+    """
     values: list[tuple[int, Any]] = []
     loads = orjson.loads
-    for index, line in enumerate(data.split(b"\n"), start=1):
+    find = data.find
+    size = len(data)
+    start = index = 0
+    while start <= size:  # the same segments as `data.split(b"\n")`, the last one after the last newline
+        end = find(b"\n", start)
+        end = size if end < 0 else end
+        line = data[start:end]
+        start = end + 1
+        index += 1
         if not line or line.isspace():
             continue
         try:
