@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,16 @@ def test_a_failure_while_assembling_leaves_no_half_case(
 def test_an_unknown_case_is_a_not_found_error(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="no case 'eksir-nope'"):
         CaseStore(tmp_path).get("eksir-nope")
+
+
+def test_evidence_added_from_parallel_steps_is_all_listed_once_with_distinct_numbers(tmp_path: Path) -> None:
+    handle, _ = CaseStore(tmp_path).open_for_finding(make_finding(), b"{}", "finding.json")
+    payloads = [f"artefact {i}".encode() for i in range(24)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        items = list(pool.map(lambda body: handle.add_evidence("artefact.txt", body, "test"), payloads))
+
+    listed = handle.load().evidence
+    assert sorted(i.number for i in listed) == list(range(1, len(payloads) + 2))  # + the finding itself
+    assert {i.sha256 for i in items} == {sha256_bytes(p) for p in payloads}
+    assert verify_case(handle).ok

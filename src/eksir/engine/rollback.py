@@ -14,7 +14,7 @@ from typing import Any
 from eksir.actions.base import ActionSpec
 from eksir.actions.registry import get_action
 from eksir.engine.retry import RetryPolicy
-from eksir.engine.runner import ContextFactory
+from eksir.engine.runner import ContextFactory, with_case
 from eksir.engine.state import RunState, StateStore, StepRecord, StepStatus
 from eksir.errors import EksirError, NotFoundError, RefusedError
 from eksir.store.case_store import CaseHandle
@@ -52,6 +52,7 @@ def rollback(
     retry: RetryPolicy | None = None,
 ) -> RunState:
     """Roll back one step or every applied step; what cannot be undone is recorded, not skipped silently."""
+    ctx_factory = with_case(ctx_factory, case)
     store = StateStore(case)
     state = store.load()
     policy = retry or RetryPolicy()

@@ -20,6 +20,7 @@ from typing import Any, NoReturn, Protocol
 from pydantic import ValidationError
 
 from eksir.actions.base import Action, ActionContext, ActionParams, CheckOutcome
+from eksir.actions.evidence.case_evidence import CASE_EXTRA
 from eksir.actions.registry import get_action
 from eksir.engine.approval import ApprovalGate, ApprovalRequest
 from eksir.engine.retry import RetryPolicy
@@ -30,6 +31,19 @@ from eksir.store.case_store import CaseHandle
 
 log = logging.getLogger("eksir.engine")
 ContextFactory = Callable[[], ActionContext]
+
+
+def with_case(factory: ContextFactory, case: CaseHandle) -> ContextFactory:
+    """Contexts that carry the open case, so actions enter what they collect into its evidence manifest."""
+
+    def make() -> ActionContext:
+        ctx = factory()
+        ctx.extras.setdefault(CASE_EXTRA, case)
+        return ctx
+
+    return make
+
+
 _DEAD_ENDS = frozenset({StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.BLOCKED, StepStatus.ROLLED_BACK})
 _HAS_EFFECT = frozenset({StepStatus.APPLYING, StepStatus.APPLIED, StepStatus.VERIFIED})
 
@@ -63,7 +77,7 @@ class Runner:
     ) -> None:
         self.case = case
         self.plan = plan
-        self.ctx_factory = ctx_factory
+        self.ctx_factory = with_case(ctx_factory, case)
         self.gate = gate
         self.max_workers = max(1, max_workers)
         self.retry = retry or RetryPolicy()

@@ -18,6 +18,7 @@ import re
 import shutil
 import socket
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +55,16 @@ def case_id_for(finding: Finding) -> str:
     key = finding.arn or finding.id
     day = (finding.created_at or datetime.now(UTC)).strftime("%Y%m%d")
     return f"eksir-{day}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+_CASE_LOCKS: dict[Path, threading.Lock] = {}
+_CASE_LOCKS_GUARD = threading.Lock()
+
+
+def _case_lock(path: Path) -> threading.Lock:
+    """One lock per case directory in this process."""
+    with _CASE_LOCKS_GUARD:
+        return _CASE_LOCKS.setdefault(path.resolve(), threading.Lock())
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,17 @@ class CaseHandle:
     def add_evidence(
         self, name: str, data: bytes, source: str, description: str = "", media_type: str = "application/json"
     ) -> EvidenceItem:
-        """Store an artefact under evidence/, hash it, list it in the case and log its custody."""
+        """Store an artefact under evidence/, hash it, list it in the case and log its custody.
+
+        Steps run in parallel threads and several may collect evidence at once: the read-number-write of
+        case.json is serialised per case so no item is lost or numbered twice.
+        """
+        with _case_lock(self.path):
+            return self._add_evidence(name, data, source, description, media_type)
+
+    def _add_evidence(
+        self, name: str, data: bytes, source: str, description: str, media_type: str
+    ) -> EvidenceItem:
         case = self.load()
         number = len(case.evidence) + 1
         relative = f"{EVIDENCE_DIR}/{number:03d}-{_SAFE_NAME.sub('_', name)}"
