@@ -12,10 +12,13 @@ import contextlib
 import re
 from typing import Any
 
+hyperscan: Any
 try:  # optional: the `fast` extra
-    import hyperscan
+    import hyperscan as _hyperscan
+
+    hyperscan = _hyperscan
 except ImportError:  # pragma: no cover - depends on the platform
-    hyperscan = None  # type: ignore[assignment]
+    hyperscan = None
 
 RECORD_MARKER = b'"eventVersion"'
 """Every CloudTrail record has exactly one eventVersion key: counting it counts records without parsing."""
