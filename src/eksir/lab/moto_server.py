@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sys
 import time
 import urllib.error
@@ -119,23 +118,6 @@ class AwsEndpoint:
         }
 
 
-def free_port() -> int:
-    """A TCP port on loopback that was free a moment ago (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_in_use(port: int) -> bool:
-    """True when something already listens on (or holds) `port` on loopback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return True
-    return False
-
-
 def is_ready(url: str) -> bool:
     """True when an HTTP server answers at `url` (any status code counts: moto answers 404 to `/`)."""
     try:
@@ -167,9 +149,10 @@ class InProcessMoto:
         configure_moto_env(workdir)  # before moto's EC2 module is imported: it reads the AMI path then
         from moto.server import ThreadedMotoServer  # noqa: PLC0415 - moto is the optional `lab` extra
 
-        if port and port_in_use(port):
-            raise LabError(f"port {port} on {LOOPBACK} is already in use; cannot start moto there")
-        self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=port or free_port(), verbose=False)
+        if port:
+            processes.ensure_port_free(port, "moto server")
+        chosen = port or processes.free_ports(1)[0]
+        self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=chosen, verbose=False)
         self._server.start()
         host, bound = self._server.get_host_and_port()
         self.endpoint = AwsEndpoint(url=f"http://{host}:{bound}")
@@ -204,7 +187,7 @@ def spawn_detached(workdir: Path, port: int | None = None, timeout: float = 30.0
     taken, the server exits during start, or it does not answer within `timeout`; in the last two cases
     the server is stopped before raising, so nothing is left running.
     """
-    chosen = port if port is not None else free_port()
+    chosen = port if port is not None else processes.free_ports(1)[0]
     processes.ensure_port_free(chosen, "moto server")
     log_path = workdir / "moto.log"
     argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(chosen)]
@@ -214,7 +197,7 @@ def spawn_detached(workdir: Path, port: int | None = None, timeout: float = 30.0
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            if _exited(record.pid):
+            if not processes.is_running(record):
                 raise LabError(f"moto server exited during start; {log_path}: {log_tail(log_path, 5)}")
             if is_ready(endpoint.url):
                 return DetachedMoto(record.pid, chosen, endpoint, log_path)
@@ -223,16 +206,3 @@ def spawn_detached(workdir: Path, port: int | None = None, timeout: float = 30.0
     except BaseException:
         processes.stop_all(workdir)
         raise
-
-
-def _exited(pid: int) -> bool:
-    """True once our child `pid` has exited (reaping it).
-
-    Why not `processes.is_running`: right after spawn, /proc/<pid>/cmdline is empty until exec completes,
-    which that check reads as "not running".
-    """
-    try:
-        done, _status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return not Path(f"/proc/{pid}").exists()
-    return done == pid
