@@ -52,8 +52,7 @@ def case_principals(handle: CaseHandle) -> PrincipalSet:
     A privileged pod can read its node's instance-role credentials from IMDS, so the node's role session
     is hunted too, off the node only (the node's own calls under it are not the attacker's).
     """
-    finding = case_finding(handle)
-    principals = PrincipalSet.from_finding(finding)
+    principals = PrincipalSet.from_finding(case_finding(handle))
     resolution = case_resolution(handle)
     if resolution is None:
         return principals
@@ -61,8 +60,8 @@ def case_principals(handle: CaseHandle) -> PrincipalSet:
         own_ips = [ip for eni in resolution.instance.network_interfaces for ip in eni.private_ips]
         principals = principals.union(PrincipalSet.for_instance(resolution.instance.instance_id, own_ips))
     actor = resolution.actor
-    extra = [arn for arn in (actor.principal_arn,) if arn]
-    extra += [m.principal_arn for m in actor.mappings if m.principal_arn]
+    arns = (actor.principal_arn, *(m.principal_arn for m in actor.mappings))
+    extra = [arn for arn in arns if arn]
     if actor.access_key_id:
         extra.append(f"key:{actor.access_key_id}")
     return principals.union(PrincipalSet.from_values(extra)) if extra else principals
