@@ -56,6 +56,10 @@ KubeconfigOpt = Annotated[
 ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context")]
 WebhookOpt = Annotated[str | None, typer.Option("--webhook-url", help="Slack-compatible war-room webhook")]
 SnsOpt = Annotated[str | None, typer.Option("--sns-topic-arn", help="SNS topic for war-room summaries")]
+FindingIdOpt = Annotated[str | None, typer.Option("--finding-id", help="which finding of the input")]
+EvidenceBucketOpt = Annotated[str | None, typer.Option("--evidence-bucket", help="S3 bucket for captures")]
+OrphanPodOpt = Annotated[bool, typer.Option("--orphan-pod", help="also detach the pod from its owner")]
+PauseContainerOpt = Annotated[bool, typer.Option("--pause-container", help="pause after capture")]
 WorkersOpt = Annotated[int, typer.Option("--max-workers", min=1, max=16, help="steps run in parallel")]
 
 
@@ -150,20 +154,16 @@ def _store_resolution(case: CaseHandle, resolution: Resolution) -> None:
 def plan_cmd(
     finding_file: FindingArg,
     *,
-    finding_id: Annotated[str | None, typer.Option("--finding-id", help="which finding of the input")] = None,
+    finding_id: FindingIdOpt = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     endpoint_url: EndpointOpt = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
-    evidence_bucket: Annotated[
-        str | None, typer.Option("--evidence-bucket", help="S3 bucket for captures")
-    ] = None,
-    orphan_pod: Annotated[
-        bool, typer.Option("--orphan-pod", help="also detach the pod from its owner")
-    ] = False,
-    pause_container: Annotated[bool, typer.Option("--pause-container", help="pause after capture")] = False,
+    evidence_bucket: EvidenceBucketOpt = None,
+    orphan_pod: OrphanPodOpt = False,
+    pause_container: PauseContainerOpt = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Dry run: resolve the finding online, build the response plan, preview every step. Changes nothing."""
@@ -213,20 +213,16 @@ def respond_cmd(
     *,
     approve: ApproveOpt = None,
     yes: YesOpt = False,
-    finding_id: Annotated[str | None, typer.Option("--finding-id", help="which finding of the input")] = None,
+    finding_id: FindingIdOpt = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     endpoint_url: EndpointOpt = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
-    evidence_bucket: Annotated[
-        str | None, typer.Option("--evidence-bucket", help="S3 bucket for captures")
-    ] = None,
-    orphan_pod: Annotated[
-        bool, typer.Option("--orphan-pod", help="also detach the pod from its owner")
-    ] = False,
-    pause_container: Annotated[bool, typer.Option("--pause-container", help="pause after capture")] = False,
+    evidence_bucket: EvidenceBucketOpt = None,
+    orphan_pod: OrphanPodOpt = False,
+    pause_container: PauseContainerOpt = False,
     webhook_url: WebhookOpt = None,
     sns_topic_arn: SnsOpt = None,
     max_workers: WorkersOpt = 4,
