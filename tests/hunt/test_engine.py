@@ -21,7 +21,7 @@ def _window(truth: dict[str, Any]) -> TimeWindow:
     return TimeWindow.parse(truth["since"], truth["until"])
 
 
-@pytest.mark.parametrize(("workers", "engine"), [(1, "python"), (2, "auto")])
+@pytest.mark.parametrize(("workers", "engine"), [(1, "stringzilla"), (2, "auto"), (2, "hyperscan")])
 def test_tree_hunt_finds_exactly_the_ground_truth_including_chained_sessions(
     tree: Path, truth: dict[str, Any], workers: int, engine: str
 ) -> None:

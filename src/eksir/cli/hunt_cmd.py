@@ -172,15 +172,18 @@ def _run_with_progress(
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=stderr, transient=True) as progress:
+    # No auto-refresh: its thread would make the scan start its workers the slow way (see
+    # scan._start_context); the display is redrawn on every scanned chunk instead.
+    with Progress(*columns, console=stderr, transient=True, auto_refresh=False) as progress:
         task = progress.add_task("scan", total=None, detail="listing sources")
+        progress.refresh()
 
         def update(totals: ScanProgress) -> None:
             detail = (
                 f"{totals.files} files, {totals.bytes_inflated / 1e6:,.0f} MB, "
                 f"{totals.events:,} events, {totals.matched} matched"
             )
-            progress.update(task, detail=detail)
+            progress.update(task, detail=detail, refresh=True)
 
         return run_hunt(principals, sources, window, access=access, options=options, on_progress=update)
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import deflate
 import orjson
 from isal import igzip, isal_zlib
 
@@ -31,10 +32,31 @@ class Decoded:
     bad_lines: list[str] = field(default_factory=list)
 
 
-def inflate(data: bytes) -> bytes:
-    """Gunzip with ISA-L when the data is gzip (by magic bytes, not by file name); else return it as is."""
+Inflated = bytes | bytearray
+"""Inflated data: libdeflate answers a `bytearray`; copying it to `bytes` would cost a tenth of the inflate."""
+
+
+def inflate(data: bytes) -> Inflated:
+    """Gunzip when the data is gzip (by magic bytes, not by file name); else return it as is.
+
+    libdeflate inflates a whole buffer about 1.5x faster than ISA-L here, and inflating is most of what a
+    hunt costs. It reads only the first gzip member, and answers empty, without inflating, when the last
+    four bytes (the size field of an intact file) read 0. So its answer is taken only when it is the
+    whole file: non-empty, and its CRC-32 equal to the one in the file's final trailer, which holds for a
+    single-member file (what CloudTrail writes) and fails for a cut file or a concatenation of members
+    (unless every member is the same text: then its records are read once, and they were duplicates the
+    hunt drops anyway). Everything else goes to ISA-L, which reads every member or names what is wrong
+    with the file.
+    """
     if not data.startswith(GZIP_MAGIC):
         return data
+    try:
+        inflated: bytearray = deflate.gzip_decompress(data)
+    except deflate.DeflateError:
+        pass
+    else:
+        if inflated and deflate.crc32(inflated) == int.from_bytes(data[-8:-4], "little"):
+            return inflated
     try:
         return bytes(igzip.decompress(data))  # type: ignore[no-untyped-call]
     except (OSError, EOFError, ValueError, isal_zlib.error) as exc:  # type: ignore[misc]
@@ -83,12 +105,12 @@ def _json_lines(data: bytes) -> Iterator[tuple[int, object | DecodeError]]:
             yield number, DecodeError(f"line {number}: {exc}")
 
 
-def parse_records(data: bytes) -> Decoded:
+def parse_records(data: Inflated) -> Decoded:
     """Parse inflated bytes as one JSON document, or else as JSON lines.
 
     Raises DecodeError when nothing in the data is JSON (truncated document, binary garbage).
     """
-    body = data.strip()
+    body = bytes(data).strip()  # one copy, for the few files that are parsed at all
     if not body:
         return Decoded([])
     try:

@@ -1,9 +1,10 @@
 """The local CloudTrail engine: inflate, pre-filter, parse only what may match, on both cores, to a fixed
 point.
 
-Per file: ISA-L inflates it, `TokenMatcher` rejects it unless a principal token occurs, and only then
-orjson parses it and `PrincipalSet.match` keeps the attacker's records. Files go to a process pool in
-delivery-time order, in chunks, each chunk carrying the principal set known when it was sent.
+Per file: libdeflate inflates it, `TokenMatcher` rejects it unless a principal token occurs, and only then
+orjson parses the records around the hits (`locate`) and `PrincipalSet.match` keeps the attacker's. Files
+go to a process pool in delivery-time order, in chunks, each chunk carrying the principal set known when
+it was sent.
 
 Role chaining makes the set grow mid-scan (an AssumeRole by the attacker hands out an ASIA key whose
 calls sit in files that hold none of the original tokens). Every file remembers the set it was checked
@@ -15,14 +16,16 @@ dispatch keeps that second look small.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from eksir.hunt.decode import DecodeError, inflate, parse_records
-from eksir.hunt.prefilter import RECORD_MARKER, TokenMatcher
+from eksir.hunt.decode import DecodeError, Inflated, inflate, parse_records
+from eksir.hunt.locate import records_at
+from eksir.hunt.prefilter import TokenMatcher, count_records
 from eksir.hunt.principals import PrincipalSet, tokens_for
 from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.sources.files import FileRef, read_bytes
@@ -69,29 +72,32 @@ def scan_file(ref: FileRef, job: ScanJob, s3_client: Any | None) -> FileOutcome:
         del raw
         outcome.bytes_inflated = len(data)
         if job.count_events:
-            outcome.events = data.count(RECORD_MARKER)
+            outcome.events = count_records(data)
         if not job.matcher.search(data):
             if not _looks_complete(data):
                 outcome.error = "truncated JSON: the file does not end with '}' or ']'"
             return outcome
         outcome.candidate = True
-        decoded = parse_records(data)
+        records = records_at(data, job.matcher.positions(data))
+        if records is None:
+            decoded = parse_records(data)
+            records = decoded.records
+            outcome.events = len(records)
+            if decoded.bad_lines:
+                outcome.error = f"{len(decoded.bad_lines)} unreadable line(s), first: {decoded.bad_lines[0]}"
     except DecodeError as exc:
         outcome.error = str(exc)
         return outcome
     except Exception as exc:  # an unreadable object or file is reported, never fatal
         outcome.error = _describe(exc)
         return outcome
-    outcome.events = len(decoded.records)
-    if decoded.bad_lines:
-        outcome.error = f"{len(decoded.bad_lines)} unreadable line(s), first: {decoded.bad_lines[0]}"
-    for record in decoded.records:
+    for record in records:
         if job.principals.match(record) and job.window.contains(parse_event_time(record.get("eventTime"))):
             outcome.matched.append(record)
     return outcome
 
 
-def _looks_complete(data: bytes) -> bool:
+def _looks_complete(data: Inflated) -> bool:
     """An O(1) check that catches cut-off files without parsing them (most files are never parsed)."""
     tail = data[-64:].rstrip()
     return not tail or tail.endswith((b"}", b"]"))
@@ -103,6 +109,16 @@ def _describe(exc: Exception) -> str:
         error = response.get("Error", {})
         return f"unreadable: {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
     return f"unreadable: {exc.__class__.__name__}: {exc}"
+
+
+def _start_context() -> multiprocessing.context.BaseContext:
+    """`fork` when this process runs one thread, else `forkserver`.
+
+    Forking is safe only without other threads (one could hold a lock the child then waits on forever),
+    but it starts both workers in about 15 ms where `forkserver` takes half a second to import eksir
+    again: a sixth of a whole 1 GB hunt. The CLI keeps its progress display off threads for this reason.
+    """
+    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
 
 
 def scan_job(job: ScanJob) -> list[FileOutcome]:
@@ -169,30 +185,40 @@ class Chainer:
         self.found_in: dict[str, str] = {}
 
     def add(self, records: Iterable[dict[str, Any]], found_in: str) -> bool:
-        """Fold matching records in; True when they chained into new credentials."""
+        """Fold matching records in; True when they chained into new credentials.
+
+        Only the records new to the chain are looked at: every stored record matched a set that the
+        current one contains, and a record's credentials, once in the set, can never chain again, so
+        the older records have nothing left to give. (Re-walking all of them for each file made the
+        parent process the bottleneck of a large hunt.)
+        """
+        fresh: list[dict[str, Any]] = []
         for record in records:
             key = record_key(record)
             if key not in self.records:
                 self.records[key] = record
                 self.found_in[key] = found_in
-        return self._expand()
-
-    def _expand(self) -> bool:
+                fresh.append(record)
         grew = False
-        ordered = sorted(self.records.values(), key=lambda r: str(r.get("eventTime", "")))
-        changed = True
-        while changed:
-            changed = False
-            for record in ordered:
-                issued = self.principals.issued_by(record)
-                if issued is None:
-                    continue
-                when = parse_event_time(record.get("eventTime"))
-                for value in issued.values():
-                    self.issued_at.setdefault(value, when)
-                self.principals = self.principals.union(issued)
-                changed = grew = True
+        for record in fresh:
+            issued = self.principals.issued_by(record)
+            if issued is None:
+                continue
+            when = parse_event_time(record.get("eventTime"))
+            for value in issued.values():
+                self._note_issued(value, when)
+            self.principals = self.principals.union(issued)
+            grew = True
         return grew
+
+    def _note_issued(self, value: str, when: datetime | None) -> None:
+        """Keep the earliest time a credential was handed out; an unknown time counts as earliest."""
+        if value not in self.issued_at:
+            self.issued_at[value] = when
+            return
+        known = self.issued_at[value]
+        if known is not None and (when is None or when < known):
+            self.issued_at[value] = when
 
     def new_tokens_for(self, ref: FileRef, seen: PrincipalSet) -> tuple[bytes, ...]:
         """Tokens added since `seen` that could appear in this file, judged by its delivery time."""
@@ -249,11 +275,7 @@ class Scanner:
         skipped: dict[str, FileOutcome] = {}
         candidates = 0
         inline = self.workers == 1 or sum(f.size for f in ordered) < self.inline_below_bytes
-        pool = (
-            None
-            if inline
-            else ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
-        )
+        pool = None if inline else ProcessPoolExecutor(self.workers, mp_context=_start_context())
         try:
             jobs = ((chunk, None, None) for chunk in chunked(ordered))
             candidates += self._pump(pool, jobs, chainer, seen_with, skipped, count=True)
