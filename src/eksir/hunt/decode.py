@@ -33,7 +33,7 @@ class Decoded:
 
 
 Inflated = bytes | bytearray
-"""Inflated data: libdeflate answers a `bytearray`; copying it to `bytes` would cost a tenth of the inflate."""
+"""Inflated data: libdeflate answers a `bytearray`; a copy to `bytes` would cost a tenth of the inflate."""
 
 
 def inflate(data: bytes) -> Inflated:
