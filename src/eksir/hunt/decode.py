@@ -15,9 +15,11 @@ from typing import Any
 
 import deflate
 import orjson
+import stringzilla
 from isal import igzip, isal_zlib
 
 GZIP_MAGIC = b"\x1f\x8b"
+_MEMBER_START = GZIP_MAGIC + b"\x08"  # magic + deflate, the only method gzip defines
 
 
 class DecodeError(Exception):
@@ -40,13 +42,13 @@ def inflate(data: bytes) -> Inflated:
     """Gunzip when the data is gzip (by magic bytes, not by file name); else return it as is.
 
     libdeflate inflates a whole buffer about 1.5x faster than ISA-L here, and inflating is most of what a
-    hunt costs. It reads only the first gzip member, and answers empty, without inflating, when the last
-    four bytes (the size field of an intact file) read 0. So its answer is taken only when it is the
-    whole file: non-empty, and its CRC-32 equal to the one in the file's final trailer, which holds for a
-    single-member file (what CloudTrail writes) and fails for a cut file or a concatenation of members
-    (unless every member is the same text: then its records are read once, and they were duplicates the
-    hunt drops anyway). Everything else goes to ISA-L, which reads every member or names what is wrong
-    with the file.
+    hunt costs. But it reads only the first gzip member, and answers empty, without inflating, when the
+    last four bytes (the size field of an intact file) read 0. So its answer is taken only when it is the
+    whole file: non-empty, and either no second member can start in the file (no other gzip magic in
+    it, which is the case for almost every single-member file, such as the ones CloudTrail writes) or the
+    CRC-32 in the file's final trailer is the answer's. Everything else goes to ISA-L, which reads every
+    member or names what is wrong with the file. (Only a concatenation of identical members gets past
+    both checks: its records are then read once, and they were duplicates the hunt drops anyway.)
     """
     if not data.startswith(GZIP_MAGIC):
         return data
@@ -55,7 +57,10 @@ def inflate(data: bytes) -> Inflated:
     except deflate.DeflateError:
         pass
     else:
-        if inflated and deflate.crc32(inflated) == int.from_bytes(data[-8:-4], "little"):
+        if inflated and (
+            stringzilla.find(data, _MEMBER_START, 1) < 0
+            or deflate.crc32(inflated) == int.from_bytes(data[-8:-4], "little")
+        ):
             return inflated
     try:
         return bytes(igzip.decompress(data))  # type: ignore[no-untyped-call]

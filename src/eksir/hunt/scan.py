@@ -32,7 +32,7 @@ from eksir.hunt.sources.files import FileRef, read_bytes
 from eksir.hunt.window import TimeWindow, parse_event_time
 
 CHUNK_BYTES = 8 * 1024 * 1024
-CHUNK_FILES = 16
+CHUNK_FILES = 32
 ISSUE_SLACK = timedelta(minutes=15)
 MAX_ROUNDS = 16
 
@@ -285,7 +285,7 @@ class Scanner:
                 todo = self._rescan_plan(by_location, chainer, seen_with, skipped)
                 if not todo:
                     break
-                rescanned += len(todo)
+                rescanned += sum(len(files) for files, _tokens, _set in todo)
                 candidates += self._pump(pool, iter(todo), chainer, seen_with, skipped, count=False)
         finally:
             if pool is not None:
@@ -309,16 +309,20 @@ class Scanner:
         seen_with: dict[str, PrincipalSet],
         skipped: dict[str, FileOutcome],
     ) -> list[_Planned]:
-        plan: list[_Planned] = []
+        by_tokens: dict[tuple[bytes, ...], list[FileRef]] = {}
         for location, seen in seen_with.items():
             if seen is chainer.principals or location in skipped:
                 continue
             tokens = chainer.new_tokens_for(by_location[location], seen)
             if tokens:
-                plan.append(((by_location[location],), tokens, chainer.principals))
+                by_tokens.setdefault(tokens, []).append(by_location[location])
             else:
                 seen_with[location] = chainer.principals
-        return plan
+        return [
+            (chunk, tokens, chainer.principals)
+            for tokens, files in by_tokens.items()
+            for chunk in chunked(files)
+        ]
 
     def _job(
         self,
