@@ -49,6 +49,11 @@ class FileOutcome:
     matched: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
+    def __reduce__(self) -> tuple[type[FileOutcome], tuple[Any, ...]]:
+        """Pickled as its field values only: thousands cross from the workers on every hunt."""
+        fields = (self.bytes_read, self.bytes_inflated, self.events, self.candidate, self.matched, self.error)
+        return FileOutcome, (self.location, *fields)
+
 
 @dataclass(frozen=True)
 class ScanJob:
