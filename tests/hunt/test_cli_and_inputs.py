@@ -45,6 +45,18 @@ def test_cli_hunt_prints_json_with_the_ground_truth(tree: Path, truth: dict[str,
     assert {e["event_id"] for e in json.loads(done.stdout)["events"]} == set(truth["event_ids"])
 
 
+@pytest.mark.parametrize("count", [False, True])
+def test_cli_table_summary_counts_events_only_when_asked(
+    tree: Path, truth: dict[str, Any], count: bool
+) -> None:
+    window = ["--since", truth["since"], "--until", truth["until"]]
+    flags = ["--count-events"] if count else []
+    done = _eksir("hunt", "-p", truth["principal"], *window, "-s", str(tree), *flags)
+    assert done.returncode == 0, done.stderr
+    summary = next(line for line in done.stdout.splitlines() if "calls found; scanned" in line)
+    assert (" events from " in summary) is count, summary
+
+
 @pytest.mark.parametrize(
     ("args", "message", "code"),
     [

@@ -96,7 +96,8 @@ def test_hunt_result_round_trips_through_json(tree: Path, truth: dict[str, Any])
     result = run_hunt(PrincipalSet.from_values([truth["principal"]]), [str(tree)], _window(truth))
     document = json.loads(result.to_json())
     assert len(document["events"]) == len(truth["event_ids"])
-    assert document["sources"][0]["events_scanned"] > document["sources"][0]["events_matched"] > 0
+    assert document["sources"][0]["events_scanned"] is None  # not counted unless asked
+    assert document["sources"][0]["bytes_scanned"] > document["sources"][0]["bytes_read"] > 0
     assert {q["kind"] for q in document["queries"]} == {
         "athena-ddl",
         "athena",
@@ -123,3 +124,17 @@ def test_json_lines_with_one_bad_line_keep_the_good_lines(tmp_path: Path) -> Non
     )
     assert [e.event_id for e in result.events] == ["e1"]
     assert "line 2" in result.skipped[0].reason
+
+
+def test_count_events_counts_every_record_in_the_window(tree: Path, truth: dict[str, Any]) -> None:
+    """With --count-events the total equals the records of every file the window selects (parsed here)."""
+    window = _window(truth)
+    files = [Path(ref.location) for ref in list_local(tree, window)]
+    expected = sum(len(json.loads(gzip.decompress(path.read_bytes()))["Records"]) for path in files)
+    result = run_hunt(
+        PrincipalSet.from_values([truth["principal"]]),
+        [str(tree)],
+        window,
+        options=HuntOptions(count_events=True),
+    )
+    assert result.sources[0].events_scanned == expected > result.sources[0].events_matched > 0

@@ -88,6 +88,7 @@ def test_scan_file_falls_back_to_the_whole_parse(tmp_path: Path) -> None:
         TokenMatcher(principals.tokens()),
         TimeWindow.parse("2024-08-01", "2024-08-04"),
         None,
+        count_events=True,
     )
     outcome = scan_file(job.files[0], job, None)
     assert outcome.error is None

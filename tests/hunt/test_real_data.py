@@ -81,7 +81,7 @@ def test_every_stratus_file_is_read_and_the_attackers_records_are_found(stratus_
         PrincipalSet.from_values(sorted(keys | console_users)),
         [str(stratus_dir)],
         WIDE,
-        options=HuntOptions(workers=1),
+        options=HuntOptions(workers=1, count_events=True),
     )
     assert result.skipped == []
     assert result.sources[0].files == 35

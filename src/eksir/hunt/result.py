@@ -73,7 +73,8 @@ class SourceStat(_Model):
     files: int = 0
     bytes_read: int = 0
     bytes_scanned: int = 0
-    events_scanned: int = 0
+    events_scanned: int | None = None
+    """Records read; None when they were not counted (local files are counted only on request)."""
     events_matched: int = 0
     seconds: float = 0.0
 

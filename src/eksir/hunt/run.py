@@ -50,6 +50,7 @@ class HuntOptions:
     regions: tuple[str, ...] = DEFAULT_REGIONS
     workers: int = 2
     engine: str = "auto"
+    count_events: bool = False
 
 
 @dataclass
@@ -129,6 +130,7 @@ def _scan_sources(
         workers=hunt.options.workers,
         access=hunt.access,
         engine=hunt.options.engine,
+        count_events=hunt.options.count_events,
         on_progress=on_progress,
     )
     report = scanner.run(files, hunt.principals, labels)
@@ -143,7 +145,7 @@ def _scan_sources(
                 files=totals.files,
                 bytes_read=totals.bytes_read,
                 bytes_scanned=totals.bytes_inflated,
-                events_scanned=totals.events,
+                events_scanned=totals.events if hunt.options.count_events else None,
                 events_matched=totals.matched,
                 seconds=round(seconds, 3),
             )

@@ -64,7 +64,7 @@ class ScanJob:
     matcher: TokenMatcher
     window: TimeWindow
     access: AwsAccess | None
-    count_events: bool = True
+    count_events: bool = False
 
 
 def scan_file(ref: FileRef, job: ScanJob, s3_client: Any | None) -> FileOutcome:
@@ -87,7 +87,8 @@ def scan_file(ref: FileRef, job: ScanJob, s3_client: Any | None) -> FileOutcome:
         if records is None:
             decoded = parse_records(data)
             records = decoded.records
-            outcome.events = len(records)
+            if job.count_events:
+                outcome.events = len(records)
             if decoded.bad_lines:
                 outcome.error = f"{len(decoded.bad_lines)} unreadable line(s), first: {decoded.bad_lines[0]}"
     except DecodeError as exc:
@@ -254,13 +255,18 @@ class Scanner:
         access: AwsAccess | None = None,
         inline_below_bytes: int = 8 * 1024 * 1024,
         engine: str = "auto",
+        count_events: bool = False,
         on_progress: Callable[[ScanProgress], None] | None = None,
     ) -> None:
+        """`count_events`: count every record read, at the price of one more pass over every byte (about
+        12% of the scan's speed); without it bytes and files are totalled, which coverage is judged by.
+        """
         self.window = window
         self.workers = max(1, workers)
         self.access = access
         self.inline_below_bytes = inline_below_bytes
         self.engine = engine
+        self.count_events = count_events
         self.on_progress = on_progress
         self.progress = ScanProgress()
         self.by_label: dict[str, ScanProgress] = {}
@@ -337,7 +343,7 @@ class Scanner:
         count: bool,
     ) -> ScanJob:
         matcher = TokenMatcher(tokens if tokens is not None else principals.tokens(), engine=self.engine)
-        return ScanJob(files, principals, matcher, self.window, self.access, count)
+        return ScanJob(files, principals, matcher, self.window, self.access, count and self.count_events)
 
     def _pump(
         self,
