@@ -10,10 +10,10 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eksir.hunt.filescan import ScanJob, scan_file
 from eksir.hunt.locate import records_at
 from eksir.hunt.prefilter import TokenMatcher
 from eksir.hunt.principals import PrincipalSet
-from eksir.hunt.scan import ScanJob, scan_file
 from eksir.hunt.sources.files import FileRef
 from eksir.hunt.window import TimeWindow
 

@@ -1,136 +1,36 @@
 """The local CloudTrail engine: inflate, pre-filter, parse only what may match, on both cores, to a fixed
 point.
 
-Per file: libdeflate inflates it, `TokenMatcher` rejects it unless a principal token occurs, and only then
-orjson parses the records around the hits (`locate`) and `PrincipalSet.match` keeps the attacker's. Files
-go to a process pool in delivery-time order, in chunks, each chunk carrying the principal set known when
-it was sent.
+Per file (`filescan`): libdeflate inflates it, `TokenMatcher` rejects it unless a principal token occurs,
+and only then orjson parses the records around the hits (`locate`) and `PrincipalSet.match` keeps the
+attacker's. Files are scanned in delivery-time order, in chunks, by processes that take the next chunk
+themselves (`workers`).
 
 Role chaining makes the set grow mid-scan (an AssumeRole by the attacker hands out an ASIA key whose
-calls sit in files that hold none of the original tokens). Every file remembers the set it was checked
-against; when the scan ends, files checked against an older set are checked again for the new tokens
-only, limited to files delivered after the credential was issued, until nothing new appears. In-order
-dispatch keeps that second look small.
+calls sit in files that hold none of the original tokens). The grown set is published to the workers at
+once, and every file remembers the set it was checked against; when the scan ends, files checked against
+an older set (those in progress when the chain was found) are checked again for the new tokens only,
+limited to files delivered after the credential was issued, until nothing new appears.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from eksir.hunt.decode import DecodeError, Inflated, inflate, parse_records
-from eksir.hunt.locate import records_at
-from eksir.hunt.prefilter import TokenMatcher, count_records
+from eksir.hunt.filescan import FileOutcome
 from eksir.hunt.principals import PrincipalSet, tokens_for
 from eksir.hunt.sources.aws import AwsAccess
-from eksir.hunt.sources.files import FileRef, read_bytes
+from eksir.hunt.sources.files import FileRef
 from eksir.hunt.window import TimeWindow, parse_event_time
+from eksir.hunt.workers import Matchers, Planned, ScanSettings, run_chunks, scan_planned
 
 CHUNK_BYTES = 8 * 1024 * 1024
-CHUNK_FILES = 32
+CHUNK_FILES = 16
 ISSUE_SLACK = timedelta(minutes=15)
 MAX_ROUNDS = 16
-
-
-@dataclass
-class FileOutcome:
-    """What one file gave: sizes, record count, the matching records, or why it was skipped."""
-
-    location: str
-    bytes_read: int = 0
-    bytes_inflated: int = 0
-    events: int = 0
-    candidate: bool = False
-    matched: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-
-    def __reduce__(self) -> tuple[type[FileOutcome], tuple[Any, ...]]:
-        """Pickled as its field values only: thousands cross from the workers on every hunt."""
-        fields = (self.bytes_read, self.bytes_inflated, self.events, self.candidate, self.matched, self.error)
-        return FileOutcome, (self.location, *fields)
-
-
-@dataclass(frozen=True)
-class ScanJob:
-    """One chunk of files for a worker, with the principal set and tokens to check them against."""
-
-    files: tuple[FileRef, ...]
-    principals: PrincipalSet
-    matcher: TokenMatcher
-    window: TimeWindow
-    access: AwsAccess | None
-    count_events: bool = False
-
-
-def scan_file(ref: FileRef, job: ScanJob, s3_client: Any | None) -> FileOutcome:
-    """Read, inflate, pre-filter and (if needed) parse one file; never raises for bad input."""
-    outcome = FileOutcome(ref.location)
-    try:
-        raw = read_bytes(ref, s3_client)
-        outcome.bytes_read = len(raw)
-        data = inflate(raw)
-        del raw
-        outcome.bytes_inflated = len(data)
-        if job.count_events:
-            outcome.events = count_records(data)
-        if not job.matcher.search(data):
-            if not _looks_complete(data):
-                outcome.error = "truncated JSON: the file does not end with '}' or ']'"
-            return outcome
-        outcome.candidate = True
-        records = records_at(data, job.matcher.positions(data))
-        if records is None:
-            decoded = parse_records(data)
-            records = decoded.records
-            if job.count_events:
-                outcome.events = len(records)
-            if decoded.bad_lines:
-                outcome.error = f"{len(decoded.bad_lines)} unreadable line(s), first: {decoded.bad_lines[0]}"
-    except DecodeError as exc:
-        outcome.error = str(exc)
-        return outcome
-    except Exception as exc:  # an unreadable object or file is reported, never fatal
-        outcome.error = _describe(exc)
-        return outcome
-    for record in records:
-        if job.principals.match(record) and job.window.contains(parse_event_time(record.get("eventTime"))):
-            outcome.matched.append(record)
-    return outcome
-
-
-def _looks_complete(data: Inflated) -> bool:
-    """An O(1) check that catches cut-off files without parsing them (most files are never parsed)."""
-    tail = data[-64:].rstrip()
-    return not tail or tail.endswith((b"}", b"]"))
-
-
-def _describe(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        error = response.get("Error", {})
-        return f"unreadable: {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
-    return f"unreadable: {exc.__class__.__name__}: {exc}"
-
-
-def _start_context() -> multiprocessing.context.BaseContext:
-    """`fork` when this process runs one thread, else `forkserver`.
-
-    Forking is safe only without other threads (one could hold a lock the child then waits on forever),
-    but it starts both workers in about 15 ms where `forkserver` takes half a second to import eksir
-    again: a sixth of a whole 1 GB hunt. The CLI keeps its progress display off threads for this reason.
-    """
-    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
-
-
-def scan_job(job: ScanJob) -> list[FileOutcome]:
-    """Worker entry point: scan a chunk; S3 files share one client made in the worker."""
-    client = job.access.client("s3") if job.access and any(f.is_s3 for f in job.files) else None
-    return [scan_file(ref, job, client) for ref in job.files]
 
 
 @dataclass
@@ -240,12 +140,8 @@ def _issued_before(issued: datetime | None, horizon: datetime) -> bool:
     return issued is None or issued <= horizon
 
 
-_Planned = tuple[tuple[FileRef, ...], tuple[bytes, ...] | None, PrincipalSet | None]
-"""Files to scan, the tokens to look for (None: all of the set's) and the set those tokens came from."""
-
-
 class Scanner:
-    """Runs scan jobs inline or on a process pool and drives the fixed point."""
+    """Runs the chunks here or on the scan processes (`workers`) and drives the fixed point."""
 
     def __init__(
         self,
@@ -253,7 +149,7 @@ class Scanner:
         *,
         workers: int = 2,
         access: AwsAccess | None = None,
-        inline_below_bytes: int = 8 * 1024 * 1024,
+        inline_below_bytes: int = 1024 * 1024,
         engine: str = "auto",
         count_events: bool = False,
         on_progress: Callable[[ScanProgress], None] | None = None,
@@ -285,22 +181,16 @@ class Scanner:
         seen_with: dict[str, PrincipalSet] = {}
         skipped: dict[str, FileOutcome] = {}
         candidates = 0
-        inline = self.workers == 1 or sum(f.size for f in ordered) < self.inline_below_bytes
-        pool = None if inline else ProcessPoolExecutor(self.workers, mp_context=_start_context())
-        try:
-            jobs = ((chunk, None, None) for chunk in chunked(ordered))
-            candidates += self._pump(pool, jobs, chainer, seen_with, skipped, count=True)
-            rescanned = 0
-            by_location = {f.location: f for f in ordered}
-            for _round in range(MAX_ROUNDS):
-                todo = self._rescan_plan(by_location, chainer, seen_with, skipped)
-                if not todo:
-                    break
-                rescanned += sum(len(files) for files, _tokens, _set in todo)
-                candidates += self._pump(pool, iter(todo), chainer, seen_with, skipped, count=False)
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+        first = [Planned(chunk) for chunk in chunked(ordered)]
+        candidates += self._pump(first, chainer, seen_with, skipped, count=True)
+        rescanned = 0
+        by_location = {f.location: f for f in ordered}
+        for _round in range(MAX_ROUNDS):
+            todo = self._rescan_plan(by_location, chainer, seen_with, skipped)
+            if not todo:
+                break
+            rescanned += sum(len(chunk.files) for chunk in todo)
+            candidates += self._pump(todo, chainer, seen_with, skipped, count=False)
         keys = sorted(chainer.records, key=lambda k: str(chainer.records[k].get("eventTime", "")))
         records = [(chainer.records[k], chainer.found_in[k]) for k in keys]
         return ScanReport(
@@ -319,7 +209,7 @@ class Scanner:
         chainer: Chainer,
         seen_with: dict[str, PrincipalSet],
         skipped: dict[str, FileOutcome],
-    ) -> list[_Planned]:
+    ) -> list[Planned]:
         by_tokens: dict[tuple[bytes, ...], list[FileRef]] = {}
         for location, seen in seen_with.items():
             if seen is chainer.principals or location in skipped:
@@ -330,36 +220,24 @@ class Scanner:
             else:
                 seen_with[location] = chainer.principals
         return [
-            (chunk, tokens, chainer.principals)
+            Planned(chunk, tokens, chainer.principals)
             for tokens, files in by_tokens.items()
             for chunk in chunked(files)
         ]
 
-    def _job(
-        self,
-        files: tuple[FileRef, ...],
-        principals: PrincipalSet,
-        tokens: tuple[bytes, ...] | None,
-        count: bool,
-    ) -> ScanJob:
-        matcher = TokenMatcher(tokens if tokens is not None else principals.tokens(), engine=self.engine)
-        return ScanJob(files, principals, matcher, self.window, self.access, count and self.count_events)
-
     def _pump(
         self,
-        pool: ProcessPoolExecutor | None,
-        jobs: Iterator[_Planned],
+        plan: Sequence[Planned],
         chainer: Chainer,
         seen_with: dict[str, PrincipalSet],
         skipped: dict[str, FileOutcome],
         *,
         count: bool,
     ) -> int:
-        """Feed jobs (at most two per worker in flight) and fold each result into the chain as it lands."""
+        """Scan `plan` (on the workers, or here when it is small) and fold each chunk's result as it lands."""
         candidates = 0
-        in_flight: list[tuple[Future[list[FileOutcome]], PrincipalSet]] = []
 
-        def fold(outcomes: list[FileOutcome], used: PrincipalSet) -> None:
+        def fold(outcomes: list[FileOutcome], used: PrincipalSet) -> PrincipalSet:
             nonlocal candidates
             for outcome in outcomes:
                 seen_with[outcome.location] = used
@@ -371,19 +249,17 @@ class Scanner:
                 chainer.add(outcome.matched, outcome.location)
             if count and self.on_progress:
                 self.on_progress(self.progress)
+            return chainer.principals
 
-        for files, tokens, snapshot in jobs:
-            used = snapshot or chainer.principals  # the set the tokens were computed from
-            job = self._job(files, used, tokens, count)
-            if pool is None:
-                fold(scan_job(job), used)
-                continue
-            in_flight.append((pool.submit(scan_job, job), used))
-            while len(in_flight) >= 2 * self.workers:
-                oldest, oldest_set = in_flight.pop(0)
-                fold(oldest.result(), oldest_set)
-        for future, future_set in in_flight:
-            fold(future.result(), future_set)
+        settings = ScanSettings(self.window, self.access, self.engine, self.count_events)
+        size = sum(ref.size for chunk in plan for ref in chunk.files)
+        if self.workers == 1 or size < self.inline_below_bytes:
+            matchers = Matchers(self.engine)
+            for chunk in plan:
+                used = chunk.principals or chainer.principals
+                fold(scan_planned(chunk, used, settings, matchers), used)
+        else:
+            run_chunks(plan, workers=self.workers, initial=chainer.principals, settings=settings, fold=fold)
         return candidates
 
     def _advance(self, outcome: FileOutcome) -> None:
