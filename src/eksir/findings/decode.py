@@ -9,6 +9,7 @@ and column, because at 3 a.m. "line 412 column 7" is actionable and a traceback 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +23,21 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
+JsonValue = tuple[int, Any, bytes | None]
+"""One JSON value read: its line number, the value, and its text when it was a whole line of JSON Lines."""
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
-    """The JSON values read from one input; `lines` is True for JSON Lines (one value per line)."""
+    """The JSON values read from one input; `lines` is True for JSON Lines (one value per line).
+
+    For JSON Lines `values` is a stream: each line is parsed when the reader gets to it, so a large export
+    is turned into findings line by line, each while its parsed dict is still in the CPU cache, instead of
+    first holding every parsed line at once.
+    """
 
     name: str
-    values: list[tuple[int, Any]]
+    values: Iterable[JsonValue]
     lines: bool
 
 
@@ -60,11 +70,11 @@ def parse_document(data: bytes, name: str) -> Document:
     if lines is not None:
         return lines
     try:
-        return Document(name, [(1, orjson.loads(data))], lines=False)
+        return Document(name, [(1, orjson.loads(data), None)], lines=False)
     except orjson.JSONDecodeError as whole_error:
         if b"\n" not in data.strip():
             raise _json_error(name, whole_error, 0) from None
-        return _parse_lines(data, name, whole_error)
+        return Document(name, list(_parse_lines(data, name, whole_error)), lines=True)
 
 
 def _parse_lines_directly(data: bytes, name: str) -> Document | None:
@@ -84,7 +94,7 @@ def _parse_lines_directly(data: bytes, name: str) -> Document | None:
         orjson.loads(data[first[0] : first[1]])
     except orjson.JSONDecodeError:
         return None
-    return _parse_lines(data, name, None)
+    return Document(name, _parse_lines(data, name, None), lines=True)
 
 
 def _next_line(data: bytes, start: int) -> tuple[int, int] | None:
@@ -100,16 +110,16 @@ def _next_line(data: bytes, start: int) -> tuple[int, int] | None:
     return None
 
 
-def _parse_lines(data: bytes, name: str, whole_error: orjson.JSONDecodeError | None) -> Document:
-    """JSON Lines (S3 export, several EventBridge events); blank lines are skipped.
+def _parse_lines(data: bytes, name: str, whole_error: orjson.JSONDecodeError | None) -> Iterator[JsonValue]:
+    """JSON Lines (S3 export, several EventBridge events), one value per non-blank line, parsed on demand.
 
     Lines are sliced one at a time rather than `split` up front, so a large export is not held twice.
     """
-    values: list[tuple[int, Any]] = []
     loads = orjson.loads
     find = data.find
     size = len(data)
     start = index = 0
+    first = True
     while start <= size:  # the same segments as `data.split(b"\n")`, the last one after the last newline
         end = find(b"\n", start)
         end = size if end < 0 else end
@@ -119,15 +129,16 @@ def _parse_lines(data: bytes, name: str, whole_error: orjson.JSONDecodeError | N
         if not line or line.isspace():
             continue
         try:
-            values.append((index, loads(line)))
+            value = loads(line)
         except orjson.JSONDecodeError as line_error:
-            if not values and whole_error is not None:
+            if first and whole_error is not None:
                 # The first line is no JSON value on its own: this is one (broken) multi-line document,
                 # and the whole-document error points at the real problem. (Without `whole_error` the
                 # first line was already parsed, so this line is a later one.)
                 raise _json_error(name, whole_error, 0) from None
             raise _json_error(name, line_error, index - 1) from None
-    return Document(name, values, lines=True)
+        first = False
+        yield index, value, line
 
 
 def _json_error(name: str, error: orjson.JSONDecodeError, line_offset: int) -> BadInputError:

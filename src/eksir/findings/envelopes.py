@@ -14,6 +14,7 @@ is refused.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,29 +33,40 @@ _FINDING_MARKERS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One finding as found: its dict (any casing, or ASFF), how it was wrapped, and where it was."""
+    """One finding as found: its dict (any casing, or ASFF), how it was wrapped, and where it was.
+
+    `text` is the finding's own JSON text when it was a whole line of JSON Lines (an S3 export line), so
+    the reader can keep that instead of the decoded dict.
+    """
 
     finding: dict[str, Any]
     source: SourceFormat
     where: str
+    text: bytes | None = None
 
 
 class _OtherEvent(NotAFindingError):
     """An EventBridge event that is not a finding: skipped when real findings come with it."""
 
 
-def unwrap(document: Document) -> list[Record]:
-    """Every finding in `document`, in input order; raise `NotAFindingError` when there is none."""
+def unwrap(document: Document) -> Iterator[Record]:
+    """Every finding in `document`, in input order, as each value is read; `NotAFindingError` if none."""
     collector = _Collector(document.lines)
     skipped: list[_OtherEvent] = []
-    for line, value in document.values:
+    found = False
+    for line, value, text in document.values:
         where = f"{document.name} line {line}" if document.lines else document.name
+        collector.text = text
         try:
             collector.collect(value, None, where, 0)
         except _OtherEvent as event:
             skipped.append(event)
-    if collector.out:
-        return collector.out
+        if collector.out:
+            found = True
+            yield from collector.out
+            collector.out.clear()
+    if found:
+        return
     if skipped:
         count = f"{len(skipped)} events, none a finding; first: " if len(skipped) > 1 else ""
         raise NotAFindingError(f"{count}{skipped[0].message}")
@@ -67,6 +79,8 @@ class _Collector:
 
     lines: bool
     out: list[Record] = field(default_factory=list)
+    text: bytes | None = None
+    """The JSON text of the value being walked, when it is a whole line."""
 
     def collect(self, value: Any, context: SourceFormat | None, where: str, depth: int) -> None:
         if depth > _MAX_DEPTH:
@@ -96,9 +110,10 @@ class _Collector:
                 raise NotAFindingError(
                     f"{where}: Security Hub finding from {product!r} is not from GuardDuty"
                 )
-            self.out.append(Record(value, SourceFormat.ASFF, where))
+            self.out.append(Record(value, SourceFormat.ASFF, where, self.text if depth == 0 else None))
         elif ("type" in value or "Type" in value) and not _FINDING_MARKERS.isdisjoint(value):
-            self.out.append(Record(value, context or _plain_format(value, self.lines), where))
+            text = self.text if depth == 0 else None
+            self.out.append(Record(value, context or _plain_format(value, self.lines), where, text))
         else:
             raise NotAFindingError(f"{where}: {_describe(value)} is not a GuardDuty finding")
 

@@ -26,6 +26,7 @@ from eksir.models.finding import (
     VolumeMount,
     Workload,
 )
+from eksir.models.raw import RawFinding
 
 
 def _obj(parent: Any, key: str) -> dict[str, Any] | None:
@@ -87,8 +88,13 @@ def _dicts(parent: dict[str, Any] | None, key: str) -> list[dict[str, Any]]:
     return [item for item in value if type(item) is dict]
 
 
-def build_finding(wire: dict[str, Any], source: SourceFormat, where: str) -> Finding:
-    """The `Finding` for one wire-cased dict; raise `BadInputError` when it has no type or no id."""
+def build_finding(
+    wire: dict[str, Any], source: SourceFormat, where: str, text: bytes | None = None
+) -> Finding:
+    """The `Finding` for one wire-cased dict; raise `BadInputError` when it has no type or no id.
+
+    `text`, when given, is `wire` as JSON text: `raw` keeps it instead of the dict (see `RawFinding`).
+    """
     finding_type = wire.get("type")
     if type(finding_type) is not str or not finding_type:
         raise BadInputError(f"{where}: finding has no 'type' string")
@@ -132,7 +138,7 @@ def build_finding(wire: dict[str, Any], source: SourceFormat, where: str) -> Fin
             "workload": _workload(_obj(kubernetes, "kubernetesWorkloadDetails")),
             "actor": classify_actor(user, keys) if user is not None or keys is not None else None,
             "api_call": _api_call(_obj(_obj(service, "action"), "kubernetesApiCallAction")),
-            "raw": wire,
+            "raw": RawFinding(text=text) if text is not None else RawFinding(wire),
         },
     )
 

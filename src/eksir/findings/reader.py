@@ -78,7 +78,9 @@ def _parse(data: bytes, name: str) -> list[Finding]:
                 wire = to_wire(asff_to_wire(raw), plan)
             else:
                 wire = raw if is_wire_top_level(raw, plan) else to_wire(raw, plan)
-            findings.append(build_finding(wire, record.source, record.where))
+            # The line's text is the wire finding itself when nothing was re-keyed: keep that, not the dict.
+            text = record.text if wire is raw else None
+            findings.append(build_finding(wire, record.source, record.where, text))
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from eksir.models.raw import RawFinding
 
 HANDLED_TYPES: frozenset[str] = frozenset(
     {
@@ -142,7 +143,8 @@ class ApiCall(_Frozen):
 
 
 class Finding(_Frozen):
-    """One GuardDuty finding, normalised. `raw` keeps the finding exactly as read (wire casing)."""
+    """One GuardDuty finding, normalised. `raw` keeps the finding exactly as read (wire casing), as a
+    read-only mapping decoded on first use (see `eksir.models.raw`)."""
 
     id: str
     arn: str | None = None
@@ -168,7 +170,7 @@ class Finding(_Frozen):
     workload: Workload | None = None
     actor: Actor | None = None
     api_call: ApiCall | None = None
-    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+    raw: RawFinding = Field(default_factory=lambda: RawFinding({}), repr=False)
 
     @property
     def handled(self) -> bool:
