@@ -98,6 +98,8 @@ def mutated_findings(draw: st.DrawFn) -> bytes:
         try:
             for step in path[:-1]:
                 parent = parent[step]
+            if isinstance(parent, dict) is not isinstance(path[-1], str):
+                continue  # an earlier mutation turned a list into an object (or back): the path is stale
             if draw(st.booleans()) and isinstance(parent, dict):
                 del parent[path[-1]]
             else:
