@@ -256,7 +256,7 @@ class Scanner:
         if self.workers == 1 or size < self.inline_below_bytes:
             matchers = Matchers(self.engine)
             for chunk in plan:
-                used = chunk.principals or chainer.principals
+                used = chainer.principals if chunk.principals is None else chunk.principals
                 fold(scan_planned(chunk, used, settings, matchers), used)
         else:
             run_chunks(plan, workers=self.workers, initial=chainer.principals, settings=settings, fold=fold)

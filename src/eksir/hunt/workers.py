@@ -110,7 +110,7 @@ def scan_planned(
     chunk: Planned, principals: PrincipalSet, settings: ScanSettings, matchers: Matchers
 ) -> list[FileOutcome]:
     """Scan one chunk against `principals` (or, for a rescan, its own tokens and set)."""
-    used = chunk.principals or principals
+    used = principals if chunk.principals is None else chunk.principals
     tokens = chunk.tokens if chunk.tokens is not None else used.tokens()
     count = settings.count_events and chunk.tokens is None  # a rescan's files were counted the first time
     job = ScanJob(chunk.files, used, matchers.for_tokens(tokens), settings.window, settings.access, count)
@@ -146,7 +146,7 @@ def _work(results: Connection, shared: _Shared) -> None:
                 version = shared.board.version
                 principals = shared.board.load(version)
             outcomes = scan_planned(chunk, principals, shared.settings, matchers)
-            results.send((index, _SNAPSHOT if chunk.principals else version, outcomes))
+            results.send((index, version if chunk.principals is None else _SNAPSHOT, outcomes))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the coordinator reports it once
         return
     finally:
@@ -191,20 +191,25 @@ def run_chunks(
                         live.remove(pipe)
                         continue
                     reported.add(index)
-                    used = plan[index].principals or published[version]
-                    now = fold(outcomes, used)
+                    snapshot = plan[index].principals
+                    now = fold(outcomes, published[version] if snapshot is None else snapshot)
                     latest = max(published)
                     if now is not published[latest]:
                         published[latest + 1] = now
                         board.publish(latest + 1, now)
+        except BaseException:  # Ctrl-C or a failure here: stop the workers now, not after their last chunk
+            for process in processes:
+                process.terminate()
+            raise
         finally:
             for process in processes:
                 process.join(timeout=5)
                 if process.is_alive():
-                    process.terminate()
+                    process.kill()
         matchers = Matchers(settings.engine)
         current = published[max(published)]
         for index in range(len(plan)):
             if index not in reported:  # a worker died with this chunk: scan it here
                 chunk = plan[index]
-                current = fold(scan_planned(chunk, current, settings, matchers), chunk.principals or current)
+                used = current if chunk.principals is None else chunk.principals
+                current = fold(scan_planned(chunk, used, settings, matchers), used)
