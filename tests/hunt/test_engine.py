@@ -97,6 +97,7 @@ def test_hunt_result_round_trips_through_json(tree: Path, truth: dict[str, Any])
     document = json.loads(result.to_json())
     assert len(document["events"]) == len(truth["event_ids"])
     assert document["sources"][0]["events_scanned"] is None  # not counted unless asked
+    assert document["sources"][0]["events_matched"] == len(truth["event_ids"])  # chained ones included, once
     assert document["sources"][0]["bytes_scanned"] > document["sources"][0]["bytes_read"] > 0
     assert {q["kind"] for q in document["queries"]} == {
         "athena-ddl",

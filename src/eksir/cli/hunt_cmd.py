@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -167,6 +168,9 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     _render(result, output, show_queries)
 
 
+_REDRAW_SECONDS = 0.1
+
+
 def _run_with_progress(
     principals: PrincipalSet, sources: list[str], window: TimeWindow, access: AwsAccess, options: HuntOptions
 ) -> HuntResult:
@@ -180,16 +184,20 @@ def _run_with_progress(
         TimeElapsedColumn(),
     )
     # No auto-refresh: its thread would make the scan start its workers the slow way (see
-    # scan._start_context); the display is redrawn on every scanned chunk instead.
+    # hunt.workers.start_context); the display is redrawn from the scan's own progress calls instead, at
+    # most ten times a second (redrawing for every chunk cost more than the scan itself).
     with Progress(*columns, console=stderr, transient=True, auto_refresh=False) as progress:
         task = progress.add_task("scan", total=None, detail="listing sources")
         progress.refresh()
+        drawn = [0.0]
 
         def update(totals: ScanProgress) -> None:
             events = f"{totals.events:,} events, " if options.count_events else ""
             size = f"{totals.bytes_inflated / 1e6:,.0f} MB"
-            detail = f"{totals.files} files, {size}, {events}{totals.matched} matched"
-            progress.update(task, detail=detail, refresh=True)
+            progress.update(task, detail=f"{totals.files} files, {size}, {events}{totals.matched} matched")
+            if time.monotonic() - drawn[0] >= _REDRAW_SECONDS:
+                drawn[0] = time.monotonic()
+                progress.refresh()
 
         return run_hunt(principals, sources, window, access=access, options=options, on_progress=update)
 

@@ -8,6 +8,7 @@ Kubernetes audit trails must be hunted too, so the later steps use the grown pri
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,7 @@ def _scan_sources(
     report = scanner.run(files, hunt.principals, labels)
     seconds = time.monotonic() - started
     hunt.principals = report.principals
+    matched = Counter(labels[location] for _record, location in report.records)  # unique records
     for source in sources:
         totals = report.by_label.get(source, ScanProgress())
         hunt.result.sources.append(
@@ -146,7 +148,7 @@ def _scan_sources(
                 bytes_read=totals.bytes_read,
                 bytes_scanned=totals.bytes_inflated,
                 events_scanned=totals.events if hunt.options.count_events else None,
-                events_matched=totals.matched,
+                events_matched=matched[source],
                 seconds=round(seconds, 3),
             )
         )

@@ -244,10 +244,9 @@ class Scanner:
                 candidates += outcome.candidate
                 if outcome.error:
                     skipped[outcome.location] = outcome
-                if count:
-                    self._advance(outcome)
+                self._advance(outcome, first_look=count)
                 chainer.add(outcome.matched, outcome.location)
-            if count and self.on_progress:
+            if self.on_progress:
                 self.on_progress(self.progress)
             return chainer.principals
 
@@ -262,11 +261,13 @@ class Scanner:
             run_chunks(plan, workers=self.workers, initial=chainer.principals, settings=settings, fold=fold)
         return candidates
 
-    def _advance(self, outcome: FileOutcome) -> None:
+    def _advance(self, outcome: FileOutcome, *, first_look: bool) -> None:
+        """Add a file to the totals; a rescan adds only what it matched (its bytes were counted once)."""
         label = self.labels.get(outcome.location, "")
         for totals in (self.progress, self.by_label.setdefault(label, ScanProgress())):
-            totals.files += 1
-            totals.bytes_read += outcome.bytes_read
-            totals.bytes_inflated += outcome.bytes_inflated
-            totals.events += outcome.events
             totals.matched += len(outcome.matched)
+            if first_look:
+                totals.files += 1
+                totals.bytes_read += outcome.bytes_read
+                totals.bytes_inflated += outcome.bytes_inflated
+                totals.events += outcome.events
