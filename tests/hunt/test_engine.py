@@ -25,6 +25,8 @@ def _window(truth: dict[str, Any]) -> TimeWindow:
 def test_tree_hunt_finds_exactly_the_ground_truth_including_chained_sessions(
     tree: Path, truth: dict[str, Any], workers: int, engine: str
 ) -> None:
+    if engine == "hyperscan":
+        pytest.importorskip("hyperscan", reason="the optional `fast` extra is not installed")
     scanner = Scanner(_window(truth), workers=workers, inline_below_bytes=0, engine=engine)
     files = list(list_local(tree, _window(truth)))
     report = scanner.run(files, PrincipalSet.from_values([truth["principal"]]))
@@ -139,3 +141,17 @@ def test_count_events_counts_every_record_in_the_window(tree: Path, truth: dict[
         options=HuntOptions(count_events=True),
     )
     assert result.sources[0].events_scanned == expected > result.sources[0].events_matched > 0
+
+
+def test_a_missing_optional_engine_fails_before_any_worker_starts(
+    tree: Path, truth: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eksir.hunt import prefilter, workers
+
+    monkeypatch.setattr(prefilter, "hyperscan", None)
+    started: list[object] = []
+    monkeypatch.setattr(workers, "start_context", lambda: started.append(1))
+    scanner = Scanner(_window(truth), workers=2, inline_below_bytes=0, engine="hyperscan")
+    with pytest.raises(ImportError, match="fast"):
+        scanner.run(list(list_local(tree, _window(truth))), PrincipalSet.from_values([truth["principal"]]))
+    assert started == []

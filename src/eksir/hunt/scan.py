@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from eksir.hunt.filescan import FileOutcome
+from eksir.hunt.prefilter import TokenMatcher
 from eksir.hunt.principals import PrincipalSet, tokens_for
 from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.sources.files import FileRef
@@ -176,6 +177,7 @@ class Scanner:
         `labels` maps a file location to the source it was listed from, for per-source totals.
         """
         self.labels = labels or {}
+        TokenMatcher(principals.tokens(), engine=self.engine)  # an engine that is not installed fails here
         ordered = sorted(files, key=lambda f: (f.delivered is None, f.delivered or datetime.min, f.location))
         chainer = Chainer(principals)
         seen_with: dict[str, PrincipalSet] = {}
