@@ -145,7 +145,7 @@ class TreeSampler:
     """CPU time and RSS of this process and its descendants, sampled from /proc by a separate process.
 
     Not a thread: a second thread in this process would make the scanner start its workers with
-    `forkserver` instead of `fork` (see eksir.hunt.scan._start_context), so the measurement would change
+    `forkserver` instead of `fork` (see eksir.hunt.workers.start_context), so the measurement would change
     what it measures. The sampler process leaves itself out of the tree it sums.
     """
 
