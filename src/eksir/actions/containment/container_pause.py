@@ -28,10 +28,9 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.containment.casework import CONTAINER_ID_PATTERN, INSTANCE_ID_PATTERN, require_live
-from eksir.actions.containment.ec2_isolation import describe_instance
 from eksir.actions.evidence import ssm_run
 from eksir.actions.registry import register_action
-from eksir.errors import EksirError, NotFoundError
+from eksir.errors import EksirError
 
 STATE_MARKER = "eksir-state"
 # $1 = container id (validated hex), $2 = the state to act on, $3 = the ctr verb.
@@ -103,13 +102,9 @@ class PauseContainer(Action[PauseContainerParams]):
     params_type = PauseContainerParams
 
     def check(self, ctx: ActionContext, params: PauseContainerParams) -> CheckOutcome:
-        try:
-            instance = describe_instance(ctx, params.instance_id)
-        except NotFoundError as exc:
-            return CheckOutcome(ok=False, detail=exc.message)
-        state = (instance.get("State") or {}).get("Name")
-        if state != "running":
-            return CheckOutcome(ok=False, detail=f"{params.instance_id} is {state}: nothing to pause")
+        failed = ssm_run.not_running(ctx, params.instance_id, "nothing to pause")
+        if failed is not None:
+            return failed
         sent = ssm_run.find_command(ctx, params.instance_id, _comment(ctx, "pause", params.container_id))
         return CheckOutcome(
             ok=True,

@@ -14,9 +14,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from eksir.actions.base import ActionContext
+from eksir.actions.base import ActionContext, CheckOutcome
+from eksir.actions.containment.ec2_isolation import describe_instance
 from eksir.clients.aws import aws_call
-from eksir.errors import EksirError
+from eksir.errors import EksirError, NotFoundError
 
 DOCUMENT = "AWS-RunShellScript"
 TERMINAL = frozenset(
@@ -42,6 +43,21 @@ def script_command(env: Mapping[str, str], script: str) -> list[str]:
         raise ValueError(f"the script contains the heredoc delimiter {HEREDOC_END}")
     assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
     return [f"{assignments} bash -s <<'{HEREDOC_END}'", script, HEREDOC_END]
+
+
+def not_running(ctx: ActionContext, instance_id: str, consequence: str) -> CheckOutcome | None:
+    """The failed check for an instance that cannot run an SSM command (missing or not running), else None.
+
+    `consequence` says what that means for the action, e.g. "nothing to pause".
+    """
+    try:
+        instance = describe_instance(ctx, instance_id)
+    except NotFoundError as exc:
+        return CheckOutcome(ok=False, detail=exc.message)
+    state = (instance.get("State") or {}).get("Name")
+    if state != "running":
+        return CheckOutcome(ok=False, detail=f"{instance_id} is {state}: {consequence}")
+    return None
 
 
 def find_command(ctx: ActionContext, instance_id: str, comment: str) -> dict[str, Any] | None:

@@ -38,7 +38,6 @@ from eksir.actions.containment.casework import (
     UUID_PATTERN,
     require_live,
 )
-from eksir.actions.containment.ec2_isolation import describe_instance
 from eksir.actions.evidence import ssm_run
 from eksir.actions.evidence.case_evidence import record_evidence
 from eksir.actions.registry import register_action
@@ -147,15 +146,9 @@ class CaptureVolatile(Action[CaptureVolatileParams]):
     params_type = CaptureVolatileParams
 
     def check(self, ctx: ActionContext, params: CaptureVolatileParams) -> CheckOutcome:
-        try:
-            instance = describe_instance(ctx, params.instance_id)
-        except NotFoundError as exc:
-            return CheckOutcome(ok=False, detail=exc.message)
-        state = (instance.get("State") or {}).get("Name")
-        if state != "running":
-            return CheckOutcome(
-                ok=False, detail=f"{params.instance_id} is {state}: its volatile state cannot be captured"
-            )
+        failed = ssm_run.not_running(ctx, params.instance_id, "its volatile state cannot be captured")
+        if failed is not None:
+            return failed
         try:
             with aws_call(f"look up evidence bucket {params.bucket}"):
                 ctx.aws("s3").list_objects_v2(Bucket=params.bucket, Prefix=params.key_prefix, MaxKeys=1)
