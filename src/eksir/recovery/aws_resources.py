@@ -21,8 +21,10 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, require_live
+from eksir.actions.containment.ec2_isolation import describe_instance
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
+from eksir.errors import NotFoundError
 from eksir.recovery.base import RecoveryAction, aws_or_none
 
 _GONE_STATES = ("shutting-down", "terminated")
@@ -32,12 +34,12 @@ class InstanceParams(ActionParams):
     instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
 
 
-def describe_instance(ec2: Any, instance_id: str) -> dict[str, Any] | None:
-    found = aws_or_none(
-        f"describe instance {instance_id}", lambda: ec2.describe_instances(InstanceIds=[instance_id])
-    )
-    items = [i for r in (found or {}).get("Reservations", []) for i in r["Instances"]]
-    return items[0] if items else None
+def instance_or_none(ctx: ActionContext, instance_id: str) -> dict[str, Any] | None:
+    """The instance as DescribeInstances shows it, or None when it does not exist (any more)."""
+    try:
+        return describe_instance(ctx, instance_id)
+    except NotFoundError:
+        return None
 
 
 @register_action
@@ -53,7 +55,7 @@ class TerminateInstance(RecoveryAction[InstanceParams]):
     params_type = InstanceParams
 
     def describe(self, ctx: ActionContext, params: InstanceParams) -> dict[str, Any] | None:
-        return describe_instance(ctx.aws("ec2"), params.instance_id)
+        return instance_or_none(ctx, params.instance_id)
 
     def check(self, ctx: ActionContext, params: InstanceParams) -> CheckOutcome:
         found = self.describe(ctx, params)

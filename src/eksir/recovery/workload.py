@@ -29,7 +29,7 @@ from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, K8S_NAME_PAT
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.clients.k8s import k8s_call
-from eksir.recovery.aws_resources import describe_instance
+from eksir.recovery.aws_resources import instance_or_none
 from eksir.recovery.base import RecoveryAction
 from eksir.recovery.k8s_rest import ObjectRef, create_object, delete_object, get_object, recreatable
 
@@ -162,7 +162,7 @@ class DrainTerminateNode(RecoveryAction[DrainTerminateParams]):
     params_type = DrainTerminateParams
 
     def describe(self, ctx: ActionContext, params: DrainTerminateParams) -> dict[str, Any] | None:
-        return describe_instance(ctx.aws("ec2"), params.instance_id)
+        return instance_or_none(ctx, params.instance_id)
 
     def _evidence_problem(self, ctx: ActionContext, params: DrainTerminateParams) -> str | None:
         with aws_call("describe the evidence snapshots"):
