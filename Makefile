@@ -4,13 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo triage-example test system-deps lint typecheck unit bench clean
+LOCK := requirements/dev.lock
+STAGE := sh scripts/stage.sh
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+.PHONY: demo triage-example test system-deps build lint typecheck unit lock bench clean
+
+# The environment comes from the hash-checked lock only (see scripts/install-locked.sh); `make lock` refreshes it.
+$(STAMP): $(LOCK) pyproject.toml
+	$(STAGE) install sh scripts/install-locked.sh $(PYTHON) $(VENV) $(LOCK)
 	@touch $(STAMP)
+
+## lock: refresh requirements/dev.lock (hash-pinned, every platform); then run `make clean test` before committing
+lock:
+	sh scripts/lock.sh
 
 ## demo: the game day: lab up -> triage -> plan -> respond -> hunt -> recover -> prevention proof -> report -> lab down
 SCENARIO ?= iam-user
@@ -23,21 +29,24 @@ triage-example: $(STAMP)
 	$(BIN)/eksir case verify --cases-dir cases $$($(BIN)/eksir triage examples/finding-eventbridge.json --config examples/triage-config.yaml --cases-dir cases --output json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["case"]["id"])')
 
 ## test: lint, type-check and run the whole test suite (builds the lab's kube-apiserver/etcd on first use; needs Go)
-test: $(STAMP) system-deps lint typecheck unit
+test: $(STAMP) system-deps build lint typecheck unit
 
-# Chromium for the HTML report test (Debian package; does nothing when already installed).
+# Chromium for the HTML report test, containerd for the runtime tests (Debian packages; nothing when installed).
 system-deps:
-	sh scripts/install-test-deps.sh
+	$(STAGE) system-deps sh scripts/install-test-deps.sh
+
+# The lab's kube-apiserver and etcd, built from the official Go modules (cached in ~/.cache/eksir/bin).
+build: $(STAMP)
+	$(STAGE) build $(BIN)/eksir lab build
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(STAGE) lint sh -c '$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench'
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(STAGE) typecheck $(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(STAGE) tests $(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-lock .pytest_cache .mypy_cache .ruff_cache
