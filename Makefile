@@ -31,7 +31,7 @@ triage-example: $(STAMP)
 ## test: lint, type-check and run the whole test suite (builds the lab's kube-apiserver/etcd on first use; needs Go)
 test: $(STAMP) system-deps build lint typecheck unit
 
-# Chromium for the HTML report test, containerd for the runtime tests (Debian packages; nothing when installed).
+# Chromium for the HTML report test (Debian package; does nothing when already installed).
 system-deps:
 	$(STAGE) system-deps sh scripts/install-test-deps.sh
 
