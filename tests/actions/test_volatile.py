@@ -1,7 +1,10 @@
 """ssm.capture_volatile and ssm.pause_container.
 
-The node script runs here, on this machine, with bash (moto's SSM runs nothing): tools that are absent here
-must be reported in its manifest and the script must still exit 0. The actions run end to end against moto
+The node script runs here, on this machine, with bash (moto's SSM runs nothing), in a node environment the
+test builds itself: PATH holds a stand-in bin directory and a copy (by symlinks) of this machine's system
+tools without the node tools under test (crictl, ctr, avml, aws), and EKSIR_TOOL_DIRS is empty, so what the
+script finds depends on the test alone, never on what happens to be installed here. Absent tools must be
+reported in its manifest and the script must still exit 0. The actions run end to end against moto
 (send_command accepted, Success with no output); the objects the node would upload are produced by running
 the real script with a stand-in `aws` CLI and placed into moto's S3 by the test, to exercise verify's
 download, hashing and sidecar checks. Stubber only stands in for what moto cannot do: a failed invocation
@@ -39,7 +42,9 @@ BUCKET = "ir-evidence-111122223333"
 PREFIX = f"eksir/{CASE_ID}/volatile/"
 CID = "3f2a9c0d1e4b5a6978877665544332211000ffeeddccbbaa9988776655443322"
 POD_UID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
-FALLBACK_DIRS = ("/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "/bin", "/sbin", "/opt/bin")
+SYSTEM_DIRS = ("/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "/bin", "/sbin")
+# The node's runtime and capture tools: each test decides whether the node has them (a stand-in in node bin).
+NODE_TOOLS = frozenset({"crictl", "ctr", "avml", "aws", "containerd", "nerdctl", "docker"})
 FAKE_AWS = """#!/bin/sh
 # stand-in for `aws s3 cp [--only-show-errors] [--region R] SRC s3://BUCKET/KEY`: copies into $FAKE_S3
 while [ $# -gt 0 ]; do
@@ -56,7 +61,21 @@ def _exe(path: Path, text: str) -> None:
 
 
 def _on_node(tool: str, path_dirs: list[str]) -> bool:
-    return any(os.access(os.path.join(d, tool), os.X_OK) for d in (*path_dirs, *FALLBACK_DIRS))
+    return any(os.access(os.path.join(d, tool), os.X_OK) for d in path_dirs)
+
+
+def _system_tools_without_node_tools(target: Path) -> None:
+    """Symlink this machine's system tools into `target` (first match per name, as PATH), minus NODE_TOOLS."""
+    target.mkdir()
+    for directory in SYSTEM_DIRS:
+        if not os.path.isdir(directory):
+            continue
+        for name in os.listdir(directory):
+            link = target / name
+            source = os.path.join(directory, name)
+            if name in NODE_TOOLS or os.path.lexists(link) or not os.access(source, os.X_OK):
+                continue
+            link.symlink_to(source)
 
 
 def _run_commands(commands: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -81,13 +100,17 @@ def _params(**extra: Any) -> CaptureVolatileParams:
 
 @pytest.fixture
 def node(tmp_path: Path) -> dict[str, Any]:
-    """A stand-in node environment: a bin dir (with a fake aws), a work root and a fake S3 directory."""
+    """A stand-in node: a bin dir (with a fake aws), the system tools minus the node tools, a work root and
+    a fake S3 directory."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     _exe(bin_dir / "aws", FAKE_AWS)
-    path_dirs = [str(bin_dir), "/usr/bin", "/bin"]
+    system_dir = tmp_path / "system-bin"
+    _system_tools_without_node_tools(system_dir)
+    path_dirs = [str(bin_dir), str(system_dir)]
     env = {
         "PATH": ":".join(path_dirs),
+        "EKSIR_TOOL_DIRS": "",
         "HOME": str(tmp_path),
         "FAKE_S3": str(tmp_path / "s3"),
         "EKSIR_WORK_ROOT": str(tmp_path / "work"),
@@ -124,10 +147,17 @@ def test_the_script_reports_absent_tools_in_its_manifest_and_exits_0(node: dict[
     assert len(manifests) == 1
     rows = _manifest(manifests[0].read_text())
     tools = {r[1]: r[2] for r in rows if r[0] == "tool"}
-    for tool in ("crictl", "ctr", "avml", "nsenter", "ss", "tar", "sha256sum", "aws"):
+    assert {tool: tools[tool] for tool in ("crictl", "ctr", "avml", "aws", "tar", "sha256sum")} == {
+        "crictl": "absent",
+        "ctr": "absent",
+        "avml": "absent",
+        "aws": "ok",
+        "tar": "ok",
+        "sha256sum": "ok",
+    }
+    for tool in ("nsenter", "ss"):
         assert tools[tool] == ("ok" if _on_node(tool, node["path_dirs"]) else "absent")
-    if not _on_node("avml", node["path_dirs"]):
-        assert next(r[:3] for r in rows if r[0] == "memory") == ["memory", "avml", "absent"]
+    assert next(r[:3] for r in rows if r[0] == "memory") == ["memory", "avml", "absent"]
     assert next(r[1:3] for r in rows if r[1] == "host/proc-table.tsv") == ["host/proc-table.tsv", "ok"]
     assert any(r[0] == "netns" and r[2] == "ok" for r in rows)
     assert f"eksir-base: volatile-{CASE_ID}-i-0123456789abcdef0-" in proc.stdout
@@ -167,8 +197,6 @@ def test_the_uploaded_archive_matches_its_sidecar_and_its_sha256sums(
 
 def test_without_an_aws_cli_the_evidence_stays_on_the_node_and_goes_to_stdout(node: dict[str, Any]) -> None:
     (node["bin"] / "aws").unlink()
-    if _on_node("aws", node["path_dirs"]):
-        pytest.skip("this machine has an aws CLI in a fallback directory")
     proc = _run_commands(capture_commands(make_ctx(), _params()), node["env"])
     assert proc.returncode == 0, proc.stderr
     assert "eksir-uploaded: 0" in proc.stdout
@@ -278,8 +306,7 @@ def test_verify_hashes_every_uploaded_object_into_the_case(
     }
     for item in items:
         assert hashlib.sha256((case.path / item.path).read_bytes()).hexdigest() == item.sha256
-    if not _on_node("crictl", node["path_dirs"]):
-        assert "tool crictl: absent" in outcome.detail
+    assert "tool crictl: absent" in outcome.detail
     again = CaptureVolatile().verify(aws_ctx, params, applied)
     assert again.ok
     assert len(case.load().evidence) == len(items)  # a retried verify does not list anything twice
@@ -379,8 +406,6 @@ def test_the_pause_script_pauses_once_and_resume_restores(node: dict[str, Any], 
 
 
 def test_the_pause_script_fails_plainly_without_ctr(node: dict[str, Any]) -> None:
-    if _on_node("ctr", node["path_dirs"]):
-        pytest.skip("this machine has ctr")
     proc = _run_commands(task_commands(CID, "pause"), node["env"])
     assert proc.returncode == 3
     assert "eksir-state: NO-CTR" in proc.stdout

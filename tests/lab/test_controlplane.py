@@ -351,13 +351,17 @@ def test_an_unreadable_process_record_is_a_lab_error(tmp_path: Path) -> None:
 def test_a_lab_folder_that_cannot_be_created_is_a_lab_error(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    missing = LabBinaries(kube_apiserver=tmp_path / "none", etcd=tmp_path / "none")
+    missing = LabBinaries(kube_apiserver=tmp_path / "none", etcd=tmp_path / "none", kubectl=tmp_path / "none")
     with pytest.raises(LabError, match="cannot prepare the lab folder"):
         start_control_plane(blocker / "lab", missing)
 
 
 def test_a_missing_server_binary_is_a_lab_error_and_nothing_is_left_recorded(tmp_path: Path) -> None:
-    missing = LabBinaries(kube_apiserver=tmp_path / "no-kube-apiserver", etcd=tmp_path / "no-etcd")
+    missing = LabBinaries(
+        kube_apiserver=tmp_path / "no-kube-apiserver",
+        etcd=tmp_path / "no-etcd",
+        kubectl=tmp_path / "no-kubectl",
+    )
     with pytest.raises(LabError, match=r"cannot start etcd \(.*no-etcd\)"):
         start_control_plane(tmp_path / "lab", missing)
     assert processes.read_records(tmp_path / "lab") == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import shlex
 import signal
 import subprocess
 import sys
@@ -15,7 +15,8 @@ import pytest
 from kubernetes.client import ApiException
 
 from eksir.errors import LabError
-from eksir.lab import k8s_seed, lab
+from eksir.lab import k8s_seed, lab, pins
+from eksir.lab.build import binaries_dir
 from eksir.lab.pytest_plugin import lab_disabled
 
 pytestmark = pytest.mark.lab
@@ -51,57 +52,37 @@ def lab_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     eksir("lab", "down", "--lab-dir", str(path))
 
 
-def lab_env(lab_dir: Path) -> dict[str, str]:
-    exports = eksir("lab", "env", "--lab-dir", str(lab_dir)).stdout
-    env = dict(os.environ)
-    for line in exports.splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value.strip("'")
-    return env
+def in_lab_shell(lab_dir: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """Run `command` in bash after `eval "$(eksir lab env)"`, as the README tells a responder to.
 
-
-def test_status_reports_every_server_running_with_endpoints(lab_dir: Path) -> None:
-    result = eksir("lab", "status", "--lab-dir", str(lab_dir), "--output", "json")
-    status = json.loads(result.stdout)
-    assert result.returncode == 0
-    assert status["up"] is True
-    assert sorted(p["name"] for p in status["processes"]) == ["etcd", "kube-apiserver", "moto"]
-    assert status["endpoints"]["aws"].startswith("http://127.0.0.1:")
-    assert status["scenario"] == "role-chaining"
-
-
-def test_a_second_up_in_the_same_folder_is_refused(lab_dir: Path) -> None:
-    result = eksir("lab", "up", "--lab-dir", str(lab_dir))
-    assert result.returncode == 11
-    assert "lab already running" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-def test_kubectl_sees_the_nodes_and_the_attacker_pod_through_the_env_exports(lab_dir: Path) -> None:
-    result = subprocess.run(
-        ["kubectl", "get", "nodes,pods", "-A", "-o", "name"],
-        capture_output=True,
-        text=True,
-        env=lab_env(lab_dir),
-        timeout=60,
-        check=False,
+    PATH starts with this environment's bin directory (eksir and the AWS CLI from the lock, as after
+    `source .venv/bin/activate`); the lab's own kubectl comes first once the exports are evaluated.
+    """
+    venv_bin = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}"}
+    script = f'eval "$(eksir lab env --lab-dir {shlex.quote(str(lab_dir))})" && {command}'
+    return subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env=env, timeout=120, check=False
     )
+
+
+def test_lab_env_puts_the_labs_own_kubectl_first_on_path(lab_dir: Path) -> None:
+    result = in_lab_shell(lab_dir, "command -v kubectl && kubectl version --client -o json")
+    assert result.returncode == 0, result.stderr
+    path, _, version = result.stdout.partition("\n")
+    assert Path(path).parent.parent == binaries_dir().parent
+    assert json.loads(version)["clientVersion"]["gitVersion"] == pins.KUBERNETES_VERSION
+
+
+def test_kubectl_sees_the_nodes_and_the_attacker_pod_through_the_env_exports(lab_dir: Path) -> None:
+    result = in_lab_shell(lab_dir, "kubectl get nodes,pods -A -o name")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("node/") == 3
     assert "pod/busybox-shell" in result.stdout
 
 
-@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 def test_the_aws_cli_lists_the_lab_instances_through_the_env_exports(lab_dir: Path) -> None:
-    result = subprocess.run(
-        ["aws", "ec2", "describe-instances", "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=lab_env(lab_dir),
-        timeout=120,
-        check=False,
-    )
+    result = in_lab_shell(lab_dir, "aws ec2 describe-instances --output json")
     assert result.returncode == 0, result.stderr
     instances = [i for r in json.loads(result.stdout)["Reservations"] for i in r["Instances"]]
     assert len(instances) == 4  # three nodes and the attacker's instance

@@ -47,11 +47,12 @@ def _progress(console: Console) -> lab.Progress:
 
 @lab_app.command("build")
 def build_cmd() -> None:
-    """Build kube-apiserver and etcd from the pinned Go modules (cached; minutes the first time)."""
+    """Build kube-apiserver, etcd and kubectl from the pinned Go modules (cached; minutes the first time)."""
     err = Console(stderr=True, highlight=False)
     start = time.monotonic()
     binaries = lab.build(_progress(err))
-    err.print(f"built in {time.monotonic() - start:.1f}s: {binaries.kube_apiserver}, {binaries.etcd}")
+    built = ", ".join(str(path) for path in (binaries.kube_apiserver, binaries.etcd, binaries.kubectl))
+    err.print(f"built in {time.monotonic() - start:.1f}s: {built}", markup=False)
 
 
 @lab_app.command("up")

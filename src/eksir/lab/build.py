@@ -1,4 +1,4 @@
-"""Build the lab's kube-apiserver and etcd from the official Go modules, once per pin, into a shared cache.
+"""Build the lab's kube-apiserver, etcd and kubectl from the official Go modules, once per pin, into a cache.
 
 Why build instead of download: only package registries are reachable (the Go module proxy is one), and a build
 from pinned go.mod + go.sum is reproducible and checksum-verified by Go itself. The cache lives outside the
@@ -35,10 +35,11 @@ _GO_VERSION = re.compile(r"go(\d+)\.(\d+)")
 
 @dataclass(frozen=True)
 class LabBinaries:
-    """Paths of the built server binaries."""
+    """Paths of the built binaries: the two servers and the matching kubectl."""
 
     kube_apiserver: Path
     etcd: Path
+    kubectl: Path
 
 
 def cache_root(cache_dir: Path | None = None) -> Path:
@@ -72,7 +73,7 @@ def ensure_binaries(cache_dir: Path | None = None, progress: Progress | None = N
                 go = find_go()
                 for program in missing:
                     build_program(go, program, target, report)
-    return LabBinaries(kube_apiserver=paths["kube-apiserver"], etcd=paths["etcd"])
+    return LabBinaries(kube_apiserver=paths["kube-apiserver"], etcd=paths["etcd"], kubectl=paths["kubectl"])
 
 
 def find_go() -> str:

@@ -68,6 +68,7 @@ class LabState:
     topic_arn: str
     created_at: str
     timings: dict[str, float] = field(default_factory=dict)
+    kubectl: str = ""  # the version-matched kubectl the lab built ("" in a lab.json written before it did)
 
     @property
     def endpoint(self) -> AwsEndpoint:
@@ -167,6 +168,7 @@ def up(
         raise
     timings["total"] = round(time.monotonic() - started, 2)
     state.timings = timings
+    state.kubectl = str(binaries.kubectl)
     (lab_dir / LAB_FILE).write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
     return state
 
@@ -330,6 +332,9 @@ def ground_truth(run: Run, finding: dict[str, Any]) -> dict[str, Any]:
 
 
 def env_exports(state: LabState) -> str:
-    """Shell `export` lines that point the AWS CLI and kubectl at the lab."""
+    """Shell `export` lines that point the AWS CLI and kubectl at the lab, the lab's kubectl first on PATH."""
     values = {**state.endpoint.env(), "KUBECONFIG": state.admin_kubeconfig}
-    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in values.items())
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    if state.kubectl:
+        lines.append(f'export PATH={shlex.quote(str(Path(state.kubectl).parent))}:"$PATH"')
+    return "\n".join(lines)

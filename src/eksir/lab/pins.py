@@ -48,6 +48,8 @@ def _kube_version_flags() -> tuple[str, ...]:
 PROGRAMS: tuple[GoProgram, ...] = (
     GoProgram("etcd", ETCD_VERSION, ("-s", "-w")),
     GoProgram("kube-apiserver", KUBERNETES_VERSION, ("-s", "-w", *_kube_version_flags())),
+    # Not a server: the version-matched CLI `eval "$(eksir lab env)"` puts on PATH to look at the lab by hand.
+    GoProgram("kubectl", KUBERNETES_VERSION, ("-s", "-w", *_kube_version_flags())),
 )
 
 

@@ -33,10 +33,14 @@ from eksir.actions.registry import register_action
 from eksir.errors import EksirError
 
 STATE_MARKER = "eksir-state"
-# $1 = container id (validated hex), $2 = the state to act on, $3 = the ctr verb.
+# $1 = container id (validated hex), $2 = the state to act on, $3 = the ctr verb. ctr is looked for on PATH,
+# then in EKSIR_TOOL_DIRS (as in collect_volatile.sh: SSM's PATH can be minimal).
 TASK_SCRIPT = r"""
 ID="$1"; FROM="$2"; VERB="$3"
-CTR=$(command -v ctr 2>/dev/null || ls /usr/local/bin/ctr /usr/bin/ctr 2>/dev/null | head -n 1)
+CTR=$(command -v ctr 2>/dev/null)
+for d in ${EKSIR_TOOL_DIRS-/usr/local/bin /usr/bin}; do
+  [ -n "$CTR" ] || { [ -x "$d/ctr" ] && CTR="$d/ctr"; }
+done
 if [ -z "$CTR" ]; then echo "eksir-state: NO-CTR"; echo "ctr is not on this node" >&2; exit 3; fi
 task() { "$CTR" -n k8s.io tasks ls 2>/dev/null | awk -v id="$ID" 'index($1, id) == 1 {print $1, $3; exit}'; }
 LINE=$(task)

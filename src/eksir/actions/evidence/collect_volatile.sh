@@ -16,7 +16,9 @@
 #   EKSIR_CASE_ID, EKSIR_INSTANCE_ID, EKSIR_CONTAINER_IDS (space separated), EKSIR_POD_UID,
 #   EKSIR_BUCKET + EKSIR_PREFIX (upload target; empty = no upload, rely on SSM output), EKSIR_REGION,
 #   EKSIR_WORK_ROOT (default /var/tmp), EKSIR_KEEP_LOCAL=1 (keep the staging dir after upload),
-#   EKSIR_TOOL_TIMEOUT (seconds per command, default 300).
+#   EKSIR_TOOL_TIMEOUT (seconds per command, default 300),
+#   EKSIR_TOOL_DIRS (space separated directories searched after PATH, whose SSM value can be minimal; default the
+#   usual system and EKS AMI directories; set it for a node image with another layout, or empty to use PATH only).
 
 main() {
   set -u
@@ -62,7 +64,7 @@ find_tool() {
     echo "$path"
     return 0
   fi
-  for dir in /usr/local/bin /usr/local/sbin /usr/bin /usr/sbin /bin /sbin /opt/bin /opt/cni/bin; do
+  for dir in ${EKSIR_TOOL_DIRS-/usr/local/bin /usr/local/sbin /usr/bin /usr/sbin /bin /sbin /opt/bin /opt/cni/bin}; do
     if [ -x "$dir/$1" ]; then
       echo "$dir/$1"
       return 0
