@@ -292,6 +292,31 @@ def test_a_port_in_use_is_one_clear_error_and_starts_nothing(
 
 
 @pytest.mark.lab
+def test_a_picked_port_taken_before_the_start_is_picked_again(
+    own_lab: Callable[..., ControlPlane], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process (a parallel test session) binds a port between the pick and the start: pick again."""
+    real_free_ports = processes.free_ports
+    picks: list[list[int]] = []
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+
+        def free_ports_losing_the_first_race(count: int) -> list[int]:
+            ports = real_free_ports(count)
+            picks.append([taken, *ports[1:]] if not picks else ports)
+            return picks[-1]
+
+        monkeypatch.setattr(processes, "free_ports", free_ports_losing_the_first_race)
+        plane = own_lab()
+    assert len(picks) == 2
+    assert plane.ports.etcd_client != taken
+    assert plane.ports.etcd_client == picks[1][0]
+    assert {s.state for s in plane.status()} == {processes.ProcState.RUNNING}
+
+
+@pytest.mark.lab
 def test_a_server_dying_at_start_reports_its_log_and_leaves_no_orphan(
     own_lab: Callable[..., ControlPlane], tmp_path: Path
 ) -> None:

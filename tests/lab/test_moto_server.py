@@ -105,6 +105,30 @@ def test_a_detached_moto_is_recorded_and_leaves_no_process_once_stopped(tmp_path
     assert processes.read_records(tmp_path) == []
 
 
+def test_a_picked_port_taken_before_the_spawn_is_picked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_free_ports = processes.free_ports
+    picks: list[int] = []
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+
+        def free_ports_losing_the_first_race(count: int) -> list[int]:
+            picks.append(taken if not picks else real_free_ports(count)[0])
+            return [picks[-1]]
+
+        monkeypatch.setattr(processes, "free_ports", free_ports_losing_the_first_race)
+        server = spawn_detached(tmp_path)
+    try:
+        assert picks[0] == taken
+        assert server.port == picks[-1] != taken
+        assert [r.pid for r in processes.read_records(tmp_path)] == [server.pid]
+    finally:
+        processes.stop_all(tmp_path)
+
+
 def test_a_port_in_use_is_refused_with_one_message_and_nothing_started(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

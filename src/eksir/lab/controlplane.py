@@ -134,7 +134,9 @@ def start_control_plane(
                 ready_timeout=ready_timeout,
             )
         except LabError as exc:
-            lost_race = "address already in use" in exc.message
+            # Free ports are picked, released, then bound: another process (a parallel test session) can take
+            # one in between, seen either by the pre-check or by the server's own bind.
+            lost_race = isinstance(exc, processes.PortInUseError) or "address already in use" in exc.message
             if ports is not None or not lost_race or attempt == _START_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover

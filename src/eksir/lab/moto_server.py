@@ -31,6 +31,7 @@ DEFAULT_REGION = "us-east-1"
 DUMMY_ACCESS_KEY_ID = "testing"
 DUMMY_SECRET_ACCESS_KEY = "testing"
 LOOPBACK = "127.0.0.1"
+_SPAWN_ATTEMPTS = 3
 LOAD_MANAGED_POLICIES = "MOTO_IAM_LOAD_MANAGED_POLICIES"
 EKS_NODE_AMI = "ami-0c1e3f5a7b9d2e4f6"
 _EKS_AMI: dict[str, object] = {
@@ -151,8 +152,8 @@ class InProcessMoto:
 
         if port:
             processes.ensure_port_free(port, "moto server")
-        chosen = port or processes.free_ports(1)[0]
-        self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=chosen, verbose=False)
+        # Port 0: the kernel picks the port at bind time, so no other process can take it first.
+        self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
         self._server.start()
         host, bound = self._server.get_host_and_port()
         self.endpoint = AwsEndpoint(url=f"http://{host}:{bound}")
@@ -185,9 +186,20 @@ def spawn_detached(workdir: Path, port: int | None = None, timeout: float = 30.0
     The child gets its own process group, so Ctrl-C on the CLI does not kill it and
     `eksir.lab.processes.stop_all(workdir)` stops it with any children. Raises LabError when the port is
     taken, the server exits during start, or it does not answer within `timeout`; in the last two cases
-    the server is stopped before raising, so nothing is left running.
+    the server is stopped before raising, so nothing is left running. A port this function picked and lost to
+    another process before the server bound it is picked again (up to three times).
     """
-    chosen = port if port is not None else processes.free_ports(1)[0]
+    for attempt in range(1, _SPAWN_ATTEMPTS + 1):
+        chosen = port if port is not None else processes.free_ports(1)[0]
+        try:
+            return _spawn_once(workdir, chosen, timeout)
+        except processes.PortInUseError:
+            if port is not None or attempt == _SPAWN_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _spawn_once(workdir: Path, chosen: int, timeout: float) -> DetachedMoto:
     processes.ensure_port_free(chosen, "moto server")
     log_path = workdir / "moto.log"
     argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(chosen)]
@@ -198,7 +210,9 @@ def spawn_detached(workdir: Path, port: int | None = None, timeout: float = 30.0
     try:
         while time.monotonic() < deadline:
             if not processes.is_running(record):
-                raise LabError(f"moto server exited during start; {log_path}: {log_tail(log_path, 5)}")
+                tail = log_tail(log_path, 5)
+                error = processes.PortInUseError if "Address already in use" in tail else LabError
+                raise error(f"moto server exited during start; {log_path}: {tail}")
             if is_ready(endpoint.url):
                 return DetachedMoto(record.pid, chosen, endpoint, log_path)
             time.sleep(0.1)

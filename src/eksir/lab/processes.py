@@ -66,8 +66,12 @@ def free_ports(count: int) -> list[int]:
         return ports
 
 
+class PortInUseError(LabError):
+    """A port the lab meant to use is taken: a lost race if the lab picked it, a conflict if a user did."""
+
+
 def ensure_port_free(port: int, name: str) -> None:
-    """Raise LabError, with the fix, when something already listens on 127.0.0.1:`port`."""
+    """Raise PortInUseError, with the fix, when something already listens on 127.0.0.1:`port`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -75,7 +79,7 @@ def ensure_port_free(port: int, name: str) -> None:
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise LabError(f"cannot use 127.0.0.1:{port} for {name}: {exc.strerror}") from exc
-            raise LabError(
+            raise PortInUseError(
                 f"port 127.0.0.1:{port} for {name} is already in use; find the owner with "
                 f"`ss -ltnp 'sport = :{port}'` (or `lsof -iTCP:{port} -sTCP:LISTEN`), stop it or a lab left "
                 "running (`eksir lab down`), or let the lab pick free ports"
