@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from eksir.engine.lab_mode import ran_without_detail
 from eksir.errors import CaseInvalidError, NotFoundError
 from eksir.playbooks.plan import Plan
 from eksir.store.case_store import CaseHandle
@@ -39,6 +40,8 @@ class StepStatus(StrEnum):
     ROLLING_BACK = "rolling-back"
     ROLLED_BACK = "rolled-back"
     ROLLBACK_FAILED = "rollback-failed"
+    UNAVAILABLE_IN_LAB = "unavailable-in-lab"
+    """Lab mode only: the lab cannot perform this step; neither a failure nor verified (DESIGN.md)."""
 
 
 TERMINAL: frozenset[StepStatus] = frozenset(
@@ -49,6 +52,7 @@ TERMINAL: frozenset[StepStatus] = frozenset(
         StepStatus.BLOCKED,
         StepStatus.ROLLED_BACK,
         StepStatus.ROLLBACK_FAILED,
+        StepStatus.UNAVAILABLE_IN_LAB,
     }
 )
 """A run is over when every step is in one of these."""
@@ -84,7 +88,17 @@ class StepRecord(BaseModel):
     error_kind: str | None = None
     resumed: bool = False
     rollback: dict[str, Any] | None = None
+    lab_reason: str | None = None
+    """Why the lab cannot perform this step (status `unavailable-in-lab`)."""
+    ran_without: dict[str, str] = Field(default_factory=dict)
+    """Lab mode: dependencies unavailable in the lab (step id -> reason) that this step ran without."""
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def full_detail(self) -> str:
+        """The detail, plus (lab mode) the unavailable dependencies the step ran without."""
+        if not self.ran_without:
+            return self.detail
+        return f"{self.detail}; {ran_without_detail(self.ran_without)}"
 
 
 class RunState(BaseModel):
