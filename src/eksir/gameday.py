@@ -245,7 +245,7 @@ def _context(day: _Day) -> Any:
 
 def _steps_detail(steps: list[StepLine], extra: str = "") -> str:
     """Totals, then every failed or blocked step by name with its reason."""
-    named = "; ".join(f"{s.step} {s.status}: {s.reason}" for s in problems(steps))
+    named = "; ".join(f"{s.step} {s.explained}" for s in problems(steps))
     return "; ".join(p for p in (counts(steps), extra, named) if p)
 
 

@@ -35,6 +35,11 @@ class StepLine:
     def to_json(self) -> dict[str, str]:
         return asdict(self)
 
+    @property
+    def explained(self) -> str:
+        """`<outcome>: <reason>`, without repeating an outcome the reason already starts with."""
+        return self.reason if self.reason.startswith(self.status) else f"{self.status}: {self.reason}"
+
 
 def engine_steps(state: RunState) -> list[StepLine]:
     """Every step of an engine run in plan order, with its detail (and what it ran without, in the lab)."""

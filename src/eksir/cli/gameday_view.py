@@ -26,7 +26,7 @@ def render_summary(out: Console, result: GameDay) -> None:
         _line(out, f"{phase.name:18} {phase.status:7} {phase.seconds:6.1f}s  {phase.detail}")
         for step in phase.steps:
             if step.status in NOT_DONE or step.status == UNAVAILABLE:
-                _line(out, f"{'':20}{step.step}: {_reason(step)}")
+                _line(out, f"{'':20}{step.step}: {step.explained}")
     respond = result.phase("respond")
     if respond and respond.steps:
         _line(out, "containment")
@@ -38,11 +38,6 @@ def render_summary(out: Console, result: GameDay) -> None:
     _line(out, f"case   {result.case_dir}")
     _line(out, f"report {result.report or '(not written)'}")
     _line(out, f"lab    {'down' if result.lab_down else 'STILL RUNNING: run eksir lab down'}")
-
-
-def _reason(step: StepLine) -> str:
-    """The reason, led by the outcome (the engine's lab-mode detail already starts with it)."""
-    return step.reason if step.reason.startswith(step.status) else f"{step.status}: {step.reason}"
 
 
 def _step(out: Console, step: StepLine) -> None:
