@@ -149,8 +149,11 @@ def test_the_report_lists_every_ground_truth_call_and_names_the_step_not_perform
         event = by_id[event_id]
         action = " ".join(p for p in (event["service"], event["action"]) if p)
         assert action in titles, f"{action} ({event_id}) missing from the report timeline"
-    summary = " ".join(report_json["executive_summary"])
-    assert f"Not performed in the lab: {day.step(CAPTURE)['step']}" in summary
+    summary = " ".join(report_json["summary"])
+    assert f"Not performed in the lab: {day.step(CAPTURE)['step']} (unavailable-in-lab: " in summary
+    assert f"Step {day.step(ISOLATE)['step']} ran without a step that is unavailable in the lab." in summary
+    statuses = {s["step_id"]: s["status"] for s in report_json["steps"]}
+    assert statuses[day.step(CAPTURE)["step"]] == "unavailable-in-lab"
     assert "Prevention proven" in summary
     assert day.result["hunt"]["calls"] == len(by_id)
 
