@@ -238,3 +238,35 @@ def test_gameday_refuses_an_unknown_scenario_before_starting_anything(tmp_path: 
     assert done.returncode == 3
     assert done.stderr.startswith("eksir: error: unknown lab scenario")
     assert not (tmp_path / "lab").exists()
+
+
+def test_a_first_run_shows_the_lab_build_progress_in_the_game_days_own_progress(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an empty cache and a stand-in `go` (builds in 0.3 s, binaries that cannot serve), the day shows
+    every build line, then reports lab up failed, exits 11 (the lab could not start) and leaves nothing
+    running."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    go = bin_dir / "go"
+    go.write_text(
+        '#!/bin/sh\nif [ "$1" = env ]; then echo go1.26.0; exit 0; fi\n'
+        'while [ "$#" -gt 0 ]; do if [ "$1" = -o ]; then out="$2"; fi; shift; done\n'
+        'sleep 0.3; printf "#!/bin/sh\\nexit 1\\n" > "$out"; chmod +x "$out"\n'
+    )
+    go.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("EKSIR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "400")
+    args = ["gameday", "--lab-dir", str(tmp_path / "lab"), "--cases-dir", str(tmp_path / "cases")]
+    code, _, err = run_in_process(args, capsys, monkeypatch)
+    assert "s first run: building etcd v" in err
+    assert "from the pinned Go modules, about 7 min on 2 cores" in err
+    assert "s building kube-apiserver v1.34.4 with Go, expected about 6 min; log: " in err
+    assert "s built etcd v" in err
+    assert "lab up: failed" in err
+    assert code == 11
+    assert all(
+        s.state is not lab_module.processes.ProcState.RUNNING
+        for s in lab_module.process_status(tmp_path / "lab")
+    )

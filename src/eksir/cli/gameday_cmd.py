@@ -2,7 +2,8 @@
 
 Progress goes to stderr; the summary (gameday_view.py) names the verdict, every failed, blocked or
 lab-unavailable step with its reason, the containment steps, the hunt's highlights and where the report is.
-Exits 9 when any phase failed or ended with a failed or blocked step (after the lab is down).
+Exits 9 when any phase failed or ended with a failed or blocked step, 11 when the lab itself could not be
+built, started or stopped (always after the lab is down).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.console import Console
 
 from eksir.cli.gameday_view import render_summary
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
-from eksir.errors import StepFailedError
+from eksir.errors import LabError, StepFailedError
 from eksir.gameday import run_gameday, write_summary
 from eksir.lab.lab import DEFAULT_LAB_DIR
 from eksir.lab.scenarios import ScenarioName, get_scenario
@@ -48,7 +49,9 @@ def gameday(
         render_summary(Console(highlight=False), result)
     if result.failed or not result.lab_down:
         names = ", ".join(f"{p.name} ({p.detail})" for p in result.failed)
-        raise StepFailedError(f"game day finished with failed phase(s): {names or 'lab still running'}")
+        message = f"game day finished with failed phase(s): {names or 'lab still running'}"
+        lab_failed = not result.lab_down or any(p.name in ("lab up", "lab down") for p in result.failed)
+        raise LabError(message) if lab_failed else StepFailedError(message)
 
 
 def register(app: typer.Typer) -> None:
