@@ -27,7 +27,15 @@ from eksir.actions.registry import get_action
 from eksir.engine.approval import ApprovalGate, ApprovalRequest
 from eksir.engine.lab_mode import LabMode, ran_without_detail, unavailable_detail
 from eksir.engine.retry import RetryPolicy
-from eksir.engine.state import TERMINAL, RunState, StateStore, StepRecord, StepStatus
+from eksir.engine.state import (
+    TERMINAL,
+    RunState,
+    StateStore,
+    StepRecord,
+    StepStatus,
+    dependency_dead,
+    dependency_met,
+)
 from eksir.errors import EksirError, NotFoundError, PermissionDeniedError, RefusedError, TemporaryError
 from eksir.playbooks.plan import Plan, PlanStep
 from eksir.store.case_store import CaseHandle
@@ -47,7 +55,6 @@ def with_case(factory: ContextFactory, case: CaseHandle) -> ContextFactory:
     return make
 
 
-_DEAD_ENDS = frozenset({StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.BLOCKED, StepStatus.ROLLED_BACK})
 _HAS_EFFECT = frozenset({StepStatus.APPLYING, StepStatus.APPLIED, StepStatus.VERIFIED})
 
 
@@ -149,27 +156,19 @@ class Runner:
             for step in self.plan.order()
             if step.id not in running
             and steps[step.id].status not in TERMINAL
-            and all(self._satisfied(steps[d].status) for d in step.depends_on)
+            and all(dependency_met(steps[d].status, self.lab_mode is not None) for d in step.depends_on)
         ]
-
-    def _satisfied(self, status: StepStatus) -> bool:
-        """A dependency counts once verified; in lab mode also when the lab cannot perform it."""
-        lab_waived = self.lab_mode is not None and status is StepStatus.UNAVAILABLE_IN_LAB
-        return status is StepStatus.VERIFIED or lab_waived
 
     def _block_unreachable(self, running: set[str]) -> None:
         for step in self.plan.order():
             record = self.state.steps[step.id]
             if step.id in running or record.status is not StepStatus.PENDING:
                 continue
-            dead = [d for d in step.depends_on if self._dead_end(self.state.steps[d].status)]
+            lab = self.lab_mode is not None
+            dead = [d for d in step.depends_on if dependency_dead(self.state.steps[d].status, lab)]
             if dead:
                 detail = ", ".join(f"{d} is {self.state.steps[d].status.value}" for d in dead)
                 self._transition(record, status=StepStatus.BLOCKED, detail=f"blocked: {detail}")
-
-    def _dead_end(self, status: StepStatus) -> bool:
-        """Outside lab mode a step left unavailable by a lab run blocks its dependents like a failure."""
-        return status in _DEAD_ENDS or (status is StepStatus.UNAVAILABLE_IN_LAB and self.lab_mode is None)
 
     def _reset_unfinished(self) -> None:
         for record in list(self.state.steps.values()):

@@ -56,6 +56,17 @@ TERMINAL: frozenset[StepStatus] = frozenset(
     }
 )
 """A run is over when every step is in one of these."""
+_DEAD_ENDS = frozenset({StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.BLOCKED, StepStatus.ROLLED_BACK})
+
+
+def dependency_met(status: StepStatus, lab_mode: bool) -> bool:
+    """A dependency counts once verified; in lab mode also when the lab cannot perform it."""
+    return status is StepStatus.VERIFIED or (lab_mode and status is StepStatus.UNAVAILABLE_IN_LAB)
+
+
+def dependency_dead(status: StepStatus, lab_mode: bool) -> bool:
+    """A dependency that will never count; outside lab mode a lab-unavailable step blocks like a failure."""
+    return status in _DEAD_ENDS or (status is StepStatus.UNAVAILABLE_IN_LAB and not lab_mode)
 
 
 class Approval(BaseModel):
