@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eksir.engine.state import RunState
-from eksir.hunt.result import HuntResult
+if TYPE_CHECKING:  # annotations only: importing this module must stay cheap for the CLI's start-up
+    from eksir.engine.state import RunState
+    from eksir.hunt.result import HuntResult
 
 NOT_DONE = frozenset({"failed", "blocked", "rollback-failed"})
 """Step outcomes that make a phase (and the day) not ok."""
