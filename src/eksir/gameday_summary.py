@@ -82,7 +82,7 @@ def verdict_summary(triage: dict[str, Any]) -> dict[str, Any]:
 def hunt_highlights(result: HuntResult) -> dict[str, Any]:
     """Totals per category and the first few calls that changed or took something, in time order."""
     loud = [e for e in result.events if e.category not in QUIET_CATEGORIES]
-    loud.sort(key=lambda e: (e.event_time is None, e.event_time))
+    loud.sort(key=lambda e: e.event_time.timestamp() if e.event_time else float("inf"))
     notable = [
         " ".join(p for p in ((e.service or "").removesuffix(".amazonaws.com"), e.action or "") if p)
         + f" ({e.category}{', failed' if e.failed else ''})"
