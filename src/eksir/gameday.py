@@ -2,9 +2,11 @@
 
 lab up -> triage -> plan -> respond (auto-approved: allowed only against the lab) -> hunt -> recover ->
 prevention proof -> report, each phase timed. A phase that fails is recorded with its one-line error and the
-day continues where the next phase still makes sense (nothing runs without a case). The lab is always taken
-down at the end, on failure and on Ctrl-C too, because a forgotten etcd/kube-apiserver/moto is exactly the
-kind of leftover a training exercise must not leave behind.
+day continues where the next phase still makes sense (nothing runs without a case). A phase whose runner
+finished with a failed or blocked step is not `ok` either (gameday_summary.py); the engine runs in lab mode,
+so a step the lab cannot perform is `unavailable-in-lab` with its reason, never a failure. The lab is always
+taken down at the end, on failure and on Ctrl-C too, because a forgotten etcd/kube-apiserver/moto is exactly
+the kind of leftover a training exercise must not leave behind.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from urllib.parse import urlparse
 
 import orjson
 
-from eksir.errors import EksirError, RefusedError
+from eksir.errors import EksirError, RefusedError, StepFailedError
+from eksir.gameday_summary import (
+    StepLine,
+    counts,
+    document_steps,
+    engine_steps,
+    hunt_highlights,
+    problems,
+    verdict_summary,
+)
 from eksir.lab import lab
 from eksir.lab.processes import ProcState
 from eksir.store.case_store import CaseHandle, CaseStore
@@ -35,6 +46,13 @@ class Phase:
     seconds: float = 0.0
     status: str = "skipped"
     detail: str = ""
+    steps: list[StepLine] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **{k: v for k, v in vars(self).items() if k != "steps"},
+            "steps": [s.to_json() for s in self.steps],
+        }
 
 
 @dataclass
@@ -47,19 +65,31 @@ class GameDay:
     case_dir: str | None = None
     report: str | None = None
     lab_down: bool = False
+    verdict: dict[str, Any] | None = None
+    hunt: dict[str, Any] | None = None
+    prevention: dict[str, Any] | None = None
 
     @property
     def failed(self) -> list[Phase]:
         return [p for p in self.phases if p.status == "failed"]
 
+    def phase(self, name: str) -> Phase | None:
+        return next((p for p in self.phases if p.name == name), None)
+
     def to_json(self) -> dict[str, Any]:
+        respond = self.phase("respond")
         return {
             "scenario": self.scenario,
+            "clean": not self.failed and self.lab_down,
             "case": self.case_id,
             "case_dir": self.case_dir,
             "report": self.report,
             "lab_down": self.lab_down,
-            "phases": [vars(p) for p in self.phases],
+            "verdict": self.verdict,
+            "containment": [s.to_json() for s in respond.steps] if respond else [],
+            "hunt": self.hunt,
+            "prevention": self.prevention,
+            "phases": [p.to_json() for p in self.phases],
             "total_seconds": round(sum(p.seconds for p in self.phases), 2),
         }
 
@@ -87,7 +117,7 @@ class _Day:
         start = time.monotonic()
         try:
             yield record
-            record.status = "ok" if record.status == "skipped" else record.status
+            record.status = "failed" if problems(record.steps) else "ok"
         except Exception as exc:  # a phase's failure is recorded; the day goes on where safe
             record.status, record.detail = "failed", one_line(exc)
         finally:
@@ -124,7 +154,7 @@ def run_gameday(scenario: str, lab_dir: Path, cases_dir: Path, progress: Progres
     lab_dir = lab_dir.resolve()
     try:
         with day.phase("lab up"):
-            day.state = lab.up(lab_dir, scenario)
+            day.state = lab.up(lab_dir, scenario, progress=day.progress)
         if day.state is not None:
             with lab_environment(day.state):
                 _run_phases(day, lab_dir, cases_dir)
@@ -145,13 +175,13 @@ def _run_phases(day: _Day, lab_dir: Path, cases_dir: Path) -> None:
         plan = _plan(day)
     with day.phase("respond") as record:
         require_lab(_state(day), lab_dir)
-        record.detail = _respond(day, plan)
+        _respond(day, plan, record)
     with day.phase("hunt") as record:
         record.detail = _hunt(day)
     with day.phase("recover") as record:
-        record.detail = _recover(day)
+        _recover(day, record)
     with day.phase("prevention proof") as record:
-        record.detail = _prove(day)
+        record.detail = _prove(day, record)
     with day.phase("report"):
         from eksir.report import generate_report  # noqa: PLC0415
 
@@ -179,7 +209,9 @@ def _triage(day: _Day, cases_dir: Path) -> None:
     raw = Path(state.finding).read_bytes()
     day.finding = read_findings(raw)[0]
     store = CaseStore(cases_dir)
-    triage_one(day.finding, load_triage_config(None), store, raw, state.finding)
+    day.result.verdict = verdict_summary(
+        triage_one(day.finding, load_triage_config(None), store, raw, state.finding)
+    )
     day.case, _ = store.open_for_finding(day.finding, raw, state.finding)
     day.result.case_id = day.case.load().id
     day.result.case_dir = str(day.case.path)
@@ -211,20 +243,22 @@ def _context(day: _Day) -> Any:
     return ContextFactory(case.id, day.aws, day.kube, dry_run=False, account_id=case.account_id)
 
 
-def _counts(statuses: list[str]) -> str:
-    counts: dict[str, int] = {}
-    for status in statuses:
-        counts[status] = counts.get(status, 0) + 1
-    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+def _steps_detail(steps: list[StepLine], extra: str = "") -> str:
+    """Totals, then every failed or blocked step by name with its reason."""
+    named = "; ".join(f"{s.step} {s.explained}" for s in problems(steps))
+    return "; ".join(p for p in (counts(steps), extra, named) if p)
 
 
-def _respond(day: _Day, plan: Any) -> str:
-    from eksir.engine import ApprovalPolicy, PolicyGate, Runner  # noqa: PLC0415
+def _respond(day: _Day, plan: Any, record: Phase) -> None:
+    """Containment in lab mode: the lab's own table says which steps it cannot perform (lab/limits.py)."""
+    from eksir.engine import ApprovalPolicy, LabMode, PolicyGate, Runner  # noqa: PLC0415
+    from eksir.lab.limits import UNAVAILABLE_IN_LAB  # noqa: PLC0415
 
     case = _handle(day)
     gate = PolicyGate(ApprovalPolicy.ALL, f"gameday:{case.actor}")
-    state = Runner(case, plan, _context(day), gate).run()
-    return _counts([r.status.value for r in state.steps.values()])
+    state = Runner(case, plan, _context(day), gate, lab_mode=LabMode(UNAVAILABLE_IN_LAB)).run()
+    record.steps = engine_steps(state)
+    record.detail = _steps_detail(record.steps)
 
 
 def _hunt(day: _Day) -> str:
@@ -242,33 +276,48 @@ def _hunt(day: _Day) -> str:
         options=HuntOptions(audit_logs=(Path(state.audit_log),), workers=1),
     )
     record_hunt(case, result)
+    day.result.hunt = hunt_highlights(result)
     return f"{len(result.events)} call(s) by the attacker's principals"
 
 
-def _recover(day: _Day) -> str:
+def _recover(day: _Day, record: Phase) -> None:
     from eksir.engine import ApprovalPolicy, PolicyGate  # noqa: PLC0415
     from eksir.recovery.run import recover  # noqa: PLC0415
 
     case = _handle(day)
     document = recover(case, _context(day), PolicyGate(ApprovalPolicy.ALL, f"gameday:{case.actor}"))
-    statuses = _counts([s["status"] for s in document["steps"]])
-    return f"{statuses}; {len(document['worklist'])} worklist item(s)"
+    record.steps = document_steps(document["steps"])
+    record.detail = _steps_detail(record.steps, f"{len(document['worklist'])} worklist item(s)")
 
 
-def _prove(day: _Day) -> str:
+def _prove(day: _Day, record: Phase) -> str:
+    """Enforce PSA, then dry-run the attacker's pod spec as the responder (the game day's admin identity).
+
+    As the attacker the replay would be refused by RBAC (containment removed the attacker's grants) before
+    admission could judge it; an RBAC refusal is reported as not proven, never as a proof.
+    """
     from eksir.clients.k8s import api_client_from_kubeconfig  # noqa: PLC0415
-    from eksir.prevention import PsaLevel, assess, attacker_identity, case_finding, enforce, prove  # noqa: PLC0415
-    from eksir.prevention.replay import impersonating  # noqa: PLC0415
+    from eksir.prevention import PsaLevel, assess, enforce, prove  # noqa: PLC0415
+    from eksir.prevention.replay import verdict_text  # noqa: PLC0415
 
     case, state = _handle(day), _state(day)
     api = api_client_from_kubeconfig(Path(state.admin_kubeconfig))
     assess(case, api, PsaLevel.BASELINE)
-    enforce(case, _context(day)(), PsaLevel.BASELINE, lambda _planned: f"gameday:{case.actor}")
-    identity = attacker_identity(case_finding(case))
-    proof = prove(case, impersonating(api, identity["username"], identity["groups"]))
+    outcome = enforce(case, _context(day)(), PsaLevel.BASELINE, lambda _planned: f"gameday:{case.actor}")
+    status = "verified" if outcome.verified else "failed"
+    record.steps = [StepLine(outcome.step_id, outcome.action_id, status, outcome.detail)]
+    proof = prove(case, api)
+    day.result.prevention = {
+        "result": proof["result"],
+        "status": proof["status"],
+        "message": proof["message"],
+        "replayed_by": proof["replayed_by"],
+        "pod_source": proof["request"]["pod_source"],
+        "verdict": verdict_text(proof),
+    }
     if proof["result"] != "proven":
-        raise RefusedError(f"prevention NOT proven: replay answered {proof['status']} ({proof['result']})")
-    return f"replay as {identity['username']} rejected: {proof['status']}"
+        raise StepFailedError(f"prevention {verdict_text(proof)}")
+    return f"{verdict_text(proof)}, dry run by {proof['replayed_by']}"
 
 
 def write_summary(result: GameDay) -> None:

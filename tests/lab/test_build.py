@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from eksir.errors import LabError
 from eksir.lab import build, pins
 from eksir.lab.build import LabBinaries, build_module, ensure_binaries, find_go, parse_go_version
+from tests.cli.helpers import run_in_process
 
 
 def _path_without_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -124,3 +126,79 @@ def test_cached_binaries_are_reused_without_needing_go(
 ) -> None:
     _path_without_go(tmp_path, monkeypatch)
     assert ensure_binaries() == built
+
+
+def _stub_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, build_seconds: float) -> None:
+    """A stand-in `go` on PATH: reports go1.26.0 and 'builds' by sleeping, then writing the -o file.
+
+    What is tested is eksir's own progress output around a build, not Go; a real build is minutes long.
+    """
+    bin_dir = _path_without_go(tmp_path, monkeypatch)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    go = bin_dir / "go"
+    go.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = env ]; then echo go1.26.0; exit 0; fi\n'
+        'while [ "$#" -gt 0 ]; do if [ "$1" = -o ]; then out="$2"; fi; shift; done\n'
+        f"sleep {build_seconds}\n"
+        'echo "compiled" ; printf "#!/bin/sh\\n" > "$out"; chmod +x "$out"\n'
+    )
+    go.chmod(0o755)
+    monkeypatch.setattr(build, "_HEARTBEAT_S", 0.2)
+
+
+def test_a_first_build_says_what_it_builds_the_expected_duration_each_log_and_the_elapsed_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stub_go(tmp_path, monkeypatch, build_seconds=0.7)
+    messages: list[str] = []
+    binaries = ensure_binaries(cache_dir=tmp_path / "cache", progress=messages.append)
+    target = build.binaries_dir(tmp_path / "cache")
+    assert messages[0] == (
+        f"first run: building etcd {pins.ETCD_VERSION}, kube-apiserver {pins.KUBERNETES_VERSION} from the "
+        f"pinned Go modules, about 7 min on 2 cores (faster with more); cached afterwards in {target}"
+    )
+    for program, expected in (("etcd", "about 90 s"), ("kube-apiserver", "about 6 min")):
+        version = next(p.version for p in pins.PROGRAMS if p.name == program)
+        log = target / f"build-{program}.log"
+        assert f"building {program} {version} with Go, expected {expected}; log: {log}" in messages
+        ticks = [m for m in messages if m.startswith(f"building {program} {version}: ")]
+        assert ticks, messages
+        assert all(m.endswith(f" s elapsed of {expected} expected") for m in ticks)
+        assert f"built {program} {version} in " in " ".join(messages)
+        assert "compiled" in log.read_text()
+    assert binaries.etcd.is_file()
+
+
+def test_eksir_lab_build_prints_the_progress_lines_with_elapsed_time_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _stub_go(tmp_path, monkeypatch, build_seconds=0.5)
+    monkeypatch.setenv("EKSIR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "400")
+    code, out, err = run_in_process(["lab", "build"], capsys, monkeypatch)
+    assert code == 0, err
+    lines = err.splitlines()
+    assert re.fullmatch(r" +\d+\.\ds first run: building etcd v[\d.]+, kube-apiserver v[\d.]+ .*", lines[0])
+    assert any(
+        re.fullmatch(r" +\d+\.\ds building etcd v[\d.]+: \d+ s elapsed of about 90 s expected", x)
+        for x in lines
+    )
+    assert any(f"log: {build.binaries_dir()}/build-kube-apiserver.log" in line for line in lines)
+    assert lines[-1].startswith("built in ")
+    assert out == ""
+
+
+def test_a_build_that_fails_fast_still_names_its_log_in_the_progress_and_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stub_go(tmp_path, monkeypatch, build_seconds=0)
+    (tmp_path / "empty-bin" / "go").write_text(
+        '#!/bin/sh\nif [ "$1" = env ]; then echo go1.26.0; exit 0; fi\nexit 2\n'
+    )
+    messages: list[str] = []
+    with pytest.raises(LabError) as caught:
+        ensure_binaries(cache_dir=tmp_path / "cache", progress=messages.append)
+    log = build.binaries_dir(tmp_path / "cache") / "build-etcd.log"
+    assert messages[1].endswith(f"; log: {log}")
+    assert f"full log: {log}" in caught.value.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from eksir.models.finding import Actor, ActorKind, Container, Workload
 from eksir.prevention import assess, enforce, prove
 from eksir.prevention.action import EnforcePodSecurity, EnforcePodSecurityParams
 from eksir.prevention.psa import PsaLevel
-from eksir.prevention.replay import impersonating
+from eksir.prevention.replay import impersonating, verdict_text
 from eksir.prevention.stepper import last_applied, rollback_step
 from eksir.report import generate_report
 from eksir.store import verify_case
@@ -108,21 +109,53 @@ def test_before_enforcement_the_replay_is_admitted_and_recorded_as_not_proven(in
     assert proof["request"]["dryRun"] == "All"
 
 
-def test_enforced_labels_make_the_api_server_reject_the_attackers_pod(incident, k8s_admin, control_plane):
+def test_enforced_labels_make_the_api_server_reject_the_attackers_pod_sent_by_the_responder(
+    incident, k8s_admin
+):
     handle, namespace = incident
     outcome = enforce(handle, _ctx(handle, k8s_admin), PsaLevel.BASELINE, lambda _plan: "lead@soc")
     assert outcome.verified
     assert outcome.approver == "lead@soc"
-    attacker = control_plane.identity_api_client(ATTACKER, ["devs", "system:authenticated"])
-    proof = prove(handle, attacker)
+    proof = prove(handle, k8s_admin)
     assert proof["status"] == 403
     assert proof["result"] == "proven"
     assert 'violates PodSecurity "baseline:latest"' in proof["message"]
     assert proof["identity"]["username"] == ATTACKER
+    assert proof["replayed_by"] == "eksir-admin"
+    assert proof["request"]["dryRun"] == "All"
     assert client.CoreV1Api(k8s_admin).list_namespaced_pod(namespace).items[0].metadata.name == "miner"
     report, _ = generate_report(handle, ["json"])
     assert report.lessons[-1].finding.startswith("Replaying the attacker's pod creation")
     assert [s.status for s in report.steps_in("post-incident")] == ["verified"]
+
+
+def test_once_the_attackers_rbac_is_removed_the_responders_replay_still_proves_admission(incident, k8s_admin):
+    handle, namespace = incident
+    client.RbacAuthorizationV1Api(k8s_admin).delete_namespaced_role_binding("devs-create-pods", namespace)
+    enforce(handle, _ctx(handle, k8s_admin), PsaLevel.BASELINE, lambda _plan: "lead@soc")
+    as_attacker = prove(handle, impersonating(k8s_admin, ATTACKER, ["devs", "system:authenticated"]))
+    assert as_attacker["result"] == "denied-by-rbac"
+    assert verdict_text(as_attacker).startswith("not proven: RBAC refused the replay (403)")
+    by_responder = prove(handle, k8s_admin)
+    assert by_responder["result"] == "proven"
+    assert verdict_text(by_responder).startswith("proven: Pod Security admission rejected")
+
+
+def test_prevent_cli_proves_with_the_responders_kubeconfig_after_the_attackers_rbac_is_gone(
+    incident, k8s_admin, control_plane
+):
+    handle, namespace = incident
+    client.RbacAuthorizationV1Api(k8s_admin).delete_namespaced_role_binding("devs-create-pods", namespace)
+    common = ("--cases-dir", str(handle.path.parent), "--kubeconfig", str(control_plane.admin_kubeconfig))
+    unproven = run_eksir("prevent", handle.path.name, "--prove", *common)
+    assert unproven.returncode == 9
+    assert "eksir: error: prevention not proven: the API server admitted" in unproven.stderr
+    proven = run_eksir(
+        "prevent", handle.path.name, "--apply", "--prove", "--yes", *common, "--output", "json"
+    )
+    assert proven.returncode == 0, proven.stderr
+    proof = json.loads(proven.stdout)["proof"]
+    assert (proof["result"], proof["replayed_by"]) == ("proven", "eksir-admin")
 
 
 def test_impersonation_replays_as_the_attacker_with_every_group(incident, k8s_admin):

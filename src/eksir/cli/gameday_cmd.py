@@ -1,7 +1,9 @@
 """`eksir gameday`: the whole playbook against the local lab in one command, timed per phase.
 
-Progress goes to stderr; the last lines say where the report is and how long each phase took. Exits non-zero
-when any phase failed (after the lab is down).
+Progress goes to stderr; the summary (gameday_view.py) names the verdict, every failed, blocked or
+lab-unavailable step with its reason, the containment steps, the hunt's highlights and where the report is.
+Exits 9 when any phase failed or ended with a failed or blocked step, 11 when the lab itself could not be
+built, started or stopped (always after the lab is down).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from eksir.cli.gameday_view import render_summary
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
-from eksir.errors import StepFailedError
+from eksir.errors import LabError, StepFailedError
 from eksir.gameday import run_gameday, write_summary
 from eksir.lab.lab import DEFAULT_LAB_DIR
 from eksir.lab.scenarios import ScenarioName, get_scenario
@@ -37,23 +40,18 @@ def gameday(
         scenario,
         lab_dir,
         cases_dir,
-        lambda m: err.print(f"{time.monotonic() - start:6.1f}s {m}", markup=False),
+        lambda m: err.print(f"{time.monotonic() - start:6.1f}s {m}", markup=False, soft_wrap=True),
     )
     write_summary(result)
     if output is OutputFormat.JSON:
         print_json(result.to_json())
     else:
-        out = Console(highlight=False)
-        for phase in result.phases:
-            out.print(f"{phase.name:18} {phase.status:7} {phase.seconds:6.1f}s  {phase.detail}", markup=False)
-        out.print(f"case   {result.case_dir}", markup=False)
-        out.print(f"report {result.report or '(not written)'}", markup=False)
-        out.print(
-            f"lab    {'down' if result.lab_down else 'STILL RUNNING: run eksir lab down'}", markup=False
-        )
+        render_summary(Console(highlight=False), result)
     if result.failed or not result.lab_down:
         names = ", ".join(f"{p.name} ({p.detail})" for p in result.failed)
-        raise StepFailedError(f"game day finished with failed phase(s): {names or 'lab still running'}")
+        message = f"game day finished with failed phase(s): {names or 'lab still running'}"
+        lab_failed = not result.lab_down or any(p.name in ("lab up", "lab down") for p in result.failed)
+        raise LabError(message) if lab_failed else StepFailedError(message)
 
 
 def register(app: typer.Typer) -> None:

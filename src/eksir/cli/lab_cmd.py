@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from eksir.cli.options import OutputFormat, OutputOption, print_json
 from eksir.errors import LabError
@@ -40,7 +41,10 @@ def _progress(console: Console) -> lab.Progress:
     start = time.monotonic()
 
     def report(message: str) -> None:
-        console.print(f"[dim]{time.monotonic() - start:6.1f}s[/] {message}", markup=True)
+        """Elapsed time, then the message as plain text (it carries paths and server output)."""
+        console.print(
+            Text.assemble((f"{time.monotonic() - start:6.1f}s", "dim"), " ", message), soft_wrap=True
+        )
 
     return report
 

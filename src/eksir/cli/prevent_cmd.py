@@ -1,10 +1,10 @@
 """`eksir prevent CASE`: Pod Security prevention for the affected namespace, applied on approval and proven.
 
 Without flags it only assesses (dry run + policy files into the case); `--apply` enforces the labels after
-showing the change and getting approval; `--prove` replays the attacker's pod creation as the attacker
-(impersonation, server-side dry run) and fails unless the API server refuses it with the Pod Security
-message. `--create-filter` creates the GuardDuty suppression filter of an authorized-change verdict
-instead.
+showing the change and getting approval; `--prove` sends the attacker's exact pod spec as a server-side dry
+run with the responder's own credentials (as the attacker, RBAC would refuse it before admission once
+contained) and fails unless the API server refuses it with the Pod Security message. `--create-filter`
+creates the GuardDuty suppression filter of an authorized-change verdict instead.
 """
 
 from __future__ import annotations
@@ -21,16 +21,8 @@ from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, O
 from eksir.clients.aws import AwsClients
 from eksir.clients.k8s import api_client_from_kubeconfig
 from eksir.errors import RefusedError, StepFailedError
-from eksir.prevention import (
-    PsaLevel,
-    assess,
-    attacker_identity,
-    case_finding,
-    create_suppression_filter,
-    enforce,
-    prove,
-)
-from eksir.prevention.replay import impersonating
+from eksir.prevention import PsaLevel, assess, create_suppression_filter, enforce, prove
+from eksir.prevention.replay import verdict_text
 from eksir.prevention.stepper import Approver
 from eksir.store import CaseStore
 
@@ -58,7 +50,7 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
     ] = PsaLevel.BASELINE,
     apply: Annotated[bool, typer.Option("--apply", help="enforce the labels (after approval)")] = False,
     do_prove: Annotated[
-        bool, typer.Option("--prove", help="replay the attacker's pod creation (dry run)")
+        bool, typer.Option("--prove", help="dry-run the attacker's pod spec as the responder")
     ] = False,
     namespace: Annotated[str | None, typer.Option(help="namespace (default: the finding's)")] = None,
     kubeconfig: Annotated[Path | None, typer.Option(envvar="KUBECONFIG", help="kubeconfig file")] = None,
@@ -103,15 +95,12 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
         result["enforced"] = {"step": outcome.step_id, "approver": outcome.approver, "detail": outcome.detail}
         console.print(f"enforced: {outcome.detail}", markup=False)
     if do_prove:
-        identity = attacker_identity(case_finding(handle))
-        proof = prove(handle, impersonating(api, identity["username"], identity["groups"]), namespace)
+        proof = prove(handle, api, namespace)
         result["proof"] = proof
-        console.print(f"replay as {identity['username']}: {proof['status']} {proof['message']}", markup=False)
+        console.print(f"replay by {proof['replayed_by']}: {proof['status']} {proof['message']}", markup=False)
         if proof["result"] != "proven":
             _emit(console, output, result, "")
-            raise StepFailedError(
-                f"prevention NOT proven: replay answered {proof['status']} ({proof['result']})"
-            )
+            raise StepFailedError(f"prevention {verdict_text(proof)}")
     _emit(console, output, result, "done")
 
 

@@ -23,6 +23,7 @@ _STATUS_STYLE = {
     StepStatus.BLOCKED: "yellow",
     StepStatus.SKIPPED: "yellow",
     StepStatus.ROLLED_BACK: "cyan",
+    StepStatus.UNAVAILABLE_IN_LAB: "magenta",
 }
 _NOTE_STYLE = {NoteLevel.INFO: "dim", NoteLevel.WARNING: "yellow", NoteLevel.BLOCKING: "bold red"}
 
@@ -94,7 +95,7 @@ def render_state(console: Console, state: RunState, title: str) -> None:
         style = _STATUS_STYLE.get(record.status, "")
         status = f"[{style}]{record.status.value}[/]" if style else record.status.value
         approver = record.approval.approver if record.approval and record.approval.approved else ""
-        table.add_row(escape(step.id), status, escape(record.detail), escape(approver))
+        table.add_row(escape(step.id), status, escape(record.full_detail()), escape(approver))
     console.print(table)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(state.counts().items()))
     console.print(f"[bold]{escape(counts)}[/]")

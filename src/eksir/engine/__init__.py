@@ -8,6 +8,7 @@ from eksir.engine.approval import (
     InteractiveGate,
     PolicyGate,
 )
+from eksir.engine.lab_mode import LabMode
 from eksir.engine.retry import RetryPolicy
 from eksir.engine.rollback import rollback, rollback_targets
 from eksir.engine.runner import ContextFactory, Runner, RunObserver
@@ -22,6 +23,7 @@ __all__ = [
     "ContextFactory",
     "DenyAllGate",
     "InteractiveGate",
+    "LabMode",
     "PolicyGate",
     "RetryPolicy",
     "RunObserver",

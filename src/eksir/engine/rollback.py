@@ -27,6 +27,7 @@ ROLLBACK_ELIGIBLE = frozenset(
         StepStatus.FAILED,
         StepStatus.ROLLING_BACK,
         StepStatus.ROLLBACK_FAILED,
+        StepStatus.UNAVAILABLE_IN_LAB,
     }
 )
 

@@ -5,6 +5,8 @@ Independent steps run in parallel (a thread pool honouring `depends_on`, where a
 it is *verified*); a failed step blocks only its dependents. The applied record (what rollback needs) is
 persisted the moment `apply` returns. A process killed mid-run is resumed from the case: a step found
 `applying` is not blindly re-applied; its action's `check` decides, and the step is marked resumed.
+In lab mode (engine/lab_mode.py) a step the lab cannot perform ends `unavailable-in-lab` instead of `failed`,
+and its dependents run without it, each saying so in its record.
 """
 
 from __future__ import annotations
@@ -23,8 +25,17 @@ from eksir.actions.base import Action, ActionContext, ActionParams, CheckOutcome
 from eksir.actions.evidence.case_evidence import CASE_EXTRA
 from eksir.actions.registry import get_action
 from eksir.engine.approval import ApprovalGate, ApprovalRequest
+from eksir.engine.lab_mode import LabMode, ran_without_detail, unavailable_detail
 from eksir.engine.retry import RetryPolicy
-from eksir.engine.state import TERMINAL, RunState, StateStore, StepRecord, StepStatus
+from eksir.engine.state import (
+    TERMINAL,
+    RunState,
+    StateStore,
+    StepRecord,
+    StepStatus,
+    dependency_dead,
+    dependency_met,
+)
 from eksir.errors import EksirError, NotFoundError, PermissionDeniedError, RefusedError, TemporaryError
 from eksir.playbooks.plan import Plan, PlanStep
 from eksir.store.case_store import CaseHandle
@@ -44,7 +55,6 @@ def with_case(factory: ContextFactory, case: CaseHandle) -> ContextFactory:
     return make
 
 
-_DEAD_ENDS = frozenset({StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.BLOCKED, StepStatus.ROLLED_BACK})
 _HAS_EFFECT = frozenset({StepStatus.APPLYING, StepStatus.APPLIED, StepStatus.VERIFIED})
 
 
@@ -74,6 +84,7 @@ class Runner:
         *,
         retry: RetryPolicy | None = None,
         observer: RunObserver | None = None,
+        lab_mode: LabMode | None = None,
     ) -> None:
         self.case = case
         self.plan = plan
@@ -82,6 +93,7 @@ class Runner:
         self.max_workers = max(1, max_workers)
         self.retry = retry or RetryPolicy()
         self.observer = observer
+        self.lab_mode = lab_mode
         self.store = StateStore(case)
         self.state = self._open_state()
         self._order_lock = threading.Lock()
@@ -144,7 +156,7 @@ class Runner:
             for step in self.plan.order()
             if step.id not in running
             and steps[step.id].status not in TERMINAL
-            and all(steps[d].status is StepStatus.VERIFIED for d in step.depends_on)
+            and all(dependency_met(steps[d].status, self.lab_mode is not None) for d in step.depends_on)
         ]
 
     def _block_unreachable(self, running: set[str]) -> None:
@@ -152,7 +164,8 @@ class Runner:
             record = self.state.steps[step.id]
             if step.id in running or record.status is not StepStatus.PENDING:
                 continue
-            dead = [d for d in step.depends_on if self.state.steps[d].status in _DEAD_ENDS]
+            lab = self.lab_mode is not None
+            dead = [d for d in step.depends_on if dependency_dead(self.state.steps[d].status, lab)]
             if dead:
                 detail = ", ".join(f"{d} is {self.state.steps[d].status.value}" for d in dead)
                 self._transition(record, status=StepStatus.BLOCKED, detail=f"blocked: {detail}")
@@ -163,8 +176,10 @@ class Runner:
                 record.status is StepStatus.FAILED and not record.applied
             ):
                 self._transition(record, status=StepStatus.PENDING, detail="reset for resume", error=None)
-            elif record.status is StepStatus.FAILED:
+            elif record.status in (StepStatus.FAILED, StepStatus.UNAVAILABLE_IN_LAB) and record.applied:
                 self._transition(record, status=StepStatus.APPLIED, detail="re-verify on resume")
+            elif record.status is StepStatus.UNAVAILABLE_IN_LAB:
+                self._transition(record, status=StepStatus.PENDING, detail="reset for resume", error=None)
 
     def _phases_finished(self) -> None:
         for phase in dict.fromkeys(step.phase.value for step in self.plan.steps):
@@ -200,6 +215,8 @@ class Runner:
         action, params = self._load(step)
         ctx = self.ctx_factory()
         status = self.state.steps[step.id].status
+        if status is StepStatus.PENDING:
+            self._note_ran_without(step)
         if status is StepStatus.APPLYING:
             self._resume_applying(step, action, params, ctx)
         elif status is not StepStatus.APPLIED:
@@ -208,6 +225,20 @@ class Runner:
                 return
             self._apply(step, action, params, ctx, resumed=False)
         self._verify(step, action, params, ctx)
+
+    def _note_ran_without(self, step: PlanStep) -> None:
+        """Lab mode: name, in the step's record and the log, each dependency it runs without."""
+        waived = {
+            d: self.state.steps[d].lab_reason or "unavailable in the lab"
+            for d in step.depends_on
+            if self.state.steps[d].status is StepStatus.UNAVAILABLE_IN_LAB
+        }
+        if not waived:
+            return
+        self.store.event(
+            self.state, "step.ran-without", {"step_id": step.id, "detail": ran_without_detail(waived)}
+        )
+        self.state.steps[step.id] = self.state.steps[step.id].model_copy(update={"ran_without": waived})
 
     def _load(self, step: PlanStep) -> tuple[Action[Any], ActionParams]:
         try:
@@ -238,10 +269,10 @@ class Runner:
         record = self.state.steps[step.id]
         if record.status is StepStatus.APPROVED and outcome.ok:
             status = StepStatus.APPROVED  # keep an approval given before a restart
-        self._transition(record, status=status, detail=detail, check=asdict(outcome))
         if not outcome.ok:
-            self._notify_failed(step)
+            self._record_failure(step, detail=detail, check=asdict(outcome))
             raise _StepFailed
+        self._transition(record, status=status, detail=detail, check=asdict(outcome))
         return outcome
 
     def _approve(
@@ -338,15 +369,24 @@ class Runner:
             self._fail(step, f"{what}: {exc.message}", exc.__class__.__name__)
 
     def _fail(self, step: PlanStep, message: str, kind: str, **extra: Any) -> NoReturn:
+        self._record_failure(step, detail=message, error=message, error_kind=kind, **extra)
+        raise _StepFailed
+
+    def _record_failure(self, step: PlanStep, detail: str, **extra: Any) -> None:
+        """Record the step as failed, or in lab mode as unavailable-in-lab when the lab cannot perform it."""
         record = self.state.steps[step.id]
-        self._transition(
-            record, status=StepStatus.FAILED, detail=message, error=message, error_kind=kind, **extra
-        )
+        reason = self.lab_mode.reason(step.action_id) if self.lab_mode else None
+        if reason is not None:
+            lab_detail = unavailable_detail(reason, detail)
+            status = StepStatus.UNAVAILABLE_IN_LAB
+            self._transition(record, status=status, detail=lab_detail, lab_reason=reason, **extra)
+            log.warning("case %s step %s: %s", self.state.case_id, step.id, lab_detail)
+            return
+        self._transition(record, status=StepStatus.FAILED, detail=detail, **extra)
         log.error(
-            "case %s phase %s step %s failed: %s", self.state.case_id, step.phase.value, step.id, message
+            "case %s phase %s step %s failed: %s", self.state.case_id, step.phase.value, step.id, detail
         )
         self._notify_failed(step)
-        raise _StepFailed
 
     def _notify_failed(self, step: PlanStep) -> None:
         if self.observer:

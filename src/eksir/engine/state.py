@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from eksir.engine.lab_mode import ran_without_detail
 from eksir.errors import CaseInvalidError, NotFoundError
 from eksir.playbooks.plan import Plan
 from eksir.store.case_store import CaseHandle
@@ -39,6 +40,8 @@ class StepStatus(StrEnum):
     ROLLING_BACK = "rolling-back"
     ROLLED_BACK = "rolled-back"
     ROLLBACK_FAILED = "rollback-failed"
+    UNAVAILABLE_IN_LAB = "unavailable-in-lab"
+    """Lab mode only: the lab cannot perform this step; neither a failure nor verified (DESIGN.md)."""
 
 
 TERMINAL: frozenset[StepStatus] = frozenset(
@@ -49,9 +52,21 @@ TERMINAL: frozenset[StepStatus] = frozenset(
         StepStatus.BLOCKED,
         StepStatus.ROLLED_BACK,
         StepStatus.ROLLBACK_FAILED,
+        StepStatus.UNAVAILABLE_IN_LAB,
     }
 )
 """A run is over when every step is in one of these."""
+_DEAD_ENDS = frozenset({StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.BLOCKED, StepStatus.ROLLED_BACK})
+
+
+def dependency_met(status: StepStatus, lab_mode: bool) -> bool:
+    """A dependency counts once verified; in lab mode also when the lab cannot perform it."""
+    return status is StepStatus.VERIFIED or (lab_mode and status is StepStatus.UNAVAILABLE_IN_LAB)
+
+
+def dependency_dead(status: StepStatus, lab_mode: bool) -> bool:
+    """A dependency that will never count; outside lab mode a lab-unavailable step blocks like a failure."""
+    return status in _DEAD_ENDS or (status is StepStatus.UNAVAILABLE_IN_LAB and not lab_mode)
 
 
 class Approval(BaseModel):
@@ -84,7 +99,17 @@ class StepRecord(BaseModel):
     error_kind: str | None = None
     resumed: bool = False
     rollback: dict[str, Any] | None = None
+    lab_reason: str | None = None
+    """Why the lab cannot perform this step (status `unavailable-in-lab`)."""
+    ran_without: dict[str, str] = Field(default_factory=dict)
+    """Lab mode: dependencies unavailable in the lab (step id -> reason) that this step ran without."""
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def full_detail(self) -> str:
+        """The detail, plus (lab mode) the unavailable dependencies the step ran without."""
+        if not self.ran_without:
+            return self.detail
+        return f"{self.detail}; {ran_without_detail(self.ran_without)}"
 
 
 class RunState(BaseModel):

@@ -6,6 +6,10 @@ repository (`$EKSIR_CACHE_DIR`, else `$XDG_CACHE_HOME/eksir`, else `~/.cache/eks
 so a fresh clone and CI on the same machine reuse it; the pin hash changes whenever a version, a flag or a
 go.mod/go.sum/main.go changes, so a pin change rebuilds. A file lock serialises concurrent builders (parallel
 test sessions): the second waits and then reuses the first one's result. POSIX only (fcntl).
+
+Why so much progress: a first build is minutes of silence otherwise. The builder says what it builds (program
+and version), where the log is, how long it is expected to take on this project's 2-core machine, and then
+the elapsed time every few seconds until the build ends.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from eksir.lab import pins
 Progress = Callable[[str], None]
 GO_INSTALL_FIX = "install Go >= {min} from https://go.dev/dl and put it on PATH"
 _BUILD_TIMEOUT_S = 3600.0
-_HEARTBEAT_S = 30.0
+_HEARTBEAT_S = 15.0
 _LOG_TAIL_LINES = 25
 _GO_VERSION = re.compile(r"go(\d+)\.(\d+)")
 
@@ -71,9 +75,25 @@ def ensure_binaries(cache_dir: Path | None = None, progress: Progress | None = N
             missing = [p for p in pins.PROGRAMS if not _is_executable(paths[p.name])]
             if missing:
                 go = find_go()
+                report(build_plan_line(missing, target))
                 for program in missing:
                     build_program(go, program, target, report)
     return LabBinaries(kube_apiserver=paths["kube-apiserver"], etcd=paths["etcd"], kubectl=paths["kubectl"])
+
+
+def minutes(seconds: float) -> str:
+    """`about 7 min` / `about 45 s`: an expectation, so rounded."""
+    return f"about {round(seconds / 60)} min" if seconds >= 120 else f"about {round(seconds)} s"
+
+
+def build_plan_line(programs: list[pins.GoProgram], target: Path) -> str:
+    """What is about to be built, how long it should take, and where it goes (the first progress line)."""
+    names = ", ".join(f"{p.name} {p.version}" for p in programs)
+    expected = sum(p.expected_build_s for p in programs)
+    return (
+        f"first run: building {names} from the pinned Go modules, {minutes(expected)} on 2 cores "
+        f"(faster with more); cached afterwards in {target}"
+    )
 
 
 def find_go() -> str:
@@ -110,7 +130,13 @@ def build_program(go: str, program: pins.GoProgram, target: Path, progress: Prog
     for name in pins.GO_SOURCE_FILES:
         (src / name).write_bytes(pins.source_dir(program.name).joinpath(name).read_bytes())
     return build_module(
-        go, src, target / program.name, ldflags=program.ldflags, progress=progress, version=program.version
+        go,
+        src,
+        target / program.name,
+        ldflags=program.ldflags,
+        progress=progress,
+        version=program.version,
+        expected_s=program.expected_build_s,
     )
 
 
@@ -122,6 +148,7 @@ def build_module(
     ldflags: tuple[str, ...],
     progress: Progress,
     version: str = "",
+    expected_s: float = 0.0,
 ) -> Path:
     """Run `go build -trimpath` (CGO off, read-only go.mod) in `src`, installing atomically at `output`."""
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -129,12 +156,15 @@ def build_module(
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     cmd = [go, "build", "-trimpath", "-mod=readonly", "-ldflags", " ".join(ldflags), "-o", str(tmp), "."]
     env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOWORK": "off"}
-    progress(f"building {output.name} {version} with Go (first time only; can take several minutes)")
+    label = " ".join(p for p in (output.name, version) if p)
+    expected = f", expected {minutes(expected_s)}" if expected_s else ""
+    progress(f"building {label} with Go{expected}; log: {log_path}")
     started = time.monotonic()
     with log_path.open("wb") as log:
         log.write(f"$ {' '.join(cmd)}\n".encode())
         log.flush()
-        returncode = _run_with_heartbeat(cmd, src, env, log=log, name=output.name, progress=progress)
+        tick = _ticker(label, expected_s, progress)
+        returncode = _run_with_heartbeat(cmd, src, env, log=log, name=output.name, progress=tick)
     elapsed = time.monotonic() - started
     if returncode != 0 or not tmp.is_file():
         tmp.unlink(missing_ok=True)
@@ -143,14 +173,30 @@ def build_module(
             + log_tail(log_path, _LOG_TAIL_LINES)
         )
     os.replace(tmp, output)
-    progress(f"built {output.name} {version} in {elapsed:.1f} s")
+    progress(f"built {label} in {elapsed:.1f} s")
     return output
 
 
+def _ticker(label: str, expected_s: float, progress: Progress) -> Callable[[float], None]:
+    """The heartbeat line: elapsed time, against the expectation when there is one."""
+
+    def tick(waited: float) -> None:
+        of = f" of {minutes(expected_s)} expected" if expected_s else ""
+        progress(f"building {label}: {waited:.0f} s elapsed{of}")
+
+    return tick
+
+
 def _run_with_heartbeat(
-    cmd: list[str], cwd: Path, env: dict[str, str], *, log: BinaryIO, name: str, progress: Progress
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    *,
+    log: BinaryIO,
+    name: str,
+    progress: Callable[[float], None],
 ) -> int:
-    """Run the build, reporting every 30 s that it is still going; never leave the compiler running."""
+    """Run the build, calling `progress(elapsed)` every few seconds; never leave the compiler running."""
     started = time.monotonic()
     try:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -164,7 +210,7 @@ def _run_with_heartbeat(
                 waited = time.monotonic() - started
                 if waited > _BUILD_TIMEOUT_S:
                     raise LabError(f"building {name} took longer than {_BUILD_TIMEOUT_S:.0f} s") from None
-                progress(f"still building {name} ({waited:.0f} s)")
+                progress(waited)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -28,6 +28,8 @@ class GoProgram:
     name: str
     version: str
     ldflags: tuple[str, ...]
+    expected_build_s: int = 0
+    """About how long the first build takes on this project's 2-core machine (shown, not enforced)."""
 
 
 def _kube_version_flags() -> tuple[str, ...]:
@@ -46,10 +48,12 @@ def _kube_version_flags() -> tuple[str, ...]:
 
 
 PROGRAMS: tuple[GoProgram, ...] = (
-    GoProgram("etcd", ETCD_VERSION, ("-s", "-w")),
-    GoProgram("kube-apiserver", KUBERNETES_VERSION, ("-s", "-w", *_kube_version_flags())),
+    GoProgram("etcd", ETCD_VERSION, ("-s", "-w"), expected_build_s=90),
+    GoProgram(
+        "kube-apiserver", KUBERNETES_VERSION, ("-s", "-w", *_kube_version_flags()), expected_build_s=330
+    ),
     # Not a server: the version-matched CLI `eval "$(eksir lab env)"` puts on PATH to look at the lab by hand.
-    GoProgram("kubectl", KUBERNETES_VERSION, ("-s", "-w", *_kube_version_flags())),
+    GoProgram("kubectl", KUBERNETES_VERSION, ("-s", "-w", *_kube_version_flags()), expected_build_s=120),
 )
 
 

@@ -3,9 +3,9 @@
 `assess` records the namespace's Pod Security labels, a server-side dry run of the new ones (which
 existing pods would violate) and the RBAC grants that let the attacker create pods, and writes
 PSA/Kyverno/Gatekeeper YAML into the case. `enforce` applies `k8s.enforce_pod_security` as an approved,
-logged, reversible step. `prove` replays the attacker's pod creation as the attacker (dry run) and records
-request, status and message. `create_suppression_filter` is the authorized-change counterpart
-(`guardduty.create_filter`).
+logged, reversible step. `prove` sends the attacker's exact pod spec as a server-side dry run by the
+responder (replay.py says why not as the attacker) and records request, status and message.
+`create_suppression_filter` is the authorized-change counterpart (`guardduty.create_filter`).
 """
 
 from __future__ import annotations
@@ -102,8 +102,8 @@ def enforce(
     return run_step(handle, EnforcePodSecurity(), ctx, params, step_id=f"prevent-psa-{ns}", approve=approve)
 
 
-def prove(handle: CaseHandle, attacker_api: Any, namespace: str | None = None) -> dict[str, Any]:
-    """Replay the attacker's pod creation as the attacker (dry run); record and return the proof."""
+def prove(handle: CaseHandle, api: Any, namespace: str | None = None) -> dict[str, Any]:
+    """Dry-run the attacker's pod spec through `api` (the responder's client); record and return the proof."""
     finding = case_finding(handle)
     ns = target_namespace(finding, namespace)
     identity = attacker_identity(finding)
@@ -116,7 +116,7 @@ def prove(handle: CaseHandle, attacker_api: Any, namespace: str | None = None) -
             pod, source = pod_from_finding(finding), "finding workload details"
         except ValueError as exc:
             raise BadInputError(str(exc)) from exc
-    proof = replay_pod_create(attacker_api, ns, pod, identity, source)
+    proof = replay_pod_create(api, ns, pod, identity, source)
     handle.write_document(PROOF_DOC, _json(proof), "prevention-proof")
     event = "prevention.proven" if proof["result"] == "proven" else "prevention.not-proven"
     handle.append(event, {"status": proof["status"], "result": proof["result"], "detail": proof["message"]})

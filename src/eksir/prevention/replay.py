@@ -1,17 +1,19 @@
-"""Prove the prevention: replay the attacker's pod creation as the attacker and show the API server refuses
-it.
+"""Prove the prevention: send the attacker's exact pod spec again, as a server-side dry run by the responder,
+and show that Pod Security admission refuses it.
 
-Why as the attacker and not as the responder: Pod Security Admission can exempt usernames, and RBAC
-decides before admission does, so only the same identity (username and groups) exercises the same path.
-Why always a server-side dry run (`dryRun=All`): admission runs in full on a dry run, but nothing is
-stored, so if the prevention does NOT hold, replaying the attack re-creates nothing — a proof must never
-re-launch the attack.
+Why as the responder and not as the attacker: RBAC decides before admission does, and containment removes the
+attacker's RBAC (bindings, aws-auth entries, access entries), so a replay as the attacker is refused by RBAC
+and never reaches admission: it would prove containment, not prevention. The responder may create pods in
+the namespace, so its request reaches Pod Security admission, which must reject the spec. The spec is the
+attacker's own (the audit log's `requestObject`, else what the finding recorded), so the same fields are
+judged. Why always a server-side dry run (`dryRun=All`): admission runs in full on a dry run, but nothing is
+stored, so if the prevention does NOT hold, the replay re-creates nothing — a proof must never re-launch the
+attack.
 
-Outcomes: `proven` (403 and the message names PodSecurity), `denied-by-rbac` (403 before admission: the
-attacker can no longer create pods at all, which proves RBAC containment, not PSA), `admitted` (the
-prevention does not hold) and `error` (anything else). In the lab the attacker identity is asserted
-through the front-proxy; against a real cluster eksir impersonates it (`Impersonate-User`/`-Group`, which
-needs the `impersonate` verb), repeated headers sent through a wrapped connection pool because the
+Outcomes: `proven` (403 and the message names PodSecurity), `denied-by-rbac` (403 before admission: NOT a
+proof, reported as "not proven: RBAC"), `admitted` (the prevention does not hold) and `error` (anything
+else). `impersonating` remains for a replay as another identity (tests of the attacker's own path); it
+needs the `impersonate` verb and sends repeated headers through a wrapped connection pool because the
 client's header dict cannot repeat a header.
 """
 
@@ -168,12 +170,36 @@ def classify(status: int, message: str) -> str:
     return "error"
 
 
-def replay_pod_create(
-    attacker_api: Any, namespace: str, pod: dict[str, Any], identity: dict[str, Any], source: str
-) -> dict[str, Any]:
-    """Send the pod create as the attacker with dryRun=All; return the proof record (never raises for 4xx).
+def verdict_text(proof: dict[str, Any]) -> str:
+    """One line for a summary: proven, or why not (an RBAC refusal is named as such, never as a proof)."""
+    status, result = proof.get("status"), proof.get("result")
+    if result == "proven":
+        return f"proven: Pod Security admission rejected the attacker's pod spec ({status})"
+    if result == "denied-by-rbac":
+        return f"not proven: RBAC refused the replay ({status}) before admission could judge the pod"
+    if result == "admitted":
+        return "not proven: the API server admitted the attacker's pod spec (dry run, nothing stored)"
+    return f"not proven: the replay answered {status}: {proof.get('message')}"
 
-    Raises eksir errors only when the API server cannot be reached at all.
+
+def whoami(api: Any) -> str:
+    """The username the API server sees for `api` (SelfSubjectReview); 'unknown' if it cannot say."""
+    review = k8s.V1SelfSubjectReview(api_version="authentication.k8s.io/v1", kind="SelfSubjectReview")
+    try:
+        answer = k8s.AuthenticationV1Api(api).create_self_subject_review(review)
+    except ApiException:
+        return "unknown"
+    user = answer.status.user_info if answer.status else None
+    return str(user.username) if user and user.username else "unknown"
+
+
+def replay_pod_create(
+    api: Any, namespace: str, pod: dict[str, Any], identity: dict[str, Any], source: str
+) -> dict[str, Any]:
+    """Send the pod create through `api` (the responder) with dryRun=All; return the proof record.
+
+    `identity` is the attacker's, recorded for the report. Never raises for a 4xx; raises eksir errors only
+    when the API server cannot be reached at all.
     """
     body = copy.deepcopy(pod)
     original = (body.get("metadata") or {}).get("name")
@@ -181,7 +207,7 @@ def replay_pod_create(
     body["metadata"]["namespace"] = namespace
     at = datetime.now(UTC)
     try:
-        created = k8s.CoreV1Api(attacker_api).create_namespaced_pod(namespace, body, dry_run="All")
+        created = k8s.CoreV1Api(api).create_namespaced_pod(namespace, body, dry_run="All")
         status, message = 201, f"pod {created.metadata.name} admitted (dry run, nothing stored)"
     except ApiException as exc:
         status, message = int(exc.status or 0), _status_message(exc)
@@ -190,6 +216,7 @@ def replay_pod_create(
     return {
         "at": at.isoformat().replace("+00:00", "Z"),
         "identity": identity,
+        "replayed_by": whoami(api),
         "request": {
             "method": "POST",
             "path": f"/api/v1/namespaces/{namespace}/pods",

@@ -165,6 +165,22 @@ def _step_counts(steps: list[StepRow]) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none recorded"
 
 
+_NOT_DONE = ("failed", "blocked", "rollback-failed")
+
+
+def _steps_needing_attention(steps: list[StepRow]) -> list[str]:
+    """Every step that did not do its job, by name and reason; a lab-mode step is named as such."""
+    lines: list[str] = []
+    for step in steps:
+        if step.status == "unavailable-in-lab":
+            lines.append(f"Not performed in the lab: {step.step_id} ({step.detail}).")
+        elif step.status in _NOT_DONE:
+            lines.append(f"Step {step.step_id} {step.status}: {step.detail}.")
+        if any(status == "ran-without" for _, status in step.history):
+            lines.append(f"Step {step.step_id} ran without a step that is unavailable in the lab.")
+    return lines
+
+
 def executive_summary(report: Report, finding: Finding | None) -> list[str]:
     """Four or five sentences for someone who reads nothing else."""
     workload = report.finding.get("workload") or {}
@@ -178,6 +194,7 @@ def executive_summary(report: Report, finding: Finding | None) -> list[str]:
         + (f", first seen {when:%Y-%m-%d %H:%M:%SZ}." if when else "."),
         f"Triage verdict: {report.verdict or 'none recorded'}. Case status: {report.status}.",
         f"Response steps: {_step_counts(report.steps)}.",
+        *_steps_needing_attention(report.steps),
     ]
     detect = report.metrics[0]
     lines.append(

@@ -115,13 +115,16 @@ def prevention_lesson(proof: dict[str, Any] | None, applied: bool) -> Lesson:
             "Run `eksir prevent CASE --apply --prove` to enforce it and replay the attacker's request.",
         )
     result = proof.get("result")
-    who = (proof.get("identity") or {}).get("username")
+    who = proof.get("replayed_by") or (proof.get("identity") or {}).get("username")
     text = (
-        f"Replaying the attacker's pod creation as {who} (server-side dry run) was answered "
-        f"{proof.get('status')}: {proof.get('message')}"
+        f"Replaying the attacker's pod creation (its pod spec, server-side dry run, sent by {who}) was "
+        f"answered {proof.get('status')}: {proof.get('message')}"
     )
     if result == "proven":
         return Lesson("Prevention", text, "Keep the labels under change control; alert on their removal.")
+    if result == "denied-by-rbac":
+        advice = "RBAC refused the replay before admission; replay as an identity that may create pods."
+        return Lesson("Prevention", text + " (not proven: RBAC).", advice)
     return Lesson("Prevention", text + f" (result: {result}).", "The prevention is NOT proven; investigate.")
 
 
