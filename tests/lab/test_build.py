@@ -155,10 +155,15 @@ def test_a_first_build_says_what_it_builds_the_expected_duration_each_log_and_th
     binaries = ensure_binaries(cache_dir=tmp_path / "cache", progress=messages.append)
     target = build.binaries_dir(tmp_path / "cache")
     assert messages[0] == (
-        f"first run: building etcd {pins.ETCD_VERSION}, kube-apiserver {pins.KUBERNETES_VERSION} from the "
-        f"pinned Go modules, about 7 min on 2 cores (faster with more); cached afterwards in {target}"
+        f"first run: building etcd {pins.ETCD_VERSION}, kube-apiserver {pins.KUBERNETES_VERSION}, kubectl "
+        f"{pins.KUBERNETES_VERSION} from the pinned Go modules, about 9 min on 2 cores (faster with more); "
+        f"cached afterwards in {target}"
     )
-    for program, expected in (("etcd", "about 90 s"), ("kube-apiserver", "about 6 min")):
+    for program, expected in (
+        ("etcd", "about 90 s"),
+        ("kube-apiserver", "about 6 min"),
+        ("kubectl", "about 2 min"),
+    ):
         version = next(p.version for p in pins.PROGRAMS if p.name == program)
         log = target / f"build-{program}.log"
         assert f"building {program} {version} with Go, expected {expected}; log: {log}" in messages
@@ -179,7 +184,9 @@ def test_eksir_lab_build_prints_the_progress_lines_with_elapsed_time_on_stderr(
     code, out, err = run_in_process(["lab", "build"], capsys, monkeypatch)
     assert code == 0, err
     lines = err.splitlines()
-    assert re.fullmatch(r" +\d+\.\ds first run: building etcd v[\d.]+, kube-apiserver v[\d.]+ .*", lines[0])
+    assert re.fullmatch(
+        r" +\d+\.\ds first run: building etcd v[\d.]+, kube-apiserver v[\d.]+, kubectl v[\d.]+ .*", lines[0]
+    )
     assert any(
         re.fullmatch(r" +\d+\.\ds building etcd v[\d.]+: \d+ s elapsed of about 90 s expected", x)
         for x in lines
