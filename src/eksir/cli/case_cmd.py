@@ -9,7 +9,14 @@ import typer
 from rich.console import Console
 
 from eksir.actions.base import ActionContext
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    CasesDirOption,
+    OutputFormat,
+    OutputOption,
+    WaitOption,
+    print_json,
+)
 from eksir.cli.prevent_cmd import approver_for
 from eksir.clients.aws import AwsClients
 from eksir.closeout import CloseoutRequest, close_case, closeout, waive_step
@@ -122,18 +129,20 @@ def close(
     waive: Annotated[str | None, typer.Option(help="accept this unfinished step (needs --reason)")] = None,
     reason: Annotated[str, typer.Option(help="why the waived step is acceptable")] = "",
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    wait: WaitOption = False,
 ) -> None:
     """Close the case; refused while steps are unfinished or the report is missing or stale."""
     handle = CaseStore(cases_dir).get(case)
-    if waive:
-        waive_step(handle, waive, reason)
-    result = close_case(handle)
+    with handle.writer("eksir case close", wait=wait):
+        if waive:
+            waive_step(handle, waive, reason)
+        result = close_case(handle)
     state = "was already closed" if result.already_closed else f"closed ({result.steps} steps final)"
     Console(highlight=False).print(f"case {result.case_id} {state}", markup=False)
 
 
 @case_app.command("export")
-def export(
+def export(  # noqa: PLR0917 - typer maps parameters to options
     case: Annotated[str, typer.Argument(help="case id or path")],
     out: Annotated[
         Path | None, typer.Option("--out", help="archive path (default ./<case-id>.tar.gz)")
@@ -147,13 +156,15 @@ def export(
     ] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
+    wait: WaitOption = False,
 ) -> None:
     """Write the case as one signed tar.gz (manifest of sha256 per file, Ed25519 signature)."""
     handle = CaseStore(cases_dir).get(case)
     target = (out or Path(f"{handle.load().id}.tar.gz")).resolve()
     if target.is_relative_to(handle.path.resolve()):
         raise BadInputError("the archive cannot be written inside the case it contains")
-    result = export_case(handle, target, key)
+    with handle.writer("eksir case export", wait=wait):
+        result = export_case(handle, target, key)
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -191,6 +202,7 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
     yes: Annotated[bool, typer.Option("--yes", help="approve each step without prompting")] = False,
     approver: Annotated[str | None, typer.Option(help="name recorded as approver")] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    wait: WaitOption = False,
 ) -> None:
     """Resolve in Security Hub, archive + feedback in GuardDuty, share snapshots: each step on approval."""
     if feedback.upper() not in ("USEFUL", "NOT_USEFUL", "NONE"):
@@ -213,8 +225,9 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
         forensics_account=forensics_account,
         snapshots=tuple(snapshot or ()),
     )
-    for outcome in closeout(handle, ctx, request, approver_for(yes, approver, handle.actor, console)):
-        console.print(f"{outcome.step_id}: {outcome.detail}", markup=False)
+    with handle.writer("eksir case closeout", wait=wait):
+        for outcome in closeout(handle, ctx, request, approver_for(yes, approver, handle.actor, console)):
+            console.print(f"{outcome.step_id}: {outcome.detail}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -163,7 +163,8 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     )
     result = _run_with_progress(principals, source, TimeWindow.parse(since, until), access, options)
     if handle is not None:
-        item = record_hunt(handle, result)
+        with handle.writer("eksir hunt", wait=True):
+            item = record_hunt(handle, result)
         Console(stderr=True).print(f"hunt stored in the case as {item.path} (sha256 {item.sha256[:12]})")
     _render(result, output, show_queries)
 
