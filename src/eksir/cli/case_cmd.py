@@ -23,6 +23,7 @@ from eksir.closeout import CloseoutRequest, close_case, closeout, waive_step
 from eksir.errors import BadInputError, CaseInvalidError
 from eksir.store import CaseStore, verify_case
 from eksir.store.export import export_case, is_archive, verify_archive
+from eksir.store.repair import repair_case
 
 case_app = typer.Typer(help="Inspect and verify case bundles.", no_args_is_help=True)
 
@@ -228,6 +229,31 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
     with handle.writer("eksir case closeout", wait=wait):
         for outcome in closeout(handle, ctx, request, approver_for(yes, approver, handle.actor, console)):
             console.print(f"{outcome.step_id}: {outcome.detail}", markup=False)
+
+
+@case_app.command("repair")
+def repair(
+    case: Annotated[str, typer.Argument(help="case id or path")],
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    output: OutputOption = OutputFormat.TABLE,
+    wait: WaitOption = False,
+) -> None:
+    """Record what a crash left (torn last log line, unfinished or unlogged writes) as events, then verify."""
+    handle = CaseStore(cases_dir).get(case)
+    done = repair_case(handle, wait=wait)
+    report = verify_case(handle)
+    if output is OutputFormat.JSON:
+        print_json({"case": str(handle.path), "repairs": done, "ok": report.ok, "problems": report.problems})
+    else:
+        console = Console(highlight=False)
+        for line in done or ["nothing to repair"]:
+            console.print(line, markup=False)
+        for problem in report.problems:
+            console.print(f"STILL WRONG {problem}", markup=False)
+    if not report.ok:
+        raise CaseInvalidError(
+            f"case {handle.path} still fails verification ({len(report.problems)} problems)"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -37,7 +37,7 @@ def verify_case(handle: CaseHandle) -> VerificationReport:
     """Verify one case bundle; never raises for tampering, it reports it."""
     report = VerificationReport(handle.path)
     report.problems.extend(f"{EVENTS_FILE} line {p.line}: {p.message}" for p in handle.log.verify())
-    events = _readable_events(handle)
+    events = readable_events(handle)
     report.events_checked = len(events)
     expected = expected_hashes(events)
     for relative, digest in sorted(expected.items()):
@@ -52,7 +52,7 @@ def verify_case(handle: CaseHandle) -> VerificationReport:
     return report
 
 
-def _readable_events(handle: CaseHandle) -> list[CaseEvent]:
+def readable_events(handle: CaseHandle) -> list[CaseEvent]:
     """Every event up to the first unreadable line (which the chain check has already reported)."""
     events: list[CaseEvent] = []
     with contextlib.suppress(CaseInvalidError):
