@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from eksir.cli.anchoring import anchor_phase
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
     CasesDirOption,
@@ -68,6 +69,7 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
         gate = gate_for(approve, store.actor)
         ctx = ContextFactory(header.id, aws, kube, dry_run=gate is None, account_id=header.account_id)
         document = recover(handle, ctx, gate)
+        anchor_phase(handle, "recover", [])
         if output is OutputFormat.JSON:
             print_json(document)
         else:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from eksir.cli.anchoring import anchor_phase
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
     CasesDirOption,
@@ -41,6 +42,7 @@ def report(
     formats = FORMATS if fmt is ReportFormat.ALL else (fmt.value,)
     with handle.writer("eksir report", wait=wait):
         built, written = generate_report(handle, formats)
+        anchor_phase(handle, "report", [])
     if output is OutputFormat.JSON:
         print_json(
             {

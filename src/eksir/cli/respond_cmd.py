@@ -18,6 +18,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from eksir.cli.anchoring import anchor_phase, bucket_publisher, war_room_publisher
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
     CasesDirOption,
@@ -52,6 +53,7 @@ from eksir.notify import SnsChannel, WarRoom, WebhookChannel
 from eksir.notify.channels import Channel
 from eksir.playbooks import Plan, PlaybookOptions, build_plan
 from eksir.store import CaseHandle, CaseStore
+from eksir.store.anchor import Publisher
 
 FindingArg = Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")]
 CaseArg = Annotated[str, typer.Argument(help="case id (under --cases-dir) or case directory")]
@@ -283,10 +285,19 @@ def respond_cmd(
         ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
         runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=prepared.war_room)
         state = runner.run()
+        anchor_phase(prepared.case, "respond", _publishers(prepared.war_room, prepared.aws, evidence_bucket))
     _finish(state, output, "response")
 
 
 _RUN_FAILURES = frozenset({StepStatus.FAILED, StepStatus.ROLLBACK_FAILED})
+
+
+def _publishers(war_room: WarRoom | None, aws: AwsClients, bucket: str | None) -> list[tuple[str, Publisher]]:
+    """Where this phase's chain head goes besides stderr: the war room, the (Object-Lock) evidence bucket."""
+    publishers = [war_room_publisher(war_room)] if war_room else []
+    if bucket:
+        publishers.append(bucket_publisher(aws("s3"), bucket))
+    return publishers
 
 
 def _finish(
@@ -351,6 +362,7 @@ def resume_cmd(
         war_room = access.war_room(case, aws)
         runner = Runner(case, plan, ContextFactory(case_id, aws, kube), gate, max_workers, observer=war_room)
         state = runner.run(retry_unfinished=True)
+        anchor_phase(case, "resume", _publishers(war_room, aws, None))
     _finish(state, output, "resumed")
 
 
@@ -386,6 +398,7 @@ def _rollback(case: CaseHandle, step: str | None, yes: bool, access: Access, out
             raise RefusedError("rollback declined")
     case_id, aws, kube = _case_access(case, access)
     state = rollback(case, ContextFactory(case_id, aws, kube), step)
+    anchor_phase(case, "rollback", [])
     _finish(state, output, "rollback", frozenset({StepStatus.ROLLBACK_FAILED}))
 
 

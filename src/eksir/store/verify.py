@@ -10,11 +10,13 @@ against the `evidence.collected` events (an item missing from either side).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eksir.errors import CaseInvalidError
 from eksir.models.case import CaseEvent
+from eksir.store.anchor import PublishedHead, check_anchors
 from eksir.store.atomic import pending_path, sha256_file
 from eksir.store.case_store import CASE_FILE, EVENTS_FILE, CaseHandle
 
@@ -27,14 +29,16 @@ class VerificationReport:
     events_checked: int = 0
     files_checked: int = 0
     problems: list[str] = field(default_factory=list)
+    anchoring: str = "not anchored"
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify_case(handle: CaseHandle) -> VerificationReport:
-    """Verify one case bundle; never raises for tampering, it reports it."""
+def verify_case(handle: CaseHandle, published: Sequence[PublishedHead] = ()) -> VerificationReport:
+    """Verify one case bundle (and that its chain still reaches each published head); never raises for
+    tampering, it reports it."""
     report = VerificationReport(handle.path)
     report.problems.extend(f"{EVENTS_FILE} line {p.line}: {p.message}" for p in handle.log.verify())
     events = readable_events(handle)
@@ -49,6 +53,8 @@ def verify_case(handle: CaseHandle) -> VerificationReport:
         if path.is_file() and relative not in known and not path.name.startswith("."):
             report.problems.append(f"{relative}: not recorded in the event log")
     report.problems.extend(_evidence_problems(handle, events))
+    anchor_problems, report.anchoring = check_anchors(events, published)
+    report.problems.extend(anchor_problems)
     return report
 
 
