@@ -16,12 +16,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from eksir.cli.anchoring import bucket_publisher
 from eksir.lab.moto_server import AwsEndpoint, InProcessMoto
 from eksir.store import CaseHandle, CaseStore, verify_case
-from eksir.store.anchor import Anchor, anchor_case, anchor_valid
 from eksir.store.event_log import GENESIS_HASH, canonical_event_bytes
-from eksir.store.keys import fingerprint
+from eksir.store.export import fingerprint
 from tests.cli.helpers import run_eksir
 from tests.factories import make_finding
 
@@ -54,10 +52,23 @@ def _private(path: Path) -> Ed25519PrivateKey:
     return loaded
 
 
+def anchor_case(*args: Any) -> Any:
+    """Imported on use, so the tests that need no new API also run (and fail) against the code before it."""
+    from eksir.store.anchor import anchor_case as anchor
+
+    return anchor(*args)
+
+
+def anchor_valid(data: dict[str, Any]) -> bool:
+    from eksir.store.anchor import anchor_valid as valid
+
+    return valid(data)
+
+
 def _publish_to(folder: Path) -> tuple[str, Any]:
     """A publisher outside the case (what the war room or the bucket keeps), as a file."""
 
-    def publish(anchor: Anchor) -> str:
+    def publish(anchor: Any) -> str:
         target = folder / f"anchor-{anchor.seq}.json"
         target.write_bytes(orjson.dumps(anchor.document()))
         return str(target)
@@ -181,9 +192,9 @@ def test_an_export_resigned_with_a_fresh_key_is_a_valid_signature_from_an_untrus
     unpinned = run_eksir("case", "verify", str(archive))
     pinned = run_eksir("case", "verify", str(archive), "--trusted-key", original)
 
-    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
-    assert unpinned.returncode == 6
+    assert unpinned.returncode == 6, unpinned.stdout
     assert "valid signature, untrusted key" in unpinned.stdout
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
     assert pinned.returncode == 6
     assert "valid signature, untrusted key" in pinned.stdout
 
@@ -212,6 +223,8 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsEndpoint]:
 def test_the_head_is_published_as_an_object_in_the_object_lock_evidence_bucket(
     case: CaseHandle, key: Path, moto: AwsEndpoint
 ) -> None:
+    from eksir.cli.anchoring import bucket_publisher
+
     s3 = moto.client("s3")
     s3.create_bucket(Bucket="evidence-anchors", ObjectLockEnabledForBucket=True)
 
