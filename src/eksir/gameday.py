@@ -27,6 +27,9 @@ from eksir.store.case_store import CaseHandle, CaseStore
 
 Progress = Callable[[str], None]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+AUTO_APPROVED = frozenset({"respond", "recover", "prevention proof"})
+"""Phases that change things without asking: each runs only after `require_lab` passes, right before it."""
+LAB_TRUST_REASON = "lab: moto has no GuardDuty GetFindings (the game day passes --trust-finding-file itself)"
 
 
 @dataclass
@@ -78,6 +81,7 @@ class _Day:
     finding: Any = None
     aws: Any = None
     kube: Any = None
+    plan: Any = None
 
     @contextmanager
     def phase(self, name: str) -> Iterator[Phase]:
@@ -95,12 +99,17 @@ class _Day:
             self.progress(f"{name}: {record.status} in {record.seconds:.1f}s {record.detail}".rstrip())
 
 
-def require_lab(state: lab.LabState, lab_dir: Path) -> None:
-    """Auto-approval is for the lab only: the endpoints must be the lab's loopback servers, all running."""
+def require_lab(state: lab.LabState, lab_dir: Path, phase: str = "respond") -> None:
+    """Auto-approval is for the lab only: the endpoints must be the lab's loopback servers, every one of its
+    recorded processes running (one that died may have been replaced by something that is not the lab)."""
     hosts = {urlparse(state.aws_endpoint).hostname, urlparse(state.k8s_server).hostname}
-    running = [s for s in lab.process_status(lab_dir) if s.state is ProcState.RUNNING]
-    if not hosts <= set(LOOPBACK) or not running:
-        raise RefusedError("auto-approval is only allowed against a running local lab; refusing to respond")
+    statuses = lab.process_status(lab_dir)
+    stopped = sorted(s.record.name for s in statuses if s.state is not ProcState.RUNNING)
+    if not hosts <= set(LOOPBACK) or not statuses or stopped:
+        why = f" ({', '.join(stopped)} not running)" if stopped else ""
+        raise RefusedError(
+            f"auto-approval is only allowed against a running local lab{why}; refusing to {phase}"
+        )
 
 
 @contextmanager
@@ -142,21 +151,37 @@ def _run_phases(day: _Day, lab_dir: Path, cases_dir: Path) -> None:
     if day.case is None:
         return
     with day.phase("plan"):
-        plan = _plan(day)
-    with day.phase("respond") as record:
-        require_lab(_state(day), lab_dir)
-        record.detail = _respond(day, plan)
-    with day.phase("hunt") as record:
-        record.detail = _hunt(day)
-    with day.phase("recover") as record:
-        record.detail = _recover(day)
-    with day.phase("prevention proof") as record:
-        record.detail = _prove(day)
-    with day.phase("report"):
-        from eksir.report import generate_report  # noqa: PLC0415
+        day.plan = _plan(day)
+    for name, run in PHASES:
+        run_phase(day, name, run, lab_dir)
 
-        _, written = generate_report(day.case)
-        day.result.report = str(day.case.path / next(w.path for w in written if w.format == "html"))
+
+def run_phase(day: _Day, name: str, run: Callable[[_Day], str], lab_dir: Path) -> Phase:
+    """One phase; an auto-approved one only after the lab guard passed, checked right before it runs."""
+    with day.phase(name) as record:
+        if name in AUTO_APPROVED:
+            require_lab(_state(day), lab_dir, name)
+        record.detail = run(day)
+        _anchor(day, name)
+    return record
+
+
+def _anchor(day: _Day, name: str) -> None:
+    """Sign the phase's chain head and put it into the lab's Object-Lock evidence bucket (and on stderr)."""
+    from eksir.cli.anchoring import anchor_phase, bucket_publisher  # noqa: PLC0415
+
+    state = _state(day)
+    publisher = bucket_publisher(state.endpoint.client("s3"), state.evidence_bucket)
+    anchor_phase(_handle(day), f"gameday {name}", [publisher])
+
+
+def _report(day: _Day) -> str:
+    from eksir.report import generate_report  # noqa: PLC0415
+
+    case = _handle(day)
+    _, written = generate_report(case)
+    day.result.report = str(case.path / next(w.path for w in written if w.format == "html"))
+    return ""
 
 
 def _state(day: _Day) -> lab.LabState:
@@ -218,10 +243,11 @@ def _counts(statuses: list[str]) -> str:
     return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 
 
-def _respond(day: _Day, plan: Any) -> str:
+def _respond(day: _Day) -> str:
     from eksir.engine import ApprovalPolicy, PolicyGate, Runner  # noqa: PLC0415
 
-    case = _handle(day)
+    case, plan = _handle(day), day.plan
+    case.append("finding.trusted-as-given", {"finding_id": day.finding.id, "reason": LAB_TRUST_REASON})
     gate = PolicyGate(ApprovalPolicy.ALL, f"gameday:{case.actor}")
     state = Runner(case, plan, _context(day), gate).run()
     return _counts([r.status.value for r in state.steps.values()])
@@ -269,6 +295,16 @@ def _prove(day: _Day) -> str:
     if proof["result"] != "proven":
         raise RefusedError(f"prevention NOT proven: replay answered {proof['status']} ({proof['result']})")
     return f"replay as {identity['username']} rejected: {proof['status']}"
+
+
+PHASES: tuple[tuple[str, Callable[[_Day], str]], ...] = (
+    ("respond", _respond),
+    ("hunt", _hunt),
+    ("recover", _recover),
+    ("prevention proof", _prove),
+    ("report", _report),
+)
+"""The phases after the plan, in order; those in AUTO_APPROVED run behind `require_lab`."""
 
 
 def write_summary(result: GameDay) -> None:

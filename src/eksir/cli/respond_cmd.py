@@ -9,16 +9,18 @@ is applied without an approval: with no terminal and no `--approve` policy, only
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
 
 from eksir.cli.anchoring import anchor_phase, bucket_publisher, war_room_publisher
+from eksir.cli.finding_trust import TrustFindingOpt, gate_for_finding, refusal
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
     CasesDirOption,
@@ -126,6 +128,7 @@ class _Prepared:
     kube: KubeProvider
     plan: Plan
     war_room: WarRoom | None
+    finding: Finding
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,7 @@ def _prepare(
     resolution = resolve(finding, aws.client, kube)
     _store_resolution(case, resolution)
     plan = build_plan(finding, resolution, _with_case(options, case_id))
-    return _Prepared(case, case_id, aws, kube, plan, war_room)
+    return _Prepared(case, case_id, aws, kube, plan, war_room, finding)
 
 
 def _with_case(options: PlaybookOptions, case_id: str) -> PlaybookOptions:
@@ -271,8 +274,10 @@ def respond_cmd(
     max_workers: WorkersOpt = 4,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
+    trust_finding_file: TrustFindingOpt = False,
 ) -> None:
-    """Resolve, plan and run the response; destructive steps need approval (prompt or --approve)."""
+    """Resolve, plan and run the response; destructive steps need approval (prompt or --approve) and a
+    finding GuardDuty confirms (or --trust-finding-file)."""
     access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
     gate = choose_gate(approve, yes, sys.stdin.isatty(), CaseStore(cases_dir).actor)
     options = PlaybookOptions(
@@ -282,14 +287,22 @@ def respond_cmd(
         prepared = _prepare(
             finding_file, finding_id, cases_dir, access, options, writer=_Writer("eksir respond", wait, stack)
         )
+        gate, check = gate_for_finding(
+            prepared.case, prepared.finding, gate, _guardduty_in(access), trust_finding_file
+        )
         ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
         runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=prepared.war_room)
         state = runner.run()
         anchor_phase(prepared.case, "respond", _publishers(prepared.war_room, prepared.aws, evidence_bucket))
-    _finish(state, output, "response")
+    _finish(state, output, "response", blocked=refusal(check))
 
 
 _RUN_FAILURES = frozenset({StepStatus.FAILED, StepStatus.ROLLBACK_FAILED})
+
+
+def _guardduty_in(access: Access) -> Callable[[str], Any]:
+    """GuardDuty clients for the finding's own region (its ARN's), whatever --region says for the rest."""
+    return lambda region: AwsClients(region, access.profile, access.endpoint_url)("guardduty")
 
 
 def _publishers(war_room: WarRoom | None, aws: AwsClients, bucket: str | None) -> list[tuple[str, Publisher]]:
@@ -301,13 +314,20 @@ def _publishers(war_room: WarRoom | None, aws: AwsClients, bucket: str | None) -
 
 
 def _finish(
-    state: RunState, output: OutputFormat, what: str, failures: frozenset[StepStatus] = _RUN_FAILURES
+    state: RunState,
+    output: OutputFormat,
+    what: str,
+    failures: frozenset[StepStatus] = _RUN_FAILURES,
+    blocked: str | None = None,
 ) -> None:
-    """Print the state; exit STEP_FAILED (9) when a step ended in one of `failures`."""
+    """Print the state; exit REFUSED (12) when `blocked` says why destructive steps did not run, else
+    STEP_FAILED (9) when a step ended in one of `failures`."""
     if output is OutputFormat.JSON:
         print_json(state_document(state))
     else:
         render_state(Console(highlight=False), state, f"case {state.case_id}: {what}")
+    if blocked:
+        raise RefusedError(blocked)
     failed = [r.step_id for r in state.steps.values() if r.status in failures]
     if failed:
         raise StepFailedError(
