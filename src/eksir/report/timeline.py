@@ -25,7 +25,6 @@ RESPONSE_EVENT_TITLES = {
     "finding.confirmed": "Finding confirmed with GuardDuty (GetFindings)",
     "finding.unconfirmed": "Finding NOT confirmed by GuardDuty: destructive steps blocked",
     "finding.trusted-as-given": "Finding file trusted without GuardDuty confirmation (--trust-finding-file)",
-    "case.repaired": "Case repaired after a crash",
 }
 RESPONSE_PREFIXES = ("step.", "prevention.", "closeout.", "hunt.")
 CONTAINMENT_PHASES = ("containment",)
