@@ -8,6 +8,7 @@ is configured: then the line says the case is not anchored anywhere else, so a p
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from eksir.store.case_store import CaseHandle
 from eksir.store.keys import load_or_create_key
 
 SIGNING_KEY_ENV = "EKSIR_SIGNING_KEY"
+ClientFactory = Callable[[str], Any]
 
 
 def war_room_publisher(war_room: WarRoom) -> tuple[str, Publisher]:
@@ -44,6 +46,16 @@ def bucket_publisher(s3: Any, bucket: str) -> tuple[str, Publisher]:
         return f"s3://{bucket}/{key}"
 
     return "evidence bucket", publish
+
+
+def publishers(
+    war_room: WarRoom | None, aws: ClientFactory, bucket: str | None
+) -> list[tuple[str, Publisher]]:
+    """Where a phase's chain head goes besides stderr: the war room, the (Object-Lock) evidence bucket."""
+    found = [war_room_publisher(war_room)] if war_room else []
+    if bucket:
+        found.append(bucket_publisher(aws("s3"), bucket))
+    return found
 
 
 def anchor_phase(

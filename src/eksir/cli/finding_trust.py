@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from eksir.clients.aws import AwsClients
 from eksir.engine.approval import ApprovalGate, UnconfirmedFindingGate
 from eksir.models.finding import Finding
 from eksir.resolve.finding_check import ClientFor, FindingCheck, confirm_finding
@@ -25,6 +26,11 @@ TrustFindingOpt = Annotated[
     ),
 ]
 TRUSTED_EVENT = "finding.trusted-as-given"
+
+
+def guardduty_in(profile: str | None, endpoint_url: str | None) -> ClientFor:
+    """GuardDuty clients for the finding's own region (its ARN's), whatever --region says for the rest."""
+    return lambda region: AwsClients(region, profile, endpoint_url)("guardduty")
 
 
 def gate_for_finding(

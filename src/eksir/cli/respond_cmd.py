@@ -9,18 +9,17 @@ is applied without an approval: with no terminal and no `--approve` policy, only
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import typer
 from rich.console import Console
 
-from eksir.cli.anchoring import anchor_phase, bucket_publisher, war_room_publisher
-from eksir.cli.finding_trust import TrustFindingOpt, gate_for_finding, refusal
+from eksir.cli.anchoring import anchor_phase, publishers
+from eksir.cli.finding_trust import TrustFindingOpt, gate_for_finding, guardduty_in, refusal
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
     CasesDirOption,
@@ -55,7 +54,6 @@ from eksir.notify import SnsChannel, WarRoom, WebhookChannel
 from eksir.notify.channels import Channel
 from eksir.playbooks import Plan, PlaybookOptions, build_plan
 from eksir.store import CaseHandle, CaseStore
-from eksir.store.anchor import Publisher
 
 FindingArg = Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")]
 CaseArg = Annotated[str, typer.Argument(help="case id (under --cases-dir) or case directory")]
@@ -288,29 +286,20 @@ def respond_cmd(
             finding_file, finding_id, cases_dir, access, options, writer=_Writer("eksir respond", wait, stack)
         )
         gate, check = gate_for_finding(
-            prepared.case, prepared.finding, gate, _guardduty_in(access), trust_finding_file
+            prepared.case,
+            prepared.finding,
+            gate,
+            guardduty_in(access.profile, access.endpoint_url),
+            trust_finding_file,
         )
         ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
         runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=prepared.war_room)
         state = runner.run()
-        anchor_phase(prepared.case, "respond", _publishers(prepared.war_room, prepared.aws, evidence_bucket))
+        anchor_phase(prepared.case, "respond", publishers(prepared.war_room, prepared.aws, evidence_bucket))
     _finish(state, output, "response", blocked=refusal(check))
 
 
 _RUN_FAILURES = frozenset({StepStatus.FAILED, StepStatus.ROLLBACK_FAILED})
-
-
-def _guardduty_in(access: Access) -> Callable[[str], Any]:
-    """GuardDuty clients for the finding's own region (its ARN's), whatever --region says for the rest."""
-    return lambda region: AwsClients(region, access.profile, access.endpoint_url)("guardduty")
-
-
-def _publishers(war_room: WarRoom | None, aws: AwsClients, bucket: str | None) -> list[tuple[str, Publisher]]:
-    """Where this phase's chain head goes besides stderr: the war room, the (Object-Lock) evidence bucket."""
-    publishers = [war_room_publisher(war_room)] if war_room else []
-    if bucket:
-        publishers.append(bucket_publisher(aws("s3"), bucket))
-    return publishers
 
 
 def _finish(
@@ -382,7 +371,7 @@ def resume_cmd(
         war_room = access.war_room(case, aws)
         runner = Runner(case, plan, ContextFactory(case_id, aws, kube), gate, max_workers, observer=war_room)
         state = runner.run(retry_unfinished=True)
-        anchor_phase(case, "resume", _publishers(war_room, aws, None))
+        anchor_phase(case, "resume", publishers(war_room, aws, None))
     _finish(state, output, "resumed")
 
 

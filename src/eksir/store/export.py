@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from eksir.errors import BadInputError, CaseInvalidError
 from eksir.store.anchor import chain_head
@@ -102,20 +102,7 @@ def export_case(handle: CaseHandle, out: Path, key_path: Path | None = None) -> 
         }
         for p in files
     ]
-    public = key.public_key()
-    manifest = {
-        "schema": EXPORT_SCHEMA,
-        "case_id": case_id,
-        "exported_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "exported_by": handle.actor,
-        "algorithm": "ed25519",
-        "public_key": base64.b64encode(
-            public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        ).decode(),
-        "key_fingerprint": fingerprint(public),
-        "chain_head": {"seq": seq, "hash": head},
-        "files": entries,
-    }
+    manifest = _manifest(handle, case_id, key, entries, (seq, head))
     manifest_bytes = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     signature = base64.b64encode(key.sign(manifest_bytes)) + b"\n"
     buffer = io.BytesIO()
@@ -141,6 +128,30 @@ def export_case(handle: CaseHandle, out: Path, key_path: Path | None = None) -> 
         },
     )
     return ExportResult(out, case_id, len(entries), str(manifest["key_fingerprint"]), used_key_path, created)
+
+
+def _manifest(
+    handle: CaseHandle,
+    case_id: str,
+    key: Ed25519PrivateKey,
+    entries: list[dict[str, Any]],
+    head: tuple[int, str],
+) -> dict[str, Any]:
+    """What the signature covers: every file's hash, the signing key, and the chain head exported."""
+    public = key.public_key()
+    return {
+        "schema": EXPORT_SCHEMA,
+        "case_id": case_id,
+        "exported_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "exported_by": handle.actor,
+        "algorithm": "ed25519",
+        "public_key": base64.b64encode(
+            public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        ).decode(),
+        "key_fingerprint": fingerprint(public),
+        "chain_head": {"seq": head[0], "hash": head[1]},
+        "files": entries,
+    }
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
