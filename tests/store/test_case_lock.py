@@ -135,3 +135,29 @@ def _make_key(path: Path) -> None:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     path.write_bytes(pem)
+
+
+def test_verify_flags_an_evidence_path_collected_twice(tmp_path: Path) -> None:
+    handle = _case(tmp_path)
+    item = handle.add_evidence("memory.bin", b"first capture", "test")
+    (handle.path / item.path).write_bytes(b"second capture, same number")
+    handle.append(
+        "evidence.collected", {**item.model_dump(mode="json"), "sha256": sha256_file(handle.path / item.path)}
+    )
+
+    problems = verify_case(handle).problems
+
+    assert (
+        f"{item.path}: collected 2 times (evidence is written once; one write replaced another)" in problems
+    )
+
+
+def test_verify_cross_checks_case_json_evidence_list_against_the_log(tmp_path: Path) -> None:
+    handle = _case(tmp_path)
+    item = handle.add_evidence("memory.bin", b"a capture", "test")
+    case = handle.load()
+    handle.save(case.model_copy(update={"evidence": case.evidence[:1]}), "an item dropped from the list")
+
+    problems = verify_case(handle).problems
+
+    assert any(p.startswith(f"{item.path}: logged as collected but missing from case.json") for p in problems)
