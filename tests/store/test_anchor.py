@@ -270,3 +270,27 @@ def run_eksir_env(env: dict[str, str], *args: str) -> Any:
         [sys.executable, "-m", "eksir", *args],
         capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **env},
     )  # fmt: skip
+
+
+def test_the_head_is_published_to_the_war_room_through_the_notify_observer(
+    case: CaseHandle, key: Path, moto: AwsEndpoint
+) -> None:
+    from eksir.cli.anchoring import war_room_publisher
+    from eksir.notify import SnsChannel, WarRoom
+
+    sns, sqs = moto.client("sns"), moto.client("sqs")
+    topic = sns.create_topic(Name="eksir-anchor-room")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="anchor-reader")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+    result = anchor_case(
+        case, "respond", _private(key), [war_room_publisher(WarRoom(case, [SnsChannel(sns, topic)]))]
+    )
+
+    body = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2)["Messages"][0]["Body"]
+    assert result.published_to == ("war room: sns",)
+    assert result.anchor.head in body
+    assert f"seq {result.anchor.seq}" in body
