@@ -68,3 +68,30 @@ def test_trusting_the_finding_file_is_recorded_and_lets_destructive_steps_run(
     assert [e.data["reason"] for e in case.log.events() if e.type == "finding.trusted-as-given"] == [
         "--trust-finding-file"
     ]
+
+
+def test_resuming_a_case_whose_finding_was_not_confirmed_keeps_destructive_steps_blocked(
+    case: CaseHandle, k8s_admin: ApiClient, core: CoreV1Api, configmap: tuple[str, str]
+) -> None:
+    from eksir.cli.finding_trust import recorded_gate
+
+    client_for, _, _ = _stubbed({"Findings": []})
+    gate, _ = gate_for_finding(case, _forged(), ALL, client_for, trust=False)
+    _run(case, k8s_admin, configmap, gate)
+
+    resumed_gate, message = recorded_gate(case, ALL, trust=False)
+    plan = make_plan(
+        mark_step("evidence", configmap, "e"), mark_step("contain", configmap, "c", destructive=True)
+    )
+    state = Runner(case, plan, ctx_factory_for(k8s_admin), resumed_gate, retry=FAST_RETRY).run(
+        retry_unfinished=True
+    )
+
+    assert message is not None
+    assert "not confirmed by GuardDuty" in message
+    assert state.steps["contain"].status is StepStatus.SKIPPED
+    assert cm_actions.mutations(core, *configmap, "c") == 0
+    trusted_gate, none = recorded_gate(case, ALL, trust=True)
+    assert none is None
+    assert trusted_gate is ALL
+    assert [e.type for e in case.log.events()][-1] == "finding.trusted-as-given"

@@ -49,6 +49,30 @@ def gate_for_finding(
     return UnconfirmedFindingGate(gate, f"destructive steps blocked: {check.detail}"), check
 
 
+def recorded_gate(case: CaseHandle, gate: ApprovalGate, trust: bool) -> tuple[ApprovalGate, str | None]:
+    """For `resume`: keep the case's last decision about its finding, so resuming cannot bypass a block.
+
+    A case whose finding GuardDuty did not confirm stays blocked (the exit-12 message is returned) unless the
+    responder now passes --trust-finding-file, which is recorded like at `respond`.
+    """
+    decisions = [
+        e for e in case.log.events() if e.type in {"finding.unconfirmed", "finding.confirmed", TRUSTED_EVENT}
+    ]
+    if not decisions or decisions[-1].type != "finding.unconfirmed":
+        return gate, None
+    if trust:
+        case.append(
+            TRUSTED_EVENT,
+            {"finding_id": decisions[-1].data.get("finding_id"), "reason": "--trust-finding-file"},
+        )
+        return gate, None
+    reason = "the finding was not confirmed by GuardDuty when the response started"
+    message = (
+        f"{reason}; destructive steps were not run (pass --trust-finding-file to act on it, on the record)"
+    )
+    return UnconfirmedFindingGate(gate, f"destructive steps blocked: {reason}"), message
+
+
 def refusal(check: FindingCheck | None) -> str | None:
     """The exit-12 message of a run whose finding GuardDuty did not confirm; None when there is none."""
     if check is None or check.confirmed:

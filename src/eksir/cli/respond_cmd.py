@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from eksir.cli.anchoring import anchor_phase, publishers
-from eksir.cli.finding_trust import TrustFindingOpt, gate_for_finding, guardduty_in, refusal
+from eksir.cli.finding_trust import TrustFindingOpt, gate_for_finding, guardduty_in, recorded_gate, refusal
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
     CasesDirOption,
@@ -359,20 +359,23 @@ def resume_cmd(
     max_workers: WorkersOpt = 4,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
+    trust_finding_file: TrustFindingOpt = False,
 ) -> None:
-    """Continue the case's run: interrupted steps are checked before anything is re-applied."""
+    """Continue the case's run: interrupted steps are checked before anything is re-applied; a finding
+    GuardDuty did not confirm keeps destructive steps blocked (exit 12) unless --trust-finding-file."""
     store = CaseStore(cases_dir)
     case = store.get(case_ref)
     access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
     gate = choose_gate(approve, yes, sys.stdin.isatty(), store.actor)
     with case.writer("eksir resume", wait=wait):
+        gate, blocked = recorded_gate(case, gate, trust_finding_file)
         plan = StateStore(case).load().plan
         case_id, aws, kube = _case_access(case, access)
         war_room = access.war_room(case, aws)
         runner = Runner(case, plan, ContextFactory(case_id, aws, kube), gate, max_workers, observer=war_room)
         state = runner.run(retry_unfinished=True)
         anchor_phase(case, "resume", publishers(war_room, aws, None))
-    _finish(state, output, "resumed")
+    _finish(state, output, "resumed", blocked=blocked)
 
 
 def rollback_cmd(
