@@ -80,7 +80,7 @@ def verify(  # noqa: PLR0917 - typer maps parameters to options
             }
         )
     else:
-        console = Console(highlight=False)
+        console = Console(highlight=False, soft_wrap=True)
         for problem in report.problems:
             console.print(f"ALTERED {problem}", markup=False, style="red")
         if report.ok:
@@ -110,7 +110,7 @@ def _verify_archive(archive: Path, expect: str | None, trusted: set[str], output
             }
         )
     else:
-        console = Console(highlight=False)
+        console = Console(highlight=False, soft_wrap=True)
         for problem in result.problems:
             console.print(f"FAILED {problem}", markup=False, style="red")
         if result.ok:
@@ -271,7 +271,7 @@ def repair(
     if output is OutputFormat.JSON:
         print_json({"case": str(handle.path), "repairs": done, "ok": report.ok, "problems": report.problems})
     else:
-        console = Console(highlight=False)
+        console = Console(highlight=False, soft_wrap=True)
         for line in done or ["nothing to repair"]:
             console.print(line, markup=False)
         for problem in report.problems:
