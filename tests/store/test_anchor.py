@@ -275,7 +275,7 @@ def run_eksir_env(env: dict[str, str], *args: str) -> Any:
 def test_the_head_is_published_to_the_war_room_through_the_notify_observer(
     case: CaseHandle, key: Path, moto: AwsEndpoint
 ) -> None:
-    from eksir.cli.anchoring import war_room_publisher
+    from eksir.cli.anchoring import war_room_publishers
     from eksir.notify import SnsChannel, WarRoom
 
     sns, sqs = moto.client("sns"), moto.client("sqs")
@@ -287,10 +287,28 @@ def test_the_head_is_published_to_the_war_room_through_the_notify_observer(
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
 
     result = anchor_case(
-        case, "respond", _private(key), [war_room_publisher(WarRoom(case, [SnsChannel(sns, topic)]))]
+        case, "respond", _private(key), war_room_publishers(WarRoom(case, [SnsChannel(sns, topic)]))
     )
 
     body = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2)["Messages"][0]["Body"]
     assert result.published_to == ("war room: sns",)
+    assert result.failed == ()
     assert result.anchor.head in body
     assert f"seq {result.anchor.seq}" in body
+
+
+def test_a_war_room_channel_that_fails_is_named_in_the_anchoring_not_counted_as_published(
+    case: CaseHandle, key: Path, moto: AwsEndpoint
+) -> None:
+    from eksir.cli.anchoring import war_room_publishers
+    from eksir.notify import SnsChannel, WarRoom
+
+    missing = SnsChannel(moto.client("sns"), "arn:aws:sns:us-east-1:123456789012:no-such-topic")
+
+    result = anchor_case(case, "respond", _private(key), war_room_publishers(WarRoom(case, [missing])))
+
+    recorded = next(e for e in case.log.events() if e.type == "chain.anchored")
+    assert result.published_to == ()
+    assert recorded.data["published_to"] == []
+    assert recorded.data["failed"][0].startswith("war room sns: ")
+    assert verify_case(case).anchoring.startswith("not anchored")

@@ -16,6 +16,7 @@ import orjson
 from rich.console import Console
 
 from eksir.clients.aws import aws_call
+from eksir.notify.channels import Channel
 from eksir.notify.message import Message
 from eksir.notify.war_room import WarRoom
 from eksir.store.anchor import Anchor, AnchorResult, Publisher, anchor_case
@@ -26,13 +27,20 @@ SIGNING_KEY_ENV = "EKSIR_SIGNING_KEY"
 ClientFactory = Callable[[str], Any]
 
 
-def war_room_publisher(war_room: WarRoom) -> tuple[str, Publisher]:
-    def publish(anchor: Anchor) -> str:
-        lines = (f"chain head: {anchor.line()}", f"signed by {anchor.key_fingerprint}")
-        war_room.send(Message("chain.anchored", f"eksir {anchor.case_id}: {anchor.phase} anchored", lines))
-        return "war room: " + ", ".join(channel.name for channel in war_room.channels)
+def war_room_publishers(war_room: WarRoom) -> list[tuple[str, Publisher]]:
+    """One publisher per war-room channel (webhook, SNS), so each delivery is recorded as it went: a channel
+    that fails is named in the anchoring event instead of being counted as published."""
 
-    return "war room", publish
+    def for_channel(channel: Channel) -> Publisher:
+        def publish(anchor: Anchor) -> str:
+            lines = (f"chain head: {anchor.line()}", f"signed by {anchor.key_fingerprint}")
+            channel.send(Message("chain.anchored", f"eksir {anchor.case_id}: {anchor.phase} anchored", lines))
+            war_room.case.append("notify.sent", {"channel": channel.name, "kind": "chain.anchored"})
+            return f"war room: {channel.name}"
+
+        return publish
+
+    return [(f"war room {channel.name}", for_channel(channel)) for channel in war_room.channels]
 
 
 def bucket_publisher(s3: Any, bucket: str) -> tuple[str, Publisher]:
@@ -52,7 +60,7 @@ def publishers(
     war_room: WarRoom | None, aws: ClientFactory, bucket: str | None
 ) -> list[tuple[str, Publisher]]:
     """Where a phase's chain head goes besides stderr: the war room, the (Object-Lock) evidence bucket."""
-    found = [war_room_publisher(war_room)] if war_room else []
+    found = war_room_publishers(war_room) if war_room else []
     if bucket:
         found.append(bucket_publisher(aws("s3"), bucket))
     return found
