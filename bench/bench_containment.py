@@ -61,8 +61,8 @@ def one_run(state: lab_module.LabState, env: dict[str, str], workers: int, work:
     access = ["--endpoint-url", state.aws_endpoint, "--region", state.region]
     access += ["--kubeconfig", state.admin_kubeconfig, "--cases-dir", str(cases)]
     start = time.monotonic()
-    result = eksir(env, "respond", state.finding, "--approve", "all", "--yes", "--max-workers", str(workers),
-                   *access, "--output", "json")  # fmt: skip
+    result = eksir(env, "respond", state.finding, "--trust-finding-file", "--approve", "all", "--yes",
+                   "--max-workers", str(workers), *access, "--output", "json")  # fmt: skip
     wall = time.monotonic() - start
     if result.returncode != 0:
         sys.exit(f"respond failed ({result.returncode}): {result.stderr.strip()}")

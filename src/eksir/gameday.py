@@ -38,6 +38,9 @@ from eksir.store.case_store import CaseHandle, CaseStore
 
 Progress = Callable[[str], None]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+AUTO_APPROVED = frozenset({"respond", "recover", "prevention proof"})
+"""Phases that change things without asking: each runs only after `require_lab` passes, right before it."""
+LAB_TRUST_REASON = "lab: moto has no GuardDuty GetFindings (the game day passes --trust-finding-file itself)"
 
 
 @dataclass
@@ -108,6 +111,7 @@ class _Day:
     finding: Any = None
     aws: Any = None
     kube: Any = None
+    plan: Any = None
 
     @contextmanager
     def phase(self, name: str) -> Iterator[Phase]:
@@ -125,12 +129,17 @@ class _Day:
             self.progress(f"{name}: {record.status} in {record.seconds:.1f}s {record.detail}".rstrip())
 
 
-def require_lab(state: lab.LabState, lab_dir: Path) -> None:
-    """Auto-approval is for the lab only: the endpoints must be the lab's loopback servers, all running."""
+def require_lab(state: lab.LabState, lab_dir: Path, phase: str = "respond") -> None:
+    """Auto-approval is for the lab only: the endpoints must be the lab's loopback servers, every one of its
+    recorded processes running (one that died may have been replaced by something that is not the lab)."""
     hosts = {urlparse(state.aws_endpoint).hostname, urlparse(state.k8s_server).hostname}
-    running = [s for s in lab.process_status(lab_dir) if s.state is ProcState.RUNNING]
-    if not hosts <= set(LOOPBACK) or not running:
-        raise RefusedError("auto-approval is only allowed against a running local lab; refusing to respond")
+    statuses = lab.process_status(lab_dir)
+    stopped = sorted(s.record.name for s in statuses if s.state is not ProcState.RUNNING)
+    if not hosts <= set(LOOPBACK) or not statuses or stopped:
+        why = f" ({', '.join(stopped)} not running)" if stopped else ""
+        raise RefusedError(
+            f"auto-approval is only allowed against a running local lab{why}; refusing to {phase}"
+        )
 
 
 @contextmanager
@@ -172,21 +181,41 @@ def _run_phases(day: _Day, lab_dir: Path, cases_dir: Path) -> None:
     if day.case is None:
         return
     with day.phase("plan"):
-        plan = _plan(day)
-    with day.phase("respond") as record:
-        require_lab(_state(day), lab_dir)
-        _respond(day, plan, record)
-    with day.phase("hunt") as record:
-        record.detail = _hunt(day)
-    with day.phase("recover") as record:
-        _recover(day, record)
-    with day.phase("prevention proof") as record:
-        record.detail = _prove(day, record)
-    with day.phase("report"):
-        from eksir.report import generate_report  # noqa: PLC0415
+        day.plan = _plan(day)
+    for name, run in PHASES:
+        run_phase(day, name, run, lab_dir)
 
-        _, written = generate_report(day.case)
-        day.result.report = str(day.case.path / next(w.path for w in written if w.format == "html"))
+
+PhaseRun = Callable[["_Day", Phase], str]
+"""A phase after the plan: does its work, may list its steps on the record, returns the phase's detail."""
+
+
+def run_phase(day: _Day, name: str, run: PhaseRun, lab_dir: Path) -> Phase:
+    """One phase; an auto-approved one only after the lab guard passed, checked right before it runs."""
+    with day.phase(name) as record:
+        if name in AUTO_APPROVED:
+            require_lab(_state(day), lab_dir, name)
+        record.detail = run(day, record)
+        _anchor(day, name)
+    return record
+
+
+def _anchor(day: _Day, name: str) -> None:
+    """Sign the phase's chain head and put it into the lab's Object-Lock evidence bucket (and on stderr)."""
+    from eksir.cli.anchoring import anchor_phase, bucket_publisher  # noqa: PLC0415
+
+    state = _state(day)
+    publisher = bucket_publisher(state.endpoint.client("s3"), state.evidence_bucket)
+    anchor_phase(_handle(day), f"gameday {name}", [publisher])
+
+
+def _report(day: _Day, _record: Phase) -> str:
+    from eksir.report import generate_report  # noqa: PLC0415
+
+    case = _handle(day)
+    _, written = generate_report(case)
+    day.result.report = str(case.path / next(w.path for w in written if w.format == "html"))
+    return ""
 
 
 def _state(day: _Day) -> lab.LabState:
@@ -249,19 +278,20 @@ def _steps_detail(steps: list[StepLine], extra: str = "") -> str:
     return "; ".join(p for p in (counts(steps), extra, named) if p)
 
 
-def _respond(day: _Day, plan: Any, record: Phase) -> None:
+def _respond(day: _Day, record: Phase) -> str:
     """Containment in lab mode: the lab's own table says which steps it cannot perform (lab/limits.py)."""
     from eksir.engine import ApprovalPolicy, LabMode, PolicyGate, Runner  # noqa: PLC0415
     from eksir.lab.limits import UNAVAILABLE_IN_LAB  # noqa: PLC0415
 
-    case = _handle(day)
+    case, plan = _handle(day), day.plan
+    case.append("finding.trusted-as-given", {"finding_id": day.finding.id, "reason": LAB_TRUST_REASON})
     gate = PolicyGate(ApprovalPolicy.ALL, f"gameday:{case.actor}")
     state = Runner(case, plan, _context(day), gate, lab_mode=LabMode(UNAVAILABLE_IN_LAB)).run()
     record.steps = engine_steps(state)
-    record.detail = _steps_detail(record.steps)
+    return _steps_detail(record.steps)
 
 
-def _hunt(day: _Day) -> str:
+def _hunt(day: _Day, _record: Phase) -> str:
     from eksir.hunt.case import case_principals, record_hunt  # noqa: PLC0415
     from eksir.hunt.run import HuntOptions, run_hunt  # noqa: PLC0415
     from eksir.hunt.sources.aws import AwsAccess  # noqa: PLC0415
@@ -280,14 +310,14 @@ def _hunt(day: _Day) -> str:
     return f"{len(result.events)} call(s) by the attacker's principals"
 
 
-def _recover(day: _Day, record: Phase) -> None:
+def _recover(day: _Day, record: Phase) -> str:
     from eksir.engine import ApprovalPolicy, PolicyGate  # noqa: PLC0415
     from eksir.recovery.run import recover  # noqa: PLC0415
 
     case = _handle(day)
     document = recover(case, _context(day), PolicyGate(ApprovalPolicy.ALL, f"gameday:{case.actor}"))
     record.steps = document_steps(document["steps"])
-    record.detail = _steps_detail(record.steps, f"{len(document['worklist'])} worklist item(s)")
+    return _steps_detail(record.steps, f"{len(document['worklist'])} worklist item(s)")
 
 
 def _prove(day: _Day, record: Phase) -> str:
@@ -318,6 +348,16 @@ def _prove(day: _Day, record: Phase) -> str:
     if proof["result"] != "proven":
         raise StepFailedError(f"prevention {verdict_text(proof)}")
     return f"{verdict_text(proof)}, dry run by {proof['replayed_by']}"
+
+
+PHASES: tuple[tuple[str, PhaseRun], ...] = (
+    ("respond", _respond),
+    ("hunt", _hunt),
+    ("recover", _recover),
+    ("prevention proof", _prove),
+    ("report", _report),
+)
+"""The phases after the plan, in order; those in AUTO_APPROVED run behind `require_lab`."""
 
 
 def write_summary(result: GameDay) -> None:

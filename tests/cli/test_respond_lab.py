@@ -381,8 +381,8 @@ def check_every_effect(lab: Lab, doc: dict[str, Any]) -> list[str]:
 
 def respond(lab: Lab, cases: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     result = eksir(
-        lab, "respond", lab.finding, "--approve", "all", "--yes", "--cases-dir", cases, *lab.access(), *extra,
-        "--output", "json",
+        lab, "respond", lab.finding, "--trust-finding-file", "--approve", "all", "--yes",
+        "--cases-dir", cases, *lab.access(), *extra, "--output", "json",
     )  # fmt: skip
     doc = json.loads(result.stdout) if result.stdout.strip() else {}
     if doc:
@@ -498,8 +498,8 @@ def test_an_unreachable_cluster_is_one_line_exit_7_and_leaves_the_case_intact(
     closed.write_text(text.replace(lab.state.k8s_server, f"https://127.0.0.1:{port}"))
     cases = cases_dir(lab, "cases")
     before = observe(lab)
-    result = eksir(lab, "respond", lab.finding, "--approve", "all", "--yes", "--cases-dir", cases,
-                   *lab.access(str(closed)))  # fmt: skip
+    result = eksir(lab, "respond", lab.finding, "--trust-finding-file", "--approve", "all", "--yes",
+                   "--cases-dir", cases, *lab.access(str(closed)))  # fmt: skip
     assert result.returncode == ExitCode.UNREACHABLE, result.stderr
     assert result.stderr.startswith("eksir: error:")
     assert "Traceback" not in result.stderr
@@ -525,8 +525,8 @@ def test_the_restricted_responder_is_denied_with_exit_8_without_the_binding_and_
     lab = labs("iam-user")
     cases = cases_dir(lab, "responder-denied")
     before = observe(lab)
-    result = eksir(lab, "respond", lab.finding, "--approve", "all", "--yes", "--cases-dir", cases,
-                   *lab.access(lab.state.responder_kubeconfig))  # fmt: skip
+    result = eksir(lab, "respond", lab.finding, "--trust-finding-file", "--approve", "all", "--yes",
+                   "--cases-dir", cases, *lab.access(lab.state.responder_kubeconfig))  # fmt: skip
     assert result.returncode == ExitCode.PERMISSION_DENIED, result.stdout + result.stderr
     assert result.stderr.startswith("eksir: error:")
     assert "Traceback" not in result.stderr
@@ -576,8 +576,8 @@ def test_respond_killed_mid_run_then_resume_completes_with_no_step_applied_twice
     before = observe(lab)
     cases = Path(cases_dir(lab, "killed-cases"))
     child = subprocess.Popen(
-        [sys.executable, "-m", "eksir", "respond", lab.finding, "--approve", "all", "--yes",
-         "--cases-dir", str(cases), "--max-workers", "1", *lab.access()],
+        [sys.executable, "-m", "eksir", "respond", lab.finding, "--trust-finding-file", "--approve", "all",
+         "--yes", "--cases-dir", str(cases), "--max-workers", "1", *lab.access()],
         env=lab.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from kubernetes import config
 
 from eksir.engine import ApprovalPolicy, PolicyGate, Runner
+from eksir.errors import EksirError
 from eksir.playbooks.plan import Plan
 from eksir.store import CaseHandle
 from tests.engine import cm_actions  # noqa: F401 - registers the test actions
@@ -23,7 +24,11 @@ def main() -> None:
     plan = Plan.model_validate_json(Path(plan_file).read_bytes())
     api = config.new_client_from_config(config_file=kubeconfig)
     gate = PolicyGate(ApprovalPolicy.ALL, "child@lab")
-    Runner(case, plan, ctx_factory_for(api), gate, max_workers=1, retry=FAST_RETRY).run()
+    try:
+        Runner(case, plan, ctx_factory_for(api), gate, max_workers=1, retry=FAST_RETRY).run()
+    except EksirError as exc:  # like the CLI: one line and the documented exit code
+        print(f"eksir: error: {exc.message}", file=sys.stderr)
+        sys.exit(int(exc.exit_code))
 
 
 if __name__ == "__main__":

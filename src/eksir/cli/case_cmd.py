@@ -9,35 +9,65 @@ import typer
 from rich.console import Console
 
 from eksir.actions.base import ActionContext
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.anchoring import anchor_phase
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    CasesDirOption,
+    OutputFormat,
+    OutputOption,
+    WaitOption,
+    print_json,
+)
 from eksir.cli.prevent_cmd import approver_for
 from eksir.clients.aws import AwsClients
 from eksir.closeout import CloseoutRequest, close_case, closeout, waive_step
 from eksir.errors import BadInputError, CaseInvalidError
 from eksir.store import CaseStore, verify_case
+from eksir.store.anchor import parse_anchor
 from eksir.store.export import export_case, is_archive, verify_archive
+from eksir.store.keys import trusted_fingerprints
+from eksir.store.repair import repair_case
 
 case_app = typer.Typer(help="Inspect and verify case bundles.", no_args_is_help=True)
 
 
 @case_app.command("verify")
-def verify(
+def verify(  # noqa: PLR0917 - typer maps parameters to options
     case: Annotated[str, typer.Argument(help="case id, case directory, or an exported .tar.gz")],
     expect_fingerprint: Annotated[
         str | None, typer.Option(help="archive only: fail unless signed by this key (SHA256:...)")
+    ] = None,
+    trusted_key: Annotated[
+        list[str] | None,
+        typer.Option(help="archive only: trust signatures by this key (SHA256:... or a public key PEM file)"),
+    ] = None,
+    trusted_keys: Annotated[
+        Path | None,
+        typer.Option(
+            help="archive only: file of trusted fingerprints (default ~/.config/eksir/trusted-keys)"
+        ),
+    ] = None,
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a published chain head (SEQ:SHA256 or the anchor's JSON file) the case must reach"
+        ),
     ] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Recompute every hash and the event chain; name every altered, missing or unrecorded file.
 
-    Given an exported archive, also checks the manifest signature and every file against the signed manifest.
+    Given an exported archive, also checks the manifest signature (trusted only from a pinned key) and every
+    file against the signed manifest.
     """
+    heads = [parse_anchor(value) for value in anchor or []]
     if is_archive(Path(case)):
-        _verify_archive(Path(case), expect_fingerprint, output)
+        trusted = trusted_fingerprints(trusted_key or [], trusted_keys)
+        _verify_archive(Path(case), expect_fingerprint, trusted, output)
         return
     handle = CaseStore(cases_dir).get(case)
-    report = verify_case(handle)
+    report = verify_case(handle, heads)
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -45,17 +75,19 @@ def verify(
                 "ok": report.ok,
                 "events_checked": report.events_checked,
                 "files_checked": report.files_checked,
+                "anchoring": report.anchoring,
                 "problems": report.problems,
             }
         )
     else:
-        console = Console(highlight=False)
+        console = Console(highlight=False, soft_wrap=True)
         for problem in report.problems:
-            console.print(f"[red]ALTERED[/] {problem}")
+            console.print(f"ALTERED {problem}", markup=False, style="red")
         if report.ok:
             console.print(
-                f"[green]OK[/] {report.case_path}: {report.events_checked} events, "
-                f"{report.files_checked} files verified"
+                f"OK {report.case_path}: {report.events_checked} events, "
+                f"{report.files_checked} files verified; {report.anchoring}",
+                markup=False,
             )
     if not report.ok:
         raise CaseInvalidError(
@@ -63,8 +95,8 @@ def verify(
         )
 
 
-def _verify_archive(archive: Path, expect: str | None, output: OutputFormat) -> None:
-    result = verify_archive(archive, expect)
+def _verify_archive(archive: Path, expect: str | None, trusted: set[str], output: OutputFormat) -> None:
+    result = verify_archive(archive, expect, trusted)
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -78,13 +110,13 @@ def _verify_archive(archive: Path, expect: str | None, output: OutputFormat) -> 
             }
         )
     else:
-        console = Console(highlight=False)
+        console = Console(highlight=False, soft_wrap=True)
         for problem in result.problems:
-            console.print(f"[red]FAILED[/] {problem}", markup=False)
+            console.print(f"FAILED {problem}", markup=False, style="red")
         if result.ok:
             console.print(
                 f"OK {archive}: case {result.case_id}, {result.files_checked} files, {result.events_checked} "
-                f"events; signed by {result.fingerprint} (compare with the sender)",
+                f"events; signed by trusted key {result.fingerprint}",
                 markup=False,
             )
     if not result.ok:
@@ -122,18 +154,21 @@ def close(
     waive: Annotated[str | None, typer.Option(help="accept this unfinished step (needs --reason)")] = None,
     reason: Annotated[str, typer.Option(help="why the waived step is acceptable")] = "",
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    wait: WaitOption = False,
 ) -> None:
     """Close the case; refused while steps are unfinished or the report is missing or stale."""
     handle = CaseStore(cases_dir).get(case)
-    if waive:
-        waive_step(handle, waive, reason)
-    result = close_case(handle)
+    with handle.writer("eksir case close", wait=wait):
+        if waive:
+            waive_step(handle, waive, reason)
+        result = close_case(handle)
+        anchor_phase(handle, "case close", [])
     state = "was already closed" if result.already_closed else f"closed ({result.steps} steps final)"
     Console(highlight=False).print(f"case {result.case_id} {state}", markup=False)
 
 
 @case_app.command("export")
-def export(
+def export(  # noqa: PLR0917 - typer maps parameters to options
     case: Annotated[str, typer.Argument(help="case id or path")],
     out: Annotated[
         Path | None, typer.Option("--out", help="archive path (default ./<case-id>.tar.gz)")
@@ -147,13 +182,15 @@ def export(
     ] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
+    wait: WaitOption = False,
 ) -> None:
     """Write the case as one signed tar.gz (manifest of sha256 per file, Ed25519 signature)."""
     handle = CaseStore(cases_dir).get(case)
     target = (out or Path(f"{handle.load().id}.tar.gz")).resolve()
     if target.is_relative_to(handle.path.resolve()):
         raise BadInputError("the archive cannot be written inside the case it contains")
-    result = export_case(handle, target, key)
+    with handle.writer("eksir case export", wait=wait):
+        result = export_case(handle, target, key)
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -191,6 +228,7 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
     yes: Annotated[bool, typer.Option("--yes", help="approve each step without prompting")] = False,
     approver: Annotated[str | None, typer.Option(help="name recorded as approver")] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    wait: WaitOption = False,
 ) -> None:
     """Resolve in Security Hub, archive + feedback in GuardDuty, share snapshots: each step on approval."""
     if feedback.upper() not in ("USEFUL", "NOT_USEFUL", "NONE"):
@@ -213,8 +251,35 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
         forensics_account=forensics_account,
         snapshots=tuple(snapshot or ()),
     )
-    for outcome in closeout(handle, ctx, request, approver_for(yes, approver, handle.actor, console)):
-        console.print(f"{outcome.step_id}: {outcome.detail}", markup=False)
+    with handle.writer("eksir case closeout", wait=wait):
+        for outcome in closeout(handle, ctx, request, approver_for(yes, approver, handle.actor, console)):
+            console.print(f"{outcome.step_id}: {outcome.detail}", markup=False)
+        anchor_phase(handle, "closeout", [])
+
+
+@case_app.command("repair")
+def repair(
+    case: Annotated[str, typer.Argument(help="case id or path")],
+    cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
+    output: OutputOption = OutputFormat.TABLE,
+    wait: WaitOption = False,
+) -> None:
+    """Record what a crash left (torn last log line, unfinished or unlogged writes) as events, then verify."""
+    handle = CaseStore(cases_dir).get(case)
+    done = repair_case(handle, wait=wait)
+    report = verify_case(handle)
+    if output is OutputFormat.JSON:
+        print_json({"case": str(handle.path), "repairs": done, "ok": report.ok, "problems": report.problems})
+    else:
+        console = Console(highlight=False, soft_wrap=True)
+        for line in done or ["nothing to repair"]:
+            console.print(line, markup=False)
+        for problem in report.problems:
+            console.print(f"STILL WRONG {problem}", markup=False)
+    if not report.ok:
+        raise CaseInvalidError(
+            f"case {handle.path} still fails verification ({len(report.problems)} problems)"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from eksir.cli.anchoring import anchor_phase
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption
 from eksir.errors import BadInputError
 from eksir.findings import read_findings_from_path
@@ -163,7 +164,9 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     )
     result = _run_with_progress(principals, source, TimeWindow.parse(since, until), access, options)
     if handle is not None:
-        item = record_hunt(handle, result)
+        with handle.writer("eksir hunt", wait=True):
+            item = record_hunt(handle, result)
+            anchor_phase(handle, "hunt", [])
         Console(stderr=True).print(f"hunt stored in the case as {item.path} (sha256 {item.sha256[:12]})")
     _render(result, output, show_queries)
 

@@ -23,6 +23,12 @@ CasesDirOption = Annotated[
     typer.Option("--cases-dir", envvar="EKSIR_CASES_DIR", help="where case bundles live", show_default=True),
 ]
 DEFAULT_CASES_DIR = Path("cases")
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait", help="queue behind another process writing the case instead of refusing (exit 12)"
+    ),
+]
 
 
 def print_json(value: object) -> None:

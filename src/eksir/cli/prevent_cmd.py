@@ -17,7 +17,14 @@ import typer
 from rich.console import Console
 
 from eksir.actions.base import ActionContext, PlannedChange
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    CasesDirOption,
+    OutputFormat,
+    OutputOption,
+    WaitOption,
+    print_json,
+)
 from eksir.clients.aws import AwsClients
 from eksir.clients.k8s import api_client_from_kubeconfig
 from eksir.errors import RefusedError, StepFailedError
@@ -68,40 +75,51 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
     approver: Annotated[str | None, typer.Option(help="name recorded as approver")] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
+    wait: WaitOption = False,
 ) -> None:
     """Assess, enforce (--apply) and prove (--prove) Pod Security prevention for the case's namespace."""
     handle = CaseStore(cases_dir).get(case)
-    console = Console(highlight=False, stderr=output is OutputFormat.JSON)
-    approve = approver_for(yes, approver, handle.actor, console)
-    case_id = handle.load().id
-    result: dict[str, Any] = {"case": case_id}
-    if create_filter:
-        aws = AwsClients(region=region, profile=profile)
-        ctx = ActionContext(case_id=case_id, aws=aws, k8s=lambda: None, region=region, dry_run=False)
-        outcome = create_suppression_filter(handle, ctx, approve, detector_id)
-        result["suppression_filter"] = {"step": outcome.step_id, "approver": outcome.approver}
-        _emit(console, output, result, f"suppression filter in place ({outcome.detail})")
-        return
-    api = api_client_from_kubeconfig(kubeconfig, context)
-    result["assessment"] = assess(handle, api, level, namespace)
-    console.print(
-        f"violating pods: {', '.join(result['assessment']['violating_pods']) or 'none'}", markup=False
-    )
-    if apply:
-        ctx = ActionContext(
-            case_id=case_id, aws=AwsClients(region=region, profile=profile), k8s=lambda: api, dry_run=False
+    with handle.writer("eksir prevent", wait=wait):
+        console = Console(highlight=False, stderr=output is OutputFormat.JSON)
+        approve = approver_for(yes, approver, handle.actor, console)
+        case_id = handle.load().id
+        result: dict[str, Any] = {"case": case_id}
+        if create_filter:
+            aws = AwsClients(region=region, profile=profile)
+            ctx = ActionContext(case_id=case_id, aws=aws, k8s=lambda: None, region=region, dry_run=False)
+            outcome = create_suppression_filter(handle, ctx, approve, detector_id)
+            result["suppression_filter"] = {"step": outcome.step_id, "approver": outcome.approver}
+            _emit(console, output, result, f"suppression filter in place ({outcome.detail})")
+            return
+        api = api_client_from_kubeconfig(kubeconfig, context)
+        result["assessment"] = assess(handle, api, level, namespace)
+        console.print(
+            f"violating pods: {', '.join(result['assessment']['violating_pods']) or 'none'}", markup=False
         )
-        outcome = enforce(handle, ctx, level, approve, namespace)
-        result["enforced"] = {"step": outcome.step_id, "approver": outcome.approver, "detail": outcome.detail}
-        console.print(f"enforced: {outcome.detail}", markup=False)
-    if do_prove:
-        proof = prove(handle, api, namespace)
-        result["proof"] = proof
-        console.print(f"replay by {proof['replayed_by']}: {proof['status']} {proof['message']}", markup=False)
-        if proof["result"] != "proven":
-            _emit(console, output, result, "")
-            raise StepFailedError(f"prevention {verdict_text(proof)}")
-    _emit(console, output, result, "done")
+        if apply:
+            ctx = ActionContext(
+                case_id=case_id,
+                aws=AwsClients(region=region, profile=profile),
+                k8s=lambda: api,
+                dry_run=False,
+            )
+            outcome = enforce(handle, ctx, level, approve, namespace)
+            result["enforced"] = {
+                "step": outcome.step_id,
+                "approver": outcome.approver,
+                "detail": outcome.detail,
+            }
+            console.print(f"enforced: {outcome.detail}", markup=False)
+        if do_prove:
+            proof = prove(handle, api, namespace)
+            result["proof"] = proof
+            console.print(
+                f"replay by {proof['replayed_by']}: {proof['status']} {proof['message']}", markup=False
+            )
+            if proof["result"] != "proven":
+                _emit(console, output, result, "")
+                raise StepFailedError(f"prevention {verdict_text(proof)}")
+        _emit(console, output, result, "done")
 
 
 def _emit(console: Console, output: OutputFormat, result: dict[str, Any], line: str) -> None:

@@ -15,7 +15,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.anchoring import anchor_phase
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    CasesDirOption,
+    OutputFormat,
+    OutputOption,
+    WaitOption,
+    print_json,
+)
 from eksir.clients.aws import AwsClients
 from eksir.engine import ApprovalPolicy, DenyAllGate, PolicyGate
 from eksir.engine.approval import ApprovalGate
@@ -49,23 +57,26 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
     context: Annotated[str | None, typer.Option("--context", help="kubeconfig context")] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
+    wait: WaitOption = False,
 ) -> None:
     """Preserve, then delete/restore what the attacker created or changed; worklist for the rest."""
     store = CaseStore(cases_dir)
     handle = store.get(case)
-    header = handle.load()
-    aws = AwsClients(region=region or header.region, profile=profile, endpoint_url=endpoint_url)
-    kube = KubeProvider(aws=aws, cluster_name=header.cluster_name, kubeconfig=kubeconfig, context=context)
-    gate = gate_for(approve, store.actor)
-    ctx = ContextFactory(header.id, aws, kube, dry_run=gate is None, account_id=header.account_id)
-    document = recover(handle, ctx, gate)
-    if output is OutputFormat.JSON:
-        print_json(document)
-    else:
-        render(Console(highlight=False), document, dry_run=gate is None)
-    failed = [s["step_id"] for s in document["steps"] if s["status"] == "failed"]
-    if failed:
-        raise StepFailedError(f"{len(failed)} recovery step(s) failed: {', '.join(failed)}")
+    with handle.writer("eksir recover", wait=wait):
+        header = handle.load()
+        aws = AwsClients(region=region or header.region, profile=profile, endpoint_url=endpoint_url)
+        kube = KubeProvider(aws=aws, cluster_name=header.cluster_name, kubeconfig=kubeconfig, context=context)
+        gate = gate_for(approve, store.actor)
+        ctx = ContextFactory(header.id, aws, kube, dry_run=gate is None, account_id=header.account_id)
+        document = recover(handle, ctx, gate)
+        anchor_phase(handle, "recover", [])
+        if output is OutputFormat.JSON:
+            print_json(document)
+        else:
+            render(Console(highlight=False), document, dry_run=gate is None)
+        failed = [s["step_id"] for s in document["steps"] if s["status"] == "failed"]
+        if failed:
+            raise StepFailedError(f"{len(failed)} recovery step(s) failed: {', '.join(failed)}")
 
 
 def render(console: Console, document: dict[str, Any], dry_run: bool) -> None:

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.anchoring import anchor_phase
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    CasesDirOption,
+    OutputFormat,
+    OutputOption,
+    WaitOption,
+    print_json,
+)
 from eksir.report import FORMATS, generate_report
 from eksir.store import CaseStore
 
@@ -27,11 +35,14 @@ def report(
     ] = ReportFormat.ALL,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
+    wait: WaitOption = False,
 ) -> None:
     """Build the report from the case record (every input hash-checked) and write it into the case."""
     handle = CaseStore(cases_dir).get(case)
     formats = FORMATS if fmt is ReportFormat.ALL else (fmt.value,)
-    built, written = generate_report(handle, formats)
+    with handle.writer("eksir report", wait=wait):
+        built, written = generate_report(handle, formats)
+        anchor_phase(handle, "report", [])
     if output is OutputFormat.JSON:
         print_json(
             {

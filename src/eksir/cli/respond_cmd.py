@@ -9,6 +9,7 @@ is applied without an approval: with no terminal and no `--approve` policy, only
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +18,16 @@ import orjson
 import typer
 from rich.console import Console
 
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.anchoring import anchor_phase, publishers
+from eksir.cli.finding_trust import TrustFindingOpt, gate_for_finding, guardduty_in, recorded_gate, refusal
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    CasesDirOption,
+    OutputFormat,
+    OutputOption,
+    WaitOption,
+    print_json,
+)
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
 from eksir.cli.triage_cmd import handled_findings, read_input_bytes
 from eksir.clients.aws import AwsClients
@@ -116,17 +126,34 @@ class _Prepared:
     kube: KubeProvider
     plan: Plan
     war_room: WarRoom | None
+    finding: Finding
+
+
+@dataclass(frozen=True)
+class _Writer:
+    """Which command holds the case's writer lease, and where it is held until the command ends."""
+
+    command: str
+    wait: bool
+    stack: ExitStack
 
 
 def _prepare(
-    finding_file: str, finding_id: str | None, cases_dir: Path, access: Access, options: PlaybookOptions
+    finding_file: str,
+    finding_id: str | None,
+    cases_dir: Path,
+    access: Access,
+    options: PlaybookOptions,
+    *,
+    writer: _Writer,
 ) -> _Prepared:
-    """Open the case, resolve online, store the resolution, build the plan (nothing changed yet)."""
+    """Open the case and take its writer lease, resolve online, store the resolution, build the plan."""
     from eksir.resolve import resolve  # noqa: PLC0415 - imported only by the verbs that go online
 
     raw, input_name = read_input_bytes(finding_file)
     finding = _pick(handled_findings(read_findings(raw), _stderr()), finding_id)
     case, created = CaseStore(cases_dir).open_for_finding(finding, raw, input_name)
+    writer.stack.enter_context(case.writer(writer.command, wait=writer.wait))
     case_id = case.load().id
     aws = access.aws(finding.region)
     war_room = access.war_room(case, aws)
@@ -137,7 +164,7 @@ def _prepare(
     resolution = resolve(finding, aws.client, kube)
     _store_resolution(case, resolution)
     plan = build_plan(finding, resolution, _with_case(options, case_id))
-    return _Prepared(case, case_id, aws, kube, plan, war_room)
+    return _Prepared(case, case_id, aws, kube, plan, war_room, finding)
 
 
 def _with_case(options: PlaybookOptions, case_id: str) -> PlaybookOptions:
@@ -165,13 +192,30 @@ def plan_cmd(
     orphan_pod: OrphanPodOpt = False,
     pause_container: PauseContainerOpt = False,
     output: OutputOption = OutputFormat.TABLE,
+    wait: WaitOption = False,
 ) -> None:
     """Dry run: resolve the finding online, build the response plan, preview every step. Changes nothing."""
     access = Access(region, profile, endpoint_url, kubeconfig, context)
     options = PlaybookOptions(
         evidence_bucket=evidence_bucket, orphan_pod=orphan_pod, pause_container=pause_container
     )
-    prepared = _prepare(finding_file, finding_id, cases_dir, access, options)
+    with ExitStack() as stack:
+        writer = _Writer("eksir plan", wait, stack)
+        _plan(finding_file, finding_id, cases_dir, access, options, writer=writer, output=output)
+
+
+def _plan(
+    finding_file: str,
+    finding_id: str | None,
+    cases_dir: Path,
+    access: Access,
+    options: PlaybookOptions,
+    *,
+    writer: _Writer,
+    output: OutputFormat,
+) -> None:
+    """The plan verb under the case's writer lease (held by `writer.stack` until the command ends)."""
+    prepared = _prepare(finding_file, finding_id, cases_dir, access, options, writer=writer)
     ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=True)
     previews = preview_plan(prepared.plan, ctx)
     document = plan_document(prepared.case_id, prepared.plan, previews)
@@ -227,30 +271,52 @@ def respond_cmd(
     sns_topic_arn: SnsOpt = None,
     max_workers: WorkersOpt = 4,
     output: OutputOption = OutputFormat.TABLE,
+    wait: WaitOption = False,
+    trust_finding_file: TrustFindingOpt = False,
 ) -> None:
-    """Resolve, plan and run the response; destructive steps need approval (prompt or --approve)."""
+    """Resolve, plan and run the response; destructive steps need approval (prompt or --approve) and a
+    finding GuardDuty confirms (or --trust-finding-file)."""
     access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
     gate = choose_gate(approve, yes, sys.stdin.isatty(), CaseStore(cases_dir).actor)
     options = PlaybookOptions(
         evidence_bucket=evidence_bucket, orphan_pod=orphan_pod, pause_container=pause_container
     )
-    prepared = _prepare(finding_file, finding_id, cases_dir, access, options)
-    ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
-    runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=prepared.war_room)
-    _finish(runner.run(), output, "response")
+    with ExitStack() as stack:
+        prepared = _prepare(
+            finding_file, finding_id, cases_dir, access, options, writer=_Writer("eksir respond", wait, stack)
+        )
+        gate, check = gate_for_finding(
+            prepared.case,
+            prepared.finding,
+            gate,
+            guardduty_in(access.profile, access.endpoint_url),
+            trust_finding_file,
+        )
+        ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
+        runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=prepared.war_room)
+        state = runner.run()
+        anchor_phase(prepared.case, "respond", publishers(prepared.war_room, prepared.aws, evidence_bucket))
+    _finish(state, output, "response", blocked=refusal(check))
 
 
 _RUN_FAILURES = frozenset({StepStatus.FAILED, StepStatus.ROLLBACK_FAILED})
 
 
 def _finish(
-    state: RunState, output: OutputFormat, what: str, failures: frozenset[StepStatus] = _RUN_FAILURES
+    state: RunState,
+    output: OutputFormat,
+    what: str,
+    failures: frozenset[StepStatus] = _RUN_FAILURES,
+    blocked: str | None = None,
 ) -> None:
-    """Print the state; exit STEP_FAILED (9) when a step ended in one of `failures`."""
+    """Print the state; exit REFUSED (12) when `blocked` says why destructive steps did not run, else
+    STEP_FAILED (9) when a step ended in one of `failures`."""
     if output is OutputFormat.JSON:
         print_json(state_document(state))
     else:
         render_state(Console(highlight=False), state, f"case {state.case_id}: {what}")
+    if blocked:
+        raise RefusedError(blocked)
     failed = [r.step_id for r in state.steps.values() if r.status in failures]
     if failed:
         raise StepFailedError(
@@ -292,18 +358,24 @@ def resume_cmd(
     sns_topic_arn: SnsOpt = None,
     max_workers: WorkersOpt = 4,
     output: OutputOption = OutputFormat.TABLE,
+    wait: WaitOption = False,
+    trust_finding_file: TrustFindingOpt = False,
 ) -> None:
-    """Continue the case's run: interrupted steps are checked before anything is re-applied."""
+    """Continue the case's run: interrupted steps are checked before anything is re-applied; a finding
+    GuardDuty did not confirm keeps destructive steps blocked (exit 12) unless --trust-finding-file."""
     store = CaseStore(cases_dir)
     case = store.get(case_ref)
     access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
     gate = choose_gate(approve, yes, sys.stdin.isatty(), store.actor)
-    plan = StateStore(case).load().plan
-    case_id, aws, kube = _case_access(case, access)
-    runner = Runner(
-        case, plan, ContextFactory(case_id, aws, kube), gate, max_workers, observer=access.war_room(case, aws)
-    )
-    _finish(runner.run(retry_unfinished=True), output, "resumed")
+    with case.writer("eksir resume", wait=wait):
+        gate, blocked = recorded_gate(case, gate, trust_finding_file)
+        plan = StateStore(case).load().plan
+        case_id, aws, kube = _case_access(case, access)
+        war_room = access.war_room(case, aws)
+        runner = Runner(case, plan, ContextFactory(case_id, aws, kube), gate, max_workers, observer=war_room)
+        state = runner.run(retry_unfinished=True)
+        anchor_phase(case, "resume", publishers(war_room, aws, None))
+    _finish(state, output, "resumed", blocked=blocked)
 
 
 def rollback_cmd(
@@ -318,9 +390,15 @@ def rollback_cmd(
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     output: OutputOption = OutputFormat.TABLE,
+    wait: WaitOption = False,
 ) -> None:
     """Undo applied steps (all, newest first, or one with --step) and verify each undo."""
     case = CaseStore(cases_dir).get(case_ref)
+    with case.writer("eksir rollback", wait=wait):
+        _rollback(case, step, yes, Access(region, profile, endpoint_url, kubeconfig, context), output)
+
+
+def _rollback(case: CaseHandle, step: str | None, yes: bool, access: Access, output: OutputFormat) -> None:
     targets = [r.step_id for r in rollback_targets(StateStore(case).load(), step)]
     if not targets:
         raise RefusedError("nothing to roll back: no step of this case has an applied change")
@@ -330,8 +408,9 @@ def rollback_cmd(
         answer = _stderr().input(f"Roll back {', '.join(targets)}? [y/N] ").strip().lower()
         if answer not in {"y", "yes"}:
             raise RefusedError("rollback declined")
-    case_id, aws, kube = _case_access(case, Access(region, profile, endpoint_url, kubeconfig, context))
+    case_id, aws, kube = _case_access(case, access)
     state = rollback(case, ContextFactory(case_id, aws, kube), step)
+    anchor_phase(case, "rollback", [])
     _finish(state, output, "rollback", frozenset({StepStatus.ROLLBACK_FAILED}))
 
 

@@ -10,14 +10,22 @@ import orjson
 import typer
 from rich.console import Console
 
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    CasesDirOption,
+    OutputFormat,
+    OutputOption,
+    WaitOption,
+    print_json,
+)
 from eksir.cli.triage_view import render_triage
 from eksir.errors import BadInputError, EksirError
 from eksir.findings import read_findings, require_handled
 from eksir.models.finding import Finding
-from eksir.store import CaseStore
+from eksir.store import CaseHandle, CaseStore
 from eksir.triage import TriageConfig, load_triage_config, triage_finding
 from eksir.triage.document import summary_markdown, triage_document
+from eksir.triage.verdict import Verdict
 
 
 def read_input_bytes(source: str) -> tuple[bytes, str]:
@@ -54,12 +62,24 @@ def handled_findings(findings: list[Finding], stderr: Console) -> list[Finding]:
 
 
 def triage_one(
-    finding: Finding, config: TriageConfig, store: CaseStore | None, raw: bytes, input_name: str
+    finding: Finding,
+    config: TriageConfig,
+    store: CaseStore | None,
+    raw: bytes,
+    input_name: str,
+    *,
+    wait: bool = False,
 ) -> dict[str, Any]:
     verdict = triage_finding(finding, config)
     if store is None:
         return triage_document(finding, verdict, None, None)
     handle, created = store.open_for_finding(finding, raw, input_name)
+    with handle.writer("eksir triage", wait=wait):
+        return _record_triage(handle, created, finding, verdict)
+
+
+def _record_triage(handle: CaseHandle, created: bool, finding: Finding, verdict: Verdict) -> dict[str, Any]:
+    """Write the triage documents and the verdict into the case (under its writer lease)."""
     case = handle.load()
     document = triage_document(finding, verdict, case.id, str(handle.path))
     handle.write_document(
@@ -76,7 +96,7 @@ def triage_one(
     return document
 
 
-def triage(
+def triage(  # noqa: PLR0917 - typer maps parameters to options
     finding_file: Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")],
     config_file: Annotated[
         Path | None, typer.Option("--config", "-c", envvar="EKSIR_TRIAGE_CONFIG", help="triage config YAML")
@@ -86,6 +106,7 @@ def triage(
         bool, typer.Option("--no-case", help="judge only; do not open or touch a case")
     ] = False,
     output: OutputOption = OutputFormat.TABLE,
+    wait: WaitOption = False,
 ) -> None:
     """Read a GuardDuty finding in any form AWS emits, triage it, and open (or reuse) its case."""
     stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -93,7 +114,7 @@ def triage(
     raw, input_name = read_input_bytes(finding_file)
     findings = handled_findings(read_findings(raw), stderr)
     store = None if no_case else CaseStore(cases_dir)
-    documents = [triage_one(finding, config, store, raw, input_name) for finding in findings]
+    documents = [triage_one(finding, config, store, raw, input_name, wait=wait) for finding in findings]
     if output is OutputFormat.JSON:
         print_json(documents[0] if len(documents) == 1 else documents)
         return

@@ -88,6 +88,22 @@ class DenyAllGate:
         )
 
 
+class UnconfirmedFindingGate:
+    """Declines every step that needs approval while the finding is unconfirmed by GuardDuty; others go to
+    the inner gate. Why a gate: evidence collection still runs (it changes nothing), containment does not."""
+
+    def __init__(self, inner: ApprovalGate, reason: str) -> None:
+        self.inner = inner
+        self.reason = reason
+
+    def decide(self, request: ApprovalRequest) -> Approval:
+        if request.needs_approval:
+            return Approval(
+                approved=False, approver="eksir", at=_now(), how="finding-unconfirmed", reason=self.reason
+            )
+        return self.inner.decide(request)
+
+
 Ask = Callable[[str], str]
 
 

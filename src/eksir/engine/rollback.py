@@ -52,7 +52,17 @@ def rollback(
     step_id: str | None = None,
     retry: RetryPolicy | None = None,
 ) -> RunState:
-    """Roll back one step or every applied step; what cannot be undone is recorded, not skipped silently."""
+    """Roll back one step or every applied step; what cannot be undone is recorded, not skipped silently.
+
+    Holds the case's writer lease (exit 12 while another process writes it) and reads the state under it.
+    """
+    with case.writer("roll back"):
+        return _rollback(case, ctx_factory, step_id, retry)
+
+
+def _rollback(
+    case: CaseHandle, ctx_factory: ContextFactory, step_id: str | None, retry: RetryPolicy | None
+) -> RunState:
     ctx_factory = with_case(ctx_factory, case)
     store = StateStore(case)
     state = store.load()

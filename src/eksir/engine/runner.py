@@ -95,7 +95,8 @@ class Runner:
         self.observer = observer
         self.lab_mode = lab_mode
         self.store = StateStore(case)
-        self.state = self._open_state()
+        with case.writer(f"record plan {plan.digest()[:12]}"):
+            self.state = self._open_state()
         self._order_lock = threading.Lock()
         self._order = 0
 
@@ -125,8 +126,17 @@ class Runner:
             return True
 
     # ---------------------------------------------------------------- scheduling
-    def run(self, retry_unfinished: bool = False) -> RunState:
-        """Run every runnable step; `retry_unfinished` (resume) re-asks skipped/blocked/failed steps."""
+    def run(self, retry_unfinished: bool = False, *, wait: bool = False) -> RunState:
+        """Run every runnable step; `retry_unfinished` (resume) re-asks skipped/blocked/failed steps.
+
+        Holds the case's writer lease throughout (exit 12 while another process holds it, or queue with
+        `wait`) and re-reads the state under it, so a second runner never re-applies what the first did.
+        """
+        with self.case.writer(f"run plan {self.plan.digest()[:12]}", wait=wait):
+            self.state = self._open_state()
+            return self._run(retry_unfinished)
+
+    def _run(self, retry_unfinished: bool) -> RunState:
         if retry_unfinished:
             self._reset_unfinished()
         if self.observer:

@@ -22,6 +22,9 @@ RESPONSE_EVENT_TITLES = {
     "triage.completed": "Triage completed",
     "case.closed": "Case closed",
     "case.exported": "Case exported",
+    "finding.confirmed": "Finding confirmed with GuardDuty (GetFindings)",
+    "finding.unconfirmed": "Finding NOT confirmed by GuardDuty: destructive steps blocked",
+    "finding.trusted-as-given": "Finding file trusted without GuardDuty confirmation (--trust-finding-file)",
 }
 RESPONSE_PREFIXES = ("step.", "prevention.", "closeout.", "hunt.")
 CONTAINMENT_PHASES = ("containment",)

@@ -41,6 +41,42 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def pending_path(path: Path) -> Path:
+    """Where a write-ahead stages `path`: hidden (no verify or export sees it) and named after its target, so
+    `eksir case repair` can finish a write whose intent was logged."""
+    return path.parent / f".{path.name}.pending"
+
+
+def stage(path: Path, data: bytes) -> Path:
+    """Write-ahead, step 1: the new content, fsynced, under the pending name; returns that name.
+
+    A stale pending file of the same target (a crash before its intent was logged) is replaced: only a logged
+    intent makes a pending file worth keeping, and repair finishes those before anything else writes.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pending = pending_path(path)
+    fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return pending
+
+
+def commit(pending: Path, path: Path, *, exclusive: bool = False) -> None:
+    """Write-ahead, last step (after the intent is logged): move the staged file into place.
+
+    `exclusive` (evidence) links instead of renaming, so an existing file is never replaced: raises
+    FileExistsError and leaves both files as they are.
+    """
+    if exclusive:
+        os.link(pending, path)
+        pending.unlink()
+    else:
+        os.replace(pending, path)
+    fsync_dir(path.parent)
+
+
 def fsync_dir(directory: Path) -> None:
     """Persist a rename: without it a power cut can forget that the new name exists."""
     fd = os.open(directory, os.O_RDONLY)

@@ -19,6 +19,7 @@ import shutil
 import socket
 import tempfile
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +30,9 @@ import orjson
 from eksir.errors import CaseInvalidError, NotFoundError
 from eksir.models.case import Case, CaseEvent, EvidenceItem
 from eksir.models.finding import Finding
-from eksir.store.atomic import sha256_bytes, write_atomic
+from eksir.store.atomic import commit, sha256_bytes, stage
 from eksir.store.event_log import EventLog
+from eksir.store.lock import Lease, case_lease
 
 CASE_FILE = "case.json"
 EVENTS_FILE = "events.jsonl"
@@ -59,6 +61,8 @@ def case_id_for(finding: Finding) -> str:
 
 _CASE_LOCKS: dict[Path, threading.Lock] = {}
 _CASE_LOCKS_GUARD = threading.Lock()
+_EVIDENCE_NUMBER = re.compile(r"^\.?(\d+)-")
+_MAX_NUMBER_TRIES = 100
 
 
 def _case_lock(path: Path) -> threading.Lock:
@@ -90,18 +94,24 @@ class CaseHandle:
     def append(self, event_type: str, data: dict[str, Any] | None = None) -> CaseEvent:
         return self.log.append(event_type, self.actor, data or {})
 
+    def writer(self, command: str, *, wait: bool = False) -> AbstractContextManager[Lease]:
+        """The case's one-writer lease for a whole command (store/lock.py); exit 12 while another holds it."""
+        return case_lease(self.path, command, wait=wait)
+
     def save(self, case: Case, reason: str) -> Case:
-        """Rewrite case.json atomically and log the new version's hash."""
+        """Rewrite case.json write-ahead: staged, its hash logged, then renamed into place."""
         payload = _dump(case)
-        write_atomic(self.path / CASE_FILE, payload)
+        pending = stage(self.path / CASE_FILE, payload)
         self.append("case.written", {"reason": reason, "sha256": sha256_bytes(payload)})
+        commit(pending, self.path / CASE_FILE)
         return case
 
     def write_document(self, relative: str, data: bytes, kind: str) -> str:
-        """Write a derived document (summary, triage result) and log its hash; returns the sha256."""
-        write_atomic(self.path / relative, data)
+        """Write a derived document write-ahead (staged, hash logged, renamed); returns the sha256."""
+        pending = stage(self.path / relative, data)
         digest = sha256_bytes(data)
         self.append("document.written", {"path": relative, "sha256": digest, "kind": kind, "size": len(data)})
+        commit(pending, self.path / relative)
         return digest
 
     def add_evidence(
@@ -109,19 +119,24 @@ class CaseHandle:
     ) -> EvidenceItem:
         """Store an artefact under evidence/, hash it, list it in the case and log its custody.
 
-        Steps run in parallel threads and several may collect evidence at once: the read-number-write of
-        case.json is serialised per case so no item is lost or numbered twice.
+        Steps run in parallel threads and other processes may collect too: the read-number-write is serialised
+        by a thread lock and the case lease (queued, it is short), and the file is created exclusively, so no
+        item is lost, numbered twice or overwritten.
         """
-        with _case_lock(self.path):
+        with _case_lock(self.path), self.writer("collect evidence", wait=True):
             return self._add_evidence(name, data, source, description, media_type)
 
     def _add_evidence(
         self, name: str, data: bytes, source: str, description: str, media_type: str
     ) -> EvidenceItem:
         case = self.load()
-        number = len(case.evidence) + 1
-        relative = f"{EVIDENCE_DIR}/{number:03d}-{_SAFE_NAME.sub('_', name)}"
-        write_atomic(self.path / relative, data)
+        number = self._next_evidence_number(case)
+        for _ in range(_MAX_NUMBER_TRIES):
+            relative = f"{EVIDENCE_DIR}/{number:03d}-{_SAFE_NAME.sub('_', name)}"
+            if not (self.path / relative).exists():
+                break
+            number += 1
+        pending = stage(self.path / relative, data)
         item = EvidenceItem(
             number=number,
             name=name,
@@ -135,8 +150,18 @@ class CaseHandle:
             media_type=media_type,
         )
         self.append("evidence.collected", item.model_dump(mode="json"))
+        commit(pending, self.path / relative, exclusive=True)
         self.save(case.model_copy(update={"evidence": (*case.evidence, item)}), f"evidence {number} added")
         return item
+
+    def _next_evidence_number(self, case: Case) -> int:
+        """One more than any number in use: listed in case.json, logged or on disk (a crash can leave any)."""
+        used = [item.number for item in case.evidence]
+        used += [int(e.data.get("number", 0)) for e in self.log.events() if e.type == "evidence.collected"]
+        folder = self.path / EVIDENCE_DIR
+        if folder.is_dir():
+            used += [int(m.group(1)) for p in folder.iterdir() if (m := _EVIDENCE_NUMBER.match(p.name))]
+        return max(used, default=0) + 1
 
 
 class CaseStore:

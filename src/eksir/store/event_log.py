@@ -109,7 +109,9 @@ class EventLog:
 
 def _parse_line(raw: bytes, number: int, path: Path) -> CaseEvent:
     if not raw.endswith(b"\n"):
-        raise CaseInvalidError(f"{path}: line {number} is incomplete (torn write)")
+        raise CaseInvalidError(
+            f"{path}: line {number} is incomplete (torn write; `eksir case repair` records it and cuts it)"
+        )
     try:
         return CaseEvent.model_validate(orjson.loads(raw))
     except (orjson.JSONDecodeError, ValueError) as exc:
@@ -131,5 +133,10 @@ def _last_event(path: Path) -> CaseEvent | None:
             chunk = handle.read(size - start)
             lines = chunk.rstrip(b"\n").split(b"\n")
             if len(lines) > 1 or start == 0:
+                if not chunk.endswith(b"\n"):
+                    raise CaseInvalidError(
+                        f"{path}: the last line is incomplete (a write torn by a crash): "
+                        "run `eksir case repair` to record it and go on"
+                    )
                 return _parse_line(lines[-1] + b"\n", -1, path)
             window *= 4

@@ -16,9 +16,7 @@ order with fixed ownership so two exports of the same case differ only in the ma
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
-import os
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -32,8 +30,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from eksir.errors import BadInputError, CaseInvalidError
-from eksir.store.atomic import sha256_file, write_atomic
+from eksir.store.anchor import chain_head
+from eksir.store.atomic import sha256_bytes, sha256_file, write_atomic
 from eksir.store.case_store import CaseHandle
+from eksir.store.keys import fingerprint, load_or_create_key
 from eksir.store.verify import verify_case
 
 EXPORT_SCHEMA = "eksir.export/v1"
@@ -66,51 +66,6 @@ class ArchiveVerification:
         return not self.problems
 
 
-def default_key_path() -> Path:
-    """`$XDG_CONFIG_HOME/eksir/signing-key`, else `~/.config/eksir/signing-key`."""
-    base = os.environ.get("XDG_CONFIG_HOME")
-    return (Path(base) if base else Path.home() / ".config") / "eksir" / "signing-key"
-
-
-def fingerprint(public_key: Ed25519PublicKey) -> str:
-    """SSH-style fingerprint of the raw public key: short enough to read out over the phone."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
-
-
-def load_or_create_key(path: Path | None) -> tuple[Ed25519PrivateKey, Path, bool]:
-    """Load the signing key; create the default one (mode 0600) on first use. Returns (key, path, created).
-
-    An explicitly given key must exist: silently generating a new key where the user named one would sign with
-    a key nobody expects. Raises BadInputError for a missing explicit key or an unreadable/non-Ed25519 file.
-    """
-    explicit = path is not None
-    key_path = path or default_key_path()
-    if not key_path.exists():
-        if explicit:
-            raise BadInputError(f"signing key {key_path} does not exist")
-        return _create_key(key_path), key_path, True
-    try:
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise BadInputError(f"cannot load signing key {key_path}: {exc.__class__.__name__}") from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise BadInputError(f"signing key {key_path} is not an Ed25519 private key")
-    return key, key_path, False
-
-
-def _create_key(key_path: Path) -> Ed25519PrivateKey:
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    return key
-
-
 def case_files(root: Path) -> list[Path]:
     """Every regular file of the case, sorted; hidden files (temporary writes) are not part of the record."""
     files = []
@@ -136,6 +91,7 @@ def export_case(handle: CaseHandle, out: Path, key_path: Path | None = None) -> 
             f"case {handle.path} fails verification ({report.problems[0]}); refusing to sign it"
         )
     case_id = handle.load().id
+    seq, head = chain_head(handle)
     key, used_key_path, created = load_or_create_key(key_path)
     files = case_files(handle.path)
     entries = [
@@ -146,19 +102,7 @@ def export_case(handle: CaseHandle, out: Path, key_path: Path | None = None) -> 
         }
         for p in files
     ]
-    public = key.public_key()
-    manifest = {
-        "schema": EXPORT_SCHEMA,
-        "case_id": case_id,
-        "exported_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "exported_by": handle.actor,
-        "algorithm": "ed25519",
-        "public_key": base64.b64encode(
-            public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        ).decode(),
-        "key_fingerprint": fingerprint(public),
-        "files": entries,
-    }
+    manifest = _manifest(handle, case_id, key, entries, (seq, head))
     manifest_bytes = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     signature = base64.b64encode(key.sign(manifest_bytes)) + b"\n"
     buffer = io.BytesIO()
@@ -175,9 +119,39 @@ def export_case(handle: CaseHandle, out: Path, key_path: Path | None = None) -> 
     write_atomic(out, buffer.getvalue())
     handle.append(
         "case.exported",
-        {"archive": out.name, "files": len(entries), "key_fingerprint": manifest["key_fingerprint"]},
+        {
+            "archive": out.name,
+            "files": len(entries),
+            "key_fingerprint": manifest["key_fingerprint"],
+            "manifest_sha256": sha256_bytes(manifest_bytes),
+            "chain_head": {"seq": seq, "hash": head},
+        },
     )
     return ExportResult(out, case_id, len(entries), str(manifest["key_fingerprint"]), used_key_path, created)
+
+
+def _manifest(
+    handle: CaseHandle,
+    case_id: str,
+    key: Ed25519PrivateKey,
+    entries: list[dict[str, Any]],
+    head: tuple[int, str],
+) -> dict[str, Any]:
+    """What the signature covers: every file's hash, the signing key, and the chain head exported."""
+    public = key.public_key()
+    return {
+        "schema": EXPORT_SCHEMA,
+        "case_id": case_id,
+        "exported_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "exported_by": handle.actor,
+        "algorithm": "ed25519",
+        "public_key": base64.b64encode(
+            public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        ).decode(),
+        "key_fingerprint": fingerprint(public),
+        "chain_head": {"seq": head[0], "hash": head[1]},
+        "files": entries,
+    }
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -197,7 +171,9 @@ def is_archive(path: Path) -> bool:
         return False
 
 
-def verify_archive(archive: Path, expect_fingerprint: str | None = None) -> ArchiveVerification:
+def verify_archive(
+    archive: Path, expect_fingerprint: str | None = None, trusted: set[str] | None = None
+) -> ArchiveVerification:
     """Check signature, every listed hash, that nothing unlisted is present, and the case's own event chain.
 
     Extraction goes to a private temporary directory with tarfile's `data` filter (no absolute paths, `..`,
@@ -212,12 +188,14 @@ def verify_archive(archive: Path, expect_fingerprint: str | None = None) -> Arch
         if manifest is None:
             return result
         _check_signature(root, manifest, result, expect_fingerprint)
+        _check_trust(result, expect_fingerprint, trusted or set())
         _check_files(root, manifest, members, result)
         case_dir = root / str(result.case_id)
         if result.case_id and (case_dir / "case.json").is_file():
             chain = verify_case(CaseHandle(case_dir, "verifier"))
             result.events_checked = chain.events_checked
             result.problems.extend(f"case record: {p}" for p in chain.problems)
+            result.problems.extend(_check_head(manifest, case_dir))
         else:
             result.problems.append("the archive holds no case directory with case.json")
     return result
@@ -272,6 +250,33 @@ def _check_signature(
     result.fingerprint = fingerprint(public)
     if expect is not None and expect.strip() != result.fingerprint:
         result.problems.append(f"signed by key {result.fingerprint}, not the expected {expect.strip()}")
+
+
+def _check_trust(result: ArchiveVerification, expect: str | None, trusted: set[str]) -> None:
+    """A valid signature proves only that some key signed: trust it only from a key pinned beforehand."""
+    if result.fingerprint is None or (expect is not None and expect.strip() != result.fingerprint):
+        return  # no valid signature, or already reported as not the expected key
+    if result.fingerprint not in trusted | ({expect.strip()} if expect else set()):
+        result.problems.append(
+            f"valid signature, untrusted key {result.fingerprint}: compare it with the sender, then pin it "
+            "with --trusted-key or in the trusted-keys file"
+        )
+
+
+def _check_head(manifest: dict[str, Any], case_dir: Path) -> list[str]:
+    """The signed manifest names the chain head it exported: the case inside must end exactly there."""
+    signed = manifest.get("chain_head")
+    if not isinstance(signed, dict):
+        return []  # an export from before chain heads were signed
+    try:
+        seq, head = chain_head(CaseHandle(case_dir, "verifier"))
+    except CaseInvalidError:
+        return ["case record: no readable event chain to compare with the signed chain head"]
+    if (seq, head) != (signed.get("seq"), signed.get("hash")):
+        return [
+            f"case record: the chain ends at event {seq}, not at the signed head (event {signed.get('seq')})"
+        ]
+    return []
 
 
 def _check_files(

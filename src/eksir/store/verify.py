@@ -2,17 +2,25 @@
 
 Checks, in order: the event chain (every line's hash and link); case.json against the last logged version;
 each evidence item against the hash taken at collection; each logged document against its last logged hash;
-and files present in the bundle that no event accounts for.
+files present in the bundle that no event accounts for; an evidence path collected twice (evidence is written
+once: a second collection under the same path means one overwrote the other); and case.json's evidence list
+against the `evidence.collected` events (an item missing from either side).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eksir.errors import CaseInvalidError
-from eksir.store.atomic import sha256_file
+from eksir.models.case import CaseEvent
+from eksir.store.anchor import PublishedHead, check_anchors
+from eksir.store.atomic import pending_path, sha256_file
 from eksir.store.case_store import CASE_FILE, EVENTS_FILE, CaseHandle
+
+REPAIR_HINT = "a write did not complete: run `eksir case repair`"
 
 
 @dataclass
@@ -21,36 +29,88 @@ class VerificationReport:
     events_checked: int = 0
     files_checked: int = 0
     problems: list[str] = field(default_factory=list)
+    anchoring: str = "not anchored"
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify_case(handle: CaseHandle) -> VerificationReport:
-    """Verify one case bundle; never raises for tampering, it reports it."""
+def verify_case(handle: CaseHandle, published: Sequence[PublishedHead] = ()) -> VerificationReport:
+    """Verify one case bundle (and that its chain still reaches each published head); never raises for
+    tampering, it reports it."""
     report = VerificationReport(handle.path)
     report.problems.extend(f"{EVENTS_FILE} line {p.line}: {p.message}" for p in handle.log.verify())
-    expected: dict[str, str] = {}
-    try:
-        for event in handle.log.events():
-            report.events_checked += 1
-            if event.type == "case.written":
-                expected[CASE_FILE] = str(event.data["sha256"])
-            elif event.type in {"document.written", "evidence.collected"}:
-                expected[str(event.data["path"])] = str(event.data["sha256"])
-    except CaseInvalidError:
-        pass  # already reported by the chain check
+    events = readable_events(handle)
+    report.events_checked = len(events)
+    expected = expected_hashes(events)
     for relative, digest in sorted(expected.items()):
-        path = handle.path / relative
         report.files_checked += 1
-        if not path.is_file():
-            report.problems.append(f"{relative}: missing")
-        elif sha256_file(path) != digest:
-            report.problems.append(f"{relative}: altered (sha256 differs from the logged hash)")
+        report.problems.extend(_check_file(handle.path, relative, digest))
     known = set(expected) | {EVENTS_FILE}
     for path in sorted(handle.path.rglob("*")):
         relative = path.relative_to(handle.path).as_posix()
         if path.is_file() and relative not in known and not path.name.startswith("."):
             report.problems.append(f"{relative}: not recorded in the event log")
+    report.problems.extend(_evidence_problems(handle, events))
+    anchor_problems, report.anchoring = check_anchors(events, published)
+    report.problems.extend(anchor_problems)
     return report
+
+
+def readable_events(handle: CaseHandle) -> list[CaseEvent]:
+    """Every event up to the first unreadable line (which the chain check has already reported)."""
+    events: list[CaseEvent] = []
+    with contextlib.suppress(CaseInvalidError):
+        for event in handle.log.events():
+            events.append(event)  # one by one: keep what was read before a bad line
+    return events
+
+
+def expected_hashes(events: list[CaseEvent]) -> dict[str, str]:
+    """The last logged sha256 of every file the log accounts for (repair records count too)."""
+    expected: dict[str, str] = {}
+    for event in events:
+        if event.type == "case.written":
+            expected[CASE_FILE] = str(event.data["sha256"])
+        elif event.type in {"document.written", "evidence.collected", "repair.orphan-recorded"}:
+            expected[str(event.data["path"])] = str(event.data["sha256"])
+    return expected
+
+
+def _check_file(root: Path, relative: str, digest: str) -> list[str]:
+    path = root / relative
+    pending = pending_path(path)
+    hint = f" ({REPAIR_HINT})" if pending.is_file() and sha256_file(pending) == digest else ""
+    if not path.is_file():
+        return [f"{relative}: missing{hint}"]
+    if sha256_file(path) != digest:
+        return [f"{relative}: altered (sha256 differs from the logged hash){hint}"]
+    return []
+
+
+def _evidence_problems(handle: CaseHandle, events: list[CaseEvent]) -> list[str]:
+    problems: list[str] = []
+    logged: dict[str, int] = {}
+    for event in events:
+        if event.type == "evidence.collected":
+            path = str(event.data.get("path"))
+            logged[path] = logged.get(path, 0) + 1
+    problems.extend(
+        f"{path}: collected {count} times (evidence is written once; one write replaced another)"
+        for path, count in sorted(logged.items())
+        if count > 1
+    )
+    try:
+        listed = {item.path for item in handle.load().evidence}
+    except CaseInvalidError as exc:
+        return [*problems, exc.message]
+    problems.extend(
+        f"{path}: logged as collected but missing from {CASE_FILE}'s evidence list ({REPAIR_HINT})"
+        for path in sorted(set(logged) - listed)
+    )
+    problems.extend(
+        f"{path}: listed in {CASE_FILE} but never logged as collected"
+        for path in sorted(listed - set(logged))
+    )
+    return problems
