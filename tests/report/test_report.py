@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from eksir.errors import CaseInvalidError
-from eksir.models.finding import Workload
+from eksir.models.finding import Actor, ActorKind, Workload
 from eksir.report import generate_report
 from eksir.store import verify_case
 from tests.cli.helpers import run_eksir
@@ -128,7 +128,21 @@ def test_hostile_values_cannot_break_markdown_tables_or_inject_html(tmp_path):
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
     markdown = (handle.path / "report.md").read_text()
-    assert "\\|x'y" in markdown
+    assert "\\|x\\`y" in markdown
+
+
+def test_html_and_links_in_finding_fields_reach_report_md_only_as_escaped_text(tmp_path):
+    evil = "<img src=x onerror=alert(1)>[login](https://evil.example)"
+    actor = Actor(kind=ActorKind.IAM_USER, username=f"mallory{evil}", groups=())
+    handle = build_case(tmp_path, workload=Workload(namespace="default", name=f"pod{evil}"), actor=actor)
+    generate_report(handle, ["md"], now=NOW)
+    markdown = (handle.path / "report.md").read_text()
+    summary = markdown.split("## Executive summary")[1].split("## Timeline")[0]
+    credentials = next(line for line in markdown.splitlines() if line.startswith("- **Credentials**"))
+    for part in (summary, credentials):
+        assert "<img" not in part
+        assert "[login](https" not in part
+        assert "&lt;img src=x onerror=alert(1)&gt;\\[login\\](https://evil.example)" in part
 
 
 def test_report_cli_writes_all_formats_and_prints_paths(tmp_path):

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from eksir.actions.base import ActionContext
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
@@ -14,6 +13,7 @@ from eksir.cli.prevent_cmd import approver_for
 from eksir.clients.aws import AwsClients
 from eksir.closeout import CloseoutRequest, close_case, closeout, waive_step
 from eksir.errors import BadInputError, CaseInvalidError
+from eksir.safetext import line, plain_console
 from eksir.store import CaseStore, verify_case
 from eksir.store.export import export_case, is_archive, verify_archive
 
@@ -49,13 +49,16 @@ def verify(
             }
         )
     else:
-        console = Console(highlight=False)
+        console = plain_console()
         for problem in report.problems:
-            console.print(f"[red]ALTERED[/] {problem}")
+            console.print(line(("ALTERED", "red"), f" {problem}"))
         if report.ok:
             console.print(
-                f"[green]OK[/] {report.case_path}: {report.events_checked} events, "
-                f"{report.files_checked} files verified"
+                line(
+                    ("OK", "green"),
+                    f" {report.case_path}: {report.events_checked} events, "
+                    f"{report.files_checked} files verified",
+                )
             )
     if not report.ok:
         raise CaseInvalidError(
@@ -78,9 +81,9 @@ def _verify_archive(archive: Path, expect: str | None, output: OutputFormat) -> 
             }
         )
     else:
-        console = Console(highlight=False)
+        console = plain_console()
         for problem in result.problems:
-            console.print(f"[red]FAILED[/] {problem}", markup=False)
+            console.print(line(("FAILED", "red"), f" {problem}"))
         if result.ok:
             console.print(
                 f"OK {archive}: case {result.case_id}, {result.files_checked} files, {result.events_checked} "
@@ -106,9 +109,9 @@ def show(
             {"case": record.model_dump(mode="json"), "events": [e.model_dump(mode="json") for e in events]}
         )
         return
-    console = Console(highlight=False)
+    console = plain_console()
     console.print(
-        f"[bold]{record.id}[/]  {record.status}  verdict={record.verdict}  finding={record.finding_id}"
+        line((record.id, "bold"), f"  {record.status}  verdict={record.verdict}  finding={record.finding_id}")
     )
     for event in events:
         console.print(
@@ -129,7 +132,7 @@ def close(
         waive_step(handle, waive, reason)
     result = close_case(handle)
     state = "was already closed" if result.already_closed else f"closed ({result.steps} steps final)"
-    Console(highlight=False).print(f"case {result.case_id} {state}", markup=False)
+    plain_console().print(f"case {result.case_id} {state}", markup=False)
 
 
 @case_app.command("export")
@@ -166,7 +169,7 @@ def export(
             }
         )
         return
-    console = Console(highlight=False)
+    console = plain_console()
     if result.key_created:
         console.print(f"created signing key {result.key_path} (keep it private)", markup=False)
     console.print(f"wrote {result.archive}: {result.files} files", markup=False)
@@ -197,7 +200,7 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
         raise BadInputError("--feedback must be USEFUL, NOT_USEFUL or none")
     handle = CaseStore(cases_dir).get(case)
     record = handle.load()
-    console = Console(highlight=False)
+    console = plain_console()
     ctx = ActionContext(
         case_id=record.id,
         aws=AwsClients(region=region or record.region, profile=profile),

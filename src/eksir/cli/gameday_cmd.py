@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
 from eksir.errors import StepFailedError
 from eksir.gameday import run_gameday, write_summary
 from eksir.lab.lab import DEFAULT_LAB_DIR
 from eksir.lab.scenarios import ScenarioName, get_scenario
+from eksir.safetext import plain_console
 
 
 def gameday(
@@ -31,7 +31,7 @@ def gameday(
 ) -> None:
     """Lab up, triage, plan, respond, hunt, recover, prove prevention, report; then lab down."""
     get_scenario(scenario)  # an unknown name is a usage error before anything starts
-    err = Console(stderr=True, highlight=False)
+    err = plain_console(stderr=True)
     start = time.monotonic()
     result = run_gameday(
         scenario,
@@ -43,7 +43,7 @@ def gameday(
     if output is OutputFormat.JSON:
         print_json(result.to_json())
     else:
-        out = Console(highlight=False)
+        out = plain_console()
         for phase in result.phases:
             out.print(f"{phase.name:18} {phase.status:7} {phase.seconds:6.1f}s  {phase.detail}", markup=False)
         out.print(f"case   {result.case_dir}", markup=False)

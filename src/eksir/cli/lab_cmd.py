@@ -19,6 +19,7 @@ from eksir.errors import LabError
 from eksir.lab import lab
 from eksir.lab.processes import ProcessStatus, ProcState
 from eksir.lab.scenarios import ScenarioName, get_scenario
+from eksir.safetext import line, plain_console
 
 lab_app = typer.Typer(help="A local lab: real kube-apiserver + etcd + moto, seeded with an EKS incident.")
 
@@ -40,7 +41,7 @@ def _progress(console: Console) -> lab.Progress:
     start = time.monotonic()
 
     def report(message: str) -> None:
-        console.print(f"[dim]{time.monotonic() - start:6.1f}s[/] {message}", markup=True)
+        console.print(line((f"{time.monotonic() - start:6.1f}s", "dim"), f" {message}"))
 
     return report
 
@@ -48,7 +49,7 @@ def _progress(console: Console) -> lab.Progress:
 @lab_app.command("build")
 def build_cmd() -> None:
     """Build kube-apiserver and etcd from the pinned Go modules (cached; minutes the first time)."""
-    err = Console(stderr=True, highlight=False)
+    err = plain_console(stderr=True)
     start = time.monotonic()
     binaries = lab.build(_progress(err))
     err.print(f"built in {time.monotonic() - start:.1f}s: {binaries.kube_apiserver}, {binaries.etcd}")
@@ -61,14 +62,14 @@ def up_cmd(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Start the servers and seed one incident; writes finding.json and ground-truth.json."""
-    err = Console(stderr=True, highlight=False)
+    err = plain_console(stderr=True)
     chosen = get_scenario(scenario)  # BadInputError (one line, exit 3) for an unknown name
     err.print(f"scenario {chosen.name.value}: {chosen.summary}")
     state = lab.up(lab_dir, chosen.name.value, progress=_progress(err))
     if output is OutputFormat.JSON:
         print_json(_public(state))
         return
-    out = Console(highlight=False)
+    out = plain_console()
     out.print(f"lab up in {state.timings.get('total', 0):.1f}s ({state.lab_dir})")
     out.print(f"  kube-apiserver  {state.k8s_server}")
     out.print(f"  aws (moto)      {state.aws_endpoint}")
@@ -121,16 +122,18 @@ def status_cmd(
 
 
 def _print_status(lab_dir: Path, statuses: list[ProcessStatus], state: lab.LabState | None) -> None:
-    out = Console(highlight=False)
+    out = plain_console()
     if not statuses:
         out.print(f"no lab running in {lab_dir}")
         return
     for s in statuses:
         colour = "green" if s.state is ProcState.RUNNING else "red"
         word = "running" if s.state is ProcState.RUNNING else "crashed"
-        out.print(f"[{colour}]{word:8}[/] {s.record.name:15} pid {s.record.pid:<8} port {s.record.port}")
+        out.print(
+            line((f"{word:8}", colour), f" {s.record.name:15} pid {s.record.pid:<8} port {s.record.port}")
+        )
         if s.log_tail:
-            out.print(s.log_tail, markup=False)
+            out.print(s.log_tail)
     if state:
         out.print(f"scenario {state.scenario}; kubernetes {state.k8s_server}; aws {state.aws_endpoint}")
 
@@ -145,7 +148,7 @@ def env_cmd(lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR) -> None:
 def down_cmd(lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR) -> None:
     """Stop every lab process by its recorded pid and verify none is left (safe to repeat)."""
     stopped = lab.down(lab_dir)
-    Console(stderr=True, highlight=False).print(f"lab down: stopped {stopped} process(es) in {lab_dir}")
+    plain_console(stderr=True).print(f"lab down: stopped {stopped} process(es) in {lab_dir}")
 
 
 def register(app: typer.Typer) -> None:

@@ -32,6 +32,7 @@ from eksir.prevention import (
 )
 from eksir.prevention.replay import impersonating
 from eksir.prevention.stepper import Approver
+from eksir.safetext import line, plain_console
 from eksir.store import CaseStore
 
 
@@ -39,9 +40,9 @@ def approver_for(yes: bool, approver: str | None, actor: str, console: Console) 
     """Approval: `--yes` approves as --approver (or the current user); otherwise ask on a terminal."""
 
     def approve(planned: PlannedChange) -> str | None:
-        console.print(f"[bold]Planned:[/] {planned.summary}")
-        for line in (*planned.diff, *planned.blast_radius, *planned.warnings):
-            console.print(f"  {line}", markup=False)
+        console.print(line(("Planned:", "bold"), f" {planned.summary}"))
+        for detail in (*planned.diff, *planned.blast_radius, *planned.warnings):
+            console.print(f"  {detail}")
         if yes:
             return approver or actor
         if not sys.stdin.isatty():
@@ -79,7 +80,7 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
 ) -> None:
     """Assess, enforce (--apply) and prove (--prove) Pod Security prevention for the case's namespace."""
     handle = CaseStore(cases_dir).get(case)
-    console = Console(highlight=False, stderr=output is OutputFormat.JSON)
+    console = plain_console(stderr=output is OutputFormat.JSON)
     approve = approver_for(yes, approver, handle.actor, console)
     case_id = handle.load().id
     result: dict[str, Any] = {"case": case_id}

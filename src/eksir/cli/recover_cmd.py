@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
 from eksir.clients.aws import AwsClients
@@ -22,6 +21,7 @@ from eksir.engine.approval import ApprovalGate
 from eksir.engine.context import ContextFactory, KubeProvider
 from eksir.errors import StepFailedError
 from eksir.recovery.run import recover
+from eksir.safetext import line, plain_console, styled
 from eksir.store import CaseStore
 
 
@@ -62,21 +62,21 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
     if output is OutputFormat.JSON:
         print_json(document)
     else:
-        render(Console(highlight=False), document, dry_run=gate is None)
+        render(plain_console(), document, dry_run=gate is None)
     failed = [s["step_id"] for s in document["steps"] if s["status"] == "failed"]
     if failed:
         raise StepFailedError(f"{len(failed)} recovery step(s) failed: {', '.join(failed)}")
 
 
 def render(console: Console, document: dict[str, Any], dry_run: bool) -> None:
-    console.print(f"[bold]case {document['case']}: recovery{' (dry run)' if dry_run else ''}[/]")
+    console.print(styled(f"case {document['case']}: recovery{' (dry run)' if dry_run else ''}", "bold"))
     for step in document["steps"]:
-        console.print(f"  {step['status']:10} {escape(step['step_id'])}  {escape(step['detail'])}")
+        console.print(f"  {step['status']:10} {step['step_id']}  {step['detail']}")
     for kept in document["kept_as_evidence"]:
-        console.print(f"  [yellow]kept[/]       {escape(kept['resource'])}: {escape(kept['todo'])}")
+        console.print(line("  ", ("kept", "yellow"), f"       {kept['resource']}: {kept['todo']}"))
     for item in document["worklist"]:
         console.print(
-            f"  [yellow]worklist[/]   {escape(item['resource'])} ({item['call']}): {escape(item['todo'])}"
+            line("  ", ("worklist", "yellow"), f"   {item['resource']} ({item['call']}): {item['todo']}")
         )
     preserved = [p for p in document["preserved"] if p["evidence"]]
     console.print(f"{len(preserved)} description(s) preserved as evidence")

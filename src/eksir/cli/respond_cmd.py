@@ -43,6 +43,7 @@ from eksir.models.resolution import Resolution
 from eksir.notify import SnsChannel, WarRoom, WebhookChannel
 from eksir.notify.channels import Channel
 from eksir.playbooks import Plan, PlaybookOptions, build_plan
+from eksir.safetext import plain_console
 from eksir.store import CaseHandle, CaseStore
 
 FindingArg = Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")]
@@ -91,7 +92,7 @@ class Access:
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return plain_console(stderr=True)
 
 
 def _pick(findings: list[Finding], finding_id: str | None) -> Finding:
@@ -182,7 +183,7 @@ def plan_cmd(
     if output is OutputFormat.JSON:
         print_json(document)
     else:
-        render_plan(Console(highlight=False), prepared.case_id, prepared.plan, previews)
+        render_plan(plain_console(), prepared.case_id, prepared.plan, previews)
 
 
 def choose_gate(approve: ApprovalPolicy | None, yes: bool, interactive: bool, actor: str) -> ApprovalGate:
@@ -250,7 +251,7 @@ def _finish(
     if output is OutputFormat.JSON:
         print_json(state_document(state))
     else:
-        render_state(Console(highlight=False), state, f"case {state.case_id}: {what}")
+        render_state(plain_console(), state, f"case {state.case_id}: {what}")
     failed = [r.step_id for r in state.steps.values() if r.status in failures]
     if failed:
         raise StepFailedError(
@@ -268,7 +269,7 @@ def status_cmd(
     if output is OutputFormat.JSON:
         print_json(state_document(state))
     else:
-        render_state(Console(highlight=False), state, f"case {state.case_id}: status")
+        render_state(plain_console(), state, f"case {state.case_id}: status")
 
 
 def _case_access(case: CaseHandle, access: Access) -> tuple[str, AwsClients, KubeProvider]:

@@ -15,6 +15,7 @@ from eksir.cli.triage_view import render_triage
 from eksir.errors import BadInputError, EksirError
 from eksir.findings import read_findings, require_handled
 from eksir.models.finding import Finding
+from eksir.safetext import plain_console
 from eksir.store import CaseStore
 from eksir.triage import TriageConfig, load_triage_config, triage_finding
 from eksir.triage.document import summary_markdown, triage_document
@@ -88,7 +89,7 @@ def triage(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Read a GuardDuty finding in any form AWS emits, triage it, and open (or reuse) its case."""
-    stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+    stderr = plain_console(stderr=True, soft_wrap=True)
     config = load_triage_config(config_file)
     raw, input_name = read_input_bytes(finding_file)
     findings = handled_findings(read_findings(raw), stderr)
@@ -97,7 +98,7 @@ def triage(
     if output is OutputFormat.JSON:
         print_json(documents[0] if len(documents) == 1 else documents)
         return
-    console = Console(highlight=False)
+    console = plain_console()
     for document in documents:
         render_triage(console, document)
 

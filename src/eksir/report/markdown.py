@@ -1,7 +1,8 @@
 """Render the report as Markdown: the format that goes into the ticket and the post-incident review doc.
 
-Cell text is escaped (pipes, newlines, backticks are attacker-influenced: pod names, user agents) so a
-hostile value cannot break the table layout or inject markup into the rendered review document.
+Every value from the case is escaped with `eksir.safetext.md_escape` (pod names, images, user agents and
+summaries are attacker-influenced): a hostile value cannot break the table layout, add a link or emphasis, or
+carry raw HTML into the rendered review document.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ import json
 from typing import Any
 
 from eksir.report.model import Report, StepRow, utc_text
+from eksir.safetext import md_escape
 
 TIMELINE_LIMIT = 200
 
 
 def cell(value: Any) -> str:
-    """One table cell: no newlines, pipes or backticks from the data."""
-    text = "" if value is None else str(value)
-    return (
-        text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\r", " ").replace("\n", " ")
-    )
+    """One table cell or list item: the value as text, on one line, with no Markdown or HTML in effect."""
+    return md_escape(value)
 
 
 def state_text(value: Any, limit: int = 300) -> str:
@@ -61,15 +60,15 @@ def render_markdown(report: Report) -> str:
     finding, actor = report.finding, report.actor
     workload = finding.get("workload") or {}
     out = [
-        f"# Incident report: case {report.case_id}",
+        f"# Incident report: case {cell(report.case_id)}",
         "",
-        f"Generated {utc_text(report.generated_at)} from the case record only. Status **{report.status}**, "
-        f"verdict **{report.verdict or 'n/a'}**.",
+        f"Generated {utc_text(report.generated_at)} from the case record only. "
+        f"Status **{cell(report.status)}**, verdict **{cell(report.verdict or 'n/a')}**.",
         "",
         "## Executive summary",
         "",
     ]
-    out += [f"- {cell(line)}" for line in report.summary]
+    out += [f"- {md_escape(line, starts_line=True)}" for line in report.summary]
     out += ["", "## Timeline (UTC)", ""]
     shown = report.timeline[:TIMELINE_LIMIT]
     out += _table(
@@ -128,7 +127,7 @@ def render_markdown(report: Report) -> str:
             f"  - Recommendation: {cell(lesson.recommendation)}",
         ]
     if report.notes:
-        out += ["", "## Notes", ""] + [f"- {cell(n)}" for n in report.notes]
+        out += ["", "## Notes", ""] + [f"- {md_escape(n, starts_line=True)}" for n in report.notes]
     return "\n".join(out) + "\n"
 
 
