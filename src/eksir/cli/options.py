@@ -23,6 +23,14 @@ CasesDirOption = Annotated[
     typer.Option("--cases-dir", envvar="EKSIR_CASES_DIR", help="where case bundles live", show_default=True),
 ]
 DEFAULT_CASES_DIR = Path("cases")
+MaxInputOption = Annotated[
+    int,
+    typer.Option(
+        "--max-input-bytes",
+        min=1,
+        help="refuse finding input larger than this once uncompressed (exit 3); default 1 GiB",
+    ),
+]
 
 
 def print_json(value: object) -> None:

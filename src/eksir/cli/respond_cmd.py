@@ -17,7 +17,14 @@ import orjson
 import typer
 from rich.console import Console
 
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    CasesDirOption,
+    MaxInputOption,
+    OutputFormat,
+    OutputOption,
+    print_json,
+)
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
 from eksir.cli.triage_cmd import handled_findings, read_input_bytes
 from eksir.clients.aws import AwsClients
@@ -38,6 +45,7 @@ from eksir.engine.context import ContextFactory, KubeProvider
 from eksir.engine.preview import preview_plan
 from eksir.errors import BadInputError, RefusedError, StepFailedError
 from eksir.findings import read_findings
+from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES
 from eksir.models.finding import Finding
 from eksir.models.resolution import Resolution
 from eksir.notify import SnsChannel, WarRoom, WebhookChannel
@@ -120,13 +128,19 @@ class _Prepared:
 
 
 def _prepare(
-    finding_file: str, finding_id: str | None, cases_dir: Path, access: Access, options: PlaybookOptions
+    finding_file: str,
+    finding_id: str | None,
+    cases_dir: Path,
+    access: Access,
+    options: PlaybookOptions,
+    *,
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
 ) -> _Prepared:
     """Open the case, resolve online, store the resolution, build the plan (nothing changed yet)."""
     from eksir.resolve import resolve  # noqa: PLC0415 - imported only by the verbs that go online
 
-    raw, input_name = read_input_bytes(finding_file)
-    finding = _pick(handled_findings(read_findings(raw), _stderr()), finding_id)
+    raw, input_name = read_input_bytes(finding_file, max_input_bytes)
+    finding = _pick(handled_findings(read_findings(raw, max_bytes=max_input_bytes), _stderr()), finding_id)
     case, created = CaseStore(cases_dir).open_for_finding(finding, raw, input_name)
     case_id = case.load().id
     aws = access.aws(finding.region)
@@ -166,13 +180,14 @@ def plan_cmd(
     orphan_pod: OrphanPodOpt = False,
     pause_container: PauseContainerOpt = False,
     output: OutputOption = OutputFormat.TABLE,
+    max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
 ) -> None:
     """Dry run: resolve the finding online, build the response plan, preview every step. Changes nothing."""
     access = Access(region, profile, endpoint_url, kubeconfig, context)
     options = PlaybookOptions(
         evidence_bucket=evidence_bucket, orphan_pod=orphan_pod, pause_container=pause_container
     )
-    prepared = _prepare(finding_file, finding_id, cases_dir, access, options)
+    prepared = _prepare(finding_file, finding_id, cases_dir, access, options, max_input_bytes=max_input_bytes)
     ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=True)
     previews = preview_plan(prepared.plan, ctx)
     document = plan_document(prepared.case_id, prepared.plan, previews)
@@ -228,6 +243,7 @@ def respond_cmd(
     sns_topic_arn: SnsOpt = None,
     max_workers: WorkersOpt = 4,
     output: OutputOption = OutputFormat.TABLE,
+    max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
 ) -> None:
     """Resolve, plan and run the response; destructive steps need approval (prompt or --approve)."""
     access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
@@ -235,7 +251,7 @@ def respond_cmd(
     options = PlaybookOptions(
         evidence_bucket=evidence_bucket, orphan_pod=orphan_pod, pause_container=pause_container
     )
-    prepared = _prepare(finding_file, finding_id, cases_dir, access, options)
+    prepared = _prepare(finding_file, finding_id, cases_dir, access, options, max_input_bytes=max_input_bytes)
     ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
     runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=prepared.war_room)
     _finish(runner.run(), output, "response")

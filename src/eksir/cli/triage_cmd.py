@@ -10,10 +10,18 @@ import orjson
 import typer
 from rich.console import Console
 
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    CasesDirOption,
+    MaxInputOption,
+    OutputFormat,
+    OutputOption,
+    print_json,
+)
 from eksir.cli.triage_view import render_triage
 from eksir.errors import BadInputError, EksirError
 from eksir.findings import read_findings, require_handled
+from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES, read_bounded
 from eksir.models.finding import Finding
 from eksir.safetext import plain_console
 from eksir.store import CaseStore
@@ -21,13 +29,17 @@ from eksir.triage import TriageConfig, load_triage_config, triage_finding
 from eksir.triage.document import summary_markdown, triage_document
 
 
-def read_input_bytes(source: str) -> tuple[bytes, str]:
-    """Read the raw bytes (kept as evidence exactly as received) from a path or `-` for stdin."""
+def read_input_bytes(source: str, max_bytes: int = DEFAULT_MAX_INPUT_BYTES) -> tuple[bytes, str]:
+    """Read the raw bytes (kept as evidence exactly as received) from a path or `-` for stdin.
+
+    At most `max_bytes` (BadInputError beyond: a file or pipe must not exhaust memory before parsing).
+    """
     if source == "-":
-        return sys.stdin.buffer.read(), "<stdin>"
+        return read_bounded(sys.stdin.buffer, "<stdin>", max_bytes), "<stdin>"
     path = Path(source)
     try:
-        return path.read_bytes(), str(path)
+        with path.open("rb") as stream:
+            return read_bounded(stream, str(path), max_bytes), str(path)
     except IsADirectoryError as exc:
         raise BadInputError(f"{path} is a directory, not a finding file") from exc
     except FileNotFoundError as exc:
@@ -77,7 +89,7 @@ def triage_one(
     return document
 
 
-def triage(
+def triage(  # noqa: PLR0917 - typer maps parameters to options
     finding_file: Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")],
     config_file: Annotated[
         Path | None, typer.Option("--config", "-c", envvar="EKSIR_TRIAGE_CONFIG", help="triage config YAML")
@@ -87,12 +99,13 @@ def triage(
         bool, typer.Option("--no-case", help="judge only; do not open or touch a case")
     ] = False,
     output: OutputOption = OutputFormat.TABLE,
+    max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
 ) -> None:
     """Read a GuardDuty finding in any form AWS emits, triage it, and open (or reuse) its case."""
     stderr = plain_console(stderr=True, soft_wrap=True)
     config = load_triage_config(config_file)
-    raw, input_name = read_input_bytes(finding_file)
-    findings = handled_findings(read_findings(raw), stderr)
+    raw, input_name = read_input_bytes(finding_file, max_input_bytes)
+    findings = handled_findings(read_findings(raw, max_bytes=max_input_bytes), stderr)
     store = None if no_case else CaseStore(cases_dir)
     documents = [triage_one(finding, config, store, raw, input_name) for finding in findings]
     if output is OutputFormat.JSON:
