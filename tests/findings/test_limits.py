@@ -39,7 +39,7 @@ def _limited_eksir(*args: str, address_space: int) -> subprocess.CompletedProces
         text=True,
         timeout=300,
         check=False,
-        preexec_fn=limit,  # noqa: PLW1509 - only sets a resource limit in the child
+        preexec_fn=limit,
     )
 
 
