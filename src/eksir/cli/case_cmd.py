@@ -15,6 +15,7 @@ from eksir.closeout import CloseoutRequest, close_case, closeout, waive_step
 from eksir.errors import BadInputError, CaseInvalidError
 from eksir.safetext import line, plain_console
 from eksir.store import CaseStore, verify_case
+from eksir.store.encryption import is_encrypted
 from eksir.store.export import export_case, is_archive, verify_archive
 
 case_app = typer.Typer(help="Inspect and verify case bundles.", no_args_is_help=True)
@@ -26,6 +27,10 @@ def verify(
     expect_fingerprint: Annotated[
         str | None, typer.Option(help="archive only: fail unless signed by this key (SHA256:...)")
     ] = None,
+    identity: Annotated[
+        Path | None,
+        typer.Option("--identity", help="archive only: age key file to decrypt an encrypted export"),
+    ] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
@@ -33,8 +38,8 @@ def verify(
 
     Given an exported archive, also checks the manifest signature and every file against the signed manifest.
     """
-    if is_archive(Path(case)):
-        _verify_archive(Path(case), expect_fingerprint, output)
+    if is_archive(Path(case)) or is_encrypted(Path(case)):
+        _verify_archive(Path(case), expect_fingerprint, output, identity)
         return
     handle = CaseStore(cases_dir).get(case)
     report = verify_case(handle)
@@ -66,8 +71,8 @@ def verify(
         )
 
 
-def _verify_archive(archive: Path, expect: str | None, output: OutputFormat) -> None:
-    result = verify_archive(archive, expect)
+def _verify_archive(archive: Path, expect: str | None, output: OutputFormat, identity: Path | None) -> None:
+    result = verify_archive(archive, expect, identity)
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -136,7 +141,7 @@ def close(
 
 
 @case_app.command("export")
-def export(
+def export(  # noqa: PLR0917 - typer maps parameters to options
     case: Annotated[str, typer.Argument(help="case id or path")],
     out: Annotated[
         Path | None, typer.Option("--out", help="archive path (default ./<case-id>.tar.gz)")
@@ -148,15 +153,25 @@ def export(
             help="Ed25519 private key (PEM); default ~/.config/eksir/signing-key, created on first use",
         ),
     ] = None,
+    recipient: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--recipient", "-r", help="encrypt the archive to this age public key (age1..., repeat)"
+        ),
+    ] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Write the case as one signed tar.gz (manifest of sha256 per file, Ed25519 signature)."""
+    """Write the case as one signed tar.gz (manifest of sha256 per file, Ed25519 signature).
+
+    Sensitive evidence (process environments, Secrets) is marked in the manifest; `--recipient` encrypts the
+    archive with age so only the receiver can read it.
+    """
     handle = CaseStore(cases_dir).get(case)
     target = (out or Path(f"{handle.load().id}.tar.gz")).resolve()
     if target.is_relative_to(handle.path.resolve()):
         raise BadInputError("the archive cannot be written inside the case it contains")
-    result = export_case(handle, target, key)
+    result = export_case(handle, target, key, recipient or ())
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -166,13 +181,18 @@ def export(
                 "fingerprint": result.fingerprint,
                 "key": str(result.key_path),
                 "key_created": result.key_created,
+                "sensitive": result.sensitive,
+                "encrypted_to": recipient or [],
             }
         )
         return
     console = plain_console()
     if result.key_created:
         console.print(f"created signing key {result.key_path} (keep it private)", markup=False)
-    console.print(f"wrote {result.archive}: {result.files} files", markup=False)
+    sealed = f", encrypted to {len(recipient)} age recipient(s)" if recipient else ""
+    console.print(f"wrote {result.archive}: {result.files} files{sealed}", markup=False)
+    for path in result.sensitive:
+        console.print(line(("sensitive", "yellow"), f" {path} (credentials likely: see the manifest)"))
     console.print(
         f"signing key fingerprint {result.fingerprint} (send it to the receiver separately)", markup=False
     )

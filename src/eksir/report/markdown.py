@@ -103,8 +103,15 @@ def render_markdown(report: Report) -> str:
     out += _steps("Post-incident", report.steps_in("post-incident", "unknown"))
     out += _hunt(report)
     out += ["", "## Evidence manifest", ""]
+    sensitive = [e for e in report.evidence if e.sensitive]
+    if sensitive:
+        out += [
+            f"**{len(sensitive)} item(s) hold secrets** (marked SENSITIVE below): handle, store and share them "
+            "as credentials; rotate what they expose.",
+            "",
+        ]
     out += _table(
-        ["#", "name", "sha256", "size", "collected (UTC)", "by", "custody"],
+        ["#", "name", "sha256", "size", "collected (UTC)", "by", "custody", "sensitive"],
         [
             [
                 e.number,
@@ -114,6 +121,7 @@ def render_markdown(report: Report) -> str:
                 utc_text(e.collected_at),
                 e.collected_by,
                 "; ".join(e.custody),
+                f"SENSITIVE: {e.sensitive}" if e.sensitive else "",
             ]
             for e in report.evidence
         ],

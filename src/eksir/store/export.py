@@ -19,12 +19,15 @@ import base64
 import hashlib
 import io
 import os
+import posixpath
 import tarfile
 import tempfile
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from cryptography.exceptions import InvalidSignature
@@ -32,14 +35,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from eksir.errors import BadInputError, CaseInvalidError
-from eksir.store.atomic import sha256_file, write_atomic
+from eksir.models.case import EvidenceItem
+from eksir.store.atomic import sha256_file
 from eksir.store.case_store import CaseHandle
+from eksir.store.encryption import decrypt_file, encrypt_file, is_encrypted, parse_recipients
+from eksir.store.sensitivity import sensitive_reason
 from eksir.store.verify import verify_case
 
 EXPORT_SCHEMA = "eksir.export/v1"
 MANIFEST_NAME = "eksir-manifest.json"
 SIGNATURE_NAME = "eksir-manifest.sig"
 _MAX_MANIFEST_BYTES = 16 << 20
+MEMBER_MODE = 0o600
+MAX_ARCHIVE_MEMBERS = 100_000
+MAX_ARCHIVE_BYTES = 16 << 30
+_COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class ExportResult:
     fingerprint: str
     key_path: Path
     key_created: bool
+    sensitive: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -125,31 +136,29 @@ def case_files(root: Path) -> list[Path]:
     return files
 
 
-def export_case(handle: CaseHandle, out: Path, key_path: Path | None = None) -> ExportResult:
+def export_case(
+    handle: CaseHandle, out: Path, key_path: Path | None = None, recipients: Sequence[str] = ()
+) -> ExportResult:
     """Verify the case, then write it as a signed tar.gz; raises CaseInvalidError if the case fails verify.
 
     Refusing to export a case that fails verification matters: signing it would vouch for altered evidence.
+    The archive is streamed to a private temporary file beside `out` and renamed into place (never held in
+    memory, never half-written); members are 0600; with `recipients` (age public keys) it is encrypted.
     """
     report = verify_case(handle)
     if not report.ok:
         raise CaseInvalidError(
             f"case {handle.path} fails verification ({report.problems[0]}); refusing to sign it"
         )
-    case_id = handle.load().id
+    age_recipients = parse_recipients(recipients)
+    case = handle.load()
     key, used_key_path, created = load_or_create_key(key_path)
     files = case_files(handle.path)
-    entries = [
-        {
-            "path": f"{case_id}/{p.relative_to(handle.path).as_posix()}",
-            "sha256": sha256_file(p),
-            "size": p.stat().st_size,
-        }
-        for p in files
-    ]
+    entries = _manifest_entries(handle.path, case.id, files, case.evidence)
     public = key.public_key()
     manifest = {
         "schema": EXPORT_SCHEMA,
-        "case_id": case_id,
+        "case_id": case.id,
         "exported_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "exported_by": handle.actor,
         "algorithm": "ed25519",
@@ -161,29 +170,80 @@ def export_case(handle: CaseHandle, out: Path, key_path: Path | None = None) -> 
     }
     manifest_bytes = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     signature = base64.b64encode(key.sign(manifest_bytes)) + b"\n"
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        _add_bytes(tar, MANIFEST_NAME, manifest_bytes)
-        _add_bytes(tar, SIGNATURE_NAME, signature)
-        for path, entry in zip(files, entries, strict=True):
-            info = tar.gettarinfo(str(path), arcname=str(entry["path"]))
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mode = 0o644
-            with path.open("rb") as data:
-                tar.addfile(info, data)
-    write_atomic(out, buffer.getvalue())
+    _write_archive(out, manifest_bytes, signature, list(zip(files, entries, strict=True)), age_recipients)
+    sensitive = [str(e["path"]) for e in entries if e.get("sensitive")]
     handle.append(
         "case.exported",
-        {"archive": out.name, "files": len(entries), "key_fingerprint": manifest["key_fingerprint"]},
+        {
+            "archive": out.name,
+            "files": len(entries),
+            "key_fingerprint": manifest["key_fingerprint"],
+            "sensitive_files": sensitive,
+            "encrypted_to": list(recipients),
+        },
     )
-    return ExportResult(out, case_id, len(entries), str(manifest["key_fingerprint"]), used_key_path, created)
+    return ExportResult(
+        out, case.id, len(entries), str(manifest["key_fingerprint"]), used_key_path, created, sensitive
+    )
+
+
+def _manifest_entries(
+    root: Path, case_id: str, files: list[Path], evidence: Sequence[EvidenceItem]
+) -> list[dict[str, Any]]:
+    """One entry per file: path in the archive, sha256, size, and why it is sensitive when it is."""
+    reasons = {item.path: sensitive_reason(item, root) for item in evidence}
+    entries: list[dict[str, Any]] = []
+    for path in files:
+        relative = path.relative_to(root).as_posix()
+        entry: dict[str, Any] = {
+            "path": f"{case_id}/{relative}",
+            "sha256": sha256_file(path),
+            "size": path.stat().st_size,
+        }
+        if reasons.get(relative):
+            entry["sensitive"] = reasons[relative]
+        entries.append(entry)
+    return entries
+
+
+def _write_archive(
+    out: Path,
+    manifest: bytes,
+    signature: bytes,
+    members: list[tuple[Path, dict[str, Any]]],
+    recipients: Sequence[Any],
+) -> None:
+    """Stream the tar.gz (and its age encryption) to private temporary files, then rename into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
+        plain = Path(tmp) / "archive.tar.gz"
+        with _private_file(plain) as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            _add_bytes(tar, MANIFEST_NAME, manifest)
+            _add_bytes(tar, SIGNATURE_NAME, signature)
+            for path, entry in members:
+                info = tar.gettarinfo(str(path), arcname=str(entry["path"]))
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mode = MEMBER_MODE
+                with path.open("rb") as data:
+                    tar.addfile(info, data)
+        final = plain
+        if recipients:
+            final = Path(tmp) / "archive.tar.gz.age"
+            encrypt_file(plain, final, recipients)
+        with final.open("rb") as written:
+            os.fsync(written.fileno())
+        os.replace(final, out)
+
+
+def _private_file(path: Path) -> BinaryIO:
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
-    info.mode = 0o644
+    info.mode = MEMBER_MODE
     info.mtime = int(datetime.now(UTC).timestamp())
     tar.addfile(info, io.BytesIO(data))
 
@@ -197,43 +257,143 @@ def is_archive(path: Path) -> bool:
         return False
 
 
-def verify_archive(archive: Path, expect_fingerprint: str | None = None) -> ArchiveVerification:
+def verify_archive(
+    archive: Path, expect_fingerprint: str | None = None, identity: Path | None = None
+) -> ArchiveVerification:
     """Check signature, every listed hash, that nothing unlisted is present, and the case's own event chain.
 
-    Extraction goes to a private temporary directory with tarfile's `data` filter (no absolute paths, `..`,
-    links or device files), so a hostile archive cannot write outside it. Raises BadInputError for a file that
-    is not a readable export at all; every integrity failure is reported, not raised.
+    The archive is hostile until proven otherwise, so the order matters (issue 12): every member's name,
+    type, the member count and the total size are checked from the headers before anything is written or
+    hashed (`archive_members`); the manifest and its signature must come first and are checked next; a bad
+    signature stops there; only then are members hashed while they stream into a private temporary
+    directory, where the case's own chain is verified. An age-encrypted archive is decrypted first with
+    `identity`. Raises BadInputError for a file that is not a readable, well-formed export; every integrity
+    failure is reported, not raised.
     """
-    result = ArchiveVerification(archive)
     with tempfile.TemporaryDirectory(prefix="eksir-verify-") as tmp:
         root = Path(tmp)
-        members = _extract(archive, root)
-        manifest = _read_manifest(root, members, result)
+        if is_encrypted(archive):
+            if identity is None:
+                raise BadInputError(f"{archive} is encrypted with age: give the key with --identity FILE")
+            plain = root / ".archive.tar.gz"
+            decrypt_file(archive, plain, identity)
+            return _verify_plain(archive, plain, root / "x", expect_fingerprint)
+        return _verify_plain(archive, archive, root / "x", expect_fingerprint)
+
+
+def _verify_plain(archive: Path, tar_path: Path, root: Path, expect: str | None) -> ArchiveVerification:
+    result = ArchiveVerification(archive)
+    members = archive_members(tar_path, str(archive))
+    root.mkdir(mode=0o700)
+    with _open_tar(tar_path, str(archive), "r|gz") as tar:
+        manifest = _read_head(tar, root, result)
         if manifest is None:
             return result
-        _check_signature(root, manifest, result, expect_fingerprint)
-        _check_files(root, manifest, members, result)
-        case_dir = root / str(result.case_id)
-        if result.case_id and (case_dir / "case.json").is_file():
-            chain = verify_case(CaseHandle(case_dir, "verifier"))
-            result.events_checked = chain.events_checked
-            result.problems.extend(f"case record: {p}" for p in chain.problems)
-        else:
-            result.problems.append("the archive holds no case directory with case.json")
+        _check_signature(root, manifest, result, expect)
+        if result.fingerprint is None:
+            return result  # a bad signature: nothing in the archive can be trusted, so nothing is checked
+        hashes = _stream_members(tar, root, str(archive))
+    _check_files(manifest, set(members), hashes, result)
+    case_dir = root / str(result.case_id)
+    if result.case_id and (case_dir / "case.json").is_file():
+        chain = verify_case(CaseHandle(case_dir, "verifier"))
+        result.events_checked = chain.events_checked
+        result.problems.extend(f"case record: {p}" for p in chain.problems)
+    else:
+        result.problems.append("the archive holds no case directory with case.json")
     return result
 
 
-def _extract(archive: Path, root: Path) -> set[str]:
+def _open_tar(path: Path, name: str, mode: str) -> tarfile.TarFile:
     try:
-        with tarfile.open(archive, mode="r:gz") as tar:
-            members = tar.getmembers()
-            for member in members:
-                if not (member.isfile() or member.isdir()):
-                    raise BadInputError(f"{archive}: member {member.name!r} is not a regular file")
-            tar.extractall(root, filter="data")
+        return tarfile.open(path, mode=mode)  # type: ignore[call-overload, no-any-return]
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        raise BadInputError(f"{archive} is not a readable eksir export ({exc.__class__.__name__})") from exc
-    return {m.name for m in members if m.isfile()}
+        raise BadInputError(f"{name} is not a readable eksir export ({exc.__class__.__name__})") from exc
+
+
+def archive_members(tar_path: Path, name: str) -> dict[str, int]:
+    """Every regular file's name and size, from the headers alone; raises BadInputError for an archive
+    with an unsafe or duplicate name, a member that is neither a file nor a folder, more than
+    MAX_ARCHIVE_MEMBERS members or more than MAX_ARCHIVE_BYTES of content."""
+    members: dict[str, int] = {}
+    seen: set[str] = set()
+    total = 0
+    with _open_tar(tar_path, name, "r:gz") as tar:
+        try:
+            while (member := tar.next()) is not None:
+                _check_member(member, name, seen)
+                total += member.size
+                if len(seen) > MAX_ARCHIVE_MEMBERS or total > MAX_ARCHIVE_BYTES:
+                    raise BadInputError(
+                        f"{name}: more than {MAX_ARCHIVE_MEMBERS:,} members or {MAX_ARCHIVE_BYTES:,} bytes: "
+                        "not an eksir export this tool will unpack"
+                    )
+                if member.isfile():
+                    members[member.name] = member.size
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            raise BadInputError(f"{name} is not a readable eksir export ({exc.__class__.__name__})") from exc
+    return members
+
+
+def _check_member(member: tarfile.TarInfo, archive: str, seen: set[str]) -> None:
+    if not is_safe_member_name(member.name):
+        raise BadInputError(
+            f"{archive}: member {member.name!r} is not a plain relative path; refusing the archive"
+        )
+    if not (member.isfile() or member.isdir()):
+        raise BadInputError(f"{archive}: member {member.name!r} is not a regular file")
+    if member.name in seen:
+        raise BadInputError(f"{archive}: member {member.name!r} appears twice; refusing the archive")
+    seen.add(member.name)
+
+
+def is_safe_member_name(name: str) -> bool:
+    """A relative POSIX path already in normal form: no leading `/`, no `..`, `.` or empty part."""
+    if not name or name.startswith("/") or "\\" in name or "\x00" in name or not name.isprintable():
+        return False
+    parts = name.split("/")
+    return all(part not in ("", ".", "..") for part in parts) and posixpath.normpath(name) == name
+
+
+def _read_head(tar: tarfile.TarFile, root: Path, result: ArchiveVerification) -> dict[str, Any] | None:
+    """The manifest and its signature, which an export writes first; None (with the problem) otherwise."""
+    for expected in (MANIFEST_NAME, SIGNATURE_NAME):
+        member = tar.next()
+        if member is None or member.name != expected or not member.isfile():
+            result.problems.append(
+                f"the archive does not start with {MANIFEST_NAME} and {SIGNATURE_NAME}: "
+                "not a signed eksir export"
+            )
+            return None
+        if member.size > _MAX_MANIFEST_BYTES:
+            result.problems.append(f"{expected} is implausibly large")
+            return None
+        _copy_member(tar, member, root / expected)
+    return _read_manifest(root, {MANIFEST_NAME, SIGNATURE_NAME}, result)
+
+
+def _stream_members(tar: tarfile.TarFile, root: Path, archive: str) -> dict[str, str]:
+    """Write each remaining file under `root` (0600), hashing it as it streams; returns name -> sha256."""
+    hashes: dict[str, str] = {}
+    seen: set[str] = {MANIFEST_NAME, SIGNATURE_NAME}
+    while (member := tar.next()) is not None:
+        _check_member(member, archive, seen)  # the archive may have changed since the header pass
+        if member.isfile():
+            hashes[member.name] = _copy_member(tar, member, root / member.name)
+    return hashes
+
+
+def _copy_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> str:
+    source = tar.extractfile(member)
+    if source is None:
+        raise BadInputError(f"member {member.name!r} cannot be read")
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    digest = hashlib.sha256()
+    with source, _private_file(target) as out:
+        while chunk := source.read(_COPY_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
 
 
 def _read_manifest(root: Path, members: set[str], result: ArchiveVerification) -> dict[str, Any] | None:
@@ -275,7 +435,7 @@ def _check_signature(
 
 
 def _check_files(
-    root: Path, manifest: dict[str, Any], members: set[str], result: ArchiveVerification
+    manifest: dict[str, Any], members: set[str], hashes: dict[str, str], result: ArchiveVerification
 ) -> None:
     listed: set[str] = set()
     entries = manifest.get("files")
@@ -285,7 +445,7 @@ def _check_files(
         result.files_checked += 1
         if name not in members:
             result.problems.append(f"{name}: listed in the manifest but missing from the archive")
-        elif sha256_file(root / name) != entry.get("sha256"):
+        elif hashes.get(name) != entry.get("sha256"):
             result.problems.append(f"{name}: altered (sha256 differs from the signed manifest)")
     for name in sorted(members - listed - {MANIFEST_NAME, SIGNATURE_NAME}):
         result.problems.append(f"{name}: present in the archive but not listed in the signed manifest")
