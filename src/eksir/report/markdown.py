@@ -102,30 +102,7 @@ def render_markdown(report: Report) -> str:
     out += _steps("Eradication and recovery", report.steps_in("eradication", "recovery"))
     out += _steps("Post-incident", report.steps_in("post-incident", "unknown"))
     out += _hunt(report)
-    out += ["", "## Evidence manifest", ""]
-    sensitive = [e for e in report.evidence if e.sensitive]
-    if sensitive:
-        out += [
-            f"**{len(sensitive)} item(s) hold secrets** (marked SENSITIVE below): handle, store and share them "
-            "as credentials; rotate what they expose.",
-            "",
-        ]
-    out += _table(
-        ["#", "name", "sha256", "size", "collected (UTC)", "by", "custody", "sensitive"],
-        [
-            [
-                e.number,
-                e.name,
-                e.sha256,
-                e.size,
-                utc_text(e.collected_at),
-                e.collected_by,
-                "; ".join(e.custody),
-                f"SENSITIVE: {e.sensitive}" if e.sensitive else "",
-            ]
-            for e in report.evidence
-        ],
-    )
+    out += _evidence(report)
     out += ["", "## Metrics", ""]
     out += _table(["measure", "value", "basis"], [[m.name, m.text, m.basis] for m in report.metrics])
     out += ["", "## Lessons learned (pre-filled from the case; review and edit)", ""]
@@ -162,5 +139,33 @@ def _hunt(report: Report) -> list[str]:
                 "yes" if o.notified else "not recorded",
             ]
             for o in report.owners
+        ],
+    )
+
+
+def _evidence(report: Report) -> list[str]:
+    """The evidence manifest; items that hold secrets are counted above it and marked in their row."""
+    out = ["", "## Evidence manifest", ""]
+    sensitive = [e for e in report.evidence if e.sensitive]
+    if sensitive:
+        out += [
+            f"**{len(sensitive)} item(s) hold secrets** (marked SENSITIVE below): handle, store and share "
+            "them as credentials; rotate what they expose.",
+            "",
+        ]
+    return out + _table(
+        ["#", "name", "sha256", "size", "collected (UTC)", "by", "custody", "sensitive"],
+        [
+            [
+                e.number,
+                e.name,
+                e.sha256,
+                e.size,
+                utc_text(e.collected_at),
+                e.collected_by,
+                "; ".join(e.custody),
+                f"SENSITIVE: {e.sensitive}" if e.sensitive else "",
+            ]
+            for e in report.evidence
         ],
     )
