@@ -22,7 +22,8 @@ NODE_CAPTURE = (
 SECRET_OBJECT = "a Kubernetes Secret as described before deletion: its data values"
 LAMBDA_CONFIG = "a Lambda function as described before deletion: its environment variables"
 
-_VOLATILE_DESCRIPTION = "volatile evidence from the node"
+VOLATILE_DESCRIPTION = "volatile evidence from the node"
+"""How a node capture's evidence description starts (written by actions/evidence/volatile.py)."""
 _LAMBDA_SOURCE = "recovery.delete_lambda_function describe"
 _K8S_OBJECT_SOURCE = "recovery.delete_k8s_object describe"
 _MAX_DESCRIPTION_BYTES = 4 << 20
@@ -30,7 +31,7 @@ _MAX_DESCRIPTION_BYTES = 4 << 20
 
 def sensitive_reason(item: EvidenceItem, case_dir: Path) -> str | None:
     """Why `item` is sensitive, or None. Reads the item's file only for a recovery description."""
-    if item.description.startswith(_VOLATILE_DESCRIPTION):
+    if item.description.startswith(VOLATILE_DESCRIPTION):
         return NODE_CAPTURE
     if item.source == _LAMBDA_SOURCE:
         return LAMBDA_CONFIG
