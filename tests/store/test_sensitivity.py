@@ -1,4 +1,4 @@
-"""Which evidence is marked sensitive: node captures, Secrets and Lambda functions described before deletion."""
+"""Which evidence is marked sensitive: node captures, and Secrets or Lambdas described before deletion."""
 
 from __future__ import annotations
 
