@@ -2,8 +2,9 @@
 
 Without `--approve` it is a dry run: the plan and each step's preview are shown and the targets' descriptions
 are preserved as evidence, nothing else changes. `--approve non-destructive` runs only steps that need no
-approval (deletions always do); `--approve all` runs everything; `--approve none` records every step as
-declined. Exits non-zero when a step failed.
+approval (deletions always do); `--approve all --yes` runs everything (without `--yes` it is a usage error,
+exit 2, as for respond: the deletions cannot be undone); `--approve none` records every step as declined.
+Exits non-zero when a step failed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    CasesDirOption,
+    OutputFormat,
+    OutputOption,
+    YesOption,
+    print_json,
+    require_yes,
+)
 from eksir.clients.aws import AwsClients
 from eksir.engine import ApprovalPolicy, DenyAllGate, PolicyGate
 from eksir.engine.approval import ApprovalGate
@@ -49,8 +58,10 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
     context: Annotated[str | None, typer.Option("--context", help="kubeconfig context")] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
+    yes: YesOption = False,
 ) -> None:
     """Preserve, then delete/restore what the attacker created or changed; worklist for the rest."""
+    require_yes(approve, yes)
     store = CaseStore(cases_dir)
     handle = store.get(case)
     header = handle.load()

@@ -24,6 +24,7 @@ from eksir.cli.options import (
     OutputFormat,
     OutputOption,
     print_json,
+    require_yes,
 )
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
 from eksir.cli.triage_cmd import handled_findings, read_input_bytes
@@ -205,8 +206,7 @@ def choose_gate(approve: ApprovalPolicy | None, yes: bool, interactive: bool, ac
     """Map `--approve`/`--yes` and whether a person is at a terminal to a gate (see the module docstring)."""
     if yes and approve in (None, ApprovalPolicy.ALL):
         return PolicyGate(ApprovalPolicy.ALL, actor)
-    if approve is ApprovalPolicy.ALL:
-        raise RefusedError("--approve all applies destructive steps without asking: confirm it with --yes")
+    require_yes(approve, yes)
     if approve is ApprovalPolicy.NON_DESTRUCTIVE:
         return PolicyGate(approve, actor)
     if approve is ApprovalPolicy.NONE:
