@@ -27,7 +27,7 @@ from eksir.cli.options import (
     require_yes,
 )
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
-from eksir.cli.triage_cmd import handled_findings, read_input_bytes
+from eksir.cli.triage_cmd import finding_evidence, handled_findings, read_input_bytes
 from eksir.clients.aws import AwsClients
 from eksir.engine import (
     ApprovalGate,
@@ -141,8 +141,10 @@ def _prepare(
     from eksir.resolve import resolve  # noqa: PLC0415 - imported only by the verbs that go online
 
     raw, input_name = read_input_bytes(finding_file, max_input_bytes)
-    finding = _pick(handled_findings(read_findings(raw, max_bytes=max_input_bytes), _stderr()), finding_id)
-    case, created = CaseStore(cases_dir).open_for_finding(finding, raw, input_name)
+    everything = read_findings(raw, max_bytes=max_input_bytes)
+    finding = _pick(handled_findings(everything, _stderr()), finding_id)
+    evidence, info = finding_evidence(finding, raw, input_name, len(everything))
+    case, created = CaseStore(cases_dir).open_for_finding(finding, evidence, input_name, info)
     case_id = case.load().id
     aws = access.aws(finding.region)
     war_room = access.war_room(case, aws)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -66,13 +67,48 @@ def handled_findings(findings: list[Finding], stderr: Console) -> list[Finding]:
     return kept
 
 
+def finding_evidence(
+    finding: Finding, raw: bytes, input_name: str, count: int
+) -> tuple[bytes, dict[str, Any]]:
+    """What a case keeps as the finding as received, and what it records about the input.
+
+    One finding: the whole input, every byte. Several (an S3 export, a get-findings page): only this
+    finding's own element, plus the input's name, size and sha256, so the input can be matched later. Storing
+    the whole input in every case made 100 findings cost 100 copies of all 100 (quadratic).
+    """
+    if count <= 1:
+        return raw, {}
+    element, exact = finding.raw.as_json()
+    digest = hashlib.sha256(raw).hexdigest()
+    how = "its line, every byte" if exact else "its object, re-serialised as JSON (same content)"
+    info = {
+        "input_size": len(raw),
+        "input_sha256": digest,
+        "input_findings": count,
+        "evidence": f"This finding's own element of {input_name} ({how}); the input held {count} findings, "
+        f"{len(raw)} bytes, sha256 {digest}.",
+    }
+    return element, info
+
+
 def triage_one(
-    finding: Finding, config: TriageConfig, store: CaseStore | None, raw: bytes, input_name: str
+    finding: Finding,
+    config: TriageConfig,
+    store: CaseStore | None,
+    raw: bytes,
+    input_name: str,
+    *,
+    count: int = 1,
 ) -> dict[str, Any]:
+    """Judge one finding and, with a store, record the verdict in its (new or existing) case.
+
+    `count` is how many findings the input held (see `finding_evidence`).
+    """
     verdict = triage_finding(finding, config)
     if store is None:
         return triage_document(finding, verdict, None, None)
-    handle, created = store.open_for_finding(finding, raw, input_name)
+    evidence, info = finding_evidence(finding, raw, input_name, count)
+    handle, created = store.open_for_finding(finding, evidence, input_name, info)
     case = handle.load()
     document = triage_document(finding, verdict, case.id, str(handle.path))
     handle.write_document(
@@ -105,9 +141,11 @@ def triage(  # noqa: PLR0917 - typer maps parameters to options
     stderr = plain_console(stderr=True, soft_wrap=True)
     config = load_triage_config(config_file)
     raw, input_name = read_input_bytes(finding_file, max_input_bytes)
-    findings = handled_findings(read_findings(raw, max_bytes=max_input_bytes), stderr)
+    everything = read_findings(raw, max_bytes=max_input_bytes)
+    findings = handled_findings(everything, stderr)
     store = None if no_case else CaseStore(cases_dir)
-    documents = [triage_one(finding, config, store, raw, input_name) for finding in findings]
+    count = len(everything)
+    documents = [triage_one(finding, config, store, raw, input_name, count=count) for finding in findings]
     if output is OutputFormat.JSON:
         print_json(documents[0] if len(documents) == 1 else documents)
         return
