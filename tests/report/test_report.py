@@ -158,3 +158,17 @@ def test_report_cli_on_an_unknown_case_prints_one_line_and_exits_not_found(tmp_p
     assert result.returncode == 10
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_a_hand_edited_verdict_in_case_json_makes_the_report_refuse_in_one_line(tmp_path):
+    handle = build_case(tmp_path)
+    header = orjson.loads((handle.path / "case.json").read_bytes())
+    header["verdict"] = "authorized-change"
+    (handle.path / "case.json").write_bytes(orjson.dumps(header, option=orjson.OPT_INDENT_2))
+    with pytest.raises(CaseInvalidError, match=r"case\.json was altered after it was logged"):
+        generate_report(handle, now=NOW)
+    result = run_eksir("report", handle.path.name, "--cases-dir", str(tmp_path))
+    assert result.returncode == 6
+    assert result.stderr.startswith("eksir: error: case.json was altered")
+    assert result.stderr.count("\n") == 1
+    assert not (handle.path / "report.md").exists()
