@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from eksir.errors import BadInputError, ExitCode
-from eksir.store import export as export_module
+from eksir.store import tar_reader
 from eksir.store.export import MANIFEST_NAME, SIGNATURE_NAME, export_case, verify_archive
 from tests.report.case_builder import build_case
 
@@ -111,12 +111,12 @@ def test_a_bad_signature_stops_the_check_before_any_member_is_hashed(exported: P
 
 
 def test_more_members_than_the_cap_is_bad_input(exported: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(export_module, "MAX_ARCHIVE_MEMBERS", 3)
+    monkeypatch.setattr(tar_reader, "MAX_ARCHIVE_MEMBERS", 3)
     with pytest.raises(BadInputError, match="more than 3 members"):
         verify_archive(exported)
 
 
 def test_more_content_than_the_size_cap_is_bad_input(exported: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(export_module, "MAX_ARCHIVE_BYTES", 1000)
+    monkeypatch.setattr(tar_reader, "MAX_ARCHIVE_BYTES", 1000)
     with pytest.raises(BadInputError, match="1,000 bytes"):
         verify_archive(exported)

@@ -16,7 +16,7 @@ from eksir.errors import BadInputError, CaseInvalidError
 from eksir.safetext import line, plain_console
 from eksir.store import CaseStore, verify_case
 from eksir.store.encryption import is_encrypted
-from eksir.store.export import export_case, is_archive, verify_archive
+from eksir.store.export import ExportResult, export_case, is_archive, verify_archive
 
 case_app = typer.Typer(help="Inspect and verify case bundles.", no_args_is_help=True)
 
@@ -168,10 +168,12 @@ def export(  # noqa: PLR0917 - typer maps parameters to options
     archive with age so only the receiver can read it.
     """
     handle = CaseStore(cases_dir).get(case)
-    target = (out or Path(f"{handle.load().id}.tar.gz")).resolve()
+    recipients = recipient or []
+    suffix = ".tar.gz.age" if recipients else ".tar.gz"
+    target = (out or Path(f"{handle.load().id}{suffix}")).resolve()
     if target.is_relative_to(handle.path.resolve()):
         raise BadInputError("the archive cannot be written inside the case it contains")
-    result = export_case(handle, target, key, recipient or ())
+    result = export_case(handle, target, key, recipients)
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -182,20 +184,22 @@ def export(  # noqa: PLR0917 - typer maps parameters to options
                 "key": str(result.key_path),
                 "key_created": result.key_created,
                 "sensitive": result.sensitive,
-                "encrypted_to": recipient or [],
+                "encrypted_to": recipients,
             }
         )
-        return
+    else:
+        _print_export(result, recipients)
+
+
+def _print_export(result: ExportResult, recipients: list[str]) -> None:
     console = plain_console()
     if result.key_created:
-        console.print(f"created signing key {result.key_path} (keep it private)", markup=False)
-    sealed = f", encrypted to {len(recipient)} age recipient(s)" if recipient else ""
-    console.print(f"wrote {result.archive}: {result.files} files{sealed}", markup=False)
+        console.print(f"created signing key {result.key_path} (keep it private)")
+    sealed = f", encrypted to {len(recipients)} age recipient(s)" if recipients else ""
+    console.print(f"wrote {result.archive}: {result.files} files{sealed}")
     for path in result.sensitive:
         console.print(line(("sensitive", "yellow"), f" {path} (credentials likely: see the manifest)"))
-    console.print(
-        f"signing key fingerprint {result.fingerprint} (send it to the receiver separately)", markup=False
-    )
+    console.print(f"signing key fingerprint {result.fingerprint} (send it to the receiver separately)")
 
 
 @case_app.command("closeout")

@@ -19,10 +19,8 @@ import base64
 import hashlib
 import io
 import os
-import posixpath
 import tarfile
 import tempfile
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +38,14 @@ from eksir.store.atomic import sha256_file
 from eksir.store.case_store import CaseHandle
 from eksir.store.encryption import decrypt_file, encrypt_file, is_encrypted, parse_recipients
 from eksir.store.sensitivity import sensitive_reason
+from eksir.store.tar_reader import (
+    archive_members,
+    check_member,
+    copy_member,
+    open_tar,
+    private_file,
+    reading,
+)
 from eksir.store.verify import verify_case
 
 EXPORT_SCHEMA = "eksir.export/v1"
@@ -47,9 +53,6 @@ MANIFEST_NAME = "eksir-manifest.json"
 SIGNATURE_NAME = "eksir-manifest.sig"
 _MAX_MANIFEST_BYTES = 16 << 20
 MEMBER_MODE = 0o600
-MAX_ARCHIVE_MEMBERS = 100_000
-MAX_ARCHIVE_BYTES = 16 << 30
-_COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,7 @@ def _write_archive(
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
         plain = Path(tmp) / "archive.tar.gz"
-        with _private_file(plain) as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        with private_file(plain) as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
             _add_bytes(tar, MANIFEST_NAME, manifest)
             _add_bytes(tar, SIGNATURE_NAME, signature)
             for path, entry in members:
@@ -234,10 +237,6 @@ def _write_archive(
         with final.open("rb") as written:
             os.fsync(written.fileno())
         os.replace(final, out)
-
-
-def _private_file(path: Path) -> BinaryIO:
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -271,21 +270,24 @@ def verify_archive(
     failure is reported, not raised.
     """
     with tempfile.TemporaryDirectory(prefix="eksir-verify-") as tmp:
-        root = Path(tmp)
+        unpacked = Path(tmp) / "unpacked"
+        tar_path = archive
         if is_encrypted(archive):
             if identity is None:
                 raise BadInputError(f"{archive} is encrypted with age: give the key with --identity FILE")
-            plain = root / ".archive.tar.gz"
-            decrypt_file(archive, plain, identity)
-            return _verify_plain(archive, plain, root / "x", expect_fingerprint)
-        return _verify_plain(archive, archive, root / "x", expect_fingerprint)
+            tar_path = Path(tmp) / "archive.tar.gz"
+            decrypt_file(archive, tar_path, identity)
+        with reading(str(archive)), tar_path.open("rb") as stream:
+            return _verify_stream(archive, stream, unpacked, expect_fingerprint)
 
 
-def _verify_plain(archive: Path, tar_path: Path, root: Path, expect: str | None) -> ArchiveVerification:
+def _verify_stream(archive: Path, stream: BinaryIO, root: Path, expect: str | None) -> ArchiveVerification:
+    """Both passes read one open file, so the archive checked from its headers is the one unpacked."""
     result = ArchiveVerification(archive)
-    members = archive_members(tar_path, str(archive))
+    members = archive_members(stream, str(archive))
+    stream.seek(0)
     root.mkdir(mode=0o700)
-    with _open_tar(tar_path, str(archive), "r|gz") as tar:
+    with open_tar(stream, str(archive), "r|gz") as tar, reading(str(archive)):
         manifest = _read_head(tar, root, result)
         if manifest is None:
             return result
@@ -304,57 +306,6 @@ def _verify_plain(archive: Path, tar_path: Path, root: Path, expect: str | None)
     return result
 
 
-def _open_tar(path: Path, name: str, mode: str) -> tarfile.TarFile:
-    try:
-        return tarfile.open(path, mode=mode)  # type: ignore[call-overload, no-any-return]
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        raise BadInputError(f"{name} is not a readable eksir export ({exc.__class__.__name__})") from exc
-
-
-def archive_members(tar_path: Path, name: str) -> dict[str, int]:
-    """Every regular file's name and size, from the headers alone; raises BadInputError for an archive
-    with an unsafe or duplicate name, a member that is neither a file nor a folder, more than
-    MAX_ARCHIVE_MEMBERS members or more than MAX_ARCHIVE_BYTES of content."""
-    members: dict[str, int] = {}
-    seen: set[str] = set()
-    total = 0
-    with _open_tar(tar_path, name, "r:gz") as tar:
-        try:
-            while (member := tar.next()) is not None:
-                _check_member(member, name, seen)
-                total += member.size
-                if len(seen) > MAX_ARCHIVE_MEMBERS or total > MAX_ARCHIVE_BYTES:
-                    raise BadInputError(
-                        f"{name}: more than {MAX_ARCHIVE_MEMBERS:,} members or {MAX_ARCHIVE_BYTES:,} bytes: "
-                        "not an eksir export this tool will unpack"
-                    )
-                if member.isfile():
-                    members[member.name] = member.size
-        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-            raise BadInputError(f"{name} is not a readable eksir export ({exc.__class__.__name__})") from exc
-    return members
-
-
-def _check_member(member: tarfile.TarInfo, archive: str, seen: set[str]) -> None:
-    if not is_safe_member_name(member.name):
-        raise BadInputError(
-            f"{archive}: member {member.name!r} is not a plain relative path; refusing the archive"
-        )
-    if not (member.isfile() or member.isdir()):
-        raise BadInputError(f"{archive}: member {member.name!r} is not a regular file")
-    if member.name in seen:
-        raise BadInputError(f"{archive}: member {member.name!r} appears twice; refusing the archive")
-    seen.add(member.name)
-
-
-def is_safe_member_name(name: str) -> bool:
-    """A relative POSIX path already in normal form: no leading `/`, no `..`, `.` or empty part."""
-    if not name or name.startswith("/") or "\\" in name or "\x00" in name or not name.isprintable():
-        return False
-    parts = name.split("/")
-    return all(part not in ("", ".", "..") for part in parts) and posixpath.normpath(name) == name
-
-
 def _read_head(tar: tarfile.TarFile, root: Path, result: ArchiveVerification) -> dict[str, Any] | None:
     """The manifest and its signature, which an export writes first; None (with the problem) otherwise."""
     for expected in (MANIFEST_NAME, SIGNATURE_NAME):
@@ -368,7 +319,7 @@ def _read_head(tar: tarfile.TarFile, root: Path, result: ArchiveVerification) ->
         if member.size > _MAX_MANIFEST_BYTES:
             result.problems.append(f"{expected} is implausibly large")
             return None
-        _copy_member(tar, member, root / expected)
+        copy_member(tar, member, root / expected)
     return _read_manifest(root, {MANIFEST_NAME, SIGNATURE_NAME}, result)
 
 
@@ -377,23 +328,10 @@ def _stream_members(tar: tarfile.TarFile, root: Path, archive: str) -> dict[str,
     hashes: dict[str, str] = {}
     seen: set[str] = {MANIFEST_NAME, SIGNATURE_NAME}
     while (member := tar.next()) is not None:
-        _check_member(member, archive, seen)  # the archive may have changed since the header pass
+        check_member(member, archive, seen)
         if member.isfile():
-            hashes[member.name] = _copy_member(tar, member, root / member.name)
+            hashes[member.name] = copy_member(tar, member, root / member.name)
     return hashes
-
-
-def _copy_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> str:
-    source = tar.extractfile(member)
-    if source is None:
-        raise BadInputError(f"member {member.name!r} cannot be read")
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    digest = hashlib.sha256()
-    with source, _private_file(target) as out:
-        while chunk := source.read(_COPY_CHUNK):
-            digest.update(chunk)
-            out.write(chunk)
-    return digest.hexdigest()
 
 
 def _read_manifest(root: Path, members: set[str], result: ArchiveVerification) -> dict[str, Any] | None:
