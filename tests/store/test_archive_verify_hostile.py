@@ -120,3 +120,13 @@ def test_more_content_than_the_size_cap_is_bad_input(exported: Path, monkeypatch
     monkeypatch.setattr(tar_reader, "MAX_ARCHIVE_BYTES", 1000)
     with pytest.raises(BadInputError, match="1,000 bytes"):
         verify_archive(exported)
+
+
+def test_an_archive_written_like_earlier_versions_with_0644_members_still_verifies(
+    exported: Path, tmp_path: Path
+) -> None:
+    with tarfile.open(exported, "r:gz") as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
+    result = verify_archive(_tar(tmp_path / "old.tar.gz", members))  # TarInfo's default mode is 0644
+    assert result.ok, result.problems
+    assert result.files_checked == len(members) - 2
