@@ -117,3 +117,29 @@ def test_hostile_text_in_the_triage_summary_is_escaped_markdown(tmp_path: Path) 
     assert "[click](http" not in summary
     assert "\\[click\\](http://evil)" in summary
     assert "&lt;img src=x onerror=alert(1)&gt;" in summary
+
+
+def test_archive_verify_prints_failed_as_a_word_not_as_literal_markup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import tarfile
+
+    from eksir.store.export import export_case
+    from tests.report.case_builder import build_case
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    archive = export_case(build_case(tmp_path / "cases"), tmp_path / "case.tar.gz").archive
+    with tarfile.open(archive, "r:gz") as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for info, data in members:
+            changed = data + b" " if info.name.endswith("/summary.md") else data
+            info.size = len(changed)
+            tar.addfile(info, io.BytesIO(changed))
+    archive.write_bytes(buffer.getvalue())
+    code, out, _ = run_in_process(["case", "verify", str(archive)], capsys, monkeypatch)
+    assert code == 6
+    assert "FAILED " in out
+    assert "[red]" not in out
