@@ -7,6 +7,7 @@ into report.md, `<img onerror=...>` ran in a review tool. Every view goes throug
 """
 
 from eksir.safetext.markdown import md_escape
+from eksir.safetext.slack import mrkdwn_escape
 from eksir.safetext.terminal import cells, line, plain_console, styled
 
-__all__ = ["cells", "line", "md_escape", "plain_console", "styled"]
+__all__ = ["cells", "line", "md_escape", "mrkdwn_escape", "plain_console", "styled"]
