@@ -9,15 +9,15 @@ proof of origin; encryption only keeps the content private in transit and at res
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pyrage
 from pyrage import x25519
 
 from eksir.errors import BadInputError
+from eksir.store.tar_reader import private_file
 
 AGE_MAGIC = b"age-encryption.org/v1\n"
 
@@ -35,7 +35,7 @@ def parse_recipients(values: Sequence[str]) -> list[Any]:
 
 def encrypt_file(source: Path, target: Path, recipients: Sequence[Any]) -> None:
     """Stream `source` into `target` (created 0600) encrypted to every recipient."""
-    with source.open("rb") as plain, _private(target) as sealed:
+    with source.open("rb") as plain, private_file(target) as sealed:
         pyrage.encrypt_io(plain, sealed, list(recipients))
 
 
@@ -54,7 +54,7 @@ def decrypt_file(source: Path, target: Path, identity_file: Path) -> None:
     if not identities:
         raise BadInputError(f"{identity_file} holds no age identity (AGE-SECRET-KEY-1...)")
     try:
-        with source.open("rb") as sealed, _private(target) as plain:
+        with source.open("rb") as sealed, private_file(target) as plain:
             pyrage.decrypt_io(sealed, plain, identities)
     except pyrage.DecryptError as exc:
         raise BadInputError(f"{source}: cannot decrypt with {identity_file} ({exc})") from None
@@ -67,8 +67,3 @@ def is_encrypted(path: Path) -> bool:
             return handle.read(len(AGE_MAGIC)) == AGE_MAGIC
     except OSError:
         return False
-
-
-def _private(path: Path) -> BinaryIO:
-    """A new file only its owner can read (never an existing one: O_EXCL)."""
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
