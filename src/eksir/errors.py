@@ -37,6 +37,12 @@ class EksirError(Exception):
         self.message = message
 
 
+class UsageError(EksirError):
+    """The command line asks for something it must spell out (e.g. `--approve all` without `--yes`)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class BadInputError(EksirError):
     """The input cannot be read or parsed (empty, truncated, not JSON, unreadable path)."""
 

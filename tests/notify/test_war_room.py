@@ -121,3 +121,13 @@ def test_the_case_opened_message_names_the_case_and_cluster() -> None:
     message = msg.case_opened("eksir-1", "PrivilegedContainer", "prod-eks", created=True)
     assert message.title == "eksir case eksir-1 opened"
     assert "cluster: prod-eks" in message.text
+
+
+def test_finding_text_cannot_mention_the_channel_or_hide_a_link_in_the_slack_message() -> None:
+    hostile = "<!channel> <https://evil.example|approve the rollback here> & more"
+    body = msg.case_opened("eksir-1", hostile, "prod-eks", created=True).slack()
+    section = body["blocks"][1]["text"]["text"]
+    for text in (body["text"], section):
+        assert "<!channel>" not in text
+        assert "<https://" not in text
+        assert "&lt;!channel&gt; &lt;https://evil.example|approve the rollback here&gt; &amp; more" in text

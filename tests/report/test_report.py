@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from eksir.errors import CaseInvalidError
-from eksir.models.finding import Workload
+from eksir.models.finding import Actor, ActorKind, Workload
 from eksir.report import generate_report
 from eksir.store import verify_case
 from tests.cli.helpers import run_eksir
@@ -128,7 +128,21 @@ def test_hostile_values_cannot_break_markdown_tables_or_inject_html(tmp_path):
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
     markdown = (handle.path / "report.md").read_text()
-    assert "\\|x'y" in markdown
+    assert "\\|x\\`y" in markdown
+
+
+def test_html_and_links_in_finding_fields_reach_report_md_only_as_escaped_text(tmp_path):
+    evil = "<img src=x onerror=alert(1)>[login](https://evil.example)"
+    actor = Actor(kind=ActorKind.IAM_USER, username=f"mallory{evil}", groups=())
+    handle = build_case(tmp_path, workload=Workload(namespace="default", name=f"pod{evil}"), actor=actor)
+    generate_report(handle, ["md"], now=NOW)
+    markdown = (handle.path / "report.md").read_text()
+    summary = markdown.split("## Executive summary")[1].split("## Timeline")[0]
+    credentials = next(line for line in markdown.splitlines() if line.startswith("- **Credentials**"))
+    for part in (summary, credentials):
+        assert "<img" not in part
+        assert "[login](https" not in part
+        assert "&lt;img src=x onerror=alert(1)&gt;\\[login\\](https://evil.example)" in part
 
 
 def test_report_cli_writes_all_formats_and_prints_paths(tmp_path):
@@ -144,3 +158,17 @@ def test_report_cli_on_an_unknown_case_prints_one_line_and_exits_not_found(tmp_p
     assert result.returncode == 10
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_a_hand_edited_verdict_in_case_json_makes_the_report_refuse_in_one_line(tmp_path):
+    handle = build_case(tmp_path)
+    header = orjson.loads((handle.path / "case.json").read_bytes())
+    header["verdict"] = "authorized-change"
+    (handle.path / "case.json").write_bytes(orjson.dumps(header, option=orjson.OPT_INDENT_2))
+    with pytest.raises(CaseInvalidError, match=r"case\.json was altered after it was logged"):
+        generate_report(handle, now=NOW)
+    result = run_eksir("report", handle.path.name, "--cases-dir", str(tmp_path))
+    assert result.returncode == 6
+    assert result.stderr.startswith("eksir: error: case.json was altered")
+    assert result.stderr.count("\n") == 1
+    assert not (handle.path / "report.md").exists()

@@ -19,6 +19,7 @@ from eksir.clients.aws import aws_call
 from eksir.notify.channels import Channel
 from eksir.notify.message import Message
 from eksir.notify.war_room import WarRoom
+from eksir.safetext import plain_console
 from eksir.store.anchor import Anchor, AnchorResult, Publisher, anchor_case
 from eksir.store.case_store import CaseHandle
 from eksir.store.keys import load_or_create_key
@@ -74,7 +75,7 @@ def anchor_phase(
     explicit = os.environ.get(SIGNING_KEY_ENV)
     key, key_path, created = load_or_create_key(Path(explicit) if explicit else None)
     result = anchor_case(handle, phase, key, publishers)
-    err = console or Console(stderr=True, highlight=False, soft_wrap=True)
+    err = console or plain_console(stderr=True, soft_wrap=True)
     if created:
         err.print(f"eksir: created signing key {key_path} (keep it private)", markup=False)
     where = ", ".join(result.published_to) or "nowhere else: the case is not anchored; keep this line"

@@ -10,9 +10,9 @@ import sys
 from importlib import import_module
 
 import typer
-from rich.console import Console
 
 from eksir.errors import EksirError
+from eksir.safetext import plain_console
 
 COMMAND_MODULES: tuple[str, ...] = (
     "eksir.cli.triage_cmd",
@@ -53,7 +53,7 @@ def main() -> None:
 
     Usage errors are handled by click (exit 2); eksir errors become one line on stderr and their exit code.
     """
-    stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+    stderr = plain_console(stderr=True, soft_wrap=True)
     try:
         build_app()(prog_name="eksir")
     except EksirError as exc:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from eksir.actions.base import ActionContext
 from eksir.cli.anchoring import anchor_phase
@@ -22,9 +21,11 @@ from eksir.cli.prevent_cmd import approver_for
 from eksir.clients.aws import AwsClients
 from eksir.closeout import CloseoutRequest, close_case, closeout, waive_step
 from eksir.errors import BadInputError, CaseInvalidError
+from eksir.safetext import line, plain_console
 from eksir.store import CaseStore, verify_case
 from eksir.store.anchor import parse_anchor
-from eksir.store.export import export_case, is_archive, verify_archive
+from eksir.store.encryption import is_encrypted
+from eksir.store.export import ExportResult, export_case, is_archive, verify_archive
 from eksir.store.keys import trusted_fingerprints
 from eksir.store.repair import repair_case
 
@@ -53,6 +54,10 @@ def verify(  # noqa: PLR0917 - typer maps parameters to options
             help="a published chain head (SEQ:SHA256 or the anchor's JSON file) the case must reach"
         ),
     ] = None,
+    identity: Annotated[
+        Path | None,
+        typer.Option("--identity", help="archive only: age key file to decrypt an encrypted export"),
+    ] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
@@ -62,9 +67,9 @@ def verify(  # noqa: PLR0917 - typer maps parameters to options
     file against the signed manifest.
     """
     heads = [parse_anchor(value) for value in anchor or []]
-    if is_archive(Path(case)):
+    if is_archive(Path(case)) or is_encrypted(Path(case)):
         trusted = trusted_fingerprints(trusted_key or [], trusted_keys)
-        _verify_archive(Path(case), expect_fingerprint, trusted, output)
+        _verify_archive(Path(case), expect_fingerprint, trusted, output, identity)
         return
     handle = CaseStore(cases_dir).get(case)
     report = verify_case(handle, heads)
@@ -80,14 +85,16 @@ def verify(  # noqa: PLR0917 - typer maps parameters to options
             }
         )
     else:
-        console = Console(highlight=False, soft_wrap=True)
+        console = plain_console()
         for problem in report.problems:
-            console.print(f"ALTERED {problem}", markup=False, style="red")
+            console.print(line(("ALTERED", "red"), f" {problem}"))
         if report.ok:
             console.print(
-                f"OK {report.case_path}: {report.events_checked} events, "
-                f"{report.files_checked} files verified; {report.anchoring}",
-                markup=False,
+                line(
+                    ("OK", "green"),
+                    f" {report.case_path}: {report.events_checked} events, "
+                    f"{report.files_checked} files verified; {report.anchoring}",
+                )
             )
     if not report.ok:
         raise CaseInvalidError(
@@ -95,8 +102,10 @@ def verify(  # noqa: PLR0917 - typer maps parameters to options
         )
 
 
-def _verify_archive(archive: Path, expect: str | None, trusted: set[str], output: OutputFormat) -> None:
-    result = verify_archive(archive, expect, trusted)
+def _verify_archive(
+    archive: Path, expect: str | None, trusted: set[str], output: OutputFormat, identity: Path | None
+) -> None:
+    result = verify_archive(archive, expect, trusted, identity)
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -110,9 +119,9 @@ def _verify_archive(archive: Path, expect: str | None, trusted: set[str], output
             }
         )
     else:
-        console = Console(highlight=False, soft_wrap=True)
+        console = plain_console()
         for problem in result.problems:
-            console.print(f"FAILED {problem}", markup=False, style="red")
+            console.print(line(("FAILED", "red"), f" {problem}"))
         if result.ok:
             console.print(
                 f"OK {archive}: case {result.case_id}, {result.files_checked} files, {result.events_checked} "
@@ -138,9 +147,9 @@ def show(
             {"case": record.model_dump(mode="json"), "events": [e.model_dump(mode="json") for e in events]}
         )
         return
-    console = Console(highlight=False)
+    console = plain_console()
     console.print(
-        f"[bold]{record.id}[/]  {record.status}  verdict={record.verdict}  finding={record.finding_id}"
+        line((record.id, "bold"), f"  {record.status}  verdict={record.verdict}  finding={record.finding_id}")
     )
     for event in events:
         console.print(
@@ -164,7 +173,7 @@ def close(
         result = close_case(handle)
         anchor_phase(handle, "case close", [])
     state = "was already closed" if result.already_closed else f"closed ({result.steps} steps final)"
-    Console(highlight=False).print(f"case {result.case_id} {state}", markup=False)
+    plain_console().print(f"case {result.case_id} {state}", markup=False)
 
 
 @case_app.command("export")
@@ -180,17 +189,29 @@ def export(  # noqa: PLR0917 - typer maps parameters to options
             help="Ed25519 private key (PEM); default ~/.config/eksir/signing-key, created on first use",
         ),
     ] = None,
+    recipient: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--recipient", "-r", help="encrypt the archive to this age public key (age1..., repeat)"
+        ),
+    ] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
 ) -> None:
-    """Write the case as one signed tar.gz (manifest of sha256 per file, Ed25519 signature)."""
+    """Write the case as one signed tar.gz (manifest of sha256 per file, Ed25519 signature).
+
+    Sensitive evidence (process environments, Secrets) is marked in the manifest; `--recipient` encrypts the
+    archive with age so only the receiver can read it.
+    """
     handle = CaseStore(cases_dir).get(case)
-    target = (out or Path(f"{handle.load().id}.tar.gz")).resolve()
+    recipients = recipient or []
+    suffix = ".tar.gz.age" if recipients else ".tar.gz"
+    target = (out or Path(f"{handle.load().id}{suffix}")).resolve()
     if target.is_relative_to(handle.path.resolve()):
         raise BadInputError("the archive cannot be written inside the case it contains")
     with handle.writer("eksir case export", wait=wait):
-        result = export_case(handle, target, key)
+        result = export_case(handle, target, key, recipients)
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -200,16 +221,23 @@ def export(  # noqa: PLR0917 - typer maps parameters to options
                 "fingerprint": result.fingerprint,
                 "key": str(result.key_path),
                 "key_created": result.key_created,
+                "sensitive": result.sensitive,
+                "encrypted_to": recipients,
             }
         )
-        return
-    console = Console(highlight=False)
+    else:
+        _print_export(result, recipients)
+
+
+def _print_export(result: ExportResult, recipients: list[str]) -> None:
+    console = plain_console()
     if result.key_created:
-        console.print(f"created signing key {result.key_path} (keep it private)", markup=False)
-    console.print(f"wrote {result.archive}: {result.files} files", markup=False)
-    console.print(
-        f"signing key fingerprint {result.fingerprint} (send it to the receiver separately)", markup=False
-    )
+        console.print(f"created signing key {result.key_path} (keep it private)")
+    sealed = f", encrypted to {len(recipients)} age recipient(s)" if recipients else ""
+    console.print(f"wrote {result.archive}: {result.files} files{sealed}")
+    for path in result.sensitive:
+        console.print(line(("sensitive", "yellow"), f" {path} (credentials likely: see the manifest)"))
+    console.print(f"signing key fingerprint {result.fingerprint} (send it to the receiver separately)")
 
 
 @case_app.command("closeout")
@@ -235,7 +263,7 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
         raise BadInputError("--feedback must be USEFUL, NOT_USEFUL or none")
     handle = CaseStore(cases_dir).get(case)
     record = handle.load()
-    console = Console(highlight=False)
+    console = plain_console()
     ctx = ActionContext(
         case_id=record.id,
         aws=AwsClients(region=region or record.region, profile=profile),
@@ -271,11 +299,11 @@ def repair(
     if output is OutputFormat.JSON:
         print_json({"case": str(handle.path), "repairs": done, "ok": report.ok, "problems": report.problems})
     else:
-        console = Console(highlight=False, soft_wrap=True)
-        for line in done or ["nothing to repair"]:
-            console.print(line, markup=False)
+        console = plain_console(soft_wrap=True)
+        for repaired in done or ["nothing to repair"]:
+            console.print(repaired)
         for problem in report.problems:
-            console.print(f"STILL WRONG {problem}", markup=False)
+            console.print(line(("STILL WRONG", "red"), f" {problem}"))
     if not report.ok:
         raise CaseInvalidError(
             f"case {handle.path} still fails verification ({len(report.problems)} problems)"

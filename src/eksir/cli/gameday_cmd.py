@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from eksir.cli.gameday_view import render_summary
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
@@ -21,6 +20,7 @@ from eksir.errors import LabError, StepFailedError
 from eksir.gameday import run_gameday, write_summary
 from eksir.lab.lab import DEFAULT_LAB_DIR
 from eksir.lab.scenarios import ScenarioName, get_scenario
+from eksir.safetext import plain_console
 
 
 def gameday(
@@ -34,7 +34,7 @@ def gameday(
 ) -> None:
     """Lab up, triage, plan, respond, hunt, recover, prove prevention, report; then lab down."""
     get_scenario(scenario)  # an unknown name is a usage error before anything starts
-    err = Console(stderr=True, highlight=False)
+    err = plain_console(stderr=True)
     start = time.monotonic()
     result = run_gameday(
         scenario,
@@ -46,7 +46,7 @@ def gameday(
     if output is OutputFormat.JSON:
         print_json(result.to_json())
     else:
-        render_summary(Console(highlight=False), result)
+        render_summary(plain_console(), result)
     if result.failed or not result.lab_down:
         names = ", ".join(f"{p.name} ({p.detail})" for p in result.failed)
         message = f"game day finished with failed phase(s): {names or 'lab still running'}"

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -33,6 +31,7 @@ from eksir.hunt.scan import ScanProgress
 from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.sources.cloud import AthenaTarget
 from eksir.hunt.window import TimeWindow
+from eksir.safetext import cells, line, plain_console, styled
 from eksir.store import CaseHandle, CaseStore
 
 
@@ -167,7 +166,9 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
         with handle.writer("eksir hunt", wait=True):
             item = record_hunt(handle, result)
             anchor_phase(handle, "hunt", [])
-        Console(stderr=True).print(f"hunt stored in the case as {item.path} (sha256 {item.sha256[:12]})")
+        plain_console(stderr=True).print(
+            f"hunt stored in the case as {item.path} (sha256 {item.sha256[:12]})"
+        )
     _render(result, output, show_queries)
 
 
@@ -177,13 +178,13 @@ _REDRAW_SECONDS = 0.1
 def _run_with_progress(
     principals: PrincipalSet, sources: list[str], window: TimeWindow, access: AwsAccess, options: HuntOptions
 ) -> HuntResult:
-    stderr = Console(stderr=True)
+    stderr = plain_console(stderr=True)
     if not stderr.is_terminal:
         return run_hunt(principals, sources, window, access=access, options=options)
     columns = (
         TextColumn("[bold]hunting"),
         BarColumn(),
-        TextColumn("{task.fields[detail]}"),
+        TextColumn("{task.fields[detail]}", markup=False),
         TimeElapsedColumn(),
     )
     # No auto-refresh: its thread would make the scan start its workers the slow way (see
@@ -246,8 +247,13 @@ def _csv(result: HuntResult) -> str:
     return buffer.getvalue()
 
 
+_ALARMING = frozenset(
+    {"defense-evasion", "identity-persistence", "exfiltration", "privileged-workload", "rbac-change"}
+)
+
+
 def _table(result: HuntResult) -> None:
-    console = Console(highlight=False, soft_wrap=False)
+    console = plain_console(soft_wrap=False)
     table = Table(
         title=f"Calls by the hunted principals, {result.since:%Y-%m-%d %H:%M} to "
         f"{result.until:%Y-%m-%d %H:%M} UTC"
@@ -255,27 +261,18 @@ def _table(result: HuntResult) -> None:
     for column in ("time (UTC)", "category", "call", "principal", "source IP", "resources", "owner"):
         table.add_column(column, overflow="fold")
     for e in result.events:
-        category = (
-            f"[red]{e.category}[/]"
-            if e.category
-            in {
-                "defense-evasion",
-                "identity-persistence",
-                "exfiltration",
-                "privileged-workload",
-                "rbac-change",
-            }
-            else e.category
-        )
-        call = f"{e.service}:{e.action}" + (f" [yellow](failed: {e.error_code})[/]" if e.failed else "")
+        category = styled(e.category, "red" if e.category in _ALARMING else "")
+        call = line(f"{e.service}:{e.action}", (f" (failed: {e.error_code})" if e.failed else "", "yellow"))
         table.add_row(
-            f"{e.event_time:%Y-%m-%d %H:%M:%S}" if e.event_time else "?",
-            category,
-            call,
-            escape(e.principal or ""),
-            e.source_ip or "",
-            "\n".join(r.arn for r in e.resources[:3]),
-            ", ".join(e.owners),
+            *cells(
+                f"{e.event_time:%Y-%m-%d %H:%M:%S}" if e.event_time else "?",
+                category,
+                call,
+                e.principal,
+                e.source_ip,
+                "\n".join(r.arn for r in e.resources[:3]),
+                ", ".join(e.owners),
+            )
         )
     console.print(table)
     scanned = sum(s.bytes_scanned for s in result.sources)
@@ -291,11 +288,11 @@ def _table(result: HuntResult) -> None:
     if result.chained_principals:
         console.print(f"Chained credentials also hunted: {', '.join(result.chained_principals)}")
     for skipped in result.skipped:
-        console.print(f"[yellow]skipped[/] {escape(skipped.name)}: {escape(skipped.reason)}")
+        console.print(line(("skipped", "yellow"), f" {skipped.name}: {skipped.reason}"))
     for notice in result.owners:
         console.print(f"notify {notice.owner}: {notice.events} call(s) on {', '.join(notice.resources[:5])}")
     for warning in result.warnings:
-        console.print(f"[yellow]warning[/] {escape(warning)}")
+        console.print(line(("warning", "yellow"), f" {warning}"))
 
 
 def register(app: typer.Typer) -> None:

@@ -13,13 +13,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.text import Text
 
 from eksir.cli.options import OutputFormat, OutputOption, print_json
 from eksir.errors import LabError
 from eksir.lab import lab
 from eksir.lab.processes import ProcessStatus, ProcState
 from eksir.lab.scenarios import ScenarioName, get_scenario
+from eksir.safetext import line, plain_console
 
 lab_app = typer.Typer(help="A local lab: real kube-apiserver + etcd + moto, seeded with an EKS incident.")
 
@@ -42,9 +42,7 @@ def _progress(console: Console) -> lab.Progress:
 
     def report(message: str) -> None:
         """Elapsed time, then the message as plain text (it carries paths and server output)."""
-        console.print(
-            Text.assemble((f"{time.monotonic() - start:6.1f}s", "dim"), " ", message), soft_wrap=True
-        )
+        console.print(line((f"{time.monotonic() - start:6.1f}s", "dim"), f" {message}"), soft_wrap=True)
 
     return report
 
@@ -52,7 +50,7 @@ def _progress(console: Console) -> lab.Progress:
 @lab_app.command("build")
 def build_cmd() -> None:
     """Build kube-apiserver, etcd and kubectl from the pinned Go modules (cached; minutes the first time)."""
-    err = Console(stderr=True, highlight=False)
+    err = plain_console(stderr=True)
     start = time.monotonic()
     binaries = lab.build(_progress(err))
     built = ", ".join(str(path) for path in (binaries.kube_apiserver, binaries.etcd, binaries.kubectl))
@@ -66,14 +64,14 @@ def up_cmd(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Start the servers and seed one incident; writes finding.json and ground-truth.json."""
-    err = Console(stderr=True, highlight=False)
+    err = plain_console(stderr=True)
     chosen = get_scenario(scenario)  # BadInputError (one line, exit 3) for an unknown name
     err.print(f"scenario {chosen.name.value}: {chosen.summary}")
     state = lab.up(lab_dir, chosen.name.value, progress=_progress(err))
     if output is OutputFormat.JSON:
         print_json(_public(state))
         return
-    out = Console(highlight=False)
+    out = plain_console()
     out.print(f"lab up in {state.timings.get('total', 0):.1f}s ({state.lab_dir})")
     out.print(f"  kube-apiserver  {state.k8s_server}")
     out.print(f"  aws (moto)      {state.aws_endpoint}")
@@ -126,16 +124,18 @@ def status_cmd(
 
 
 def _print_status(lab_dir: Path, statuses: list[ProcessStatus], state: lab.LabState | None) -> None:
-    out = Console(highlight=False)
+    out = plain_console()
     if not statuses:
         out.print(f"no lab running in {lab_dir}")
         return
     for s in statuses:
         colour = "green" if s.state is ProcState.RUNNING else "red"
         word = "running" if s.state is ProcState.RUNNING else "crashed"
-        out.print(f"[{colour}]{word:8}[/] {s.record.name:15} pid {s.record.pid:<8} port {s.record.port}")
+        out.print(
+            line((f"{word:8}", colour), f" {s.record.name:15} pid {s.record.pid:<8} port {s.record.port}")
+        )
         if s.log_tail:
-            out.print(s.log_tail, markup=False)
+            out.print(s.log_tail)
     if state:
         out.print(f"scenario {state.scenario}; kubernetes {state.k8s_server}; aws {state.aws_endpoint}")
 
@@ -150,7 +150,7 @@ def env_cmd(lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR) -> None:
 def down_cmd(lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR) -> None:
     """Stop every lab process by its recorded pid and verify none is left (safe to repeat)."""
     stopped = lab.down(lab_dir)
-    Console(stderr=True, highlight=False).print(f"lab down: stopped {stopped} process(es) in {lab_dir}")
+    plain_console(stderr=True).print(f"lab down: stopped {stopped} process(es) in {lab_dir}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,8 @@ from typing import Annotated
 import orjson
 import typer
 
+from eksir.errors import UsageError
+
 
 class OutputFormat(StrEnum):
     TABLE = "table"
@@ -29,6 +31,28 @@ WaitOption = Annotated[
         "--wait", help="queue behind another process writing the case instead of refusing (exit 12)"
     ),
 ]
+
+
+MaxInputOption = Annotated[
+    int,
+    typer.Option(
+        "--max-input-bytes",
+        min=1,
+        help="refuse finding input larger than this once uncompressed (exit 3); default 1 GiB",
+    ),
+]
+
+
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="confirm --approve all (destructive steps without asking)")
+]
+
+
+def require_yes(approve: object, yes: bool) -> None:
+    """`--approve all` applies destructive, partly irreversible steps unasked: it must be confirmed with
+    `--yes` on every verb that runs steps (respond, resume, recover). Raises UsageError (exit 2)."""
+    if str(approve) == "all" and not yes:
+        raise UsageError("--approve all applies destructive steps without asking: confirm it with --yes")
 
 
 def print_json(value: object) -> None:

@@ -31,6 +31,7 @@ from eksir.errors import RefusedError, StepFailedError
 from eksir.prevention import PsaLevel, assess, create_suppression_filter, enforce, prove
 from eksir.prevention.replay import verdict_text
 from eksir.prevention.stepper import Approver
+from eksir.safetext import line, plain_console
 from eksir.store import CaseStore
 
 
@@ -38,9 +39,9 @@ def approver_for(yes: bool, approver: str | None, actor: str, console: Console) 
     """Approval: `--yes` approves as --approver (or the current user); otherwise ask on a terminal."""
 
     def approve(planned: PlannedChange) -> str | None:
-        console.print(f"[bold]Planned:[/] {planned.summary}")
-        for line in (*planned.diff, *planned.blast_radius, *planned.warnings):
-            console.print(f"  {line}", markup=False)
+        console.print(line(("Planned:", "bold"), f" {planned.summary}"))
+        for detail in (*planned.diff, *planned.blast_radius, *planned.warnings):
+            console.print(f"  {detail}")
         if yes:
             return approver or actor
         if not sys.stdin.isatty():
@@ -80,7 +81,7 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
     """Assess, enforce (--apply) and prove (--prove) Pod Security prevention for the case's namespace."""
     handle = CaseStore(cases_dir).get(case)
     with handle.writer("eksir prevent", wait=wait):
-        console = Console(highlight=False, stderr=output is OutputFormat.JSON)
+        console = plain_console(stderr=output is OutputFormat.JSON)
         approve = approver_for(yes, approver, handle.actor, console)
         case_id = handle.load().id
         result: dict[str, Any] = {"case": case_id}

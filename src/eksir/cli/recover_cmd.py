@@ -2,8 +2,9 @@
 
 Without `--approve` it is a dry run: the plan and each step's preview are shown and the targets' descriptions
 are preserved as evidence, nothing else changes. `--approve non-destructive` runs only steps that need no
-approval (deletions always do); `--approve all` runs everything; `--approve none` records every step as
-declined. Exits non-zero when a step failed.
+approval (deletions always do); `--approve all --yes` runs everything (without `--yes` it is a usage error,
+exit 2, as for respond: the deletions cannot be undone); `--approve none` records every step as declined.
+Exits non-zero when a step failed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from eksir.cli.anchoring import anchor_phase
 from eksir.cli.options import (
@@ -22,7 +22,9 @@ from eksir.cli.options import (
     OutputFormat,
     OutputOption,
     WaitOption,
+    YesOption,
     print_json,
+    require_yes,
 )
 from eksir.clients.aws import AwsClients
 from eksir.engine import ApprovalPolicy, DenyAllGate, PolicyGate
@@ -30,6 +32,7 @@ from eksir.engine.approval import ApprovalGate
 from eksir.engine.context import ContextFactory, KubeProvider
 from eksir.errors import StepFailedError
 from eksir.recovery.run import recover
+from eksir.safetext import line, plain_console, styled
 from eksir.store import CaseStore
 
 
@@ -58,8 +61,10 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Preserve, then delete/restore what the attacker created or changed; worklist for the rest."""
+    require_yes(approve, yes)
     store = CaseStore(cases_dir)
     handle = store.get(case)
     with handle.writer("eksir recover", wait=wait):
@@ -73,21 +78,21 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
         if output is OutputFormat.JSON:
             print_json(document)
         else:
-            render(Console(highlight=False), document, dry_run=gate is None)
+            render(plain_console(), document, dry_run=gate is None)
         failed = [s["step_id"] for s in document["steps"] if s["status"] == "failed"]
         if failed:
             raise StepFailedError(f"{len(failed)} recovery step(s) failed: {', '.join(failed)}")
 
 
 def render(console: Console, document: dict[str, Any], dry_run: bool) -> None:
-    console.print(f"[bold]case {document['case']}: recovery{' (dry run)' if dry_run else ''}[/]")
+    console.print(styled(f"case {document['case']}: recovery{' (dry run)' if dry_run else ''}", "bold"))
     for step in document["steps"]:
-        console.print(f"  {step['status']:10} {escape(step['step_id'])}  {escape(step['detail'])}")
+        console.print(f"  {step['status']:10} {step['step_id']}  {step['detail']}")
     for kept in document["kept_as_evidence"]:
-        console.print(f"  [yellow]kept[/]       {escape(kept['resource'])}: {escape(kept['todo'])}")
+        console.print(line("  ", ("kept", "yellow"), f"       {kept['resource']}: {kept['todo']}"))
     for item in document["worklist"]:
         console.print(
-            f"  [yellow]worklist[/]   {escape(item['resource'])} ({item['call']}): {escape(item['todo'])}"
+            line("  ", ("worklist", "yellow"), f"   {item['resource']} ({item['call']}): {item['todo']}")
         )
     preserved = [p for p in document["preserved"] if p["evidence"]]
     console.print(f"{len(preserved)} description(s) preserved as evidence")

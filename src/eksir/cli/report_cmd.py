@@ -6,7 +6,6 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from eksir.cli.anchoring import anchor_phase
 from eksir.cli.options import (
@@ -18,6 +17,7 @@ from eksir.cli.options import (
     print_json,
 )
 from eksir.report import FORMATS, generate_report
+from eksir.safetext import plain_console
 from eksir.store import CaseStore
 
 
@@ -54,7 +54,7 @@ def report(
             }
         )
         return
-    console = Console(highlight=False)
+    console = plain_console()
     for item in written:
         console.print(f"wrote {handle.path / item.path}  sha256 {item.sha256}", markup=False)
     for line in built.summary:

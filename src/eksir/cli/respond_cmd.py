@@ -23,13 +23,15 @@ from eksir.cli.finding_trust import TrustFindingOpt, gate_for_finding, guardduty
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
     CasesDirOption,
+    MaxInputOption,
     OutputFormat,
     OutputOption,
     WaitOption,
     print_json,
+    require_yes,
 )
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
-from eksir.cli.triage_cmd import handled_findings, read_input_bytes
+from eksir.cli.triage_cmd import finding_evidence, handled_findings, read_input_bytes
 from eksir.clients.aws import AwsClients
 from eksir.engine import (
     ApprovalGate,
@@ -48,11 +50,13 @@ from eksir.engine.context import ContextFactory, KubeProvider
 from eksir.engine.preview import preview_plan
 from eksir.errors import BadInputError, RefusedError, StepFailedError
 from eksir.findings import read_findings
+from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES
 from eksir.models.finding import Finding
 from eksir.models.resolution import Resolution
 from eksir.notify import SnsChannel, WarRoom, WebhookChannel
 from eksir.notify.channels import Channel
 from eksir.playbooks import Plan, PlaybookOptions, build_plan
+from eksir.safetext import plain_console
 from eksir.store import CaseHandle, CaseStore
 
 FindingArg = Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")]
@@ -101,7 +105,7 @@ class Access:
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return plain_console(stderr=True)
 
 
 def _pick(findings: list[Finding], finding_id: str | None) -> Finding:
@@ -146,13 +150,16 @@ def _prepare(
     options: PlaybookOptions,
     *,
     writer: _Writer,
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
 ) -> _Prepared:
     """Open the case and take its writer lease, resolve online, store the resolution, build the plan."""
     from eksir.resolve import resolve  # noqa: PLC0415 - imported only by the verbs that go online
 
-    raw, input_name = read_input_bytes(finding_file)
-    finding = _pick(handled_findings(read_findings(raw), _stderr()), finding_id)
-    case, created = CaseStore(cases_dir).open_for_finding(finding, raw, input_name)
+    raw, input_name = read_input_bytes(finding_file, max_input_bytes)
+    everything = read_findings(raw, max_bytes=max_input_bytes)
+    finding = _pick(handled_findings(everything, _stderr()), finding_id)
+    evidence, info = finding_evidence(finding, raw, input_name, len(everything))
+    case, created = CaseStore(cases_dir).open_for_finding(finding, evidence, input_name, info)
     writer.stack.enter_context(case.writer(writer.command, wait=writer.wait))
     case_id = case.load().id
     aws = access.aws(finding.region)
@@ -193,6 +200,7 @@ def plan_cmd(
     pause_container: PauseContainerOpt = False,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
+    max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
 ) -> None:
     """Dry run: resolve the finding online, build the response plan, preview every step. Changes nothing."""
     access = Access(region, profile, endpoint_url, kubeconfig, context)
@@ -201,7 +209,16 @@ def plan_cmd(
     )
     with ExitStack() as stack:
         writer = _Writer("eksir plan", wait, stack)
-        _plan(finding_file, finding_id, cases_dir, access, options, writer=writer, output=output)
+        _plan(
+            finding_file,
+            finding_id,
+            cases_dir,
+            access,
+            options,
+            writer=writer,
+            output=output,
+            max_input_bytes=max_input_bytes,
+        )
 
 
 def _plan(
@@ -213,9 +230,12 @@ def _plan(
     *,
     writer: _Writer,
     output: OutputFormat,
+    max_input_bytes: int,
 ) -> None:
     """The plan verb under the case's writer lease (held by `writer.stack` until the command ends)."""
-    prepared = _prepare(finding_file, finding_id, cases_dir, access, options, writer=writer)
+    prepared = _prepare(
+        finding_file, finding_id, cases_dir, access, options, writer=writer, max_input_bytes=max_input_bytes
+    )
     ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=True)
     previews = preview_plan(prepared.plan, ctx)
     document = plan_document(prepared.case_id, prepared.plan, previews)
@@ -226,15 +246,14 @@ def _plan(
     if output is OutputFormat.JSON:
         print_json(document)
     else:
-        render_plan(Console(highlight=False), prepared.case_id, prepared.plan, previews)
+        render_plan(plain_console(), prepared.case_id, prepared.plan, previews)
 
 
 def choose_gate(approve: ApprovalPolicy | None, yes: bool, interactive: bool, actor: str) -> ApprovalGate:
     """Map `--approve`/`--yes` and whether a person is at a terminal to a gate (see the module docstring)."""
     if yes and approve in (None, ApprovalPolicy.ALL):
         return PolicyGate(ApprovalPolicy.ALL, actor)
-    if approve is ApprovalPolicy.ALL:
-        raise RefusedError("--approve all applies destructive steps without asking: confirm it with --yes")
+    require_yes(approve, yes)
     if approve is ApprovalPolicy.NON_DESTRUCTIVE:
         return PolicyGate(approve, actor)
     if approve is ApprovalPolicy.NONE:
@@ -273,6 +292,7 @@ def respond_cmd(
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
     trust_finding_file: TrustFindingOpt = False,
+    max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
 ) -> None:
     """Resolve, plan and run the response; destructive steps need approval (prompt or --approve) and a
     finding GuardDuty confirms (or --trust-finding-file)."""
@@ -283,7 +303,13 @@ def respond_cmd(
     )
     with ExitStack() as stack:
         prepared = _prepare(
-            finding_file, finding_id, cases_dir, access, options, writer=_Writer("eksir respond", wait, stack)
+            finding_file,
+            finding_id,
+            cases_dir,
+            access,
+            options,
+            writer=_Writer("eksir respond", wait, stack),
+            max_input_bytes=max_input_bytes,
         )
         gate, check = gate_for_finding(
             prepared.case,
@@ -314,7 +340,7 @@ def _finish(
     if output is OutputFormat.JSON:
         print_json(state_document(state))
     else:
-        render_state(Console(highlight=False), state, f"case {state.case_id}: {what}")
+        render_state(plain_console(), state, f"case {state.case_id}: {what}")
     if blocked:
         raise RefusedError(blocked)
     failed = [r.step_id for r in state.steps.values() if r.status in failures]
@@ -334,7 +360,7 @@ def status_cmd(
     if output is OutputFormat.JSON:
         print_json(state_document(state))
     else:
-        render_state(Console(highlight=False), state, f"case {state.case_id}: status")
+        render_state(plain_console(), state, f"case {state.case_id}: status")
 
 
 def _case_access(case: CaseHandle, access: Access) -> tuple[str, AwsClients, KubeProvider]:

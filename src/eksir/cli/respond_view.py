@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from eksir.engine.preview import StepPreview
 from eksir.engine.state import RunState, StepStatus
 from eksir.playbooks.plan import NoteLevel, Plan
+from eksir.safetext import cells, line, styled
 
 _STATUS_STYLE = {
     StepStatus.VERIFIED: "green",
@@ -46,35 +47,37 @@ def render_plan(console: Console, case_id: str, plan: Plan, previews: list[StepP
     for step in plan.order():
         preview = by_id.get(step.id)
         table.add_row(
-            escape(step.id),
-            "[bold red]ask[/]" if step.requires_approval else "auto",
-            escape(", ".join(step.depends_on)) or "-",
-            escape(step.rationale),
-            _preview_cell(preview),
+            *cells(
+                step.id,
+                styled("ask", "bold red") if step.requires_approval else "auto",
+                ", ".join(step.depends_on) or "-",
+                step.rationale,
+                _preview_cell(preview),
+            )
         )
     console.print(table)
     render_notes(console, plan)
 
 
-def _preview_cell(preview: StepPreview | None) -> str:
+def _preview_cell(preview: StepPreview | None) -> Text:
     if preview is None:
-        return ""
+        return Text()
     if preview.problem:
-        return f"[yellow]cannot preview: {escape(preview.problem)}[/]"
+        return styled(f"cannot preview: {preview.problem}", "yellow")
     change = preview.change or {}
-    parts = [escape(str(change.get("summary", "")))]
+    parts = [styled(change.get("summary", ""))]
     radius = change.get("blast_radius") or ()
     if radius:
-        parts.append("[bold]blast radius:[/] " + escape(", ".join(radius)))
+        parts.append(line(("blast radius:", "bold"), " " + ", ".join(radius)))
     if preview.reversible is False:
-        parts.append("[red]not reversible[/]")
-    return "\n".join(parts)
+        parts.append(styled("not reversible", "red"))
+    return Text("\n").join(parts)
 
 
 def render_notes(console: Console, plan: Plan) -> None:
     for note in plan.notes:
         style = _NOTE_STYLE[note.level]
-        console.print(f"[{style}]{note.level.value}: {escape(note.subject)}: {escape(note.message)}[/]")
+        console.print(styled(f"{note.level.value}: {note.subject}: {note.message}", style))
 
 
 def state_document(state: RunState) -> dict[str, Any]:
@@ -93,9 +96,8 @@ def render_state(console: Console, state: RunState, title: str) -> None:
     for step in state.plan.order():
         record = state.steps[step.id]
         style = _STATUS_STYLE.get(record.status, "")
-        status = f"[{style}]{record.status.value}[/]" if style else record.status.value
         approver = record.approval.approver if record.approval and record.approval.approved else ""
-        table.add_row(escape(step.id), status, escape(record.full_detail()), escape(approver))
+        table.add_row(*cells(step.id, styled(record.status.value, style), record.full_detail(), approver))
     console.print(table)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(state.counts().items()))
-    console.print(f"[bold]{escape(counts)}[/]")
+    console.print(styled(counts, "bold"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from rich.console import Console
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
     CasesDirOption,
+    MaxInputOption,
     OutputFormat,
     OutputOption,
     WaitOption,
@@ -21,20 +23,26 @@ from eksir.cli.options import (
 from eksir.cli.triage_view import render_triage
 from eksir.errors import BadInputError, EksirError
 from eksir.findings import read_findings, require_handled
+from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES, read_bounded
 from eksir.models.finding import Finding
+from eksir.safetext import plain_console
 from eksir.store import CaseHandle, CaseStore
 from eksir.triage import TriageConfig, load_triage_config, triage_finding
 from eksir.triage.document import summary_markdown, triage_document
 from eksir.triage.verdict import Verdict
 
 
-def read_input_bytes(source: str) -> tuple[bytes, str]:
-    """Read the raw bytes (kept as evidence exactly as received) from a path or `-` for stdin."""
+def read_input_bytes(source: str, max_bytes: int = DEFAULT_MAX_INPUT_BYTES) -> tuple[bytes, str]:
+    """Read the raw bytes (kept as evidence exactly as received) from a path or `-` for stdin.
+
+    At most `max_bytes` (BadInputError beyond: a file or pipe must not exhaust memory before parsing).
+    """
     if source == "-":
-        return sys.stdin.buffer.read(), "<stdin>"
+        return read_bounded(sys.stdin.buffer, "<stdin>", max_bytes), "<stdin>"
     path = Path(source)
     try:
-        return path.read_bytes(), str(path)
+        with path.open("rb") as stream:
+            return read_bounded(stream, str(path), max_bytes), str(path)
     except IsADirectoryError as exc:
         raise BadInputError(f"{path} is a directory, not a finding file") from exc
     except FileNotFoundError as exc:
@@ -61,6 +69,30 @@ def handled_findings(findings: list[Finding], stderr: Console) -> list[Finding]:
     return kept
 
 
+def finding_evidence(
+    finding: Finding, raw: bytes, input_name: str, count: int
+) -> tuple[bytes, dict[str, Any]]:
+    """What a case keeps as the finding as received, and what it records about the input.
+
+    One finding: the whole input, every byte. Several (an S3 export, a get-findings page): only this
+    finding's own element, plus the input's name, size and sha256, so the input can be matched later. Storing
+    the whole input in every case made 100 findings cost 100 copies of all 100 (quadratic).
+    """
+    if count <= 1:
+        return raw, {}
+    element, exact = finding.raw.as_json()
+    digest = hashlib.sha256(raw).hexdigest()
+    how = "its line, every byte" if exact else "its object, re-serialised as JSON (same content)"
+    info = {
+        "input_size": len(raw),
+        "input_sha256": digest,
+        "input_findings": count,
+        "evidence": f"This finding's own element of {input_name} ({how}); the input held {count} findings, "
+        f"{len(raw)} bytes, sha256 {digest}.",
+    }
+    return element, info
+
+
 def triage_one(
     finding: Finding,
     config: TriageConfig,
@@ -68,12 +100,18 @@ def triage_one(
     raw: bytes,
     input_name: str,
     *,
+    count: int = 1,
     wait: bool = False,
 ) -> dict[str, Any]:
+    """Judge one finding and, with a store, record the verdict in its (new or existing) case.
+
+    `count` is how many findings the input held (see `finding_evidence`).
+    """
     verdict = triage_finding(finding, config)
     if store is None:
         return triage_document(finding, verdict, None, None)
-    handle, created = store.open_for_finding(finding, raw, input_name)
+    evidence, info = finding_evidence(finding, raw, input_name, count)
+    handle, created = store.open_for_finding(finding, evidence, input_name, info)
     with handle.writer("eksir triage", wait=wait):
         return _record_triage(handle, created, finding, verdict)
 
@@ -106,19 +144,24 @@ def triage(  # noqa: PLR0917 - typer maps parameters to options
         bool, typer.Option("--no-case", help="judge only; do not open or touch a case")
     ] = False,
     output: OutputOption = OutputFormat.TABLE,
+    max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
     wait: WaitOption = False,
 ) -> None:
     """Read a GuardDuty finding in any form AWS emits, triage it, and open (or reuse) its case."""
-    stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+    stderr = plain_console(stderr=True, soft_wrap=True)
     config = load_triage_config(config_file)
-    raw, input_name = read_input_bytes(finding_file)
-    findings = handled_findings(read_findings(raw), stderr)
+    raw, input_name = read_input_bytes(finding_file, max_input_bytes)
+    everything = read_findings(raw, max_bytes=max_input_bytes)
+    findings = handled_findings(everything, stderr)
     store = None if no_case else CaseStore(cases_dir)
-    documents = [triage_one(finding, config, store, raw, input_name, wait=wait) for finding in findings]
+    count = len(everything)
+    documents = [
+        triage_one(finding, config, store, raw, input_name, count=count, wait=wait) for finding in findings
+    ]
     if output is OutputFormat.JSON:
         print_json(documents[0] if len(documents) == 1 else documents)
         return
-    console = Console(highlight=False)
+    console = plain_console()
     for document in documents:
         render_triage(console, document)
 

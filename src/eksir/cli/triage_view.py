@@ -1,4 +1,8 @@
-"""Rich rendering of a triage document for a responder's terminal."""
+"""Rich rendering of a triage document for a responder's terminal.
+
+Every value comes from the finding (the attacker chose the image, the pod name, the user agent): cells are
+plain strings on a markup-free console or `Text` with eksir's own style, never markup (`eksir.safetext`).
+"""
 
 from __future__ import annotations
 
@@ -8,42 +12,52 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from eksir.safetext import cells, line, styled
+
 _DECISION_STYLE = {"authorized-change": "green", "suspicious": "yellow", "unauthorized": "bold red"}
 _STATUS_STYLE = {"pass": "green", "fail": "red", "not-configured": "dim", "no-data": "yellow"}
 
 
-def render_triage(console: Console, document: dict[str, Any]) -> None:
-    finding, verdict = document["finding"], document["verdict"]
+def _facts(document: dict[str, Any]) -> Table:
+    finding = document["finding"]
     workload, actor, call = document["workload"] or {}, document["actor"] or {}, document["api_call"] or {}
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("Finding", f"{finding['type']}  (severity {finding['severity']})")
-    facts.add_row("Id", str(finding["id"]))
-    facts.add_row("Account/region", f"{finding['account_id']} / {finding['region']}")
-    facts.add_row("Cluster", str((document["cluster"] or {}).get("name")))
-    facts.add_row("Pod", f"{workload.get('namespace')}/{workload.get('name')}  uid {workload.get('uid')}")
-    for container in workload.get("containers", []):
-        flag = "[red]privileged[/]" if container["privileged"] else "not privileged"
-        facts.add_row("  container", f"{container['name']}  {container['image']}  {flag}")
-    facts.add_row("Actor", f"[bold]{actor.get('kind')}[/]  {actor.get('username')}")
-    if actor.get("access_key_id"):
-        facts.add_row("  access key", f"{actor['access_key_id']} ({actor.get('user_type')})")
-    facts.add_row("Call", f"{call.get('verb')} {call.get('request_uri')} -> {call.get('status_code')}")
+    facts.add_row(*cells("Finding", f"{finding['type']}  (severity {finding['severity']})"))
+    facts.add_row(*cells("Id", str(finding["id"])))
+    facts.add_row(*cells("Account/region", f"{finding['account_id']} / {finding['region']}"))
+    facts.add_row(*cells("Cluster", str((document["cluster"] or {}).get("name"))))
     facts.add_row(
-        "  from",
-        f"{', '.join(call.get('source_ips') or []) or '?'}  ASN {call.get('asn')} "
-        f"{call.get('asn_org')}  {call.get('country_code')}",
+        *cells("Pod", f"{workload.get('namespace')}/{workload.get('name')}  uid {workload.get('uid')}")
     )
-    facts.add_row("Case", f"{document['case']['id']}  {document['case']['path']}")
-    style = _DECISION_STYLE.get(verdict["decision"], "bold")
-    console.print(Panel(facts, title=f"[{style}]{verdict['decision']}[/]", expand=False))
+    for container in workload.get("containers", []):
+        flag = styled("privileged", "red") if container["privileged"] else "not privileged"
+        facts.add_row(*cells("  container", line(f"{container['name']}  {container['image']}  ", flag)))
+    facts.add_row(*cells("Actor", line(styled(actor.get("kind"), "bold"), f"  {actor.get('username')}")))
+    if actor.get("access_key_id"):
+        facts.add_row(*cells("  access key", f"{actor['access_key_id']} ({actor.get('user_type')})"))
+    facts.add_row(
+        *cells("Call", f"{call.get('verb')} {call.get('request_uri')} -> {call.get('status_code')}")
+    )
+    source = ", ".join(call.get("source_ips") or []) or "?"
+    origin = f"ASN {call.get('asn')} {call.get('asn_org')}  {call.get('country_code')}"
+    facts.add_row(*cells("  from", f"{source}  {origin}"))
+    facts.add_row(*cells("Case", f"{document['case']['id']}  {document['case']['path']}"))
+    return facts
+
+
+def render_triage(console: Console, document: dict[str, Any]) -> None:
+    """Print the finding panel, the checks table, the reasons and follow-ups (console: `plain_console`)."""
+    verdict = document["verdict"]
+    title = styled(verdict["decision"], _DECISION_STYLE.get(verdict["decision"], "bold"))
+    console.print(Panel(_facts(document), title=title, expand=False))
     checks = Table("check", "status", "detail", title="Triage checks", expand=False)
     for check in verdict["checks"]:
-        status_style = _STATUS_STYLE.get(check["status"], "")
-        checks.add_row(check["name"], f"[{status_style}]{check['status']}[/]", check["detail"])
+        status = styled(check["status"], _STATUS_STYLE.get(check["status"], ""))
+        checks.add_row(*cells(check["name"], status, check["detail"]))
     console.print(checks)
     for reason in verdict["reasons"]:
-        console.print(f"  - {reason}", markup=False)
+        console.print(f"  - {reason}")
     for item in verdict["follow_ups"]:
-        console.print(f"  follow-up: {item}", markup=False)
+        console.print(f"  follow-up: {item}")

@@ -7,8 +7,12 @@ for 15 minutes, and never logged.
 
 from __future__ import annotations
 
+import atexit
 import base64
+import hashlib
+import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,12 +65,39 @@ def api_client_from_eks(endpoint: str, ca_data_b64: str, token: str) -> Any:
     """Build an ApiClient for an EKS endpoint from DescribeCluster's endpoint and CA and a bearer token."""
     configuration = k8s_client.Configuration()
     configuration.host = endpoint
-    ca_file = tempfile.NamedTemporaryFile(prefix="eksir-ca-", suffix=".crt", delete=False)  # noqa: SIM115
-    with ca_file:
-        ca_file.write(base64.b64decode(ca_data_b64))
-    configuration.ssl_ca_cert = ca_file.name
+    configuration.ssl_ca_cert = _CA_FILES.path_for(base64.b64decode(ca_data_b64))
     configuration.api_key = {"authorization": f"Bearer {token}"}
     return k8s_client.ApiClient(configuration)
+
+
+class _CaFiles:
+    """The cluster CAs the Kubernetes client needs as files: one per CA, reused, removed at exit.
+
+    Why not a temporary file per client: the token is refreshed every few minutes and each refresh built a
+    new client, leaving one more CA file behind each time (they were never deleted). urllib3 re-reads the
+    file for every new connection, so it must outlive the client; a private directory (0700) holding one
+    file per distinct CA, named by its sha256 and removed when the process exits, bounds them to the number
+    of clusters.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._dir: Path | None = None
+
+    def path_for(self, pem: bytes) -> str:
+        with self._lock:
+            if self._dir is None or not self._dir.is_dir():
+                self._dir = Path(tempfile.mkdtemp(prefix="eksir-ca-"))
+                atexit.register(shutil.rmtree, self._dir, True)
+            path = self._dir / f"{hashlib.sha256(pem).hexdigest()}.crt"
+            if not path.is_file():
+                partial = path.with_suffix(".partial")
+                partial.write_bytes(pem)
+                partial.replace(path)
+            return str(path)
+
+
+_CA_FILES = _CaFiles()
 
 
 def translate_api_exception(exc: Exception, doing: str) -> EksirError:

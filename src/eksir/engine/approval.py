@@ -16,11 +16,11 @@ from enum import StrEnum
 from typing import Protocol
 
 from rich.console import Console
-from rich.markup import escape
 
 from eksir.actions.base import ActionSpec, CheckOutcome, PlannedChange
 from eksir.engine.state import Approval
 from eksir.playbooks.plan import PlanStep
+from eksir.safetext import line, styled
 
 
 class ApprovalPolicy(StrEnum):
@@ -142,15 +142,15 @@ class InteractiveGate:
     def _show(self, request: ApprovalRequest) -> None:
         step, change = request.step, request.change
         out = self.console
-        out.rule(f"[bold]{escape(step.id)}[/] ({escape(request.spec.title)})")
-        out.print(f"[bold]why:[/] {escape(step.rationale)}")
-        out.print(f"[bold]change:[/] {escape(change.summary)}")
-        for line in change.diff:
-            style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
-            out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+        out.rule(line((step.id, "bold"), f" ({request.spec.title})"))
+        out.print(line(("why:", "bold"), f" {step.rationale}"))
+        out.print(line(("change:", "bold"), f" {change.summary}"))
+        for diff_line in change.diff:
+            style = "green" if diff_line.startswith("+") else "red" if diff_line.startswith("-") else ""
+            out.print(line("  ", styled(diff_line, style)))
         if change.blast_radius:
-            out.print("[bold yellow]blast radius:[/] " + escape(", ".join(change.blast_radius)))
+            out.print(line(("blast radius:", "bold yellow"), " " + ", ".join(change.blast_radius)))
         for warning in (*request.check.warnings, *change.warnings, *step.approval_reasons):
-            out.print(f"[yellow]! {escape(warning)}[/]")
+            out.print(styled(f"! {warning}", "yellow"))
         if not request.spec.reversible:
-            out.print("[bold red]this step cannot be rolled back[/]")
+            out.print(styled("this step cannot be rolled back", "bold red"))

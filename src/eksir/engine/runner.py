@@ -228,10 +228,13 @@ class Runner:
         if status is StepStatus.PENDING:
             self._note_ran_without(step)
         if status is StepStatus.APPLYING:
-            self._resume_applying(step, action, params, ctx)
+            if not self._resume_applying(step, action, params, ctx):
+                return
         elif status is not StepStatus.APPLIED:
+            # Always the current gate, also for a step approved before a crash: `resume --approve none` must
+            # apply nothing, whatever an earlier run was allowed to do.
             check = self._check(step, action, params, ctx)
-            if status is not StepStatus.APPROVED and not self._approve(step, action, params, ctx, check):
+            if not self._approve(step, action, params, ctx, check):
                 return
             self._apply(step, action, params, ctx, resumed=False)
         self._verify(step, action, params, ctx)
@@ -277,8 +280,6 @@ class Runner:
         status = StepStatus.CHECKED if outcome.ok else StepStatus.FAILED
         detail = outcome.detail if outcome.ok else f"precondition failed: {outcome.detail}"
         record = self.state.steps[step.id]
-        if record.status is StepStatus.APPROVED and outcome.ok:
-            status = StepStatus.APPROVED  # keep an approval given before a restart
         if not outcome.ok:
             self._record_failure(step, detail=detail, check=asdict(outcome))
             raise _StepFailed
@@ -292,12 +293,18 @@ class Runner:
         params: ActionParams,
         ctx: ActionContext,
         check: CheckOutcome,
+        *,
+        declined_note: str = "",
     ) -> bool:
         change = self._call(step, "plan", lambda: action.plan(ctx, params))
         approval = self.gate.decide(ApprovalRequest(step=step, spec=action.spec, check=check, change=change))
         record = self.state.steps[step.id]
         status = StepStatus.APPROVED if approval.approved else StepStatus.SKIPPED
-        detail = f"approved by {approval.approver} ({approval.how})" if approval.approved else approval.reason
+        detail = (
+            f"approved by {approval.approver} ({approval.how})"
+            if approval.approved
+            else declined_note + approval.reason
+        )
         self._transition(record, status=status, detail=detail, approval=approval, planned=asdict(change))
         return approval.approved
 
@@ -320,18 +327,23 @@ class Runner:
 
     def _resume_applying(
         self, step: PlanStep, action: Action[Any], params: ActionParams, ctx: ActionContext
-    ) -> None:
+    ) -> bool:
         """A previous process died after starting apply: let `check` say whether the change is in place.
 
-        Either way the idempotent `apply` runs once more, because its return value (what rollback needs) was
-        lost with the process; when check says the change is already there, that call changes nothing.
+        The idempotent `apply` runs once more, because its return value (what rollback needs) was lost with
+        the process; when check says the change is already there, that call changes nothing. It runs only if
+        the current gate approves it (the earlier run's approval does not carry over); False when declined.
         """
         outcome = self._call(step, "check", lambda: action.check(ctx, params))
         decision = "already applied: re-apply is a no-op" if outcome.already_applied else "not applied: apply"
         self.store.event(self.state, "step.resume-decision", {"step_id": step.id, "decision": decision})
+        note = f"interrupted while applying ({decision}); not re-applied: "
+        if not self._approve(step, action, params, ctx, outcome, declined_note=note):
+            return False
         record = self.state.steps[step.id].model_copy(update={"resumed": True})
         self.state.steps[step.id] = record
         self._apply(step, action, params, ctx, resumed=True)
+        return True
 
     def _verify(self, step: PlanStep, action: Action[Any], params: ActionParams, ctx: ActionContext) -> None:
         applied = self.state.steps[step.id].applied or {}

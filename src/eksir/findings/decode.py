@@ -8,17 +8,15 @@ and column, because at 3 a.m. "line 412 column 7" is actionable and a traceback 
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from isal import igzip
 
 from eksir.errors import BadInputError
+from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES, GZIP_MAGIC, inflate_bounded, too_large
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
@@ -46,20 +44,19 @@ def one_line(text: str) -> str:
     return text if text.isprintable() else repr(text)[1:-1]
 
 
-def decompress(data: bytes, name: str) -> bytes:
-    """Inflate gzip input (detected by its magic bytes, several members allowed); pass others through."""
-    if not data.startswith(_GZIP_MAGIC):
+def decompress(data: bytes, name: str, max_bytes: int = DEFAULT_MAX_INPUT_BYTES) -> bytes:
+    """Inflate gzip input (detected by its magic bytes, several members allowed) to at most `max_bytes`;
+    pass others through (they too must fit in `max_bytes`). Raises BadInputError."""
+    if len(data) > max_bytes:
+        raise too_large(name, max_bytes)
+    if not data.startswith(GZIP_MAGIC):
         return data
-    try:
-        inflated: bytes = igzip.decompress(data)  # type: ignore[no-untyped-call]
-        return inflated
-    except (OSError, EOFError, ValueError, zlib.error) as exc:
-        raise BadInputError(f"{name}: corrupt or truncated gzip data ({exc})") from None
+    return inflate_bounded(data, name, max_bytes)
 
 
-def parse_document(data: bytes, name: str) -> Document:
+def parse_document(data: bytes, name: str, max_bytes: int = DEFAULT_MAX_INPUT_BYTES) -> Document:
     """Parse `data` as one JSON document or, failing that, as JSON Lines; raise `BadInputError` otherwise."""
-    data = decompress(data, name)
+    data = decompress(data, name, max_bytes)
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
     if data.startswith(_UTF16_BOMS):

@@ -16,6 +16,7 @@ from eksir.errors import BadInputError
 from eksir.findings.asff import asff_to_wire
 from eksir.findings.decode import one_line, parse_document
 from eksir.findings.envelopes import unwrap
+from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES, read_bounded
 from eksir.findings.normalise import build_finding
 from eksir.findings.shapes import finding_plan, is_wire_top_level, to_wire
 from eksir.models.finding import Finding, SourceFormat
@@ -23,37 +24,44 @@ from eksir.models.finding import Finding, SourceFormat
 STDIN = "-"
 
 
-def read_findings(source: str | Path | bytes | IO[bytes], *, name: str | None = None) -> list[Finding]:
+def read_findings(
+    source: str | Path | bytes | IO[bytes],
+    *,
+    name: str | None = None,
+    max_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+) -> list[Finding]:
     """Every finding in `source`: a path (str or Path), raw bytes, or a binary stream.
 
-    Raises `BadInputError` (unreadable, empty, not JSON), `NotAFindingError` (JSON but no finding).
-    Findings of every type are returned; use `require_handled` to insist on the handled ones.
+    At most `max_bytes` are read, and gzip input is inflated to at most `max_bytes` (see `limits`).
+    Raises `BadInputError` (unreadable, empty, not JSON, too large), `NotAFindingError` (JSON but no
+    finding). Findings of every type are returned; use `require_handled` to insist on the handled ones.
     """
     if isinstance(source, bytes | bytearray | memoryview):
-        return _parse(bytes(source), one_line(name or "<input>"))
+        return _parse(bytes(source), one_line(name or "<input>"), max_bytes)
     if isinstance(source, str | Path):
         label = one_line(name or str(source))
-        return _parse(_read_path(Path(source), label), label)
+        return _parse(_read_path(Path(source), label, max_bytes), label, max_bytes)
     label = one_line(name or str(getattr(source, "name", "<stream>")))
     try:
-        data = source.read()
+        data = read_bounded(source, label, max_bytes)
     except (OSError, ValueError) as exc:
         raise BadInputError(f"{label}: cannot read ({exc})") from None
-    if not isinstance(data, bytes):
-        raise BadInputError(f"{label}: expected a binary stream, got {type(data).__name__}")
-    return _parse(data, label)
+    except TypeError:
+        raise BadInputError(f"{label}: expected a binary stream") from None
+    return _parse(data, label, max_bytes)
 
 
-def read_findings_from_path(path_or_dash: str) -> list[Finding]:
+def read_findings_from_path(path_or_dash: str, max_bytes: int = DEFAULT_MAX_INPUT_BYTES) -> list[Finding]:
     """Like `read_findings` for a CLI argument: `-` reads standard input."""
     if path_or_dash == STDIN:
-        return read_findings(sys.stdin.buffer, name="<stdin>")
-    return read_findings(Path(path_or_dash), name=path_or_dash)
+        return read_findings(sys.stdin.buffer, name="<stdin>", max_bytes=max_bytes)
+    return read_findings(Path(path_or_dash), name=path_or_dash, max_bytes=max_bytes)
 
 
-def _read_path(path: Path, label: str) -> bytes:
+def _read_path(path: Path, label: str, max_bytes: int) -> bytes:
     try:
-        return path.read_bytes()
+        with path.open("rb") as stream:
+            return read_bounded(stream, label, max_bytes)
     except FileNotFoundError:
         raise BadInputError(f"{label}: no such file") from None
     except IsADirectoryError:
@@ -64,7 +72,7 @@ def _read_path(path: Path, label: str) -> bytes:
         raise BadInputError(f"{label}: cannot read ({exc.strerror or exc})") from None
 
 
-def _parse(data: bytes, name: str) -> list[Finding]:
+def _parse(data: bytes, name: str, max_bytes: int) -> list[Finding]:
     plan = finding_plan()
     findings: list[Finding] = []
     # Parsing creates millions of acyclic objects; the cyclic GC would rescan the growing heap over and over
@@ -72,7 +80,7 @@ def _parse(data: bytes, name: str) -> list[Finding]:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for record in unwrap(parse_document(data, name)):
+        for record in unwrap(parse_document(data, name, max_bytes)):
             raw: dict[str, Any] = record.finding
             if record.source is SourceFormat.ASFF:  # always walked: its values are strings to coerce
                 wire = to_wire(asff_to_wire(raw), plan)

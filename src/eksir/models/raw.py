@@ -49,6 +49,14 @@ class RawFinding(Mapping[str, Any]):
             self._text = None
         return self._value
 
+    def as_json(self) -> tuple[bytes, bool]:
+        """The object as JSON text and whether that text is exactly as read (a whole JSON Lines line);
+        otherwise it is the decoded object serialised again (same content, not the same bytes)."""
+        text = self._text
+        if text is not None:
+            return text, True
+        return orjson.dumps(self.value), False
+
     def __getitem__(self, key: str) -> Any:
         return self.value[key]
 

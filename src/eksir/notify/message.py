@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eksir.engine.state import RunState, StepStatus
+from eksir.safetext import mrkdwn_escape
 
 _MAX_LISTED = 10
 
@@ -26,15 +27,17 @@ class Message:
         return "\n".join((self.title, *self.lines))
 
     def slack(self) -> dict[str, Any]:
-        """The Slack-compatible webhook body: `text` (fallback) plus a header and a section block."""
+        """The Slack-compatible webhook body: `text` (fallback) plus a header and a section block.
+
+        Both mrkdwn parts are escaped (`mrkdwn_escape`): step details and notes carry finding text.
+        """
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": self.title[:150]}},
         ]
         if self.lines:
-            blocks.append(
-                {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(self.lines)[:3000]}}
-            )
-        return {"text": self.text, "blocks": blocks}
+            section = mrkdwn_escape("\n".join(self.lines))[:3000]
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": section}})
+        return {"text": mrkdwn_escape(self.text), "blocks": blocks}
 
 
 def _counts(state: RunState) -> str:

@@ -27,6 +27,7 @@ from eksir.report.timeline import (
     metrics,
     response_entries,
 )
+from eksir.store.sensitivity import sensitive_reason
 
 ASSESSMENT_DOC = "prevention/assessment.json"
 PROOF_DOC = "prevention/proof.json"
@@ -153,6 +154,7 @@ def evidence_rows(record: CaseRecord) -> list[EvidenceRow]:
                 item.source,
                 item.description,
                 tuple(custody),
+                sensitive_reason(item, record.path),
             )
         )
     return rows

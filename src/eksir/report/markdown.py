@@ -1,7 +1,8 @@
 """Render the report as Markdown: the format that goes into the ticket and the post-incident review doc.
 
-Cell text is escaped (pipes, newlines, backticks are attacker-influenced: pod names, user agents) so a
-hostile value cannot break the table layout or inject markup into the rendered review document.
+Every value from the case is escaped with `eksir.safetext.md_escape` (pod names, images, user agents and
+summaries are attacker-influenced): a hostile value cannot break the table layout, add a link or emphasis, or
+carry raw HTML into the rendered review document.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ import json
 from typing import Any
 
 from eksir.report.model import Report, StepRow, utc_text
+from eksir.safetext import md_escape
 
 TIMELINE_LIMIT = 200
 
 
 def cell(value: Any) -> str:
-    """One table cell: no newlines, pipes or backticks from the data."""
-    text = "" if value is None else str(value)
-    return (
-        text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\r", " ").replace("\n", " ")
-    )
+    """One table cell or list item: the value as text, on one line, with no Markdown or HTML in effect."""
+    return md_escape(value)
 
 
 def state_text(value: Any, limit: int = 300) -> str:
@@ -61,15 +60,15 @@ def render_markdown(report: Report) -> str:
     finding, actor = report.finding, report.actor
     workload = finding.get("workload") or {}
     out = [
-        f"# Incident report: case {report.case_id}",
+        f"# Incident report: case {cell(report.case_id)}",
         "",
-        f"Generated {utc_text(report.generated_at)} from the case record only. Status **{report.status}**, "
-        f"verdict **{report.verdict or 'n/a'}**.",
+        f"Generated {utc_text(report.generated_at)} from the case record only. "
+        f"Status **{cell(report.status)}**, verdict **{cell(report.verdict or 'n/a')}**.",
         "",
         "## Executive summary",
         "",
     ]
-    out += [f"- {cell(line)}" for line in report.summary]
+    out += [f"- {md_escape(line, starts_line=True)}" for line in report.summary]
     out += ["", "## Timeline (UTC)", ""]
     shown = report.timeline[:TIMELINE_LIMIT]
     out += _table(
@@ -103,22 +102,7 @@ def render_markdown(report: Report) -> str:
     out += _steps("Eradication and recovery", report.steps_in("eradication", "recovery"))
     out += _steps("Post-incident", report.steps_in("post-incident", "unknown"))
     out += _hunt(report)
-    out += ["", "## Evidence manifest", ""]
-    out += _table(
-        ["#", "name", "sha256", "size", "collected (UTC)", "by", "custody"],
-        [
-            [
-                e.number,
-                e.name,
-                e.sha256,
-                e.size,
-                utc_text(e.collected_at),
-                e.collected_by,
-                "; ".join(e.custody),
-            ]
-            for e in report.evidence
-        ],
-    )
+    out += _evidence(report)
     out += ["", "## Metrics", ""]
     out += _table(["measure", "value", "basis"], [[m.name, m.text, m.basis] for m in report.metrics])
     out += ["", "## Lessons learned (pre-filled from the case; review and edit)", ""]
@@ -128,7 +112,7 @@ def render_markdown(report: Report) -> str:
             f"  - Recommendation: {cell(lesson.recommendation)}",
         ]
     if report.notes:
-        out += ["", "## Notes", ""] + [f"- {cell(n)}" for n in report.notes]
+        out += ["", "## Notes", ""] + [f"- {md_escape(n, starts_line=True)}" for n in report.notes]
     return "\n".join(out) + "\n"
 
 
@@ -155,5 +139,33 @@ def _hunt(report: Report) -> list[str]:
                 "yes" if o.notified else "not recorded",
             ]
             for o in report.owners
+        ],
+    )
+
+
+def _evidence(report: Report) -> list[str]:
+    """The evidence manifest; items that hold secrets are counted above it and marked in their row."""
+    out = ["", "## Evidence manifest", ""]
+    sensitive = [e for e in report.evidence if e.sensitive]
+    if sensitive:
+        out += [
+            f"**{len(sensitive)} item(s) hold secrets** (marked SENSITIVE below): handle, store and share "
+            "them as credentials; rotate what they expose.",
+            "",
+        ]
+    return out + _table(
+        ["#", "name", "sha256", "size", "collected (UTC)", "by", "custody", "sensitive"],
+        [
+            [
+                e.number,
+                e.name,
+                e.sha256,
+                e.size,
+                utc_text(e.collected_at),
+                e.collected_by,
+                "; ".join(e.custody),
+                f"SENSITIVE: {e.sensitive}" if e.sensitive else "",
+            ]
+            for e in report.evidence
         ],
     )

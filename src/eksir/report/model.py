@@ -70,6 +70,8 @@ class EvidenceRow:
     source: str
     description: str
     custody: tuple[str, ...] = ()
+    sensitive: str | None = None
+    """Why the item holds secrets (process environments, Secret values), or None."""
 
 
 @dataclass(frozen=True)

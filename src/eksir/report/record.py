@@ -16,8 +16,8 @@ import orjson
 
 from eksir.errors import CaseInvalidError
 from eksir.models.case import Case, CaseEvent, EvidenceItem
-from eksir.store.atomic import sha256_file
-from eksir.store.case_store import CaseHandle
+from eksir.store.atomic import sha256_bytes, sha256_file
+from eksir.store.case_store import CASE_FILE, CaseHandle
 
 REPORT_KIND = "report"
 REPORT_FILES = {"md": "report.md", "html": "report.html", "json": "report.json"}
@@ -112,15 +112,16 @@ class CaseRecord:
 
 
 def load_record(handle: CaseHandle) -> CaseRecord:
-    """Load and check the case; raises CaseInvalidError when the event chain is broken."""
+    """Load and check the case; raises CaseInvalidError when the event chain is broken or case.json is not
+    the version last logged."""
     problems = handle.log.verify()
     if problems:
         first = problems[0]
         raise CaseInvalidError(
             f"{handle.path}: events.jsonl line {first.line}: {first.message}; run `eksir case verify`"
         )
-    case = handle.load()
     events = list(handle.log.events())
+    case = _checked_case(handle, events)
     documents: dict[str, DocumentRef] = {}
     for event in events:
         if event.type == "document.written" and "path" in event.data:
@@ -129,6 +130,25 @@ def load_record(handle: CaseHandle) -> CaseRecord:
             )
             documents[ref.path] = ref
     return CaseRecord(handle.path, case, events, documents)
+
+
+def _checked_case(handle: CaseHandle, events: list[CaseEvent]) -> Case:
+    """case.json, parsed from the very bytes whose sha256 matched its last `case.written` event.
+
+    The header carries the verdict and status the report states first; a hand-edited verdict must be refused
+    like any other altered document, not reported.
+    """
+    logged = [str(e.data.get("sha256")) for e in events if e.type == "case.written"]
+    try:
+        data = (handle.path / CASE_FILE).read_bytes()
+    except OSError as exc:
+        raise CaseInvalidError(f"{handle.path} has no readable {CASE_FILE}: not a case directory") from exc
+    if not logged or sha256_bytes(data) != logged[-1]:
+        raise CaseInvalidError(f"{CASE_FILE} was altered after it was logged; run `eksir case verify`")
+    try:
+        return Case.model_validate(orjson.loads(data))
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        raise CaseInvalidError(f"{handle.path / CASE_FILE} is not a valid case record") from exc
 
 
 def report_written_after(record: CaseRecord) -> int | None:

@@ -19,6 +19,7 @@ import shutil
 import socket
 import tempfile
 import threading
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -180,27 +181,34 @@ class CaseStore:
         raise NotFoundError(f"no case {case_ref!r} (looked in {self.root} and at that path)")
 
     def open_for_finding(
-        self, finding: Finding, raw_input: bytes, input_name: str
+        self, finding: Finding, raw_input: bytes, input_name: str, input_info: Mapping[str, Any] | None = None
     ) -> tuple[CaseHandle, bool]:
-        """Open the finding's case, creating it atomically if new. Returns (handle, created)."""
+        """Open the finding's case, creating it atomically if new. Returns (handle, created).
+
+        `raw_input` is the finding as received (stored as evidence 1); `input_info` (input size, sha256, how
+        the evidence relates to it) is recorded with it when the input held more than this finding.
+        """
         case_id = case_id_for(finding)
         target = self.root / case_id
+        info = dict(input_info or {})
         if (target / CASE_FILE).is_file():
             handle = CaseHandle(target, self.actor)
-            handle.append("finding.received-again", {"finding_id": finding.id, "input": input_name})
+            handle.append("finding.received-again", {"finding_id": finding.id, "input": input_name, **info})
             return handle, False
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{case_id}.", dir=self.root))
         try:
-            self._assemble(CaseHandle(staging, self.actor), case_id, finding, raw_input, input_name)
+            self._assemble(
+                CaseHandle(staging, self.actor), case_id, finding, raw_input, input_name, info=info
+            )
             staging.rename(target)
         except FileExistsError:
             shutil.rmtree(staging, ignore_errors=True)
-            return self.open_for_finding(finding, raw_input, input_name)
+            return self.open_for_finding(finding, raw_input, input_name, info)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             if (target / CASE_FILE).is_file():
-                return self.open_for_finding(finding, raw_input, input_name)
+                return self.open_for_finding(finding, raw_input, input_name, info)
             raise CaseInvalidError(f"cannot create case {case_id} in {self.root}: {exc.strerror}") from exc
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -208,7 +216,14 @@ class CaseStore:
         return CaseHandle(target, self.actor), True
 
     def _assemble(
-        self, handle: CaseHandle, case_id: str, finding: Finding, raw_input: bytes, input_name: str
+        self,
+        handle: CaseHandle,
+        case_id: str,
+        finding: Finding,
+        raw_input: bytes,
+        input_name: str,
+        *,
+        info: dict[str, Any],
     ) -> None:
         case = Case(
             id=case_id,
@@ -222,13 +237,18 @@ class CaseStore:
             region=finding.region,
             title=finding.title or finding.type,
         )
-        handle.append("case.opened", {"case_id": case_id, "finding_id": finding.id, "input": input_name})
+        handle.append(
+            "case.opened", {"case_id": case_id, "finding_id": finding.id, "input": input_name, **info}
+        )
         handle.save(case, "case opened")
         handle.add_evidence(
             "finding-as-received.json",
             raw_input,
             source=input_name,
-            description="The GuardDuty finding exactly as received (every byte), before any parsing.",
+            description=str(
+                info.get("evidence")
+                or "The GuardDuty finding exactly as received (every byte), before any parsing."
+            ),
         )
 
 

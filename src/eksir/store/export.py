@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from cryptography.exceptions import InvalidSignature
@@ -30,16 +32,28 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from eksir.errors import BadInputError, CaseInvalidError
+from eksir.models.case import EvidenceItem
 from eksir.store.anchor import chain_head
-from eksir.store.atomic import sha256_bytes, sha256_file, write_atomic
+from eksir.store.atomic import sha256_bytes, sha256_file
 from eksir.store.case_store import CaseHandle
+from eksir.store.encryption import decrypt_file, encrypt_file, is_encrypted, parse_recipients
 from eksir.store.keys import fingerprint, load_or_create_key
+from eksir.store.sensitivity import sensitive_reason
+from eksir.store.tar_reader import (
+    archive_members,
+    check_member,
+    copy_member,
+    open_tar,
+    private_file,
+    reading,
+)
 from eksir.store.verify import verify_case
 
 EXPORT_SCHEMA = "eksir.export/v1"
 MANIFEST_NAME = "eksir-manifest.json"
 SIGNATURE_NAME = "eksir-manifest.sig"
 _MAX_MANIFEST_BYTES = 16 << 20
+MEMBER_MODE = 0o600
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,7 @@ class ExportResult:
     fingerprint: str
     key_path: Path
     key_created: bool
+    sensitive: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -80,43 +95,31 @@ def case_files(root: Path) -> list[Path]:
     return files
 
 
-def export_case(handle: CaseHandle, out: Path, key_path: Path | None = None) -> ExportResult:
+def export_case(
+    handle: CaseHandle, out: Path, key_path: Path | None = None, recipients: Sequence[str] = ()
+) -> ExportResult:
     """Verify the case, then write it as a signed tar.gz; raises CaseInvalidError if the case fails verify.
 
     Refusing to export a case that fails verification matters: signing it would vouch for altered evidence.
+    The archive is streamed to a private temporary file beside `out` and renamed into place (never held in
+    memory, never half-written); members are 0600; with `recipients` (age public keys) it is encrypted.
     """
     report = verify_case(handle)
     if not report.ok:
         raise CaseInvalidError(
             f"case {handle.path} fails verification ({report.problems[0]}); refusing to sign it"
         )
-    case_id = handle.load().id
+    age_recipients = parse_recipients(recipients)
+    case = handle.load()
     seq, head = chain_head(handle)
     key, used_key_path, created = load_or_create_key(key_path)
     files = case_files(handle.path)
-    entries = [
-        {
-            "path": f"{case_id}/{p.relative_to(handle.path).as_posix()}",
-            "sha256": sha256_file(p),
-            "size": p.stat().st_size,
-        }
-        for p in files
-    ]
-    manifest = _manifest(handle, case_id, key, entries, (seq, head))
+    entries = _manifest_entries(handle.path, case.id, files, case.evidence)
+    manifest = _manifest(handle, case.id, key, entries, (seq, head))
     manifest_bytes = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     signature = base64.b64encode(key.sign(manifest_bytes)) + b"\n"
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        _add_bytes(tar, MANIFEST_NAME, manifest_bytes)
-        _add_bytes(tar, SIGNATURE_NAME, signature)
-        for path, entry in zip(files, entries, strict=True):
-            info = tar.gettarinfo(str(path), arcname=str(entry["path"]))
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mode = 0o644
-            with path.open("rb") as data:
-                tar.addfile(info, data)
-    write_atomic(out, buffer.getvalue())
+    _write_archive(out, manifest_bytes, signature, list(zip(files, entries, strict=True)), age_recipients)
+    sensitive = [str(e["path"]) for e in entries if e.get("sensitive")]
     handle.append(
         "case.exported",
         {
@@ -125,9 +128,62 @@ def export_case(handle: CaseHandle, out: Path, key_path: Path | None = None) -> 
             "key_fingerprint": manifest["key_fingerprint"],
             "manifest_sha256": sha256_bytes(manifest_bytes),
             "chain_head": {"seq": seq, "hash": head},
+            "sensitive_files": sensitive,
+            "encrypted_to": list(recipients),
         },
     )
-    return ExportResult(out, case_id, len(entries), str(manifest["key_fingerprint"]), used_key_path, created)
+    return ExportResult(
+        out, case.id, len(entries), str(manifest["key_fingerprint"]), used_key_path, created, sensitive
+    )
+
+
+def _manifest_entries(
+    root: Path, case_id: str, files: list[Path], evidence: Sequence[EvidenceItem]
+) -> list[dict[str, Any]]:
+    """One entry per file: path in the archive, sha256, size, and why it is sensitive when it is."""
+    reasons = {item.path: sensitive_reason(item, root) for item in evidence}
+    entries: list[dict[str, Any]] = []
+    for path in files:
+        relative = path.relative_to(root).as_posix()
+        entry: dict[str, Any] = {
+            "path": f"{case_id}/{relative}",
+            "sha256": sha256_file(path),
+            "size": path.stat().st_size,
+        }
+        if reasons.get(relative):
+            entry["sensitive"] = reasons[relative]
+        entries.append(entry)
+    return entries
+
+
+def _write_archive(
+    out: Path,
+    manifest: bytes,
+    signature: bytes,
+    members: list[tuple[Path, dict[str, Any]]],
+    recipients: Sequence[Any],
+) -> None:
+    """Stream the tar.gz (and its age encryption) to private temporary files, then rename into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
+        plain = Path(tmp) / "archive.tar.gz"
+        with private_file(plain) as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            _add_bytes(tar, MANIFEST_NAME, manifest)
+            _add_bytes(tar, SIGNATURE_NAME, signature)
+            for path, entry in members:
+                info = tar.gettarinfo(str(path), arcname=str(entry["path"]))
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mode = MEMBER_MODE
+                with path.open("rb") as data:
+                    tar.addfile(info, data)
+        final = plain
+        if recipients:
+            final = Path(tmp) / "archive.tar.gz.age"
+            encrypt_file(plain, final, recipients)
+        with final.open("rb") as written:
+            os.fsync(written.fileno())
+        os.replace(final, out)
 
 
 def _manifest(
@@ -157,7 +213,7 @@ def _manifest(
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
-    info.mode = 0o644
+    info.mode = MEMBER_MODE
     info.mtime = int(datetime.now(UTC).timestamp())
     tar.addfile(info, io.BytesIO(data))
 
@@ -172,46 +228,90 @@ def is_archive(path: Path) -> bool:
 
 
 def verify_archive(
-    archive: Path, expect_fingerprint: str | None = None, trusted: set[str] | None = None
+    archive: Path,
+    expect_fingerprint: str | None = None,
+    trusted: set[str] | None = None,
+    identity: Path | None = None,
 ) -> ArchiveVerification:
     """Check signature, every listed hash, that nothing unlisted is present, and the case's own event chain.
 
-    Extraction goes to a private temporary directory with tarfile's `data` filter (no absolute paths, `..`,
-    links or device files), so a hostile archive cannot write outside it. Raises BadInputError for a file that
-    is not a readable export at all; every integrity failure is reported, not raised.
+    The archive is hostile until proven otherwise, so the order matters (issue 12): every member's name,
+    type, the member count and the total size are checked from the headers before anything is written or
+    hashed (`archive_members`); the manifest and its signature must come first and are checked next; a bad
+    signature stops there, and a valid one from a key not in `trusted` (or `expect_fingerprint`) is
+    reported as untrusted; only then are members hashed while they stream into a private temporary
+    directory, where the case's own chain is verified and must end at the signed chain head. An
+    age-encrypted archive is decrypted first with `identity`. Raises BadInputError for a file that is not a
+    readable, well-formed export; every integrity
+    failure is reported, not raised.
     """
-    result = ArchiveVerification(archive)
     with tempfile.TemporaryDirectory(prefix="eksir-verify-") as tmp:
-        root = Path(tmp)
-        members = _extract(archive, root)
-        manifest = _read_manifest(root, members, result)
+        unpacked = Path(tmp) / "unpacked"
+        tar_path = archive
+        if is_encrypted(archive):
+            if identity is None:
+                raise BadInputError(f"{archive} is encrypted with age: give the key with --identity FILE")
+            tar_path = Path(tmp) / "archive.tar.gz"
+            decrypt_file(archive, tar_path, identity)
+        with reading(str(archive)), tar_path.open("rb") as stream:
+            return _verify_stream(archive, stream, unpacked, expect_fingerprint, trusted or set())
+
+
+def _verify_stream(
+    archive: Path, stream: BinaryIO, root: Path, expect: str | None, trusted: set[str]
+) -> ArchiveVerification:
+    """Both passes read one open file, so the archive checked from its headers is the one unpacked."""
+    result = ArchiveVerification(archive)
+    members = archive_members(stream, str(archive))
+    stream.seek(0)
+    root.mkdir(mode=0o700)
+    with open_tar(stream, str(archive), "r|gz") as tar, reading(str(archive)):
+        manifest = _read_head(tar, root, result)
         if manifest is None:
             return result
-        _check_signature(root, manifest, result, expect_fingerprint)
-        _check_trust(result, expect_fingerprint, trusted or set())
-        _check_files(root, manifest, members, result)
-        case_dir = root / str(result.case_id)
-        if result.case_id and (case_dir / "case.json").is_file():
-            chain = verify_case(CaseHandle(case_dir, "verifier"))
-            result.events_checked = chain.events_checked
-            result.problems.extend(f"case record: {p}" for p in chain.problems)
-            result.problems.extend(_check_head(manifest, case_dir))
-        else:
-            result.problems.append("the archive holds no case directory with case.json")
+        _check_signature(root, manifest, result, expect)
+        if result.fingerprint is None:
+            return result  # a bad signature: nothing in the archive can be trusted, so nothing is checked
+        _check_trust(result, expect, trusted)
+        hashes = _stream_members(tar, root, str(archive))
+    _check_files(manifest, set(members), hashes, result)
+    case_dir = root / str(result.case_id)
+    if result.case_id and (case_dir / "case.json").is_file():
+        chain = verify_case(CaseHandle(case_dir, "verifier"))
+        result.events_checked = chain.events_checked
+        result.problems.extend(f"case record: {p}" for p in chain.problems)
+        result.problems.extend(_check_head(manifest, case_dir))
+    else:
+        result.problems.append("the archive holds no case directory with case.json")
     return result
 
 
-def _extract(archive: Path, root: Path) -> set[str]:
-    try:
-        with tarfile.open(archive, mode="r:gz") as tar:
-            members = tar.getmembers()
-            for member in members:
-                if not (member.isfile() or member.isdir()):
-                    raise BadInputError(f"{archive}: member {member.name!r} is not a regular file")
-            tar.extractall(root, filter="data")
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        raise BadInputError(f"{archive} is not a readable eksir export ({exc.__class__.__name__})") from exc
-    return {m.name for m in members if m.isfile()}
+def _read_head(tar: tarfile.TarFile, root: Path, result: ArchiveVerification) -> dict[str, Any] | None:
+    """The manifest and its signature, which an export writes first; None (with the problem) otherwise."""
+    for expected in (MANIFEST_NAME, SIGNATURE_NAME):
+        member = tar.next()
+        if member is None or member.name != expected or not member.isfile():
+            result.problems.append(
+                f"the archive does not start with {MANIFEST_NAME} and {SIGNATURE_NAME}: "
+                "not a signed eksir export"
+            )
+            return None
+        if member.size > _MAX_MANIFEST_BYTES:
+            result.problems.append(f"{expected} is implausibly large")
+            return None
+        copy_member(tar, member, root / expected)
+    return _read_manifest(root, {MANIFEST_NAME, SIGNATURE_NAME}, result)
+
+
+def _stream_members(tar: tarfile.TarFile, root: Path, archive: str) -> dict[str, str]:
+    """Write each remaining file under `root` (0600), hashing it as it streams; returns name -> sha256."""
+    hashes: dict[str, str] = {}
+    seen: set[str] = {MANIFEST_NAME, SIGNATURE_NAME}
+    while (member := tar.next()) is not None:
+        check_member(member, archive, seen)
+        if member.isfile():
+            hashes[member.name] = copy_member(tar, member, root / member.name)
+    return hashes
 
 
 def _read_manifest(root: Path, members: set[str], result: ArchiveVerification) -> dict[str, Any] | None:
@@ -280,7 +380,7 @@ def _check_head(manifest: dict[str, Any], case_dir: Path) -> list[str]:
 
 
 def _check_files(
-    root: Path, manifest: dict[str, Any], members: set[str], result: ArchiveVerification
+    manifest: dict[str, Any], members: set[str], hashes: dict[str, str], result: ArchiveVerification
 ) -> None:
     listed: set[str] = set()
     entries = manifest.get("files")
@@ -290,7 +390,7 @@ def _check_files(
         result.files_checked += 1
         if name not in members:
             result.problems.append(f"{name}: listed in the manifest but missing from the archive")
-        elif sha256_file(root / name) != entry.get("sha256"):
+        elif hashes.get(name) != entry.get("sha256"):
             result.problems.append(f"{name}: altered (sha256 differs from the signed manifest)")
     for name in sorted(members - listed - {MANIFEST_NAME, SIGNATURE_NAME}):
         result.problems.append(f"{name}: present in the archive but not listed in the signed manifest")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from eksir.models.finding import Finding
+from eksir.safetext import md_escape
 from eksir.triage.verdict import Verdict
 
 TRIAGE_SCHEMA = "eksir.triage/v1"
@@ -96,39 +97,47 @@ def triage_document(
 
 
 def summary_markdown(document: dict[str, Any]) -> str:
-    """A short human summary for the case folder, written from the triage document only."""
+    """A short human summary for the case folder, written from the triage document only.
+
+    Every value is escaped (`md_escape`): pod names, images and user agents are the attacker's text, and a
+    backtick in one would close a code span and let the rest render as Markdown or HTML.
+    """
+    e = md_escape
     finding, verdict = document["finding"], document["verdict"]
     workload, actor, call = document["workload"] or {}, document["actor"] or {}, document["api_call"] or {}
     cluster = (document["cluster"] or {}).get("name")
     lines = [
-        f"# Case {document['case']['id']}",
+        f"# Case {e(document['case']['id'])}",
         "",
-        f"**{finding['type']}** (severity {finding['severity']}) in account {finding['account_id']}, "
-        f"region {finding['region']}, cluster `{cluster}`, created {finding['created_at']}.",
+        f"**{e(finding['type'])}** (severity {e(finding['severity'])}) "
+        f"in account {e(finding['account_id'])}, region {e(finding['region'])}, cluster {e(cluster)}, "
+        f"created {e(finding['created_at'])}.",
         "",
-        f"- Pod: `{workload.get('namespace')}/{workload.get('name')}` (uid `{workload.get('uid')}`), "
-        f"service account `{workload.get('service_account')}`, hostNetwork={workload.get('host_network')}, "
-        f"hostPID={workload.get('host_pid')}, hostIPC={workload.get('host_ipc')}",
+        f"- Pod: {e(workload.get('namespace'))}/{e(workload.get('name'))} (uid {e(workload.get('uid'))}), "
+        f"service account {e(workload.get('service_account'))}, "
+        f"hostNetwork={e(workload.get('host_network'))}, hostPID={e(workload.get('host_pid'))}, "
+        f"hostIPC={e(workload.get('host_ipc'))}",
     ]
     lines += [
-        f"  - container `{c['name']}` image `{c['image']}` privileged={c['privileged']}"
+        f"  - container {e(c['name'])} image {e(c['image'])} privileged={e(c['privileged'])}"
         for c in workload.get("containers", [])
     ]
-    actor_credentials = f"access key `{actor.get('access_key_id')}`, session `{actor.get('session_name')}`"
-    source_ips = ", ".join(call.get("source_ips") or []) or "unknown IP"
-    origin = f"ASN {call.get('asn')} {call.get('asn_org')}, country {call.get('country_code')}"
+    actor_credentials = f"access key {e(actor.get('access_key_id'))}, session {e(actor.get('session_name'))}"
+    source_ips = e(", ".join(call.get("source_ips") or []) or "unknown IP")
+    origin = f"ASN {e(call.get('asn'))} {e(call.get('asn_org'))}, country {e(call.get('country_code'))}"
     lines += [
-        f"- Actor: **{actor.get('kind')}** `{actor.get('username')}` ({actor_credentials}): "
-        f"{actor.get('reason')}",
-        f"- Call: `{call.get('verb')} {call.get('request_uri')}` -> {call.get('status_code')} from "
-        f"{source_ips} ({origin}), user agent `{call.get('user_agent')}`",
+        f"- Actor: **{e(actor.get('kind'))}** {e(actor.get('username'))} ({actor_credentials}): "
+        f"{e(actor.get('reason'))}",
+        f"- Call: {e(call.get('verb'))} {e(call.get('request_uri'))} -> {e(call.get('status_code'))} from "
+        f"{source_ips} ({origin}), user agent {e(call.get('user_agent'))}",
         "",
-        f"## Verdict: {verdict['decision']}",
+        f"## Verdict: {e(verdict['decision'])}",
         "",
     ]
-    lines += [f"- {reason}" for reason in verdict["reasons"]]
+    lines += [f"- {e(reason, starts_line=True)}" for reason in verdict["reasons"]]
     lines += ["", "| check | status | detail |", "|---|---|---|"]
-    lines += [f"| {c['name']} | {c['status']} | {c['detail']} |" for c in verdict["checks"]]
+    lines += [f"| {e(c['name'])} | {e(c['status'])} | {e(c['detail'])} |" for c in verdict["checks"]]
     if verdict["follow_ups"]:
-        lines += ["", "## Follow-ups", ""] + [f"- {item}" for item in verdict["follow_ups"]]
+        lines += ["", "## Follow-ups", ""]
+        lines += [f"- {e(item, starts_line=True)}" for item in verdict["follow_ups"]]
     return "\n".join(lines) + "\n"

@@ -43,6 +43,7 @@ from eksir.actions.evidence.case_evidence import record_evidence
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
+from eksir.store.sensitivity import VOLATILE_DESCRIPTION
 
 SCRIPT_NAME = "collect_volatile.sh"
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
@@ -294,7 +295,7 @@ class CaptureVolatile(Action[CaptureVolatileParams]):
                 name,
                 data,
                 source=source,
-                description=f"volatile evidence from the node, as uploaded to {source}",
+                description=f"{VOLATILE_DESCRIPTION}, as uploaded to {source}",
                 media_type="application/octet-stream",
             )
         reference = json.dumps({"source": source, "sha256": digest, "kept_in": "s3"}, sort_keys=True)
