@@ -263,7 +263,7 @@ def test_a_first_run_shows_the_lab_build_progress_in_the_game_days_own_progress(
     args = ["gameday", "--lab-dir", str(tmp_path / "lab"), "--cases-dir", str(tmp_path / "cases")]
     code, _, err = run_in_process(args, capsys, monkeypatch)
     assert "s first run: building etcd v" in err
-    assert "from the pinned Go modules, about 7 min on 2 cores" in err
+    assert "from the pinned Go modules, about 9 min on 2 cores" in err
     assert "s building kube-apiserver v1.34.4 with Go, expected about 6 min; log: " in err
     assert "s built etcd v" in err
     assert "lab up: failed" in err
