@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from eksir.engine import ApprovalPolicy, PolicyGate, Runner
-from eksir.gameday import GameDay, _Day, _hunt, _plan, _triage, lab_environment
+from eksir.gameday import GameDay, Phase, _Day, _hunt, _plan, _triage, lab_environment
 from eksir.lab import lab as lab_module
 from eksir.lab.scenarios import ScenarioName
 from eksir.recovery.run import recover
@@ -44,7 +44,7 @@ def incident(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
             _triage(day, lab_dir / "cases")
             plan = _plan(day)
             Runner(day.case, plan, _context_of(day), PolicyGate(ApprovalPolicy.ALL, "test")).run()
-            _hunt(day)
+            _hunt(day, Phase("hunt"))
             truth = json.loads(Path(state.ground_truth).read_text())
             yield Incident(state, truth, day.case, day)
     finally:

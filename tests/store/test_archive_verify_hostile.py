@@ -127,6 +127,8 @@ def test_an_archive_written_like_earlier_versions_with_0644_members_still_verifi
 ) -> None:
     with tarfile.open(exported, "r:gz") as tar:
         members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
-    result = verify_archive(_tar(tmp_path / "old.tar.gz", members))  # TarInfo's default mode is 0644
+    signer = orjson.loads(dict(members)[MANIFEST_NAME])["key_fingerprint"]
+    old = _tar(tmp_path / "old.tar.gz", members)  # TarInfo's default mode is 0644
+    result = verify_archive(old, trusted={signer})
     assert result.ok, result.problems
     assert result.files_checked == len(members) - 2

@@ -18,6 +18,7 @@ from eksir.report import generate_report
 from eksir.safetext import md_escape
 from eksir.store import CaseHandle
 from eksir.store.export import MANIFEST_NAME, export_case, verify_archive
+from eksir.store.keys import default_key_path, fingerprint, load_or_create_key
 from eksir.store.sensitivity import NODE_CAPTURE, VOLATILE_DESCRIPTION
 from tests.cli.helpers import run_eksir
 from tests.report.case_builder import build_case
@@ -63,7 +64,7 @@ def test_a_node_capture_is_marked_sensitive_in_the_signed_manifest_and_the_expor
     assert result.sensitive == list(marked)
     exported = [e for e in case.log.events() if e.type == "case.exported"][-1]
     assert exported.data["sensitive_files"] == list(marked)
-    assert verify_archive(result.archive).ok
+    assert verify_archive(result.archive, trusted={result.fingerprint}).ok
 
 
 def test_the_report_marks_the_node_capture_sensitive(case: CaseHandle) -> None:
@@ -80,9 +81,10 @@ def test_an_export_encrypted_to_a_recipient_verifies_only_with_its_identity(
     identity = x25519.Identity.generate()
     key_file = tmp_path / "receiver.key"
     key_file.write_text(f"# receiver\n{identity}\n")
-    archive = export_case(case, tmp_path / "out.tar.gz.age", recipients=[str(identity.to_public())]).archive
+    result = export_case(case, tmp_path / "out.tar.gz.age", recipients=[str(identity.to_public())])
+    archive = result.archive
     assert archive.read_bytes().startswith(b"age-encryption.org/v1\n")
-    assert verify_archive(archive, identity=key_file).ok
+    assert verify_archive(archive, trusted={result.fingerprint}, identity=key_file).ok
     with pytest.raises(BadInputError, match="encrypted with age"):
         verify_archive(archive)
     stranger = tmp_path / "stranger.key"
@@ -100,7 +102,9 @@ def test_the_cli_encrypts_with_recipient_and_verifies_with_identity(case: CaseHa
     assert done.returncode == 0, done.stderr
     assert "encrypted to 1 age recipient(s)" in done.stdout
     assert "sensitive" in done.stdout
-    assert run_eksir("case", "verify", str(archive), "--identity", str(key_file)).returncode == 0
+    signer, _, _ = load_or_create_key(default_key_path())  # the key export created on first use
+    pinned = ["--trusted-key", fingerprint(signer.public_key())]
+    assert run_eksir("case", "verify", str(archive), "--identity", str(key_file), *pinned).returncode == 0
     refused = run_eksir("case", "verify", str(archive))
     assert refused.returncode == ExitCode.BAD_INPUT
     assert refused.stderr.strip().endswith("give the key with --identity FILE")

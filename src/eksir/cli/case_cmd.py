@@ -85,7 +85,7 @@ def verify(  # noqa: PLR0917 - typer maps parameters to options
             }
         )
     else:
-        console = plain_console()
+        console = plain_console(soft_wrap=True)
         for problem in report.problems:
             console.print(line(("ALTERED", "red"), f" {problem}"))
         if report.ok:
@@ -119,7 +119,7 @@ def _verify_archive(
             }
         )
     else:
-        console = plain_console()
+        console = plain_console(soft_wrap=True)
         for problem in result.problems:
             console.print(line(("FAILED", "red"), f" {problem}"))
         if result.ok:
