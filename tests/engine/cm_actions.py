@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client import CoreV1Api, V1ConfigMap, V1ObjectMeta
+from kubernetes.client import ApiClient, CoreV1Api, RbacAuthorizationV1Api, V1ConfigMap, V1ObjectMeta
 from kubernetes.client.exceptions import ApiException
 
 from eksir.actions.base import (
@@ -159,3 +159,23 @@ def make_configmap(api: CoreV1Api, namespace: str, name: str, data: dict[str, st
     except ApiException as exc:
         if exc.status != 409:
             raise
+
+
+def grant_configmaps(api: ApiClient, namespace: str, user: str) -> None:
+    """Let `user` get and patch ConfigMaps in `namespace` only: a responder with real, narrow RBAC."""
+    rbac = RbacAuthorizationV1Api(api)
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "cm"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "patch"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "cm"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm"},
+            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+        },
+    )

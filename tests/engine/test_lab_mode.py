@@ -8,7 +8,7 @@ step's dependents, as in production.
 from __future__ import annotations
 
 import pytest
-from kubernetes.client import ApiClient, CoreV1Api, RbacAuthorizationV1Api
+from kubernetes.client import ApiClient, CoreV1Api
 
 from eksir.engine import ApprovalPolicy, LabMode, PolicyGate, Runner, RunState, StateStore, StepStatus
 from eksir.lab.controlplane import ControlPlane, create_namespace
@@ -30,7 +30,7 @@ def namespaces(k8s_admin: ApiClient, core: CoreV1Api, k8s_namespace: str) -> tup
     create_namespace(k8s_admin, forbidden)
     cm_actions.make_configmap(core, k8s_namespace, "ok")
     cm_actions.make_configmap(core, forbidden, "nope")
-    _grant_configmaps(k8s_admin, k8s_namespace, USER)
+    cm_actions.grant_configmaps(k8s_admin, k8s_namespace, USER)
     return k8s_namespace, forbidden
 
 
@@ -112,22 +112,3 @@ def test_resumed_outside_the_lab_a_step_left_unavailable_is_attempted_again_and_
     assert state.steps["capture"].status is StepStatus.FAILED
     assert state.steps["capture"].error_kind == "permission-denied"
     assert state.steps["isolate"].status is StepStatus.VERIFIED
-
-
-def _grant_configmaps(api: ApiClient, namespace: str, user: str) -> None:
-    rbac = RbacAuthorizationV1Api(api)
-    rbac.create_namespaced_role(
-        namespace,
-        {
-            "metadata": {"name": "cm"},
-            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "patch"]}],
-        },
-    )
-    rbac.create_namespaced_role_binding(
-        namespace,
-        {
-            "metadata": {"name": "cm"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm"},
-            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
-        },
-    )

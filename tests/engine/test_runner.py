@@ -6,7 +6,7 @@ import time
 
 import orjson
 import pytest
-from kubernetes.client import ApiClient, CoreV1Api, RbacAuthorizationV1Api
+from kubernetes.client import ApiClient, CoreV1Api
 
 from eksir.engine import (
     ApprovalPolicy,
@@ -90,7 +90,7 @@ def test_a_permission_denied_step_fails_its_dependents_are_blocked_and_independe
     create_namespace(k8s_admin, forbidden_ns)
     cm_actions.make_configmap(core, k8s_namespace, "ok")
     cm_actions.make_configmap(core, forbidden_ns, "nope")
-    _grant_configmaps(k8s_admin, k8s_namespace, "limited-responder")
+    cm_actions.grant_configmaps(k8s_admin, k8s_namespace, "limited-responder")
     limited = control_plane.identity_api_client("limited-responder")
     plan = make_plan(
         mark_step("s1", (forbidden_ns, "nope"), "a"),
@@ -193,22 +193,3 @@ def test_a_state_file_older_than_the_log_is_brought_up_to_date_on_load(
     state = StateStore(case).load()
     assert state.steps["s1"].status is StepStatus.VERIFIED
     assert state.steps["s1"].applied == {"before": None}
-
-
-def _grant_configmaps(api: ApiClient, namespace: str, user: str) -> None:
-    rbac = RbacAuthorizationV1Api(api)
-    rbac.create_namespaced_role(
-        namespace,
-        {
-            "metadata": {"name": "cm"},
-            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "patch"]}],
-        },
-    )
-    rbac.create_namespaced_role_binding(
-        namespace,
-        {
-            "metadata": {"name": "cm"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm"},
-            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
-        },
-    )
