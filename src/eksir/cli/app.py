@@ -1,50 +1,38 @@
-"""Entry point: builds the typer app from the command modules and turns eksir errors into exit codes.
+"""Entry point: builds the typer app and turns eksir errors into exit codes.
 
-Every command module exposes `register(app)`. Errors derived from `EksirError` are printed as one line on
-stderr and mapped to their documented exit code; nothing a user can cause ends in a traceback.
+Every command module exposes `register(app)`; the table in `eksir.cli.commands` names them, and only the
+module of the command being run is imported (see `eksir.cli.lazy`). Errors derived from `EksirError` are
+printed as one line on stderr and mapped to their documented exit code; nothing a user can cause ends in a
+traceback.
 """
 
 from __future__ import annotations
 
 import sys
-from importlib import import_module
 
 import typer
 from rich.console import Console
 
+from eksir.cli.lazy import LazyGroup
 from eksir.errors import EksirError
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "eksir.cli.triage_cmd",
-    "eksir.cli.case_cmd",
-    "eksir.cli.lab_cmd",
-    "eksir.cli.hunt_cmd",
-    "eksir.cli.report_cmd",
-    "eksir.cli.prevent_cmd",
-    "eksir.cli.recover_cmd",
-    "eksir.cli.gameday_cmd",
-    "eksir.cli.respond_cmd",
-    "eksir.cli.permissions_cmd",
-)
+
+def _top_level() -> None:
+    # No options of its own; typer needs a callback to build a group whose commands are resolved lazily.
+    pass
 
 
 def build_app() -> typer.Typer:
-    """Create the typer app with every command module that is installed registered on it."""
+    """Create the typer app; each command's module is imported only when that command runs (cli.lazy)."""
     app = typer.Typer(
         name="eksir",
         help="Incident response for a privileged container launched on Amazon EKS.",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
+        cls=LazyGroup,
     )
-    for module_name in COMMAND_MODULES:
-        try:
-            module = import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        module.register(app)
+    app.callback()(_top_level)
     return app
 
 
