@@ -1,16 +1,25 @@
-"""`eksir triage FILE`: read a finding in any AWS form, judge it, and open (or reuse) its case."""
+"""`eksir triage FILE`: read a finding in any AWS form, judge it, and open (or reuse) its case.
+
+`--output json` prints one finding as an indented object and several as JSON Lines (one compact object
+per line), written as they are judged; with `--no-case` a large export is streamed and judged on every
+core (`cli.triage_stream`, `cli.triage_parallel`).
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
+from contextlib import AbstractContextManager, closing, nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
 
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption
+from eksir.cli.triage_parallel import judged_stream
+from eksir.cli.triage_stream import Judged, SkipReporter, write_documents
 from eksir.cli.triage_view import render_triage
 from eksir.errors import BadInputError, EksirError
 from eksir.findings import read_findings, require_handled
@@ -22,11 +31,26 @@ from eksir.triage.document import summary_markdown, triage_document
 
 def read_input_bytes(source: str) -> tuple[bytes, str]:
     """Read the raw bytes (kept as evidence exactly as received) from a path or `-` for stdin."""
+    stream, name = open_input(source)
+    with _closing(stream):
+        try:
+            return stream.read(), name
+        except OSError as exc:
+            raise BadInputError(f"cannot read {name}: {exc.strerror or exc}") from exc
+
+
+def _closing(stream: IO[bytes]) -> AbstractContextManager[IO[bytes]]:
+    """Close an opened file after use, never standard input (other code of this process may read it)."""
+    return nullcontext(stream) if stream is sys.stdin.buffer else closing(stream)
+
+
+def open_input(source: str) -> tuple[IO[bytes], str]:
+    """The input as a binary stream (a path, or `-` for stdin) and its name; BadInputError if unopenable."""
     if source == "-":
-        return sys.stdin.buffer.read(), "<stdin>"
+        return sys.stdin.buffer, "<stdin>"
     path = Path(source)
     try:
-        return path.read_bytes(), str(path)
+        return path.open("rb"), str(path)
     except IsADirectoryError as exc:
         raise BadInputError(f"{path} is a directory, not a finding file") from exc
     except FileNotFoundError as exc:
@@ -90,16 +114,27 @@ def triage(
     """Read a GuardDuty finding in any form AWS emits, triage it, and open (or reuse) its case."""
     stderr = Console(stderr=True, highlight=False, soft_wrap=True)
     config = load_triage_config(config_file)
+    if no_case and output is OutputFormat.JSON:  # bulk triage: streamed, on every core (cli.triage_parallel)
+        stream, _name = open_input(finding_file)
+        with _closing(stream):
+            _write_json(judged_stream(stream, config), stderr)
+        return
     raw, input_name = read_input_bytes(finding_file)
     findings = handled_findings(read_findings(raw), stderr)
     store = None if no_case else CaseStore(cases_dir)
-    documents = [triage_one(finding, config, store, raw, input_name) for finding in findings]
+    documents = (triage_one(finding, config, store, raw, input_name) for finding in findings)
     if output is OutputFormat.JSON:
-        print_json(documents[0] if len(documents) == 1 else documents)
+        _write_json((Judged([orjson.dumps(document)]) for document in documents), stderr)
         return
     console = Console(highlight=False)
     for document in documents:
         render_triage(console, document)
+
+
+def _write_json(batches: Iterable[Judged], stderr: Console) -> None:
+    """One finding: the indented object; several: JSON Lines (see `cli.triage_stream`)."""
+    sys.stdout.flush()
+    write_documents(batches, SkipReporter(stderr), sys.stdout.buffer)
 
 
 def register(app: typer.Typer) -> None:

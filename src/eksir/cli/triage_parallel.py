@@ -1,0 +1,177 @@
+"""Bulk triage on every core, in bounded memory: a JSON Lines export read in blocks of whole lines.
+
+Why: one process reads an S3 export at about 10,000 findings/s before any triage is done (bench/README.md),
+and reading the whole export first made memory grow with its size. Here the parent reads the input in
+blocks of about 4 MB of whole lines, keeps at most two blocks per worker in flight, and forked workers run
+the same pipeline (`triage_stream.judge`) on each block and send back only the JSON lines they wrote:
+bytes cost next to nothing to pickle, where sending `Finding`s back cost more than building them. The
+parent writes the lines in input order, so the output is the same as one process's.
+
+Used only where that holds: no case is opened (`--no-case`), the input is plain JSON Lines by the reader's
+own rule (not gzip, no byte-order mark; its first non-blank line is a whole JSON value and more text
+follows) and longer than one block. Anything else is read whole and judged here, as before. A block that
+holds a bad line is read again behind the input's first line and as many empty lines as came before it,
+so the error names the same line number a single process would, after the findings before it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from multiprocessing.pool import AsyncResult, Pool
+from typing import IO
+
+import orjson
+
+from eksir.cli.triage_stream import Judged, judge
+from eksir.errors import EksirError
+from eksir.findings.shapes import finding_plan
+from eksir.triage import TriageConfig
+
+BLOCK_BYTES = 4 << 20
+"""About 1,400 findings of a typical export: large enough that sending a block costs little."""
+MAX_WORKERS = 4
+_NOT_JSON_LINES = (b"\x1f\x8b", b"\xef\xbb\xbf")  # gzip, UTF-8 byte-order mark: the reader's whole path
+
+
+@dataclass(frozen=True)
+class Block:
+    """Whole lines of the input; `lines_before` lines of the input come before them."""
+
+    data: bytes
+    lines_before: int
+
+
+@dataclass
+class BlockResult:
+    """A worker's answer: the block's judged lines, and the reader's error if a line was bad."""
+
+    judged: Judged
+    error: EksirError | None
+
+
+_config: TriageConfig | None = None
+"""The triage config, set in the parent just before the workers are forked."""
+
+
+def judged_stream(stream: IO[bytes], config: TriageConfig) -> Iterator[Judged]:
+    """The judged findings of the input, in order: on every core for a JSON Lines export, else here.
+
+    Raises `BadInputError` when the input cannot be read, and the reader's errors as `judge` does.
+    """
+    first = read_block(stream)
+    second = read_block(stream) if first else b""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    head = first_line(first)
+    if not second or workers < 2 or head is None:
+        return judge(first + second + _read_rest(stream), None, config)
+    return _in_parallel(head, _blocks(stream, first, second), config, workers)
+
+
+def read_block(stream: IO[bytes]) -> bytes:
+    """About `BLOCK_BYTES` of whole lines (the last line read to its end); empty at the end of input."""
+    try:
+        chunk = stream.read(BLOCK_BYTES)
+        if chunk and not chunk.endswith(b"\n"):
+            chunk += stream.readline()
+    except OSError as exc:
+        raise _unreadable(exc) from exc
+    return chunk
+
+
+def first_line(block: bytes) -> bytes | None:
+    """The input up to and including its first non-blank line when that line is a whole JSON value."""
+    if block.startswith(_NOT_JSON_LINES):
+        return None
+    start = len(block) - len(block.lstrip())
+    end = block.find(b"\n", start)
+    if end < 0:
+        return None
+    try:
+        orjson.loads(block[start:end])
+    except orjson.JSONDecodeError:
+        return None
+    return block[: end + 1]
+
+
+def _read_rest(stream: IO[bytes]) -> bytes:
+    try:
+        return stream.read()
+    except OSError as exc:
+        raise _unreadable(exc) from exc
+
+
+def _unreadable(exc: OSError) -> EksirError:
+    from eksir.errors import BadInputError  # noqa: PLC0415 - the error path only
+
+    return BadInputError(f"cannot read the input: {exc.strerror or exc}")
+
+
+def _blocks(stream: IO[bytes], first: bytes, second: bytes) -> Iterator[Block]:
+    lines = 0
+    block = first
+    while block:
+        yield Block(block, lines)
+        lines += block.count(b"\n")
+        block, second = (second, b"") if second else (read_block(stream), b"")
+
+
+def _in_parallel(
+    head: bytes, blocks: Iterator[Block], config: TriageConfig, workers: int
+) -> Iterator[Judged]:
+    global _config  # noqa: PLW0603 - handed to the forked workers, cleared afterwards
+    finding_plan()  # botocore's model, loaded once here rather than once per worker
+    _config = config
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            pending: deque[tuple[Block, AsyncResult[BlockResult]]] = deque()
+            for block in islice(blocks, 2 * workers):
+                pending.append((block, _submit(pool, block)))
+            while pending:
+                block, future = pending.popleft()
+                result = future.get()
+                for following in islice(blocks, 1):
+                    pending.append((following, _submit(pool, following)))
+                yield result.judged
+                if result.error is not None:
+                    raise _exact_error(head, block, result.error, config)
+    finally:
+        _config = None
+
+
+def _submit(pool: Pool, block: Block) -> AsyncResult[BlockResult]:
+    return pool.apply_async(_judge_block, (block.data,))
+
+
+def _judge_block(data: bytes) -> BlockResult:
+    """In a worker: every finding of one block, as JSON lines; stops at the reader's first error."""
+    assert _config is not None
+    judged = Judged()
+    try:
+        for batch in judge(data, None, _config):
+            judged.lines.extend(batch.lines)
+            judged.skipped.extend(batch.skipped)
+    except EksirError as exc:
+        return BlockResult(judged, exc)
+    return BlockResult(judged, None)
+
+
+def _exact_error(head: bytes, block: Block, error: EksirError, config: TriageConfig) -> EksirError:
+    """The error a single process would raise: the block read again behind the input's first line.
+
+    The input's first non-blank line leads (the first block read it without error), then empty lines up
+    to the block, so the reader takes the same JSON Lines path and counts the lines from the input's start.
+    """
+    if block.lines_before == 0:
+        return error
+    padding = b"\n" * (block.lines_before - head.count(b"\n"))
+    try:
+        for _batch in judge(head + padding + block.data, None, config):
+            pass
+    except EksirError as exact:
+        return exact
+    return error
