@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from eksir.cli.app import build_app
 from eksir.cli.commands import COMMANDS
 from eksir.cli.lazy import load_commands
+from tests.cli.helpers import REPO
 
 runner = CliRunner()
 HEAVY = ("boto3", "botocore", "kubernetes", "moto", "pydantic", "yaml", "cryptography", "jinja2")
@@ -100,3 +101,20 @@ def test_help_in_a_fresh_interpreter_imports_no_sdk_no_pydantic_and_no_command_m
     assert not {name for name in modules if name.split(".")[0] in HEAVY}
     assert not {name for name in modules if name.startswith("eksir.cli.") and name.endswith("_cmd")}
     assert not {name for name in modules if name.startswith(("eksir.lab", "eksir.hunt", "eksir.findings"))}
+
+
+def test_a_hunt_over_local_files_imports_no_aws_or_kubernetes_sdk_nor_the_case_store() -> None:
+    tree = REPO / "tests" / "data" / "hunt" / "tree"
+    since = ["--since", "2024-08-01", "--until", "2024-08-05"]
+    modules = _imported_after(["hunt", "-p", "AKIAATTACKER00000001", *since, "-s", str(tree), "-o", "json"])
+    assert "eksir.hunt.scan" in modules
+    assert not {name for name in modules if name.split(".")[0] in {"boto3", "botocore", "kubernetes", "moto"}}
+    assert not {name for name in modules if name.startswith(("eksir.lab", "eksir.store", "eksir.findings"))}
+
+
+def test_triage_imports_neither_kubernetes_nor_boto3_nor_the_lab() -> None:
+    finding = REPO / "tests" / "data" / "findings" / "iam-user.wire.json"
+    modules = _imported_after(["triage", str(finding), "--no-case", "-o", "json"])
+    assert "eksir.triage" in modules
+    assert not {name for name in modules if name.split(".")[0] in {"boto3", "kubernetes", "moto"}}
+    assert not {name for name in modules if name.startswith(("eksir.lab", "eksir.hunt", "eksir.clients"))}
