@@ -103,13 +103,14 @@ def test_help_in_a_fresh_interpreter_imports_no_sdk_no_pydantic_and_no_command_m
     assert not {name for name in modules if name.startswith(("eksir.lab", "eksir.hunt", "eksir.findings"))}
 
 
-def test_a_hunt_over_local_files_imports_no_aws_or_kubernetes_sdk_nor_the_case_store() -> None:
+def test_a_hunt_over_local_files_imports_no_aws_or_kubernetes_sdk_nor_the_case_store_nor_rich() -> None:
     tree = REPO / "tests" / "data" / "hunt" / "tree"
     since = ["--since", "2024-08-01", "--until", "2024-08-05"]
     modules = _imported_after(["hunt", "-p", "AKIAATTACKER00000001", *since, "-s", str(tree), "-o", "json"])
     assert "eksir.hunt.scan" in modules
     assert not {name for name in modules if name.split(".")[0] in {"boto3", "botocore", "kubernetes", "moto"}}
     assert not {name for name in modules if name.startswith(("eksir.lab", "eksir.store", "eksir.findings"))}
+    assert "rich" not in modules  # JSON to a pipe: no progress bar, no table
 
 
 def test_triage_imports_neither_kubernetes_nor_boto3_nor_the_lab() -> None:

@@ -9,12 +9,15 @@ traceback.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from eksir.cli.lazy import LazyGroup
 from eksir.errors import EksirError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _top_level() -> None:
@@ -41,12 +44,18 @@ def main() -> None:
 
     Usage errors are handled by click (exit 2); eksir errors become one line on stderr and their exit code.
     """
-    stderr = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         build_app()(prog_name="eksir")
     except EksirError as exc:
-        stderr.print(f"eksir: error: {exc.message}", markup=False)
+        _stderr().print(f"eksir: error: {exc.message}", markup=False)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
-        stderr.print("eksir: interrupted; the case record is intact")
+        _stderr().print("eksir: interrupted; the case record is intact")
         sys.exit(130)
+
+
+def _stderr() -> Console:
+    """rich's console on stderr, made (and rich imported) only when there is an error to print."""
+    from rich.console import Console  # noqa: PLC0415 - a run that succeeds with JSON output never needs rich
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)

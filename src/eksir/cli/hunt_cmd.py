@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import sys
 import time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption
 from eksir.errors import BadInputError
@@ -32,6 +32,8 @@ from eksir.hunt.sources.cloud import AthenaTarget
 from eksir.hunt.window import TimeWindow
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from eksir.hunt.result import HuntResult
     from eksir.hunt.scan import ScanProgress
     from eksir.store import CaseHandle
@@ -169,7 +171,9 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     )
     result = _run_with_progress(principals, source, TimeWindow.parse(since, until), access, options)
     if handle is not None:
-        from eksir.hunt.case import record_hunt  # noqa: PLC0415 - see module docstring
+        from rich.console import Console  # noqa: PLC0415 - see module docstring
+
+        from eksir.hunt.case import record_hunt  # noqa: PLC0415
 
         item = record_hunt(handle, result)
         Console(stderr=True).print(f"hunt stored in the case as {item.path} (sha256 {item.sha256[:12]})")
@@ -191,8 +195,8 @@ _REDRAW_SECONDS = 0.1
 def _run_with_progress(
     principals: PrincipalSet, sources: list[str], window: TimeWindow, access: AwsAccess, options: HuntOptions
 ) -> HuntResult:
-    stderr = Console(stderr=True)
-    if not stderr.is_terminal:
+    stderr = _terminal_stderr()
+    if stderr is None:
         return run_hunt(principals, sources, window, access=access, options=options)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
 
@@ -219,6 +223,19 @@ def _run_with_progress(
                 progress.refresh()
 
         return run_hunt(principals, sources, window, access=access, options=options, on_progress=update)
+
+
+def _terminal_stderr() -> Console | None:
+    """rich's console on stderr when rich takes it for a terminal; rich is imported only if it may be one.
+
+    Without a tty, rich calls stderr a terminal only when TTY_COMPATIBLE or FORCE_COLOR says so.
+    """
+    if not sys.stderr.isatty() and not {"TTY_COMPATIBLE", "FORCE_COLOR"} & set(os.environ):
+        return None
+    from rich.console import Console  # noqa: PLC0415 - see module docstring
+
+    stderr = Console(stderr=True)
+    return stderr if stderr.is_terminal else None
 
 
 def _render(result: HuntResult, output: HuntOutput, show_queries: bool) -> None:
@@ -263,7 +280,9 @@ def _csv(result: HuntResult) -> str:
 
 
 def _table(result: HuntResult) -> None:
-    from rich.table import Table  # noqa: PLC0415 - only table output needs it
+    from rich.console import Console  # noqa: PLC0415 - only table output needs rich
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
 
     console = Console(highlight=False, soft_wrap=False)
     table = Table(
