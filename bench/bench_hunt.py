@@ -372,7 +372,8 @@ def report(
         f"(chained: {found.get('chained_principals')})  [{_times(sides.eksir)}]"
     )
     print(
-        f"        CPU {eksir.cores:.2f} cores busy; peak RSS whole tree {sampler.peak_total / 1e6:.0f} MB "
+        f"        CPU {eksir.cores * eksir.seconds:.2f} s, {eksir.cores:.2f} cores busy; "
+        f"peak RSS whole tree {sampler.peak_total / 1e6:.0f} MB "
         f"(this bench process included), largest process {sampler.peak_single / 1e6:.0f} MB"
     )
     print(
@@ -381,8 +382,8 @@ def report(
     )
     print(
         f"floor process:       {floor_run.seconds:6.2f}s  {mb / floor_run.seconds:7.0f} MB/s  "
-        f"{events / floor_run.seconds:10,.0f} events/s  (list + read + libdeflate inflate only, 2 processes)"
-        f"  [{_times(sides.floor)}]"
+        f"{events / floor_run.seconds:10,.0f} events/s  (list + read + libdeflate inflate only, 2 processes; "
+        f"CPU {floor_run.cores * floor_run.seconds:.2f} s)  [{_times(sides.floor)}]"
     )
     _in_process_lines(sides, mb)
     return Medians(eksir, counting, floor_run, mb, events)
@@ -426,6 +427,8 @@ def _others(args: argparse.Namespace, tree: Path, refs: list[FileRef], medians: 
         )
         ratios.append(f"eksir/duckdb {duck_s / eksir.seconds:.1f}x (goal >= 5)")
     ratios.append(f"cores {eksir.cores:.2f} (goal: both)")
+    cpu_ratio = (medians.floor.cores * medians.floor.seconds) / (eksir.cores * eksir.seconds)
+    ratios.append(f"CPU seconds floor/eksir {cpu_ratio:.2f} (the cost, whatever the load)")
     print("ratios (whole processes): " + "; ".join(ratios))
 
 
