@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def _in_parallel(
     finding_plan()  # botocore's model, loaded once here rather than once per worker
     _config = config
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
             pending: deque[tuple[Block, AsyncResult[BlockResult]]] = deque()
             for block in islice(blocks, 2 * workers):
                 pending.append((block, _submit(pool, block)))
@@ -141,6 +142,11 @@ def _in_parallel(
                     raise _exact_error(head, block, result.error, config)
     finally:
         _config = None
+
+
+def _worker_start() -> None:
+    """Ctrl-C is the parent's to handle (it stops the workers and says so in one line), not each worker's."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _submit(pool: Pool, block: Block) -> AsyncResult[BlockResult]:
