@@ -124,7 +124,8 @@ def triage(
     store = None if no_case else CaseStore(cases_dir)
     documents = (triage_one(finding, config, store, raw, input_name) for finding in findings)
     if output is OutputFormat.JSON:
-        _write_json((Judged([orjson.dumps(document)]) for document in documents), stderr)
+        lines = (Judged([orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)]) for document in documents)
+        _write_json(lines, stderr)
         return
     console = Console(highlight=False)
     for document in documents:
