@@ -146,3 +146,30 @@ def test_an_unreadable_stream_is_bad_input() -> None:
 
     with pytest.raises(BadInputError, match="cannot read the input: Input/output error"):
         read_block(Broken())
+
+
+def _health_events(count: int) -> bytes:
+    """EventBridge events that are not findings (skipped when findings come with them)."""
+    event = {"detail-type": "GuardDuty Runtime Protection Unhealthy", "source": "aws.guardduty", "detail": {}}
+    return (orjson.dumps(event) + b"\n") * count
+
+
+def test_a_stretch_of_other_events_longer_than_a_block_is_skipped_as_in_one_process(tmp_path: Path) -> None:
+    data = _health_events(60_000) + _export(300)
+    assert len(_health_events(60_000)) > triage_parallel.BLOCK_BYTES
+    (tmp_path / "mixed.jsonl").write_bytes(data)
+    (tmp_path / "mixed.jsonl.gz").write_bytes(gzip.compress(data, compresslevel=1))
+    parallel = run_eksir("triage", str(tmp_path / "mixed.jsonl"), "--no-case", "-o", "json")
+    single = run_eksir("triage", str(tmp_path / "mixed.jsonl.gz"), "--no-case", "-o", "json")
+    assert parallel.returncode == 0, parallel.stderr
+    assert len(_ids(parallel.stdout)) == 300
+    assert (parallel.stdout, parallel.stderr) == (single.stdout, single.stderr)
+
+
+def test_a_large_input_with_no_finding_at_all_is_not_a_finding(tmp_path: Path) -> None:
+    (tmp_path / "health.jsonl").write_bytes(_health_events(60_000))
+    result = run_eksir("triage", str(tmp_path / "health.jsonl"), "--no-case", "-o", "json")
+    assert result.returncode == ExitCode.NOT_A_FINDING
+    assert result.stdout == ""
+    assert result.stderr.startswith("eksir: error: ")
+    assert len(result.stderr.strip().splitlines()) == 1

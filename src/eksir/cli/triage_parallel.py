@@ -30,6 +30,7 @@ import orjson
 
 from eksir.cli.triage_stream import Judged, judge
 from eksir.errors import EksirError
+from eksir.findings.envelopes import NoFindingError
 from eksir.findings.shapes import finding_plan
 from eksir.triage import TriageConfig
 
@@ -49,10 +50,12 @@ class Block:
 
 @dataclass
 class BlockResult:
-    """A worker's answer: the block's judged lines, and the reader's error if a line was bad."""
+    """A worker's answer: the block's judged lines, the reader's error if a line was bad, and whether the
+    block held no finding at all (an error only if no block of the input holds one, as in one process)."""
 
     judged: Judged
     error: EksirError | None
+    empty: NoFindingError | None = None
 
 
 _config: TriageConfig | None = None
@@ -127,6 +130,8 @@ def _in_parallel(
     global _config  # noqa: PLW0603 - handed to the forked workers, cleared afterwards
     finding_plan()  # botocore's model, loaded once here rather than once per worker
     _config = config
+    empty: NoFindingError | None = None  # the first block that held no finding
+    found = False
     try:
         with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
             pending: deque[tuple[Block, AsyncResult[BlockResult]]] = deque()
@@ -140,8 +145,12 @@ def _in_parallel(
                 yield result.judged
                 if result.error is not None:
                     raise _exact_error(head, block, result.error, config)
+                found = found or bool(result.judged.lines or result.judged.skipped)
+                empty = empty or result.empty
     finally:
         _config = None
+    if empty is not None and not found:
+        raise empty  # no block held a finding: the input holds none (its count is the first block's)
 
 
 def _worker_start() -> None:
@@ -161,6 +170,8 @@ def _judge_block(data: bytes) -> BlockResult:
         for batch in judge(data, None, _config):
             judged.lines.extend(batch.lines)
             judged.skipped.extend(batch.skipped)
+    except NoFindingError as exc:
+        return BlockResult(judged, None, exc)
     except EksirError as exc:
         return BlockResult(judged, exc)
     return BlockResult(judged, None)
