@@ -108,7 +108,8 @@ def test_bulk_triage_reads_only_a_few_blocks_ahead_of_what_it_has_handed_out(
     batches = judged_stream(stream, load_triage_config(None))
     first = next(iter(batches))
     assert first.lines
-    window = (2 * 2 + 2) * 32 * 1024 + 2 * len(data.splitlines()[0])
+    # two blocks per worker in flight, two read ahead (see triage_parallel._blocks), one handed out
+    window = (2 * 2 + 3) * (32 * 1024 + len(data.splitlines()[0]) + 1)
     assert stream.tell() <= window < len(data)
     rest = [line for batch in batches for line in batch.lines]
     assert len(first.lines) + len(rest) == 600
@@ -173,3 +174,16 @@ def test_a_large_input_with_no_finding_at_all_is_not_a_finding(tmp_path: Path) -
     assert result.stdout == ""
     assert result.stderr.startswith("eksir: error: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_last_block_of_one_line_is_still_read_as_a_line_of_the_export(tmp_path: Path) -> None:
+    line_size = len(_export(1))
+    per_block = -(-triage_parallel.BLOCK_BYTES // line_size)  # read_block ends a block at a line's end
+    data = _export(2 * per_block + 1)
+    (tmp_path / "tail.jsonl").write_bytes(data)
+    (tmp_path / "tail.jsonl.gz").write_bytes(gzip.compress(data, compresslevel=1))
+    parallel = run_eksir("triage", str(tmp_path / "tail.jsonl"), "--no-case", "-o", "json")
+    single = run_eksir("triage", str(tmp_path / "tail.jsonl.gz"), "--no-case", "-o", "json")
+    formats = {json.loads(line)["finding"]["source_format"] for line in parallel.stdout.splitlines()}
+    assert formats == {"s3-export"}
+    assert parallel.stdout == single.stdout

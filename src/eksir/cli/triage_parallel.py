@@ -2,10 +2,10 @@
 
 Why: one process reads an S3 export at about 10,000 findings/s before any triage is done (bench/README.md),
 and reading the whole export first made memory grow with its size. Here the parent reads the input in
-blocks of about 4 MB of whole lines, keeps at most two blocks per worker in flight, and forked workers run
-the same pipeline (`triage_stream.judge`) on each block and send back only the JSON lines they wrote:
-bytes cost next to nothing to pickle, where sending `Finding`s back cost more than building them. The
-parent writes the lines in input order, so the output is the same as one process's.
+blocks of about 4 MB of whole lines, keeps at most two blocks per worker in flight (and two read ahead),
+and forked workers run the same pipeline (`triage_stream.judge`) on each block and send back only the JSON
+lines they wrote: bytes cost next to nothing to pickle, where sending `Finding`s back cost more than
+building them. The parent writes the lines in input order, so the output is the same as one process's.
 
 Used only where that holds: no case is opened (`--no-case`), the input is plain JSON Lines by the reader's
 own rule (not gzip, no byte-order mark; its first non-blank line is a whole JSON value and more text
@@ -116,12 +116,39 @@ def _unreadable(exc: OSError) -> EksirError:
 
 
 def _blocks(stream: IO[bytes], first: bytes, second: bytes) -> Iterator[Block]:
+    """The input's blocks, each of at least two non-blank lines.
+
+    A block of one line alone would be read as one JSON document rather than a line of JSON Lines (its
+    finding would say `wire`, not `s3-export`), so such a block joins the next one, and a short tail of
+    the input joins the block before it.
+    """
+    ahead: deque[bytes] = deque([first, second])
     lines = 0
-    block = first
-    while block:
-        yield Block(block, lines)
-        lines += block.count(b"\n")
-        block, second = (second, b"") if second else (read_block(stream), b"")
+    while ahead and ahead[0]:
+        current = ahead.popleft()
+        _look_ahead(ahead, stream)
+        while ahead[0] and (_few_lines(current) or (_few_lines(ahead[0]) and not ahead[1])):
+            current += ahead.popleft()
+            _look_ahead(ahead, stream)
+        yield Block(current, lines)
+        lines += current.count(b"\n")
+
+
+def _look_ahead(ahead: deque[bytes], stream: IO[bytes]) -> None:
+    """Keep two blocks read ahead, or fewer ending with the empty block that marks the end of the input."""
+    while len(ahead) < 2 and (not ahead or ahead[-1]):
+        ahead.append(read_block(stream))
+
+
+def _few_lines(block: bytes) -> bool:
+    """Whether `block` has fewer than two non-blank lines (looks at its first lines only)."""
+    found = start = 0
+    while found < 2 and start < len(block):
+        end = block.find(b"\n", start)
+        end = len(block) if end < 0 else end
+        found += bool(block[start:end].strip())
+        start = end + 1
+    return found < 2
 
 
 def _in_parallel(
