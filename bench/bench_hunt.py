@@ -1,14 +1,17 @@
-"""Benchmark of the local hunt engine against the decompression floor, jq and DuckDB (run on demand).
+"""Benchmark of `eksir hunt` against the decompression floor, jq and DuckDB, all as whole processes.
 
     .venv/bin/python bench/bench_hunt.py --size-mb 1024
 
 Generates realistic CloudTrail (real layout, `{"Records": [...]}` gzip, ~350 KB per file uncompressed,
 varied ids so it compresses like real logs, a few hundred attacker records including a role chain) once
-into a cache folder outside the repo, then measures in one run: eksir (Scanner, 2 workers) and the
-inflate-only floor with libdeflate, the fastest inflate eksir uses (2 processes), alternating, --runs times
-each, medians reported; the ISA-L floor for reference; jq over zcat (a subset, extrapolated); DuckDB
-read_json (2 threads). Cores busy come from the CPU time of eksir's process and its workers; peak RSS of
-the process tree is sampled from /proc by a separate process.
+into a cache folder outside the repo, then measures in one run, alternating, --runs times each, medians
+reported: the `eksir hunt` process from start to exit (what a user runs: interpreter, imports, listing,
+2 scan workers, classification, JSON output), the same with `--count-events`, and the floor as a whole
+process (`inflate_floor.py`: list the tree, read and inflate every file with libdeflate, the fastest inflate
+eksir uses, on 2 forked processes); then once each: the ISA-L floor process (reference), `zcat | jq` on a
+subset (extrapolated) and a DuckDB `read_json` process (2 threads). The Scanner alone, in this process, is
+shown in addition (it is not what a user runs). Cores busy come from the CPU time of the eksir process
+and its workers; peak RSS of the process tree is sampled from /proc by a separate process.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,7 @@ from eksir.hunt.window import TimeWindow
 ACCOUNT, REGION = "111122223333", "us-east-1"
 KEY, CHAINED = "AKIABENCHATTACKER001", "ASIABENCHCHAINED0001"
 START = datetime(2024, 8, 1, tzinfo=UTC)
+SINCE, UNTIL = "2024-08-01", "2024-08-04"
 SERVICES = [
     ("ec2.amazonaws.com", "DescribeInstances"),
     ("s3.amazonaws.com", "GetObject"),
@@ -225,18 +230,46 @@ def _inflate_libdeflate(paths: list[str]) -> int:
     return sum(len(deflate.gzip_decompress(Path(p).read_bytes())) for p in paths)
 
 
-def _inflate_isal(paths: list[str]) -> int:
-    return sum(len(igzip.decompress(Path(p).read_bytes())) for p in paths)
-
-
-def floor(paths: list[str], library: str) -> tuple[float, int]:
-    """Read and inflate every file, nothing else, on 2 forked processes (as eksir's workers are started)."""
+def floor(paths: list[str]) -> tuple[float, int]:
+    """In this process (shown in addition): read and inflate every file, on 2 forked processes."""
     chunks = [paths[i : i + 32] for i in range(0, len(paths), 32)]
-    work = _inflate_libdeflate if library == "libdeflate" else _inflate_isal
     started = time.perf_counter()
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
-        total = sum(pool.map(work, chunks))
+        total = sum(pool.map(_inflate_libdeflate, chunks))
     return time.perf_counter() - started, total
+
+
+@dataclass(frozen=True)
+class Process:
+    """One whole process from start to exit: wall seconds, cores busy (its CPU and its workers'), output."""
+
+    seconds: float
+    cores: float
+    stdout: bytes
+
+
+def run_process(argv: list[str]) -> Process:
+    """Run `argv` to completion; CPU time is that of the process and every child it reaped."""
+    before, started = os.times(), time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, check=True)
+    elapsed, after = time.perf_counter() - started, os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return Process(elapsed, cpu / elapsed, done.stdout)
+
+
+def eksir_argv(tree: Path, *, count_events: bool) -> list[str]:
+    """`eksir hunt` exactly as a user runs it: the console script next to this interpreter."""
+    eksir = str(Path(sys.executable).with_name("eksir"))
+    argv = [eksir, "hunt", "-p", KEY, "--since", SINCE, "--until", UNTIL, "-s", str(tree), "-o", "json"]
+    return [*argv, "--count-events"] if count_events else argv
+
+
+def _beside(script: str) -> str:
+    return str(Path(__file__).with_name(script))
+
+
+def floor_argv(tree: Path, library: str) -> list[str]:
+    return [sys.executable, _beside("inflate_floor.py"), str(tree), "--library", library]
 
 
 def run_jq(paths: list[str], limit: int) -> tuple[float, int, int]:
@@ -251,17 +284,35 @@ def run_jq(paths: list[str], limit: int) -> tuple[float, int, int]:
 
 
 def run_duckdb(tree: Path) -> tuple[float, int]:
-    import duckdb  # noqa: PLC0415 - the optional `bench` extra
+    """A whole process that imports DuckDB (the optional `bench` extra) and runs the query, 2 threads."""
+    done = run_process([sys.executable, _beside("duckdb_query.py"), str(tree), KEY, CHAINED])
+    return done.seconds, int(done.stdout)
 
-    glob = str(tree / "AWSLogs" / "**" / "*.json.gz")
-    sql = f"""SELECT count(*) FROM (SELECT unnest(Records) AS r FROM read_json('{glob}',
-      columns={{'Records': 'JSON[]'}}, maximum_object_size=268435456, compression='gzip'))
-      WHERE json_extract_string(r, '$.userIdentity.accessKeyId') IN ('{KEY}', '{CHAINED}')"""
-    con = duckdb.connect()
-    con.execute("SET threads=2")
-    started = time.perf_counter()
-    count = con.execute(sql).fetchone()[0]  # type: ignore[index]
-    return time.perf_counter() - started, int(count)
+
+@dataclass
+class Sides:
+    """Every alternating run of one bench, per side."""
+
+    eksir: list[Process] = field(default_factory=list)
+    counting: list[Process] = field(default_factory=list)
+    floor: list[Process] = field(default_factory=list)
+    scanner: list[tuple[float, float, ScanReport]] = field(default_factory=list)
+    scanner_floor: list[tuple[float, int]] = field(default_factory=list)
+
+
+def measure(tree: Path, refs: list[FileRef], runs: int) -> tuple[Sides, TreeSampler]:
+    """The sides alternate, so all of them see the same machine; RSS is sampled over all of it."""
+    window = TimeWindow.parse(SINCE, UNTIL)
+    paths = [r.location for r in refs]
+    sides = Sides()
+    with TreeSampler() as sampler:
+        for _ in range(runs):
+            sides.eksir.append(run_process(eksir_argv(tree, count_events=False)))
+            sides.counting.append(run_process(eksir_argv(tree, count_events=True)))
+            sides.floor.append(run_process(floor_argv(tree, "libdeflate")))
+            sides.scanner.append(_timed_scan(window, refs, count_events=False))
+            sides.scanner_floor.append(floor(paths))
+    return sides, sampler
 
 
 def main() -> None:
@@ -274,7 +325,7 @@ def main() -> None:
     )
     parser.add_argument("--jq-files", type=int, default=60, help="files for the jq subset (extrapolated)")
     parser.add_argument("--skip-duckdb", action="store_true")
-    parser.add_argument("--runs", type=int, default=5, help="eksir and floor runs (the median is reported)")
+    parser.add_argument("--runs", type=int, default=5, help="runs of each side (the median is reported)")
     parser.add_argument("--sample-tree", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sample_tree:
@@ -283,49 +334,79 @@ def main() -> None:
     started = time.perf_counter()
     tree = generate(args.cache_dir, args.size_mb)
     print(f"data: {tree} (generation/reuse {time.perf_counter() - started:.1f}s)")
-    window = TimeWindow.parse("2024-08-01", "2024-08-04")
-    refs = list(list_local(tree, window))
+    refs = list(list_local(tree, TimeWindow.parse(SINCE, UNTIL)))
+    load = os.getloadavg()[0]
+    sides, sampler = measure(tree, refs, args.runs)
+    eksir = report(args, refs, sides, sampler, load)
+    _others(args, tree, refs, eksir)
+
+
+@dataclass(frozen=True)
+class Medians:
+    """The median whole-process runs and the totals every rate is computed from."""
+
+    eksir: Process
+    counting: Process
+    floor: Process
+    mb: float
+    events: int
+
+
+def report(
+    args: argparse.Namespace, refs: list[FileRef], sides: Sides, sampler: TreeSampler, load: float
+) -> Medians:
+    eksir, counting = _median_process(sides.eksir), _median_process(sides.counting)
+    floor_run = _median_process(sides.floor)
+    found, counted = orjson.loads(eksir.stdout), orjson.loads(counting.stdout)
+    mb = sum(s["bytes_scanned"] for s in found["sources"]) / 1e6
+    events = sum(s["events_scanned"] for s in counted["sources"])
+    compressed = sum(s["bytes_read"] for s in found["sources"]) / 1e6
+    print(
+        f"files {len(refs)}, compressed {compressed:.0f} MB, uncompressed {mb:.0f} MB, events {events:,}; "
+        f"median of {args.runs} alternating runs of each side; load average {load:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after, {os.cpu_count()} CPUs"
+    )
+    print(
+        f"eksir hunt process:  {eksir.seconds:6.2f}s  {mb / eksir.seconds:7.0f} MB/s  "
+        f"{events / eksir.seconds:10,.0f} events/s  matched {len(found['events'])} "
+        f"(chained: {found.get('chained_principals')})  [{_times(sides.eksir)}]"
+    )
+    print(
+        f"        CPU {eksir.cores * eksir.seconds:.2f} s, {eksir.cores:.2f} cores busy; "
+        f"peak RSS whole tree {sampler.peak_total / 1e6:.0f} MB "
+        f"(this bench process included), largest process {sampler.peak_single / 1e6:.0f} MB"
+    )
+    print(
+        f"eksir hunt --count-events: {counting.seconds:6.2f}s  {mb / counting.seconds:7.0f} MB/s  "
+        f"(counted {events:,}, matched {len(counted['events'])})  [{_times(sides.counting)}]"
+    )
+    print(
+        f"floor process:       {floor_run.seconds:6.2f}s  {mb / floor_run.seconds:7.0f} MB/s  "
+        f"{events / floor_run.seconds:10,.0f} events/s  (list + read + libdeflate inflate only, 2 processes; "
+        f"CPU {floor_run.cores * floor_run.seconds:.2f} s)  [{_times(sides.floor)}]"
+    )
+    _in_process_lines(sides, mb)
+    return Medians(eksir, counting, floor_run, mb, events)
+
+
+def _in_process_lines(sides: Sides, mb: float) -> None:
+    """The Scanner alone and the inflate alone, inside this process: shown in addition, never instead."""
+    scan_s, _cores, scanned = _median(sides.scanner)
+    floor_s = sorted(run[0] for run in sides.scanner_floor)[len(sides.scanner_floor) // 2]
+    print(
+        f"in this process (not what a user runs): Scanner {scan_s:.2f}s ({mb / scan_s:.0f} MB/s, "
+        f"{len(scanned.records)} matched, candidates {scanned.candidates}, rescanned "
+        f"{scanned.rescanned_files}), inflate floor {floor_s:.2f}s: {floor_s / scan_s:.2f}x  "
+        f"[{_times(sides.scanner)}]"
+    )
+
+
+def _others(args: argparse.Namespace, tree: Path, refs: list[FileRef], medians: Medians) -> None:
+    """ISA-L, jq and DuckDB once each, after the alternating runs, and every ratio to eksir's process."""
+    mb, events, eksir = medians.mb, medians.events, medians.eksir
+    isal = run_process(floor_argv(tree, "isal"))
+    print(f"isal floor process:  {isal.seconds:6.2f}s  {mb / isal.seconds:7.0f} MB/s  (ISA-L, 2 processes)")
     paths = [r.location for r in refs]
-    runs: list[tuple[float, float, ScanReport]] = []
-    counting: list[tuple[float, float, ScanReport]] = []
-    floors = []
-    with TreeSampler() as sampler:  # peak memory over every eksir run
-        for _ in range(args.runs):  # eksir and the floor alternate, so all see the same machine
-            runs.append(_timed_scan(window, refs, count_events=False))
-            counting.append(_timed_scan(window, refs, count_events=True))
-            floors.append(floor(paths, "libdeflate"))
-    eksir_s, cores, report = _median(runs)
-    counted_s, _counted_cores, counted = _median(counting)
-    floor_s = _median([(f[0], 0.0, None) for f in floors])[0]
-    p = report.progress
-    mb, events = p.bytes_inflated / 1e6, counted.progress.events
-    print(
-        f"files {p.files}, compressed {p.bytes_read / 1e6:.0f} MB, uncompressed {mb:.0f} MB, "
-        f"events {events:,}; "
-        f"median of {args.runs} alternating runs each"
-    )
-    print(
-        f"eksir:  {eksir_s:6.2f}s  {mb / eksir_s:7.0f} MB/s  {events / eksir_s:10,.0f} events/s  "
-        f"matched {len(report.records)} (chained keys: {sorted(report.principals.access_key_ids)}), "
-        f"candidates {report.candidates}, rescanned {report.rescanned_files}  [{_times(runs)}]"
-    )
-    print(
-        f"        CPU {cores:.2f} cores busy; peak RSS whole tree {sampler.peak_total / 1e6:.0f} MB, "
-        f"largest process {sampler.peak_single / 1e6:.0f} MB"
-    )
-    print(
-        f"eksir --count-events: {counted_s:6.2f}s  {mb / counted_s:7.0f} MB/s  {events / counted_s:10,.0f} "
-        f"events/s  (counted {events:,}, matched {len(counted.records)})  [{_times(counting)}]"
-    )
-    print(
-        f"floor:  {floor_s:6.2f}s  {mb / floor_s:7.0f} MB/s  {events / floor_s:10,.0f} events/s  "
-        f"(libdeflate inflate only, 2 processes: the fastest inflate eksir uses)  [{_times(floors)}]"
-    )
-    isal_s, _isal_bytes = floor(paths, "isal")
-    print(
-        f"isal:   {isal_s:6.2f}s  {mb / isal_s:7.0f} MB/s  {events / isal_s:10,.0f} events/s  "
-        "(ISA-L inflate only, 2 processes)"
-    )
     jq_s, jq_files, jq_hits = run_jq(paths, args.jq_files)
     jq_rate = (mb * jq_files / len(paths)) / jq_s
     print(
@@ -334,27 +415,33 @@ def main() -> None:
         f"{mb / jq_rate:.0f}s for all ({jq_hits} hits in subset; zcat|jq, one core)"
     )
     ratios = [
-        f"eksir/floor {floor_s / eksir_s:.2f}x (goal >= 0.8; {floor_s / counted_s:.2f}x counting events)",
-        f"eksir/jq {(mb / eksir_s) / jq_rate:.0f}x (goal >= 25)",
+        f"eksir/floor {medians.floor.seconds / eksir.seconds:.2f}x (goal >= 0.8; "
+        f"{medians.floor.seconds / medians.counting.seconds:.2f}x counting events)",
+        f"eksir/jq {(mb / eksir.seconds) / jq_rate:.0f}x (goal >= 25)",
     ]
     if not args.skip_duckdb:
         duck_s, duck_hits = run_duckdb(tree)
         print(
-            f"duckdb: {duck_s:6.2f}s  {mb / duck_s:7.0f} MB/s  {events / duck_s:10,.0f} events/s  "
+            f"duckdb process: {duck_s:6.2f}s  {mb / duck_s:7.0f} MB/s  {events / duck_s:10,.0f} events/s  "
             f"({duck_hits} hits, 2 threads)"
         )
-        ratios.append(f"eksir/duckdb {duck_s / eksir_s:.1f}x (goal >= 5)")
-    ratios.append(f"peak RSS {sampler.peak_total / 1e6:.0f} MB (goal < 300)")
-    ratios.append(f"cores {cores:.2f} (goal: both)")
-    print("ratios: " + "; ".join(ratios))
+        ratios.append(f"eksir/duckdb {duck_s / eksir.seconds:.1f}x (goal >= 5)")
+    ratios.append(f"cores {eksir.cores:.2f} (goal: both)")
+    cpu_ratio = (medians.floor.cores * medians.floor.seconds) / (eksir.cores * eksir.seconds)
+    ratios.append(f"CPU seconds floor/eksir {cpu_ratio:.2f} (the cost, whatever the load)")
+    print("ratios (whole processes): " + "; ".join(ratios))
+
+
+def _median_process(runs: list[Process]) -> Process:
+    return sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
 
 
 def _median(runs: list[tuple[float, float, Any]]) -> tuple[float, float, Any]:
     return sorted(runs, key=lambda run: run[0])[len(runs) // 2]
 
 
-def _times(runs: list[tuple[float, Any]] | list[tuple[float, float, Any]]) -> str:
-    return ", ".join(f"{run[0]:.2f}" for run in runs) + " s"
+def _times(runs: list[Process] | list[tuple[float, float, Any]]) -> str:
+    return ", ".join(f"{run.seconds if isinstance(run, Process) else run[0]:.2f}" for run in runs) + " s"
 
 
 def _timed_scan(

@@ -71,14 +71,15 @@ def test_stdin_and_gzip_are_read(tmp_path: Path) -> None:
     assert json.loads(from_stdin.stdout)["finding"]["id"] == json.loads(from_gzip.stdout)["finding"]["id"]
 
 
-def test_several_findings_in_one_input_give_a_json_array(tmp_path: Path) -> None:
+def test_several_findings_in_one_input_give_json_lines_one_document_per_line(tmp_path: Path) -> None:
     lines = (FIXTURES / "iam-user.s3-export.jsonl").read_text().splitlines()
     other = (FIXTURES / "service-account.s3-export.jsonl").read_text().splitlines()
     (tmp_path / "two.jsonl").write_text("\n".join([*lines, *other]) + "\n")
-    result = run_eksir("triage", str(tmp_path / "two.jsonl"), "--no-case", "-o", "json")
-    documents = json.loads(result.stdout)
-    assert isinstance(documents, list)
-    assert {d["actor"]["kind"] for d in documents} == {"iam-user", "service-account"}
+    for case_args in (["--no-case"], ["--cases-dir", str(tmp_path / "cases")]):
+        result = run_eksir("triage", str(tmp_path / "two.jsonl"), *case_args, "-o", "json")
+        assert result.returncode == 0, result.stderr
+        documents = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [d["actor"]["kind"] for d in documents] == ["iam-user", "service-account"]
 
 
 def test_a_tampered_case_fails_verification_with_exit_6(tmp_path: Path) -> None:

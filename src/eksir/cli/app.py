@@ -1,50 +1,41 @@
-"""Entry point: builds the typer app from the command modules and turns eksir errors into exit codes.
+"""Entry point: builds the typer app and turns eksir errors into exit codes.
 
-Every command module exposes `register(app)`. Errors derived from `EksirError` are printed as one line on
-stderr and mapped to their documented exit code; nothing a user can cause ends in a traceback.
+Every command module exposes `register(app)`; the table in `eksir.cli.commands` names them, and only the
+module of the command being run is imported (see `eksir.cli.lazy`). Errors derived from `EksirError` are
+printed as one line on stderr and mapped to their documented exit code; nothing a user can cause ends in a
+traceback.
 """
 
 from __future__ import annotations
 
 import sys
-from importlib import import_module
+from typing import TYPE_CHECKING
 
 import typer
 
+from eksir.cli.lazy import LazyGroup
 from eksir.errors import EksirError
-from eksir.safetext import plain_console
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "eksir.cli.triage_cmd",
-    "eksir.cli.case_cmd",
-    "eksir.cli.lab_cmd",
-    "eksir.cli.hunt_cmd",
-    "eksir.cli.report_cmd",
-    "eksir.cli.prevent_cmd",
-    "eksir.cli.recover_cmd",
-    "eksir.cli.gameday_cmd",
-    "eksir.cli.respond_cmd",
-    "eksir.cli.permissions_cmd",
-)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _top_level() -> None:
+    # No options of its own; typer needs a callback to build a group whose commands are resolved lazily.
+    pass
 
 
 def build_app() -> typer.Typer:
-    """Create the typer app with every command module that is installed registered on it."""
+    """Create the typer app; each command's module is imported only when that command runs (cli.lazy)."""
     app = typer.Typer(
         name="eksir",
         help="Incident response for a privileged container launched on Amazon EKS.",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
+        cls=LazyGroup,
     )
-    for module_name in COMMAND_MODULES:
-        try:
-            module = import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        module.register(app)
+    app.callback()(_top_level)
     return app
 
 
@@ -53,12 +44,18 @@ def main() -> None:
 
     Usage errors are handled by click (exit 2); eksir errors become one line on stderr and their exit code.
     """
-    stderr = plain_console(stderr=True, soft_wrap=True)
     try:
         build_app()(prog_name="eksir")
     except EksirError as exc:
-        stderr.print(f"eksir: error: {exc.message}", markup=False)
+        _stderr().print(f"eksir: error: {exc.message}", markup=False)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
-        stderr.print("eksir: interrupted; the case record is intact")
+        _stderr().print("eksir: interrupted; the case record is intact")
         sys.exit(130)
+
+
+def _stderr() -> Console:
+    """A text-only console on stderr, made (and rich imported) only when there is an error to print."""
+    from eksir.safetext import plain_console  # noqa: PLC0415 - a run that succeeds with JSON never needs rich
+
+    return plain_console(stderr=True, soft_wrap=True)

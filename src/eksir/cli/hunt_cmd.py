@@ -3,36 +3,40 @@
 Playbook Part 3 (eradication) starts from this list: what the attacker created, changed, read and deleted.
 Output is a table for people, JSON (the full `HuntResult`, stored as case evidence) or CSV for a
 spreadsheet. Progress goes to stderr and only on a terminal, so piping JSON stays clean.
+
+What only some runs need (the finding reader and case store for CASE/--finding, rich's progress bar on a
+terminal, its table for table output) is imported where it is used: a hunt over local files should start
+scanning as soon as possible (see README, Benchmarks).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from eksir.cli.anchoring import anchor_phase
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption
 from eksir.errors import BadInputError
-from eksir.findings import read_findings_from_path
-from eksir.hunt.case import case_principals, case_since, record_hunt
 from eksir.hunt.impact import OwnerKeys
 from eksir.hunt.principals import PrincipalSet
-from eksir.hunt.result import HuntResult
 from eksir.hunt.run import HuntOptions, run_hunt
-from eksir.hunt.scan import ScanProgress
 from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.sources.cloud import AthenaTarget
 from eksir.hunt.window import TimeWindow
-from eksir.safetext import cells, line, plain_console, styled
-from eksir.store import CaseHandle, CaseStore
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from eksir.hunt.result import HuntResult
+    from eksir.hunt.scan import ScanProgress
+    from eksir.store import CaseHandle
 
 
 class HuntOutput(StrEnum):
@@ -62,6 +66,8 @@ _CSV_COLUMNS = (
 def _principals(values: list[str], finding: Path | None) -> PrincipalSet:
     principals = PrincipalSet.from_values(values)
     if finding is not None:
+        from eksir.findings import read_findings_from_path  # noqa: PLC0415 - see module docstring
+
         for item in read_findings_from_path(str(finding)):
             principals = principals.union(PrincipalSet.from_finding(item))
     return principals
@@ -138,9 +144,11 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     """
     if bool(athena_workgroup) != bool(athena_output):
         raise BadInputError("--athena-workgroup and --athena-output go together")
-    handle: CaseHandle | None = CaseStore(cases_dir).get(case) if case else None
+    handle = _open_case(cases_dir, case)
     principals = _principals(principal, finding)
     if handle is not None:
+        from eksir.hunt.case import case_principals, case_since  # noqa: PLC0415 - see module docstring
+
         principals = principals.union(case_principals(handle))
         since = since or case_since(handle).isoformat()
     if not since:
@@ -163,6 +171,10 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     )
     result = _run_with_progress(principals, source, TimeWindow.parse(since, until), access, options)
     if handle is not None:
+        from eksir.cli.anchoring import anchor_phase  # noqa: PLC0415 - see module docstring
+        from eksir.hunt.case import record_hunt  # noqa: PLC0415
+        from eksir.safetext import plain_console  # noqa: PLC0415
+
         with handle.writer("eksir hunt", wait=True):
             item = record_hunt(handle, result)
             anchor_phase(handle, "hunt", [])
@@ -172,15 +184,26 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     _render(result, output, show_queries)
 
 
+def _open_case(cases_dir: Path, case: str | None) -> CaseHandle | None:
+    """The case named on the command line, if any (the case store is imported only then)."""
+    if not case:
+        return None
+    from eksir.store import CaseStore  # noqa: PLC0415 - see module docstring
+
+    return CaseStore(cases_dir).get(case)
+
+
 _REDRAW_SECONDS = 0.1
 
 
 def _run_with_progress(
     principals: PrincipalSet, sources: list[str], window: TimeWindow, access: AwsAccess, options: HuntOptions
 ) -> HuntResult:
-    stderr = plain_console(stderr=True)
-    if not stderr.is_terminal:
+    stderr = _terminal_stderr()
+    if stderr is None:
         return run_hunt(principals, sources, window, access=access, options=options)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
     columns = (
         TextColumn("[bold]hunting"),
         BarColumn(),
@@ -204,6 +227,19 @@ def _run_with_progress(
                 progress.refresh()
 
         return run_hunt(principals, sources, window, access=access, options=options, on_progress=update)
+
+
+def _terminal_stderr() -> Console | None:
+    """rich's console on stderr when rich takes it for a terminal; rich is imported only if it may be one.
+
+    Without a tty, rich calls stderr a terminal only when TTY_COMPATIBLE or FORCE_COLOR says so.
+    """
+    if not sys.stderr.isatty() and not {"TTY_COMPATIBLE", "FORCE_COLOR"} & set(os.environ):
+        return None
+    from eksir.safetext import plain_console  # noqa: PLC0415 - see module docstring
+
+    stderr = plain_console(stderr=True)
+    return stderr if stderr.is_terminal else None
 
 
 def _render(result: HuntResult, output: HuntOutput, show_queries: bool) -> None:
@@ -253,6 +289,10 @@ _ALARMING = frozenset(
 
 
 def _table(result: HuntResult) -> None:
+    from rich.table import Table  # noqa: PLC0415 - only table output needs rich
+
+    from eksir.safetext import cells, line, plain_console, styled  # noqa: PLC0415
+
     console = plain_console(soft_wrap=False)
     table = Table(
         title=f"Calls by the hunted principals, {result.since:%Y-%m-%d %H:%M} to "

@@ -1,11 +1,18 @@
-"""`eksir triage FILE`: read a finding in any AWS form, judge it, and open (or reuse) its case."""
+"""`eksir triage FILE`: read a finding in any AWS form, judge it, and open (or reuse) its case.
+
+`--output json` prints one finding as an indented object and several as JSON Lines (one compact object
+per line), written as they are judged; with `--no-case` a large export is streamed and judged on every
+core (`cli.triage_stream`, `cli.triage_parallel`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Iterable
+from contextlib import AbstractContextManager, closing, nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import orjson
 import typer
@@ -18,12 +25,13 @@ from eksir.cli.options import (
     OutputFormat,
     OutputOption,
     WaitOption,
-    print_json,
 )
+from eksir.cli.triage_parallel import judged_stream
+from eksir.cli.triage_stream import Judged, SkipReporter, write_documents
 from eksir.cli.triage_view import render_triage
 from eksir.errors import BadInputError, EksirError
 from eksir.findings import read_findings, require_handled
-from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES, read_bounded
+from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES, bounded_stream, read_bounded
 from eksir.models.finding import Finding
 from eksir.safetext import plain_console
 from eksir.store import CaseHandle, CaseStore
@@ -37,12 +45,26 @@ def read_input_bytes(source: str, max_bytes: int = DEFAULT_MAX_INPUT_BYTES) -> t
 
     At most `max_bytes` (BadInputError beyond: a file or pipe must not exhaust memory before parsing).
     """
+    stream, name = open_input(source)
+    with _closing(stream):
+        try:
+            return read_bounded(stream, name, max_bytes), name
+        except OSError as exc:
+            raise BadInputError(f"cannot read {name}: {exc.strerror or exc}") from exc
+
+
+def _closing(stream: IO[bytes]) -> AbstractContextManager[IO[bytes]]:
+    """Close an opened file after use, never standard input (other code of this process may read it)."""
+    return nullcontext(stream) if stream is sys.stdin.buffer else closing(stream)
+
+
+def open_input(source: str) -> tuple[IO[bytes], str]:
+    """The input as a binary stream (a path, or `-` for stdin) and its name; BadInputError if unopenable."""
     if source == "-":
-        return read_bounded(sys.stdin.buffer, "<stdin>", max_bytes), "<stdin>"
+        return sys.stdin.buffer, "<stdin>"
     path = Path(source)
     try:
-        with path.open("rb") as stream:
-            return read_bounded(stream, str(path), max_bytes), str(path)
+        return path.open("rb"), str(path)
     except IsADirectoryError as exc:
         raise BadInputError(f"{path} is a directory, not a finding file") from exc
     except FileNotFoundError as exc:
@@ -150,20 +172,33 @@ def triage(  # noqa: PLR0917 - typer maps parameters to options
     """Read a GuardDuty finding in any form AWS emits, triage it, and open (or reuse) its case."""
     stderr = plain_console(stderr=True, soft_wrap=True)
     config = load_triage_config(config_file)
+    if no_case and output is OutputFormat.JSON:  # bulk triage: streamed, on every core (cli.triage_parallel)
+        stream, name = open_input(finding_file)
+        with _closing(stream):
+            bounded = bounded_stream(stream, name, max_input_bytes)
+            _write_json(judged_stream(bounded, config, max_input_bytes), stderr)
+        return
     raw, input_name = read_input_bytes(finding_file, max_input_bytes)
     everything = read_findings(raw, max_bytes=max_input_bytes)
     findings = handled_findings(everything, stderr)
     store = None if no_case else CaseStore(cases_dir)
     count = len(everything)
-    documents = [
+    documents = (
         triage_one(finding, config, store, raw, input_name, count=count, wait=wait) for finding in findings
-    ]
+    )
     if output is OutputFormat.JSON:
-        print_json(documents[0] if len(documents) == 1 else documents)
+        lines = (Judged([orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)]) for document in documents)
+        _write_json(lines, stderr)
         return
     console = plain_console()
     for document in documents:
         render_triage(console, document)
+
+
+def _write_json(batches: Iterable[Judged], stderr: Console) -> None:
+    """One finding: the indented object; several: JSON Lines (see `cli.triage_stream`)."""
+    sys.stdout.flush()
+    write_documents(batches, SkipReporter(stderr), sys.stdout.buffer)
 
 
 def register(app: typer.Typer) -> None:

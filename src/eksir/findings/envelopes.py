@@ -45,6 +45,14 @@ class Record:
     text: bytes | None = None
 
 
+class NoFindingError(NotAFindingError):
+    """Every value of the input was read and none is a finding (only other events or empty lists).
+
+    Its own class so a reader of part of an input (bulk triage reads an export in blocks) can tell "this
+    part holds no finding" from a value that is not one.
+    """
+
+
 class _OtherEvent(NotAFindingError):
     """An EventBridge event that is not a finding: skipped when real findings come with it."""
 
@@ -69,8 +77,8 @@ def unwrap(document: Document) -> Iterator[Record]:
         return
     if skipped:
         count = f"{len(skipped)} events, none a finding; first: " if len(skipped) > 1 else ""
-        raise NotAFindingError(f"{count}{skipped[0].message}")
-    raise NotAFindingError(f"{document.name}: contains no GuardDuty finding (an empty findings list)")
+        raise NoFindingError(f"{count}{skipped[0].message}")
+    raise NoFindingError(f"{document.name}: contains no GuardDuty finding (an empty findings list)")
 
 
 @dataclass(slots=True)

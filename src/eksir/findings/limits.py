@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import stat
-from typing import IO, cast
+from typing import IO, Any, cast
 
 from isal import isal_zlib
 
@@ -87,3 +87,28 @@ def inflate_bounded(data: bytes, name: str, max_bytes: int) -> bytes:
                 raise BadInputError(f"{name}: corrupt gzip data (trailing data after the last member)")
     except _INFLATE_ERROR as exc:
         raise BadInputError(f"{name}: corrupt or truncated gzip data ({exc})") from None
+
+
+class _BoundedRaw(io.RawIOBase):
+    """The raw side of `bounded_stream`: passes reads through, counting, and refuses past `max_bytes`."""
+
+    def __init__(self, stream: IO[bytes], name: str, max_bytes: int) -> None:
+        super().__init__()
+        self._stream, self._name, self._max, self._total = stream, name, max_bytes, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(min(len(view), self._max + 1 - self._total))
+        view[: len(data)] = data
+        self._total += len(data)
+        if self._total > self._max:
+            raise too_large(self._name, self._max)
+        return len(data)
+
+
+def bounded_stream(stream: IO[bytes], name: str, max_bytes: int) -> IO[bytes]:
+    """`stream` for a reader that consumes it piece by piece (bulk triage): BadInputError past `max_bytes`."""
+    return io.BufferedReader(_BoundedRaw(stream, name, max_bytes), buffer_size=_CHUNK)

@@ -4,6 +4,8 @@ Rules live in YAML (`rules/cloudtrail.yaml`, `rules/kubernetes.yaml`, shipped in
 add its own with `--rules FILE` without touching code. Every file is validated with pydantic on load; a bad
 rule is a `BadInputError` naming the file and the rule, never a crash mid-hunt. The highest-priority rule
 that matches gives the primary category; every other matching rule contributes its category as a tag.
+Files are parsed with libyaml's safe loader when PyYAML has it (the same safe constructors, about ten times
+faster than the pure-Python parser, which spent longer on the shipped rules than a one-file hunt scanning).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from eksir.errors import BadInputError
+
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Category(StrEnum):
@@ -190,7 +194,7 @@ class RuleBook:
 
 def _parse(text: str, origin: str, kind: str | None) -> RuleFile:
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_SAFE_LOADER)  # a safe loader, C or Python
     except yaml.YAMLError as exc:
         raise BadInputError(f"rules file {origin}: not valid YAML: {exc}") from exc
     if not isinstance(document, dict):

@@ -16,8 +16,6 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from eksir.errors import BadInputError, EksirError
 from eksir.hunt.classify import ResourceField, resolve
 from eksir.hunt.result import HuntEvent, OwnerNotice, ResourceRef
@@ -89,6 +87,8 @@ def load_cmdb(path: Path) -> list[CmdbEntry]:
     if path.suffix.lower() == ".csv":
         rows: list[Any] = list(csv.DictReader(text.splitlines()))
     else:
+        import yaml  # noqa: PLC0415 - only a YAML CMDB needs it, not every hunt
+
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -41,11 +41,20 @@ class FileRef:
 
 
 def delivery_time(name: str) -> datetime | None:
-    """The `YYYYMMDDTHHmmZ` stamp CloudTrail puts in every file name, if present."""
+    """The `YYYYMMDDTHHmmZ` stamp CloudTrail puts in every file name, if present and a real time.
+
+    Read by slicing, not `strptime`: a 1 GB hunt lists about 3,000 files and `strptime` cost ~15 ms of it.
+    """
     match = _STAMP.search(name)
     if not match:
         return None
-    return datetime.strptime(match.group(1), "%Y%m%dT%H%M").replace(tzinfo=UTC)
+    stamp = match.group(1)
+    try:
+        return datetime(
+            int(stamp[0:4]), int(stamp[4:6]), int(stamp[6:8]), int(stamp[9:11]), int(stamp[11:13]), tzinfo=UTC
+        )
+    except ValueError:  # 20241399T2561: not a time; the file is listed undated, as one with no stamp
+        return None
 
 
 def _wanted(name: str, window: TimeWindow) -> tuple[bool, datetime | None]:

@@ -1,0 +1,93 @@
+"""The table of `eksir` commands: name, the module that defines it, and its one-line help.
+
+Why a static table: `eksir --help` must list every command with its help, and importing every command
+module to read it pulled in kubernetes, boto3, the lab and pydantic's model building, 0.7 s before the
+first line of output. The table lets the top-level group list commands without importing them; a command's
+module is imported only when that command runs (see `eksir.cli.lazy`). `tests/cli/test_lazy_commands.py`
+checks every row against the real modules, so the table cannot drift from the commands it names.
+
+The order is the order `eksir --help` shows: plain commands in registration order, then the groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CommandEntry:
+    """One top-level command: the module whose `register(app)` adds it, and its first help paragraph."""
+
+    name: str
+    module: str
+    help: str
+
+
+COMMANDS: tuple[CommandEntry, ...] = (
+    CommandEntry(
+        "triage",
+        "eksir.cli.triage_cmd",
+        "Read a GuardDuty finding in any form AWS emits, triage it, and open (or reuse) its case.",
+    ),
+    CommandEntry(
+        "hunt",
+        "eksir.cli.hunt_cmd",
+        "Hunt the compromised principals' API calls in CloudTrail and Kubernetes audit logs.",
+    ),
+    CommandEntry(
+        "report",
+        "eksir.cli.report_cmd",
+        "Build the report from the case record (every input hash-checked) and write it into the case.",
+    ),
+    CommandEntry(
+        "prevent",
+        "eksir.cli.prevent_cmd",
+        "Assess, enforce (--apply) and prove (--prove) Pod Security prevention for the case's namespace.",
+    ),
+    CommandEntry(
+        "recover",
+        "eksir.cli.recover_cmd",
+        "Preserve, then delete/restore what the attacker created or changed; worklist for the rest.",
+    ),
+    CommandEntry(
+        "gameday",
+        "eksir.cli.gameday_cmd",
+        "Lab up, triage, plan, respond, hunt, recover, prove prevention, report; then lab down.",
+    ),
+    CommandEntry(
+        "plan",
+        "eksir.cli.respond_cmd",
+        "Dry run: resolve the finding online, build the response plan, preview every step. Changes nothing.",
+    ),
+    CommandEntry(
+        "respond",
+        "eksir.cli.respond_cmd",
+        "Resolve, plan and run the response; destructive steps need approval (prompt or --approve).",
+    ),
+    CommandEntry(
+        "status",
+        "eksir.cli.respond_cmd",
+        "Show each step of the case's plan with its state, detail and approver (reads the case only).",
+    ),
+    CommandEntry(
+        "resume",
+        "eksir.cli.respond_cmd",
+        "Continue the case's run: interrupted steps are checked before anything is re-applied.",
+    ),
+    CommandEntry(
+        "rollback",
+        "eksir.cli.respond_cmd",
+        "Undo applied steps (all, newest first, or one with --step) and verify each undo.",
+    ),
+    CommandEntry(
+        "permissions",
+        "eksir.cli.permissions_cmd",
+        "Print the least-privilege IAM policy and Kubernetes ClusterRole derived from the actions.",
+    ),
+    CommandEntry("case", "eksir.cli.case_cmd", "Inspect and verify case bundles."),
+    CommandEntry(
+        "lab",
+        "eksir.cli.lab_cmd",
+        "A local lab: real kube-apiserver + etcd + moto, seeded with an EKS incident.",
+    ),
+)
