@@ -62,7 +62,7 @@ COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry(
         "respond",
         "eksir.cli.respond_cmd",
-        "Resolve, plan and run the response; destructive steps need approval (prompt or --approve).",
+        "Resolve, plan and run the response; destructive steps need approval and GuardDuty's confirmation.",
     ),
     CommandEntry(
         "status",

@@ -294,8 +294,10 @@ def respond_cmd(
     trust_finding_file: TrustFindingOpt = False,
     max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
 ) -> None:
-    """Resolve, plan and run the response; destructive steps need approval (prompt or --approve) and a
-    finding GuardDuty confirms (or --trust-finding-file)."""
+    """Resolve, plan and run the response; destructive steps need approval and GuardDuty's confirmation.
+
+    Approval: a prompt, or --approve. Confirmation: GuardDuty knows the finding as the file says, or
+    --trust-finding-file (recorded)."""
     access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
     gate = choose_gate(approve, yes, sys.stdin.isatty(), CaseStore(cases_dir).actor)
     options = PlaybookOptions(
@@ -387,8 +389,10 @@ def resume_cmd(
     wait: WaitOption = False,
     trust_finding_file: TrustFindingOpt = False,
 ) -> None:
-    """Continue the case's run: interrupted steps are checked before anything is re-applied; a finding
-    GuardDuty did not confirm keeps destructive steps blocked (exit 12) unless --trust-finding-file."""
+    """Continue the case's run: interrupted steps are checked before anything is re-applied.
+
+    A finding GuardDuty did not confirm keeps destructive steps blocked (exit 12) unless
+    --trust-finding-file."""
     store = CaseStore(cases_dir)
     case = store.get(case_ref)
     access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
