@@ -14,22 +14,34 @@ from eksir.actions.base import Action
 _REGISTRY: dict[str, type[Action[Any]]] = {}
 A = TypeVar("A", bound=type[Action[Any]])
 
-# Modules whose import registers actions; listed here so the registry is complete without import side effects
-# elsewhere. Add a module when you add an action.
+# Every module that defines an action (a class decorated with `register_action`), named explicitly so the
+# registry is complete without import side effects elsewhere. tests/actions/test_registry.py checks this list
+# against the source tree, so a new action module that is not listed fails the suite instead of silently
+# becoming "not available in this version". Add a module here when you add one.
 ACTION_MODULES: tuple[str, ...] = (
-    "eksir.actions.containment.k8s_pod",
-    "eksir.actions.containment.k8s_orphan",
-    "eksir.actions.containment.k8s_node",
-    "eksir.actions.containment.k8s_identity",
-    "eksir.actions.containment.iam_identity",
+    "eksir.actions.containment.audit_queries",
+    "eksir.actions.containment.container_pause",
+    "eksir.actions.containment.ec2_isolation",
     "eksir.actions.containment.ec2_node",
     "eksir.actions.containment.eks_access",
-    "eksir.actions.containment.ec2_isolation",
-    "eksir.actions.containment.audit_queries",
-    "eksir.actions.evidence.volatile",
-    "eksir.actions.containment.container_pause",
+    "eksir.actions.containment.iam_identity",
+    "eksir.actions.containment.k8s_aws_auth",
+    "eksir.actions.containment.k8s_identity",
+    "eksir.actions.containment.k8s_node",
+    "eksir.actions.containment.k8s_orphan",
+    "eksir.actions.containment.k8s_pod",
+    "eksir.actions.containment.k8s_secrets",
     "eksir.actions.evidence.snapshots",
-    "eksir.recovery.actions",
+    "eksir.actions.evidence.volatile",
+    "eksir.closeout.findings",
+    "eksir.closeout.snapshots",
+    "eksir.prevention.action",
+    "eksir.prevention.suppression",
+    "eksir.recovery.aws_resources",
+    "eksir.recovery.iam_other",
+    "eksir.recovery.iam_user",
+    "eksir.recovery.k8s_objects",
+    "eksir.recovery.workload",
 )
 
 
@@ -41,13 +53,13 @@ def register_action(cls: A) -> A:
 
 
 def load_all() -> dict[str, type[Action[Any]]]:
-    """Import every action module (those present) and return the registry."""
+    """Import every action module and return the registry.
+
+    A listed module that is missing is an error (ModuleNotFoundError), never a quietly smaller registry: a
+    lost module would otherwise turn its steps into "not available in this version" in every plan.
+    """
     for name in ACTION_MODULES:
-        try:
-            import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+        import_module(name)
     return dict(_REGISTRY)
 
 
