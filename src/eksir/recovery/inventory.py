@@ -7,6 +7,7 @@ else could not be traced back to a logged call. Only successful write calls coun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,144 +69,144 @@ def _d(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _ct_items(event: dict[str, Any]) -> list[Item]:
+@dataclass(frozen=True)
+class _Call:
+    """One logged CloudTrail call, as the recovery rules read it."""
+
+    name: str
+    source: str
+    req: dict[str, Any]
+    resp: dict[str, Any]
+    account: str
+    base: dict[str, Any]  # event_id, call, at: carried into every item the call yields
+
+
+def _call(event: dict[str, Any]) -> _Call:
     raw = _d(event.get("raw"))
-    name, req, resp = (
-        str(raw.get("eventName", "")),
-        _d(raw.get("requestParameters")),
-        _d(raw.get("responseElements")),
+    name = str(raw.get("eventName", ""))
+    return _Call(
+        name=name,
+        source=str(raw.get("eventSource", "?")),
+        req=_d(raw.get("requestParameters")),
+        resp=_d(raw.get("responseElements")),
+        account=str(raw.get("recipientAccountId") or _d(raw.get("userIdentity")).get("accountId") or ""),
+        base={"event_id": event.get("event_id"), "call": name, "at": event.get("event_time")},
     )
-    base: dict[str, Any] = {"event_id": event.get("event_id"), "call": name, "at": event.get("event_time")}
-    account = str(raw.get("recipientAccountId") or _d(raw.get("userIdentity")).get("accountId") or "")
-    if name == "CreateUser":
-        user = str(req.get("userName"))
-        return [
-            Item(
-                "created",
-                "AWS::IAM::User",
-                user,
-                action_id="recovery.delete_iam_user",
-                params={"user_name": user},
-                **base,
-            )
-        ]
-    if name == "CreateAccessKey":
-        key = _d(resp.get("accessKey"))
-        user = str(key.get("userName") or req.get("userName"))
-        params = {"user_name": user, "access_key_id": str(key.get("accessKeyId"))}
-        return [
-            Item(
-                "created",
-                "AWS::IAM::AccessKey",
-                params["access_key_id"],
-                action_id="recovery.delete_access_key",
-                params=params,
-                parent=f"AWS::IAM::User/{user}",
-                **base,
-            )
-        ]
-    if name == "CreateRole":
-        role = str(req.get("roleName"))
-        return [
-            Item(
-                "created",
-                "AWS::IAM::Role",
-                role,
-                action_id="recovery.delete_iam_role",
-                params={"role_name": role},
-                **base,
-            )
-        ]
-    if name == "CreatePolicy":
-        arn = (
-            _d(resp.get("policy")).get("arn")
-            or f"arn:aws:iam::{account}:policy{req.get('path') or '/'}{req.get('policyName')}"
+
+
+def _created(call: _Call, kind: str, name: str, action_id: str, params: dict[str, Any], **extra: Any) -> Item:
+    return Item("created", kind, name, action_id=action_id, params=params, **extra, **call.base)
+
+
+def _create_user(call: _Call) -> list[Item]:
+    user = str(call.req.get("userName"))
+    return [_created(call, "AWS::IAM::User", user, "recovery.delete_iam_user", {"user_name": user})]
+
+
+def _create_access_key(call: _Call) -> list[Item]:
+    key = _d(call.resp.get("accessKey"))
+    user = str(key.get("userName") or call.req.get("userName"))
+    params = {"user_name": user, "access_key_id": str(key.get("accessKeyId"))}
+    return [
+        _created(
+            call,
+            "AWS::IAM::AccessKey",
+            params["access_key_id"],
+            "recovery.delete_access_key",
+            params,
+            parent=f"AWS::IAM::User/{user}",
         )
-        return [
-            Item(
-                "created",
-                "AWS::IAM::Policy",
-                str(arn),
-                action_id="recovery.delete_iam_policy",
-                params={"policy_arn": str(arn)},
-                **base,
-            )
-        ]
-    if name in ("AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy"):
-        kind = name[len("Attach") : -len("Policy")].lower()
-        principal = str(req.get(f"{kind}Name"))
-        params = {
-            "principal_type": kind,
-            "principal_name": principal,
-            "policy_arn": str(req.get("policyArn")),
-        }
-        parent = f"AWS::IAM::{kind.capitalize()}/{principal}"
-        return [
-            Item(
-                "changed",
-                f"AWS::IAM::{kind.capitalize()}",
-                principal,
-                action_id="recovery.detach_policy",
-                params=params,
-                before={"attached": False},
-                after={"attached": params["policy_arn"]},
-                parent=parent,
-                **base,
-            )
-        ]
-    if name == "RunInstances":
-        items = _d(resp.get("instancesSet")).get("items") or []
-        return [
-            Item(
-                "created",
-                "AWS::EC2::Instance",
-                str(i["instanceId"]),
-                action_id="recovery.terminate_instance",
-                params={"instance_id": str(i["instanceId"])},
-                **base,
-            )
-            for i in items
-            if isinstance(i, dict) and i.get("instanceId")
-        ]
-    if name.startswith("CreateFunction"):
-        fn = str(req.get("functionName"))
-        return [
-            Item(
-                "created",
-                "AWS::Lambda::Function",
-                fn,
-                action_id="recovery.delete_lambda_function",
-                params={"function_name": fn},
-                **base,
-            )
-        ]
-    if name == "CreateBucket":
-        bucket = str(req.get("bucketName"))
-        return [
-            Item(
-                "created",
-                "AWS::S3::Bucket",
-                bucket,
-                action_id="recovery.delete_s3_bucket",
-                params={"bucket": bucket},
-                **base,
-            )
-        ]
-    target = _target(req)
-    if name.startswith("Delete"):
-        return [Item("deleted", f"AWS::{name[len('Delete') :]}", target, before=req, after=None, **base)]
-    if name.startswith(_CHANGE_PREFIXES) or name.startswith("Create"):
-        disposition = "created" if name.startswith("Create") else "changed"
-        return [
-            Item(
-                disposition,
-                f"AWS::{raw.get('eventSource', '?')}",
-                target,
-                before=None,
-                after={"request": req, "response": resp},
-                **base,
-            )
-        ]
+    ]
+
+
+def _create_role(call: _Call) -> list[Item]:
+    role = str(call.req.get("roleName"))
+    return [_created(call, "AWS::IAM::Role", role, "recovery.delete_iam_role", {"role_name": role})]
+
+
+def _create_policy(call: _Call) -> list[Item]:
+    req = call.req
+    arn = str(
+        _d(call.resp.get("policy")).get("arn")
+        or f"arn:aws:iam::{call.account}:policy{req.get('path') or '/'}{req.get('policyName')}"
+    )
+    return [_created(call, "AWS::IAM::Policy", arn, "recovery.delete_iam_policy", {"policy_arn": arn})]
+
+
+def _attach_policy(call: _Call) -> list[Item]:
+    kind = call.name[len("Attach") : -len("Policy")].lower()
+    principal = str(call.req.get(f"{kind}Name"))
+    params = {
+        "principal_type": kind,
+        "principal_name": principal,
+        "policy_arn": str(call.req.get("policyArn")),
+    }
+    resource = f"AWS::IAM::{kind.capitalize()}"
+    return [
+        Item(
+            "changed",
+            resource,
+            principal,
+            action_id="recovery.detach_policy",
+            params=params,
+            before={"attached": False},
+            after={"attached": params["policy_arn"]},
+            parent=f"{resource}/{principal}",
+            **call.base,
+        )
+    ]
+
+
+def _run_instances(call: _Call) -> list[Item]:
+    items = _d(call.resp.get("instancesSet")).get("items") or []
+    ids = [str(i["instanceId"]) for i in items if isinstance(i, dict) and i.get("instanceId")]
+    return [
+        _created(call, "AWS::EC2::Instance", i, "recovery.terminate_instance", {"instance_id": i})
+        for i in ids
+    ]
+
+
+def _create_function(call: _Call) -> list[Item]:
+    fn = str(call.req.get("functionName"))
+    params = {"function_name": fn}
+    return [_created(call, "AWS::Lambda::Function", fn, "recovery.delete_lambda_function", params)]
+
+
+def _create_bucket(call: _Call) -> list[Item]:
+    bucket = str(call.req.get("bucketName"))
+    return [_created(call, "AWS::S3::Bucket", bucket, "recovery.delete_s3_bucket", {"bucket": bucket})]
+
+
+_RECOVERABLE: dict[str, Callable[[_Call], list[Item]]] = {
+    "CreateUser": _create_user,
+    "CreateAccessKey": _create_access_key,
+    "CreateRole": _create_role,
+    "CreatePolicy": _create_policy,
+    "AttachUserPolicy": _attach_policy,
+    "AttachRolePolicy": _attach_policy,
+    "AttachGroupPolicy": _attach_policy,
+    "RunInstances": _run_instances,
+    "CreateBucket": _create_bucket,
+}
+"""Calls whose effect eksir can undo, by event name (Lambda's CreateFunction carries an API date suffix)."""
+
+
+def _ct_items(event: dict[str, Any]) -> list[Item]:
+    """What one logged call did: a recoverable item where a rule knows the call, else a worklist item."""
+    call = _call(event)
+    rule = _RECOVERABLE.get(call.name) or (
+        _create_function if call.name.startswith("CreateFunction") else None
+    )
+    if rule is not None:
+        return rule(call)
+    target = _target(call.req)
+    if call.name.startswith("Delete"):
+        kind = f"AWS::{call.name[len('Delete') :]}"
+        return [Item("deleted", kind, target, before=call.req, after=None, **call.base)]
+    if call.name.startswith((*_CHANGE_PREFIXES, "Create")):
+        disposition = "created" if call.name.startswith("Create") else "changed"
+        after = {"request": call.req, "response": call.resp}
+        return [Item(disposition, f"AWS::{call.source}", target, before=None, after=after, **call.base)]
     return []
 
 
