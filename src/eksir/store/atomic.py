@@ -1,14 +1,15 @@
-"""Atomic file writes: a reader (or a crash) never sees half a file.
+"""Write-ahead file writes: a reader (or a crash) never sees half a file, and no write goes unrecorded.
 
-Every file of a case bundle other than the append-only event log is written to a temporary file in the same
-directory, fsynced, and renamed over the target; rename is atomic on POSIX file systems.
+Every file of a case bundle other than the append-only event log is staged under a hidden pending name in the
+same directory and fsynced (`stage`), its intent and hash are logged by the caller, and only then is it moved
+into place (`commit`: rename, atomic on POSIX file systems, or a hard link for evidence, which must never
+replace a file). `eksir case repair` finishes a staged write whose intent was logged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -23,22 +24,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that the path holds either the old or the new content, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 def pending_path(path: Path) -> Path:
