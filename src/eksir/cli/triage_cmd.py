@@ -74,20 +74,19 @@ def open_input(source: str) -> tuple[IO[bytes], str]:
 
 
 def handled_findings(findings: list[Finding], stderr: Console) -> list[Finding]:
-    """Keep the findings this playbook handles; if none, raise the error of the first one."""
+    """Keep the findings this playbook handles; if none, raise the error of the first one (the same policy,
+    and the same messages, as the streamed path: `SkipReporter`)."""
+    skips = SkipReporter(stderr)
     kept: list[Finding] = []
-    errors: list[EksirError] = []
     for finding in findings:
         try:
-            kept.extend(require_handled([finding]))
+            handled = require_handled([finding])
         except EksirError as exc:
-            errors.append(exc)
-    if not kept:
-        if errors:
-            raise errors[0]
-        raise BadInputError("the input holds no findings")
-    for error in errors:
-        stderr.print(f"eksir: skipped: {error.message}", markup=False)
+            skips.record(0, [exc])
+            continue
+        kept.extend(handled)
+        skips.record(len(handled), [])
+    skips.finish()
     return kept
 
 

@@ -78,8 +78,12 @@ class SkipReporter:
         self.kept = 0
 
     def add(self, judged: Judged) -> None:
-        self.kept += len(judged.lines)
-        self._pending.extend(judged.skipped)
+        self.record(len(judged.lines), judged.skipped)
+
+    def record(self, kept: int, skipped: list[EksirError]) -> None:
+        """`kept` findings were handled and `skipped` were not: print the skips once anything was kept."""
+        self.kept += kept
+        self._pending.extend(skipped)
         if self.kept:
             for error in self._pending:
                 self._stderr.print(f"eksir: skipped: {error.message}", markup=False)
