@@ -312,7 +312,7 @@ def _hunt(day: _Day, _record: Phase) -> str:
 
 def _recover(day: _Day, record: Phase) -> str:
     from eksir.engine import ApprovalPolicy, PolicyGate  # noqa: PLC0415
-    from eksir.recovery.run import recover  # noqa: PLC0415
+    from eksir.phases.recovery import recover  # noqa: PLC0415
 
     case = _handle(day)
     document = recover(case, _context(day), PolicyGate(ApprovalPolicy.ALL, f"gameday:{case.actor}"))
@@ -326,16 +326,17 @@ def _prove(day: _Day, record: Phase) -> str:
     As the attacker the replay would be refused by RBAC (containment removed the attacker's grants) before
     admission could judge it; an RBAC refusal is reported as not proven, never as a proof.
     """
+    from eksir.actions.prevention.replay import verdict_text  # noqa: PLC0415
     from eksir.clients.k8s import api_client_from_kubeconfig  # noqa: PLC0415
-    from eksir.prevention import PsaLevel, assess, enforce, prove  # noqa: PLC0415
-    from eksir.prevention.replay import verdict_text  # noqa: PLC0415
+    from eksir.engine import ApprovalPolicy, PolicyGate  # noqa: PLC0415
+    from eksir.phases.prevention import PsaLevel, assess, enforce, prove  # noqa: PLC0415
 
     case, state = _handle(day), _state(day)
     api = api_client_from_kubeconfig(Path(state.admin_kubeconfig))
     assess(case, api, PsaLevel.BASELINE)
-    outcome = enforce(case, _context(day)(), PsaLevel.BASELINE, lambda _planned: f"gameday:{case.actor}")
-    status = "verified" if outcome.verified else "failed"
-    record.steps = [StepLine(outcome.step_id, outcome.action_id, status, outcome.detail)]
+    gate = PolicyGate(ApprovalPolicy.ALL, f"gameday:{case.actor}")
+    outcome = enforce(case, _context(day), PsaLevel.BASELINE, gate)
+    record.steps = [StepLine(outcome.step_id, outcome.action_id, outcome.status.value, outcome.detail)]
     proof = prove(case, api)
     day.result.prevention = {
         "result": proof["result"],

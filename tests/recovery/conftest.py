@@ -14,7 +14,7 @@ from eksir.engine import ApprovalPolicy, PolicyGate, Runner
 from eksir.gameday import GameDay, Phase, _Day, _hunt, _plan, _triage, lab_environment
 from eksir.lab import lab as lab_module
 from eksir.lab.scenarios import ScenarioName
-from eksir.recovery.run import recover
+from eksir.phases.recovery import recover
 from eksir.store.case_store import CaseHandle
 
 

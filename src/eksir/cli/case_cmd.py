@@ -17,10 +17,10 @@ from eksir.cli.options import (
     WaitOption,
     print_json,
 )
-from eksir.cli.prevent_cmd import approver_for
+from eksir.cli.prevent_cmd import approval_gate
 from eksir.clients.aws import AwsClients
-from eksir.closeout import CloseoutRequest, close_case, closeout, waive_step
 from eksir.errors import BadInputError, CaseInvalidError
+from eksir.phases.closeout import CloseoutRequest, close_case, closeout, waive_step
 from eksir.safetext import line, plain_console
 from eksir.store import CaseStore, verify_case
 from eksir.store.anchor import parse_anchor
@@ -280,7 +280,9 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
         snapshots=tuple(snapshot or ()),
     )
     with handle.writer("eksir case closeout", wait=wait):
-        for outcome in closeout(handle, ctx, request, approver_for(yes, approver, handle.actor, console)):
+        for outcome in closeout(
+            handle, lambda: ctx, request, approval_gate(yes, approver, handle.actor, console)
+        ):
             console.print(f"{outcome.step_id}: {outcome.detail}", markup=False)
         anchor_phase(handle, "closeout", [])
 

@@ -16,7 +16,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from eksir.actions.base import ActionContext, PlannedChange
+from eksir.actions.base import ActionContext
+from eksir.actions.prevention.replay import verdict_text
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
     CasesDirOption,
@@ -27,28 +28,45 @@ from eksir.cli.options import (
 )
 from eksir.clients.aws import AwsClients
 from eksir.clients.k8s import api_client_from_kubeconfig
-from eksir.errors import RefusedError, StepFailedError
-from eksir.prevention import PsaLevel, assess, create_suppression_filter, enforce, prove
-from eksir.prevention.replay import verdict_text
-from eksir.prevention.stepper import Approver
+from eksir.engine.approval import (
+    ApprovalGate,
+    ApprovalPolicy,
+    ApprovalRequest,
+    InteractiveGate,
+    PolicyGate,
+)
+from eksir.engine.state import Approval
+from eksir.errors import StepFailedError, UsageError
+from eksir.phases.prevention import PsaLevel, assess, create_suppression_filter, enforce, prove
 from eksir.safetext import line, plain_console
 from eksir.store import CaseStore
 
 
-def approver_for(yes: bool, approver: str | None, actor: str, console: Console) -> Approver:
-    """Approval: `--yes` approves as --approver (or the current user); otherwise ask on a terminal."""
+def approval_gate(yes: bool, approver: str | None, actor: str, console: Console) -> ApprovalGate:
+    """Approval for steps asked for by name: `--yes` approves as --approver (or the current user) after the
+    plan is shown; otherwise each step is shown and asked on a terminal; with neither, nothing is run."""
+    who = approver or actor
+    if yes:
+        return ShowingGate(PolicyGate(ApprovalPolicy.ALL, who), console)
+    if not sys.stdin.isatty():
+        raise UsageError("approval needed and no terminal to ask on: re-run with --yes after review")
+    return InteractiveGate(who, console, ask_all=True)
 
-    def approve(planned: PlannedChange) -> str | None:
-        console.print(line(("Planned:", "bold"), f" {planned.summary}"))
-        for detail in (*planned.diff, *planned.blast_radius, *planned.warnings):
-            console.print(f"  {detail}")
-        if yes:
-            return approver or actor
-        if not sys.stdin.isatty():
-            raise RefusedError("approval needed and no terminal to ask on: re-run with --yes after review")
-        return (approver or actor) if typer.confirm("Apply this change?", default=False) else None
 
-    return approve
+class ShowingGate:
+    """Shows each planned change before the inner gate decides, so `--yes` still leaves the change on record
+    in the responder's terminal."""
+
+    def __init__(self, inner: ApprovalGate, console: Console) -> None:
+        self.inner = inner
+        self.console = console
+
+    def decide(self, request: ApprovalRequest) -> Approval:
+        change = request.change
+        self.console.print(line(("Planned:", "bold"), f" {change.summary}"))
+        for detail in (*change.diff, *change.blast_radius, *change.warnings):
+            self.console.print(f"  {detail}", markup=False)
+        return self.inner.decide(request)
 
 
 def prevent(  # noqa: PLR0917 - typer maps parameters to options
@@ -82,13 +100,16 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
     handle = CaseStore(cases_dir).get(case)
     with handle.writer("eksir prevent", wait=wait):
         console = plain_console(stderr=output is OutputFormat.JSON)
-        approve = approver_for(yes, approver, handle.actor, console)
+
+        def gate() -> ApprovalGate:
+            return approval_gate(yes, approver, handle.actor, console)
+
         case_id = handle.load().id
         result: dict[str, Any] = {"case": case_id}
         if create_filter:
             aws = AwsClients(region=region, profile=profile)
             ctx = ActionContext(case_id=case_id, aws=aws, k8s=lambda: None, region=region, dry_run=False)
-            outcome = create_suppression_filter(handle, ctx, approve, detector_id)
+            outcome = create_suppression_filter(handle, lambda: ctx, gate(), detector_id)
             result["suppression_filter"] = {"step": outcome.step_id, "approver": outcome.approver}
             _emit(console, output, result, f"suppression filter in place ({outcome.detail})")
             return
@@ -104,7 +125,7 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
                 k8s=lambda: api,
                 dry_run=False,
             )
-            outcome = enforce(handle, ctx, level, approve, namespace)
+            outcome = enforce(handle, lambda: ctx, level, gate(), namespace)
             result["enforced"] = {
                 "step": outcome.step_id,
                 "approver": outcome.approver,

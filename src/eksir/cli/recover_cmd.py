@@ -31,7 +31,7 @@ from eksir.engine import ApprovalPolicy, DenyAllGate, PolicyGate
 from eksir.engine.approval import ApprovalGate
 from eksir.engine.context import ContextFactory, KubeProvider
 from eksir.errors import StepFailedError
-from eksir.recovery.run import recover
+from eksir.phases.recovery import recover
 from eksir.safetext import line, plain_console, styled
 from eksir.store import CaseStore
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from eksir.actions.base import Action, ActionContext, ActionParams, CheckOutcome
 from eksir.actions.evidence.case_evidence import CASE_EXTRA
 from eksir.actions.registry import get_action
+from eksir.engine.accumulate import merge_plans
 from eksir.engine.approval import ApprovalGate, ApprovalRequest
 from eksir.engine.lab_mode import LabMode, ran_without_detail, unavailable_detail
 from eksir.engine.retry import RetryPolicy
@@ -36,6 +37,7 @@ from eksir.engine.state import (
     dependency_dead,
     dependency_met,
 )
+from eksir.engine.tracks import RESPONSE, Track
 from eksir.errors import EksirError, NotFoundError, PermissionDeniedError, RefusedError, TemporaryError
 from eksir.playbooks.plan import Plan, PlanStep
 from eksir.store.case_store import CaseHandle
@@ -85,6 +87,7 @@ class Runner:
         retry: RetryPolicy | None = None,
         observer: RunObserver | None = None,
         lab_mode: LabMode | None = None,
+        track: Track = RESPONSE,
     ) -> None:
         self.case = case
         self.plan = plan
@@ -94,7 +97,7 @@ class Runner:
         self.retry = retry or RetryPolicy()
         self.observer = observer
         self.lab_mode = lab_mode
-        self.store = StateStore(case)
+        self.store = StateStore(case, track)
         with case.writer(f"record plan {plan.digest()[:12]}"):
             self.state = self._open_state()
         self._order_lock = threading.Lock()
@@ -108,6 +111,13 @@ class Runner:
         state = self.store.load()
         if state.plan_digest == self.plan.digest():
             return state
+        if self.store.track.accumulates:
+            self.plan, kept = merge_plans(state, self.plan, self._outstanding)
+            return (
+                state
+                if state.plan_digest == self.plan.digest()
+                else self.store.record_plan(self.plan, case_id, kept)
+            )
         if any(self._outstanding(r) for r in state.steps.values()):
             raise RefusedError(
                 f"case {case_id} has applied steps of an earlier plan: run `eksir resume {case_id}` to "

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from eksir.actions.base import ACTION_CASE_LABEL
-from eksir.prevention.psa import PsaLevel, psa_labels
+from eksir.actions.prevention.psa import PsaLevel, psa_labels
 
 KYVERNO_FILE = "prevention/kyverno-disallow-privileged-containers.yaml"
 GATEKEEPER_TEMPLATE_FILE = "prevention/gatekeeper-constrainttemplate.yaml"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eksir.recovery.k8s_rest import ObjectRef
+from eksir.clients.k8s_rest import ObjectRef
 
 K8S_CREATED = frozenset(
     {
@@ -100,7 +100,7 @@ def _created(call: _Call, kind: str, name: str, action_id: str, params: dict[str
 
 def _create_user(call: _Call) -> list[Item]:
     user = str(call.req.get("userName"))
-    return [_created(call, "AWS::IAM::User", user, "recovery.delete_iam_user", {"user_name": user})]
+    return [_created(call, "AWS::IAM::User", user, "iam.delete_user", {"user_name": user})]
 
 
 def _create_access_key(call: _Call) -> list[Item]:
@@ -112,7 +112,7 @@ def _create_access_key(call: _Call) -> list[Item]:
             call,
             "AWS::IAM::AccessKey",
             params["access_key_id"],
-            "recovery.delete_access_key",
+            "iam.delete_access_key",
             params,
             parent=f"AWS::IAM::User/{user}",
         )
@@ -121,7 +121,7 @@ def _create_access_key(call: _Call) -> list[Item]:
 
 def _create_role(call: _Call) -> list[Item]:
     role = str(call.req.get("roleName"))
-    return [_created(call, "AWS::IAM::Role", role, "recovery.delete_iam_role", {"role_name": role})]
+    return [_created(call, "AWS::IAM::Role", role, "iam.delete_role", {"role_name": role})]
 
 
 def _create_policy(call: _Call) -> list[Item]:
@@ -130,7 +130,7 @@ def _create_policy(call: _Call) -> list[Item]:
         _d(call.resp.get("policy")).get("arn")
         or f"arn:aws:iam::{call.account}:policy{req.get('path') or '/'}{req.get('policyName')}"
     )
-    return [_created(call, "AWS::IAM::Policy", arn, "recovery.delete_iam_policy", {"policy_arn": arn})]
+    return [_created(call, "AWS::IAM::Policy", arn, "iam.delete_policy", {"policy_arn": arn})]
 
 
 def _attach_policy(call: _Call) -> list[Item]:
@@ -147,7 +147,7 @@ def _attach_policy(call: _Call) -> list[Item]:
             "changed",
             resource,
             principal,
-            action_id="recovery.detach_policy",
+            action_id="iam.detach_policy",
             params=params,
             before={"attached": False},
             after={"attached": params["policy_arn"]},
@@ -161,20 +161,19 @@ def _run_instances(call: _Call) -> list[Item]:
     items = _d(call.resp.get("instancesSet")).get("items") or []
     ids = [str(i["instanceId"]) for i in items if isinstance(i, dict) and i.get("instanceId")]
     return [
-        _created(call, "AWS::EC2::Instance", i, "recovery.terminate_instance", {"instance_id": i})
-        for i in ids
+        _created(call, "AWS::EC2::Instance", i, "ec2.terminate_instance", {"instance_id": i}) for i in ids
     ]
 
 
 def _create_function(call: _Call) -> list[Item]:
     fn = str(call.req.get("functionName"))
     params = {"function_name": fn}
-    return [_created(call, "AWS::Lambda::Function", fn, "recovery.delete_lambda_function", params)]
+    return [_created(call, "AWS::Lambda::Function", fn, "lambda.delete_function", params)]
 
 
 def _create_bucket(call: _Call) -> list[Item]:
     bucket = str(call.req.get("bucketName"))
-    return [_created(call, "AWS::S3::Bucket", bucket, "recovery.delete_s3_bucket", {"bucket": bucket})]
+    return [_created(call, "AWS::S3::Bucket", bucket, "s3.delete_bucket", {"bucket": bucket})]
 
 
 _RECOVERABLE: dict[str, Callable[[_Call], list[Item]]] = {
@@ -264,7 +263,7 @@ def _k8s_items(event: dict[str, Any], earlier: dict[str, dict[str, Any]]) -> lis
                 "created",
                 f"Kubernetes::{resource}",
                 label,
-                action_id="recovery.delete_k8s_object",
+                action_id="k8s.delete_object",
                 params=params,
                 **base,
             )
@@ -290,7 +289,7 @@ def _k8s_items(event: dict[str, Any], earlier: dict[str, dict[str, Any]]) -> lis
                 "changed",
                 f"Kubernetes::{resource}",
                 label,
-                action_id="recovery.restore_k8s_object",
+                action_id="k8s.restore_object",
                 params=params,
                 before=before,
                 after=response,

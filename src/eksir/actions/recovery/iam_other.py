@@ -22,9 +22,9 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.containment.casework import require_live
+from eksir.actions.recovery.base import RecoveryAction, aws_or_none, paged
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
-from eksir.recovery.base import RecoveryAction, aws_or_none, paged
 
 
 def _doc(document: Any) -> str:
@@ -39,7 +39,7 @@ class DeleteAccessKeyParams(ActionParams):
 @register_action
 class DeleteAccessKey(RecoveryAction[DeleteAccessKeyParams]):
     spec = ActionSpec(
-        id="recovery.delete_access_key",
+        id="iam.delete_access_key",
         phase=Phase.RECOVERY,
         title="Delete an access key the attacker created on an existing user",
         iam_actions=("iam:ListAccessKeys", "iam:DeleteAccessKey"),
@@ -98,7 +98,7 @@ class DeleteRoleParams(ActionParams):
 @register_action
 class DeleteIamRole(RecoveryAction[DeleteRoleParams]):
     spec = ActionSpec(
-        id="recovery.delete_iam_role",
+        id="iam.delete_role",
         phase=Phase.RECOVERY,
         title="Delete an attacker-created IAM role (policies, instance profiles)",
         iam_actions=(
@@ -205,7 +205,7 @@ class DeletePolicyParams(ActionParams):
 @register_action
 class DeleteIamPolicy(RecoveryAction[DeletePolicyParams]):
     spec = ActionSpec(
-        id="recovery.delete_iam_policy",
+        id="iam.delete_policy",
         phase=Phase.RECOVERY,
         title="Delete an attacker-created managed policy (detached from every principal first)",
         iam_actions=(
@@ -323,7 +323,7 @@ _ATTACHED = {
 @register_action
 class DetachPolicy(RecoveryAction[DetachPolicyParams]):
     spec = ActionSpec(
-        id="recovery.detach_policy",
+        id="iam.detach_policy",
         phase=Phase.RECOVERY,
         title="Detach a managed policy the attacker attached to an existing principal",
         iam_actions=(

@@ -23,9 +23,9 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.containment.casework import require_live
+from eksir.actions.recovery.base import RecoveryAction, aws_or_none, paged
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
-from eksir.recovery.base import RecoveryAction, aws_or_none, paged
 
 
 class DeleteIamUserParams(ActionParams):
@@ -67,7 +67,7 @@ def not_restorable(before: dict[str, Any]) -> list[str]:
 @register_action
 class DeleteIamUser(RecoveryAction[DeleteIamUserParams]):
     spec = ActionSpec(
-        id="recovery.delete_iam_user",
+        id="iam.delete_user",
         phase=Phase.RECOVERY,
         title="Delete an attacker-created IAM user (keys, policies, groups, login profile)",
         iam_actions=(

@@ -27,10 +27,10 @@ from eksir.actions.base import (
     RbacRule,
     VerifyOutcome,
 )
+from eksir.actions.prevention.psa import PSA_PREFIX, PsaLevel, dry_run_psa, label_patch, psa_labels
 from eksir.actions.registry import register_action
 from eksir.clients.k8s import k8s_call
 from eksir.errors import RefusedError
-from eksir.prevention.psa import PSA_PREFIX, PsaLevel, dry_run_psa, label_patch, psa_labels
 
 PREVIOUS_ANNOTATION = "eksir.io/previous-pod-security-labels"
 K8S_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"

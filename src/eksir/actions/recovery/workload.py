@@ -26,12 +26,12 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, K8S_NAME_PATTERN, require_live
+from eksir.actions.recovery.aws_resources import instance_or_none
+from eksir.actions.recovery.base import RecoveryAction
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.clients.k8s import k8s_call
-from eksir.recovery.aws_resources import instance_or_none
-from eksir.recovery.base import RecoveryAction
-from eksir.recovery.k8s_rest import ObjectRef, create_object, delete_object, get_object, recreatable
+from eksir.clients.k8s_rest import ObjectRef, create_object, delete_object, get_object, recreatable
 
 _HOST_FLAGS = ("hostPID", "hostIPC", "hostNetwork")
 
@@ -75,7 +75,7 @@ class ReplacePodParams(ActionParams):
 @register_action
 class ReplaceWorkloadPod(RecoveryAction[ReplacePodParams]):
     spec = ActionSpec(
-        id="recovery.replace_workload_pod",
+        id="k8s.replace_pod",
         phase=Phase.RECOVERY,
         title="Start a replacement pod from the fixed spec; keep the isolated original for forensics",
         rbac=(RbacRule(("",), ("pods",), ("get", "create", "delete")),),
@@ -146,7 +146,7 @@ class DrainTerminateParams(ActionParams):
 @register_action
 class DrainTerminateNode(RecoveryAction[DrainTerminateParams]):
     spec = ActionSpec(
-        id="recovery.drain_terminate_node",
+        id="k8s.drain_terminate_node",
         phase=Phase.RECOVERY,
         title="Drain and terminate the compromised node (only after its snapshots are verified)",
         iam_actions=(

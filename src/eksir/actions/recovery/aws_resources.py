@@ -22,10 +22,10 @@ from eksir.actions.base import (
 )
 from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, require_live
 from eksir.actions.containment.ec2_isolation import describe_instance
+from eksir.actions.recovery.base import RecoveryAction, aws_or_none
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
-from eksir.recovery.base import RecoveryAction, aws_or_none
 
 _GONE_STATES = ("shutting-down", "terminated")
 
@@ -45,7 +45,7 @@ def instance_or_none(ctx: ActionContext, instance_id: str) -> dict[str, Any] | N
 @register_action
 class TerminateInstance(RecoveryAction[InstanceParams]):
     spec = ActionSpec(
-        id="recovery.terminate_instance",
+        id="ec2.terminate_instance",
         phase=Phase.RECOVERY,
         title="Terminate an EC2 instance the attacker launched",
         iam_actions=("ec2:DescribeInstances", "ec2:TerminateInstances"),
@@ -96,7 +96,7 @@ class FunctionParams(ActionParams):
 @register_action
 class DeleteLambdaFunction(RecoveryAction[FunctionParams]):
     spec = ActionSpec(
-        id="recovery.delete_lambda_function",
+        id="lambda.delete_function",
         phase=Phase.RECOVERY,
         title="Delete a Lambda function the attacker created",
         iam_actions=("lambda:GetFunction", "lambda:DeleteFunction"),
@@ -145,7 +145,7 @@ class BucketParams(ActionParams):
 @register_action
 class DeleteS3Bucket(RecoveryAction[BucketParams]):
     spec = ActionSpec(
-        id="recovery.delete_s3_bucket",
+        id="s3.delete_bucket",
         phase=Phase.RECOVERY,
         title="Empty and delete an S3 bucket the attacker created",
         iam_actions=("s3:ListBucket", "s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteBucket"),

@@ -21,7 +21,7 @@ from typing import Any
 
 from eksir.actions.base import Phase
 from eksir.playbooks.plan import NoteLevel, Plan, PlanNote, PlanStep
-from eksir.recovery.inventory import Item
+from eksir.playbooks.recovery_inventory import Item
 
 PLAYBOOK_ID = "recovery"
 
@@ -122,11 +122,7 @@ def _workload_steps(facts: CaseFacts, earlier: list[str], notes: list[PlanNote])
             "uid": facts.pod_uid,
             "new_name": f"{facts.pod_name[:50]}-fixed",
         }
-        steps.append(
-            _step(
-                30, "recovery.replace_workload_pod", params, "replace the compromised pod, privilege removed"
-            )
-        )
+        steps.append(_step(30, "k8s.replace_pod", params, "replace the compromised pod, privilege removed"))
     if facts.node_name and facts.instance_id and facts.snapshot_ids:
         params = {
             "node_name": facts.node_name,
@@ -138,7 +134,7 @@ def _workload_steps(facts: CaseFacts, earlier: list[str], notes: list[PlanNote])
         steps.append(
             _step(
                 90,
-                "recovery.drain_terminate_node",
+                "k8s.drain_terminate_node",
                 params,
                 "final step: the node's snapshots are verified",
                 depends_on=after,

@@ -2,9 +2,10 @@
 
 `assess` records the namespace's Pod Security labels, a server-side dry run of the new ones (which
 existing pods would violate) and the RBAC grants that let the attacker create pods, and writes
-PSA/Kyverno/Gatekeeper YAML into the case. `enforce` applies `k8s.enforce_pod_security` as an approved,
-logged, reversible step. `prove` sends the attacker's exact pod spec as a server-side dry run by the
-responder (replay.py says why not as the attacker) and records request, status and message.
+PSA/Kyverno/Gatekeeper YAML into the case. `enforce` runs `k8s.enforce_pod_security` through the engine on
+the case's prevention track (approved, recorded, resumable, reversible like every step). `prove` sends the
+attacker's exact pod spec as a server-side dry run by the responder (replay.py says why not as the attacker)
+and records request, status and message.
 `create_suppression_filter` is the authorized-change counterpart (`guardduty.create_filter`).
 """
 
@@ -15,17 +16,25 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from eksir.actions.base import ActionContext
+from eksir.actions.prevention.psa import PsaLevel, dry_run_psa
+from eksir.actions.prevention.rbac import pod_create_grants
+from eksir.actions.prevention.replay import (
+    audit_pod_request,
+    pod_from_audit,
+    pod_from_finding,
+    replay_pod_create,
+)
+from eksir.actions.prevention.suppression import params_from_triage
+from eksir.engine.approval import ApprovalGate
+from eksir.engine.runner import ContextFactory
+from eksir.engine.state import StepRecord
+from eksir.engine.steps import run_steps
+from eksir.engine.tracks import PREVENTION
 from eksir.errors import BadInputError, EksirError, RefusedError
 from eksir.models.finding import Finding
-from eksir.prevention.action import EnforcePodSecurity, EnforcePodSecurityParams
-from eksir.prevention.policies import policy_files
-from eksir.prevention.psa import PsaLevel, dry_run_psa
-from eksir.prevention.rbac import pod_create_grants
-from eksir.prevention.replay import audit_pod_request, pod_from_audit, pod_from_finding, replay_pod_create
-from eksir.prevention.stepper import Approver, StepOutcome, run_step
-from eksir.prevention.suppression import CreateSuppressionFilter, params_from_triage
+from eksir.playbooks.post_incident import enforce_pod_security_step, suppression_filter_step
 from eksir.report.build import ASSESSMENT_DOC, PROOF_DOC, load_finding
+from eksir.report.policies import policy_files
 from eksir.report.record import load_record
 from eksir.store.case_store import CaseHandle
 
@@ -94,12 +103,16 @@ def assess(handle: CaseHandle, api: Any, level: PsaLevel, namespace: str | None 
 
 
 def enforce(
-    handle: CaseHandle, ctx: ActionContext, level: PsaLevel, approve: Approver, namespace: str | None = None
-) -> StepOutcome:
-    """Apply the PSA labels as an approved step (`k8s.enforce_pod_security`)."""
+    handle: CaseHandle,
+    ctx: ContextFactory,
+    level: PsaLevel,
+    gate: ApprovalGate,
+    namespace: str | None = None,
+) -> StepRecord:
+    """Apply the PSA labels as an approved engine step (`k8s.enforce_pod_security`, prevention track)."""
     ns = target_namespace(case_finding(handle), namespace)
-    params = EnforcePodSecurityParams(namespace=ns, level=level)
-    return run_step(handle, EnforcePodSecurity(), ctx, params, step_id=f"prevent-psa-{ns}", approve=approve)
+    step = enforce_pod_security_step(ns, level)
+    return run_steps(handle, PREVENTION, [step], ctx, gate)[0]
 
 
 def prove(handle: CaseHandle, api: Any, namespace: str | None = None) -> dict[str, Any]:
@@ -124,8 +137,8 @@ def prove(handle: CaseHandle, api: Any, namespace: str | None = None) -> dict[st
 
 
 def create_suppression_filter(
-    handle: CaseHandle, ctx: ActionContext, approve: Approver, detector_id: str | None = None
-) -> StepOutcome:
+    handle: CaseHandle, ctx: ContextFactory, gate: ApprovalGate, detector_id: str | None = None
+) -> StepRecord:
     """Create the GuardDuty suppression filter from triage.json, for an authorized-change verdict only."""
     triage = load_record(handle).read_json("triage.json") or {}
     verdict = triage.get("verdict") or {}
@@ -140,6 +153,4 @@ def create_suppression_filter(
         raise BadInputError(
             f"suppression filter request is not usable ({exc.errors()[0]['loc'][0]}); pass --detector-id"
         ) from exc
-    return run_step(
-        handle, CreateSuppressionFilter(), ctx, params, step_id=f"suppress-{params.name}", approve=approve
-    )
+    return run_steps(handle, PREVENTION, [suppression_filter_step(params)], ctx, gate)[0]

@@ -1,9 +1,9 @@
 """Run recovery for a case: facts from the record, evidence first, then the engine behind an approval gate.
 
-Why a separate state file: the case's `plan-state.json` belongs to the response plan, and the engine refuses
-to replace a plan that has applied steps; recovery is a second plan on the same case, so its state lives in
-`recovery-state.json` (and its plan in `recovery-plan.json`), with every transition in the same hash-chained
-event log the report reads.
+Why its own track (engine/tracks.py): the case's `plan-state.json` belongs to the response plan, and the
+engine refuses to replace a plan that has applied steps; recovery is a second plan on the same case, so the
+engine keeps it in `recovery-state.json` (and `recovery-plan.json`), with every transition in the same
+hash-chained event log the report reads.
 """
 
 from __future__ import annotations
@@ -14,55 +14,23 @@ from typing import Any
 import orjson
 
 from eksir.actions.base import ActionContext
+from eksir.actions.recovery.base import RecoveryAction
 from eksir.actions.registry import get_action
 from eksir.engine import ApprovalGate, Runner, RunState
 from eksir.engine.preview import StepPreview, preview_plan
-from eksir.engine.retry import RetryPolicy
-from eksir.engine.rollback import rollback_targets
+from eksir.engine.rollback import rollback
 from eksir.engine.runner import ContextFactory
-from eksir.engine.state import StateStore, StepStatus, fresh_state
+from eksir.engine.state import StateStore, StepStatus
+from eksir.engine.tracks import RECOVERY
 from eksir.errors import BadInputError, EksirError, NotFoundError
-from eksir.recovery.base import RecoveryAction
-from eksir.recovery.inventory import attacker_items
-from eksir.recovery.plan import CaseFacts, RecoveryPlan, build_recovery_plan
+from eksir.playbooks.recovery import CaseFacts, RecoveryPlan, build_recovery_plan
+from eksir.playbooks.recovery_inventory import attacker_items
 from eksir.report.build import load_finding
 from eksir.report.record import CaseRecord, load_record
 from eksir.store.atomic import sha256_bytes
 from eksir.store.case_store import CaseHandle
 
-STATE_FILE = "recovery-state.json"
-PLAN_FILE = "recovery-plan.json"
 WORKLIST_FILE = "recovery/worklist.json"
-
-
-class RecoveryStateStore(StateStore):
-    """The engine's state store, writing the recovery plan and state to their own files."""
-
-    @property
-    def path(self) -> Any:
-        return self.case.path / STATE_FILE
-
-    def record_plan(self, plan: Any, case_id: str) -> RunState:
-        self.case.write_document(PLAN_FILE, _json(plan.model_dump(mode="json")), "recovery-plan")
-        state = fresh_state(case_id, plan)
-        event = self.case.append(
-            "recovery.plan-recorded", {"plan_digest": state.plan_digest, "steps": len(plan.steps)}
-        )
-        state.last_seq = event.seq
-        self._write(state)
-        return state
-
-    def _write(self, state: RunState) -> None:
-        body = orjson.dumps(state.model_dump(mode="json"), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-        self.case.write_document(STATE_FILE, body, "recovery-state")
-
-
-class RecoveryRunner(Runner):
-    """The engine's Runner on the recovery state store (same scheduling, approvals, persistence, resume)."""
-
-    def _open_state(self) -> RunState:
-        self.store = RecoveryStateStore(self.case)
-        return super()._open_state()
 
 
 def _json(value: Any) -> bytes:
@@ -171,7 +139,7 @@ def record_worklist(handle: CaseHandle, recovery: RecoveryPlan, preserved: list[
 
 def run(handle: CaseHandle, recovery: RecoveryPlan, ctx: ContextFactory, gate: ApprovalGate) -> RunState:
     """Run the recovery plan through the engine (approvals, persistence, verify)."""
-    return RecoveryRunner(handle, recovery.plan, ctx, gate, max_workers=2).run()
+    return Runner(handle, recovery.plan, ctx, gate, max_workers=2, track=RECOVERY).run()
 
 
 def preview(recovery: RecoveryPlan, ctx: ContextFactory) -> list[StepPreview]:
@@ -180,17 +148,8 @@ def preview(recovery: RecoveryPlan, ctx: ContextFactory) -> list[StepPreview]:
 
 
 def rollback_recovery(handle: CaseHandle, ctx: ContextFactory, step_id: str | None = None) -> RunState:
-    """Undo applied recovery steps newest first (the engine's rollback, on the recovery state)."""
-    from eksir.engine.rollback import _rollback_one  # noqa: PLC0415 - same semantics as `eksir rollback`
-
-    store = RecoveryStateStore(handle)
-    state = store.load()
-    targets = rollback_targets(state, step_id)
-    store.event(state, "rollback.started", {"steps": [r.step_id for r in targets]})
-    for record in targets:
-        _rollback_one(store, state, record, ctx, RetryPolicy())
-    store.event(state, "rollback.finished", {"counts": state.counts()})
-    return state
+    """Undo applied recovery steps newest first (the engine's rollback, on the recovery track)."""
+    return rollback(handle, ctx, step_id, track=RECOVERY)
 
 
 def summary(recovery: RecoveryPlan, preserved: list[Preserved], state: RunState | None) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.containment.casework import require_live
+from eksir.actions.recovery.base import RecoveryAction
 from eksir.actions.registry import register_action
-from eksir.recovery.base import RecoveryAction
-from eksir.recovery.k8s_rest import (
+from eksir.clients.k8s_rest import (
     ObjectRef,
     create_object,
     delete_object,
@@ -63,7 +63,7 @@ def _uid(obj: dict[str, Any] | None) -> str | None:
 @register_action
 class DeleteK8sObject(RecoveryAction[K8sObjectParams]):
     spec = ActionSpec(
-        id="recovery.delete_k8s_object",
+        id="k8s.delete_object",
         phase=Phase.RECOVERY,
         title="Delete a Kubernetes object the attacker created",
         rbac=_KINDS,
@@ -132,7 +132,7 @@ class RestoreK8sObjectParams(ActionParams):
 @register_action
 class RestoreK8sObject(RecoveryAction[RestoreK8sObjectParams]):
     spec = ActionSpec(
-        id="recovery.restore_k8s_object",
+        id="k8s.restore_object",
         phase=Phase.RECOVERY,
         title="Restore a Kubernetes object the attacker changed, from the audit log's before-state",
         rbac=_KINDS,
