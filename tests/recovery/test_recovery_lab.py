@@ -95,8 +95,13 @@ def test_rollback_recreates_the_reversible_user_deletion_and_refuses_the_irrever
         assert by_action["iam.delete_user"].status.value == "rolled-back"
         user = next(s for s in recovered["steps"] if s["action_id"] == "iam.delete_user")
         assert _iam_user_exists(incident, user["params"]["user_name"])
-        assert by_action["ec2.terminate_instance"].status.value == "rollback-failed"
+        # the one engine rollback keeps what cannot be undone, and says so in the log (a terminated instance
+        # does not come back): it stays verified instead of being attempted
+        terminated = by_action["ec2.terminate_instance"]
+        assert terminated.status.value == "verified"
+        started = [e for e in incident.case.log.events() if e.type == "rollback.started"][-1]
+        assert terminated.step_id in started.data["kept"]
         assert (incident.case.path / RECOVERY.state_file).is_file()
         again = recover(incident.case, incident.context(), None)  # dry run after rollback: the user is back
-    planned = next(s for s in again["preview"] if "delete_iam_user" in s["step_id"])
+    planned = next(s for s in again["preview"] if "iam.delete_user" in s["step_id"])
     assert planned["check"]["already_applied"] is False
