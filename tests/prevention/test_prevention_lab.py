@@ -162,6 +162,10 @@ def test_prevent_cli_proves_with_the_responders_kubeconfig_after_the_attackers_r
     assert proven.returncode == 0, proven.stderr
     proof = json.loads(proven.stdout)["proof"]
     assert (proof["result"], proof["replayed_by"]) == ("proven", "eksir-admin")
+    undone = run_eksir("rollback", handle.path.name, "--track", "prevention", "--yes", *common)
+    assert undone.returncode == 0, undone.stderr
+    labels = client.CoreV1Api(k8s_admin).read_namespace(namespace).metadata.labels
+    assert "pod-security.kubernetes.io/enforce" not in labels
 
 
 def test_impersonation_replays_as_the_attacker_with_every_group(incident, k8s_admin):

@@ -48,6 +48,7 @@ from eksir.engine import (
 )
 from eksir.engine.context import ContextFactory, KubeProvider
 from eksir.engine.preview import preview_plan
+from eksir.engine.tracks import Track, TrackName, track_named
 from eksir.errors import BadInputError, RefusedError, StepFailedError
 from eksir.findings import read_findings
 from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES
@@ -412,6 +413,10 @@ def rollback_cmd(
     case_ref: CaseArg,
     *,
     step: Annotated[str | None, typer.Option("--step", help="roll back only this step")] = None,
+    track: Annotated[
+        TrackName,
+        typer.Option("--track", help="which of the case's plans to undo"),
+    ] = TrackName.RESPONSE,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     region: RegionOpt = None,
@@ -425,11 +430,14 @@ def rollback_cmd(
     """Undo applied steps (all, newest first, or one with --step) and verify each undo."""
     case = CaseStore(cases_dir).get(case_ref)
     with case.writer("eksir rollback", wait=wait):
-        _rollback(case, step, yes, Access(region, profile, endpoint_url, kubeconfig, context), output)
+        access = Access(region, profile, endpoint_url, kubeconfig, context)
+        _rollback(case, step, yes, access, output, track=track_named(track))
 
 
-def _rollback(case: CaseHandle, step: str | None, yes: bool, access: Access, output: OutputFormat) -> None:
-    targets = [r.step_id for r in rollback_targets(StateStore(case).load(), step)]
+def _rollback(
+    case: CaseHandle, step: str | None, yes: bool, access: Access, output: OutputFormat, *, track: Track
+) -> None:
+    targets = [r.step_id for r in rollback_targets(StateStore(case, track).load(), step)]
     if not targets:
         raise RefusedError("nothing to roll back: no step of this case has an applied change")
     if not yes:
@@ -439,7 +447,7 @@ def _rollback(case: CaseHandle, step: str | None, yes: bool, access: Access, out
         if answer not in {"y", "yes"}:
             raise RefusedError("rollback declined")
     case_id, aws, kube = _case_access(case, access)
-    state = rollback(case, ContextFactory(case_id, aws, kube), step)
+    state = rollback(case, ContextFactory(case_id, aws, kube), step, track=track)
     anchor_phase(case, "rollback", [])
     _finish(state, output, "rollback", frozenset({StepStatus.ROLLBACK_FAILED}))
 

@@ -13,6 +13,7 @@ new plan there adds its steps to the ones already applied instead of replacing i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -46,3 +47,16 @@ CLOSEOUT = Track(
     "closeout", "closeout-state.json", "closeout-plan.json", "closeout.plan-recorded", accumulates=True
 )
 TRACKS: tuple[Track, ...] = (RESPONSE, RECOVERY, PREVENTION, CLOSEOUT)
+
+
+class TrackName(StrEnum):
+    """The tracks by name, for the command line (`eksir rollback --track prevention`)."""
+
+    RESPONSE = RESPONSE.name
+    RECOVERY = RECOVERY.name
+    PREVENTION = PREVENTION.name
+    CLOSEOUT = CLOSEOUT.name
+
+
+def track_named(name: str) -> Track:
+    return next(track for track in TRACKS if track.name == name)
