@@ -10,6 +10,7 @@ creates the GuardDuty suppression filter of an authorized-change verdict instead
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,6 +41,7 @@ from eksir.errors import StepFailedError, UsageError
 from eksir.phases.prevention import PsaLevel, assess, create_suppression_filter, enforce, prove
 from eksir.safetext import line, plain_console
 from eksir.store import CaseStore
+from eksir.store.case_store import CaseHandle
 
 
 def approval_gate(yes: bool, approver: str | None, actor: str, console: Console) -> ApprovalGate:
@@ -100,48 +102,67 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
     handle = CaseStore(cases_dir).get(case)
     with handle.writer("eksir prevent", wait=wait):
         console = plain_console(stderr=output is OutputFormat.JSON)
-
-        def gate() -> ApprovalGate:
-            return approval_gate(yes, approver, handle.actor, console)
-
-        case_id = handle.load().id
-        result: dict[str, Any] = {"case": case_id}
+        run = _PreventRun(
+            handle, console, output, lambda: approval_gate(yes, approver, handle.actor, console)
+        )
         if create_filter:
             aws = AwsClients(region=region, profile=profile)
-            ctx = ActionContext(case_id=case_id, aws=aws, k8s=lambda: None, region=region, dry_run=False)
-            outcome = create_suppression_filter(handle, lambda: ctx, gate(), detector_id)
-            result["suppression_filter"] = {"step": outcome.step_id, "approver": outcome.approver}
-            _emit(console, output, result, f"suppression filter in place ({outcome.detail})")
+            run.suppress(
+                ActionContext(case_id=run.case_id, aws=aws, k8s=lambda: None, region=region, dry_run=False),
+                detector_id,
+            )
             return
         api = api_client_from_kubeconfig(kubeconfig, context)
-        result["assessment"] = assess(handle, api, level, namespace)
-        console.print(
-            f"violating pods: {', '.join(result['assessment']['violating_pods']) or 'none'}", markup=False
-        )
+        run.assess(api, level, namespace)
         if apply:
-            ctx = ActionContext(
-                case_id=case_id,
-                aws=AwsClients(region=region, profile=profile),
-                k8s=lambda: api,
-                dry_run=False,
+            aws = AwsClients(region=region, profile=profile)
+            run.enforce(
+                ActionContext(case_id=run.case_id, aws=aws, k8s=lambda: api, dry_run=False), level, namespace
             )
-            outcome = enforce(handle, lambda: ctx, level, gate(), namespace)
-            result["enforced"] = {
-                "step": outcome.step_id,
-                "approver": outcome.approver,
-                "detail": outcome.detail,
-            }
-            console.print(f"enforced: {outcome.detail}", markup=False)
         if do_prove:
-            proof = prove(handle, api, namespace)
-            result["proof"] = proof
-            console.print(
-                f"replay by {proof['replayed_by']}: {proof['status']} {proof['message']}", markup=False
-            )
-            if proof["result"] != "proven":
-                _emit(console, output, result, "")
-                raise StepFailedError(f"prevention {verdict_text(proof)}")
-        _emit(console, output, result, "done")
+            run.prove(api, namespace)
+        _emit(console, output, run.result, "done")
+
+
+class _PreventRun:
+    """One `eksir prevent` invocation: the case, where to print, how to approve, and the JSON result."""
+
+    def __init__(
+        self, handle: CaseHandle, console: Console, output: OutputFormat, gate: Callable[[], ApprovalGate]
+    ) -> None:
+        self.handle, self.console, self.output, self.gate = handle, console, output, gate
+        self.case_id = handle.load().id
+        self.result: dict[str, Any] = {"case": self.case_id}
+
+    def suppress(self, ctx: ActionContext, detector_id: str | None) -> None:
+        outcome = create_suppression_filter(self.handle, lambda: ctx, self.gate(), detector_id)
+        self.result["suppression_filter"] = {"step": outcome.step_id, "approver": outcome.approver}
+        _emit(self.console, self.output, self.result, f"suppression filter in place ({outcome.detail})")
+
+    def assess(self, api: Any, level: PsaLevel, namespace: str | None) -> None:
+        self.result["assessment"] = assess(self.handle, api, level, namespace)
+        violating = ", ".join(self.result["assessment"]["violating_pods"]) or "none"
+        self.console.print(f"violating pods: {violating}", markup=False)
+
+    def enforce(self, ctx: ActionContext, level: PsaLevel, namespace: str | None) -> None:
+        outcome = enforce(self.handle, lambda: ctx, level, self.gate(), namespace)
+        self.result["enforced"] = {
+            "step": outcome.step_id,
+            "approver": outcome.approver,
+            "detail": outcome.detail,
+        }
+        self.console.print(f"enforced: {outcome.detail}", markup=False)
+
+    def prove(self, api: Any, namespace: str | None) -> None:
+        """Record the proof; a replay that was not refused by admission fails the command (exit 9)."""
+        proof = prove(self.handle, api, namespace)
+        self.result["proof"] = proof
+        self.console.print(
+            f"replay by {proof['replayed_by']}: {proof['status']} {proof['message']}", markup=False
+        )
+        if proof["result"] != "proven":
+            _emit(self.console, self.output, self.result, "")
+            raise StepFailedError(f"prevention {verdict_text(proof)}")
 
 
 def _emit(console: Console, output: OutputFormat, result: dict[str, Any], line: str) -> None:

@@ -227,85 +227,59 @@ def _target(req: dict[str, Any]) -> str:
     return "?"
 
 
-def _k8s_items(event: dict[str, Any], earlier: dict[str, dict[str, Any]]) -> list[Item]:
-    raw = _d(event.get("raw"))
+def _k8s_object(raw: dict[str, Any]) -> ObjectRef | None:
+    """The object a successful write names, or None for reads, subresources and unnamed objects."""
     verb, ref = raw.get("verb"), _d(raw.get("objectRef"))
-    resource = str(ref.get("resource") or "")
-    if ref.get("subresource") or verb not in ("create", "update", "patch", "delete") or event.get("failed"):
-        return []
-    response = _d(raw.get("responseObject"))
-    name = ref.get("name") or _d(response.get("metadata")).get("name")
+    if ref.get("subresource") or verb not in ("create", "update", "patch", "delete"):
+        return None
+    name = ref.get("name") or _d(_d(raw.get("responseObject")).get("metadata")).get("name")
     if not name:
-        return []
-    obj = ObjectRef(
+        return None
+    return ObjectRef(
         api_group=str(ref.get("apiGroup") or ""),
         api_version=str(ref.get("apiVersion") or "v1"),
-        resource=resource,
+        resource=str(ref.get("resource") or ""),
         namespace=ref.get("namespace"),
         name=str(name),
     )
-    key = obj.path()
+
+
+def _k8s_items(event: dict[str, Any], earlier: dict[str, dict[str, Any]]) -> list[Item]:
+    """One audit write as an Item; `earlier` remembers each object's last known state (for restores)."""
+    raw = _d(event.get("raw"))
+    obj = None if event.get("failed") else _k8s_object(raw)
+    if obj is None:
+        return []
+    verb, response = raw.get("verb"), _d(raw.get("responseObject"))
     base: dict[str, Any] = {
         "event_id": event.get("event_id"),
-        "call": f"{verb} {resource}",
+        "call": f"{verb} {obj.resource}",
         "at": event.get("event_time"),
+        "kind": f"Kubernetes::{obj.resource}",
+        "name": obj.label(),
     }
-    label = obj.label()
-    if verb == "create":
-        if response.get("kind") not in (None, "Status"):
-            earlier[key] = response
-        if resource not in K8S_CREATED:
-            return [Item("created", f"Kubernetes::{resource}", label, after=response, **base)]
-        uid = _d(response.get("metadata")).get("uid")
-        params = {"ref": obj.model_dump(), "uid": uid}
-        return [
-            Item(
-                "created",
-                f"Kubernetes::{resource}",
-                label,
-                action_id="k8s.delete_object",
-                params=params,
-                **base,
-            )
-        ]
-    if verb == "delete":
-        return [
-            Item(
-                "deleted",
-                f"Kubernetes::{resource}",
-                label,
-                before=earlier.get(key) or response or None,
-                after=None,
-                **base,
-            )
-        ]
+    key = obj.path()
     before = earlier.get(key)
-    if response.get("kind") not in (None, "Status"):
+    if verb != "delete" and response.get("kind") not in (None, "Status"):
         earlier[key] = response
+    if verb == "create":
+        return [_k8s_created(obj, response, base)]
+    if verb == "delete":
+        return [Item("deleted", before=before or response or None, after=None, **base)]
     if before is not None:
         params = {"ref": obj.model_dump(), "before": before}
-        return [
-            Item(
-                "changed",
-                f"Kubernetes::{resource}",
-                label,
-                action_id="k8s.restore_object",
-                params=params,
-                before=before,
-                after=response,
-                **base,
-            )
-        ]
-    return [
-        Item(
-            "changed",
-            f"Kubernetes::{resource}",
-            label,
-            before=None,
-            after={"request": raw.get("requestObject"), "response": response or None},
-            **base,
-        )
-    ]
+        action = "k8s.restore_object"
+        return [Item("changed", action_id=action, params=params, before=before, after=response, **base)]
+    after = {"request": raw.get("requestObject"), "response": response or None}
+    return [Item("changed", before=None, after=after, **base)]
+
+
+def _k8s_created(obj: ObjectRef, response: dict[str, Any], base: dict[str, Any]) -> Item:
+    """A created object: removed by `k8s.delete_object` (pinned to its uid) if eksir deletes that kind."""
+    if obj.resource not in K8S_CREATED:
+        return Item("created", after=response, **base)
+    params = {"ref": obj.model_dump(), "uid": _d(response.get("metadata")).get("uid")}
+    return Item("created", action_id="k8s.delete_object", params=params, **base)
 
 
 def attacker_items(hunt: dict[str, Any] | None) -> list[Item]:
