@@ -10,39 +10,13 @@ directly onto the REST path, and the JSON the API server returns is exactly what
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
-
-from pydantic import BaseModel, ConfigDict
 
 from eksir.clients.k8s import k8s_call
 from eksir.errors import NotFoundError
+from eksir.models.k8s_object import ObjectRef
 
 _TIMEOUT = (5, 30)
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "selfLink")
-
-
-class ObjectRef(BaseModel):
-    """Where one namespaced or cluster-scoped object lives (the audit log's objectRef, normalised)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    api_group: str = ""
-    api_version: str = "v1"
-    resource: str
-    namespace: str | None = None
-    name: str
-
-    def collection(self) -> str:
-        base = f"/apis/{self.api_group}/{self.api_version}" if self.api_group else f"/api/{self.api_version}"
-        scope = f"/namespaces/{quote(self.namespace, safe='')}" if self.namespace else ""
-        return f"{base}{scope}/{self.resource}"
-
-    def path(self) -> str:
-        return f"{self.collection()}/{quote(self.name, safe='')}"
-
-    def label(self) -> str:
-        where = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.resource} {where}{self.name}"
 
 
 def _call(

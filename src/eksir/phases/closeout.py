@@ -19,9 +19,9 @@ from eksir.engine.state import StepRecord
 from eksir.engine.steps import run_steps
 from eksir.engine.tracks import CLOSEOUT
 from eksir.errors import BadInputError
+from eksir.phases.case_close import CloseResult, close_case, waive_step
 from eksir.playbooks.post_incident import CloseoutRequest, FindingRef, closeout_steps
 from eksir.store.case_store import CaseHandle
-from eksir.store.close import CloseResult, close_case, waive_step
 
 __all__ = ["CloseResult", "CloseoutRequest", "close_case", "closeout", "snapshot_ids", "waive_step"]
 _SNAPSHOT = re.compile(rb"snap-[0-9a-f]{8,17}")

@@ -35,8 +35,8 @@ from eksir.models.finding import Finding
 from eksir.playbooks.post_incident import enforce_pod_security_step, suppression_filter_step
 from eksir.report.build import ASSESSMENT_DOC, PROOF_DOC, load_finding
 from eksir.report.policies import policy_files
-from eksir.report.record import load_record
 from eksir.store.case_store import CaseHandle
+from eksir.store.record import load_record
 
 __all__ = ["PsaLevel", "assess", "attacker_identity", "create_suppression_filter", "enforce", "prove"]
 

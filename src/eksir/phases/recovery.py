@@ -26,9 +26,9 @@ from eksir.errors import BadInputError, EksirError, NotFoundError
 from eksir.playbooks.recovery import CaseFacts, RecoveryPlan, build_recovery_plan
 from eksir.playbooks.recovery_inventory import attacker_items
 from eksir.report.build import load_finding
-from eksir.report.record import CaseRecord, load_record
 from eksir.store.atomic import sha256_bytes
 from eksir.store.case_store import CaseHandle
+from eksir.store.record import CaseRecord, load_record
 
 WORKLIST_FILE = "recovery/worklist.json"
 

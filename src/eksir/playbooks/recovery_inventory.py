@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eksir.clients.k8s_rest import ObjectRef
+from eksir.models.k8s_object import ObjectRef
 
 K8S_CREATED = frozenset(
     {

@@ -23,13 +23,13 @@ from eksir.actions.containment.casework import require_live
 from eksir.actions.recovery.base import RecoveryAction
 from eksir.actions.registry import register_action
 from eksir.clients.k8s_rest import (
-    ObjectRef,
     create_object,
     delete_object,
     get_object,
     recreatable,
     replace_object,
 )
+from eksir.models.k8s_object import ObjectRef
 
 _KINDS = (
     RbacRule(

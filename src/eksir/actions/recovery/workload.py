@@ -31,7 +31,8 @@ from eksir.actions.recovery.base import RecoveryAction
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.clients.k8s import k8s_call
-from eksir.clients.k8s_rest import ObjectRef, create_object, delete_object, get_object, recreatable
+from eksir.clients.k8s_rest import create_object, delete_object, get_object, recreatable
+from eksir.models.k8s_object import ObjectRef
 
 _HOST_FLAGS = ("hostPID", "hostIPC", "hostNetwork")
 

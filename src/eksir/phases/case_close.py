@@ -15,9 +15,9 @@ from typing import Any
 
 from eksir.errors import CaseInvalidError, RefusedError
 from eksir.models.case import CaseStatus
-from eksir.report.record import CaseRecord, load_record, report_written_after
 from eksir.report.steps import first, step_rows
 from eksir.store.case_store import CaseHandle
+from eksir.store.record import CaseRecord, load_record, report_written_after
 from eksir.store.verify import verify_case
 
 PLAN_STATE = "plan-state.json"
