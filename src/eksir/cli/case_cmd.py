@@ -14,6 +14,8 @@ from eksir.cli.options import (
     CasesDirOption,
     OutputFormat,
     OutputOption,
+    ReasonOption,
+    ReopenOption,
     WaitOption,
     print_json,
 )
@@ -26,6 +28,7 @@ from eksir.store import CaseStore, verify_case
 from eksir.store.anchor import parse_anchor
 from eksir.store.encryption import is_encrypted
 from eksir.store.export import ExportResult, export_case, is_archive, verify_archive
+from eksir.store.frozen import reopening
 from eksir.store.keys import trusted_fingerprints
 from eksir.store.repair import repair_case
 
@@ -167,11 +170,12 @@ def close(
 ) -> None:
     """Close the case; refused while steps are unfinished or the report is missing or stale."""
     handle = CaseStore(cases_dir).get(case)
-    with handle.writer("eksir case close", wait=wait):
+    with handle.writer("eksir case close", wait=wait, closed_ok=True):
         if waive:
             waive_step(handle, waive, reason)
         result = close_case(handle)
-        anchor_phase(handle, "case close", [])
+        if not result.already_closed:  # a closed case is frozen: closing it again records nothing
+            anchor_phase(handle, "case close", [])
     state = "was already closed" if result.already_closed else f"closed ({result.steps} steps final)"
     plain_console().print(f"case {result.case_id} {state}", markup=False)
 
@@ -210,7 +214,7 @@ def export(  # noqa: PLR0917 - typer maps parameters to options
     target = (out or Path(f"{handle.load().id}{suffix}")).resolve()
     if target.is_relative_to(handle.path.resolve()):
         raise BadInputError("the archive cannot be written inside the case it contains")
-    with handle.writer("eksir case export", wait=wait):
+    with handle.writer("eksir case export", wait=wait, closed_ok=True):
         result = export_case(handle, target, key, recipients)
     if output is OutputFormat.JSON:
         print_json(
@@ -257,6 +261,8 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
     approver: Annotated[str | None, typer.Option(help="name recorded as approver")] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     wait: WaitOption = False,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Resolve in Security Hub, archive + feedback in GuardDuty, share snapshots: each step on approval."""
     if feedback.upper() not in ("USEFUL", "NOT_USEFUL", "NONE"):
@@ -279,7 +285,7 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
         forensics_account=forensics_account,
         snapshots=tuple(snapshot or ()),
     )
-    with handle.writer("eksir case closeout", wait=wait):
+    with reopening(reopen, reason), handle.writer("eksir case closeout", wait=wait):
         for outcome in closeout(
             handle, lambda: ctx, request, approval_gate(yes, approver, handle.actor, console)
         ):

@@ -24,6 +24,8 @@ from eksir.cli.options import (
     CasesDirOption,
     OutputFormat,
     OutputOption,
+    ReasonOption,
+    ReopenOption,
     WaitOption,
     print_json,
 )
@@ -42,6 +44,7 @@ from eksir.phases.prevention import PsaLevel, assess, create_suppression_filter,
 from eksir.safetext import line, plain_console
 from eksir.store import CaseStore
 from eksir.store.case_store import CaseHandle
+from eksir.store.frozen import reopening
 
 
 def approval_gate(yes: bool, approver: str | None, actor: str, console: Console) -> ApprovalGate:
@@ -97,10 +100,12 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Assess, enforce (--apply) and prove (--prove) Pod Security prevention for the case's namespace."""
     handle = CaseStore(cases_dir).get(case)
-    with handle.writer("eksir prevent", wait=wait):
+    with reopening(reopen, reason), handle.writer("eksir prevent", wait=wait):
         console = plain_console(stderr=output is OutputFormat.JSON)
         run = _PreventRun(
             handle, console, output, lambda: approval_gate(yes, approver, handle.actor, console)

@@ -26,6 +26,8 @@ from eksir.cli.options import (
     MaxInputOption,
     OutputFormat,
     OutputOption,
+    ReasonOption,
+    ReopenOption,
     WaitOption,
     print_json,
     require_yes,
@@ -59,6 +61,7 @@ from eksir.notify.channels import Channel
 from eksir.playbooks import Plan, PlaybookOptions, build_plan
 from eksir.safetext import plain_console
 from eksir.store import CaseHandle, CaseStore
+from eksir.store.frozen import reopening
 
 FindingArg = Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")]
 CaseArg = Annotated[str, typer.Argument(help="case id (under --cases-dir) or case directory")]
@@ -294,6 +297,8 @@ def respond_cmd(
     wait: WaitOption = False,
     trust_finding_file: TrustFindingOpt = False,
     max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Resolve, plan and run the response; destructive steps need approval and GuardDuty's confirmation.
 
@@ -305,6 +310,7 @@ def respond_cmd(
         evidence_bucket=evidence_bucket, orphan_pod=orphan_pod, pause_container=pause_container
     )
     with ExitStack() as stack:
+        stack.enter_context(reopening(reopen, reason))
         prepared = _prepare(
             finding_file,
             finding_id,
@@ -389,6 +395,8 @@ def resume_cmd(
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
     trust_finding_file: TrustFindingOpt = False,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Continue the case's run: interrupted steps are checked before anything is re-applied.
 
@@ -398,7 +406,7 @@ def resume_cmd(
     case = store.get(case_ref)
     access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
     gate = choose_gate(approve, yes, sys.stdin.isatty(), store.actor)
-    with case.writer("eksir resume", wait=wait):
+    with reopening(reopen, reason), case.writer("eksir resume", wait=wait):
         gate, blocked = recorded_gate(case, gate, trust_finding_file)
         plan = StateStore(case).load().plan
         case_id, aws, kube = _case_access(case, access)
@@ -426,10 +434,12 @@ def rollback_cmd(
     context: ContextOpt = None,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Undo applied steps (all, newest first, or one with --step) and verify each undo."""
     case = CaseStore(cases_dir).get(case_ref)
-    with case.writer("eksir rollback", wait=wait):
+    with reopening(reopen, reason), case.writer("eksir rollback", wait=wait):
         access = Access(region, profile, endpoint_url, kubeconfig, context)
         _rollback(case, step, yes, access, output, track=track_named(track))
 

@@ -17,6 +17,7 @@ from eksir.errors import CaseInvalidError, RefusedError
 from eksir.models.case import CaseStatus
 from eksir.report.steps import first, step_rows
 from eksir.store.case_store import CaseHandle
+from eksir.store.frozen import ensure_open
 from eksir.store.record import CaseRecord, load_record, report_written_after
 from eksir.store.verify import verify_case
 
@@ -73,6 +74,7 @@ def waive_step(handle: CaseHandle, step_id: str, reason: str) -> None:
     """Record that the responder accepts a step as unfinished (the report shows it)."""
     if not reason.strip():
         raise RefusedError("a waiver needs a reason (--reason)")
+    ensure_open(handle, "waive a step")
     handle.append("step.waived", {"step_id": step_id, "approver": handle.actor, "detail": reason})
 
 
