@@ -10,7 +10,7 @@ import typer
 import typer.main
 from typer.testing import CliRunner
 
-from eksir.cli.app import build_app
+from eksir.cli.app import _top_level, build_app
 from eksir.cli.commands import COMMANDS
 from eksir.cli.lazy import load_commands
 from tests.cli.helpers import REPO
@@ -32,6 +32,7 @@ def _eager_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         add_completion=False,
     )
+    app.callback()(_top_level)  # the same root options (--version, --debug)
     for module_name in _modules():
         __import__(module_name, fromlist=["register"]).register(app)
     return app
