@@ -49,6 +49,29 @@ def test_every_node_is_a_running_instance_of_the_node_group_with_matching_labels
         assert labels["eks.amazonaws.com/capacityType"] == ("SPOT" if spot else "ON_DEMAND")
 
 
+def test_workload_status_is_what_the_controllers_would_write_for_the_ready_pods(lab: LabState) -> None:  # noqa: F811
+    """No kube-controller-manager runs in the lab: the seeding writes Deployment, ReplicaSet, DaemonSet and
+    PodDisruptionBudget status to match the Ready pods, so the outage check sees what a real cluster shows."""
+    api = config.new_client_from_config(config_file=lab.admin_kubeconfig)
+    apps, policy, core = client.AppsV1Api(api), client.PolicyV1Api(api), client.CoreV1Api(api)
+    ready = {
+        (p.metadata.namespace, p.metadata.owner_references[0].name)
+        for p in core.list_pod_for_all_namespaces().items
+        if p.metadata.owner_references
+    }
+    for deployment in apps.list_deployment_for_all_namespaces().items:
+        assert deployment.status.ready_replicas == deployment.spec.replicas, deployment.metadata.name
+    for replica_set in apps.list_replica_set_for_all_namespaces().items:
+        assert (replica_set.metadata.namespace, replica_set.metadata.name) in ready
+        assert replica_set.status.ready_replicas == replica_set.spec.replicas
+    for daemon_set in apps.list_daemon_set_for_all_namespaces().items:
+        assert daemon_set.status.number_ready == daemon_set.status.desired_number_scheduled == 3
+    for budget in policy.list_pod_disruption_budget_for_all_namespaces().items:
+        assert (
+            budget.status.disruptions_allowed == budget.status.current_healthy - budget.status.desired_healthy
+        )
+
+
 def test_the_attacker_pod_is_privileged_running_and_bound_to_the_ground_truth_node(lab: LabState) -> None:  # noqa: F811
     truth = _load(lab.ground_truth)["pod"]
     pod = _core(lab).read_namespaced_pod(truth["name"], truth["namespace"])
