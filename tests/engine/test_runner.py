@@ -11,12 +11,12 @@ from kubernetes.client import ApiClient, CoreV1Api
 from eksir.engine import (
     ApprovalPolicy,
     DenyAllGate,
-    InteractiveGate,
     PolicyGate,
     Runner,
     StateStore,
     StepStatus,
 )
+from eksir.engine.interactive import OPTIONS, InteractiveGate
 from eksir.lab.controlplane import ControlPlane, create_namespace
 from eksir.store import CaseHandle, verify_case
 from tests.engine import cm_actions
@@ -138,7 +138,7 @@ def test_an_interactive_approval_records_who_approved_and_a_refusal_applies_noth
 ) -> None:
     from rich.console import Console
 
-    answers = {"Apply s1? [y/N] ": "y", "Apply s2? [y/N] ": "n"}
+    answers = {f"Apply s1? {OPTIONS} (default n): ": "y", f"Apply s2? {OPTIONS} (default n): ": "n"}
     gate = InteractiveGate("alice@laptop", Console(file=open("/dev/null", "w")), ask=answers.__getitem__)  # noqa: SIM115
     plan = make_plan(
         mark_step("s1", configmap, "a", destructive=True), mark_step("s2", configmap, "b", destructive=True)

@@ -35,9 +35,9 @@ from eksir.engine.approval import (
     ApprovalGate,
     ApprovalPolicy,
     ApprovalRequest,
-    InteractiveGate,
     PolicyGate,
 )
+from eksir.engine.interactive import InteractiveGate
 from eksir.engine.state import Approval
 from eksir.errors import StepFailedError, UsageError
 from eksir.phases.prevention import PsaLevel, assess, create_suppression_filter, enforce, prove

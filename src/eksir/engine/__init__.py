@@ -5,9 +5,9 @@ from eksir.engine.approval import (
     ApprovalPolicy,
     ApprovalRequest,
     DenyAllGate,
-    InteractiveGate,
     PolicyGate,
 )
+from eksir.engine.interactive import InteractiveGate
 from eksir.engine.lab_mode import LabMode
 from eksir.engine.retry import RetryPolicy
 from eksir.engine.rollback import rollback, rollback_targets
