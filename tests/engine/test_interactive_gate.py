@@ -6,14 +6,16 @@ from __future__ import annotations
 import builtins
 import io
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from rich.console import Console
 
 from eksir.actions.base import ActionSpec, CheckOutcome, Phase, PlannedChange
-from eksir.engine.approval import ApprovalRequest
+from eksir.cli.run_progress import approval_summary
+from eksir.engine.approval import ApprovalRequest, StepListGate
 from eksir.engine.interactive import OPTIONS, InteractiveGate
-from eksir.playbooks.plan import PlanStep
+from eksir.playbooks.plan import Plan, PlanStep
 
 
 def _request(
@@ -111,3 +113,36 @@ def test_steps_waiting_together_are_asked_most_urgent_first() -> None:
         "Apply cordon",
         "Apply other",
     ]
+
+
+def test_approve_step_approves_exactly_the_named_steps() -> None:
+    gate = StepListGate(frozenset({"s1"}), "runbook@ci")
+    assert gate.decide(_request("s1")).approved
+    declined = gate.decide(_request("s2"))
+    assert not declined.approved
+    assert declined.reason == "needs approval; not named by --approve-step"
+    harmless = _request("s3").step.model_copy(update={"requires_approval": False})
+    request = _request("s3")
+    evidence = ApprovalRequest(
+        harmless,
+        request.spec.__class__(id="x.read", phase=Phase.EVIDENCE, title="t"),
+        request.check,
+        request.change,
+    )
+    assert gate.decide(evidence).how == "auto:non-destructive"
+
+
+def test_the_summary_counts_the_steps_that_will_ask() -> None:
+    plan = Plan(
+        playbook="t",
+        finding_id="f",
+        created_at=datetime.now(UTC),
+        steps=(
+            _request("s1", "ssm.capture_volatile", Phase.EVIDENCE).step.model_copy(
+                update={"requires_approval": False}
+            ),
+            _request("s2", "k8s.isolate_pod").step,
+            _request("s3", "ec2.isolate_instance").step,
+        ),
+    )
+    assert approval_summary(plan) == "3 steps, 2 need you: s2, s3"

@@ -193,3 +193,32 @@ def test_a_state_file_older_than_the_log_is_brought_up_to_date_on_load(
     state = StateStore(case).load()
     assert state.steps["s1"].status is StepStatus.VERIFIED
     assert state.steps["s1"].applied == {"before": None}
+
+
+def test_each_step_is_shown_as_it_lands_in_the_order_it_finished(
+    case: CaseHandle, k8s_admin: ApiClient, configmap: tuple[str, str]
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from eksir.cli.run_progress import ProgressPrinter
+
+    out = io.StringIO()
+    plan = make_plan(
+        mark_step("s1", configmap, "a"),
+        mark_step("s2", ("default", "no-such-configmap"), "b", depends_on=("s1",)),
+        mark_step("s3", configmap, "c", depends_on=("s2",)),
+    )
+    runner = Runner(
+        case,
+        plan,
+        ctx_factory_for(k8s_admin),
+        ALL,
+        retry=FAST_RETRY,
+        observer=ProgressPrinter(Console(file=out)),
+    )
+    runner.run()
+    lines = [row for row in out.getvalue().splitlines() if row.startswith("  [")]
+    assert [row.split(":")[0] for row in lines] == ["  [ok] s1", "  [FAILED] s2", "  [blocked] s3"]
+    assert lines[2].endswith("blocked: s2 is failed")

@@ -33,6 +33,7 @@ from eksir.cli.options import (
     require_yes,
 )
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
+from eksir.cli.run_progress import ProgressPrinter, approval_summary
 from eksir.cli.triage_cmd import finding_evidence, handled_findings, read_input_bytes
 from eksir.clients.aws import AwsClients
 from eksir.engine import (
@@ -44,14 +45,16 @@ from eksir.engine import (
     Runner,
     RunState,
     StateStore,
+    StepListGate,
     StepStatus,
     rollback,
     rollback_targets,
 )
 from eksir.engine.context import ContextFactory, KubeProvider
+from eksir.engine.observers import Observers
 from eksir.engine.preview import preview_plan
 from eksir.engine.tracks import Track, TrackName, track_named
-from eksir.errors import BadInputError, RefusedError, StepFailedError
+from eksir.errors import BadInputError, RefusedError, StepFailedError, UsageError
 from eksir.findings import read_findings
 from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES
 from eksir.models.finding import Finding
@@ -253,8 +256,19 @@ def _plan(
         render_plan(plain_console(), prepared.case_id, prepared.plan, previews)
 
 
-def choose_gate(approve: ApprovalPolicy | None, yes: bool, interactive: bool, actor: str) -> ApprovalGate:
-    """Map `--approve`/`--yes` and whether a person is at a terminal to a gate (see the module docstring)."""
+def choose_gate(
+    approve: ApprovalPolicy | None,
+    yes: bool,
+    interactive: bool,
+    actor: str,
+    steps: list[str] | None = None,
+) -> ApprovalGate:
+    """Map `--approve`/`--approve-step`/`--yes` and whether a person is at a terminal to a gate (see the
+    module docstring)."""
+    if steps:
+        if approve is not None:
+            raise UsageError("--approve-step names the approved steps: do not combine it with --approve")
+        return StepListGate(frozenset(steps), actor)
     if yes and approve in (None, ApprovalPolicy.ALL):
         return PolicyGate(ApprovalPolicy.ALL, actor)
     require_yes(approve, yes)
@@ -273,12 +287,32 @@ ApproveOpt = Annotated[
     typer.Option("--approve", help="approve by policy instead of prompting: all | non-destructive | none"),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="confirm --approve all (or approve everything)")]
+ApproveStepOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--approve-step", help="approve this step by id (repeatable); others needing approval decline"
+    ),
+]
+ApproverOpt = Annotated[
+    str | None, typer.Option("--approver", help="name recorded as the approver (default: user@host)")
+]
+
+
+def _progress(gate: ApprovalGate, plan: Plan, state: RunState | None) -> ProgressPrinter | None:
+    """At a terminal: the approval summary now, and each step's result as it lands."""
+    if not (isinstance(gate, InteractiveGate) or sys.stderr.isatty()):
+        return None
+    console = _stderr()
+    console.print(approval_summary(plan, state), markup=False, highlight=False)
+    return ProgressPrinter(console)
 
 
 def respond_cmd(
     finding_file: FindingArg,
     *,
     approve: ApproveOpt = None,
+    approve_step: ApproveStepOpt = None,
+    approver: ApproverOpt = None,
     yes: YesOpt = False,
     finding_id: FindingIdOpt = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
@@ -305,7 +339,9 @@ def respond_cmd(
     Approval: a prompt, or --approve. Confirmation: GuardDuty knows the finding as the file says, or
     --trust-finding-file (recorded)."""
     access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
-    gate = choose_gate(approve, yes, sys.stdin.isatty(), CaseStore(cases_dir).actor)
+    asker = choose_gate(
+        approve, yes, sys.stdin.isatty(), approver or CaseStore(cases_dir).actor, approve_step
+    )
     options = PlaybookOptions(
         evidence_bucket=evidence_bucket, orphan_pod=orphan_pod, pause_container=pause_container
     )
@@ -323,12 +359,13 @@ def respond_cmd(
         gate, check = gate_for_finding(
             prepared.case,
             prepared.finding,
-            gate,
+            asker,
             guardduty_in(access.profile, access.endpoint_url),
             trust_finding_file,
         )
         ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
-        runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=prepared.war_room)
+        watchers = Observers([prepared.war_room, _progress(asker, prepared.plan, None)])
+        runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=watchers)
         state = runner.run()
         anchor_phase(prepared.case, "respond", publishers(prepared.war_room, prepared.aws, evidence_bucket))
     _finish(state, output, "response", blocked=refusal(check))
@@ -382,6 +419,8 @@ def resume_cmd(
     case_ref: CaseArg,
     *,
     approve: ApproveOpt = None,
+    approve_step: ApproveStepOpt = None,
+    approver: ApproverOpt = None,
     yes: YesOpt = False,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     region: RegionOpt = None,
@@ -405,13 +444,15 @@ def resume_cmd(
     store = CaseStore(cases_dir)
     case = store.get(case_ref)
     access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
-    gate = choose_gate(approve, yes, sys.stdin.isatty(), store.actor)
+    asker = choose_gate(approve, yes, sys.stdin.isatty(), approver or store.actor, approve_step)
     with reopening(reopen, reason), case.writer("eksir resume", wait=wait):
-        gate, blocked = recorded_gate(case, gate, trust_finding_file)
-        plan = StateStore(case).load().plan
+        gate, blocked = recorded_gate(case, asker, trust_finding_file)
+        stored = StateStore(case).load()
+        plan = stored.plan
         case_id, aws, kube = _case_access(case, access)
         war_room = access.war_room(case, aws)
-        runner = Runner(case, plan, ContextFactory(case_id, aws, kube), gate, max_workers, observer=war_room)
+        watchers = Observers([war_room, _progress(asker, plan, stored)])
+        runner = Runner(case, plan, ContextFactory(case_id, aws, kube), gate, max_workers, observer=watchers)
         state = runner.run(retry_unfinished=True)
         anchor_phase(case, "resume", publishers(war_room, aws, None))
     _finish(state, output, "resumed", blocked=blocked)

@@ -6,6 +6,7 @@ from eksir.engine.approval import (
     ApprovalRequest,
     DenyAllGate,
     PolicyGate,
+    StepListGate,
 )
 from eksir.engine.interactive import InteractiveGate
 from eksir.engine.lab_mode import LabMode
@@ -30,6 +31,7 @@ __all__ = [
     "RunState",
     "Runner",
     "StateStore",
+    "StepListGate",
     "StepRecord",
     "StepStatus",
     "rollback",

@@ -97,3 +97,28 @@ class UnconfirmedFindingGate:
                 approved=False, approver="eksir", at=_now(), how="finding-unconfirmed", reason=self.reason
             )
         return self.inner.decide(request)
+
+
+class StepListGate:
+    """Approves exactly the steps named (`--approve-step ID`, repeatable) and the ones needing no approval.
+
+    Why: a scripted run (a runbook, a second responder finishing the job) approves what was reviewed by
+    name, not a whole class of steps; anything else that needs approval is declined and says why.
+    """
+
+    def __init__(self, step_ids: frozenset[str], actor: str) -> None:
+        self.step_ids = step_ids
+        self.actor = actor
+
+    def decide(self, request: ApprovalRequest) -> Approval:
+        if request.step.id in self.step_ids:
+            return Approval(approved=True, approver=self.actor, at=_now(), how="approve-step")
+        if not request.needs_approval:
+            return Approval(approved=True, approver=self.actor, at=_now(), how="auto:non-destructive")
+        return Approval(
+            approved=False,
+            approver=self.actor,
+            at=_now(),
+            how="approve-step",
+            reason="needs approval; not named by --approve-step",
+        )

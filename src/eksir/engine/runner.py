@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import asdict
 from typing import Any, NoReturn, Protocol
 
@@ -65,6 +66,7 @@ class RunObserver(Protocol):
 
     def run_started(self, state: RunState) -> None: ...
     def step_failed(self, step: PlanStep, record: StepRecord, state: RunState) -> None: ...
+    def step_finished(self, step: PlanStep, record: StepRecord, state: RunState) -> None: ...
     def phase_finished(self, phase: str, state: RunState) -> None: ...
     def run_finished(self, state: RunState) -> None: ...
 
@@ -189,6 +191,8 @@ class Runner:
             if dead:
                 detail = ", ".join(f"{d} is {self.state.steps[d].status.value}" for d in dead)
                 self._transition(record, status=StepStatus.BLOCKED, detail=f"blocked: {detail}")
+                if self.observer:
+                    self.observer.step_finished(step, self.state.steps[step.id], self.state)
 
     def _reset_unfinished(self) -> None:
         for record in list(self.state.steps.values()):
@@ -229,7 +233,10 @@ class Runner:
             pass
         except Exception as exc:  # an action bug is recorded as that step's failure, not a crash
             log.exception("case %s step %s: internal error", self.state.case_id, step.id)
-            self._fail(step, f"internal error: {exc.__class__.__name__}: {exc}", "internal")
+            with suppress(_StepFailed):  # recorded as the step's failure; the run goes on
+                self._fail(step, f"internal error: {exc.__class__.__name__}: {exc}", "internal")
+        if self.observer:
+            self.observer.step_finished(step, self.state.steps[step.id], self.state)
 
     def _drive(self, step: PlanStep) -> None:
         action, params = self._load(step)
