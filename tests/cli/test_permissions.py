@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from eksir.actions.base import ActionSpec, Phase, RbacRule
 from eksir.actions.registry import load_all
 from eksir.cli.app import build_app
-from eksir.cli.permissions_cmd import RESOLVE_SPEC, cluster_role, iam_policy, rbac_rules
+from eksir.actions.permissions import RESOLVE_SPEC, cluster_role, iam_policy, rbac_rules
 
 runner = CliRunner()
 
