@@ -75,3 +75,11 @@ def recreatable(obj: dict[str, Any]) -> dict[str, Any]:
     meta.pop("deletionTimestamp", None)
     meta.pop("deletionGracePeriodSeconds", None)
     return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
+
+
+def list_objects(api: Any, ref: ObjectRef) -> list[dict[str, Any]]:
+    """Every object in the ref's collection (its name is ignored); raises eksir errors."""
+    with k8s_call(f"list {ref.resource}"):
+        found = _call(api, ref.collection(), "GET")
+    items = found.get("items") if isinstance(found, dict) else None
+    return [item for item in items or [] if isinstance(item, dict)]
