@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from eksir.gameday import lab_environment
+from eksir.cli.gameday_run import lab_environment
 from eksir.recovery.run import STATE_FILE, recover, rollback_recovery
 from tests.recovery.conftest import Incident
 
