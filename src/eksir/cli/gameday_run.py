@@ -233,9 +233,9 @@ def _handle(day: _Day) -> CaseHandle:
 
 
 def _triage(day: _Day, cases_dir: Path) -> None:
-    from eksir.cli.triage_cmd import triage_one  # noqa: PLC0415
     from eksir.findings import read_findings  # noqa: PLC0415
     from eksir.triage import load_triage_config  # noqa: PLC0415
+    from eksir.triage.case import triage_one  # noqa: PLC0415
 
     state = _state(day)
     raw = Path(state.finding).read_bytes()

@@ -31,7 +31,7 @@ from eksir.cli.options import (
     require_yes,
 )
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
-from eksir.cli.triage_cmd import finding_evidence, handled_findings, read_input_bytes
+from eksir.cli.triage_cmd import handled_findings, read_input_bytes
 from eksir.clients.aws import AwsClients
 from eksir.engine import (
     ApprovalGate,
@@ -58,6 +58,7 @@ from eksir.notify.channels import Channel
 from eksir.playbooks import Plan, PlaybookOptions, build_plan
 from eksir.safetext import plain_console
 from eksir.store import CaseHandle, CaseStore
+from eksir.triage.case import finding_evidence
 
 FindingArg = Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")]
 CaseArg = Annotated[str, typer.Argument(help="case id (under --cases-dir) or case directory")]
