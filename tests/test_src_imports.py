@@ -1,0 +1,45 @@
+"""What the product's modules may import, read from their source with `ast` (nothing is imported or run).
+
+Why by parsing and not by importing: an import that happens only inside a function (the lazy imports that
+keep `eksir --help` fast) is still a dependency, and importing every module to look would hide it.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "eksir"
+
+
+def imported_roots(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, top-level package) of every absolute import in one file, at any depth (lazy imports too)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module.split(".")[0]
+
+
+def offenders(roots: set[str], allowed: tuple[str, ...] = ()) -> list[str]:
+    """`file:line package` for every module under src/eksir (outside `allowed` folders) importing `roots`."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        relative = path.relative_to(SRC).as_posix()
+        if relative.startswith(allowed):
+            continue
+        found += [f"{relative}:{line} {root}" for line, root in imported_roots(path) if root in roots]
+    return found
+
+
+def test_the_walker_sees_lazy_imports_inside_functions(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    import pytest\n    from boto3.session import Session\n")
+    assert list(imported_roots(module)) == [(2, "pytest"), (3, "boto3")]
+
+
+def test_no_module_of_the_product_imports_pytest() -> None:
+    assert offenders({"pytest", "_pytest"}) == []
