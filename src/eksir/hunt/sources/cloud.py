@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from eksir.clients.aws import translate_client_error
 from eksir.errors import EksirError, TemporaryError
 from eksir.hunt.decode import unwrap
 from eksir.hunt.principals import PrincipalSet
-from eksir.hunt.sources.aws import AwsAccess, translate
+from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.window import TimeWindow
 
 _DONE = {"SUCCEEDED", "FAILED", "CANCELLED", "Complete", "Failed", "Cancelled", "Timeout"}
@@ -38,7 +39,7 @@ def lookup_attributes(principals: PrincipalSet) -> list[dict[str, str]]:
 def lookup_events(client: Any, principals: PrincipalSet, window: TimeWindow) -> Iterator[dict[str, Any]]:
     """Every record LookupEvents returns for the principals, deduplicated by event id, matched exactly.
 
-    Raises PermissionDeniedError / TemporaryError / EksirError (see `translate`).
+    Raises PermissionDeniedError / TemporaryError / EksirError (see `clients.aws.translate_client_error`).
     """
     seen: set[str] = set()
     for attribute in lookup_attributes(principals):
@@ -58,7 +59,9 @@ def lookup_events(client: Any, principals: PrincipalSet, window: TimeWindow) -> 
         except EksirError:
             raise
         except Exception as exc:
-            raise translate(exc, f"CloudTrail LookupEvents {attribute['AttributeValue']}") from exc
+            raise translate_client_error(
+                exc, f"CloudTrail LookupEvents {attribute['AttributeValue']}"
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def run_athena(
         except EksirError:
             raise
         except Exception as exc:
-            raise translate(exc, "Athena query") from exc
+            raise translate_client_error(exc, "Athena query") from exc
         results.append((execution_id, rows))
     return results
 
@@ -168,7 +171,7 @@ def run_logs_insights(
     except EksirError:
         raise
     except Exception as exc:
-        raise translate(exc, f"Logs Insights on {log_group}") from exc
+        raise translate_client_error(exc, f"Logs Insights on {log_group}") from exc
     messages = []
     for row in answer.get("results", []):
         for cell in row:

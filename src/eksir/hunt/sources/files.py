@@ -17,8 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from eksir.clients.aws import translate_client_error
 from eksir.errors import BadInputError, NotFoundError
-from eksir.hunt.sources.aws import AwsAccess, translate
+from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.window import TimeWindow
 
 _STAMP = re.compile(r"_(\d{8}T\d{4})Z_")
@@ -134,7 +135,7 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 def list_s3(url: str, window: TimeWindow, access: AwsAccess, *, max_depth: int = 8) -> Iterator[FileRef]:
     """Objects under an S3 prefix, descending by `/` and listing only the window's day prefixes.
 
-    Raises PermissionDeniedError / NotFoundError / TemporaryError (see `translate`).
+    Raises PermissionDeniedError / NotFoundError / TemporaryError (see `clients.aws.translate_client_error`).
     """
     bucket, prefix = parse_s3_url(url)
     client = access.client("s3")
@@ -142,7 +143,7 @@ def list_s3(url: str, window: TimeWindow, access: AwsAccess, *, max_depth: int =
         yield from _walk_s3(client, bucket, prefix, window, max_depth)
     except Exception as exc:
         if exc.__class__.__module__.startswith("botocore"):
-            raise translate(exc, f"listing s3://{bucket}/{prefix}") from exc
+            raise translate_client_error(exc, f"listing s3://{bucket}/{prefix}") from exc
         raise
 
 
