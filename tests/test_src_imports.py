@@ -65,3 +65,26 @@ def test_the_not_yet_routed_list_names_only_folders_that_still_import_an_sdk() -
         entry for entry in NOT_YET_ROUTED if any(f.startswith(entry) for f in offenders(SDKS, SDK_LAYERS))
     }
     assert still == set(NOT_YET_ROUTED), "shrink NOT_YET_ROUTED: these folders no longer import an SDK"
+
+
+def _runtime_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Import statements that run: everything except what sits under `if TYPE_CHECKING:`."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for child in node.orelse:
+                yield from _runtime_imports(child)
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        yield from _runtime_imports(node)
+
+
+def test_the_boto3_type_stubs_are_imported_only_while_type_checking() -> None:
+    """types-boto3 is a dev dependency: an installed eksir must import without it."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in _runtime_imports(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            found += [f"{path.relative_to(SRC)}:{node.lineno}" for n in names if n.startswith("types_boto3")]
+    assert found == []

@@ -14,7 +14,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from eksir.clients import aws
-from eksir.clients.aws import aws_call, client_config, new_client, new_session, translate_client_error
+from eksir.clients.aws import (
+    AwsClients,
+    aws_call,
+    client_config,
+    new_client,
+    new_session,
+    translate_client_error,
+)
 from eksir.errors import (
     BadInputError,
     EksirError,
@@ -176,3 +183,9 @@ def test_an_unknown_profile_and_a_missing_region_are_bad_input(monkeypatch: pyte
         new_session("no-such-profile")
     with pytest.raises(BadInputError, match="pass --region"):
         new_client("ec2", session=new_session())
+
+
+def test_aws_clients_makes_each_client_once_whether_called_or_asked_by_name() -> None:
+    aws = AwsClients(region="us-east-1", endpoint_url="http://127.0.0.1:1")
+    assert aws("s3") is aws.client("s3")
+    assert aws.client("s3").meta.endpoint_url == "http://127.0.0.1:1"

@@ -14,7 +14,7 @@ recognised by their botocore class names, so translating needs no import either.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,8 @@ from eksir.errors import (
 if TYPE_CHECKING:
     from boto3.session import Session
     from botocore.config import Config
+
+    from eksir.clients.aws_types import ClientFactory
 
 MAX_ATTEMPTS = 6
 """botocore's standard retry mode: throttling, 5xx and connection errors, with jittered backoff."""
@@ -163,8 +165,10 @@ def new_client(
     ):
         if value:
             kwargs[name] = value
+    # `service` is any name here; the typed view per service is clients/aws_types.py's ClientFactory.
+    make: Callable[..., Any] = (session or new_session()).client
     with aws_call(f"create an AWS {service} client"):
-        return (session or new_session()).client(service, **kwargs)
+        return make(service, **kwargs)
 
 
 @dataclass
@@ -182,14 +186,22 @@ class AwsClients:
             self._session = new_session(self.profile, self.region)
         return self._session
 
-    def client(self, service: str) -> Any:
+    @property
+    def client(self) -> ClientFactory:
+        """`aws.client("ec2")`: the typed client of a service (clients/aws_types.py), made once."""
+        return self._client
+
+    @property
+    def __call__(self) -> ClientFactory:
+        """`aws("ec2")`, the same as `aws.client("ec2")` (a property, so that mypy sees the typed factory)."""
+        return self._client
+
+    def _client(self, service: str) -> Any:
         if service not in self._clients:
             self._clients[service] = new_client(
                 service, session=self.session(), endpoint_url=self.endpoint_url
             )
         return self._clients[service]
-
-    __call__ = client
 
 
 def _sdk_names(exc: BaseException) -> set[str]:

@@ -12,9 +12,12 @@ of a second of every `eksir hunt` process. The factory imports it when the first
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eksir.clients.aws import MAX_ATTEMPTS, new_client, new_session
+
+if TYPE_CHECKING:
+    from eksir.clients.aws_types import RegionalClientFactory
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,12 @@ class AwsAccess:
     endpoint_url: str | None = None
     max_attempts: int = MAX_ATTEMPTS
 
-    def client(self, service: str, region: str | None = None) -> Any:
+    @property
+    def client(self) -> RegionalClientFactory:
+        """`access.client("s3", region=None)`: a typed boto3 client (clients/aws_types.py), made anew."""
+        return self._client
+
+    def _client(self, service: str, region: str | None = None) -> Any:
         """A boto3 client (standard retries); BadInputError for an unknown profile or no region."""
         return new_client(
             service,

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eksir.clients.aws import translate_client_error
 from eksir.errors import EksirError, TemporaryError
@@ -22,12 +22,17 @@ from eksir.hunt.principals import PrincipalSet
 from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.window import TimeWindow
 
+if TYPE_CHECKING:
+    from types_boto3_athena.client import AthenaClient
+    from types_boto3_cloudtrail.client import CloudTrailClient
+    from types_boto3_cloudtrail.type_defs import LookupAttributeTypeDef
+
 _DONE = {"SUCCEEDED", "FAILED", "CANCELLED", "Complete", "Failed", "Cancelled", "Timeout"}
 
 
-def lookup_attributes(principals: PrincipalSet) -> list[dict[str, str]]:
+def lookup_attributes(principals: PrincipalSet) -> list[LookupAttributeTypeDef]:
     """One LookupEvents attribute per access key id and IAM user name (the API takes one at a time)."""
-    attributes = [
+    attributes: list[LookupAttributeTypeDef] = [
         {"AttributeKey": "AccessKeyId", "AttributeValue": k} for k in sorted(principals.access_key_ids)
     ]
     names = principals.user_names | {a.rsplit("/", 1)[-1] for a in principals.user_arns}
@@ -36,7 +41,9 @@ def lookup_attributes(principals: PrincipalSet) -> list[dict[str, str]]:
     return attributes
 
 
-def lookup_events(client: Any, principals: PrincipalSet, window: TimeWindow) -> Iterator[dict[str, Any]]:
+def lookup_events(
+    client: CloudTrailClient, principals: PrincipalSet, window: TimeWindow
+) -> Iterator[dict[str, Any]]:
     """Every record LookupEvents returns for the principals, deduplicated by event id, matched exactly.
 
     Raises PermissionDeniedError / TemporaryError / EksirError (see `clients.aws.translate_client_error`).
@@ -74,7 +81,7 @@ class AthenaTarget:
 
 
 def run_athena(
-    client: Any,
+    client: AthenaClient,
     target: AthenaTarget,
     statements: list[str],
     *,
@@ -107,7 +114,7 @@ def run_athena(
 
 
 def _wait_athena(
-    client: Any, execution_id: str, poll: float, timeout: float, sleep: Callable[[float], None]
+    client: AthenaClient, execution_id: str, poll: float, timeout: float, sleep: Callable[[float], None]
 ) -> None:
     waited = 0.0
     while True:
@@ -123,7 +130,7 @@ def _wait_athena(
         waited += poll
 
 
-def _athena_rows(client: Any, execution_id: str) -> list[list[str]]:
+def _athena_rows(client: AthenaClient, execution_id: str) -> list[list[str]]:
     rows: list[list[str]] = []
     for page in client.get_paginator("get_query_results").paginate(QueryExecutionId=execution_id):
         for row in page.get("ResultSet", {}).get("Rows", []):
