@@ -41,7 +41,7 @@ from kubernetes.config import new_client_from_config
 from eksir.actions.registry import load_all
 from eksir.errors import ExitCode
 from eksir.lab import lab as lab_module
-from eksir.lab.pytest_plugin import lab_disabled
+from tests.lab_plugin import lab_disabled
 
 pytestmark = pytest.mark.lab
 SCENARIOS = ("iam-user", "service-account")

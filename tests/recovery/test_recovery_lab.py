@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from eksir.cli.gameday_run import lab_environment
 from eksir.engine.tracks import RECOVERY
-from eksir.gameday import lab_environment
 from eksir.phases.recovery import recover, rollback_recovery
 from tests.recovery.conftest import Incident
 

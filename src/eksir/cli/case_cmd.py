@@ -24,7 +24,7 @@ from eksir.clients.aws import AwsClients
 from eksir.errors import BadInputError, CaseInvalidError
 from eksir.phases.closeout import CloseoutRequest, close_case, closeout, waive_step
 from eksir.safetext import line, plain_console
-from eksir.store import CaseStore, verify_case
+from eksir.store import CaseStore, VerificationReport, verify_case
 from eksir.store.anchor import parse_anchor
 from eksir.store.encryption import is_encrypted
 from eksir.store.export import ExportResult, export_case, is_archive, verify_archive
@@ -74,8 +74,16 @@ def verify(  # noqa: PLR0917 - typer maps parameters to options
         trusted = trusted_fingerprints(trusted_key or [], trusted_keys)
         _verify_archive(Path(case), expect_fingerprint, trusted, output, identity)
         return
-    handle = CaseStore(cases_dir).get(case)
-    report = verify_case(handle, heads)
+    report = verify_case(CaseStore(cases_dir).get(case), heads)
+    _print_case_report(report, output)
+    if not report.ok:
+        raise CaseInvalidError(
+            f"case {report.case_path} failed verification ({len(report.problems)} problems)"
+        )
+
+
+def _print_case_report(report: VerificationReport, output: OutputFormat) -> None:
+    """A case folder's verification: JSON, or every altered file in red and one OK line when clean."""
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -87,21 +95,17 @@ def verify(  # noqa: PLR0917 - typer maps parameters to options
                 "problems": report.problems,
             }
         )
-    else:
-        console = plain_console(soft_wrap=True)
-        for problem in report.problems:
-            console.print(line(("ALTERED", "red"), f" {problem}"))
-        if report.ok:
-            console.print(
-                line(
-                    ("OK", "green"),
-                    f" {report.case_path}: {report.events_checked} events, "
-                    f"{report.files_checked} files verified; {report.anchoring}",
-                )
+        return
+    console = plain_console(soft_wrap=True)
+    for problem in report.problems:
+        console.print(line(("ALTERED", "red"), f" {problem}"))
+    if report.ok:
+        console.print(
+            line(
+                ("OK", "green"),
+                f" {report.case_path}: {report.events_checked} events, "
+                f"{report.files_checked} files verified; {report.anchoring}",
             )
-    if not report.ok:
-        raise CaseInvalidError(
-            f"case {report.case_path} failed verification ({len(report.problems)} problems)"
         )
 
 

@@ -34,7 +34,7 @@ from eksir.cli.options import (
 )
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
 from eksir.cli.run_progress import ProgressPrinter, approval_summary
-from eksir.cli.triage_cmd import finding_evidence, handled_findings, read_input_bytes
+from eksir.cli.triage_cmd import handled_findings, read_input_bytes
 from eksir.clients.aws import AwsClients
 from eksir.engine import (
     ApprovalGate,
@@ -62,9 +62,11 @@ from eksir.models.resolution import Resolution
 from eksir.notify import SnsChannel, WarRoom, WebhookChannel
 from eksir.notify.channels import Channel
 from eksir.playbooks import Plan, PlaybookOptions, build_plan
+from eksir.resolve.finding_check import FindingCheck
 from eksir.safetext import plain_console
 from eksir.store import CaseHandle, CaseStore
 from eksir.store.frozen import reopening
+from eksir.triage.case import finding_evidence
 
 FindingArg = Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")]
 CaseArg = Annotated[str, typer.Argument(help="case id (under --cases-dir) or case directory")]
@@ -356,19 +358,26 @@ def respond_cmd(
             writer=_Writer("eksir respond", wait, stack),
             max_input_bytes=max_input_bytes,
         )
-        gate, check = gate_for_finding(
-            prepared.case,
-            prepared.finding,
-            asker,
-            guardduty_in(access.profile, access.endpoint_url),
-            trust_finding_file,
-        )
-        ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
-        watchers = Observers([prepared.war_room, _progress(asker, prepared.plan, None)])
-        runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=watchers)
-        state = runner.run()
+        state, check = _run_response(prepared, asker, access, max_workers, trust_finding_file)
         anchor_phase(prepared.case, "respond", publishers(prepared.war_room, prepared.aws, evidence_bucket))
     _finish(state, output, "response", blocked=refusal(check))
+
+
+def _run_response(
+    prepared: _Prepared, asker: ApprovalGate, access: Access, max_workers: int, trust_finding_file: bool
+) -> tuple[RunState, FindingCheck | None]:
+    """Confirm the finding with GuardDuty (it decides what the gate may approve), then run the plan."""
+    gate, check = gate_for_finding(
+        prepared.case,
+        prepared.finding,
+        asker,
+        guardduty_in(access.profile, access.endpoint_url),
+        trust_finding_file,
+    )
+    ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
+    watchers = Observers([prepared.war_room, _progress(asker, prepared.plan, None)])
+    runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=watchers)
+    return runner.run(), check
 
 
 _RUN_FAILURES = frozenset({StepStatus.FAILED, StepStatus.ROLLBACK_FAILED})

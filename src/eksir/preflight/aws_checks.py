@@ -41,7 +41,7 @@ def principal_arn(aws: AwsClients, caller_arn: str) -> str:
 def cluster(aws: AwsClients, name: str) -> tuple[CheckResult, dict[str, Any] | None]:
     try:
         with aws_call(f"describe EKS cluster {name}"):
-            found: dict[str, Any] = aws("eks").describe_cluster(name=name)["cluster"]
+            found: dict[str, Any] = dict(aws("eks").describe_cluster(name=name)["cluster"])
     except EksirError as exc:
         return failed(
             "eks cluster", exc.message, "check the cluster name and region; allow eks:DescribeCluster"

@@ -11,7 +11,7 @@ withdrawn, so it is not reversible.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import Field
 
@@ -27,7 +27,13 @@ from eksir.actions.base import (
 )
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
-from eksir.errors import RefusedError, StepFailedError
+from eksir.errors import CaseInvalidError, RefusedError, StepFailedError
+
+if TYPE_CHECKING:
+    from types_boto3_securityhub.type_defs import AwsSecurityFindingIdentifierTypeDef
+
+WorkflowStatus = Literal["NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"]
+WORKFLOW_STATUSES: frozenset[str] = frozenset({"NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"})
 
 FINDING_ARN = r"^arn:aws[a-z-]*:guardduty:[a-z0-9-]+:\d{12}:detector/[A-Za-z0-9]+/finding/[A-Za-z0-9]+$"
 
@@ -43,7 +49,7 @@ class ResolveParams(ActionParams):
     updated_by: str = Field(min_length=1, max_length=512)
 
     @property
-    def identifier(self) -> dict[str, str]:
+    def identifier(self) -> AwsSecurityFindingIdentifierTypeDef:
         region = self.finding_arn.split(":")[3]
         partition = self.finding_arn.split(":")[1]
         return {
@@ -61,10 +67,14 @@ def _workflow(ctx: ActionContext, params: ResolveParams) -> str | None:
 
 
 def _batch_update(ctx: ActionContext, params: ResolveParams, status: str, text: str) -> None:
+    if status not in WORKFLOW_STATUSES:
+        raise CaseInvalidError(
+            f"recorded Security Hub workflow status {status!r} is not one Security Hub uses"
+        )
     with aws_call(f"set the Security Hub workflow status to {status}"):
         response = ctx.aws("securityhub").batch_update_findings(
             FindingIdentifiers=[params.identifier],
-            Workflow={"Status": status},
+            Workflow={"Status": cast("WorkflowStatus", status)},
             Note={"Text": text, "UpdatedBy": params.updated_by},
         )
     failed = response.get("UnprocessedFindings") or []

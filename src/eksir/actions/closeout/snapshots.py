@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import Field
 
 from eksir.actions.base import (
@@ -29,7 +28,7 @@ from eksir.actions.base import (
 )
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
-from eksir.errors import RefusedError
+from eksir.errors import BadInputError, NotFoundError, RefusedError
 
 KMS_ACTIONS = (
     "kms:DescribeKey, kms:CreateGrant, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKeyWithoutPlaintext"
@@ -59,9 +58,10 @@ def _volume_key(ctx: ActionContext, volume_id: str | None) -> str | None:
     if not volume_id:
         return None
     try:
-        volumes = ctx.aws("ec2").describe_volumes(VolumeIds=[volume_id])["Volumes"]
-    except ClientError:
-        return None  # the volume is gone; the key stays unknown
+        with aws_call(f"read volume {volume_id}"):
+            volumes = ctx.aws("ec2").describe_volumes(VolumeIds=[volume_id])["Volumes"]
+    except (NotFoundError, BadInputError):
+        return None  # the volume is gone (InvalidVolume.NotFound); the key stays unknown
     return str(volumes[0].get("KmsKeyId") or "") or None if volumes else None
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kubernetes import client as k8s
 from pydantic import Field
 
 from eksir.actions.base import (
@@ -30,6 +29,7 @@ from eksir.actions.base import (
 from eksir.actions.prevention.psa import PSA_PREFIX, PsaLevel, dry_run_psa, label_patch, psa_labels
 from eksir.actions.registry import register_action
 from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_api import core
 from eksir.errors import RefusedError
 
 PREVIOUS_ANNOTATION = "eksir.io/previous-pod-security-labels"
@@ -43,7 +43,7 @@ class EnforcePodSecurityParams(ActionParams):
 
 def _read(ctx: ActionContext, namespace: str) -> Any:
     with k8s_call(f"read namespace {namespace}"):
-        return k8s.CoreV1Api(ctx.k8s()).read_namespace(namespace)
+        return core(ctx.k8s()).read_namespace(namespace)
 
 
 def _psa(labels: dict[str, str] | None) -> dict[str, str]:
@@ -105,7 +105,7 @@ class EnforcePodSecurity(Action[EnforcePodSecurityParams]):
             ACTION_CASE_LABEL: ctx.case_id,
         }
         with k8s_call(f"label namespace {params.namespace} with Pod Security {params.level.value}"):
-            k8s.CoreV1Api(ctx.k8s()).patch_namespace(params.namespace, body)
+            core(ctx.k8s()).patch_namespace(params.namespace, body)
         return {"namespace": params.namespace, "level": params.level.value, "before": before, "after": after}
 
     def verify(
@@ -129,4 +129,4 @@ class EnforcePodSecurity(Action[EnforcePodSecurityParams]):
         body = label_patch(labels)
         body["metadata"]["annotations"] = {PREVIOUS_ANNOTATION: None, ACTION_CASE_LABEL: None}
         with k8s_call(f"restore Pod Security labels of namespace {params.namespace}"):
-            k8s.CoreV1Api(ctx.k8s()).patch_namespace(params.namespace, body)
+            core(ctx.k8s()).patch_namespace(params.namespace, body)

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from kubernetes import client as k8s
-
 from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_api import core
 
 PSA_PREFIX = "pod-security.kubernetes.io/"
 ENFORCE = PSA_PREFIX + "enforce"
@@ -119,12 +118,12 @@ def label_patch(labels: dict[str, str | None]) -> dict[str, Any]:
 
 def dry_run_psa(api: Any, namespace: str, level: PsaLevel) -> PsaCheck:
     """Read the namespace's labels and dry-run the PSA labels server-side; raises eksir errors."""
-    core = k8s.CoreV1Api(api)
+    namespaces = core(api)
     with k8s_call(f"read namespace {namespace}"):
-        current = core.read_namespace(namespace)
+        current = namespaces.read_namespace(namespace)
     previous = dict(current.metadata.labels or {})
     with k8s_call(f"dry-run Pod Security labels on namespace {namespace}"):
-        _data, _status, headers = core.patch_namespace_with_http_info(
+        _data, _status, headers = namespaces.patch_namespace_with_http_info(
             namespace, label_patch(dict(psa_labels(level))), dry_run="All"
         )
     warnings = parse_warnings(header_values(headers, "Warning"))

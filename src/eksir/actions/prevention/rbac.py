@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kubernetes import client as k8s
-
 from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_api import rbac as rbac_api
 from eksir.errors import NotFoundError
 
 _SA_PREFIX = "system:serviceaccount:"
@@ -61,7 +60,7 @@ def pod_create_grants(api: Any, namespace: str, username: str, groups: Sequence[
 
     Raises eksir errors (PermissionDeniedError when the responder cannot list bindings).
     """
-    rbac = k8s.RbacAuthorizationV1Api(api)
+    rbac = rbac_api(api)
     with k8s_call(f"list RoleBindings in {namespace}"):
         bindings = [
             (f"RoleBinding {namespace}/{b.metadata.name}", b)

@@ -21,16 +21,10 @@ from __future__ import annotations
 
 import copy
 import secrets
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
-from urllib3 import HTTPHeaderDict
-
-from eksir.clients.k8s import translate_api_exception
+from eksir.clients.k8s_requests import dry_run_create_pod, whoami
 from eksir.models.finding import Finding
 
 _DROP_METADATA = (
@@ -132,34 +126,6 @@ def audit_pod_request(hunt: dict[str, Any] | None, namespace: str, name: str | N
     return candidates[0][1] if candidates else None
 
 
-class _ImpersonatingPool:
-    """Adds repeated Impersonate-User/-Group headers to every request of a urllib3 pool manager."""
-
-    def __init__(self, inner: Any, headers: list[tuple[str, str]]) -> None:
-        self._inner = inner
-        self._headers = headers
-
-    def request(self, method: str, url: str, *args: Any, headers: Any = None, **kwargs: Any) -> Any:
-        merged = HTTPHeaderDict()
-        for name, value in dict(headers or {}).items():
-            if not name.lower().startswith("impersonate-"):
-                merged.add(name, value)
-        for name, value in self._headers:
-            merged.add(name, value)
-        return self._inner.request(method, url, *args, headers=merged, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-def impersonating(api: Any, username: str, groups: Sequence[str]) -> Any:
-    """An ApiClient sharing `api`'s configuration whose requests impersonate username + groups."""
-    clone = k8s.ApiClient(api.configuration)
-    headers = [("Impersonate-User", username)] + [("Impersonate-Group", g) for g in groups]
-    clone.rest_client.pool_manager = _ImpersonatingPool(clone.rest_client.pool_manager, headers)
-    return clone
-
-
 def classify(status: int, message: str) -> str:
     if status in (200, 201):
         return "admitted"
@@ -182,17 +148,6 @@ def verdict_text(proof: dict[str, Any]) -> str:
     return f"not proven: the replay answered {status}: {proof.get('message')}"
 
 
-def whoami(api: Any) -> str:
-    """The username the API server sees for `api` (SelfSubjectReview); 'unknown' if it cannot say."""
-    review = k8s.V1SelfSubjectReview(api_version="authentication.k8s.io/v1", kind="SelfSubjectReview")
-    try:
-        answer = k8s.AuthenticationV1Api(api).create_self_subject_review(review)
-    except ApiException:
-        return "unknown"
-    user = answer.status.user_info if answer.status else None
-    return str(user.username) if user and user.username else "unknown"
-
-
 def replay_pod_create(
     api: Any, namespace: str, pod: dict[str, Any], identity: dict[str, Any], source: str
 ) -> dict[str, Any]:
@@ -206,13 +161,7 @@ def replay_pod_create(
     body.setdefault("metadata", {})["name"] = f"eksir-replay-{secrets.token_hex(4)}"
     body["metadata"]["namespace"] = namespace
     at = datetime.now(UTC)
-    try:
-        created = k8s.CoreV1Api(api).create_namespaced_pod(namespace, body, dry_run="All")
-        status, message = 201, f"pod {created.metadata.name} admitted (dry run, nothing stored)"
-    except ApiException as exc:
-        status, message = int(exc.status or 0), _status_message(exc)
-        if status == 0:
-            raise translate_api_exception(exc, "replay the attacker's pod creation") from exc
+    status, message = dry_run_create_pod(api, namespace, body, "replay the attacker's pod creation")
     return {
         "at": at.isoformat().replace("+00:00", "Z"),
         "identity": identity,
@@ -229,10 +178,3 @@ def replay_pod_create(
         "message": message,
         "result": classify(status, message),
     }
-
-
-def _status_message(exc: ApiException) -> str:
-    try:
-        return str(orjson.loads(exc.body or b"{}").get("message") or exc.reason)
-    except (orjson.JSONDecodeError, AttributeError):
-        return str(exc.reason or exc.body)

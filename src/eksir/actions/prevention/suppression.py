@@ -9,9 +9,8 @@ case id.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from botocore.exceptions import ClientError
 from pydantic import Field
 
 from eksir.actions.base import (
@@ -26,8 +25,11 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.registry import register_action
-from eksir.clients.aws import aws_call, translate_client_error
-from eksir.errors import RefusedError
+from eksir.clients.aws import aws_call
+from eksir.errors import BadInputError, NotFoundError, RefusedError
+
+if TYPE_CHECKING:
+    from types_boto3_guardduty.type_defs import FindingCriteriaTypeDef
 
 
 class CreateFilterParams(ActionParams):
@@ -42,13 +44,10 @@ class CreateFilterParams(ActionParams):
 def _get_filter(ctx: ActionContext, params: CreateFilterParams) -> dict[str, Any] | None:
     """The existing filter of that name, or None (moto and AWS answer 400 BadRequestException for unknown)."""
     try:
-        response = ctx.aws("guardduty").get_filter(DetectorId=params.detector_id, FilterName=params.name)
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code in ("BadRequestException", "ResourceNotFoundException") or status == 404:
-            return None
-        raise translate_client_error(exc, f"read GuardDuty filter {params.name}") from exc
+        with aws_call(f"read GuardDuty filter {params.name}"):
+            response = ctx.aws("guardduty").get_filter(DetectorId=params.detector_id, FilterName=params.name)
+    except (NotFoundError, BadInputError):  # BadRequestException (400) is how GuardDuty says "no such filter"
+        return None
     return dict(response)
 
 
@@ -106,7 +105,7 @@ class CreateSuppressionFilter(Action[CreateFilterParams]):
                 Description=params.description,
                 Action=params.action,
                 Rank=params.rank,
-                FindingCriteria=params.finding_criteria,
+                FindingCriteria=cast("FindingCriteriaTypeDef", params.finding_criteria),
                 Tags={ACTION_CASE_LABEL: ctx.case_id},
             )
         return {"detector_id": params.detector_id, "created": True, "before": None, "after": after}

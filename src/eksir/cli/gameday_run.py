@@ -3,10 +3,13 @@
 lab up -> triage -> plan -> respond (auto-approved: allowed only against the lab) -> hunt -> recover ->
 prevention proof -> report, each phase timed. A phase that fails is recorded with its one-line error and the
 day continues where the next phase still makes sense (nothing runs without a case). A phase whose runner
-finished with a failed or blocked step is not `ok` either (gameday_summary.py); the engine runs in lab mode,
-so a step the lab cannot perform is `unavailable-in-lab` with its reason, never a failure. The lab is always
-taken down at the end, on failure and on Ctrl-C too, because a forgotten etcd/kube-apiserver/moto is exactly
-the kind of leftover a training exercise must not leave behind.
+finished with a failed or blocked step is not `ok` either (cli/gameday_summary.py); the engine runs in
+lab mode, so a step the lab cannot perform is `unavailable-in-lab` with its reason, never a failure. The lab
+is always taken down at the end, on failure and on Ctrl-C too, because a forgotten etcd/kube-apiserver/moto is
+exactly the kind of leftover a training exercise must not leave behind.
+
+It lives in cli/ because it drives what the CLI drives (triage, anchoring, the runner) the way a responder's
+commands would, one after the other; nothing below cli/ imports it.
 """
 
 from __future__ import annotations
@@ -22,8 +25,7 @@ from urllib.parse import urlparse
 
 import orjson
 
-from eksir.errors import EksirError, RefusedError, StepFailedError
-from eksir.gameday_summary import (
+from eksir.cli.gameday_summary import (
     StepLine,
     counts,
     document_steps,
@@ -32,6 +34,7 @@ from eksir.gameday_summary import (
     problems,
     verdict_summary,
 )
+from eksir.errors import EksirError, RefusedError, StepFailedError
 from eksir.lab import lab
 from eksir.lab.processes import ProcState
 from eksir.store.case_store import CaseHandle, CaseStore
@@ -230,9 +233,9 @@ def _handle(day: _Day) -> CaseHandle:
 
 
 def _triage(day: _Day, cases_dir: Path) -> None:
-    from eksir.cli.triage_cmd import triage_one  # noqa: PLC0415
     from eksir.findings import read_findings  # noqa: PLC0415
     from eksir.triage import load_triage_config  # noqa: PLC0415
+    from eksir.triage.case import triage_one  # noqa: PLC0415
 
     state = _state(day)
     raw = Path(state.finding).read_bytes()

@@ -2,8 +2,8 @@
 
 `moto_server` is moto in-process (ThreadedMotoServer) on a loopback port: seconds to seed, gone with the
 session. `lab` runs the real `eksir lab up` code path (detached moto, etcd, kube-apiserver, seeding) once per
-scenario and stops it afterwards; tests that take it run for every scenario. Register with
-`pytest_plugins = ["eksir.lab.pytest_lab_fixtures"]` in the root conftest.
+scenario and stops it afterwards; tests that take it run for every scenario. Registered by the root conftest
+(`pytest_plugins`), so one session-scoped fixture serves every module.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from eksir.errors import LabError
 from eksir.lab import lab as lab_module
 from eksir.lab.moto_server import AwsEndpoint, InProcessMoto
-from eksir.lab.pytest_plugin import SKIP_ENV, lab_disabled
 from eksir.lab.scenarios import ScenarioName
+from tests.lab_plugin import SKIP_ENV, lab_disabled
 
 
 @pytest.fixture(scope="session")
