@@ -32,9 +32,11 @@ class EksirError(Exception):
 
     exit_code: ExitCode = ExitCode.INTERNAL
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, code: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.code = code
+        """The service's own error code when an AWS error was translated (`BadRequestException`), else ""."""
 
 
 class UsageError(EksirError):

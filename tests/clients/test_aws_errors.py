@@ -189,3 +189,12 @@ def test_aws_clients_makes_each_client_once_whether_called_or_asked_by_name() ->
     aws = AwsClients(region="us-east-1", endpoint_url="http://127.0.0.1:1")
     assert aws("s3") is aws.client("s3")
     assert aws.client("s3").meta.endpoint_url == "http://127.0.0.1:1"
+
+
+def test_an_answer_botocore_cannot_parse_is_unreachable_not_a_crash() -> None:
+    """A 500 HTML page (moto failing, a proxy) raises botocore.parsers.ResponseParserError, outside
+    botocore.exceptions: it must still become an eksir error (exit 7), never an internal error."""
+    from botocore.parsers import ResponseParserError
+
+    with pytest.raises(UnreachableError, match="read trails: cannot reach AWS"), aws_call("read trails"):
+        raise ResponseParserError("Unable to parse response, invalid XML received")

@@ -63,12 +63,17 @@ def test_cli_table_summary_counts_events_only_when_asked(
         (["hunt", "-p", "AKIAATTACKER00000001"], "--since is required", ExitCode.BAD_INPUT),
         (["hunt", "--since", "1d", "-s", "."], "nothing to hunt", ExitCode.BAD_INPUT),
         (
-            ["hunt", "-p", "AKIAATTACKER00000001", "--since", "yesterday-ish"],
+            ["hunt", "-p", "AKIAATTACKER00000001", "--since", "1d"],
+            "nothing to hunt in: give at least one source: --source",
+            ExitCode.USAGE,
+        ),
+        (
+            ["hunt", "-p", "AKIAATTACKER00000001", "--since", "yesterday-ish", "-s", "."],
             "cannot read time",
             ExitCode.BAD_INPUT,
         ),
         (
-            ["hunt", "-p", "arn:aws:s3:::bucket", "--since", "1d"],
+            ["hunt", "-p", "arn:aws:s3:::bucket", "--since", "1d", "-s", "."],
             "not an IAM user, role or STS",
             ExitCode.BAD_INPUT,
         ),
@@ -212,3 +217,45 @@ def test_cli_hunt_of_a_case_without_a_finding_is_a_case_error(tmp_path: Path) ->
     done = _eksir("hunt", str(handle.path), "-s", str(tmp_path))
     assert done.returncode == ExitCode.CASE_INVALID
     assert done.stderr.strip().endswith("has no finding.json: triage its finding first")
+
+
+def test_hunts_add_to_the_case_and_a_later_narrower_hunt_loses_nothing(
+    tmp_path: Path, tree: Path, truth: dict[str, Any]
+) -> None:
+    """Each run is its own evidence item; the case's hunt (what the report and recovery read) is the union
+    with every source that found each call (issue: a re-run replaced 14 calls with none)."""
+    from eksir.store.record import load_record
+
+    finding = make_finding(
+        event_first_seen=datetime(2024, 8, 3, 23, 0, tzinfo=UTC),
+        actor=Actor(kind=ActorKind.IAM_USER, username="kubernetes-admin", access_key_id=truth["principal"]),
+    )
+    handle, _ = CaseStore(tmp_path / "cases").open_for_finding(finding, b"{}", "test")
+    handle.write_document("finding.json", finding.model_dump_json().encode(), "normalised-finding")
+    first = _eksir("hunt", str(handle.path), "--until", truth["until"], "-s", str(tree), "-o", "json")
+    assert first.returncode == 0, first.stderr
+    empty = tmp_path / "empty-source"
+    empty.mkdir()
+    second = _eksir("hunt", str(handle.path), "--until", truth["until"], "-s", str(empty), "-o", "json")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["events"] == []
+    runs = [item for item in handle.load().evidence if item.name == "hunt.json"]
+    assert len(runs) == 2
+    merged = load_record(handle).hunt()
+    assert merged is not None
+    assert merged["runs"] == 2
+    assert set(truth["event_ids"]) <= {e["event_id"] for e in merged["events"]}
+    assert all(e["found_in_all"] for e in merged["events"])
+    assert {s["name"] for s in merged["sources"]} >= {str(tree), str(empty)}
+    assert verify_case(handle).ok
+
+
+def test_a_hunt_of_a_closed_case_refuses_before_reading_anything(tmp_path: Path, tree: Path) -> None:
+    from eksir.models.case import CaseStatus
+
+    handle, _ = CaseStore(tmp_path / "cases").open_for_finding(make_finding(), b"{}", "test")
+    handle.save(handle.load().model_copy(update={"status": CaseStatus.CLOSED}), "closed for the test")
+    done = _eksir("hunt", str(handle.path), "--since", "2024-08-01", "-s", str(tree))
+    assert done.returncode == ExitCode.REFUSED
+    assert "is closed" in done.stderr
+    assert not [item for item in handle.load().evidence if item.name == "hunt.json"]

@@ -11,7 +11,8 @@ from kubernetes import client
 
 from eksir.actions.base import ActionContext
 from eksir.actions.prevention.psa import PsaLevel
-from eksir.actions.prevention.replay import impersonating, verdict_text
+from eksir.actions.prevention.replay import verdict_text
+from eksir.clients.k8s_requests import impersonating
 from eksir.engine import ApprovalPolicy, DenyAllGate, PolicyGate, StateStore, StepStatus, rollback
 from eksir.engine.runner import ContextFactory
 from eksir.engine.tracks import PREVENTION

@@ -6,7 +6,8 @@ first line of output. The table lets the top-level group list commands without i
 module is imported only when that command runs (see `eksir.cli.lazy`). `tests/cli/test_lazy_commands.py`
 checks every row against the real modules, so the table cannot drift from the commands it names.
 
-The order is the order `eksir --help` shows: plain commands in registration order, then the groups.
+The order is the order `eksir --help` shows, the playbook's: preparation (doctor, permissions), triage,
+the response, the hunt, recovery, prevention, the report; then the game day and the groups (case, lab).
 """
 
 from __future__ import annotations
@@ -25,34 +26,19 @@ class CommandEntry:
 
 COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry(
+        "doctor",
+        "eksir.cli.doctor_cmd",
+        "Check, before an incident, that eksir can authenticate, has its permissions and sees what it needs.",
+    ),
+    CommandEntry(
+        "permissions",
+        "eksir.cli.permissions_cmd",
+        "Print the least-privilege IAM policy and Kubernetes ClusterRole derived from the actions.",
+    ),
+    CommandEntry(
         "triage",
         "eksir.cli.triage_cmd",
         "Read a GuardDuty finding in any form AWS emits, triage it, and open (or reuse) its case.",
-    ),
-    CommandEntry(
-        "hunt",
-        "eksir.cli.hunt_cmd",
-        "Hunt the compromised principals' API calls in CloudTrail and Kubernetes audit logs.",
-    ),
-    CommandEntry(
-        "report",
-        "eksir.cli.report_cmd",
-        "Build the report from the case record (every input hash-checked) and write it into the case.",
-    ),
-    CommandEntry(
-        "prevent",
-        "eksir.cli.prevent_cmd",
-        "Assess, enforce (--apply) and prove (--prove) Pod Security prevention for the case's namespace.",
-    ),
-    CommandEntry(
-        "recover",
-        "eksir.cli.recover_cmd",
-        "Preserve, then delete/restore what the attacker created or changed; worklist for the rest.",
-    ),
-    CommandEntry(
-        "gameday",
-        "eksir.cli.gameday_cmd",
-        "Lab up, triage, plan, respond, hunt, recover, prove prevention, report; then lab down.",
     ),
     CommandEntry(
         "plan",
@@ -80,9 +66,29 @@ COMMANDS: tuple[CommandEntry, ...] = (
         "Undo applied steps (all, newest first, or one with --step) and verify each undo.",
     ),
     CommandEntry(
-        "permissions",
-        "eksir.cli.permissions_cmd",
-        "Print the least-privilege IAM policy and Kubernetes ClusterRole derived from the actions.",
+        "hunt",
+        "eksir.cli.hunt_cmd",
+        "Hunt the compromised principals' API calls in CloudTrail and Kubernetes audit logs.",
+    ),
+    CommandEntry(
+        "recover",
+        "eksir.cli.recover_cmd",
+        "Preserve, then delete/restore what the attacker created or changed; worklist for the rest.",
+    ),
+    CommandEntry(
+        "prevent",
+        "eksir.cli.prevent_cmd",
+        "Assess, enforce (--apply) and prove (--prove) Pod Security prevention for the case's namespace.",
+    ),
+    CommandEntry(
+        "report",
+        "eksir.cli.report_cmd",
+        "Build the report from the case record (every input hash-checked) and write it into the case.",
+    ),
+    CommandEntry(
+        "gameday",
+        "eksir.cli.gameday_cmd",
+        "Lab up, triage, plan, respond, hunt, recover, prove prevention, report; then lab down.",
     ),
     CommandEntry("case", "eksir.cli.case_cmd", "Inspect and verify case bundles."),
     CommandEntry(

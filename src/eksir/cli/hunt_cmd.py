@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption
-from eksir.errors import BadInputError
+from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, ReasonOption, ReopenOption
+from eksir.errors import BadInputError, UsageError
 from eksir.hunt.impact import OwnerKeys
 from eksir.hunt.principals import PrincipalSet
 from eksir.hunt.run import HuntOptions, run_hunt
@@ -146,6 +146,8 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     endpoint_url: EndpointOpt = None,
     workers: WorkersOpt = 2,
     count_events: CountEventsOpt = False,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Hunt the compromised principals' API calls in CloudTrail and Kubernetes audit logs.
 
@@ -153,8 +155,11 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     days before the attacker was first seen, and the result is stored in the case as evidence `hunt.json`.
     """
     athena = _athena(athena_workgroup, athena_output, athena_database)
-    handle = _open_case(cases_dir, case)
+    handle = _open_case(cases_dir, case, reopen)
     principals, since = _with_case(handle, _principals(principal, finding), since)
+    window = TimeWindow.parse(since, until)
+    _require_a_source(source, lookup_events, athena, audit_log, cluster)
+    _refuse_a_closed_case(handle, reopen, reason)
     access = AwsAccess(region=region, profile=profile, endpoint_url=endpoint_url)
     options = HuntOptions(
         lookup_events=lookup_events,
@@ -169,7 +174,7 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
         workers=workers,
         count_events=count_events,
     )
-    result = _run_with_progress(principals, source, TimeWindow.parse(since, until), access, options)
+    result = _run_with_progress(principals, source, window, access, options)
     if handle is not None:
         _store_in_case(handle, result)
     _render(result, output, show_queries)
@@ -208,13 +213,42 @@ def _store_in_case(handle: CaseHandle, result: HuntResult) -> None:
     plain_console(stderr=True).print(f"hunt stored in the case as {item.path} (sha256 {item.sha256[:12]})")
 
 
-def _open_case(cases_dir: Path, case: str | None) -> CaseHandle | None:
-    """The case named on the command line, if any (the case store is imported only then)."""
+def _require_a_source(
+    source: list[str], lookup: bool, athena: AthenaTarget | None, audit_log: list[Path], cluster: str | None
+) -> None:
+    """A hunt that reads nothing finds nothing; stored in a case it would read as "no attacker calls"."""
+    if not (source or lookup or athena or audit_log or cluster):
+        raise UsageError(
+            "nothing to hunt in: give at least one source: --source PATH|s3://BUCKET/PREFIX (CloudTrail "
+            "files), --lookup-events (CloudTrail API, 90 days), --athena-workgroup with --athena-output, "
+            "--audit-log FILE (Kubernetes), --cluster NAME (its audit log in CloudWatch Logs)"
+        )
+
+
+def _open_case(cases_dir: Path, case: str | None, reopen: bool) -> CaseHandle | None:
+    """The case named on the command line, if any (the case store is imported only then); a closed case
+    refuses at once unless it is to be reopened (that is recorded once the arguments are all valid)."""
     if not case:
         return None
     from eksir.store import CaseStore  # noqa: PLC0415 - see module docstring
+    from eksir.store.frozen import ensure_open  # noqa: PLC0415
 
-    return CaseStore(cases_dir).get(case)
+    handle = CaseStore(cases_dir).get(case)
+    if not reopen:
+        ensure_open(handle, "eksir hunt")
+    return handle
+
+
+def _refuse_a_closed_case(handle: CaseHandle | None, reopen: bool, reason: str | None) -> None:
+    """A closed case refuses before anything is read, unless reopened (store/frozen.py)."""
+    if handle is None:
+        if reopen or reason:
+            raise UsageError("--reopen and --reason apply to a hunt stored in a CASE")
+        return
+    from eksir.store.frozen import ensure_open, reopening  # noqa: PLC0415 - see module docstring
+
+    with reopening(reopen, reason):
+        ensure_open(handle, "eksir hunt")
 
 
 _REDRAW_SECONDS = 0.1

@@ -205,8 +205,12 @@ class AwsClients:
 
 
 def _sdk_names(exc: BaseException) -> set[str]:
-    """The botocore exception classes `exc` is an instance of, by name (empty for anything else)."""
-    return {k.__name__ for k in type(exc).__mro__ if k.__module__ == "botocore.exceptions"}
+    """The botocore exception classes `exc` is an instance of, by name (empty for anything else).
+
+    Any botocore module counts: a response botocore cannot parse (an HTML error page from a proxy or a
+    failing endpoint) raises `botocore.parsers.ResponseParserError`, which is not in botocore.exceptions.
+    """
+    return {k.__name__ for k in type(exc).__mro__ if k.__module__.startswith("botocore.")}
 
 
 def error_class(code: str, status: int) -> tuple[type[EksirError], str]:
@@ -231,7 +235,7 @@ def translate_client_error(exc: BaseException, doing: str) -> EksirError:
         message = str(response.get("Error", {}).get("Message", "")) or code
         status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         kind, what = error_class(code, status)
-        return kind(f"{doing}: {what} ({code or status}: {message})")
+        return kind(f"{doing}: {what} ({code or status}: {message})", code=code)
     if "NoRegionError" in names:
         return BadInputError(f"{doing}: no AWS region: pass --region or set AWS_REGION")
     if names & SDK_DENIED:

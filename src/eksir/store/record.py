@@ -18,6 +18,7 @@ from eksir.errors import CaseInvalidError
 from eksir.models.case import Case, CaseEvent, EvidenceItem
 from eksir.store.atomic import sha256_bytes, sha256_file
 from eksir.store.case_store import CASE_FILE, CaseHandle
+from eksir.store.hunt_merge import merge_hunts
 
 REPORT_KIND = "report"
 REPORT_FILES = {"md": "report.md", "html": "report.html", "json": "report.json"}
@@ -97,18 +98,16 @@ class CaseRecord:
         return [e for e in self.events if e.type.startswith(prefixes)]
 
     def hunt(self) -> dict[str, Any] | None:
-        """The newest hunt result: the `hunt.json` document, else evidence named `*hunt.json`."""
-        candidates: list[tuple[int, str]] = []
+        """The case's hunt: every run's result merged (store/hunt_merge.py); None before the first hunt.
+
+        Each `eksir hunt CASE` is its own `*hunt.json` evidence item; a case written before hunts were kept
+        per run may hold a `hunt.json` document instead, which counts as the first run.
+        """
+        runs: list[dict[str, Any]] = []
         if "hunt.json" in self.documents:
-            candidates.append((self.documents["hunt.json"].seq, "hunt.json"))
-        item = self.evidence_item("hunt.json")
-        if item is not None:
-            seq = max((e.seq for e in self.events if e.data.get("path") == item.path), default=0)
-            candidates.append((seq, item.path))
-        if not candidates:
-            return None
-        value = self.read_json(max(candidates)[1])
-        return value if isinstance(value, dict) else None
+            runs.append(self.read_json("hunt.json"))
+        runs += [self.read_json(item.path) for item in self.case.evidence if item.name.endswith("hunt.json")]
+        return merge_hunts([run for run in runs if isinstance(run, dict)])
 
 
 def load_record(handle: CaseHandle) -> CaseRecord:

@@ -12,7 +12,7 @@ attack.
 
 Outcomes: `proven` (403 and the message names PodSecurity), `denied-by-rbac` (403 before admission: NOT a
 proof, reported as "not proven: RBAC"), `admitted` (the prevention does not hold) and `error` (anything
-else). `impersonating` remains for a replay as another identity (tests of the attacker's own path); it
+else). `clients.k8s_requests.impersonating` replays as another identity (the attacker's own path); it
 needs the `impersonate` verb and sends repeated headers through a wrapped connection pool because the
 client's header dict cannot repeat a header.
 """

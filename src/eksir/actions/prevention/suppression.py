@@ -26,7 +26,7 @@ from eksir.actions.base import (
 )
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
-from eksir.errors import BadInputError, NotFoundError, RefusedError
+from eksir.errors import EksirError, NotFoundError, RefusedError
 
 if TYPE_CHECKING:
     from types_boto3_guardduty.type_defs import FindingCriteriaTypeDef
@@ -46,8 +46,11 @@ def _get_filter(ctx: ActionContext, params: CreateFilterParams) -> dict[str, Any
     try:
         with aws_call(f"read GuardDuty filter {params.name}"):
             response = ctx.aws("guardduty").get_filter(DetectorId=params.detector_id, FilterName=params.name)
-    except (NotFoundError, BadInputError):  # BadRequestException (400) is how GuardDuty says "no such filter"
-        return None
+    except EksirError as exc:
+        # GuardDuty (and moto) say "no such filter" with a 400 BadRequestException
+        if isinstance(exc, NotFoundError) or exc.code == "BadRequestException":
+            return None
+        raise
     return dict(response)
 
 

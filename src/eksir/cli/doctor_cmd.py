@@ -1,0 +1,57 @@
+"""`eksir doctor`: a preflight of an account and cluster, before the incident (read-only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from eksir.cli.options import OutputFormat, OutputOption, print_json
+from eksir.errors import StepFailedError
+from eksir.preflight.result import CheckResult, Verdict
+from eksir.safetext import plain_console
+
+
+def doctor_cmd(  # noqa: PLR0917 - typer maps parameters to options
+    cluster: Annotated[str, typer.Option("--cluster", help="the EKS cluster to check")],
+    evidence_bucket: Annotated[
+        str | None, typer.Option("--evidence-bucket", help="the bucket volatile captures upload to")
+    ] = None,
+    region: Annotated[str | None, typer.Option(envvar="AWS_REGION", help="AWS region")] = None,
+    profile: Annotated[str | None, typer.Option(envvar="AWS_PROFILE", help="AWS profile")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="AWS endpoint (moto, VPC endpoint)")] = None,
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="use this kubeconfig instead of an EKS token")
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Check, before an incident, that eksir can authenticate, has its permissions and sees what it needs."""
+    from eksir.cli.respond_cmd import Access  # noqa: PLC0415 - the same access path as the response
+    from eksir.preflight.run import Target, run_doctor  # noqa: PLC0415
+
+    access = Access(region, profile, endpoint_url, kubeconfig, context)
+    aws = access.aws()
+    results = run_doctor(Target(aws, cluster, access.kube(aws, cluster), evidence_bucket))
+    if output is OutputFormat.JSON:
+        print_json({"cluster": cluster, "checks": [r.as_dict() for r in results]})
+    else:
+        _print(results)
+    failures = [r.name for r in results if r.verdict is Verdict.FAIL]
+    if failures:
+        raise StepFailedError(f"{len(failures)} check(s) failed: {', '.join(failures)}")
+
+
+def _print(results: list[CheckResult]) -> None:
+    console = plain_console()
+    for result in results:
+        console.print(
+            f"[{result.verdict.value:>4}] {result.name}: {result.detail}", markup=False, highlight=False
+        )
+        if result.fix:
+            console.print(f"       fix: {result.fix}", markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor_cmd)
