@@ -26,7 +26,7 @@ from eksir.cli.options import (
     print_json,
 )
 from eksir.clients.aws import AwsClients
-from eksir.clients.k8s import api_client_from_kubeconfig
+from eksir.engine.context import KubeProvider
 from eksir.errors import RefusedError, StepFailedError
 from eksir.prevention import PsaLevel, assess, create_suppression_filter, enforce, prove
 from eksir.prevention.replay import verdict_text
@@ -61,7 +61,9 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
         bool, typer.Option("--prove", help="dry-run the attacker's pod spec as the responder")
     ] = False,
     namespace: Annotated[str | None, typer.Option(help="namespace (default: the finding's)")] = None,
-    kubeconfig: Annotated[Path | None, typer.Option(envvar="KUBECONFIG", help="kubeconfig file")] = None,
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="kubeconfig file (default: $KUBECONFIG, else an EKS token)")
+    ] = None,
     context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
     create_filter: Annotated[
         bool,
@@ -83,7 +85,8 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
     with handle.writer("eksir prevent", wait=wait):
         console = plain_console(stderr=output is OutputFormat.JSON)
         approve = approver_for(yes, approver, handle.actor, console)
-        case_id = handle.load().id
+        header = handle.load()
+        case_id = header.id
         result: dict[str, Any] = {"case": case_id}
         if create_filter:
             aws = AwsClients(region=region, profile=profile)
@@ -92,7 +95,8 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
             result["suppression_filter"] = {"step": outcome.step_id, "approver": outcome.approver}
             _emit(console, output, result, f"suppression filter in place ({outcome.detail})")
             return
-        api = api_client_from_kubeconfig(kubeconfig, context)
+        aws = AwsClients(region=region, profile=profile)
+        api = KubeProvider(aws, header.cluster_name, kubeconfig, context)()
         result["assessment"] = assess(handle, api, level, namespace)
         console.print(
             f"violating pods: {', '.join(result['assessment']['violating_pods']) or 'none'}", markup=False
