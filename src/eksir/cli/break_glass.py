@@ -88,3 +88,15 @@ def carry_grant(plan: Plan, case: CaseHandle) -> Plan:
     """The plan with the case's applied break-glass step first, so it stays on record and is rolled back."""
     step = _granted(case)
     return plan if step is None else with_grant(plan, step)
+
+
+def refuse_close_while_granted(case: CaseHandle) -> None:
+    """A case does not close while its break-glass access is still in place: the grant ends with the case.
+
+    Raises RefusedError (exit 12) naming the rollback that removes it (recorded on the case like any other).
+    """
+    if _granted(case) is not None:
+        raise RefusedError(
+            f"break-glass access granted by this case is still in place: remove it first with "
+            f"`eksir rollback {case.path.name} --step {STEP_ID} --yes`"
+        )

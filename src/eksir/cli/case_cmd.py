@@ -170,6 +170,9 @@ def close(
     with handle.writer("eksir case close", wait=wait):
         if waive:
             waive_step(handle, waive, reason)
+        from eksir.cli.break_glass import refuse_close_while_granted  # noqa: PLC0415 - kubernetes, boto3
+
+        refuse_close_while_granted(handle)
         result = close_case(handle)
         anchor_phase(handle, "case close", [])
     state = "was already closed" if result.already_closed else f"closed ({result.steps} steps final)"

@@ -41,7 +41,7 @@ from eksir.actions.containment.eks_access import CLUSTER_NAME_PATTERN
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.clients.k8s import api_client_from_kubeconfig, k8s_call
-from eksir.errors import NotFoundError, RefusedError
+from eksir.errors import NotFoundError, PermissionDeniedError, RefusedError
 
 RESPONDER_GROUP = "eksir-responders"
 GRANT_ANNOTATION = "eksir.io/break-glass"
@@ -174,6 +174,11 @@ class GrantResponderAccess(Action[GrantParams]):
         except NotFoundError:
             return CheckOutcome(
                 ok=True, detail="no aws-auth ConfigMap: it will be created", warnings=(bound,)
+            )
+        except PermissionDeniedError as exc:
+            return CheckOutcome(
+                ok=False,
+                detail=f"{exc.message}: editing aws-auth needs a cluster admin (--break-glass-kubeconfig)",
             )
         ours = any(_is_ours(g, ctx, params) for g in _grants(cm))
         if _mapped(cm, params) and not ours:

@@ -1,0 +1,172 @@
+"""Issue 14 items 1 and 5, from the command line: `eksir plan` reaches the lab cluster as it reaches EKS,
+and a responder the cluster does not know gets break-glass access planned, granted and removed.
+
+One `eksir lab up` (the detached moto with the lab's EKS endpoint route, the authenticator process) and
+eksir run as a responder runs it, in a subprocess: with no kubeconfig (an EKS token from the lab's AWS
+credentials, those of the cluster creator), with `KUBECONFIG`, with `--kubeconfig` beside it, and as a new IAM
+user with no mapping. Effects are checked through the API server and the authenticator, not through eksir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes.client import RbacAuthorizationV1Api
+from kubernetes.config import new_client_from_config
+
+from eksir.cli.permissions_cmd import all_specs, cluster_role
+from eksir.errors import ExitCode
+from eksir.lab import lab as lab_module
+from eksir.lab.pytest_plugin import lab_disabled
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lab_module.LabState]:
+    if lab_disabled():
+        pytest.skip("lab tests skipped on request")
+    lab_dir = tmp_path_factory.mktemp("eks-auth-cli")
+    state = lab_module.up(lab_dir, "iam-user", seed=20240611)
+    try:
+        yield state
+    finally:
+        lab_module.down(lab_dir)
+
+
+def _plan(
+    state: lab_module.LabState, tmp_path: Path, *extra: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return _eksir(state, "plan", state.finding, "--cases-dir", str(tmp_path), *extra, **env)
+
+
+def _eksir(state: lab_module.LabState, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """eksir as a responder runs it: the lab's AWS endpoint, no KUBECONFIG unless given, `env` on top."""
+    base = {k: v for k, v in os.environ.items() if k != "KUBECONFIG" and not k.startswith("AWS_")}
+    command = [sys.executable, "-m", "eksir", *args]
+    return subprocess.run(
+        command,
+        env={**base, **state.endpoint.env(), "COLUMNS": "200", **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def _authenticator_log(state: lab_module.LabState) -> str:
+    return (Path(state.lab_dir) / "k8s" / "eks-authenticator.log").read_text(encoding="utf-8")
+
+
+def test_plan_with_no_kubeconfig_uses_an_eks_token_the_lab_authenticates(
+    lab_state: lab_module.LabState, tmp_path: Path
+) -> None:
+    done = _plan(lab_state, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "authenticated arn:aws:iam::123456789012:user/moto as kubernetes-admin" in _authenticator_log(
+        lab_state
+    )
+
+
+def test_plan_honours_kubeconfig_and_the_option_wins_over_it(
+    lab_state: lab_module.LabState, tmp_path: Path
+) -> None:
+    responder = lab_state.responder_kubeconfig  # a client certificate bound to nothing: 403 on every read
+    from_env = _plan(lab_state, tmp_path, KUBECONFIG=responder)
+    assert from_env.returncode == ExitCode.PERMISSION_DENIED, from_env.stderr
+    assert "forbidden" in from_env.stderr
+    flag = _plan(lab_state, tmp_path / "2", "--kubeconfig", lab_state.admin_kubeconfig, KUBECONFIG=responder)
+    assert flag.returncode == 0, flag.stderr
+
+
+def test_a_kubeconfig_variable_naming_no_file_is_bad_input_in_one_line(
+    lab_state: lab_module.LabState, tmp_path: Path
+) -> None:
+    done = _plan(lab_state, tmp_path, KUBECONFIG=str(tmp_path / "missing"))
+    assert done.returncode == ExitCode.BAD_INPUT
+    assert done.stderr.strip().count("\n") == 0
+    assert done.stderr.startswith("eksir: error: KUBECONFIG=")
+
+
+def _aws_auth(state: lab_module.LabState) -> dict[str, str]:
+    with new_client_from_config(state.admin_kubeconfig) as admin:
+        cm = admin.call_api(
+            "/api/v1/namespaces/kube-system/configmaps/aws-auth",
+            "GET",
+            response_type="object",
+            _return_http_data_only=True,
+            auth_settings=["BearerToken"],
+        )
+    return {"annotations": json.dumps(cm["metadata"].get("annotations") or {}), **cm["data"]}
+
+
+def test_a_responder_unknown_to_the_cluster_gets_break_glass_access_planned_granted_and_removed(
+    lab_state: lab_module.LabState, tmp_path: Path
+) -> None:
+    iam = lab_state.endpoint.client("iam")
+    iam.create_user(UserName="oncall")
+    key = iam.create_access_key(UserName="oncall")["AccessKey"]
+    me = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    with new_client_from_config(lab_state.admin_kubeconfig) as admin:  # the cluster's standing RBAC for the
+        rbac = RbacAuthorizationV1Api(
+            admin
+        )  # responder group (eksir permissions), set up before the incident
+        rbac.create_cluster_role(cluster_role(all_specs()))
+        subject = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "eksir-responders"}
+        role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "eksir-responder"}
+        rbac.create_cluster_role_binding(
+            {"metadata": {"name": "eksir-responders"}, "roleRef": role_ref, "subjects": [subject]}
+        )
+    before = _aws_auth(lab_state)
+    cases, admin_kubeconfig = str(tmp_path), lab_state.admin_kubeconfig
+    glass = ["--break-glass-kubeconfig", admin_kubeconfig]
+
+    planned = _plan(lab_state, tmp_path, *glass, "--output", "json", **me)
+    assert planned.returncode == 0, planned.stderr
+    steps = json.loads(planned.stdout)["plan"]["steps"]
+    assert [(s["id"], s["action_id"], s["requires_approval"]) for s in steps] == [
+        ("break-glass-access", "eks.grant_responder_access", True)
+    ]
+    arn = "arn:aws:iam::123456789012:user/oncall"
+    assert steps[0]["params"]["mode"] == "aws-auth"  # moto's cluster has no accessConfig: CONFIG_MAP
+    assert steps[0]["params"]["principal_arn"] == arn
+    assert "401" in steps[0]["rationale"]
+    assert _aws_auth(lab_state) == before  # a plan changes nothing
+
+    respond = ["respond", lab_state.finding, "--cases-dir", cases, *glass, "--approve", "all", "--yes"]
+    granted = _eksir(lab_state, *respond, "--trust-finding-file", **me)
+    assert granted.returncode == 0, granted.stderr
+    mapped = yaml.safe_load(_aws_auth(lab_state)["mapUsers"])
+    assert {"userarn": arn, "username": "eksir-responder", "groups": ["eksir-responders"]} in mapped
+    assert _aws_auth(lab_state)["mapUsers"].startswith(
+        before["mapUsers"]
+    )  # earlier entries kept byte for byte
+
+    full = _plan(lab_state, tmp_path, *glass, "--output", "json", **me)  # now resolvable as the responder
+    assert full.returncode == 0, full.stderr
+    ids = [s["id"] for s in json.loads(full.stdout)["plan"]["steps"]]
+    assert ids[0] == "break-glass-access"
+    assert len(ids) > 1
+    log = (Path(lab_state.lab_dir) / "k8s" / "eks-authenticator.log").read_text(encoding="utf-8")
+    assert f"authenticated {arn} as eksir-responder ['eksir-responders']" in log
+
+    case_id = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())[0]
+    refused = _eksir(lab_state, "case", "close", case_id, "--cases-dir", cases, **me)
+    assert refused.returncode == ExitCode.REFUSED
+    assert f"eksir rollback {case_id} --step break-glass-access --yes" in refused.stderr
+    undone = _eksir(
+        lab_state, "rollback", case_id, "--cases-dir", cases, "--step", "break-glass-access", "--yes", **me
+    )
+    assert undone.returncode == 0, undone.stderr
+    assert _aws_auth(lab_state)["mapUsers"] == before["mapUsers"]
+    assert "eksir.io/break-glass" not in _aws_auth(lab_state)["annotations"]
+    again = _eksir(lab_state, "case", "close", case_id, "--cases-dir", cases, **me)
+    assert "break-glass" not in again.stderr  # whatever else close wants (the report), not the grant
