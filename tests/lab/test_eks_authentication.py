@@ -213,3 +213,13 @@ def test_the_authenticator_logs_who_was_let_in_but_never_the_token(eks_lab: EksL
     assert "authenticated arn:aws:iam::123456789012:user/moto as kubernetes-admin" in log
     assert token[len("k8s-aws-v1.") : len("k8s-aws-v1.") + 40] not in log
     assert json.dumps(eks_lab.config.known_keys)  # the config holds the lab's own dummy key, not a real one
+
+
+def test_the_responder_principal_is_the_iam_user_or_the_role_with_its_path(eks_lab: EksLab) -> None:
+    from eksir.cli.break_glass import responder_principal
+
+    def principal(keys: Keys) -> str:
+        return responder_principal(eks_lab.provider(keys).aws)
+
+    assert principal(eks_lab.viewer) == "arn:aws:iam::123456789012:user/h14-viewer"
+    assert principal(eks_lab.oncall) == "arn:aws:iam::123456789012:role/responders/h14-oncall"

@@ -95,7 +95,7 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
             result["suppression_filter"] = {"step": outcome.step_id, "approver": outcome.approver}
             _emit(console, output, result, f"suppression filter in place ({outcome.detail})")
             return
-        aws = AwsClients(region=region, profile=profile)
+        aws = AwsClients(region=region or header.region, profile=profile)
         api = KubeProvider(aws, header.cluster_name, kubeconfig, context)()
         result["assessment"] = assess(handle, api, level, namespace)
         console.print(

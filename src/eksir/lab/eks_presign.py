@@ -68,7 +68,7 @@ def parse(token: str, sts_endpoint: str) -> Presigned:
         raise TokenRejected("not an EKS token (k8s-aws-v1. prefix)")
     body = token[len(TOKEN_PREFIX) :]
     try:
-        url = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+        url = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise TokenRejected("the token is not base64url") from exc
     parts, trusted = urlsplit(url), urlsplit(sts_endpoint)
