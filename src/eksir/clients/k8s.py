@@ -98,7 +98,12 @@ def translate_api_exception(exc: Exception, doing: str) -> EksirError:
     if isinstance(exc, ApiException):
         status = int(exc.status or 0)
         reason = exc.reason or ""
-        if status in (401, 403):
+        if status == 401:
+            return PermissionDeniedError(
+                f"{doing}: the API server did not authenticate the caller (401 {reason}): for an EKS token, "
+                "no access entry or aws-auth mapping admits these AWS credentials, or the token is invalid"
+            )
+        if status == 403:
             return PermissionDeniedError(f"{doing}: forbidden by the API server ({status} {reason})")
         if status == 404:
             return NotFoundError(f"{doing}: not found")
