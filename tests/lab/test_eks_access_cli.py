@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import yaml
@@ -170,3 +171,52 @@ def test_a_responder_unknown_to_the_cluster_gets_break_glass_access_planned_gran
     assert "eksir.io/break-glass" not in _aws_auth(lab_state)["annotations"]
     again = _eksir(lab_state, "case", "close", case_id, "--cases-dir", cases, **me)
     assert "break-glass" not in again.stderr  # whatever else close wants (the report), not the grant
+
+
+def _aws_cli(state: lab_module.LabState, *args: str) -> subprocess.CompletedProcess[str]:
+    """The AWS CLI of the venv (the lock pins it), pointed at the lab like `eval "$(eksir lab env)"` does."""
+    venv_bin = str(Path(sys.executable).parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KUBECONFIG"))}
+    env |= {**state.endpoint.env(), "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}"}
+    return subprocess.run(
+        [f"{venv_bin}/aws", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_aws_cli_token_and_eksirs_have_the_same_shape_and_both_pass_the_lab_authenticator(
+    lab_state: lab_module.LabState,
+) -> None:
+    """`aws eks get-token` is the reference implementation: eksir's token must look like it, and the lab
+    authenticator must accept it as well as eksir's (so the lab does not merely accept its own product)."""
+    from eksir.clients.eks_token import decode_token, eks_bearer_token
+    from eksir.lab.eks_authenticator import AuthConfig, authenticate
+
+    done = _aws_cli(lab_state, "eks", "get-token", "--cluster-name", lab_state.cluster, "--output", "json")
+    assert done.returncode == 0, done.stderr
+    theirs = json.loads(done.stdout)["status"]["token"]
+    ours = eks_bearer_token(lab_state.endpoint.client("sts"), lab_state.cluster)
+    config = AuthConfig.load(Path(lab_state.lab_dir) / "k8s" / "eks-authenticator.json")
+    for token in (theirs, ours):
+        assert authenticate(token, config).arn == "arn:aws:iam::123456789012:user/moto"
+
+    def shape(token: str) -> tuple[str, list[str], str, str]:
+        url = urlsplit(decode_token(token))
+        query = dict(parse_qsl(url.query))
+        return url.netloc, sorted(query), query["X-Amz-SignedHeaders"], query["X-Amz-Expires"]
+
+    assert shape(ours) == shape(theirs)
+
+
+def test_plan_works_with_a_kubeconfig_written_by_aws_eks_update_kubeconfig(
+    lab_state: lab_module.LabState, tmp_path: Path
+) -> None:
+    kubeconfig = tmp_path / "config"
+    done = _aws_cli(
+        lab_state, "eks", "update-kubeconfig", "--name", lab_state.cluster, "--kubeconfig", str(kubeconfig)
+    )
+    assert done.returncode == 0, done.stderr
+    venv_bin = str(Path(sys.executable).parent)  # the exec plugin runs `aws eks get-token`
+    planned = _plan(
+        lab_state, tmp_path, KUBECONFIG=str(kubeconfig), PATH=f"{venv_bin}:{os.environ.get('PATH', '')}"
+    )
+    assert planned.returncode == 0, planned.stderr
