@@ -220,3 +220,21 @@ def test_plan_works_with_a_kubeconfig_written_by_aws_eks_update_kubeconfig(
         lab_state, tmp_path, KUBECONFIG=str(kubeconfig), PATH=f"{venv_bin}:{os.environ.get('PATH', '')}"
     )
     assert planned.returncode == 0, planned.stderr
+
+
+def test_a_command_without_break_glass_reports_an_unknown_identitys_401_in_one_line_exit_8(
+    lab_state: lab_module.LabState, tmp_path: Path
+) -> None:
+    iam = lab_state.endpoint.client("iam")
+    iam.create_user(UserName="stranger")
+    key = iam.create_access_key(UserName="stranger")["AccessKey"]
+    me = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    triaged = _eksir(lab_state, "triage", lab_state.finding, "--cases-dir", str(tmp_path), "-o", "json", **me)
+    case_id = json.loads(triaged.stdout)["case"]["id"]
+    done = _eksir(lab_state, "prevent", case_id, "--cases-dir", str(tmp_path), **me)
+    assert done.returncode == ExitCode.PERMISSION_DENIED, done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("eksir: error: ")
+    assert "401" in line
+    assert "no access entry or aws-auth mapping" in line
