@@ -223,3 +223,35 @@ def test_the_responder_principal_is_the_iam_user_or_the_role_with_its_path(eks_l
 
     assert principal(eks_lab.viewer) == "arn:aws:iam::123456789012:user/h14-viewer"
     assert principal(eks_lab.oncall) == "arn:aws:iam::123456789012:role/responders/h14-oncall"
+
+
+def test_on_a_cluster_that_takes_access_entries_break_glass_plans_an_access_entry(
+    eks_lab: EksLab, tmp_path: Any
+) -> None:
+    """DescribeCluster is stubbed (moto has no accessConfig; Stubber checks the request against the EKS model)
+    to say API_AND_CONFIG_MAP, with the lab API server's real endpoint and CA; the token (moto's STS), the 401
+    (the real API server and lab authenticator) and the principal (moto's STS) are real."""
+    from botocore.stub import Stubber
+
+    from eksir.cli.break_glass import grant_plan
+    from tests.actions.case_helpers import empty_case
+    from tests.factories import make_finding
+
+    real = eks_lab.moto.client("eks").describe_cluster(name=CLUSTER)
+    cluster = {**real["cluster"], "accessConfig": {"authenticationMode": "API_AND_CONFIG_MAP"}}
+    provider = eks_lab.provider(eks_lab.stranger)
+    eks = provider.aws("eks")
+    stub = Stubber(eks)
+    for _ in range(2):  # the client's endpoint and CA, then the authentication mode
+        stub.add_response("describe_cluster", {"cluster": cluster}, {"name": CLUSTER})
+    with stub:
+        plan = grant_plan(make_finding(), provider.aws, provider, empty_case(tmp_path / "case"), None)
+        stub.assert_no_pending_responses()
+    assert plan is not None
+    [step] = plan.steps
+    assert step.params == {
+        "cluster_name": CLUSTER,
+        "principal_arn": "arn:aws:iam::123456789012:user/h14-stranger",
+        "mode": "access-entry",
+    }
+    assert step.requires_approval
