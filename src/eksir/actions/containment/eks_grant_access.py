@@ -144,7 +144,7 @@ class GrantResponderAccess(Action[GrantParams]):
             "eks:DeleteAccessEntry",
             "eks:TagResource",
         ),
-        rbac=(RbacRule(("",), ("configmaps",), ("get", "update")),),
+        rbac=(RbacRule(("",), ("configmaps",), ("get", "update", "create")),),
         destructive=True,
         reversible=True,
         description="An access entry (or, on CONFIG_MAP clusters, an aws-auth mapping) tagged with the case, "
