@@ -163,14 +163,15 @@ def test_a_responder_unknown_to_the_cluster_gets_break_glass_access_planned_gran
     refused = _eksir(lab_state, "case", "close", case_id, "--cases-dir", cases, **me)
     assert refused.returncode == ExitCode.REFUSED
     assert f"eksir rollback {case_id} --step break-glass-access --yes" in refused.stderr
-    undone = _eksir(
-        lab_state, "rollback", case_id, "--cases-dir", cases, "--step", "break-glass-access", "--yes", **me
-    )
-    assert undone.returncode == 0, undone.stderr
+    assert "--revoke-break-glass" in refused.stderr
+    assert _aws_auth(lab_state)["mapUsers"] != before["mapUsers"]  # a refused close changes nothing
+    closing = _eksir(lab_state, "case", "close", case_id, "--cases-dir", cases, "--revoke-break-glass", **me)
+    assert "break-glass access removed (rolled back and verified)" in closing.stderr
+    assert "still in place" not in closing.stderr  # whatever else close wants (the report), not the grant
     assert _aws_auth(lab_state)["mapUsers"] == before["mapUsers"]
     assert "eksir.io/break-glass" not in _aws_auth(lab_state)["annotations"]
-    again = _eksir(lab_state, "case", "close", case_id, "--cases-dir", cases, **me)
-    assert "break-glass" not in again.stderr  # whatever else close wants (the report), not the grant
+    status = _eksir(lab_state, "status", case_id, "--cases-dir", cases, "-o", "json", **me)
+    assert '"rolled-back"' in status.stdout  # the removal is on the case's record
 
 
 def _aws_cli(state: lab_module.LabState, *args: str) -> subprocess.CompletedProcess[str]:

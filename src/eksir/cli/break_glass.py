@@ -15,9 +15,9 @@ from eksir.actions.containment.eks_grant_access import RESPONDER_GROUP
 from eksir.clients.aws import AwsClients, aws_call
 from eksir.clients.k8s_access import access_gap
 from eksir.clients.kubeconfig import SourceKind
-from eksir.engine import StateStore, StepStatus
-from eksir.engine.context import KubeProvider
-from eksir.errors import NotFoundError, PermissionDeniedError, RefusedError
+from eksir.engine import StateStore, StepStatus, rollback
+from eksir.engine.context import ContextFactory, KubeProvider
+from eksir.errors import NotFoundError, PermissionDeniedError, RefusedError, StepFailedError
 from eksir.models.finding import Finding
 from eksir.playbooks.break_glass import STEP_ID, break_glass_plan, grant_step, with_grant
 from eksir.playbooks.plan import Plan, PlanStep
@@ -97,6 +97,27 @@ def refuse_close_while_granted(case: CaseHandle) -> None:
     """
     if _granted(case) is not None:
         raise RefusedError(
-            f"break-glass access granted by this case is still in place: remove it first with "
-            f"`eksir rollback {case.path.name} --step {STEP_ID} --yes`"
+            "break-glass access granted by this case is still in place: close with --revoke-break-glass, "
+            f"or remove it first with `eksir rollback {case.path.name} --step {STEP_ID} --yes`"
         )
+
+
+def revoke_break_glass(case: CaseHandle) -> bool:
+    """Roll back the case's break-glass grant (engine rollback: recorded and verified like any other).
+
+    AWS credentials and region come from the environment and the case (the grant's own parameters name the
+    cluster and, for aws-auth, the admin kubeconfig). Returns False when there was nothing to revoke; raises
+    StepFailedError when the grant could not be removed (the case then stays open).
+    """
+    if _granted(case) is None:
+        return False
+    header = case.load()
+    aws = AwsClients(region=header.region)
+    kube = KubeProvider(aws=aws, cluster_name=header.cluster_name)
+    state = rollback(case, ContextFactory(header.id, aws, kube), STEP_ID)
+    record = state.steps[STEP_ID]
+    if record.status is not StepStatus.ROLLED_BACK:
+        raise StepFailedError(
+            f"break-glass access could not be removed ({record.detail}); the case stays open"
+        )
+    return True
