@@ -40,7 +40,7 @@ build: $(STAMP)
 	$(STAGE) build $(BIN)/eksir lab build
 
 lint: $(STAMP)
-	$(STAGE) lint sh -c '$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench'
+	$(STAGE) lint sh -c '$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench && $(BIN)/lint-imports'
 
 typecheck: $(STAMP)
 	$(STAGE) typecheck $(BIN)/mypy

@@ -1,4 +1,9 @@
-"""Suite-wide plugins and settings: the lab fixtures (real kube-apiserver + etcd), a private config dir."""
+"""Suite-wide plugins and settings: the lab fixtures (real kube-apiserver + etcd, moto, a seeded lab per
+scenario), a private config dir.
+
+The lab fixtures live in tests/, not in src/eksir/lab/: the product never imports pytest
+(tests/test_src_imports.py checks it).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import tempfile
 
 import pytest
 
-pytest_plugins = ["eksir.lab.pytest_plugin"]
+pytest_plugins = ["tests.lab_plugin", "tests.lab_fixtures"]
 _CONFIG_HOME_KEY = pytest.StashKey[str]()
 
 

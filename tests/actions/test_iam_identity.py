@@ -208,3 +208,16 @@ def test_check_refuses_a_missing_or_service_linked_role(aws_ctx: ActionContext, 
 def test_a_cutoff_without_timezone_is_rejected() -> None:
     with pytest.raises(ValidationError):
         RevokeRoleSessionsParams(role_name="r", issued_before="2026-11-23T03:00:00")  # type: ignore[arg-type]
+
+
+def test_rollback_restores_only_a_status_iam_reports_and_refuses_an_altered_record() -> None:
+    from eksir.actions.containment.iam_identity import _key_status_value
+    from eksir.errors import CaseInvalidError
+
+    assert [_key_status_value(s) for s in ("Active", "Inactive", "Expired")] == [
+        "Active",
+        "Inactive",
+        "Expired",
+    ]
+    with pytest.raises(CaseInvalidError, match="'Enabled'"):
+        _key_status_value("Enabled")

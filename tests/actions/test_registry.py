@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from eksir.actions.registry import ACTION_MODULES
+from eksir.actions.registry import ACTION_MODULES, LEGACY_IDS, get_action
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -64,3 +64,19 @@ def test_load_all_returns_every_action_the_source_defines() -> None:
         "k8s.enforce_pod_security",
         "securityhub.resolve_finding",
     } <= set(loaded)
+
+
+def test_every_action_id_is_service_dot_verb_and_no_phase_prefix_is_left() -> None:
+    """Ids name the API family and the verb (`iam.delete_user`), never the phase (`recovery.*`)."""
+
+    ids = _registry_in_a_fresh_interpreter(
+        "import json; from eksir.actions.registry import load_all; print(json.dumps(sorted(load_all())))"
+    )
+    services = {"asg", "ec2", "eks", "guardduty", "iam", "k8s", "lambda", "logs", "s3", "securityhub", "ssm"}
+    assert [i for i in ids if i.split(".", 1)[0] not in services or i.count(".") != 1] == []
+
+
+def test_a_plan_recorded_with_a_legacy_recovery_id_still_finds_its_action() -> None:
+
+    for old, new in LEGACY_IDS.items():
+        assert get_action(old).spec.id == new

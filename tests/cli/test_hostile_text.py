@@ -104,9 +104,9 @@ def test_an_s3_key_that_is_broken_markup_is_listed_by_hunt_as_text(
 
 
 def test_hostile_text_in_the_triage_summary_is_escaped_markdown(tmp_path: Path) -> None:
-    from eksir.cli.triage_cmd import triage_one
     from eksir.findings import read_findings
     from eksir.triage import load_triage_config
+    from eksir.triage.case import triage_one
 
     finding_file = _hostile_finding(tmp_path, image="x`<img src=x onerror=alert(1)>`[click](http://evil)")
     [finding] = read_findings(finding_file)

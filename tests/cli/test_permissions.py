@@ -8,9 +8,9 @@ import yaml
 from typer.testing import CliRunner
 
 from eksir.actions.base import ActionSpec, Phase, RbacRule
+from eksir.actions.permissions import RESOLVE_SPEC, cluster_role, iam_policy, rbac_rules
 from eksir.actions.registry import load_all
 from eksir.cli.app import build_app
-from eksir.cli.permissions_cmd import RESOLVE_SPEC, cluster_role, iam_policy, rbac_rules
 
 runner = CliRunner()
 

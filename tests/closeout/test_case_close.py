@@ -7,9 +7,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from eksir.closeout import close_case, waive_step
 from eksir.errors import RefusedError
 from eksir.models.case import CaseStatus
+from eksir.phases.closeout import close_case, waive_step
 from eksir.report import generate_report
 from tests.cli.helpers import run_eksir
 from tests.report.case_builder import add_step, build_case

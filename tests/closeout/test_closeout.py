@@ -10,12 +10,13 @@ import pytest
 from botocore.stub import Stubber
 
 from eksir.actions.base import ActionContext
-from eksir.closeout import CloseoutRequest, closeout, snapshot_ids
-from eksir.closeout.snapshots import ShareSnapshot, ShareSnapshotParams
+from eksir.actions.prevention.suppression import params_from_triage
+from eksir.engine import ApprovalPolicy, PolicyGate, StateStore, StepStatus, rollback
+from eksir.engine.runner import ContextFactory
+from eksir.engine.tracks import CLOSEOUT, PREVENTION
 from eksir.errors import RefusedError, StepFailedError
-from eksir.prevention import create_suppression_filter
-from eksir.prevention.stepper import last_applied, rollback_step
-from eksir.prevention.suppression import CreateSuppressionFilter, params_from_triage
+from eksir.phases.closeout import CloseoutRequest, closeout, snapshot_ids
+from eksir.phases.prevention import create_suppression_filter
 from eksir.report import generate_report
 from eksir.triage.config import ChangeRecord
 from eksir.triage.verdict import suppression_filter_for
@@ -26,8 +27,11 @@ FORENSICS = "210987654321"
 ARN = "arn:aws:guardduty:us-east-1:123456789012:detector/d1/finding/7ac6b1a0f3e04b5c9d2e8f1a2b3c4d5e"
 
 
-def _ctx(handle, factory) -> ActionContext:
-    return ActionContext(case_id=handle.load().id, aws=factory, k8s=lambda: None, dry_run=False)
+APPROVE_ALL = PolicyGate(ApprovalPolicy.ALL, "lead@soc")
+
+
+def _ctx(handle, factory) -> ContextFactory:
+    return lambda: ActionContext(case_id=handle.load().id, aws=factory, k8s=lambda: None, dry_run=False)
 
 
 def _volume_snapshot(ec2: Any, **volume: Any) -> str:
@@ -48,20 +52,13 @@ def test_a_snapshot_is_shared_with_the_forensics_account_and_rollback_unshares_i
         forensics_account=FORENSICS,
         snapshots=(snap,),
     )
-    [outcome] = closeout(handle, ctx, request, lambda _plan: "lead@soc")
-    assert outcome.verified
+    [outcome] = closeout(handle, ctx, request, APPROVE_ALL)
+    assert outcome.status is StepStatus.VERIFIED
     assert "unencrypted" in outcome.applied["kms_caveat"]
     perms = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
     assert perms["CreateVolumePermissions"] == [{"UserId": FORENSICS}]
-    rollback_step(
-        handle,
-        ShareSnapshot(),
-        ctx,
-        ShareSnapshotParams(snapshot_id=snap, account_id=FORENSICS),
-        step_id=f"closeout-share-{snap}",
-        applied=outcome.applied,
-        approver="lead@soc",
-    )
+    state = rollback(handle, ctx, f"closeout-share-{snap}", track=CLOSEOUT)
+    assert state.steps[f"closeout-share-{snap}"].status is StepStatus.ROLLED_BACK
     perms = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
     assert perms["CreateVolumePermissions"] == []
 
@@ -86,7 +83,7 @@ def test_a_snapshot_under_the_aws_managed_default_key_is_refused_with_the_kms_ca
     )
     factory = lambda service: kms if service == "kms" else aws.client(service)  # noqa: E731
     with stub, pytest.raises(StepFailedError, match="cannot be shared; copy the snapshot"):
-        closeout(handle, _ctx(handle, factory), request, lambda _plan: "lead@soc")
+        closeout(handle, _ctx(handle, factory), request, APPROVE_ALL)
     perms = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
     assert perms["CreateVolumePermissions"] == []
 
@@ -103,7 +100,7 @@ def test_a_cmk_encrypted_snapshot_is_shared_with_the_key_policy_caveat(tmp_path,
         forensics_account=FORENSICS,
         snapshots=(snap,),
     )
-    [outcome] = closeout(handle, _ctx(handle, aws.client), request, lambda _plan: "lead@soc")
+    [outcome] = closeout(handle, _ctx(handle, aws.client), request, APPROVE_ALL)
     assert "customer managed key" in outcome.applied["kms_caveat"]
     assert FORENSICS in outcome.applied["kms_caveat"]
 
@@ -160,7 +157,7 @@ def test_security_hub_is_resolved_and_guardduty_archived_with_feedback(tmp_path)
             handle,
             _ctx(handle, clients.__getitem__),
             CloseoutRequest(note="contained and prevented"),
-            lambda _plan: "lead@soc",
+            APPROVE_ALL,
         )
         sh_stub.assert_no_pending_responses()
         gd_stub.assert_no_pending_responses()
@@ -196,9 +193,10 @@ def test_an_unprocessed_security_hub_update_fails_the_step(tmp_path):
             handle,
             _ctx(handle, lambda _s: sh),
             CloseoutRequest(note="n", archive=False, feedback=None),
-            lambda _plan: "lead@soc",
+            APPROVE_ALL,
         )
-    assert [e.type for e in handle.log.events()][-1] == "step.failed"
+    assert [e.type for e in handle.log.events() if e.type.startswith("step.")][-1] == "step.failed"
+    assert StateStore(handle, CLOSEOUT).load().steps["closeout-securityhub"].status is StepStatus.FAILED
 
 
 def _asff(status: str) -> dict[str, Any]:
@@ -239,21 +237,14 @@ def test_the_suppression_filter_is_created_on_approval_and_rolled_back(tmp_path,
     detector = gd.create_detector(Enable=True)["DetectorId"]
     _force_authorized(handle)
     ctx = _ctx(handle, aws.client)
-    outcome = create_suppression_filter(handle, ctx, lambda _plan: "lead@soc", detector_id=detector)
+    outcome = create_suppression_filter(handle, ctx, APPROVE_ALL, detector_id=detector)
     stored = gd.get_filter(DetectorId=detector, FilterName=outcome.applied["after"]["name"])
     assert stored["Action"] == "ARCHIVE"
     assert stored["FindingCriteria"]["Criterion"]["type"]["Equals"] == [handle.load().finding_type]
 
     params = params_from_triage(_triage(handle)["verdict"]["suppression_filter"], detector)
-    rollback_step(
-        handle,
-        CreateSuppressionFilter(),
-        ctx,
-        params,
-        step_id=outcome.step_id,
-        applied=last_applied(handle, outcome.step_id) or {},
-        approver="lead@soc",
-    )
+    assert StateStore(handle, PREVENTION).load().steps[outcome.step_id].applied == outcome.applied
+    rollback(handle, ctx, outcome.step_id, track=PREVENTION)
     with pytest.raises(gd.exceptions.BadRequestException):
         gd.get_filter(DetectorId=detector, FilterName=params.name)
 
@@ -261,7 +252,7 @@ def test_the_suppression_filter_is_created_on_approval_and_rolled_back(tmp_path,
 def test_a_suppression_filter_is_refused_for_a_verdict_other_than_authorized_change(tmp_path, aws):
     handle = build_case(tmp_path)
     with pytest.raises(RefusedError, match="authorized-change"):
-        create_suppression_filter(handle, _ctx(handle, aws.client), lambda _plan: "lead@soc", "d1")
+        create_suppression_filter(handle, _ctx(handle, aws.client), APPROVE_ALL, "d1")
 
 
 def _triage(handle) -> dict[str, Any]:
@@ -295,7 +286,7 @@ def test_generate_report_still_works_after_closeout_steps(tmp_path, aws):
             forensics_account=FORENSICS,
             snapshots=(snap,),
         ),
-        lambda _plan: "lead@soc",
+        APPROVE_ALL,
     )
     report, _ = generate_report(handle, ["md"])
     assert any(s.action_id == "ec2.share_snapshot" and s.status == "verified" for s in report.steps)

@@ -11,12 +11,12 @@ from kubernetes.client import ApiClient, CoreV1Api
 from eksir.engine import (
     ApprovalPolicy,
     DenyAllGate,
-    InteractiveGate,
     PolicyGate,
     Runner,
     StateStore,
     StepStatus,
 )
+from eksir.engine.interactive import OPTIONS, InteractiveGate
 from eksir.lab.controlplane import ControlPlane, create_namespace
 from eksir.store import CaseHandle, verify_case
 from tests.engine import cm_actions
@@ -138,7 +138,7 @@ def test_an_interactive_approval_records_who_approved_and_a_refusal_applies_noth
 ) -> None:
     from rich.console import Console
 
-    answers = {"Apply s1? [y/N] ": "y", "Apply s2? [y/N] ": "n"}
+    answers = {f"Apply s1? {OPTIONS} (default n): ": "y", f"Apply s2? {OPTIONS} (default n): ": "n"}
     gate = InteractiveGate("alice@laptop", Console(file=open("/dev/null", "w")), ask=answers.__getitem__)  # noqa: SIM115
     plan = make_plan(
         mark_step("s1", configmap, "a", destructive=True), mark_step("s2", configmap, "b", destructive=True)
@@ -193,3 +193,32 @@ def test_a_state_file_older_than_the_log_is_brought_up_to_date_on_load(
     state = StateStore(case).load()
     assert state.steps["s1"].status is StepStatus.VERIFIED
     assert state.steps["s1"].applied == {"before": None}
+
+
+def test_each_step_is_shown_as_it_lands_in_the_order_it_finished(
+    case: CaseHandle, k8s_admin: ApiClient, configmap: tuple[str, str]
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from eksir.cli.run_progress import ProgressPrinter
+
+    out = io.StringIO()
+    plan = make_plan(
+        mark_step("s1", configmap, "a"),
+        mark_step("s2", ("default", "no-such-configmap"), "b", depends_on=("s1",)),
+        mark_step("s3", configmap, "c", depends_on=("s2",)),
+    )
+    runner = Runner(
+        case,
+        plan,
+        ctx_factory_for(k8s_admin),
+        ALL,
+        retry=FAST_RETRY,
+        observer=ProgressPrinter(Console(file=out)),
+    )
+    runner.run()
+    lines = [row for row in out.getvalue().splitlines() if row.startswith("  [")]
+    assert [row.split(":")[0] for row in lines] == ["  [ok] s1", "  [FAILED] s2", "  [blocked] s3"]
+    assert lines[2].endswith("blocked: s2 is failed")

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from eksir import gameday as gameday_module
+from eksir.cli import gameday_run as gameday_module
+from eksir.cli.gameday_run import GameDay, Phase
+from eksir.cli.gameday_summary import StepLine
 from eksir.cli.gameday_view import render_summary
-from eksir.gameday import GameDay, Phase
-from eksir.gameday_summary import StepLine
 from eksir.lab import lab as lab_module
 from eksir.lab.limits import UNAVAILABLE_IN_LAB
 from eksir.lab.scenarios import ScenarioName

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from eksir.cli.gameday_run import GameDay, _Day, require_lab
 from eksir.errors import RefusedError
-from eksir.gameday import GameDay, _Day, require_lab
 from eksir.lab import lab, processes
 from eksir.store import CaseStore
 from tests.factories import make_finding
@@ -56,7 +56,7 @@ def test_endpoints_that_are_not_loopback_are_refused(tmp_path: Path) -> None:
 def test_every_auto_approved_phase_of_the_game_day_is_refused_before_it_touches_anything(
     lab_dir: Path, tmp_path: Path, phase: str
 ) -> None:
-    from eksir.gameday import PHASES, run_phase
+    from eksir.cli.gameday_run import PHASES, run_phase
 
     case, _ = CaseStore(tmp_path / "cases").open_for_finding(make_finding(), b"{}", "finding.json")
     before = [e.type for e in case.log.events()]

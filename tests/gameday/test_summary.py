@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from eksir.gameday_summary import StepLine, counts, hunt_highlights, problems
+from eksir.cli.gameday_summary import StepLine, counts, hunt_highlights, problems
 from eksir.hunt.result import HuntEvent, HuntResult, Origin
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)

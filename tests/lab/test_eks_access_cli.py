@@ -22,10 +22,10 @@ import yaml
 from kubernetes.client import RbacAuthorizationV1Api
 from kubernetes.config import new_client_from_config
 
-from eksir.cli.permissions_cmd import all_specs, cluster_role
+from eksir.actions.permissions import all_specs, cluster_role
 from eksir.errors import ExitCode
 from eksir.lab import lab as lab_module
-from eksir.lab.pytest_plugin import lab_disabled
+from tests.lab_plugin import lab_disabled
 
 pytestmark = pytest.mark.lab
 

@@ -30,7 +30,6 @@ from eksir.lab import eks_auth_setup, eks_presign
 from eksir.lab.controlplane import ControlPlane
 from eksir.lab.eks_authenticator import AuthConfig, authenticate
 from eksir.lab.moto_server import AwsEndpoint
-from eksir.lab.pytest_lab_fixtures import moto_server  # noqa: F401 - until the root conftest registers it
 
 pytestmark = pytest.mark.lab
 CLUSTER = "h14-auth"
@@ -92,7 +91,7 @@ def _aws_auth(core: CoreV1Api, body: dict[str, Any] | None) -> dict[str, Any] | 
 
 
 @pytest.fixture(scope="module")
-def eks_lab(control_plane: ControlPlane, moto_server: AwsEndpoint) -> Iterator[EksLab]:  # noqa: F811
+def eks_lab(control_plane: ControlPlane, moto_server: AwsEndpoint) -> Iterator[EksLab]:
     iam = moto_server.client("iam")
     moto_server.client("eks").create_cluster(
         name=CLUSTER, roleArn="arn:aws:iam::123456789012:role/h14-cluster", resourcesVpcConfig={}

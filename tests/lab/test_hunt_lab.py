@@ -20,7 +20,6 @@ from eksir.hunt.result import HuntResult
 from eksir.hunt.run import HuntOptions, run_hunt
 from eksir.hunt.window import TimeWindow
 from eksir.lab.lab import LabState
-from eksir.lab.pytest_lab_fixtures import lab  # noqa: F401 - the parametrised lab fixture
 
 pytestmark = pytest.mark.lab
 
@@ -54,7 +53,7 @@ def _node_session(state: LabState, instance_id: str) -> PrincipalSet:
     return PrincipalSet.for_instance(instance_id, own)
 
 
-def test_the_hunt_finds_every_attacker_call_and_nothing_else(lab: LabState) -> None:  # noqa: F811
+def test_the_hunt_finds_every_attacker_call_and_nothing_else(lab: LabState) -> None:
     truth = json.loads(Path(lab.ground_truth).read_text(encoding="utf-8"))
     (finding,) = read_findings_from_path(lab.finding)
     # What `eksir hunt CASE` hunts: the finding's principals, plus the node's instance-role session used

@@ -17,7 +17,7 @@ from kubernetes.client import ApiException
 from eksir.errors import LabError
 from eksir.lab import k8s_seed, lab, pins
 from eksir.lab.build import binaries_dir
-from eksir.lab.pytest_plugin import lab_disabled
+from tests.lab_plugin import lab_disabled
 
 pytestmark = pytest.mark.lab
 

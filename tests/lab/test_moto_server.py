@@ -15,17 +15,16 @@ from eksir.errors import LabError
 from eksir.lab import aws_seed, processes
 from eksir.lab.cloudtrail_gen import KEY_PATTERN, Principal, api_call, log_files, read_records, write_tree
 from eksir.lab.moto_server import AwsEndpoint, spawn_detached
-from eksir.lab.pytest_lab_fixtures import moto_server  # noqa: F401 - until the root conftest registers it
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
-def inventory(moto_server: AwsEndpoint) -> aws_seed.AwsInventory:  # noqa: F811
+def inventory(moto_server: AwsEndpoint) -> aws_seed.AwsInventory:
     return aws_seed.seed_all(moto_server)
 
 
-def test_boto3_reaches_moto_over_http_by_endpoint_url_alone(moto_server: AwsEndpoint) -> None:  # noqa: F811
+def test_boto3_reaches_moto_over_http_by_endpoint_url_alone(moto_server: AwsEndpoint) -> None:
     s3 = moto_server.client("s3")
     s3.create_bucket(Bucket="endpoint-check")
     assert moto_server.url.startswith("http://127.0.0.1:")
@@ -33,7 +32,7 @@ def test_boto3_reaches_moto_over_http_by_endpoint_url_alone(moto_server: AwsEndp
 
 
 def test_every_worker_node_is_an_instance_in_the_node_group_asg(
-    moto_server: AwsEndpoint,  # noqa: F811
+    moto_server: AwsEndpoint,
     inventory: aws_seed.AwsInventory,
 ) -> None:
     group = moto_server.client("autoscaling").describe_auto_scaling_groups(
@@ -51,7 +50,7 @@ def test_every_worker_node_is_an_instance_in_the_node_group_asg(
 
 
 def test_the_irsa_role_trusts_the_oidc_provider_made_from_the_cluster_issuer(
-    moto_server: AwsEndpoint,  # noqa: F811
+    moto_server: AwsEndpoint,
     inventory: aws_seed.AwsInventory,
 ) -> None:
     iam = moto_server.client("iam")
@@ -66,7 +65,7 @@ def test_the_irsa_role_trusts_the_oidc_provider_made_from_the_cluster_issuer(
 
 
 def test_the_evidence_bucket_has_object_lock_in_compliance_mode(
-    moto_server: AwsEndpoint,  # noqa: F811
+    moto_server: AwsEndpoint,
     inventory: aws_seed.AwsInventory,
 ) -> None:
     lock = moto_server.client("s3").get_object_lock_configuration(Bucket=inventory.evidence_bucket)

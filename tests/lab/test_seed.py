@@ -16,7 +16,6 @@ from kubernetes import client, config
 from eksir.lab.cloudtrail_gen import KEY_PATTERN, read_records
 from eksir.lab.k8s_seed import read_audit_log
 from eksir.lab.lab import LabState
-from eksir.lab.pytest_lab_fixtures import lab  # noqa: F401 - until the root conftest registers it
 
 pytestmark = pytest.mark.lab
 
@@ -29,7 +28,7 @@ def _core(state: LabState) -> client.CoreV1Api:
     return client.CoreV1Api(config.new_client_from_config(config_file=state.admin_kubeconfig))
 
 
-def test_every_node_is_a_running_instance_of_the_node_group_with_matching_labels(lab: LabState) -> None:  # noqa: F811
+def test_every_node_is_a_running_instance_of_the_node_group_with_matching_labels(lab: LabState) -> None:
     nodes = _core(lab).list_node().items
     ec2, asg = lab.endpoint.client("ec2"), lab.endpoint.client("autoscaling")
     grouped = {
@@ -49,7 +48,30 @@ def test_every_node_is_a_running_instance_of_the_node_group_with_matching_labels
         assert labels["eks.amazonaws.com/capacityType"] == ("SPOT" if spot else "ON_DEMAND")
 
 
-def test_the_attacker_pod_is_privileged_running_and_bound_to_the_ground_truth_node(lab: LabState) -> None:  # noqa: F811
+def test_workload_status_is_what_the_controllers_would_write_for_the_ready_pods(lab: LabState) -> None:
+    """No kube-controller-manager runs in the lab: the seeding writes Deployment, ReplicaSet, DaemonSet and
+    PodDisruptionBudget status to match the Ready pods, so the outage check sees what a real cluster shows."""
+    api = config.new_client_from_config(config_file=lab.admin_kubeconfig)
+    apps, policy, core = client.AppsV1Api(api), client.PolicyV1Api(api), client.CoreV1Api(api)
+    ready = {
+        (p.metadata.namespace, p.metadata.owner_references[0].name)
+        for p in core.list_pod_for_all_namespaces().items
+        if p.metadata.owner_references
+    }
+    for deployment in apps.list_deployment_for_all_namespaces().items:
+        assert deployment.status.ready_replicas == deployment.spec.replicas, deployment.metadata.name
+    for replica_set in apps.list_replica_set_for_all_namespaces().items:
+        assert (replica_set.metadata.namespace, replica_set.metadata.name) in ready
+        assert replica_set.status.ready_replicas == replica_set.spec.replicas
+    for daemon_set in apps.list_daemon_set_for_all_namespaces().items:
+        assert daemon_set.status.number_ready == daemon_set.status.desired_number_scheduled == 3
+    for budget in policy.list_pod_disruption_budget_for_all_namespaces().items:
+        assert (
+            budget.status.disruptions_allowed == budget.status.current_healthy - budget.status.desired_healthy
+        )
+
+
+def test_the_attacker_pod_is_privileged_running_and_bound_to_the_ground_truth_node(lab: LabState) -> None:
     truth = _load(lab.ground_truth)["pod"]
     pod = _core(lab).read_namespaced_pod(truth["name"], truth["namespace"])
     assert pod.metadata.uid == truth["uid"]
@@ -59,7 +81,7 @@ def test_the_attacker_pod_is_privileged_running_and_bound_to_the_ground_truth_no
     assert pod.status.pod_ip
 
 
-def test_the_audit_log_shows_the_attacker_creating_the_pod(lab: LabState) -> None:  # noqa: F811
+def test_the_audit_log_shows_the_attacker_creating_the_pod(lab: LabState) -> None:
     truth = _load(lab.ground_truth)
     events = {
         e["auditID"]: e for e in read_audit_log(Path(lab.audit_log)) if e["stage"] == "ResponseComplete"
@@ -75,7 +97,7 @@ def test_the_audit_log_shows_the_attacker_creating_the_pod(lab: LabState) -> Non
         assert create["user"]["extra"]["accessKeyId"]
 
 
-def test_the_finding_describes_the_pod_cluster_and_caller(lab: LabState) -> None:  # noqa: F811
+def test_the_finding_describes_the_pod_cluster_and_caller(lab: LabState) -> None:
     truth, finding = _load(lab.ground_truth), _load(lab.finding)
     detail = finding["detail"]
     workload = detail["resource"]["kubernetesDetails"]["kubernetesWorkloadDetails"]
@@ -98,7 +120,7 @@ def test_the_finding_describes_the_pod_cluster_and_caller(lab: LabState) -> None
         assert key["accessKeyId"] in {p["access_key_id"] for p in truth["attacker"]["aws_principals"]}
 
 
-def test_cloudtrail_holds_every_attacker_event_locally_and_in_s3(lab: LabState) -> None:  # noqa: F811
+def test_cloudtrail_holds_every_attacker_event_locally_and_in_s3(lab: LabState) -> None:
     truth = _load(lab.ground_truth)
     local = read_records(Path(lab.cloudtrail_dir))
     assert set(truth["cloudtrail_event_ids"]) <= {r["eventID"] for r in local}
@@ -109,7 +131,7 @@ def test_cloudtrail_holds_every_attacker_event_locally_and_in_s3(lab: LabState) 
     assert len(keys) == len(list(Path(lab.cloudtrail_dir).rglob("*.json.gz")))
 
 
-def test_what_the_attacker_created_exists_in_moto_and_the_trail_is_gone(lab: LabState) -> None:  # noqa: F811
+def test_what_the_attacker_created_exists_in_moto_and_the_trail_is_gone(lab: LabState) -> None:
     created = {r["type"]: r for r in _load(lab.ground_truth)["resources"]["created"]}
     iam = lab.endpoint.client("iam")
     user = created["AWS::IAM::User"]["id"]
@@ -124,7 +146,7 @@ def test_what_the_attacker_created_exists_in_moto_and_the_trail_is_gone(lab: Lab
     assert lab.endpoint.client("cloudtrail").describe_trails()["trailList"] == []
 
 
-def test_aws_auth_maps_the_node_role_and_the_audit_events_reach_cloudwatch(lab: LabState) -> None:  # noqa: F811
+def test_aws_auth_maps_the_node_role_and_the_audit_events_reach_cloudwatch(lab: LabState) -> None:
     data = _core(lab).read_namespaced_config_map("aws-auth", "kube-system").data
     roles = yaml.safe_load(data["mapRoles"])
     assert any(r["username"] == "system:node:{{EC2PrivateDNSName}}" for r in roles)

@@ -10,13 +10,14 @@ import yaml
 from kubernetes import client
 
 from eksir.actions.base import ActionContext
+from eksir.actions.prevention.psa import PsaLevel
+from eksir.actions.prevention.replay import impersonating, verdict_text
+from eksir.engine import ApprovalPolicy, DenyAllGate, PolicyGate, StateStore, StepStatus, rollback
+from eksir.engine.runner import ContextFactory
+from eksir.engine.tracks import PREVENTION
 from eksir.errors import RefusedError
 from eksir.models.finding import Actor, ActorKind, Container, Workload
-from eksir.prevention import assess, enforce, prove
-from eksir.prevention.action import EnforcePodSecurity, EnforcePodSecurityParams
-from eksir.prevention.psa import PsaLevel
-from eksir.prevention.replay import impersonating, verdict_text
-from eksir.prevention.stepper import last_applied, rollback_step
+from eksir.phases.prevention import assess, enforce, prove
 from eksir.report import generate_report
 from eksir.store import verify_case
 from tests.cli.helpers import run_eksir
@@ -70,8 +71,13 @@ def incident(k8s_admin, k8s_namespace, tmp_path):
     return handle, k8s_namespace
 
 
-def _ctx(handle, api) -> ActionContext:
-    return ActionContext(case_id=handle.load().id, aws=lambda _s: None, k8s=lambda: api, dry_run=False)
+APPROVE_ALL = PolicyGate(ApprovalPolicy.ALL, "lead@soc")
+
+
+def _ctx(handle, api) -> ContextFactory:
+    return lambda: ActionContext(
+        case_id=handle.load().id, aws=lambda _s: None, k8s=lambda: api, dry_run=False
+    )
 
 
 def test_assessment_names_the_violating_pod_and_the_rbac_grant_without_changing_the_namespace(
@@ -113,8 +119,8 @@ def test_enforced_labels_make_the_api_server_reject_the_attackers_pod_sent_by_th
     incident, k8s_admin
 ):
     handle, namespace = incident
-    outcome = enforce(handle, _ctx(handle, k8s_admin), PsaLevel.BASELINE, lambda _plan: "lead@soc")
-    assert outcome.verified
+    outcome = enforce(handle, _ctx(handle, k8s_admin), PsaLevel.BASELINE, APPROVE_ALL)
+    assert outcome.status is StepStatus.VERIFIED
     assert outcome.approver == "lead@soc"
     proof = prove(handle, k8s_admin)
     assert proof["status"] == 403
@@ -132,7 +138,7 @@ def test_enforced_labels_make_the_api_server_reject_the_attackers_pod_sent_by_th
 def test_once_the_attackers_rbac_is_removed_the_responders_replay_still_proves_admission(incident, k8s_admin):
     handle, namespace = incident
     client.RbacAuthorizationV1Api(k8s_admin).delete_namespaced_role_binding("devs-create-pods", namespace)
-    enforce(handle, _ctx(handle, k8s_admin), PsaLevel.BASELINE, lambda _plan: "lead@soc")
+    enforce(handle, _ctx(handle, k8s_admin), PsaLevel.BASELINE, APPROVE_ALL)
     as_attacker = prove(handle, impersonating(k8s_admin, ATTACKER, ["devs", "system:authenticated"]))
     assert as_attacker["result"] == "denied-by-rbac"
     assert verdict_text(as_attacker).startswith("not proven: RBAC refused the replay (403)")
@@ -156,11 +162,15 @@ def test_prevent_cli_proves_with_the_responders_kubeconfig_after_the_attackers_r
     assert proven.returncode == 0, proven.stderr
     proof = json.loads(proven.stdout)["proof"]
     assert (proof["result"], proof["replayed_by"]) == ("proven", "eksir-admin")
+    undone = run_eksir("rollback", handle.path.name, "--track", "prevention", "--yes", *common)
+    assert undone.returncode == 0, undone.stderr
+    labels = client.CoreV1Api(k8s_admin).read_namespace(namespace).metadata.labels
+    assert "pod-security.kubernetes.io/enforce" not in labels
 
 
 def test_impersonation_replays_as_the_attacker_with_every_group(incident, k8s_admin):
     handle, _ = incident
-    enforce(handle, _ctx(handle, k8s_admin), PsaLevel.BASELINE, lambda _plan: "lead@soc")
+    enforce(handle, _ctx(handle, k8s_admin), PsaLevel.BASELINE, APPROVE_ALL)
     proof = prove(handle, impersonating(k8s_admin, ATTACKER, ["devs", "system:authenticated"]))
     assert proof["result"] == "proven"
 
@@ -174,10 +184,12 @@ def test_a_caller_without_the_rbac_grant_is_reported_as_denied_by_rbac_not_as_pr
 def test_declining_approval_changes_nothing(incident, k8s_admin):
     handle, namespace = incident
     with pytest.raises(RefusedError):
-        enforce(handle, _ctx(handle, k8s_admin), PsaLevel.RESTRICTED, lambda _plan: None)
+        enforce(handle, _ctx(handle, k8s_admin), PsaLevel.RESTRICTED, DenyAllGate())
     labels = client.CoreV1Api(k8s_admin).read_namespace(namespace).metadata.labels
     assert "pod-security.kubernetes.io/enforce" not in labels
-    assert any(e.type == "step.declined" for e in handle.log.events())
+    declined = StateStore(handle, PREVENTION).load().steps[f"prevent-psa-{namespace}"]
+    assert declined.status is StepStatus.SKIPPED
+    assert [e.type for e in handle.log.events() if e.type.startswith("step.")][-1] == "step.skipped"
 
 
 def test_rollback_restores_exactly_the_previous_labels_even_after_a_second_apply(incident, k8s_admin):
@@ -187,21 +199,13 @@ def test_rollback_restores_exactly_the_previous_labels_even_after_a_second_apply
         namespace, {"metadata": {"labels": {"pod-security.kubernetes.io/warn": "restricted"}}}
     )
     ctx = _ctx(handle, k8s_admin)
-    enforce(handle, ctx, PsaLevel.BASELINE, lambda _plan: "lead@soc")
-    enforce(handle, ctx, PsaLevel.BASELINE, lambda _plan: "lead@soc")  # idempotent, remembers the original
-    applied = last_applied(handle, f"prevent-psa-{namespace}")
+    enforce(handle, ctx, PsaLevel.BASELINE, APPROVE_ALL)
+    enforce(handle, ctx, PsaLevel.BASELINE, APPROVE_ALL)  # idempotent, remembers the original
+    applied = StateStore(handle, PREVENTION).load().steps[f"prevent-psa-{namespace}"].applied
     assert applied is not None
     assert applied["before"] == {"pod-security.kubernetes.io/warn": "restricted"}
-    params = EnforcePodSecurityParams(namespace=namespace, level=PsaLevel.BASELINE)
-    rollback_step(
-        handle,
-        EnforcePodSecurity(),
-        ctx,
-        params,
-        step_id=f"prevent-psa-{namespace}",
-        applied=applied,
-        approver="lead@soc",
-    )
+    state = rollback(handle, ctx, f"prevent-psa-{namespace}", track=PREVENTION)
+    assert state.steps[f"prevent-psa-{namespace}"].status is StepStatus.ROLLED_BACK
     labels = core.read_namespace(namespace).metadata.labels
     psa = {k: v for k, v in labels.items() if k.startswith("pod-security.kubernetes.io/")}
     assert psa == {"pod-security.kubernetes.io/warn": "restricted"}

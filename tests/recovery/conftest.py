@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from eksir.cli.gameday_run import GameDay, Phase, _Day, _hunt, _plan, _triage, lab_environment
 from eksir.engine import ApprovalPolicy, PolicyGate, Runner
-from eksir.gameday import GameDay, Phase, _Day, _hunt, _plan, _triage, lab_environment
 from eksir.lab import lab as lab_module
 from eksir.lab.scenarios import ScenarioName
-from eksir.recovery.run import recover
+from eksir.phases.recovery import recover
 from eksir.store.case_store import CaseHandle
 
 
@@ -26,7 +26,7 @@ class Incident:
     day: Any
 
     def context(self) -> Any:
-        from eksir.gameday import _context
+        from eksir.cli.gameday_run import _context
 
         return _context(self.day)
 
@@ -52,7 +52,7 @@ def incident(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 
 def _context_of(day: Any) -> Any:
-    from eksir.gameday import _context
+    from eksir.cli.gameday_run import _context
 
     return _context(day)
 

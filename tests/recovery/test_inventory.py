@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from eksir.recovery.inventory import Item, attacker_items
+from eksir.playbooks.recovery_inventory import Item, attacker_items
 
 
 def _event(name: str, req: dict[str, Any], resp: dict[str, Any] | None = None, **raw: Any) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def _one(event: dict[str, Any]) -> Item:
     [
         (
             _event("CreateUser", {"userName": "backdoor"}),
-            ("created", "AWS::IAM::User", "backdoor", "recovery.delete_iam_user", {"user_name": "backdoor"}),
+            ("created", "AWS::IAM::User", "backdoor", "iam.delete_user", {"user_name": "backdoor"}),
         ),
         (
             _event(
@@ -55,13 +55,13 @@ def _one(event: dict[str, Any]) -> Item:
                 "created",
                 "AWS::IAM::AccessKey",
                 "AKIAEXAMPLE",
-                "recovery.delete_access_key",
+                "iam.delete_access_key",
                 {"user_name": "backdoor", "access_key_id": "AKIAEXAMPLE"},
             ),
         ),
         (
             _event("CreateRole", {"roleName": "r"}),
-            ("created", "AWS::IAM::Role", "r", "recovery.delete_iam_role", {"role_name": "r"}),
+            ("created", "AWS::IAM::Role", "r", "iam.delete_role", {"role_name": "r"}),
         ),
         (
             _event("CreatePolicy", {"policyName": "p", "path": "/x/"}),
@@ -69,7 +69,7 @@ def _one(event: dict[str, Any]) -> Item:
                 "created",
                 "AWS::IAM::Policy",
                 "arn:aws:iam::111122223333:policy/x/p",
-                "recovery.delete_iam_policy",
+                "iam.delete_policy",
                 {"policy_arn": "arn:aws:iam::111122223333:policy/x/p"},
             ),
         ),
@@ -79,13 +79,13 @@ def _one(event: dict[str, Any]) -> Item:
                 "created",
                 "AWS::Lambda::Function",
                 "f",
-                "recovery.delete_lambda_function",
+                "lambda.delete_function",
                 {"function_name": "f"},
             ),
         ),
         (
             _event("CreateBucket", {"bucketName": "loot"}, source="s3.amazonaws.com"),
-            ("created", "AWS::S3::Bucket", "loot", "recovery.delete_s3_bucket", {"bucket": "loot"}),
+            ("created", "AWS::S3::Bucket", "loot", "s3.delete_bucket", {"bucket": "loot"}),
         ),
     ],
     ids=lambda value: value["raw"]["eventName"] if isinstance(value, dict) else "",
@@ -108,7 +108,7 @@ def test_a_policy_attachment_is_a_change_undone_by_a_detach() -> None:
         "changed",
         "AWS::IAM::Role",
         "r",
-        "recovery.detach_policy",
+        "iam.detach_policy",
     )
     assert item.params == {
         "principal_type": "role",
@@ -131,8 +131,8 @@ def test_run_instances_yields_one_termination_per_instance() -> None:
     )
     items = attacker_items({"events": [event]})
     assert [(i.name, i.action_id, i.params) for i in items] == [
-        ("i-1", "recovery.terminate_instance", {"instance_id": "i-1"}),
-        ("i-2", "recovery.terminate_instance", {"instance_id": "i-2"}),
+        ("i-1", "ec2.terminate_instance", {"instance_id": "i-1"}),
+        ("i-2", "ec2.terminate_instance", {"instance_id": "i-2"}),
     ]
 
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from eksir.gameday import lab_environment
-from eksir.recovery.run import STATE_FILE, recover, rollback_recovery
+from eksir.cli.gameday_run import lab_environment
+from eksir.engine.tracks import RECOVERY
+from eksir.phases.recovery import recover, rollback_recovery
 from tests.recovery.conftest import Incident
 
 pytestmark = pytest.mark.lab
@@ -57,7 +58,7 @@ def test_each_deletion_was_preceded_by_its_description_in_the_evidence_store(inc
     evidence = {e.path: e for e in incident.case.load().evidence}
     preserved = {p["step_id"]: p for p in recovered["preserved"] if p["evidence"]}
     for step in recovered["steps"]:
-        if step["action_id"] == "recovery.delete_iam_user":
+        if step["action_id"] == "iam.delete_user":
             item = evidence[preserved[step["step_id"]]["evidence"]]
             body = json.loads((incident.case.path / item.path).read_text())
             assert body["description"]["user"]["UserName"] == step["params"]["user_name"]
@@ -78,7 +79,7 @@ def test_the_changed_resource_is_restored_and_the_deleted_trail_is_on_the_recrea
 
 def test_the_node_goes_last_and_only_with_verified_snapshots(incident, recovered):
     steps = recovered["steps"]
-    node = [s for s in steps if s["action_id"] == "recovery.drain_terminate_node"]
+    node = [s for s in steps if s["action_id"] == "k8s.drain_terminate_node"]
     assert len(node) == 1
     assert node[0]["status"] == "verified"
     assert node[0]["params"]["snapshot_ids"]
@@ -91,11 +92,16 @@ def test_rollback_recreates_the_reversible_user_deletion_and_refuses_the_irrever
     with lab_environment(incident.state):
         state = rollback_recovery(incident.case, incident.context())
         by_action = {r.action_id: r for r in state.steps.values()}
-        assert by_action["recovery.delete_iam_user"].status.value == "rolled-back"
-        user = next(s for s in recovered["steps"] if s["action_id"] == "recovery.delete_iam_user")
+        assert by_action["iam.delete_user"].status.value == "rolled-back"
+        user = next(s for s in recovered["steps"] if s["action_id"] == "iam.delete_user")
         assert _iam_user_exists(incident, user["params"]["user_name"])
-        assert by_action["recovery.terminate_instance"].status.value == "rollback-failed"
-        assert (incident.case.path / STATE_FILE).is_file()
+        # the one engine rollback keeps what cannot be undone, and says so in the log (a terminated instance
+        # does not come back): it stays verified instead of being attempted
+        terminated = by_action["ec2.terminate_instance"]
+        assert terminated.status.value == "verified"
+        started = [e for e in incident.case.log.events() if e.type == "rollback.started"][-1]
+        assert terminated.step_id in started.data["kept"]
+        assert (incident.case.path / RECOVERY.state_file).is_file()
         again = recover(incident.case, incident.context(), None)  # dry run after rollback: the user is back
-    planned = next(s for s in again["preview"] if "delete_iam_user" in s["step_id"])
+    planned = next(s for s in again["preview"] if "iam.delete_user" in s["step_id"])
     assert planned["check"]["already_applied"] is False

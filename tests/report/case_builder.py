@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from eksir.cli.triage_cmd import triage_one
 from eksir.store import CaseHandle, CaseStore
 from eksir.triage import load_triage_config
+from eksir.triage.case import triage_one
 from tests.factories import make_finding
 
 HUNT = {

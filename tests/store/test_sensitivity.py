@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+import pytest
 
 from eksir.models.case import EvidenceItem
 from eksir.store.sensitivity import LAMBDA_CONFIG, NODE_CAPTURE, SECRET_OBJECT, sensitive_reason
@@ -28,17 +29,23 @@ def _item(tmp_path: Path, body: dict[str, object], source: str, description: str
 
 
 def _described(resource: str) -> dict[str, object]:
-    return {"action_id": "recovery.delete_k8s_object", "params": {"ref": {"resource": resource}}}
+    return {"action_id": "k8s.delete_object", "params": {"ref": {"resource": resource}}}
 
 
-def test_a_secret_described_before_deletion_is_sensitive_and_a_configmap_is_not(tmp_path: Path) -> None:
-    source = "recovery.delete_k8s_object describe"
+@pytest.mark.parametrize("source", ["k8s.delete_object describe", "recovery.delete_k8s_object describe"])
+def test_a_secret_described_before_deletion_is_sensitive_and_a_configmap_is_not(
+    tmp_path: Path, source: str
+) -> None:
     assert sensitive_reason(_item(tmp_path, _described("secrets"), source), tmp_path) == SECRET_OBJECT
     assert sensitive_reason(_item(tmp_path, _described("configmaps"), source), tmp_path) is None
 
 
-def test_a_lambda_function_described_before_deletion_is_sensitive(tmp_path: Path) -> None:
-    item = _item(tmp_path, {}, "recovery.delete_lambda_function describe")
+@pytest.mark.parametrize(
+    "source", ["lambda.delete_function describe", "recovery.delete_lambda_function describe"]
+)
+def test_a_lambda_function_described_before_deletion_is_sensitive(tmp_path: Path, source: str) -> None:
+    """The current id and the `recovery.*` id that cases written before the rename carry."""
+    item = _item(tmp_path, {}, source)
     assert sensitive_reason(item, tmp_path) == LAMBDA_CONFIG
 
 

@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from eksir.clients.aws_types import ClientFactory
+
 
 class Phase(StrEnum):
     EVIDENCE = "evidence"
@@ -85,12 +87,13 @@ class ActionContext:
     """What an action may use. Clients are factories so an action only builds what it needs.
 
     `aws(service)` returns a boto3 client for the case's account/region (standard retries, endpoint
-    configuration honoured); `k8s()` returns a `kubernetes.client.ApiClient`. `case_id` names everything
-    the action creates (`eksir.io/case-id` label/tag) so it can always be found and undone.
+    configuration honoured), typed per service for mypy (clients/aws_types.py); `k8s()` returns a
+    `kubernetes.client.ApiClient`. `case_id` names everything the action creates (`eksir.io/case-id`
+    label/tag) so it can always be found and undone.
     """
 
     case_id: str
-    aws: Callable[[str], Any]
+    aws: ClientFactory
     k8s: Callable[[], Any]
     region: str | None = None
     account_id: str | None = None

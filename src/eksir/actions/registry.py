@@ -34,16 +34,33 @@ ACTION_MODULES: tuple[str, ...] = (
     "eksir.actions.containment.k8s_secrets",
     "eksir.actions.evidence.snapshots",
     "eksir.actions.evidence.volatile",
-    "eksir.closeout.findings",
-    "eksir.closeout.snapshots",
-    "eksir.prevention.action",
-    "eksir.prevention.suppression",
-    "eksir.recovery.aws_resources",
-    "eksir.recovery.iam_other",
-    "eksir.recovery.iam_user",
-    "eksir.recovery.k8s_objects",
-    "eksir.recovery.workload",
+    "eksir.actions.closeout.findings",
+    "eksir.actions.closeout.snapshots",
+    "eksir.actions.prevention.pod_security",
+    "eksir.actions.prevention.suppression",
+    "eksir.actions.recovery.aws_resources",
+    "eksir.actions.recovery.iam_other",
+    "eksir.actions.recovery.iam_user",
+    "eksir.actions.recovery.k8s_objects",
+    "eksir.actions.recovery.workload",
 )
+
+# Ids that earlier versions wrote into plans (recovery took `service.verb` ids later): a recorded plan that
+# names one still resumes and rolls back with the action it meant.
+LEGACY_IDS: dict[str, str] = {
+    "recovery.terminate_instance": "ec2.terminate_instance",
+    "recovery.delete_lambda_function": "lambda.delete_function",
+    "recovery.delete_s3_bucket": "s3.delete_bucket",
+    "recovery.delete_k8s_object": "k8s.delete_object",
+    "recovery.restore_k8s_object": "k8s.restore_object",
+    "recovery.detach_policy": "iam.detach_policy",
+    "recovery.delete_iam_user": "iam.delete_user",
+    "recovery.replace_workload_pod": "k8s.replace_pod",
+    "recovery.drain_terminate_node": "k8s.drain_terminate_node",
+    "recovery.delete_access_key": "iam.delete_access_key",
+    "recovery.delete_iam_role": "iam.delete_role",
+    "recovery.delete_iam_policy": "iam.delete_policy",
+}
 
 
 def register_action(cls: A) -> A:
@@ -67,6 +84,6 @@ def load_all() -> dict[str, type[Action[Any]]]:
 def get_action(action_id: str) -> Action[Any]:
     registry = load_all()
     try:
-        return registry[action_id]()
+        return registry[LEGACY_IDS.get(action_id, action_id)]()
     except KeyError as exc:
         raise KeyError(f"unknown action {action_id}") from exc

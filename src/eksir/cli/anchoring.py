@@ -8,7 +8,6 @@ is configured: then the line says the case is not anchored anywhere else, so a p
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import orjson
 from rich.console import Console
 
 from eksir.clients.aws import aws_call
+from eksir.clients.aws_types import ClientFactory
 from eksir.notify.channels import Channel
 from eksir.notify.message import Message
 from eksir.notify.war_room import WarRoom
@@ -25,7 +25,6 @@ from eksir.store.case_store import CaseHandle
 from eksir.store.keys import load_or_create_key
 
 SIGNING_KEY_ENV = "EKSIR_SIGNING_KEY"
-ClientFactory = Callable[[str], Any]
 
 
 def war_room_publishers(war_room: WarRoom) -> list[tuple[str, Publisher]]:

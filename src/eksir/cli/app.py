@@ -9,20 +9,43 @@ traceback.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from eksir.cli.lazy import LazyGroup
-from eksir.errors import EksirError
+from eksir.errors import EksirError, ExitCode
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 
-def _top_level() -> None:
-    # No options of its own; typer needs a callback to build a group whose commands are resolved lazily.
-    pass
+_DEBUG = {"on": False}
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version  # noqa: PLC0415 - only `--version` reads the metadata
+
+        print(f"eksir {version('eksir')}")
+        raise typer.Exit
+
+
+def _top_level(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="print the version and exit"),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="log every call and print the full trace of an error to stderr")
+    ] = False,
+) -> None:
+    """Options of every command; typer also needs a callback to build a group resolved lazily."""
+    if debug:
+        import logging  # noqa: PLC0415
+
+        _DEBUG["on"] = True
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
 def build_app() -> typer.Typer:
@@ -47,11 +70,24 @@ def main() -> None:
     try:
         build_app()(prog_name="eksir")
     except EksirError as exc:
+        _trace_if_debugging()
         _stderr().print(f"eksir: error: {exc.message}", markup=False)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
         _stderr().print("eksir: interrupted; the case record is intact")
         sys.exit(130)
+    except Exception as exc:  # a bug: one line (the case record is written ahead), the trace with --debug
+        _trace_if_debugging()
+        what = f"{exc.__class__.__name__}: {exc}"
+        _stderr().print(f"eksir: internal error: {what} (run with --debug for the trace)", markup=False)
+        sys.exit(int(ExitCode.INTERNAL))
+
+
+def _trace_if_debugging() -> None:
+    if _DEBUG["on"]:
+        import traceback  # noqa: PLC0415
+
+        traceback.print_exc(file=sys.stderr)
 
 
 def _stderr() -> Console:

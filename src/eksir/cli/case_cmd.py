@@ -14,18 +14,21 @@ from eksir.cli.options import (
     CasesDirOption,
     OutputFormat,
     OutputOption,
+    ReasonOption,
+    ReopenOption,
     WaitOption,
     print_json,
 )
-from eksir.cli.prevent_cmd import approver_for
+from eksir.cli.prevent_cmd import approval_gate
 from eksir.clients.aws import AwsClients
-from eksir.closeout import CloseoutRequest, close_case, closeout, waive_step
 from eksir.errors import BadInputError, CaseInvalidError
+from eksir.phases.closeout import CloseoutRequest, close_case, closeout, waive_step
 from eksir.safetext import line, plain_console
-from eksir.store import CaseStore, verify_case
+from eksir.store import CaseStore, VerificationReport, verify_case
 from eksir.store.anchor import parse_anchor
 from eksir.store.encryption import is_encrypted
 from eksir.store.export import ExportResult, export_case, is_archive, verify_archive
+from eksir.store.frozen import reopening
 from eksir.store.keys import trusted_fingerprints
 from eksir.store.repair import repair_case
 
@@ -71,8 +74,16 @@ def verify(  # noqa: PLR0917 - typer maps parameters to options
         trusted = trusted_fingerprints(trusted_key or [], trusted_keys)
         _verify_archive(Path(case), expect_fingerprint, trusted, output, identity)
         return
-    handle = CaseStore(cases_dir).get(case)
-    report = verify_case(handle, heads)
+    report = verify_case(CaseStore(cases_dir).get(case), heads)
+    _print_case_report(report, output)
+    if not report.ok:
+        raise CaseInvalidError(
+            f"case {report.case_path} failed verification ({len(report.problems)} problems)"
+        )
+
+
+def _print_case_report(report: VerificationReport, output: OutputFormat) -> None:
+    """A case folder's verification: JSON, or every altered file in red and one OK line when clean."""
     if output is OutputFormat.JSON:
         print_json(
             {
@@ -84,21 +95,17 @@ def verify(  # noqa: PLR0917 - typer maps parameters to options
                 "problems": report.problems,
             }
         )
-    else:
-        console = plain_console(soft_wrap=True)
-        for problem in report.problems:
-            console.print(line(("ALTERED", "red"), f" {problem}"))
-        if report.ok:
-            console.print(
-                line(
-                    ("OK", "green"),
-                    f" {report.case_path}: {report.events_checked} events, "
-                    f"{report.files_checked} files verified; {report.anchoring}",
-                )
+        return
+    console = plain_console(soft_wrap=True)
+    for problem in report.problems:
+        console.print(line(("ALTERED", "red"), f" {problem}"))
+    if report.ok:
+        console.print(
+            line(
+                ("OK", "green"),
+                f" {report.case_path}: {report.events_checked} events, "
+                f"{report.files_checked} files verified; {report.anchoring}",
             )
-    if not report.ok:
-        raise CaseInvalidError(
-            f"case {report.case_path} failed verification ({len(report.problems)} problems)"
         )
 
 
@@ -178,12 +185,13 @@ def close(  # noqa: PLR0917 - typer maps parameters to options
     handle = CaseStore(cases_dir).get(case)
     if revoke_break_glass and break_glass.revoke_break_glass(handle):  # takes the writer lease itself
         plain_console(stderr=True).print("break-glass access removed (rolled back and verified)")
-    with handle.writer("eksir case close", wait=wait):
+    with handle.writer("eksir case close", wait=wait, closed_ok=True):
         if waive:
             waive_step(handle, waive, reason)
         break_glass.refuse_close_while_granted(handle)
         result = close_case(handle)
-        anchor_phase(handle, "case close", [])
+        if not result.already_closed:  # a closed case is frozen: closing it again records nothing
+            anchor_phase(handle, "case close", [])
     state = "was already closed" if result.already_closed else f"closed ({result.steps} steps final)"
     plain_console().print(f"case {result.case_id} {state}", markup=False)
 
@@ -222,7 +230,7 @@ def export(  # noqa: PLR0917 - typer maps parameters to options
     target = (out or Path(f"{handle.load().id}{suffix}")).resolve()
     if target.is_relative_to(handle.path.resolve()):
         raise BadInputError("the archive cannot be written inside the case it contains")
-    with handle.writer("eksir case export", wait=wait):
+    with handle.writer("eksir case export", wait=wait, closed_ok=True):
         result = export_case(handle, target, key, recipients)
     if output is OutputFormat.JSON:
         print_json(
@@ -269,6 +277,8 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
     approver: Annotated[str | None, typer.Option(help="name recorded as approver")] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     wait: WaitOption = False,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Resolve in Security Hub, archive + feedback in GuardDuty, share snapshots: each step on approval."""
     if feedback.upper() not in ("USEFUL", "NOT_USEFUL", "NONE"):
@@ -291,8 +301,10 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
         forensics_account=forensics_account,
         snapshots=tuple(snapshot or ()),
     )
-    with handle.writer("eksir case closeout", wait=wait):
-        for outcome in closeout(handle, ctx, request, approver_for(yes, approver, handle.actor, console)):
+    with reopening(reopen, reason), handle.writer("eksir case closeout", wait=wait):
+        for outcome in closeout(
+            handle, lambda: ctx, request, approval_gate(yes, approver, handle.actor, console)
+        ):
             console.print(f"{outcome.step_id}: {outcome.detail}", markup=False)
         anchor_phase(handle, "closeout", [])
 

@@ -14,10 +14,10 @@ from typing import Annotated
 
 import typer
 
+from eksir.cli.gameday_run import run_gameday, write_summary
 from eksir.cli.gameday_view import render_summary
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
 from eksir.errors import LabError, StepFailedError
-from eksir.gameday import run_gameday, write_summary
 from eksir.lab.lab import DEFAULT_LAB_DIR
 from eksir.lab.scenarios import ScenarioName, get_scenario
 from eksir.safetext import plain_console

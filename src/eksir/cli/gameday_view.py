@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from eksir.gameday import GameDay
-from eksir.gameday_summary import NOT_DONE, UNAVAILABLE, StepLine
+from eksir.cli.gameday_run import GameDay
+from eksir.cli.gameday_summary import NOT_DONE, UNAVAILABLE, StepLine
 
 
 def _line(out: Console, text: str) -> None:

@@ -73,92 +73,92 @@ def _principals(values: list[str], finding: Path | None) -> PrincipalSet:
     return principals
 
 
+CaseArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="case id or folder: hunt its principals (finding + resolution) and store the result in it"
+    ),
+]
+PrincipalOpt = Annotated[
+    list[str],
+    typer.Option("--principal", "-p", help="access key id, ARN, principal id, user name, k8s:USER (repeat)"),
+]
+SinceOpt = Annotated[str | None, typer.Option(help="start: ISO 8601 time or an age such as 36h, 7d")]
+UntilOpt = Annotated[str | None, typer.Option(help="end (default now)")]
+SourceOpt = Annotated[
+    list[str], typer.Option("--source", "-s", help="CloudTrail folder/file or s3://bucket/prefix (repeat)")
+]
+LookupOpt = Annotated[
+    bool, typer.Option("--lookup-events", help="also ask CloudTrail LookupEvents (90 days)")
+]
+WorkgroupOpt = Annotated[str | None, typer.Option(help="run the Athena query in this workgroup")]
+AthenaOutputOpt = Annotated[str | None, typer.Option(help="s3:// location for Athena results")]
+DatabaseOpt = Annotated[str, typer.Option(help="Athena database for the table")]
+AuditLogOpt = Annotated[
+    list[Path], typer.Option("--audit-log", help="Kubernetes audit log file or folder (repeat)")
+]
+ClusterOpt = Annotated[
+    str | None, typer.Option(help="EKS cluster: query /aws/eks/<cluster>/cluster with Logs Insights")
+]
+RulesOpt = Annotated[list[Path], typer.Option("--rules", help="extra classification rules YAML (repeat)")]
+CmdbOpt = Annotated[Path | None, typer.Option(help="CMDB (CSV or YAML: arn, application, owner, team)")]
+TagsOpt = Annotated[bool, typer.Option("--tags/--no-tags", help="look owners up in resource tags")]
+OwnerTagOpt = Annotated[list[str], typer.Option("--owner-tag", help="tag key naming the owner (repeat)")]
+FindingOpt = Annotated[Path | None, typer.Option(help="take the principals from this GuardDuty finding")]
+OutputOpt = Annotated[HuntOutput, typer.Option("--output", "-o", help="table, json or csv")]
+ShowQueriesOpt = Annotated[
+    bool, typer.Option("--show-queries", help="print the generated Athena/Lake/Insights queries")
+]
+RegionOpt = Annotated[str | None, typer.Option(help="AWS region")]
+ProfileOpt = Annotated[str | None, typer.Option(help="AWS CLI profile")]
+EndpointOpt = Annotated[str | None, typer.Option(help="AWS endpoint override")]
+WorkersOpt = Annotated[int, typer.Option(min=1, max=64, help="scan processes")]
+CountEventsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--count-events", help="count every event in local/S3 logs (exact totals; about 12% slower)"
+    ),
+]
+
+
 def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
-    case: Annotated[
-        str | None,
-        typer.Argument(
-            help="case id or folder: hunt its principals (finding + resolution) and store the result in it"
-        ),
-    ] = None,
+    case: CaseArg = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
-    principal: Annotated[
-        list[str],
-        typer.Option(
-            "--principal", "-p", help="access key id, ARN, principal id, user name, k8s:USER (repeat)"
-        ),
-    ] = [],  # noqa: B006
-    since: Annotated[str | None, typer.Option(help="start: ISO 8601 time or an age such as 36h, 7d")] = None,
-    until: Annotated[str | None, typer.Option(help="end (default now)")] = None,
-    source: Annotated[
-        list[str],
-        typer.Option("--source", "-s", help="CloudTrail folder/file or s3://bucket/prefix (repeat)"),
-    ] = [],  # noqa: B006
-    lookup_events: Annotated[
-        bool, typer.Option("--lookup-events", help="also ask CloudTrail LookupEvents (90 days)")
-    ] = False,
-    athena_workgroup: Annotated[
-        str | None, typer.Option(help="run the Athena query in this workgroup")
-    ] = None,
-    athena_output: Annotated[str | None, typer.Option(help="s3:// location for Athena results")] = None,
-    athena_database: Annotated[str, typer.Option(help="Athena database for the table")] = "default",
-    audit_log: Annotated[
-        list[Path], typer.Option("--audit-log", help="Kubernetes audit log file or folder (repeat)")
-    ] = [],  # noqa: B006
-    cluster: Annotated[
-        str | None, typer.Option(help="EKS cluster: query /aws/eks/<cluster>/cluster with Logs Insights")
-    ] = None,
-    rules: Annotated[
-        list[Path], typer.Option("--rules", help="extra classification rules YAML (repeat)")
-    ] = [],  # noqa: B006
-    cmdb: Annotated[
-        Path | None, typer.Option(help="CMDB (CSV or YAML: arn, application, owner, team)")
-    ] = None,
-    tags: Annotated[bool, typer.Option("--tags/--no-tags", help="look owners up in resource tags")] = False,
-    owner_tag: Annotated[
-        list[str], typer.Option("--owner-tag", help="tag key naming the owner (repeat)")
-    ] = [],  # noqa: B006
-    finding: Annotated[
-        Path | None, typer.Option(help="take the principals from this GuardDuty finding")
-    ] = None,
-    output: Annotated[
-        HuntOutput, typer.Option("--output", "-o", help="table, json or csv")
-    ] = HuntOutput.TABLE,
-    show_queries: Annotated[
-        bool, typer.Option("--show-queries", help="print the generated Athena/Lake/Insights queries")
-    ] = False,
-    region: Annotated[str | None, typer.Option(help="AWS region")] = None,
-    profile: Annotated[str | None, typer.Option(help="AWS CLI profile")] = None,
-    endpoint_url: Annotated[str | None, typer.Option(help="AWS endpoint override")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="scan processes")] = 2,
-    count_events: Annotated[
-        bool,
-        typer.Option(
-            "--count-events", help="count every event in local/S3 logs (exact totals; about 12% slower)"
-        ),
-    ] = False,
+    principal: PrincipalOpt = [],  # noqa: B006
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    source: SourceOpt = [],  # noqa: B006
+    lookup_events: LookupOpt = False,
+    athena_workgroup: WorkgroupOpt = None,
+    athena_output: AthenaOutputOpt = None,
+    athena_database: DatabaseOpt = "default",
+    audit_log: AuditLogOpt = [],  # noqa: B006
+    cluster: ClusterOpt = None,
+    rules: RulesOpt = [],  # noqa: B006
+    cmdb: CmdbOpt = None,
+    tags: TagsOpt = False,
+    owner_tag: OwnerTagOpt = [],  # noqa: B006
+    finding: FindingOpt = None,
+    output: OutputOpt = HuntOutput.TABLE,
+    show_queries: ShowQueriesOpt = False,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    endpoint_url: EndpointOpt = None,
+    workers: WorkersOpt = 2,
+    count_events: CountEventsOpt = False,
 ) -> None:
     """Hunt the compromised principals' API calls in CloudTrail and Kubernetes audit logs.
 
     With CASE, the principals come from the case (plus any --principal/--finding), --since defaults to 90
     days before the attacker was first seen, and the result is stored in the case as evidence `hunt.json`.
     """
-    if bool(athena_workgroup) != bool(athena_output):
-        raise BadInputError("--athena-workgroup and --athena-output go together")
+    athena = _athena(athena_workgroup, athena_output, athena_database)
     handle = _open_case(cases_dir, case)
-    principals = _principals(principal, finding)
-    if handle is not None:
-        from eksir.hunt.case import case_principals, case_since  # noqa: PLC0415 - see module docstring
-
-        principals = principals.union(case_principals(handle))
-        since = since or case_since(handle).isoformat()
-    if not since:
-        raise BadInputError("--since is required (e.g. --since 2024-08-01T10:00Z or --since 7d)")
+    principals, since = _with_case(handle, _principals(principal, finding), since)
     access = AwsAccess(region=region, profile=profile, endpoint_url=endpoint_url)
     options = HuntOptions(
         lookup_events=lookup_events,
-        athena=AthenaTarget(athena_workgroup, athena_output, athena_database)
-        if athena_workgroup and athena_output
-        else None,
+        athena=athena,
         audit_logs=tuple(audit_log),
         cluster=cluster,
         logs_insights=cluster is not None,
@@ -171,17 +171,41 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     )
     result = _run_with_progress(principals, source, TimeWindow.parse(since, until), access, options)
     if handle is not None:
-        from eksir.cli.anchoring import anchor_phase  # noqa: PLC0415 - see module docstring
-        from eksir.hunt.case import record_hunt  # noqa: PLC0415
-        from eksir.safetext import plain_console  # noqa: PLC0415
-
-        with handle.writer("eksir hunt", wait=True):
-            item = record_hunt(handle, result)
-            anchor_phase(handle, "hunt", [])
-        plain_console(stderr=True).print(
-            f"hunt stored in the case as {item.path} (sha256 {item.sha256[:12]})"
-        )
+        _store_in_case(handle, result)
     _render(result, output, show_queries)
+
+
+def _athena(workgroup: str | None, output: str | None, database: str) -> AthenaTarget | None:
+    """Where to run the Athena query, if asked; BadInputError when only one of workgroup and output is set."""
+    if bool(workgroup) != bool(output):
+        raise BadInputError("--athena-workgroup and --athena-output go together")
+    return AthenaTarget(workgroup, output, database) if workgroup and output else None
+
+
+def _with_case(
+    handle: CaseHandle | None, principals: PrincipalSet, since: str | None
+) -> tuple[PrincipalSet, str]:
+    """Add the case's principals and default --since to the case's hunt start; BadInputError without one."""
+    if handle is not None:
+        from eksir.hunt.case import case_principals, case_since  # noqa: PLC0415 - see module docstring
+
+        principals = principals.union(case_principals(handle))
+        since = since or case_since(handle).isoformat()
+    if not since:
+        raise BadInputError("--since is required (e.g. --since 2024-08-01T10:00Z or --since 7d)")
+    return principals, since
+
+
+def _store_in_case(handle: CaseHandle, result: HuntResult) -> None:
+    """Record the hunt as case evidence (`hunt.json`) and anchor the phase, under the case's writer lease."""
+    from eksir.cli.anchoring import anchor_phase  # noqa: PLC0415 - see module docstring
+    from eksir.hunt.case import record_hunt  # noqa: PLC0415
+    from eksir.safetext import plain_console  # noqa: PLC0415
+
+    with handle.writer("eksir hunt", wait=True):
+        item = record_hunt(handle, result)
+        anchor_phase(handle, "hunt", [])
+    plain_console(stderr=True).print(f"hunt stored in the case as {item.path} (sha256 {item.sha256[:12]})")
 
 
 def _open_case(cases_dir: Path, case: str | None) -> CaseHandle | None:

@@ -31,6 +31,13 @@ WaitOption = Annotated[
         "--wait", help="queue behind another process writing the case instead of refusing (exit 12)"
     ),
 ]
+ReopenOption = Annotated[
+    bool,
+    typer.Option("--reopen", help="act on a closed case: reopen it (needs --reason; recorded in the case)"),
+]
+ReasonOption = Annotated[
+    str | None, typer.Option("--reason", help="why a closed case is reopened (with --reopen)")
+]
 
 
 MaxInputOption = Annotated[

@@ -10,45 +10,68 @@ creates the GuardDuty suppression filter of an authorized-change verdict instead
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from eksir.actions.base import ActionContext, PlannedChange
+from eksir.actions.base import ActionContext
+from eksir.actions.prevention.replay import verdict_text
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
     CasesDirOption,
     OutputFormat,
     OutputOption,
+    ReasonOption,
+    ReopenOption,
     WaitOption,
     print_json,
 )
 from eksir.clients.aws import AwsClients
+from eksir.engine.approval import (
+    ApprovalGate,
+    ApprovalPolicy,
+    ApprovalRequest,
+    PolicyGate,
+)
 from eksir.engine.context import KubeProvider
-from eksir.errors import RefusedError, StepFailedError
-from eksir.prevention import PsaLevel, assess, create_suppression_filter, enforce, prove
-from eksir.prevention.replay import verdict_text
-from eksir.prevention.stepper import Approver
+from eksir.engine.interactive import InteractiveGate
+from eksir.engine.state import Approval
+from eksir.errors import StepFailedError, UsageError
+from eksir.phases.prevention import PsaLevel, assess, create_suppression_filter, enforce, prove
 from eksir.safetext import line, plain_console
 from eksir.store import CaseStore
+from eksir.store.case_store import CaseHandle
+from eksir.store.frozen import reopening
 
 
-def approver_for(yes: bool, approver: str | None, actor: str, console: Console) -> Approver:
-    """Approval: `--yes` approves as --approver (or the current user); otherwise ask on a terminal."""
+def approval_gate(yes: bool, approver: str | None, actor: str, console: Console) -> ApprovalGate:
+    """Approval for steps asked for by name: `--yes` approves as --approver (or the current user) after the
+    plan is shown; otherwise each step is shown and asked on a terminal; with neither, nothing is run."""
+    who = approver or actor
+    if yes:
+        return ShowingGate(PolicyGate(ApprovalPolicy.ALL, who), console)
+    if not sys.stdin.isatty():
+        raise UsageError("approval needed and no terminal to ask on: re-run with --yes after review")
+    return InteractiveGate(who, console, ask_all=True)
 
-    def approve(planned: PlannedChange) -> str | None:
-        console.print(line(("Planned:", "bold"), f" {planned.summary}"))
-        for detail in (*planned.diff, *planned.blast_radius, *planned.warnings):
-            console.print(f"  {detail}")
-        if yes:
-            return approver or actor
-        if not sys.stdin.isatty():
-            raise RefusedError("approval needed and no terminal to ask on: re-run with --yes after review")
-        return (approver or actor) if typer.confirm("Apply this change?", default=False) else None
 
-    return approve
+class ShowingGate:
+    """Shows each planned change before the inner gate decides, so `--yes` still leaves the change on record
+    in the responder's terminal."""
+
+    def __init__(self, inner: ApprovalGate, console: Console) -> None:
+        self.inner = inner
+        self.console = console
+
+    def decide(self, request: ApprovalRequest) -> Approval:
+        change = request.change
+        self.console.print(line(("Planned:", "bold"), f" {change.summary}"))
+        for detail in (*change.diff, *change.blast_radius, *change.warnings):
+            self.console.print(f"  {detail}", markup=False)
+        return self.inner.decide(request)
 
 
 def prevent(  # noqa: PLR0917 - typer maps parameters to options
@@ -79,52 +102,76 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Assess, enforce (--apply) and prove (--prove) Pod Security prevention for the case's namespace."""
     handle = CaseStore(cases_dir).get(case)
-    with handle.writer("eksir prevent", wait=wait):
+    with reopening(reopen, reason), handle.writer("eksir prevent", wait=wait):
         console = plain_console(stderr=output is OutputFormat.JSON)
-        approve = approver_for(yes, approver, handle.actor, console)
-        header = handle.load()
-        case_id = header.id
-        result: dict[str, Any] = {"case": case_id}
+        run = _PreventRun(
+            handle, console, output, lambda: approval_gate(yes, approver, handle.actor, console)
+        )
         if create_filter:
             aws = AwsClients(region=region, profile=profile)
-            ctx = ActionContext(case_id=case_id, aws=aws, k8s=lambda: None, region=region, dry_run=False)
-            outcome = create_suppression_filter(handle, ctx, approve, detector_id)
-            result["suppression_filter"] = {"step": outcome.step_id, "approver": outcome.approver}
-            _emit(console, output, result, f"suppression filter in place ({outcome.detail})")
+            run.suppress(
+                ActionContext(case_id=run.case_id, aws=aws, k8s=lambda: None, region=region, dry_run=False),
+                detector_id,
+            )
             return
+        header = handle.load()
         aws = AwsClients(region=region or header.region, profile=profile)
         api = KubeProvider(aws, header.cluster_name, kubeconfig, context)()
-        result["assessment"] = assess(handle, api, level, namespace)
-        console.print(
-            f"violating pods: {', '.join(result['assessment']['violating_pods']) or 'none'}", markup=False
-        )
+        run.assess(api, level, namespace)
         if apply:
-            ctx = ActionContext(
-                case_id=case_id,
-                aws=AwsClients(region=region, profile=profile),
-                k8s=lambda: api,
-                dry_run=False,
+            aws = AwsClients(region=region, profile=profile)
+            run.enforce(
+                ActionContext(case_id=run.case_id, aws=aws, k8s=lambda: api, dry_run=False), level, namespace
             )
-            outcome = enforce(handle, ctx, level, approve, namespace)
-            result["enforced"] = {
-                "step": outcome.step_id,
-                "approver": outcome.approver,
-                "detail": outcome.detail,
-            }
-            console.print(f"enforced: {outcome.detail}", markup=False)
         if do_prove:
-            proof = prove(handle, api, namespace)
-            result["proof"] = proof
-            console.print(
-                f"replay by {proof['replayed_by']}: {proof['status']} {proof['message']}", markup=False
-            )
-            if proof["result"] != "proven":
-                _emit(console, output, result, "")
-                raise StepFailedError(f"prevention {verdict_text(proof)}")
-        _emit(console, output, result, "done")
+            run.prove(api, namespace)
+        _emit(console, output, run.result, "done")
+
+
+class _PreventRun:
+    """One `eksir prevent` invocation: the case, where to print, how to approve, and the JSON result."""
+
+    def __init__(
+        self, handle: CaseHandle, console: Console, output: OutputFormat, gate: Callable[[], ApprovalGate]
+    ) -> None:
+        self.handle, self.console, self.output, self.gate = handle, console, output, gate
+        self.case_id = handle.load().id
+        self.result: dict[str, Any] = {"case": self.case_id}
+
+    def suppress(self, ctx: ActionContext, detector_id: str | None) -> None:
+        outcome = create_suppression_filter(self.handle, lambda: ctx, self.gate(), detector_id)
+        self.result["suppression_filter"] = {"step": outcome.step_id, "approver": outcome.approver}
+        _emit(self.console, self.output, self.result, f"suppression filter in place ({outcome.detail})")
+
+    def assess(self, api: Any, level: PsaLevel, namespace: str | None) -> None:
+        self.result["assessment"] = assess(self.handle, api, level, namespace)
+        violating = ", ".join(self.result["assessment"]["violating_pods"]) or "none"
+        self.console.print(f"violating pods: {violating}", markup=False)
+
+    def enforce(self, ctx: ActionContext, level: PsaLevel, namespace: str | None) -> None:
+        outcome = enforce(self.handle, lambda: ctx, level, self.gate(), namespace)
+        self.result["enforced"] = {
+            "step": outcome.step_id,
+            "approver": outcome.approver,
+            "detail": outcome.detail,
+        }
+        self.console.print(f"enforced: {outcome.detail}", markup=False)
+
+    def prove(self, api: Any, namespace: str | None) -> None:
+        """Record the proof; a replay that was not refused by admission fails the command (exit 9)."""
+        proof = prove(self.handle, api, namespace)
+        self.result["proof"] = proof
+        self.console.print(
+            f"replay by {proof['replayed_by']}: {proof['status']} {proof['message']}", markup=False
+        )
+        if proof["result"] != "proven":
+            _emit(self.console, self.output, self.result, "")
+            raise StepFailedError(f"prevention {verdict_text(proof)}")
 
 
 def _emit(console: Console, output: OutputFormat, result: dict[str, Any], line: str) -> None:

@@ -21,6 +21,8 @@ from eksir.cli.options import (
     CasesDirOption,
     OutputFormat,
     OutputOption,
+    ReasonOption,
+    ReopenOption,
     WaitOption,
     YesOption,
     print_json,
@@ -31,9 +33,10 @@ from eksir.engine import ApprovalPolicy, DenyAllGate, PolicyGate
 from eksir.engine.approval import ApprovalGate
 from eksir.engine.context import ContextFactory, KubeProvider
 from eksir.errors import StepFailedError
-from eksir.recovery.run import recover
+from eksir.phases.recovery import recover
 from eksir.safetext import line, plain_console, styled
 from eksir.store import CaseStore
+from eksir.store.frozen import reopening
 
 
 def gate_for(approve: ApprovalPolicy | None, actor: str) -> ApprovalGate | None:
@@ -61,13 +64,15 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
     yes: YesOption = False,
 ) -> None:
     """Preserve, then delete/restore what the attacker created or changed; worklist for the rest."""
     require_yes(approve, yes)
     store = CaseStore(cases_dir)
     handle = store.get(case)
-    with handle.writer("eksir recover", wait=wait):
+    with reopening(reopen, reason), handle.writer("eksir recover", wait=wait):
         header = handle.load()
         aws = AwsClients(region=region or header.region, profile=profile, endpoint_url=endpoint_url)
         kube = KubeProvider(aws=aws, cluster_name=header.cluster_name, kubeconfig=kubeconfig, context=context)

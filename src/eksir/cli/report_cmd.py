@@ -13,12 +13,15 @@ from eksir.cli.options import (
     CasesDirOption,
     OutputFormat,
     OutputOption,
+    ReasonOption,
+    ReopenOption,
     WaitOption,
     print_json,
 )
 from eksir.report import FORMATS, generate_report
 from eksir.safetext import plain_console
 from eksir.store import CaseStore
+from eksir.store.frozen import reopening
 
 
 class ReportFormat(StrEnum):
@@ -28,7 +31,7 @@ class ReportFormat(StrEnum):
     ALL = "all"
 
 
-def report(
+def report(  # noqa: PLR0917 - typer maps parameters to options
     case: Annotated[str, typer.Argument(help="case id (under --cases-dir) or path to the case directory")],
     fmt: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="md, html, json or all")
@@ -36,11 +39,13 @@ def report(
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Build the report from the case record (every input hash-checked) and write it into the case."""
     handle = CaseStore(cases_dir).get(case)
     formats = FORMATS if fmt is ReportFormat.ALL else (fmt.value,)
-    with handle.writer("eksir report", wait=wait):
+    with reopening(reopen, reason), handle.writer("eksir report", wait=wait):
         built, written = generate_report(handle, formats)
         anchor_phase(handle, "report", [])
     if output is OutputFormat.JSON:

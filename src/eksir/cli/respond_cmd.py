@@ -27,12 +27,15 @@ from eksir.cli.options import (
     MaxInputOption,
     OutputFormat,
     OutputOption,
+    ReasonOption,
+    ReopenOption,
     WaitOption,
     print_json,
     require_yes,
 )
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
-from eksir.cli.triage_cmd import finding_evidence, handled_findings, read_input_bytes
+from eksir.cli.run_progress import ProgressPrinter, approval_summary
+from eksir.cli.triage_cmd import handled_findings, read_input_bytes
 from eksir.clients.aws import AwsClients
 from eksir.engine import (
     ApprovalGate,
@@ -43,13 +46,16 @@ from eksir.engine import (
     Runner,
     RunState,
     StateStore,
+    StepListGate,
     StepStatus,
     rollback,
     rollback_targets,
 )
 from eksir.engine.context import ContextFactory, KubeProvider
+from eksir.engine.observers import Observers
 from eksir.engine.preview import preview_plan
-from eksir.errors import BadInputError, RefusedError, StepFailedError
+from eksir.engine.tracks import Track, TrackName, track_named
+from eksir.errors import BadInputError, RefusedError, StepFailedError, UsageError
 from eksir.findings import read_findings
 from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES
 from eksir.models.finding import Finding
@@ -57,8 +63,11 @@ from eksir.models.resolution import Resolution
 from eksir.notify import SnsChannel, WarRoom, WebhookChannel
 from eksir.notify.channels import Channel
 from eksir.playbooks import Plan, PlaybookOptions, build_plan
+from eksir.resolve.finding_check import FindingCheck
 from eksir.safetext import plain_console
 from eksir.store import CaseHandle, CaseStore
+from eksir.store.frozen import reopening
+from eksir.triage.case import finding_evidence
 
 FindingArg = Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")]
 CaseArg = Annotated[str, typer.Argument(help="case id (under --cases-dir) or case directory")]
@@ -264,8 +273,19 @@ def _plan(
         render_plan(plain_console(), prepared.case_id, prepared.plan, previews)
 
 
-def choose_gate(approve: ApprovalPolicy | None, yes: bool, interactive: bool, actor: str) -> ApprovalGate:
-    """Map `--approve`/`--yes` and whether a person is at a terminal to a gate (see the module docstring)."""
+def choose_gate(
+    approve: ApprovalPolicy | None,
+    yes: bool,
+    interactive: bool,
+    actor: str,
+    steps: list[str] | None = None,
+) -> ApprovalGate:
+    """Map `--approve`/`--approve-step`/`--yes` and whether a person is at a terminal to a gate (see the
+    module docstring)."""
+    if steps:
+        if approve is not None:
+            raise UsageError("--approve-step names the approved steps: do not combine it with --approve")
+        return StepListGate(frozenset(steps), actor)
     if yes and approve in (None, ApprovalPolicy.ALL):
         return PolicyGate(ApprovalPolicy.ALL, actor)
     require_yes(approve, yes)
@@ -284,12 +304,32 @@ ApproveOpt = Annotated[
     typer.Option("--approve", help="approve by policy instead of prompting: all | non-destructive | none"),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="confirm --approve all (or approve everything)")]
+ApproveStepOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--approve-step", help="approve this step by id (repeatable); others needing approval decline"
+    ),
+]
+ApproverOpt = Annotated[
+    str | None, typer.Option("--approver", help="name recorded as the approver (default: user@host)")
+]
+
+
+def _progress(gate: ApprovalGate, plan: Plan, state: RunState | None) -> ProgressPrinter | None:
+    """At a terminal: the approval summary now, and each step's result as it lands."""
+    if not (isinstance(gate, InteractiveGate) or sys.stderr.isatty()):
+        return None
+    console = _stderr()
+    console.print(approval_summary(plan, state), markup=False, highlight=False)
+    return ProgressPrinter(console)
 
 
 def respond_cmd(
     finding_file: FindingArg,
     *,
     approve: ApproveOpt = None,
+    approve_step: ApproveStepOpt = None,
+    approver: ApproverOpt = None,
     yes: YesOpt = False,
     finding_id: FindingIdOpt = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
@@ -309,6 +349,8 @@ def respond_cmd(
     wait: WaitOption = False,
     trust_finding_file: TrustFindingOpt = False,
     max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Resolve, plan and run the response; destructive steps need approval and GuardDuty's confirmation.
 
@@ -317,11 +359,14 @@ def respond_cmd(
     access = Access(
         region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn, break_glass_kubeconfig
     )
-    gate = choose_gate(approve, yes, sys.stdin.isatty(), CaseStore(cases_dir).actor)
+    asker = choose_gate(
+        approve, yes, sys.stdin.isatty(), approver or CaseStore(cases_dir).actor, approve_step
+    )
     options = PlaybookOptions(
         evidence_bucket=evidence_bucket, orphan_pod=orphan_pod, pause_container=pause_container
     )
     with ExitStack() as stack:
+        stack.enter_context(reopening(reopen, reason))
         prepared = _prepare(
             finding_file,
             finding_id,
@@ -331,22 +376,30 @@ def respond_cmd(
             writer=_Writer("eksir respond", wait, stack),
             max_input_bytes=max_input_bytes,
         )
-        gate, check = gate_for_finding(
-            prepared.case,
-            prepared.finding,
-            gate,
-            guardduty_in(access.profile, access.endpoint_url),
-            trust_finding_file,
-        )
-        ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
-        runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=prepared.war_room)
-        state = runner.run()
+        state, check = _run_response(prepared, asker, access, max_workers, trust_finding_file)
         anchor_phase(prepared.case, "respond", publishers(prepared.war_room, prepared.aws, evidence_bucket))
     if prepared.plan.playbook == "break-glass":
         _stderr().print(
             "eksir: break-glass step run: once verified, run `eksir respond` again to resolve and respond"
         )
     _finish(state, output, "response", blocked=refusal(check))
+
+
+def _run_response(
+    prepared: _Prepared, asker: ApprovalGate, access: Access, max_workers: int, trust_finding_file: bool
+) -> tuple[RunState, FindingCheck | None]:
+    """Confirm the finding with GuardDuty (it decides what the gate may approve), then run the plan."""
+    gate, check = gate_for_finding(
+        prepared.case,
+        prepared.finding,
+        asker,
+        guardduty_in(access.profile, access.endpoint_url),
+        trust_finding_file,
+    )
+    ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
+    watchers = Observers([prepared.war_room, _progress(asker, prepared.plan, None)])
+    runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=watchers)
+    return runner.run(), check
 
 
 _RUN_FAILURES = frozenset({StepStatus.FAILED, StepStatus.ROLLBACK_FAILED})
@@ -397,6 +450,8 @@ def resume_cmd(
     case_ref: CaseArg,
     *,
     approve: ApproveOpt = None,
+    approve_step: ApproveStepOpt = None,
+    approver: ApproverOpt = None,
     yes: YesOpt = False,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     region: RegionOpt = None,
@@ -410,6 +465,8 @@ def resume_cmd(
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
     trust_finding_file: TrustFindingOpt = False,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Continue the case's run: interrupted steps are checked before anything is re-applied.
 
@@ -418,13 +475,15 @@ def resume_cmd(
     store = CaseStore(cases_dir)
     case = store.get(case_ref)
     access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
-    gate = choose_gate(approve, yes, sys.stdin.isatty(), store.actor)
-    with case.writer("eksir resume", wait=wait):
-        gate, blocked = recorded_gate(case, gate, trust_finding_file)
-        plan = StateStore(case).load().plan
+    asker = choose_gate(approve, yes, sys.stdin.isatty(), approver or store.actor, approve_step)
+    with reopening(reopen, reason), case.writer("eksir resume", wait=wait):
+        gate, blocked = recorded_gate(case, asker, trust_finding_file)
+        stored = StateStore(case).load()
+        plan = stored.plan
         case_id, aws, kube = _case_access(case, access)
         war_room = access.war_room(case, aws)
-        runner = Runner(case, plan, ContextFactory(case_id, aws, kube), gate, max_workers, observer=war_room)
+        watchers = Observers([war_room, _progress(asker, plan, stored)])
+        runner = Runner(case, plan, ContextFactory(case_id, aws, kube), gate, max_workers, observer=watchers)
         state = runner.run(retry_unfinished=True)
         anchor_phase(case, "resume", publishers(war_room, aws, None))
     _finish(state, output, "resumed", blocked=blocked)
@@ -434,6 +493,10 @@ def rollback_cmd(
     case_ref: CaseArg,
     *,
     step: Annotated[str | None, typer.Option("--step", help="roll back only this step")] = None,
+    track: Annotated[
+        TrackName,
+        typer.Option("--track", help="which of the case's plans to undo"),
+    ] = TrackName.RESPONSE,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     region: RegionOpt = None,
@@ -443,15 +506,20 @@ def rollback_cmd(
     context: ContextOpt = None,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
+    reopen: ReopenOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Undo applied steps (all, newest first, or one with --step) and verify each undo."""
     case = CaseStore(cases_dir).get(case_ref)
-    with case.writer("eksir rollback", wait=wait):
-        _rollback(case, step, yes, Access(region, profile, endpoint_url, kubeconfig, context), output)
+    with reopening(reopen, reason), case.writer("eksir rollback", wait=wait):
+        access = Access(region, profile, endpoint_url, kubeconfig, context)
+        _rollback(case, step, yes, access, output, track=track_named(track))
 
 
-def _rollback(case: CaseHandle, step: str | None, yes: bool, access: Access, output: OutputFormat) -> None:
-    targets = [r.step_id for r in rollback_targets(StateStore(case).load(), step)]
+def _rollback(
+    case: CaseHandle, step: str | None, yes: bool, access: Access, output: OutputFormat, *, track: Track
+) -> None:
+    targets = [r.step_id for r in rollback_targets(StateStore(case, track).load(), step)]
     if not targets:
         raise RefusedError("nothing to roll back: no step of this case has an applied change")
     if not yes:
@@ -461,7 +529,7 @@ def _rollback(case: CaseHandle, step: str | None, yes: bool, access: Access, out
         if answer not in {"y", "yes"}:
             raise RefusedError("rollback declined")
     case_id, aws, kube = _case_access(case, access)
-    state = rollback(case, ContextFactory(case_id, aws, kube), step)
+    state = rollback(case, ContextFactory(case_id, aws, kube), step, track=track)
     anchor_phase(case, "rollback", [])
     _finish(state, output, "rollback", frozenset({StepStatus.ROLLBACK_FAILED}))
 

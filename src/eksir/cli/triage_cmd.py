@@ -7,12 +7,11 @@ core (`cli.triage_stream`, `cli.triage_parallel`).
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, closing, nullcontext
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated
 
 import orjson
 import typer
@@ -34,10 +33,9 @@ from eksir.findings import read_findings, require_handled
 from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES, bounded_stream, read_bounded
 from eksir.models.finding import Finding
 from eksir.safetext import plain_console
-from eksir.store import CaseHandle, CaseStore
-from eksir.triage import TriageConfig, load_triage_config, triage_finding
-from eksir.triage.document import summary_markdown, triage_document
-from eksir.triage.verdict import Verdict
+from eksir.store import CaseStore
+from eksir.triage import load_triage_config
+from eksir.triage.case import triage_one
 
 
 def read_input_bytes(source: str, max_bytes: int = DEFAULT_MAX_INPUT_BYTES) -> tuple[bytes, str]:
@@ -88,71 +86,6 @@ def handled_findings(findings: list[Finding], stderr: Console) -> list[Finding]:
         skips.record(len(handled), [])
     skips.finish()
     return kept
-
-
-def finding_evidence(
-    finding: Finding, raw: bytes, input_name: str, count: int
-) -> tuple[bytes, dict[str, Any]]:
-    """What a case keeps as the finding as received, and what it records about the input.
-
-    One finding: the whole input, every byte. Several (an S3 export, a get-findings page): only this
-    finding's own element, plus the input's name, size and sha256, so the input can be matched later. Storing
-    the whole input in every case made 100 findings cost 100 copies of all 100 (quadratic).
-    """
-    if count <= 1:
-        return raw, {}
-    element, exact = finding.raw.as_json()
-    digest = hashlib.sha256(raw).hexdigest()
-    how = "its line, every byte" if exact else "its object, re-serialised as JSON (same content)"
-    info = {
-        "input_size": len(raw),
-        "input_sha256": digest,
-        "input_findings": count,
-        "evidence": f"This finding's own element of {input_name} ({how}); the input held {count} findings, "
-        f"{len(raw)} bytes, sha256 {digest}.",
-    }
-    return element, info
-
-
-def triage_one(
-    finding: Finding,
-    config: TriageConfig,
-    store: CaseStore | None,
-    raw: bytes,
-    input_name: str,
-    *,
-    count: int = 1,
-    wait: bool = False,
-) -> dict[str, Any]:
-    """Judge one finding and, with a store, record the verdict in its (new or existing) case.
-
-    `count` is how many findings the input held (see `finding_evidence`).
-    """
-    verdict = triage_finding(finding, config)
-    if store is None:
-        return triage_document(finding, verdict, None, None)
-    evidence, info = finding_evidence(finding, raw, input_name, count)
-    handle, created = store.open_for_finding(finding, evidence, input_name, info)
-    with handle.writer("eksir triage", wait=wait):
-        return _record_triage(handle, created, finding, verdict)
-
-
-def _record_triage(handle: CaseHandle, created: bool, finding: Finding, verdict: Verdict) -> dict[str, Any]:
-    """Write the triage documents and the verdict into the case (under its writer lease)."""
-    case = handle.load()
-    document = triage_document(finding, verdict, case.id, str(handle.path))
-    handle.write_document(
-        "finding.json",
-        orjson.dumps(finding.model_dump(mode="json", exclude={"raw"}), option=orjson.OPT_INDENT_2),
-        "normalised-finding",
-    )
-    handle.write_document("triage.json", orjson.dumps(document, option=orjson.OPT_INDENT_2), "triage")
-    handle.write_document("summary.md", summary_markdown(document).encode(), "summary")
-    handle.append("triage.completed", {"decision": verdict.decision.value, "reasons": list(verdict.reasons)})
-    if case.verdict != verdict.decision.value:
-        handle.save(case.model_copy(update={"verdict": verdict.decision.value}), "verdict recorded")
-    document["case"]["created"] = created
-    return document
 
 
 def triage(  # noqa: PLR0917 - typer maps parameters to options

@@ -1,25 +1,23 @@
-"""boto3 session and client factory with standard retries, plus ClientError -> eksir error translation.
+"""The one AWS session and client factory, and the one table that turns SDK errors into eksir errors.
 
-Endpoint configuration (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`, or an explicit `endpoint_url`) is
-honoured so the same code runs against the lab's moto server and against AWS.
+Every AWS client eksir makes comes from `new_client`: the product's (`AwsClients`), the hunt's worker
+processes (`hunt.sources.aws.AwsAccess`) and the lab's (`lab.moto_server.AwsEndpoint`, whose clients the lab's
+attacker uses). So they share one botocore `Config` (standard retries, connect and read timeouts) and one
+endpoint rule: an explicit `endpoint_url` (the lab's moto, a VPC endpoint) wins, otherwise botocore reads
+`AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` itself. And every SDK error meets one table
+(`translate_client_error`), so the same AWS answer gives the same exit code whichever part of eksir asked.
+
+boto3 and botocore are imported only when a session or client is made, never at module import: `eksir --help`
+and a hunt over local files make no AWS call, and importing boto3 costs a third of a second. Errors are
+recognised by their botocore class names, so translating needs no import either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-)
+from typing import TYPE_CHECKING, Any
 
 from eksir.errors import (
     BadInputError,
@@ -30,32 +28,147 @@ from eksir.errors import (
     UnreachableError,
 )
 
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=5, read_timeout=30)
+if TYPE_CHECKING:
+    from boto3.session import Session
+    from botocore.config import Config
 
-_THROTTLING = {
-    "Throttling",
-    "ThrottlingException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "ServiceUnavailable",
-    "InternalError",
-    "InternalFailure",
-    "RequestTimeout",
-}
-_DENIED = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-    "Client.UnauthorizedOperation",
-    "AuthorizationError",
-    "InvalidClientTokenId",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "UnrecognizedClientException",
-    "SignatureDoesNotMatch",
-    "AuthFailure",
-}
+    from eksir.clients.aws_types import ClientFactory
+
+MAX_ATTEMPTS = 6
+"""botocore's standard retry mode: throttling, 5xx and connection errors, with jittered backoff."""
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 60
+
+THROTTLED = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+"""Error codes that mean "AWS is throttling or failing": retry later (TemporaryError, exit 7), as any 5xx."""
+DENIED = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "Client.UnauthorizedOperation",
+        "AuthorizationError",
+        "AuthFailure",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "UnrecognizedClient",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "InvalidToken",
+    }
+)
+"""Error codes that mean "these credentials may not do this" (PermissionDeniedError, exit 8), as any 403."""
+NOT_FOUND = frozenset({"NoSuchBucket", "NoSuchKey", "NoSuchEntity", "ResourceNotFoundException", "404"})
+NOT_FOUND_SUFFIXES = ("NotFound", "NotFoundException", "NoSuchEntity")
+"""`InvalidInstanceID.NotFound`, `TrailNotFoundException`, ...: NotFoundError (exit 10), as any 404."""
+INVALID = frozenset(
+    {
+        "ValidationError",
+        "ValidationException",
+        "InvalidParameter",
+        "InvalidParameterValue",
+        "InvalidParameterValueException",
+        "InvalidParameterException",
+        "InvalidParameterCombination",
+        "MissingParameter",
+        "InvalidInput",
+        "InvalidInputException",
+        "InvalidRequest",
+        "InvalidRequestException",
+        "InvalidArgument",
+        "MalformedPolicyDocument",
+    }
+)
+INVALID_SUFFIXES = (".Malformed",)
+"""The request itself is wrong (`InvalidInstanceID.Malformed`): BadInputError (exit 3)."""
+
+SDK_DENIED = frozenset(
+    {
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "TokenRetrievalError",
+        "SSOError",
+        "NoAuthTokenError",
+    }
+)
+"""botocore raised before sending: no usable credentials (log in again): PermissionDeniedError (exit 8)."""
+SDK_INVALID = frozenset(
+    {"ParamValidationError", "NoRegionError", "ProfileNotFound", "ValidationError", "UnknownServiceError"}
+)
+"""botocore refused the call as asked (bad parameter, no region, unknown profile): BadInputError (exit 3).
+Every other botocore error (connection refused, timeouts, closed connections) is UnreachableError (exit 7)."""
+
+
+def client_config(max_attempts: int = MAX_ATTEMPTS) -> Config:
+    """The one botocore Config: standard retries and bounded connect/read timeouts."""
+    from botocore.config import Config  # noqa: PLC0415 - see module docstring
+
+    return Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+    )
+
+
+def new_session(profile: str | None = None, region: str | None = None) -> Session:
+    """A boto3 session (AWS CLI conventions: `AWS_PROFILE`, `AWS_REGION`); BadInputError: unknown profile."""
+    import boto3.session  # noqa: PLC0415 - see module docstring
+
+    with aws_call(f"AWS profile {profile!r}"):
+        return boto3.session.Session(profile_name=profile, region_name=region)
+
+
+def new_client(
+    service: str,
+    *,
+    session: Session | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> Any:
+    """A boto3 client with the one Config; explicit keys (the lab's attacker) override the session's.
+
+    Raises BadInputError when no region is known (`--region` or `AWS_REGION`) or the service is unknown.
+    """
+    kwargs: dict[str, Any] = {"config": client_config(max_attempts)}
+    for name, value in (
+        ("region_name", region),
+        ("endpoint_url", endpoint_url),
+        ("aws_access_key_id", access_key_id),
+        ("aws_secret_access_key", secret_access_key),
+        ("aws_session_token", session_token),
+    ):
+        if value:
+            kwargs[name] = value
+    # `service` is any name here; the typed view per service is clients/aws_types.py's ClientFactory.
+    make: Callable[..., Any] = (session or new_session()).client
+    with aws_call(f"create an AWS {service} client"):
+        return make(service, **kwargs)
 
 
 @dataclass
@@ -70,51 +183,63 @@ class AwsClients:
 
     def session(self) -> Any:
         if self._session is None:
-            try:
-                self._session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
-            except BotoCoreError as exc:
-                raise BadInputError(f"AWS profile {self.profile!r}: {exc}") from exc
+            self._session = new_session(self.profile, self.region)
         return self._session
 
-    def client(self, service: str) -> Any:
+    @property
+    def client(self) -> ClientFactory:
+        """`aws.client("ec2")`: the typed client of a service (clients/aws_types.py), made once."""
+        return self._client
+
+    @property
+    def __call__(self) -> ClientFactory:
+        """`aws("ec2")`, the same as `aws.client("ec2")` (a property, so that mypy sees the typed factory)."""
+        return self._client
+
+    def _client(self, service: str) -> Any:
         if service not in self._clients:
-            kwargs: dict[str, Any] = {"config": RETRY_CONFIG}
-            if self.endpoint_url:
-                kwargs["endpoint_url"] = self.endpoint_url
-            try:
-                self._clients[service] = self.session().client(service, **kwargs)
-            except NoRegionError as exc:
-                raise BadInputError("no AWS region: pass --region or set AWS_REGION") from exc
+            self._clients[service] = new_client(
+                service, session=self.session(), endpoint_url=self.endpoint_url
+            )
         return self._clients[service]
 
-    __call__ = client
+
+def _sdk_names(exc: BaseException) -> set[str]:
+    """The botocore exception classes `exc` is an instance of, by name (empty for anything else)."""
+    return {k.__name__ for k in type(exc).__mro__ if k.__module__ == "botocore.exceptions"}
 
 
-def translate_client_error(exc: Exception, doing: str) -> EksirError:
+def error_class(code: str, status: int) -> tuple[type[EksirError], str]:
+    """Which eksir error an AWS error code and HTTP status mean, and how to say it; first match wins."""
+    if code in THROTTLED or status >= 500:
+        return TemporaryError, "AWS is throttling or failing, retry later"
+    if code in DENIED or status == 403:
+        return PermissionDeniedError, "access denied"
+    if code in NOT_FOUND or code.endswith(NOT_FOUND_SUFFIXES) or status == 404:
+        return NotFoundError, "not found"
+    if code in INVALID or code.endswith(INVALID_SUFFIXES):
+        return BadInputError, "rejected as invalid"
+    return EksirError, "failed"
+
+
+def translate_client_error(exc: BaseException, doing: str) -> EksirError:
     """Map an SDK exception to the eksir error a responder can act on; `doing` names the call."""
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        message = str(exc.response.get("Error", {}).get("Message", "")) or code
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code in _THROTTLING or status >= 500:
-            return TemporaryError(f"{doing}: AWS is throttling or failing ({code or status}); retry later")
-        if code in _DENIED or status == 403:
-            return PermissionDeniedError(f"{doing}: permission denied ({code}: {message})")
-        if code.endswith(("NotFound", "NoSuchEntity", ".NotFound", "NotFoundException")) or code in {
-            "NoSuchBucket",
-            "NoSuchKey",
-            "ResourceNotFoundException",
-        }:
-            return NotFoundError(f"{doing}: not found ({code}: {message})")
-        return EksirError(f"{doing}: {code}: {message}")
-    if isinstance(exc, EndpointConnectionError):
-        return UnreachableError(f"{doing}: cannot reach the AWS endpoint ({exc})")
-    if isinstance(exc, NoCredentialsError):
-        return PermissionDeniedError(
-            f"{doing}: no AWS credentials found (set a profile or environment credentials)"
-        )
-    if isinstance(exc, BotoCoreError):
-        return UnreachableError(f"{doing}: {exc}")
+    names = _sdk_names(exc)
+    if "ClientError" in names:
+        response: dict[str, Any] = getattr(exc, "response", {}) or {}
+        code = str(response.get("Error", {}).get("Code", ""))
+        message = str(response.get("Error", {}).get("Message", "")) or code
+        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        kind, what = error_class(code, status)
+        return kind(f"{doing}: {what} ({code or status}: {message})")
+    if "NoRegionError" in names:
+        return BadInputError(f"{doing}: no AWS region: pass --region or set AWS_REGION")
+    if names & SDK_DENIED:
+        return PermissionDeniedError(f"{doing}: no usable AWS credentials ({exc})")
+    if names & SDK_INVALID:
+        return BadInputError(f"{doing}: {exc}")
+    if names:
+        return UnreachableError(f"{doing}: cannot reach AWS ({exc})")
     return EksirError(f"{doing}: {exc}")
 
 
@@ -123,5 +248,7 @@ def aws_call(doing: str) -> Iterator[None]:
     """`with aws_call("deactivate access key AKIA..."):` turns SDK errors into eksir errors."""
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:
+        if not _sdk_names(exc):
+            raise
         raise translate_client_error(exc, doing) from exc

@@ -5,9 +5,10 @@ from eksir.engine.approval import (
     ApprovalPolicy,
     ApprovalRequest,
     DenyAllGate,
-    InteractiveGate,
     PolicyGate,
+    StepListGate,
 )
+from eksir.engine.interactive import InteractiveGate
 from eksir.engine.lab_mode import LabMode
 from eksir.engine.retry import RetryPolicy
 from eksir.engine.rollback import rollback, rollback_targets
@@ -30,6 +31,7 @@ __all__ = [
     "RunState",
     "Runner",
     "StateStore",
+    "StepListGate",
     "StepRecord",
     "StepStatus",
     "rollback",

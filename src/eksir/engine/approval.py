@@ -8,19 +8,14 @@ policy). Every decision carries who (user@host), when and how, and is stored in 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from rich.console import Console
-
 from eksir.actions.base import ActionSpec, CheckOutcome, PlannedChange
 from eksir.engine.state import Approval
 from eksir.playbooks.plan import PlanStep
-from eksir.safetext import line, styled
 
 
 class ApprovalPolicy(StrEnum):
@@ -104,53 +99,26 @@ class UnconfirmedFindingGate:
         return self.inner.decide(request)
 
 
-Ask = Callable[[str], str]
+class StepListGate:
+    """Approves exactly the steps named (`--approve-step ID`, repeatable) and the ones needing no approval.
 
-
-class InteractiveGate:
-    """Asks a person per step (one prompt at a time, even with parallel workers).
-
-    Steps that need no approval are approved without asking unless `ask_all` is set. End of input or Ctrl-C
-    answers "no": a prompt that cannot be answered must never turn into a change.
+    Why: a scripted run (a runbook, a second responder finishing the job) approves what was reviewed by
+    name, not a whole class of steps; anything else that needs approval is declined and says why.
     """
 
-    def __init__(self, actor: str, console: Console, ask: Ask | None = None, ask_all: bool = False) -> None:
+    def __init__(self, step_ids: frozenset[str], actor: str) -> None:
+        self.step_ids = step_ids
         self.actor = actor
-        self.console = console
-        self.ask: Ask = ask or console.input
-        self.ask_all = ask_all
-        self._lock = threading.Lock()
 
     def decide(self, request: ApprovalRequest) -> Approval:
-        if not request.needs_approval and not self.ask_all:
+        if request.step.id in self.step_ids:
+            return Approval(approved=True, approver=self.actor, at=_now(), how="approve-step")
+        if not request.needs_approval:
             return Approval(approved=True, approver=self.actor, at=_now(), how="auto:non-destructive")
-        with self._lock:
-            self._show(request)
-            try:
-                answer = self.ask(f"Apply {request.step.id}? [y/N] ").strip().lower()
-            except (EOFError, KeyboardInterrupt):
-                answer = ""
-        approved = answer in {"y", "yes"}
         return Approval(
-            approved=approved,
+            approved=False,
             approver=self.actor,
             at=_now(),
-            how="interactive",
-            reason="" if approved else "declined at the prompt",
+            how="approve-step",
+            reason="needs approval; not named by --approve-step",
         )
-
-    def _show(self, request: ApprovalRequest) -> None:
-        step, change = request.step, request.change
-        out = self.console
-        out.rule(line((step.id, "bold"), f" ({request.spec.title})"))
-        out.print(line(("why:", "bold"), f" {step.rationale}"))
-        out.print(line(("change:", "bold"), f" {change.summary}"))
-        for diff_line in change.diff:
-            style = "green" if diff_line.startswith("+") else "red" if diff_line.startswith("-") else ""
-            out.print(line("  ", styled(diff_line, style)))
-        if change.blast_radius:
-            out.print(line(("blast radius:", "bold yellow"), " " + ", ".join(change.blast_radius)))
-        for warning in (*request.check.warnings, *change.warnings, *step.approval_reasons):
-            out.print(styled(f"! {warning}", "yellow"))
-        if not request.spec.reversible:
-            out.print(styled("this step cannot be rolled back", "bold red"))

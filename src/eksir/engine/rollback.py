@@ -16,6 +16,7 @@ from eksir.actions.registry import get_action
 from eksir.engine.retry import RetryPolicy
 from eksir.engine.runner import ContextFactory, with_case
 from eksir.engine.state import RunState, StateStore, StepRecord, StepStatus
+from eksir.engine.tracks import RESPONSE, Track
 from eksir.errors import EksirError, NotFoundError, RefusedError
 from eksir.store.case_store import CaseHandle
 
@@ -51,20 +52,26 @@ def rollback(
     ctx_factory: ContextFactory,
     step_id: str | None = None,
     retry: RetryPolicy | None = None,
+    track: Track = RESPONSE,
 ) -> RunState:
-    """Roll back one step or every applied step; what cannot be undone is recorded, not skipped silently.
+    """Roll back one step or every applied step of `track`; what cannot be undone is recorded, not skipped
+    silently.
 
     Holds the case's writer lease (exit 12 while another process writes it) and reads the state under it.
     """
-    with case.writer("roll back"):
-        return _rollback(case, ctx_factory, step_id, retry)
+    with case.writer(f"roll back ({track.name})"):
+        return _rollback(case, ctx_factory, step_id, retry, track)
 
 
 def _rollback(
-    case: CaseHandle, ctx_factory: ContextFactory, step_id: str | None, retry: RetryPolicy | None
+    case: CaseHandle,
+    ctx_factory: ContextFactory,
+    step_id: str | None,
+    retry: RetryPolicy | None,
+    track: Track,
 ) -> RunState:
     ctx_factory = with_case(ctx_factory, case)
-    store = StateStore(case)
+    store = StateStore(case, track)
     state = store.load()
     policy = retry or RetryPolicy()
     targets = rollback_targets(state, step_id)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import asdict
 from typing import Any, NoReturn, Protocol
 
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 from eksir.actions.base import Action, ActionContext, ActionParams, CheckOutcome
 from eksir.actions.evidence.case_evidence import CASE_EXTRA
 from eksir.actions.registry import get_action
+from eksir.engine.accumulate import merge_plans
 from eksir.engine.approval import ApprovalGate, ApprovalRequest
 from eksir.engine.lab_mode import LabMode, ran_without_detail, unavailable_detail
 from eksir.engine.retry import RetryPolicy
@@ -36,6 +38,7 @@ from eksir.engine.state import (
     dependency_dead,
     dependency_met,
 )
+from eksir.engine.tracks import RESPONSE, Track
 from eksir.errors import EksirError, NotFoundError, PermissionDeniedError, RefusedError, TemporaryError
 from eksir.playbooks.plan import Plan, PlanStep
 from eksir.store.case_store import CaseHandle
@@ -63,6 +66,7 @@ class RunObserver(Protocol):
 
     def run_started(self, state: RunState) -> None: ...
     def step_failed(self, step: PlanStep, record: StepRecord, state: RunState) -> None: ...
+    def step_finished(self, step: PlanStep, record: StepRecord, state: RunState) -> None: ...
     def phase_finished(self, phase: str, state: RunState) -> None: ...
     def run_finished(self, state: RunState) -> None: ...
 
@@ -85,6 +89,7 @@ class Runner:
         retry: RetryPolicy | None = None,
         observer: RunObserver | None = None,
         lab_mode: LabMode | None = None,
+        track: Track = RESPONSE,
     ) -> None:
         self.case = case
         self.plan = plan
@@ -94,7 +99,7 @@ class Runner:
         self.retry = retry or RetryPolicy()
         self.observer = observer
         self.lab_mode = lab_mode
-        self.store = StateStore(case)
+        self.store = StateStore(case, track)
         with case.writer(f"record plan {plan.digest()[:12]}"):
             self.state = self._open_state()
         self._order_lock = threading.Lock()
@@ -108,6 +113,13 @@ class Runner:
         state = self.store.load()
         if state.plan_digest == self.plan.digest():
             return state
+        if self.store.track.accumulates:
+            self.plan, kept = merge_plans(state, self.plan, self._outstanding)
+            return (
+                state
+                if state.plan_digest == self.plan.digest()
+                else self.store.record_plan(self.plan, case_id, kept)
+            )
         if any(self._outstanding(r) for r in state.steps.values()):
             raise RefusedError(
                 f"case {case_id} has applied steps of an earlier plan: run `eksir resume {case_id}` to "
@@ -179,6 +191,8 @@ class Runner:
             if dead:
                 detail = ", ".join(f"{d} is {self.state.steps[d].status.value}" for d in dead)
                 self._transition(record, status=StepStatus.BLOCKED, detail=f"blocked: {detail}")
+                if self.observer:
+                    self.observer.step_finished(step, self.state.steps[step.id], self.state)
 
     def _reset_unfinished(self) -> None:
         for record in list(self.state.steps.values()):
@@ -219,7 +233,10 @@ class Runner:
             pass
         except Exception as exc:  # an action bug is recorded as that step's failure, not a crash
             log.exception("case %s step %s: internal error", self.state.case_id, step.id)
-            self._fail(step, f"internal error: {exc.__class__.__name__}: {exc}", "internal")
+            with suppress(_StepFailed):  # recorded as the step's failure; the run goes on
+                self._fail(step, f"internal error: {exc.__class__.__name__}: {exc}", "internal")
+        if self.observer:
+            self.observer.step_finished(step, self.state.steps[step.id], self.state)
 
     def _drive(self, step: PlanStep) -> None:
         action, params = self._load(step)

@@ -18,12 +18,13 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eksir.engine.lab_mode import ran_without_detail
+from eksir.engine.tracks import RESPONSE, Track
 from eksir.errors import CaseInvalidError, NotFoundError
 from eksir.playbooks.plan import Plan
 from eksir.store.case_store import CaseHandle
 
-STATE_FILE = "plan-state.json"
-PLAN_FILE = "plan.json"
+STATE_FILE = RESPONSE.state_file
+PLAN_FILE = RESPONSE.plan_file
 STEP_EVENT_PREFIX = "step."
 
 
@@ -105,6 +106,11 @@ class StepRecord(BaseModel):
     """Lab mode: dependencies unavailable in the lab (step id -> reason) that this step ran without."""
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
+    @property
+    def approver(self) -> str | None:
+        """Who approved the step (None when it was not approved, or not asked yet)."""
+        return self.approval.approver if self.approval and self.approval.approved else None
+
     def full_detail(self) -> str:
         """The detail, plus (lab mode) the unavailable dependencies the step ran without."""
         if not self.ran_without:
@@ -143,27 +149,34 @@ def fresh_state(case_id: str, plan: Plan) -> RunState:
 
 
 class StateStore:
-    """Persists transitions for one case; thread-safe (the runner's workers share one store)."""
+    """Persists transitions of one track (engine/tracks.py) of one case; thread-safe (the runner's workers
+    share one store)."""
 
-    def __init__(self, case: CaseHandle) -> None:
+    def __init__(self, case: CaseHandle, track: Track = RESPONSE) -> None:
         self.case = case
+        self.track = track
         self._lock = threading.RLock()
 
     @property
     def path(self) -> Any:
-        return self.case.path / STATE_FILE
+        return self.case.path / self.track.state_file
 
     def exists(self) -> bool:
         return bool(self.path.is_file())
 
-    def record_plan(self, plan: Plan, case_id: str) -> RunState:
-        """Write the plan document and a fresh state; the plan's digest ties later events to it."""
+    def record_plan(self, plan: Plan, case_id: str, kept: dict[str, StepRecord] | None = None) -> RunState:
+        """Write the plan document and a fresh state; the plan's digest ties later events to it.
+
+        `kept`: records carried over from the track's previous plan (an accumulating track), by step id.
+        """
         body = orjson.dumps(plan.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
-        self.case.write_document(PLAN_FILE, body, "plan")
+        self.case.write_document(self.track.plan_file, body, self.track.plan_kind)
         state = fresh_state(case_id, plan)
-        event = self.case.append(
-            "plan.recorded", {"plan_digest": state.plan_digest, "steps": len(plan.steps)}
-        )
+        state.steps.update(kept or {})
+        data: dict[str, Any] = {"plan_digest": state.plan_digest, "steps": len(plan.steps)}
+        if kept:
+            data["kept"] = sorted(kept)
+        event = self.case.append(self.track.plan_recorded_event, data)
         state.last_seq = event.seq
         self._write(state)
         return state
@@ -174,9 +187,7 @@ class StateStore:
             try:
                 state = RunState.model_validate(orjson.loads(self.path.read_bytes()))
             except FileNotFoundError:
-                raise NotFoundError(
-                    f"case {self.case.path.name} has no plan yet (run `eksir respond`)"
-                ) from None
+                raise NotFoundError(self._no_plan_message()) from None
             except (orjson.JSONDecodeError, ValidationError) as exc:
                 raise CaseInvalidError(f"{self.path} is not a valid plan state") from exc
             replayed = False
@@ -223,4 +234,10 @@ class StateStore:
     def _write(self, state: RunState) -> None:
         """Rewrite the state file atomically and log its hash, so `eksir case verify` covers it too."""
         body = orjson.dumps(state.model_dump(mode="json"), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-        self.case.write_document(STATE_FILE, body, "plan-state")
+        self.case.write_document(self.track.state_file, body, self.track.state_kind)
+
+    def _no_plan_message(self) -> str:
+        name = self.case.path.name
+        if self.track is RESPONSE:
+            return f"case {name} has no plan yet (run `eksir respond`)"
+        return f"case {name} has no {self.track.name} plan yet"

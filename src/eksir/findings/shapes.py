@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from eksir.clients.aws_models import service_model
+
 # Scalar kinds we coerce; every other botocore type (string, timestamp, blob) is passed through as-is,
 # because timestamps are parsed later in whatever form they arrive.
 STRUCT = "structure"
@@ -79,10 +81,7 @@ def _build(shape: Any, cache: dict[str, Node]) -> Node:
 @functools.cache
 def finding_plan() -> Node:
     """The plan for botocore's GuardDuty `Finding` shape (loads the service model on first use)."""
-    # Deferred: loading the model costs ~0.3 s and is only needed when a finding is read.
-    import botocore.session  # noqa: PLC0415
-
-    model = botocore.session.get_session().get_service_model("guardduty")
+    model = service_model("guardduty")  # ~0.3 s: only when a finding is read, once per process
     return _build(model.shape_for("Finding"), {})
 
 

@@ -7,7 +7,7 @@ This is the work a scan process does, kept apart from the coordination (`scan`) 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eksir.hunt.decode import DecodeError, Inflated, inflate, parse_records
 from eksir.hunt.locate import records_at
@@ -16,6 +16,9 @@ from eksir.hunt.principals import PrincipalSet
 from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.sources.files import FileRef, read_bytes
 from eksir.hunt.window import TimeWindow, parse_event_time
+
+if TYPE_CHECKING:
+    from types_boto3_s3.client import S3Client
 
 
 @dataclass
@@ -48,7 +51,7 @@ class ScanJob:
     count_events: bool = False
 
 
-def scan_file(ref: FileRef, job: ScanJob, s3_client: Any | None) -> FileOutcome:
+def scan_file(ref: FileRef, job: ScanJob, s3_client: S3Client | None) -> FileOutcome:
     """Read, inflate, pre-filter and (if needed) parse one file; never raises for bad input."""
     outcome = FileOutcome(ref.location)
     try:

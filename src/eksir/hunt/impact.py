@@ -16,10 +16,11 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from eksir.clients.aws import translate_client_error
 from eksir.errors import BadInputError, EksirError
 from eksir.hunt.classify import ResourceField, resolve
 from eksir.hunt.result import HuntEvent, OwnerNotice, ResourceRef
-from eksir.hunt.sources.aws import AwsAccess, translate
+from eksir.hunt.sources.aws import AwsAccess
 
 _BATCH = 100
 
@@ -133,7 +134,7 @@ class TagLookup:
                 self.warnings.append(f"tag look-up in {region} failed: {exc.message}")
             except Exception as exc:
                 self.warnings.append(
-                    f"tag look-up in {region} failed: {translate(exc, 'get_resources').message}"
+                    f"tag look-up in {region} failed: {translate_client_error(exc, 'get_resources').message}"
                 )
         return found
 

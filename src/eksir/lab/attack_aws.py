@@ -77,7 +77,7 @@ class AwsAttacker:
         self.endpoint, self.inv, self.creds, self.log, self.rng = endpoint, inv, creds, log, rng
 
     def client(self, service: str) -> Any:
-        """A boto3 client using the attacker's credentials."""
+        """A client of the lab endpoint (the one factory, `clients.aws`) with the attacker's credentials."""
         return self.endpoint.client(
             service,
             access_key_id=self.creds.access_key_id,

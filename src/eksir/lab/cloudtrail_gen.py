@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from eksir.lab.aws_seed import AwsInventory, RoleRef
+    from eksir.lab.aws_seed import AwsInventory, NodeInstance, RoleRef
 
 EVENT_VERSION = "1.09"
 DELIVERY_MINUTES = 5
@@ -279,12 +279,21 @@ def background_records(
 
 def routines(inv: AwsInventory) -> list[tuple[Principal, list[RoutineCall]]]:
     """The ordinary principals of the lab account and what they do every day."""
-    account = inv.account_id
-    alice = inv.users["alice"]
     describe_cluster = RoutineCall("eks.amazonaws.com", "DescribeCluster", request={"name": inv.cluster_name})
+    return [
+        _human_routine(inv, describe_cluster),
+        _deploy_routine(inv, describe_cluster),
+        *(_node_routine(inv, node) for node in inv.nodes),
+        _service_routine(inv),
+    ]
+
+
+def _human_routine(inv: AwsInventory, describe_cluster: RoutineCall) -> tuple[Principal, list[RoutineCall]]:
+    """Alice, an engineer with an IAM user and the AWS CLI, looking around."""
+    alice = inv.users["alice"]
     human = Principal(
         kind="IAMUser",
-        account_id=account,
+        account_id=inv.account_id,
         source_ip="198.51.100.23",
         user_agent="aws-cli/2.17.20 md/awscrt#0.20.11 ua/2.0 os/macos#23.5.0 lang/python#3.11.9",
         arn=alice.arn,
@@ -292,55 +301,60 @@ def routines(inv: AwsInventory) -> list[tuple[Principal, list[RoutineCall]]]:
         access_key_id=alice.access_key_id,
         user_name=alice.user_name,
     )
-    result = [
-        (
-            human,
-            [
-                describe_cluster,
-                RoutineCall(
-                    "ec2.amazonaws.com", "DescribeInstances", request={"filterSet": {}, "instancesSet": {}}
-                ),
-                RoutineCall("s3.amazonaws.com", "ListBuckets", request={"Host": "s3.amazonaws.com"}),
-                RoutineCall("iam.amazonaws.com", "ListUsers"),
-                RoutineCall("cloudtrail.amazonaws.com", "LookupEvents", request={"maxResults": 50}),
-            ],
-        )
-    ]
-    deploy = inv.roles["github-actions-deploy"]
-    result.append(
-        (
-            _session(deploy, "GitHubActions", account, "140.82.112.4"),
-            [
-                describe_cluster,
-                RoutineCall("ecr.amazonaws.com", "GetAuthorizationToken"),
-                RoutineCall(
-                    "ecr.amazonaws.com",
-                    "PutImage",
-                    read_only=False,
-                    request={"repositoryName": "payments-api"},
-                ),
-            ],
-        )
+    return (
+        human,
+        [
+            describe_cluster,
+            RoutineCall(
+                "ec2.amazonaws.com", "DescribeInstances", request={"filterSet": {}, "instancesSet": {}}
+            ),
+            RoutineCall("s3.amazonaws.com", "ListBuckets", request={"Host": "s3.amazonaws.com"}),
+            RoutineCall("iam.amazonaws.com", "ListUsers"),
+            RoutineCall("cloudtrail.amazonaws.com", "LookupEvents", request={"maxResults": 50}),
+        ],
     )
-    for node in inv.nodes:
-        node_calls = [
-            RoutineCall("ec2.amazonaws.com", "DescribeNetworkInterfaces", request={"filterSet": {}}),
-            RoutineCall("ec2.amazonaws.com", "AssignPrivateIpAddresses", read_only=False),
+
+
+def _deploy_routine(inv: AwsInventory, describe_cluster: RoutineCall) -> tuple[Principal, list[RoutineCall]]:
+    """The CI deploy role's GitHub Actions sessions, pushing images."""
+    deploy = inv.roles["github-actions-deploy"]
+    return (
+        _session(deploy, "GitHubActions", inv.account_id, "140.82.112.4"),
+        [
+            describe_cluster,
             RoutineCall("ecr.amazonaws.com", "GetAuthorizationToken"),
-        ]
-        role = inv.node_role
-        session = _session(role, node.instance_id, account, node.private_ip)
-        result.append((session, node_calls))
+            RoutineCall(
+                "ecr.amazonaws.com", "PutImage", read_only=False, request={"repositoryName": "payments-api"}
+            ),
+        ],
+    )
+
+
+def _node_routine(inv: AwsInventory, node: NodeInstance) -> tuple[Principal, list[RoutineCall]]:
+    """A worker node's instance-role session: the VPC CNI and image pulls."""
+    node_calls = [
+        RoutineCall("ec2.amazonaws.com", "DescribeNetworkInterfaces", request={"filterSet": {}}),
+        RoutineCall("ec2.amazonaws.com", "AssignPrivateIpAddresses", read_only=False),
+        RoutineCall("ecr.amazonaws.com", "GetAuthorizationToken"),
+    ]
+    return _session(inv.node_role, node.instance_id, inv.account_id, node.private_ip), node_calls
+
+
+def _service_routine(inv: AwsInventory) -> tuple[Principal, list[RoutineCall]]:
+    """EC2 itself refreshing the node role's credentials for the first node."""
     service = Principal(
-        kind="AWSService", account_id=account, source_ip="", user_agent="", invoked_by="ec2.amazonaws.com"
+        kind="AWSService",
+        account_id=inv.account_id,
+        source_ip="",
+        user_agent="",
+        invoked_by="ec2.amazonaws.com",
     )
     refresh = RoutineCall(
         "sts.amazonaws.com",
         "AssumeRole",
         request={"roleArn": inv.node_role.arn, "roleSessionName": inv.nodes[0].instance_id},
     )
-    result.append((service, [refresh]))
-    return result
+    return service, [refresh]
 
 
 def _session(role: RoleRef, session: str, account: str, source_ip: str) -> Principal:

@@ -113,6 +113,42 @@ def build_finding(
     created = _ms(seen)
     detector = f"{rng.getrandbits(128):032x}"
     finding_id = f"{rng.getrandbits(128):032x}"
+    detail = {
+        "schemaVersion": "2.0",
+        "accountId": inv.account_id,
+        "region": inv.region,
+        "partition": "aws",
+        "id": finding_id,
+        "arn": f"arn:aws:guardduty:{inv.region}:{inv.account_id}:detector/{detector}/finding/{finding_id}",
+        "type": FINDING_TYPE,
+        "resource": _resource(inv, pod, event, access_key_details),
+        "service": _service(detector, event, created),
+        "severity": 8,
+        "createdAt": created,
+        "updatedAt": created,
+        "title": TITLE,
+        "description": (
+            f"A privileged container with root level access was launched on EKS Cluster {inv.cluster_name}. "
+            "If this behavior is not expected, it may indicate that your credentials are compromised."
+        ),
+    }
+    return {
+        "version": "0",
+        "id": random_uuid(rng),
+        "detail-type": "GuardDuty Finding",
+        "source": "aws.guardduty",
+        "account": inv.account_id,
+        "time": seen.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": inv.region,
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def _resource(
+    inv: AwsInventory, pod: dict[str, Any], event: dict[str, Any], access_key_details: dict[str, str] | None
+) -> dict[str, Any]:
+    """The finding's `resource`: the cluster, the caller as Kubernetes saw it, the pod, the AWS key if any."""
     user = event["user"]
     resource: dict[str, Any] = {
         "resourceType": "EKSCluster",
@@ -136,44 +172,20 @@ def build_finding(
     }
     if access_key_details is not None:
         resource["accessKeyDetails"] = access_key_details
-    detail = {
-        "schemaVersion": "2.0",
-        "accountId": inv.account_id,
-        "region": inv.region,
-        "partition": "aws",
-        "id": finding_id,
-        "arn": f"arn:aws:guardduty:{inv.region}:{inv.account_id}:detector/{detector}/finding/{finding_id}",
-        "type": FINDING_TYPE,
-        "resource": resource,
-        "service": {
-            "serviceName": "guardduty",
-            "detectorId": detector,
-            "action": {"actionType": "KUBERNETES_API_CALL", "kubernetesApiCallAction": _api_call(event)},
-            "resourceRole": "TARGET",
-            "additionalInfo": {"value": "{}", "type": "default"},
-            "evidence": None,
-            "eventFirstSeen": created,
-            "eventLastSeen": created,
-            "archived": False,
-            "count": 1,
-        },
-        "severity": 8,
-        "createdAt": created,
-        "updatedAt": created,
-        "title": TITLE,
-        "description": (
-            f"A privileged container with root level access was launched on EKS Cluster {inv.cluster_name}. "
-            "If this behavior is not expected, it may indicate that your credentials are compromised."
-        ),
-    }
+    return resource
+
+
+def _service(detector: str, event: dict[str, Any], created: str) -> dict[str, Any]:
+    """The finding's `service`: the detector and the API call, first and last seen at the pod create."""
     return {
-        "version": "0",
-        "id": random_uuid(rng),
-        "detail-type": "GuardDuty Finding",
-        "source": "aws.guardduty",
-        "account": inv.account_id,
-        "time": seen.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": inv.region,
-        "resources": [],
-        "detail": detail,
+        "serviceName": "guardduty",
+        "detectorId": detector,
+        "action": {"actionType": "KUBERNETES_API_CALL", "kubernetesApiCallAction": _api_call(event)},
+        "resourceRole": "TARGET",
+        "additionalInfo": {"value": "{}", "type": "default"},
+        "evidence": None,
+        "eventFirstSeen": created,
+        "eventLastSeen": created,
+        "archived": False,
+        "count": 1,
     }

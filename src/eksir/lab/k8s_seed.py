@@ -276,6 +276,7 @@ def _deploy(seeder: _Seeder, namespace: str, app: str, replicas: int, *, image: 
             "spec": json.loads(json.dumps(rs_template["spec"])),
         }
         seeder.run_pod(namespace, body, node)
+    _controller_status(seeder, namespace, deployment, replica_set, replicas)
     seeder.core.create_namespaced_service(
         namespace,
         {
@@ -283,9 +284,39 @@ def _deploy(seeder: _Seeder, namespace: str, app: str, replicas: int, *, image: 
             "spec": {"selector": _labels(app), "ports": [{"port": 80, "targetPort": 8080}]},
         },
     )
-    client.PolicyV1Api(seeder.api).create_namespaced_pod_disruption_budget(
+    policy = client.PolicyV1Api(seeder.api)
+    budget = policy.create_namespaced_pod_disruption_budget(
         namespace, {"metadata": {"name": app}, "spec": {"minAvailable": 1, "selector": selector}}
     )
+    status = {
+        "observedGeneration": budget.metadata.generation,
+        "currentHealthy": replicas,
+        "desiredHealthy": 1,
+        "expectedPods": replicas,
+        "disruptionsAllowed": max(replicas - 1, 0),
+    }
+    policy.patch_namespaced_pod_disruption_budget_status(app, namespace, {"status": status})
+
+
+def _controller_status(
+    seeder: _Seeder, namespace: str, deployment: Any, replica_set: Any, replicas: int
+) -> None:
+    """Write the status the Deployment and ReplicaSet controllers would (every seeded pod is Ready).
+
+    Why: the lab runs no kube-controller-manager (without kubelets it would mark every pod NotReady and
+    evict them, the attacker's pod and its evidence included), so without this every workload would read as
+    0 ready replicas and the outage check would raise false alarms that real clusters never show.
+    """
+    apps = client.AppsV1Api(seeder.api)
+    counts = {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}
+    rs_status = {
+        **counts,
+        "fullyLabeledReplicas": replicas,
+        "observedGeneration": replica_set.metadata.generation,
+    }
+    apps.patch_namespaced_replica_set_status(replica_set.metadata.name, namespace, {"status": rs_status})
+    dep_status = {**counts, "updatedReplicas": replicas, "observedGeneration": deployment.metadata.generation}
+    apps.patch_namespaced_deployment_status(deployment.metadata.name, namespace, {"status": dep_status})
 
 
 def _daemonset_pods(seeder: _Seeder) -> None:
@@ -324,6 +355,19 @@ def _daemonset_pods(seeder: _Seeder) -> None:
             "spec": json.loads(json.dumps(template["spec"])),
         }
         seeder.run_pod("kube-system", body, node)
+    count = len(seeder.inv.nodes)
+    status = {
+        "desiredNumberScheduled": count,
+        "currentNumberScheduled": count,
+        "numberReady": count,
+        "numberAvailable": count,
+        "updatedNumberScheduled": count,
+        "numberMisscheduled": 0,
+        "observedGeneration": ds.metadata.generation,
+    }
+    client.AppsV1Api(seeder.api).patch_namespaced_daemon_set_status(
+        "aws-node", "kube-system", {"status": status}
+    )
 
 
 def _rbac_and_identities(seeder: _Seeder) -> None:

@@ -3,8 +3,9 @@
 Tests run moto in-process (`ThreadedMotoServer`) because it starts in milliseconds and dies with the test
 session. `eksir lab up` needs the server to outlive the CLI process, so it starts `python -m moto.server` as a
 detached process in its own process group; the caller records its pid so `eksir lab down` can stop it.
-Nothing here patches boto3: every client is an ordinary client whose `endpoint_url` points at the server, so
-the code under test cannot tell moto from AWS by anything but the URL.
+Nothing here patches boto3: every client is an ordinary client from eksir's one factory (`clients.aws`, the
+same Config as the product's) whose `endpoint_url` points at the server, so the code under test cannot tell
+moto from AWS by anything but the URL.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
+from eksir.clients.aws import new_client, new_session
 from eksir.errors import LabError
 from eksir.lab import processes
 from eksir.lab.build import log_tail
@@ -31,6 +30,8 @@ DEFAULT_REGION = "us-east-1"
 DUMMY_ACCESS_KEY_ID = "testing"
 DUMMY_SECRET_ACCESS_KEY = "testing"
 LOOPBACK = "127.0.0.1"
+MAX_ATTEMPTS = 3
+"""Retries against moto: it never throttles, so retrying only slows down noticing that it is gone."""
 _SPAWN_ATTEMPTS = 3
 LOAD_MANAGED_POLICIES = "MOTO_IAM_LOAD_MANAGED_POLICIES"
 EKS_NODE_AMI = "ami-0c1e3f5a7b9d2e4f6"
@@ -75,7 +76,7 @@ class AwsEndpoint:
     access_key_id: str = DUMMY_ACCESS_KEY_ID
     secret_access_key: str = DUMMY_SECRET_ACCESS_KEY
 
-    _session: boto3.session.Session = field(default_factory=boto3.session.Session, compare=False, repr=False)
+    _session: Any = field(default_factory=new_session, compare=False, repr=False)
     _clients: dict[tuple[str, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
     def client(
@@ -97,14 +98,15 @@ class AwsEndpoint:
         secret = secret_access_key or self.secret_access_key
         cache_key = (service, key, secret, session_token or "")
         if cache_key not in self._clients:
-            self._clients[cache_key] = self._session.client(
+            self._clients[cache_key] = new_client(
                 service,
+                session=self._session,
                 endpoint_url=self.url,
-                region_name=self.region,
-                aws_access_key_id=key,
-                aws_secret_access_key=secret,
-                aws_session_token=session_token,
-                config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+                region=self.region,
+                access_key_id=key,
+                secret_access_key=secret,
+                session_token=session_token,
+                max_attempts=MAX_ATTEMPTS,
             )
         return self._clients[cache_key]
 

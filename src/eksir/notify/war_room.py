@@ -53,6 +53,9 @@ class WarRoom:
     def step_failed(self, step: PlanStep, record: StepRecord, state: RunState) -> None:
         self.send(msg.step_failed(step.id, state))
 
+    def step_finished(self, step: PlanStep, record: StepRecord, state: RunState) -> None:
+        """Nothing per step: the room hears of failures (above) and of each phase as it ends."""
+
     def phase_finished(self, phase: str, state: RunState) -> None:
         self.send(msg.phase_finished(phase, state))
 

@@ -18,8 +18,8 @@ from eksir.report.build import build_report
 from eksir.report.html import render_html
 from eksir.report.markdown import render_markdown
 from eksir.report.model import Report
-from eksir.report.record import REPORT_FILES, REPORT_KIND, load_record
 from eksir.store.case_store import CaseHandle
+from eksir.store.record import REPORT_FILES, REPORT_KIND, load_record
 
 FORMATS = tuple(REPORT_FILES)
 

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from eksir.models.finding import Finding
 from eksir.report.lessons import lessons
 from eksir.report.model import EvidenceRow, HuntCategory, Lane, OwnerRow, Report, StepRow
-from eksir.report.record import CaseRecord
 from eksir.report.steps import phase_map, step_rows
 from eksir.report.timeline import (
     attacker_entries,
@@ -27,6 +26,7 @@ from eksir.report.timeline import (
     metrics,
     response_entries,
 )
+from eksir.store.record import CaseRecord
 from eksir.store.sensitivity import sensitive_reason
 
 ASSESSMENT_DOC = "prevention/assessment.json"

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from eksir.clients.aws_types import ClientFactory
 from eksir.models.resolution import ClusterInfo, IdentityMapping
 from eksir.resolve.kube import KubeReader
 from eksir.resolve.owners import OwnerCache
 
-AwsFactory = Callable[[str], Any]
+AwsFactory = ClientFactory
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -20,7 +20,10 @@ from eksir.errors import BadInputError, EksirError
 from eksir.findings import read_findings
 from eksir.models.finding import Finding
 
-ClientFor = Callable[[str], Any]
+if TYPE_CHECKING:
+    from types_boto3_guardduty.client import GuardDutyClient
+
+ClientFor = Callable[[str], "GuardDutyClient"]
 """Returns a GuardDuty client for a region."""
 
 

@@ -19,8 +19,8 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from eksir.models.case import Case, CaseEvent, EvidenceItem
 from eksir.models.finding import Finding
 from eksir.store.atomic import commit, sha256_bytes, stage
 from eksir.store.event_log import EventLog
+from eksir.store.frozen import ensure_open
 from eksir.store.lock import Lease, case_lease
 
 CASE_FILE = "case.json"
@@ -95,9 +96,17 @@ class CaseHandle:
     def append(self, event_type: str, data: dict[str, Any] | None = None) -> CaseEvent:
         return self.log.append(event_type, self.actor, data or {})
 
-    def writer(self, command: str, *, wait: bool = False) -> AbstractContextManager[Lease]:
-        """The case's one-writer lease for a whole command (store/lock.py); exit 12 while another holds it."""
-        return case_lease(self.path, command, wait=wait)
+    @contextmanager
+    def writer(self, command: str, *, wait: bool = False, closed_ok: bool = False) -> Iterator[Lease]:
+        """The case's one-writer lease for a whole command (store/lock.py); exit 12 while another holds it.
+
+        A closed case refuses too (exit 12, store/frozen.py) unless the command reopens it or is one of the
+        few that may touch a closed case (`closed_ok`: export, repair, close itself).
+        """
+        with case_lease(self.path, command, wait=wait) as lease:
+            if not closed_ok:
+                ensure_open(self, command)
+            yield lease
 
     def save(self, case: Case, reason: str) -> Case:
         """Rewrite case.json write-ahead: staged, its hash logged, then renamed into place."""
@@ -193,6 +202,7 @@ class CaseStore:
         info = dict(input_info or {})
         if (target / CASE_FILE).is_file():
             handle = CaseHandle(target, self.actor)
+            ensure_open(handle, "record the finding received again")
             handle.append("finding.received-again", {"finding_id": finding.id, "input": input_name, **info})
             return handle, False
         self.root.mkdir(parents=True, exist_ok=True)

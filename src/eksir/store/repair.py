@@ -33,7 +33,7 @@ _MAX_TORN_BYTES = 1 << 20
 
 def repair_case(handle: CaseHandle, *, wait: bool = False) -> list[str]:
     """Repair under the case's writer lease; returns one line per repair made (empty: nothing to do)."""
-    with handle.writer("eksir case repair", wait=wait):
+    with handle.writer("eksir case repair", wait=wait, closed_ok=True):
         done = _cut_torn_tail(handle)
         done += _finish_pending(handle)
         done += _record_orphans(handle)

@@ -24,8 +24,10 @@ LAMBDA_CONFIG = "a Lambda function as described before deletion: its environment
 
 VOLATILE_DESCRIPTION = "volatile evidence from the node"
 """How a node capture's evidence description starts (written by actions/evidence/volatile.py)."""
-_LAMBDA_SOURCE = "recovery.delete_lambda_function describe"
-_K8S_OBJECT_SOURCE = "recovery.delete_k8s_object describe"
+# Evidence sources name the action that described the object; cases written before the recovery actions took
+# `service.verb` ids (eksir 0.1.0 before this change) name the old `recovery.*` ids, and stay marked.
+_LAMBDA_SOURCES = frozenset({"lambda.delete_function describe", "recovery.delete_lambda_function describe"})
+_K8S_OBJECT_SOURCES = frozenset({"k8s.delete_object describe", "recovery.delete_k8s_object describe"})
 _MAX_DESCRIPTION_BYTES = 4 << 20
 
 
@@ -33,9 +35,9 @@ def sensitive_reason(item: EvidenceItem, case_dir: Path) -> str | None:
     """Why `item` is sensitive, or None. Reads the item's file only for a recovery description."""
     if item.description.startswith(VOLATILE_DESCRIPTION):
         return NODE_CAPTURE
-    if item.source == _LAMBDA_SOURCE:
+    if item.source in _LAMBDA_SOURCES:
         return LAMBDA_CONFIG
-    if item.source == _K8S_OBJECT_SOURCE and _describes_a_secret(case_dir / item.path):
+    if item.source in _K8S_OBJECT_SOURCES and _describes_a_secret(case_dir / item.path):
         return SECRET_OBJECT
     return None
 

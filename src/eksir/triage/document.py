@@ -1,13 +1,14 @@
 """The stable triage result: one JSON object per finding (documented in the README) and a readable summary.
 
 The JSON shape is a public contract (`eksir triage --output json`): fields are only ever added, never renamed.
+One small function per section, in the order the document has them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from eksir.models.finding import Finding
+from eksir.models.finding import Actor, ApiCall, Finding, Workload
 from eksir.safetext import md_escape
 from eksir.triage.verdict import Verdict
 
@@ -22,77 +23,86 @@ def triage_document(
     finding: Finding, verdict: Verdict, case_id: str | None, case_path: str | None
 ) -> dict[str, Any]:
     """Build the documented triage object for one finding."""
-    workload = finding.workload
-    actor = finding.actor
-    call = finding.api_call
     return {
         "schema": TRIAGE_SCHEMA,
-        "finding": {
-            "id": finding.id,
-            "arn": finding.arn,
-            "type": finding.type,
-            "family": finding.family.value,
-            "severity": finding.severity,
-            "account_id": finding.account_id,
-            "region": finding.region,
-            "created_at": _iso(finding.created_at),
-            "sample": finding.sample,
-            "source_format": finding.source_format.value,
-        },
+        "finding": _finding(finding),
         "cluster": {"name": finding.cluster.name, "arn": finding.cluster.arn} if finding.cluster else None,
-        "workload": None
-        if workload is None
-        else {
-            "namespace": workload.namespace,
-            "name": workload.name,
-            "uid": workload.uid,
-            "type": workload.type,
-            "service_account": workload.service_account,
-            "host_network": workload.host_network,
-            "host_pid": workload.host_pid,
-            "host_ipc": workload.host_ipc,
-            "containers": [
-                {"name": c.name, "image": c.image, "privileged": c.privileged} for c in workload.containers
-            ],
-            "host_paths": [v.host_path for v in workload.volumes if v.host_path],
-        },
-        "actor": None
-        if actor is None
-        else {
-            "kind": actor.kind.value,
-            "username": actor.username,
-            "uid": actor.uid,
-            "groups": list(actor.groups),
-            "access_key_id": actor.access_key_id,
-            "principal_id": actor.principal_id,
-            "user_type": actor.user_type,
-            "user_name": actor.user_name,
-            "session_name": actor.session_name,
-            "reason": actor.reason,
-        },
-        "api_call": None
-        if call is None
-        else {
-            "verb": call.verb,
-            "request_uri": call.request_uri,
-            "status_code": call.status_code,
-            "user_agent": call.user_agent,
-            "source_ips": list(call.source_ips),
-            "asn": call.asn,
-            "asn_org": call.asn_org,
-            "country_code": call.country_code,
-        },
-        "verdict": {
-            "decision": verdict.decision.value,
-            "reasons": list(verdict.reasons),
-            "checks": [
-                {"name": c.name, "status": c.status.value, "detail": c.detail} for c in verdict.checks
-            ],
-            "change_record": verdict.change_record.id if verdict.change_record else None,
-            "suppression_filter": verdict.suppression_filter,
-            "follow_ups": list(verdict.follow_ups),
-        },
+        "workload": _workload(finding.workload) if finding.workload is not None else None,
+        "actor": _actor(finding.actor) if finding.actor is not None else None,
+        "api_call": _api_call(finding.api_call) if finding.api_call is not None else None,
+        "verdict": _verdict(verdict),
         "case": {"id": case_id, "path": case_path},
+    }
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    return {
+        "id": finding.id,
+        "arn": finding.arn,
+        "type": finding.type,
+        "family": finding.family.value,
+        "severity": finding.severity,
+        "account_id": finding.account_id,
+        "region": finding.region,
+        "created_at": _iso(finding.created_at),
+        "sample": finding.sample,
+        "source_format": finding.source_format.value,
+    }
+
+
+def _workload(workload: Workload) -> dict[str, Any]:
+    return {
+        "namespace": workload.namespace,
+        "name": workload.name,
+        "uid": workload.uid,
+        "type": workload.type,
+        "service_account": workload.service_account,
+        "host_network": workload.host_network,
+        "host_pid": workload.host_pid,
+        "host_ipc": workload.host_ipc,
+        "containers": [
+            {"name": c.name, "image": c.image, "privileged": c.privileged} for c in workload.containers
+        ],
+        "host_paths": [v.host_path for v in workload.volumes if v.host_path],
+    }
+
+
+def _actor(actor: Actor) -> dict[str, Any]:
+    return {
+        "kind": actor.kind.value,
+        "username": actor.username,
+        "uid": actor.uid,
+        "groups": list(actor.groups),
+        "access_key_id": actor.access_key_id,
+        "principal_id": actor.principal_id,
+        "user_type": actor.user_type,
+        "user_name": actor.user_name,
+        "session_name": actor.session_name,
+        "reason": actor.reason,
+    }
+
+
+def _api_call(call: ApiCall) -> dict[str, Any]:
+    return {
+        "verb": call.verb,
+        "request_uri": call.request_uri,
+        "status_code": call.status_code,
+        "user_agent": call.user_agent,
+        "source_ips": list(call.source_ips),
+        "asn": call.asn,
+        "asn_org": call.asn_org,
+        "country_code": call.country_code,
+    }
+
+
+def _verdict(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "decision": verdict.decision.value,
+        "reasons": list(verdict.reasons),
+        "checks": [{"name": c.name, "status": c.status.value, "detail": c.detail} for c in verdict.checks],
+        "change_record": verdict.change_record.id if verdict.change_record else None,
+        "suppression_filter": verdict.suppression_filter,
+        "follow_ups": list(verdict.follow_ups),
     }
 
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, Field
 
@@ -41,6 +41,9 @@ from eksir.actions.evidence.case_evidence import record_evidence
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from types_boto3_logs.type_defs import GetQueryResultsResponseTypeDef
 
 QUERY_LIMIT = 10000
 POLL_INTERVAL_S = 2.0
@@ -128,7 +131,7 @@ def _group_exists(ctx: ActionContext, name: str) -> bool:
     return any(g.get("logGroupName") == name for g in groups)
 
 
-def parse_rows(results: Sequence[Sequence[dict[str, str]]]) -> list[dict[str, Any]]:
+def parse_rows(results: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """GetQueryResults rows ([{field, value}]) as dicts, with the audit event decoded from @message."""
     rows: list[dict[str, Any]] = []
     for raw in results:
@@ -267,10 +270,10 @@ class AuditActorChanges(Action[AuditChangesParams]):
         return results
 
     @staticmethod
-    def _poll(ctx: ActionContext, query_id: str, deadline: float) -> dict[str, Any]:
+    def _poll(ctx: ActionContext, query_id: str, deadline: float) -> GetQueryResultsResponseTypeDef:
         while True:
             with aws_call(f"read Logs Insights query {query_id}"):
-                response: dict[str, Any] = ctx.aws("logs").get_query_results(queryId=query_id)
+                response = ctx.aws("logs").get_query_results(queryId=query_id)
             if response.get("status") in _DONE or time.monotonic() >= deadline:
                 return response
             time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))

@@ -12,10 +12,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eksir.actions.base import ACTION_CASE_LABEL, ActionContext, ActionSpec
 from eksir.errors import RefusedError
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import TagTypeDef
 
 CASE_LABEL = ACTION_CASE_LABEL
 QUARANTINE_LABEL = "eksir.io/quarantine"
@@ -33,7 +36,7 @@ def require_live(ctx: ActionContext, spec: ActionSpec) -> None:
         raise RefusedError(f"{spec.id}: dry run, nothing changed (run without --dry-run to apply)")
 
 
-def case_tags(ctx: ActionContext, **extra: str) -> list[dict[str, str]]:
+def case_tags(ctx: ActionContext, **extra: str) -> list[TagTypeDef]:
     """AWS tags naming the case (plus any extra key/value pairs), in the `[{Key, Value}]` shape AWS takes."""
     tags = {CASE_LABEL: ctx.case_id, **extra}
     return [{"Key": key, "Value": value} for key, value in tags.items()]

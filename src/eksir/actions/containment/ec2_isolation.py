@@ -11,7 +11,8 @@ isolation group.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import Field
 
@@ -30,8 +31,11 @@ from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
 
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import IpPermissionTypeDef, NetworkInterfaceTypeDef
+
 ORIGINAL_GROUPS_TAG = "eksir.io/original-groups:"
-HTTPS_EGRESS = {
+HTTPS_EGRESS: IpPermissionTypeDef = {
     "IpProtocol": "tcp",
     "FromPort": 443,
     "ToPort": 443,
@@ -65,7 +69,7 @@ def group_name(ctx: ActionContext) -> str:
     return f"eksir-isolation-{ctx.case_id}"
 
 
-def _enis(ctx: ActionContext, instance_id: str) -> list[dict[str, Any]]:
+def _enis(ctx: ActionContext, instance_id: str) -> list[NetworkInterfaceTypeDef]:
     with aws_call(f"list network interfaces of {instance_id}"):
         pages = (
             ctx.aws("ec2")
@@ -86,7 +90,7 @@ def _find_group(ctx: ActionContext, vpc_id: str) -> dict[str, Any] | None:
     return dict(groups[0]) if groups else None
 
 
-def _rule_keys(rules: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+def _rule_keys(rules: Sequence[Mapping[str, Any]]) -> set[tuple[Any, ...]]:
     """Comparable form of security-group rules (protocol, ports, CIDRs), ignoring descriptions."""
     keys = set()
     for rule in rules:
@@ -97,10 +101,16 @@ def _rule_keys(rules: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
     return keys
 
 
-def _strip_rules(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rules as Revoke* accepts them (DescribeSecurityGroups adds fields Revoke rejects on some stacks)."""
+def _strip_rules(rules: Sequence[Mapping[str, Any]]) -> list[IpPermissionTypeDef]:
+    """Rules as Revoke* accepts them (DescribeSecurityGroups adds fields Revoke rejects on some stacks).
+
+    Each rule keeps only IpPermission's own keys, hence the cast: the filter is by name, not by type.
+    """
     keep = ("IpProtocol", "FromPort", "ToPort", "IpRanges", "Ipv6Ranges", "UserIdGroupPairs", "PrefixListIds")
-    return [{k: v for k, v in rule.items() if k in keep and v != []} for rule in rules]
+    return [
+        cast("IpPermissionTypeDef", {k: v for k, v in rule.items() if k in keep and v != []})
+        for rule in rules
+    ]
 
 
 def _ensure_group(ctx: ActionContext, vpc_id: str, keep_ssm_egress: bool) -> dict[str, Any]:

@@ -15,6 +15,7 @@ node that uses it, so `check` refuses them.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
@@ -81,7 +82,7 @@ def read_policies(ctx: ActionContext, params: DeleteAccessEntryParams) -> list[d
     ]
 
 
-def _scope(scope: dict[str, Any]) -> dict[str, Any]:
+def _scope(scope: Mapping[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"type": scope.get("type", "cluster")}
     if scope.get("namespaces"):
         result["namespaces"] = list(scope["namespaces"])

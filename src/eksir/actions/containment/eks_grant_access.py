@@ -21,7 +21,6 @@ import json
 from typing import Any, Literal
 
 import yaml
-from kubernetes.client import CoreV1Api
 from pydantic import Field, model_validator
 
 from eksir.actions.base import (
@@ -41,6 +40,7 @@ from eksir.actions.containment.eks_access import CLUSTER_NAME_PATTERN
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.clients.k8s import api_client_from_kubeconfig, k8s_call
+from eksir.clients.k8s_api import core
 from eksir.errors import NotFoundError, PermissionDeniedError, RefusedError
 
 RESPONDER_GROUP = "eksir-responders"
@@ -247,7 +247,7 @@ class GrantResponderAccess(Action[GrantParams]):
             body = {"metadata": {"name": aws_auth.NAME, "namespace": aws_auth.NAMESPACE}, "data": {}}
             created = mutate(body)
             with k8s_call("create ConfigMap kube-system/aws-auth"):
-                CoreV1Api(admin.k8s()).create_namespaced_config_map(aws_auth.NAMESPACE, created)
+                core(admin.k8s()).create_namespaced_config_map(aws_auth.NAMESPACE, created)
             return {"mode": params.mode, "created": True, "created_configmap": True}
         return {"mode": params.mode, "created": after is not None}
 

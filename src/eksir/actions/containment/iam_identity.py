@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -29,7 +29,7 @@ from eksir.actions.base import (
 from eksir.actions.containment.casework import require_live
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
-from eksir.errors import NotFoundError
+from eksir.errors import CaseInvalidError, NotFoundError
 
 REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
 ROTATION_WORKLIST = (
@@ -59,6 +59,21 @@ def _key_status(ctx: ActionContext, params: DeactivateAccessKeyParams) -> str:
         if key["AccessKeyId"] == params.access_key_id:
             return str(key["Status"])
     raise NotFoundError(f"IAM user {params.user_name} has no access key {params.access_key_id}")
+
+
+KeyStatus = Literal["Active", "Inactive", "Expired"]
+KEY_STATUSES: tuple[KeyStatus, ...] = ("Active", "Inactive", "Expired")
+
+
+def _key_status_value(recorded: object) -> KeyStatus:
+    """The status recorded at apply (as IAM reported it), in the form UpdateAccessKey takes.
+
+    Raises CaseInvalidError for any other value: this action never records one, so the record was altered.
+    """
+    for status in KEY_STATUSES:
+        if recorded == status:
+            return status
+    raise CaseInvalidError(f"recorded access key status {recorded!r} is not one IAM reports")
 
 
 @register_action
@@ -128,7 +143,7 @@ class DeactivateAccessKey(Action[DeactivateAccessKeyParams]):
         self, ctx: ActionContext, params: DeactivateAccessKeyParams, applied: dict[str, Any]
     ) -> None:
         require_live(ctx, self.spec)
-        previous = str(applied.get("previous_status", "Inactive"))
+        previous = _key_status_value(applied.get("previous_status", "Inactive"))
         if _key_status(ctx, params) != previous:
             with aws_call(f"restore access key {params.access_key_id} to {previous}"):
                 ctx.aws("iam").update_access_key(

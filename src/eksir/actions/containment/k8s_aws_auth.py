@@ -23,8 +23,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import yaml
-from kubernetes.client import CoreV1Api
-from kubernetes.client.exceptions import ApiException
 from pydantic import Field, model_validator
 
 from eksir.actions.base import (
@@ -40,7 +38,8 @@ from eksir.actions.base import (
 )
 from eksir.actions.containment.casework import require_live, strip_server_fields, to_json
 from eksir.actions.registry import register_action
-from eksir.clients.k8s import k8s_call, translate_api_exception
+from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_api import ConflictError, core, k8s_write
 from eksir.errors import NotFoundError, RefusedError, TemporaryError
 
 NAMESPACE, NAME = "kube-system", "aws-auth"
@@ -154,7 +153,7 @@ def read_aws_auth(ctx: ActionContext) -> dict[str, Any]:
     """kube-system/aws-auth as JSON. Raises NotFoundError (no ConfigMap: access entries only?)."""
     api = ctx.k8s()
     with k8s_call(f"read ConfigMap {NAMESPACE}/{NAME}"):
-        return dict(to_json(api, CoreV1Api(api).read_namespaced_config_map(NAME, NAMESPACE)))
+        return dict(to_json(api, core(api).read_namespaced_config_map(NAME, NAMESPACE)))
 
 
 def update_with_retry(
@@ -171,11 +170,10 @@ def update_with_retry(
         if desired is None:
             return current, None
         try:
-            CoreV1Api(ctx.k8s()).replace_namespaced_config_map(NAME, NAMESPACE, desired)
-        except ApiException as exc:
-            if exc.status == 409:
-                continue
-            raise translate_api_exception(exc, f"{doing} in {NAMESPACE}/{NAME}") from exc
+            with k8s_write(f"{doing} in {NAMESPACE}/{NAME}"):
+                core(ctx.k8s()).replace_namespaced_config_map(NAME, NAMESPACE, desired)
+        except ConflictError:
+            continue
         return current, desired
     raise TemporaryError(f"{doing}: {NAMESPACE}/{NAME} kept changing ({CONFLICT_RETRIES} conflicts); retry")
 
@@ -354,7 +352,7 @@ class RemoveAwsAuthEntry(Action[AwsAuthEntryParams]):
         body = json.loads(json.dumps(backup))
         _set_notes(body, [])
         with k8s_call(f"re-create ConfigMap {NAMESPACE}/{NAME} from the backup"):
-            CoreV1Api(ctx.k8s()).create_namespaced_config_map(NAMESPACE, body)
+            core(ctx.k8s()).create_namespaced_config_map(NAMESPACE, body)
 
 
 def _drop_notes(cm: dict[str, Any], ctx: ActionContext, params: AwsAuthEntryParams) -> dict[str, Any]:

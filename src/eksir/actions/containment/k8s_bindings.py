@@ -16,12 +16,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes.client import AuthorizationV1Api, RbacAuthorizationV1Api, V1DeleteOptions, V1Preconditions
-from kubernetes.client.exceptions import ApiException
-
 from eksir.actions.base import ActionContext, RbacRule
 from eksir.actions.containment.casework import strip_server_fields, to_json
-from eksir.clients.k8s import k8s_call, translate_api_exception
+from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_api import ConflictError, authorization, delete_options, k8s_write, rbac
 from eksir.errors import NotFoundError, RefusedError, TemporaryError
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -42,10 +40,10 @@ REVIEW_RULE = RbacRule(("authorization.k8s.io",), ("subjectaccessreviews",), ("c
 def list_bindings(ctx: ActionContext) -> list[dict[str, Any]]:
     """Every RoleBinding (all namespaces) and ClusterRoleBinding as JSON with `kind` set."""
     api = ctx.k8s()
-    rbac = RbacAuthorizationV1Api(api)
+    group = rbac(api)
     with k8s_call("list RoleBindings and ClusterRoleBindings"):
-        roles = to_json(api, rbac.list_role_binding_for_all_namespaces()).get("items", [])
-        clusters = to_json(api, rbac.list_cluster_role_binding()).get("items", [])
+        roles = to_json(api, group.list_role_binding_for_all_namespaces()).get("items", [])
+        clusters = to_json(api, group.list_cluster_role_binding()).get("items", [])
     return [{**b, "kind": "RoleBinding"} for b in roles] + [
         {**b, "kind": "ClusterRoleBinding"} for b in clusters
     ]
@@ -70,35 +68,33 @@ def describe(binding: dict[str, Any]) -> str:
 
 def _read(ctx: ActionContext, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
     api = ctx.k8s()
-    rbac = RbacAuthorizationV1Api(api)
+    group = rbac(api)
     with k8s_call(f"read {kind} {namespace or ''}/{name}"):
         if kind == "RoleBinding":
-            return {**to_json(api, rbac.read_namespaced_role_binding(name, namespace)), "kind": kind}
-        return {**to_json(api, rbac.read_cluster_role_binding(name)), "kind": kind}
+            return {**to_json(api, group.read_namespaced_role_binding(name, namespace)), "kind": kind}
+        return {**to_json(api, group.read_cluster_role_binding(name)), "kind": kind}
 
 
 def _write(ctx: ActionContext, binding: dict[str, Any], verb: str) -> None:
-    """replace / delete (with uid+resourceVersion preconditions) / create; ApiException passes through."""
-    rbac = RbacAuthorizationV1Api(ctx.k8s())
+    """replace / delete (with uid+resourceVersion preconditions) / create; SDK errors pass through."""
+    group = rbac(ctx.k8s())
     meta, kind = binding["metadata"], binding["kind"]
     body = {k: v for k, v in binding.items() if k != "kind"}
     if verb == "delete":
-        options = V1DeleteOptions(
-            preconditions=V1Preconditions(uid=meta["uid"], resource_version=meta["resourceVersion"])
-        )
+        options = delete_options(meta["uid"], meta["resourceVersion"])
         if kind == "RoleBinding":
-            rbac.delete_namespaced_role_binding(meta["name"], meta["namespace"], body=options)
+            group.delete_namespaced_role_binding(meta["name"], meta["namespace"], body=options)
         else:
-            rbac.delete_cluster_role_binding(meta["name"], body=options)
+            group.delete_cluster_role_binding(meta["name"], body=options)
     elif verb == "replace":
         if kind == "RoleBinding":
-            rbac.replace_namespaced_role_binding(meta["name"], meta["namespace"], body)
+            group.replace_namespaced_role_binding(meta["name"], meta["namespace"], body)
         else:
-            rbac.replace_cluster_role_binding(meta["name"], body)
+            group.replace_cluster_role_binding(meta["name"], body)
     elif kind == "RoleBinding":
-        rbac.create_namespaced_role_binding(meta["namespace"], body)
+        group.create_namespaced_role_binding(meta["namespace"], body)
     else:
-        rbac.create_cluster_role_binding(body)
+        group.create_cluster_role_binding(body)
 
 
 def strip_subjects(ctx: ActionContext, ref: dict[str, Any], drop: SubjectFilter) -> dict[str, Any] | None:
@@ -121,11 +117,10 @@ def strip_subjects(ctx: ActionContext, ref: dict[str, Any], drop: SubjectFilter)
         desired = json.loads(json.dumps(current))
         desired["subjects"] = kept
         try:
-            _write(ctx, current if not kept else desired, "delete" if not kept else "replace")
-        except ApiException as exc:
-            if exc.status == 409:
-                continue
-            raise translate_api_exception(exc, f"remove subjects from {describe(current)}") from exc
+            with k8s_write(f"remove subjects from {describe(current)}"):
+                _write(ctx, current if not kept else desired, "delete" if not kept else "replace")
+        except ConflictError:
+            continue
         return {
             "kind": kind,
             "namespace": namespace,
@@ -166,11 +161,10 @@ def restore(ctx: ActionContext, record: dict[str, Any]) -> None:
                 return
             desired, verb = {**current, "subjects": wanted}, "replace"
         try:
-            _write(ctx, desired, verb)
-        except ApiException as exc:
-            if exc.status == 409:
-                continue
-            raise translate_api_exception(exc, f"restore {record['kind']} {record['name']}") from exc
+            with k8s_write(f"restore {record['kind']} {record['name']}"):
+                _write(ctx, desired, verb)
+        except ConflictError:
+            continue
         return
     raise TemporaryError(
         f"{record['kind']} {record['name']} kept changing ({CONFLICT_RETRIES} conflicts); retry"
@@ -193,7 +187,7 @@ def can(ctx: ActionContext, user: str, groups: list[str], verb: str, resource: s
         },
     }
     with k8s_call(f"review whether {user} may {verb} {resource}"):
-        review = AuthorizationV1Api(ctx.k8s()).create_subject_access_review(body)
+        review = authorization(ctx.k8s()).create_subject_access_review(body)
     return bool(review.status and review.status.allowed)
 
 

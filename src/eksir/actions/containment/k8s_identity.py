@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes.client import CoreV1Api, V1DeleteOptions, V1Preconditions
 from pydantic import Field
 
 from eksir.actions.base import (
@@ -46,6 +45,7 @@ from eksir.actions.containment.k8s_bindings import (
 from eksir.actions.containment.k8s_secrets import secret_rows
 from eksir.actions.registry import register_action
 from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_api import core, delete_options
 from eksir.errors import NotFoundError, RefusedError
 
 __all__ = ["RemoveUserBindings", "RevokeServiceAccountGrants", "k8s_aws_auth", "k8s_secrets"]
@@ -320,7 +320,7 @@ class RevokeServiceAccountGrants(Action[ServiceAccountParams]):
         api = ctx.k8s()
         try:
             with k8s_call(f"read ServiceAccount {params.namespace}/{params.service_account}"):
-                CoreV1Api(api).read_namespaced_service_account(params.service_account, params.namespace)
+                core(api).read_namespaced_service_account(params.service_account, params.namespace)
         except NotFoundError as exc:
             return CheckOutcome(ok=False, detail=exc.message)
         diff, notes = _diff(ctx, self._drop(params))
@@ -360,12 +360,10 @@ class RevokeServiceAccountGrants(Action[ServiceAccountParams]):
         records, skipped = _strip_all(ctx, self._drop(params))
         deleted = []
         for meta in _legacy_tokens(ctx, params):
-            options = V1DeleteOptions(preconditions=V1Preconditions(uid=meta["uid"]))
+            options = delete_options(meta["uid"])
             try:
                 with k8s_call(f"delete legacy token Secret {params.namespace}/{meta['name']}"):
-                    CoreV1Api(ctx.k8s()).delete_namespaced_secret(
-                        meta["name"], params.namespace, body=options
-                    )
+                    core(ctx.k8s()).delete_namespaced_secret(meta["name"], params.namespace, body=options)
             except NotFoundError:
                 continue
             deleted.append(_token_record(meta))

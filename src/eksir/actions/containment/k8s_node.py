@@ -17,7 +17,6 @@ import json
 import re
 from typing import Any
 
-from kubernetes.client import CoreV1Api
 from pydantic import Field
 
 from eksir.actions.base import (
@@ -41,6 +40,7 @@ from eksir.actions.containment.casework import (
 )
 from eksir.actions.registry import register_action
 from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_api import core
 from eksir.errors import BadInputError, NotFoundError
 
 SCHEDULABLE_BEFORE = "eksir.io/unschedulable-before-cordon"
@@ -57,12 +57,12 @@ def read_node(ctx: ActionContext, name: str) -> dict[str, Any]:
     """The node as JSON. Raises NotFoundError when it is gone, PermissionDeniedError without `get nodes`."""
     api = ctx.k8s()
     with k8s_call(f"read node {name}"):
-        return dict(to_json(api, CoreV1Api(api).read_node(name)))
+        return dict(to_json(api, core(api).read_node(name)))
 
 
 def _patch_node(ctx: ActionContext, name: str, ops: list[dict[str, Any]], doing: str) -> None:
     with k8s_call(f"{doing} node {name}"):
-        CoreV1Api(ctx.k8s()).patch_node(name, ops)
+        core(ctx.k8s()).patch_node(name, ops)
 
 
 def _annotation_ops(meta: dict[str, Any], key: str, value: str | None) -> list[dict[str, Any]]:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kubernetes.client import AppsV1Api, CoreV1Api
-
 from eksir.actions.base import (
     Action,
     ActionContext,
@@ -31,6 +29,7 @@ from eksir.actions.containment.netpol import selector_matches
 from eksir.actions.containment.podref import PodParams, read_pod
 from eksir.actions.registry import register_action
 from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_api import apps, core
 from eksir.errors import NotFoundError, RefusedError
 
 ORPHANED_FROM = "eksir.io/orphaned-from"
@@ -44,7 +43,7 @@ def _controller(pod: dict[str, Any]) -> dict[str, Any] | None:
 def _read_rs(ctx: ActionContext, namespace: str, name: str) -> dict[str, Any]:
     api = ctx.k8s()
     with k8s_call(f"read ReplicaSet {namespace}/{name}"):
-        return dict(to_json(api, AppsV1Api(api).read_namespaced_replica_set(name, namespace)))
+        return dict(to_json(api, apps(api).read_namespaced_replica_set(name, namespace)))
 
 
 def selected_keys(selector: dict[str, Any]) -> list[str]:
@@ -146,7 +145,7 @@ class OrphanPod(Action[PodParams]):
             }
         )
         with k8s_call(f"orphan pod {params.namespace}/{params.pod_name}"):
-            CoreV1Api(ctx.k8s()).patch_namespaced_pod(params.pod_name, params.namespace, ops)
+            core(ctx.k8s()).patch_namespaced_pod(params.pod_name, params.namespace, ops)
         return {**record, "pod_uid": params.pod_uid}
 
     def verify(self, ctx: ActionContext, params: PodParams, applied: dict[str, Any]) -> VerifyOutcome:
@@ -195,4 +194,4 @@ class OrphanPod(Action[PodParams]):
         if ORPHANED_FROM in (pod["metadata"].get("annotations") or {}):
             ops.append({"op": "remove", "path": json_pointer("metadata", "annotations", ORPHANED_FROM)})
         with k8s_call(f"re-attach pod {params.namespace}/{params.pod_name} to its ReplicaSet"):
-            CoreV1Api(ctx.k8s()).patch_namespaced_pod(params.pod_name, params.namespace, ops)
+            core(ctx.k8s()).patch_namespaced_pod(params.pod_name, params.namespace, ops)

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kubernetes.client import CoreV1Api, NetworkingV1Api
-
 from eksir.actions.base import (
     Action,
     ActionContext,
@@ -40,6 +38,7 @@ from eksir.actions.containment.netpol import admits_traffic, cni_warnings, selec
 from eksir.actions.containment.podref import PodParams, read_pod
 from eksir.actions.registry import register_action
 from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_api import core, networking
 from eksir.errors import NotFoundError
 
 __all__ = ["IsolatePod", "OrphanPod", "PodParams"]
@@ -72,7 +71,7 @@ def deny_all_policy(ctx: ActionContext, namespace: str) -> dict[str, Any]:
 def _policies(ctx: ActionContext, namespace: str) -> list[dict[str, Any]]:
     api = ctx.k8s()
     with k8s_call(f"list NetworkPolicies in {namespace}"):
-        found = to_json(api, NetworkingV1Api(api).list_namespaced_network_policy(namespace))
+        found = to_json(api, networking(api).list_namespaced_network_policy(namespace))
     return list(found.get("items", []))
 
 
@@ -218,14 +217,14 @@ class IsolatePod(Action[PodParams]):
         ]
         api = ctx.k8s()
         with k8s_call(f"label pod {params.namespace}/{params.pod_name} for quarantine"):
-            CoreV1Api(api).patch_namespaced_pod(params.pod_name, params.namespace, ops)
+            core(api).patch_namespaced_pod(params.pod_name, params.namespace, ops)
         return before
 
     def _ensure_policy(self, ctx: ActionContext, namespace: str) -> None:
         api = ctx.k8s()
         desired = deny_all_policy(ctx, namespace)
         existing = [p for p in _policies(ctx, namespace) if p["metadata"]["name"] == policy_name(ctx)]
-        net = NetworkingV1Api(api)
+        net = networking(api)
         with k8s_call(f"create NetworkPolicy {namespace}/{policy_name(ctx)}"):
             if not existing:
                 net.create_namespaced_network_policy(namespace, desired)
@@ -253,7 +252,7 @@ class IsolatePod(Action[PodParams]):
         )
         api = ctx.k8s()
         with k8s_call(f"exclude quarantined pods from NetworkPolicy {meta['namespace']}/{meta['name']}"):
-            NetworkingV1Api(api).patch_namespaced_network_policy(meta["name"], meta["namespace"], ops)
+            networking(api).patch_namespaced_network_policy(meta["name"], meta["namespace"], ops)
         return dict(original)
 
     def verify(self, ctx: ActionContext, params: PodParams, applied: dict[str, Any]) -> VerifyOutcome:
@@ -289,7 +288,7 @@ class IsolatePod(Action[PodParams]):
             return []
         api = ctx.k8s()
         with k8s_call(f"list pods in {namespace}"):
-            pods = to_json(api, CoreV1Api(api).list_namespaced_pod(namespace)).get("items", [])
+            pods = to_json(api, core(api).list_namespaced_pod(namespace)).get("items", [])
         return [
             (p["metadata"]["uid"], p["metadata"]["name"])
             for p in pods
@@ -300,7 +299,7 @@ class IsolatePod(Action[PodParams]):
         """Restore patched policies, delete the deny-all, then put the pod's labels back (pod gone: skip)."""
         require_live(ctx, self.spec)
         api = ctx.k8s()
-        net = NetworkingV1Api(api)
+        net = networking(api)
         for name, selector in dict(applied.get("patched_policies", {})).items():
             ops = [
                 {"op": "replace", "path": "/spec/podSelector", "value": selector},
@@ -333,4 +332,4 @@ class IsolatePod(Action[PodParams]):
         if LABELS_BEFORE in (meta.get("annotations") or {}):
             ops.append({"op": "remove", "path": json_pointer("metadata", "annotations", LABELS_BEFORE)})
         with k8s_call(f"restore the labels of pod {params.namespace}/{params.pod_name}"):
-            CoreV1Api(ctx.k8s()).patch_namespaced_pod(params.pod_name, params.namespace, ops)
+            core(ctx.k8s()).patch_namespaced_pod(params.pod_name, params.namespace, ops)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes.client import CoreV1Api
 from pydantic import Field
 
 from eksir.actions.base import (
@@ -30,6 +29,7 @@ from eksir.actions.containment.casework import to_json
 from eksir.actions.containment.k8s_bindings import REVIEW_RULE, can, effective_groups
 from eksir.actions.registry import register_action
 from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_api import core
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 READ_VERBS = ("get", "list", "watch")
@@ -79,7 +79,7 @@ class SecretsWorklistParams(ActionParams):
 def _namespaces(ctx: ActionContext) -> list[str]:
     api = ctx.k8s()
     with k8s_call("list namespaces"):
-        items = to_json(api, CoreV1Api(api).list_namespace()).get("items", [])
+        items = to_json(api, core(api).list_namespace()).get("items", [])
     return sorted(n["metadata"]["name"] for n in items)
 
 

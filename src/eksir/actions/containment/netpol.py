@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes.client import AppsV1Api
-
 from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_api import apps
 from eksir.errors import EksirError
 
 NOT_ENFORCED = "NetworkPolicy is not enforced by any CNI found; isolation is not effective"
@@ -65,7 +64,7 @@ def enforcing_cnis(api_client: Any) -> list[str]:
     Raises PermissionDeniedError / UnreachableError (via k8s_call) when DaemonSets cannot be listed.
     """
     with k8s_call("list DaemonSets in kube-system to find the CNI"):
-        daemonsets = AppsV1Api(api_client).list_namespaced_daemon_set("kube-system")
+        daemonsets = apps(api_client).list_namespaced_daemon_set("kube-system")
     found = []
     for ds in api_client.sanitize_for_serialization(daemonsets).get("items", []):
         name = ds["metadata"]["name"]

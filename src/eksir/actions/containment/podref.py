@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes.client import CoreV1Api
 from pydantic import Field
 
 from eksir.actions.base import ActionContext, ActionParams
 from eksir.actions.containment.casework import K8S_NAME_PATTERN, UUID_PATTERN, to_json
 from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_api import core
 from eksir.errors import NotFoundError
 
 
@@ -27,7 +27,7 @@ def read_pod(ctx: ActionContext, params: PodParams) -> dict[str, Any]:
     """The pod as JSON; NotFoundError when it is gone or the name now belongs to another pod (other uid)."""
     api = ctx.k8s()
     with k8s_call(f"read pod {params.namespace}/{params.pod_name}"):
-        pod = to_json(api, CoreV1Api(api).read_namespaced_pod(params.pod_name, params.namespace))
+        pod = to_json(api, core(api).read_namespaced_pod(params.pod_name, params.namespace))
     if pod["metadata"]["uid"] != params.pod_uid:
         raise NotFoundError(
             f"pod {params.namespace}/{params.pod_name} now has uid {pod['metadata']['uid']}, not "

@@ -10,7 +10,8 @@ volumes.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -30,6 +31,9 @@ from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
 
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import SnapshotTypeDef
+
 SOURCE_INSTANCE_TAG = "eksir.io/source-instance"
 SOURCE_VOLUME_TAG = "eksir.io/source-volume"
 SOURCE_DEVICE_TAG = "eksir.io/source-device"
@@ -46,7 +50,7 @@ def attached_volumes(instance: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _case_snapshots(ctx: ActionContext, instance_id: str) -> list[dict[str, Any]]:
+def _case_snapshots(ctx: ActionContext, instance_id: str) -> list[SnapshotTypeDef]:
     """Snapshots this case already took of this instance (found by tags, so a re-run can reuse them)."""
     with aws_call(f"list the case's snapshots of {instance_id}"):
         pages = (
@@ -63,7 +67,7 @@ def _case_snapshots(ctx: ActionContext, instance_id: str) -> list[dict[str, Any]
         return [s for page in pages for s in page["Snapshots"]]
 
 
-def _record(snapshot: dict[str, Any], device: str) -> dict[str, Any]:
+def _record(snapshot: Mapping[str, Any], device: str) -> dict[str, Any]:
     return {
         "snapshot_id": snapshot["SnapshotId"],
         "volume_id": snapshot["VolumeId"],
@@ -126,20 +130,20 @@ class SnapshotVolumes(Action[SnapshotVolumesParams]):
         volumes = attached_volumes(describe_instance(ctx, params.instance_id))
         existing = {s["VolumeId"]: s for s in _case_snapshots(ctx, params.instance_id)}
         missing = [v for v in volumes if v not in existing]
-        created: list[dict[str, Any]] = []
+        created: Sequence[Mapping[str, Any]] = []
         if missing and len(missing) == len(volumes):
             created = self._snapshot_all(ctx, params.instance_id)
         else:
             created = [self._snapshot_one(ctx, params.instance_id, v, volumes[v]) for v in missing]
         for snap in created:
             self._tag_source(ctx, params.instance_id, snap, volumes.get(snap["VolumeId"], ""))
-        found = {**existing, **{s["VolumeId"]: s for s in created}}
+        found: dict[str, Mapping[str, Any]] = {**existing, **{s["VolumeId"]: s for s in created}}
         return {
             "instance_id": params.instance_id,
             "snapshots": [_record(found[v], volumes[v]) for v in sorted(volumes) if v in found],
         }
 
-    def _snapshot_all(self, ctx: ActionContext, instance_id: str) -> list[dict[str, Any]]:
+    def _snapshot_all(self, ctx: ActionContext, instance_id: str) -> Sequence[Mapping[str, Any]]:
         with aws_call(f"snapshot the volumes of {instance_id}"):
             result = ctx.aws("ec2").create_snapshots(
                 InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
@@ -168,7 +172,7 @@ class SnapshotVolumes(Action[SnapshotVolumesParams]):
                 )
             )
 
-    def _tag_source(self, ctx: ActionContext, instance_id: str, snap: dict[str, Any], device: str) -> None:
+    def _tag_source(self, ctx: ActionContext, instance_id: str, snap: Mapping[str, Any], device: str) -> None:
         """Per-snapshot tags CreateSnapshots cannot set: which volume and device each one came from."""
         tags = {
             "Name": f"eksir {ctx.case_id} {instance_id} {device}".strip(),

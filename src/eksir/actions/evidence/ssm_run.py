@@ -12,12 +12,15 @@ import re
 import shlex
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eksir.actions.base import ActionContext, CheckOutcome
 from eksir.actions.containment.ec2_isolation import describe_instance
 from eksir.clients.aws import aws_call
 from eksir.errors import EksirError, NotFoundError
+
+if TYPE_CHECKING:
+    from types_boto3_ssm.type_defs import CommandTypeDef
 
 DOCUMENT = "AWS-RunShellScript"
 TERMINAL = frozenset(
@@ -60,7 +63,7 @@ def not_running(ctx: ActionContext, instance_id: str, consequence: str) -> Check
     return None
 
 
-def find_command(ctx: ActionContext, instance_id: str, comment: str) -> dict[str, Any] | None:
+def find_command(ctx: ActionContext, instance_id: str, comment: str) -> CommandTypeDef | None:
     """The newest command this step already sent to the instance that is pending, running or succeeded."""
     with aws_call(f"list SSM commands sent to {instance_id}"):
         pages = ctx.aws("ssm").get_paginator("list_commands").paginate(InstanceId=instance_id)
@@ -103,8 +106,8 @@ def invocation(ctx: ActionContext, command_id: str, instance_id: str) -> dict[st
     """The command's invocation on the instance; `{"Status": "Pending"}` until SSM has registered it."""
     try:
         with aws_call(f"read SSM command {command_id} on {instance_id}"):
-            result: dict[str, Any] = ctx.aws("ssm").get_command_invocation(
-                CommandId=command_id, InstanceId=instance_id
+            result: dict[str, Any] = dict(
+                ctx.aws("ssm").get_command_invocation(CommandId=command_id, InstanceId=instance_id)
             )
     except EksirError as exc:
         if "InvocationDoesNotExist" in exc.message:

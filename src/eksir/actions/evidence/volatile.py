@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from importlib import resources
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, StringConstraints
 
@@ -44,6 +45,9 @@ from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
 from eksir.store.sensitivity import VOLATILE_DESCRIPTION
+
+if TYPE_CHECKING:
+    from types_boto3_s3.type_defs import ObjectTypeDef
 
 SCRIPT_NAME = "collect_volatile.sh"
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
@@ -91,13 +95,13 @@ def capture_commands(ctx: ActionContext, params: CaptureVolatileParams) -> list[
     return ssm_run.script_command(env, collection_script())
 
 
-def _objects(ctx: ActionContext, bucket: str, prefix: str) -> list[dict[str, Any]]:
+def _objects(ctx: ActionContext, bucket: str, prefix: str) -> list[ObjectTypeDef]:
     with aws_call(f"list evidence objects in s3://{bucket}/{prefix}"):
         pages = ctx.aws("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         return [o for page in pages for o in page.get("Contents", [])]
 
 
-def _fetch(ctx: ActionContext, bucket: str, obj: dict[str, Any]) -> tuple[str, bytes | None, str | None]:
+def _fetch(ctx: ActionContext, bucket: str, obj: Mapping[str, Any]) -> tuple[str, bytes | None, str | None]:
     """(sha256, the bytes if small enough to keep in the case, version id); streamed, not held in memory."""
     digest = hashlib.sha256()
     keep = int(obj.get("Size", 0)) <= INLINE_LIMIT

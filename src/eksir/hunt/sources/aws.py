@@ -1,37 +1,23 @@
-"""How the hunt talks to AWS: one session factory with the AWS CLI conventions and throttling-aware retries.
+"""How the hunt reaches AWS: picklable connection settings, turned into clients by the one factory.
 
 Every AWS call of the hunt goes through a client made here, so `--profile`, `--region` and `--endpoint-url`
-(moto in tests, VPC endpoints in production) apply everywhere, and throttling is retried by botocore's
-adaptive mode instead of failing a 3 a.m. hunt. ClientError is translated into eksir's error types here.
+(moto in tests, VPC endpoints in production) apply everywhere. The clients, their retries and the translation
+of SDK errors are `eksir.clients.aws`'s, the same as every other part of eksir: the same AWS answer gives the
+same exit code in a hunt as in a containment step.
 
-boto3 and botocore are imported where a client is made or an error translated, never at module import: a
-hunt over local files makes no AWS call, and importing boto3 alone cost a third of a second of every
-`eksir hunt` process.
+Nothing here imports boto3: a hunt over local files makes no AWS call, and importing boto3 alone cost a third
+of a second of every `eksir hunt` process. The factory imports it when the first client is made.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eksir.errors import EksirError, NotFoundError, PermissionDeniedError, TemporaryError, UnreachableError
+from eksir.clients.aws import MAX_ATTEMPTS, new_client, new_session
 
-_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
-_MISSING = {
-    "NoSuchBucket",
-    "NoSuchKey",
-    "ResourceNotFoundException",
-    "NotFound",
-    "404",
-    "TrailNotFoundException",
-}
-_THROTTLED = {
-    "Throttling",
-    "ThrottlingException",
-    "TooManyRequestsException",
-    "SlowDown",
-    "RequestLimitExceeded",
-}
+if TYPE_CHECKING:
+    from eksir.clients.aws_types import RegionalClientFactory
 
 
 @dataclass(frozen=True)
@@ -41,42 +27,19 @@ class AwsAccess:
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
-    max_attempts: int = 8
+    max_attempts: int = MAX_ATTEMPTS
 
-    def client(self, service: str, region: str | None = None) -> Any:
-        """A boto3 client with adaptive retries; raises UnreachableError when the profile is unusable."""
-        import boto3  # noqa: PLC0415 - only a hunt that reaches AWS pays for boto3 (see module docstring)
-        from botocore.config import Config  # noqa: PLC0415
-        from botocore.exceptions import BotoCoreError  # noqa: PLC0415
+    @property
+    def client(self) -> RegionalClientFactory:
+        """`access.client("s3", region=None)`: a typed boto3 client (clients/aws_types.py), made anew."""
+        return self._client
 
-        config = Config(
-            retries={"mode": "adaptive", "max_attempts": self.max_attempts},
-            connect_timeout=10,
-            read_timeout=60,
+    def _client(self, service: str, region: str | None = None) -> Any:
+        """A boto3 client (standard retries); BadInputError for an unknown profile or no region."""
+        return new_client(
+            service,
+            session=new_session(self.profile),
+            region=region or self.region,
+            endpoint_url=self.endpoint_url,
+            max_attempts=self.max_attempts,
         )
-        try:
-            session = boto3.session.Session(profile_name=self.profile)
-            return session.client(
-                service, region_name=region or self.region, endpoint_url=self.endpoint_url, config=config
-            )
-        except BotoCoreError as exc:
-            raise UnreachableError(f"cannot create an AWS {service} client: {exc}") from exc
-
-
-def translate(exc: Exception, doing: str) -> EksirError:
-    """Map a botocore error to the eksir error a responder can act on (one line, no traceback)."""
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - see module docstring
-
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        message = str(exc.response.get("Error", {}).get("Message", "")) or code
-        if code in _DENIED:
-            return PermissionDeniedError(f"{doing}: access denied ({message})")
-        if code in _MISSING:
-            return NotFoundError(f"{doing}: not found ({message})")
-        if code in _THROTTLED or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
-            return TemporaryError(f"{doing}: AWS is throttling or failing, retry later ({code})")
-        return EksirError(f"{doing}: {code}: {message}")
-    if isinstance(exc, BotoCoreError):
-        return UnreachableError(f"{doing}: {exc}")
-    return EksirError(f"{doing}: {exc}")

@@ -13,20 +13,26 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from eksir.clients.aws import translate_client_error
 from eksir.errors import EksirError, TemporaryError
 from eksir.hunt.decode import unwrap
 from eksir.hunt.principals import PrincipalSet
-from eksir.hunt.sources.aws import AwsAccess, translate
+from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.window import TimeWindow
+
+if TYPE_CHECKING:
+    from types_boto3_athena.client import AthenaClient
+    from types_boto3_cloudtrail.client import CloudTrailClient
+    from types_boto3_cloudtrail.type_defs import LookupAttributeTypeDef
 
 _DONE = {"SUCCEEDED", "FAILED", "CANCELLED", "Complete", "Failed", "Cancelled", "Timeout"}
 
 
-def lookup_attributes(principals: PrincipalSet) -> list[dict[str, str]]:
+def lookup_attributes(principals: PrincipalSet) -> list[LookupAttributeTypeDef]:
     """One LookupEvents attribute per access key id and IAM user name (the API takes one at a time)."""
-    attributes = [
+    attributes: list[LookupAttributeTypeDef] = [
         {"AttributeKey": "AccessKeyId", "AttributeValue": k} for k in sorted(principals.access_key_ids)
     ]
     names = principals.user_names | {a.rsplit("/", 1)[-1] for a in principals.user_arns}
@@ -35,10 +41,12 @@ def lookup_attributes(principals: PrincipalSet) -> list[dict[str, str]]:
     return attributes
 
 
-def lookup_events(client: Any, principals: PrincipalSet, window: TimeWindow) -> Iterator[dict[str, Any]]:
+def lookup_events(
+    client: CloudTrailClient, principals: PrincipalSet, window: TimeWindow
+) -> Iterator[dict[str, Any]]:
     """Every record LookupEvents returns for the principals, deduplicated by event id, matched exactly.
 
-    Raises PermissionDeniedError / TemporaryError / EksirError (see `translate`).
+    Raises PermissionDeniedError / TemporaryError / EksirError (see `clients.aws.translate_client_error`).
     """
     seen: set[str] = set()
     for attribute in lookup_attributes(principals):
@@ -58,7 +66,9 @@ def lookup_events(client: Any, principals: PrincipalSet, window: TimeWindow) -> 
         except EksirError:
             raise
         except Exception as exc:
-            raise translate(exc, f"CloudTrail LookupEvents {attribute['AttributeValue']}") from exc
+            raise translate_client_error(
+                exc, f"CloudTrail LookupEvents {attribute['AttributeValue']}"
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,7 @@ class AthenaTarget:
 
 
 def run_athena(
-    client: Any,
+    client: AthenaClient,
     target: AthenaTarget,
     statements: list[str],
     *,
@@ -98,13 +108,13 @@ def run_athena(
         except EksirError:
             raise
         except Exception as exc:
-            raise translate(exc, "Athena query") from exc
+            raise translate_client_error(exc, "Athena query") from exc
         results.append((execution_id, rows))
     return results
 
 
 def _wait_athena(
-    client: Any, execution_id: str, poll: float, timeout: float, sleep: Callable[[float], None]
+    client: AthenaClient, execution_id: str, poll: float, timeout: float, sleep: Callable[[float], None]
 ) -> None:
     waited = 0.0
     while True:
@@ -120,7 +130,7 @@ def _wait_athena(
         waited += poll
 
 
-def _athena_rows(client: Any, execution_id: str) -> list[list[str]]:
+def _athena_rows(client: AthenaClient, execution_id: str) -> list[list[str]]:
     rows: list[list[str]] = []
     for page in client.get_paginator("get_query_results").paginate(QueryExecutionId=execution_id):
         for row in page.get("ResultSet", {}).get("Rows", []):
@@ -168,7 +178,7 @@ def run_logs_insights(
     except EksirError:
         raise
     except Exception as exc:
-        raise translate(exc, f"Logs Insights on {log_group}") from exc
+        raise translate_client_error(exc, f"Logs Insights on {log_group}") from exc
     messages = []
     for row in answer.get("results", []):
         for cell in row:

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from eksir.clients.aws import translate_client_error
 from eksir.errors import BadInputError, NotFoundError
-from eksir.hunt.sources.aws import AwsAccess, translate
+from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.window import TimeWindow
+
+if TYPE_CHECKING:
+    from types_boto3_s3.client import S3Client
 
 _STAMP = re.compile(r"_(\d{8}T\d{4})Z_")
 _LOG_SUFFIXES = (".json.gz", ".json", ".jsonl", ".gz", ".ndjson", ".jsonl.gz", ".log")
@@ -134,7 +138,7 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 def list_s3(url: str, window: TimeWindow, access: AwsAccess, *, max_depth: int = 8) -> Iterator[FileRef]:
     """Objects under an S3 prefix, descending by `/` and listing only the window's day prefixes.
 
-    Raises PermissionDeniedError / NotFoundError / TemporaryError (see `translate`).
+    Raises PermissionDeniedError / NotFoundError / TemporaryError (see `clients.aws.translate_client_error`).
     """
     bucket, prefix = parse_s3_url(url)
     client = access.client("s3")
@@ -142,11 +146,11 @@ def list_s3(url: str, window: TimeWindow, access: AwsAccess, *, max_depth: int =
         yield from _walk_s3(client, bucket, prefix, window, max_depth)
     except Exception as exc:
         if exc.__class__.__module__.startswith("botocore"):
-            raise translate(exc, f"listing s3://{bucket}/{prefix}") from exc
+            raise translate_client_error(exc, f"listing s3://{bucket}/{prefix}") from exc
         raise
 
 
-def _walk_s3(client: Any, bucket: str, prefix: str, window: TimeWindow, depth: int) -> Iterator[FileRef]:
+def _walk_s3(client: S3Client, bucket: str, prefix: str, window: TimeWindow, depth: int) -> Iterator[FileRef]:
     if prefix.endswith(_LOG_SUFFIXES):
         yield from _objects(client, bucket, prefix, window)
         return
@@ -168,7 +172,9 @@ def _walk_s3(client: Any, bucket: str, prefix: str, window: TimeWindow, depth: i
             yield from _objects(client, bucket, f"{prefix}{day:%Y/%m/%d}/", window)
 
 
-def _list_level(client: Any, bucket: str, prefix: str, window: TimeWindow) -> tuple[list[str], list[FileRef]]:
+def _list_level(
+    client: S3Client, bucket: str, prefix: str, window: TimeWindow
+) -> tuple[list[str], list[FileRef]]:
     children: list[str] = []
     files: list[FileRef] = []
     paginator = client.get_paginator("list_objects_v2")
@@ -178,13 +184,13 @@ def _list_level(client: Any, bucket: str, prefix: str, window: TimeWindow) -> tu
     return children, files
 
 
-def _objects(client: Any, bucket: str, prefix: str, window: TimeWindow) -> Iterator[FileRef]:
+def _objects(client: S3Client, bucket: str, prefix: str, window: TimeWindow) -> Iterator[FileRef]:
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         yield from _refs(bucket, page.get("Contents", []), window)
 
 
-def _refs(bucket: str, contents: list[dict[str, Any]], window: TimeWindow) -> Iterator[FileRef]:
+def _refs(bucket: str, contents: Sequence[Mapping[str, Any]], window: TimeWindow) -> Iterator[FileRef]:
     for obj in contents:
         key = str(obj["Key"])
         if any(f"/{skip}/" in f"/{key}" for skip in _SKIP_FOLDERS):
@@ -194,7 +200,7 @@ def _refs(bucket: str, contents: list[dict[str, Any]], window: TimeWindow) -> It
             yield FileRef(f"s3://{bucket}/{key}", int(obj.get("Size", 0)), delivered)
 
 
-def read_bytes(ref: FileRef, s3_client: Any | None) -> bytes:
+def read_bytes(ref: FileRef, s3_client: S3Client | None) -> bytes:
     """The file's raw bytes; raises OSError (local) or botocore errors (S3) for the caller to report."""
     if not ref.is_s3:
         with open(ref.location, "rb") as file:  # not pathlib: its parsing cost 4% of a hunt

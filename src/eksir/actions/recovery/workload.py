@@ -1,0 +1,247 @@
+"""The compromised workload and its node.
+
+Replace the pod from a fixed spec; drain and terminate the node last.
+
+Why the old pod stays: it is isolated (deny-all NetworkPolicy) and is the live evidence until forensics is
+done, so the replacement is a *new* pod with the privilege removed, not an edit of the old one. Why the node
+step checks the snapshots itself: "never before its evidence is verified" must hold even if someone builds a
+plan by hand, so `check` refuses unless every snapshot containment took is `completed` in EC2.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import Field
+
+from eksir.actions.base import (
+    ActionContext,
+    ActionParams,
+    ActionSpec,
+    CheckOutcome,
+    Phase,
+    PlannedChange,
+    RbacRule,
+    VerifyOutcome,
+)
+from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, K8S_NAME_PATTERN, require_live
+from eksir.actions.recovery.aws_resources import instance_or_none
+from eksir.actions.recovery.base import RecoveryAction
+from eksir.actions.registry import register_action
+from eksir.clients.aws import aws_call
+from eksir.clients.k8s import k8s_call
+from eksir.clients.k8s_rest import create_object, delete_object, get_object, recreatable
+from eksir.models.k8s_object import ObjectRef
+
+_HOST_FLAGS = ("hostPID", "hostIPC", "hostNetwork")
+
+
+def fixed_pod(pod: dict[str, Any], new_name: str) -> tuple[dict[str, Any], list[str]]:
+    """A new pod body from `pod` without privilege, host namespaces or hostPath mounts; and what changed."""
+    body = recreatable(copy.deepcopy(pod))
+    meta, spec, changes = body["metadata"], body.get("spec") or {}, []
+    meta["name"] = new_name
+    meta.pop("ownerReferences", None)
+    meta.pop("generateName", None)
+    meta["labels"] = {k: v for k, v in (meta.get("labels") or {}).items() if not k.startswith("eksir.io/")}
+    for flag in _HOST_FLAGS:
+        if spec.pop(flag, None):
+            changes.append(f"{flag} removed")
+    if spec.pop("nodeName", None):
+        changes.append("nodeName cleared (the scheduler places it away from the suspect node)")
+    for volume in spec.get("volumes") or []:
+        if "hostPath" in volume:
+            volume.pop("hostPath")
+            volume["emptyDir"] = {}
+            changes.append(f"hostPath volume {volume.get('name')} replaced by emptyDir")
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        ctx = container.setdefault("securityContext", {})
+        if ctx.get("privileged"):
+            changes.append(f"container {container.get('name')}: privileged removed")
+        ctx["privileged"] = False
+        ctx["allowPrivilegeEscalation"] = False
+        if (ctx.get("capabilities") or {}).pop("add", None):
+            changes.append(f"container {container.get('name')}: added capabilities removed")
+    return body, changes
+
+
+class ReplacePodParams(ActionParams):
+    namespace: str = Field(pattern=K8S_NAME_PATTERN)
+    name: str = Field(pattern=K8S_NAME_PATTERN)
+    uid: str | None = None
+    new_name: str = Field(pattern=K8S_NAME_PATTERN)
+
+
+@register_action
+class ReplaceWorkloadPod(RecoveryAction[ReplacePodParams]):
+    spec = ActionSpec(
+        id="k8s.replace_pod",
+        phase=Phase.RECOVERY,
+        title="Start a replacement pod from the fixed spec; keep the isolated original for forensics",
+        rbac=(RbacRule(("",), ("pods",), ("get", "create", "delete")),),
+        destructive=False,
+        reversible=True,
+    )
+    params_type = ReplacePodParams
+
+    def _ref(self, params: ReplacePodParams, name: str) -> ObjectRef:
+        return ObjectRef(resource="pods", namespace=params.namespace, name=name)
+
+    def describe(self, ctx: ActionContext, params: ReplacePodParams) -> dict[str, Any] | None:
+        return get_object(ctx.k8s(), self._ref(params, params.name))
+
+    def check(self, ctx: ActionContext, params: ReplacePodParams) -> CheckOutcome:
+        if get_object(ctx.k8s(), self._ref(params, params.new_name)) is not None:
+            return CheckOutcome(True, f"replacement {params.new_name} exists", already_applied=True)
+        old = self.describe(ctx, params)
+        if old is None:
+            return CheckOutcome(False, f"pod {params.namespace}/{params.name} is gone: no spec to fix")
+        return CheckOutcome(True, f"pod {params.namespace}/{params.name} found; its spec will be fixed")
+
+    def plan(self, ctx: ActionContext, params: ReplacePodParams) -> PlannedChange:
+        old = self.describe(ctx, params)
+        changes = fixed_pod(old, params.new_name)[1] if old else []
+        return PlannedChange(
+            f"create pod {params.namespace}/{params.new_name}; keep {params.name} isolated",
+            diff=(f"+ pod {params.new_name}", *(f"~ {c}" for c in changes)),
+        )
+
+    def apply(self, ctx: ActionContext, params: ReplacePodParams) -> dict[str, Any]:
+        require_live(ctx, self.spec)
+        existing = get_object(ctx.k8s(), self._ref(params, params.new_name))
+        if existing is not None:
+            return {"created": existing, "changes": []}
+        old = self.describe(ctx, params)
+        if old is None:
+            raise RuntimeError(f"pod {params.namespace}/{params.name} vanished before it could be replaced")
+        body, changes = fixed_pod(old, params.new_name)
+        created = create_object(ctx.k8s(), self._ref(params, params.new_name), body)
+        return {"created": created, "changes": changes}
+
+    def verify(self, ctx: ActionContext, params: ReplacePodParams, applied: dict[str, Any]) -> VerifyOutcome:
+        new = get_object(ctx.k8s(), self._ref(params, params.new_name))
+        if new is None:
+            return VerifyOutcome(False, f"replacement {params.new_name} does not exist")
+        privileged = [
+            c.get("name")
+            for c in (new.get("spec") or {}).get("containers") or []
+            if (c.get("securityContext") or {}).get("privileged")
+        ]
+        return VerifyOutcome(
+            not privileged, f"replacement {params.new_name} privileged containers: {privileged}"
+        )
+
+    def rollback(self, ctx: ActionContext, params: ReplacePodParams, applied: dict[str, Any]) -> None:
+        require_live(ctx, self.spec)
+        delete_object(ctx.k8s(), self._ref(params, params.new_name))
+
+
+class DrainTerminateParams(ActionParams):
+    node_name: str = Field(min_length=1, max_length=253)
+    instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
+    snapshot_ids: tuple[str, ...] = Field(min_length=1)
+    keep_pods: tuple[str, ...] = ()
+
+
+@register_action
+class DrainTerminateNode(RecoveryAction[DrainTerminateParams]):
+    spec = ActionSpec(
+        id="k8s.drain_terminate_node",
+        phase=Phase.RECOVERY,
+        title="Drain and terminate the compromised node (only after its snapshots are verified)",
+        iam_actions=(
+            "ec2:DescribeSnapshots",
+            "ec2:DescribeInstances",
+            "ec2:ModifyInstanceAttribute",
+            "ec2:TerminateInstances",
+        ),
+        rbac=(RbacRule(("",), ("nodes",), ("get", "patch")), RbacRule(("",), ("pods",), ("list", "delete"))),
+        destructive=True,
+        reversible=False,
+    )
+    params_type = DrainTerminateParams
+
+    def describe(self, ctx: ActionContext, params: DrainTerminateParams) -> dict[str, Any] | None:
+        return instance_or_none(ctx, params.instance_id)
+
+    def _evidence_problem(self, ctx: ActionContext, params: DrainTerminateParams) -> str | None:
+        with aws_call("describe the evidence snapshots"):
+            found = ctx.aws("ec2").describe_snapshots(SnapshotIds=list(params.snapshot_ids))["Snapshots"]
+        states = {s["SnapshotId"]: s["State"] for s in found}
+        bad = [
+            f"{sid}: {states.get(sid, 'missing')}"
+            for sid in params.snapshot_ids
+            if states.get(sid) != "completed"
+        ]
+        return f"evidence not verified ({', '.join(bad)})" if bad else None
+
+    def check(self, ctx: ActionContext, params: DrainTerminateParams) -> CheckOutcome:
+        state = ((self.describe(ctx, params) or {}).get("State") or {}).get("Name", "gone")
+        if state in ("shutting-down", "terminated", "gone"):
+            return CheckOutcome(True, f"{params.instance_id} is {state}", already_applied=True)
+        problem = self._evidence_problem(ctx, params)
+        if problem:
+            return CheckOutcome(False, f"refusing to terminate {params.instance_id}: {problem}")
+        return CheckOutcome(True, f"{len(params.snapshot_ids)} evidence snapshot(s) completed; node may go")
+
+    def _pods(self, ctx: ActionContext, params: DrainTerminateParams) -> list[dict[str, Any]]:
+        with k8s_call(f"list pods on {params.node_name}"):
+            found = ctx.k8s().call_api(
+                "/api/v1/pods",
+                "GET",
+                query_params=[("fieldSelector", f"spec.nodeName={params.node_name}")],
+                header_params={"Accept": "application/json"},
+                response_type="object",
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+            )
+        return [p for p in (found or {}).get("items", []) if p["metadata"]["name"] not in params.keep_pods]
+
+    def plan(self, ctx: ActionContext, params: DrainTerminateParams) -> PlannedChange:
+        pods = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in self._pods(ctx, params)]
+        return PlannedChange(
+            f"cordon and drain {params.node_name}, then terminate {params.instance_id}",
+            diff=(f"- instance {params.instance_id}", *(f"- pod {p}" for p in pods)),
+            blast_radius=tuple(pods),
+            warnings=("terminating the node cannot be undone",),
+        )
+
+    def apply(self, ctx: ActionContext, params: DrainTerminateParams) -> dict[str, Any]:
+        require_live(ctx, self.spec)
+        problem = self._evidence_problem(ctx, params)
+        if problem:
+            raise RuntimeError(problem)
+        api, drained = ctx.k8s(), []
+        with k8s_call(f"cordon {params.node_name}"):
+            api.call_api(
+                f"/api/v1/nodes/{params.node_name}",
+                "PATCH",
+                header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
+                body={"spec": {"unschedulable": True}},
+                response_type="object",
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+            )
+        for pod in self._pods(ctx, params):
+            meta = pod["metadata"]
+            delete_object(api, ObjectRef(resource="pods", namespace=meta["namespace"], name=meta["name"]))
+            drained.append(f"{meta['namespace']}/{meta['name']}")
+        ec2 = ctx.aws("ec2")
+        with aws_call(f"terminate {params.instance_id}"):
+            ec2.modify_instance_attribute(
+                InstanceId=params.instance_id, DisableApiTermination={"Value": False}
+            )
+            ec2.terminate_instances(InstanceIds=[params.instance_id])
+        return {"drained": drained, "terminated": params.instance_id}
+
+    def verify(
+        self, ctx: ActionContext, params: DrainTerminateParams, applied: dict[str, Any]
+    ) -> VerifyOutcome:
+        state = ((self.describe(ctx, params) or {}).get("State") or {}).get("Name", "gone")
+        return VerifyOutcome(
+            state in ("shutting-down", "terminated", "gone"), f"{params.instance_id} is {state}"
+        )
+
+    def rollback(self, ctx: ActionContext, params: DrainTerminateParams, applied: dict[str, Any]) -> None:
+        return None  # not reversible
