@@ -250,12 +250,17 @@ def test_the_lab_can_be_described_again_from_its_folder(control_plane: ControlPl
 def test_stop_leaves_no_process_and_frees_the_ports(own_lab: Callable[..., ControlPlane]) -> None:
     plane = own_lab()
     records = processes.read_records(plane.workdir)
-    assert [r.name for r in records] == ["etcd", "kube-apiserver"]
+    assert [r.name for r in records] == ["etcd", "eks-authenticator", "kube-apiserver"]
     assert all(processes.is_running(r) for r in records)
     plane.stop()
     assert _processes_mentioning(str(plane.workdir)) == []
     assert processes.status(plane.workdir) == []
-    for port in (plane.ports.apiserver, plane.ports.etcd_client, plane.ports.etcd_peer):
+    for port in (
+        plane.ports.apiserver,
+        plane.ports.etcd_client,
+        plane.ports.etcd_peer,
+        plane.ports.authenticator,
+    ):
         processes.ensure_port_free(port, "check")
 
 

@@ -24,6 +24,7 @@ ACTION_MODULES: tuple[str, ...] = (
     "eksir.actions.containment.ec2_isolation",
     "eksir.actions.containment.ec2_node",
     "eksir.actions.containment.eks_access",
+    "eksir.actions.containment.eks_grant_access",
     "eksir.actions.containment.iam_identity",
     "eksir.actions.containment.k8s_aws_auth",
     "eksir.actions.containment.k8s_identity",

@@ -165,18 +165,30 @@ def show(
 
 
 @case_app.command("close")
-def close(
+def close(  # noqa: PLR0917 - typer maps parameters to options
     case: Annotated[str, typer.Argument(help="case id or path")],
     waive: Annotated[str | None, typer.Option(help="accept this unfinished step (needs --reason)")] = None,
     reason: Annotated[str, typer.Option(help="why the waived step is acceptable")] = "",
+    revoke_break_glass: Annotated[
+        bool,
+        typer.Option("--revoke-break-glass", help="first remove the break-glass access this case granted"),
+    ] = False,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     wait: WaitOption = False,
 ) -> None:
-    """Close the case; refused while steps are unfinished or the report is missing or stale."""
+    """Close the case; refused while steps are unfinished or the report is missing or stale.
+
+    Also refused while break-glass access this case granted is in place (--revoke-break-glass removes it).
+    """
+    from eksir.cli import break_glass  # noqa: PLC0415 - engine, kubernetes: only for close
+
     handle = CaseStore(cases_dir).get(case)
+    if revoke_break_glass and break_glass.revoke_break_glass(handle):  # takes the writer lease itself
+        plain_console(stderr=True).print("break-glass access removed (rolled back and verified)")
     with handle.writer("eksir case close", wait=wait, closed_ok=True):
         if waive:
             waive_step(handle, waive, reason)
+        break_glass.refuse_close_while_granted(handle)
         result = close_case(handle)
         if not result.already_closed:  # a closed case is frozen: closing it again records nothing
             anchor_phase(handle, "case close", [])

@@ -141,9 +141,14 @@ def _print_status(lab_dir: Path, statuses: list[ProcessStatus], state: lab.LabSt
 
 
 @lab_app.command("env")
-def env_cmd(lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR) -> None:
+def env_cmd(
+    lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR,
+    eks_token: Annotated[
+        bool, typer.Option("--eks-token", help="unset KUBECONFIG: eksir then uses an EKS token, as on EKS")
+    ] = False,
+) -> None:
     """Print `export` lines so the AWS CLI and kubectl reach the lab: eval "$(eksir lab env)"."""
-    typer.echo(lab.env_exports(lab.load_state(lab_dir)))
+    typer.echo(lab.env_exports(lab.load_state(lab_dir), eks_token=eks_token))
 
 
 @lab_app.command("down")

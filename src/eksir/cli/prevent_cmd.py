@@ -30,13 +30,13 @@ from eksir.cli.options import (
     print_json,
 )
 from eksir.clients.aws import AwsClients
-from eksir.clients.k8s import api_client_from_kubeconfig
 from eksir.engine.approval import (
     ApprovalGate,
     ApprovalPolicy,
     ApprovalRequest,
     PolicyGate,
 )
+from eksir.engine.context import KubeProvider
 from eksir.engine.interactive import InteractiveGate
 from eksir.engine.state import Approval
 from eksir.errors import StepFailedError, UsageError
@@ -84,7 +84,9 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
         bool, typer.Option("--prove", help="dry-run the attacker's pod spec as the responder")
     ] = False,
     namespace: Annotated[str | None, typer.Option(help="namespace (default: the finding's)")] = None,
-    kubeconfig: Annotated[Path | None, typer.Option(envvar="KUBECONFIG", help="kubeconfig file")] = None,
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="kubeconfig file (default: $KUBECONFIG, else an EKS token)")
+    ] = None,
     context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
     create_filter: Annotated[
         bool,
@@ -117,7 +119,9 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
                 detector_id,
             )
             return
-        api = api_client_from_kubeconfig(kubeconfig, context)
+        header = handle.load()
+        aws = AwsClients(region=region or header.region, profile=profile)
+        api = KubeProvider(aws, header.cluster_name, kubeconfig, context)()
         run.assess(api, level, namespace)
         if apply:
             aws = AwsClients(region=region, profile=profile)

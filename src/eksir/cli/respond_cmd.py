@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from eksir.cli.anchoring import anchor_phase, publishers
+from eksir.cli.break_glass import carry_grant, grant_plan
 from eksir.cli.finding_trust import TrustFindingOpt, gate_for_finding, guardduty_in, recorded_gate, refusal
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
@@ -77,6 +78,13 @@ KubeconfigOpt = Annotated[
     Path | None, typer.Option("--kubeconfig", help="use this kubeconfig instead of an EKS token from AWS")
 ]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context")]
+BreakGlassOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--break-glass-kubeconfig",
+        help="a cluster admin's kubeconfig, used only to add the break-glass aws-auth mapping",
+    ),
+]
 WebhookOpt = Annotated[str | None, typer.Option("--webhook-url", help="Slack-compatible war-room webhook")]
 SnsOpt = Annotated[str | None, typer.Option("--sns-topic-arn", help="SNS topic for war-room summaries")]
 FindingIdOpt = Annotated[str | None, typer.Option("--finding-id", help="which finding of the input")]
@@ -97,6 +105,7 @@ class Access:
     context: str | None
     webhook_url: str | None = None
     sns_topic_arn: str | None = None
+    break_glass_kubeconfig: Path | None = None
 
     def aws(self, region: str | None = None) -> AwsClients:
         return AwsClients(region=self.region or region, profile=self.profile, endpoint_url=self.endpoint_url)
@@ -177,9 +186,12 @@ def _prepare(
         cluster = finding.cluster.name if finding.cluster else None
         war_room.case_opened(case_id, finding.title or finding.type, cluster, created)
     kube = access.kube(aws, finding.cluster.name if finding.cluster else None)
+    grant = grant_plan(finding, aws, kube, case, access.break_glass_kubeconfig)
+    if grant is not None:  # no Kubernetes access yet: the plan is the break-glass step alone
+        return _Prepared(case, case_id, aws, kube, grant, war_room, finding)
     resolution = resolve(finding, aws.client, kube)
     _store_resolution(case, resolution)
-    plan = build_plan(finding, resolution, _with_case(options, case_id))
+    plan = carry_grant(build_plan(finding, resolution, _with_case(options, case_id)), case)
     return _Prepared(case, case_id, aws, kube, plan, war_room, finding)
 
 
@@ -204,6 +216,7 @@ def plan_cmd(
     endpoint_url: EndpointOpt = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
+    break_glass_kubeconfig: BreakGlassOpt = None,
     evidence_bucket: EvidenceBucketOpt = None,
     orphan_pod: OrphanPodOpt = False,
     pause_container: PauseContainerOpt = False,
@@ -212,7 +225,9 @@ def plan_cmd(
     max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
 ) -> None:
     """Dry run: resolve the finding online, build the response plan, preview every step. Changes nothing."""
-    access = Access(region, profile, endpoint_url, kubeconfig, context)
+    access = Access(
+        region, profile, endpoint_url, kubeconfig, context, break_glass_kubeconfig=break_glass_kubeconfig
+    )
     options = PlaybookOptions(
         evidence_bucket=evidence_bucket, orphan_pod=orphan_pod, pause_container=pause_container
     )
@@ -323,6 +338,7 @@ def respond_cmd(
     endpoint_url: EndpointOpt = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
+    break_glass_kubeconfig: BreakGlassOpt = None,
     evidence_bucket: EvidenceBucketOpt = None,
     orphan_pod: OrphanPodOpt = False,
     pause_container: PauseContainerOpt = False,
@@ -340,7 +356,9 @@ def respond_cmd(
 
     Approval: a prompt, or --approve. Confirmation: GuardDuty knows the finding as the file says, or
     --trust-finding-file (recorded)."""
-    access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
+    access = Access(
+        region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn, break_glass_kubeconfig
+    )
     asker = choose_gate(
         approve, yes, sys.stdin.isatty(), approver or CaseStore(cases_dir).actor, approve_step
     )
@@ -360,6 +378,10 @@ def respond_cmd(
         )
         state, check = _run_response(prepared, asker, access, max_workers, trust_finding_file)
         anchor_phase(prepared.case, "respond", publishers(prepared.war_room, prepared.aws, evidence_bucket))
+    if prepared.plan.playbook == "break-glass":
+        _stderr().print(
+            "eksir: break-glass step run: once verified, run `eksir respond` again to resolve and respond"
+        )
     _finish(state, output, "response", blocked=refusal(check))
 
 

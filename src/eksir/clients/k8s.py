@@ -1,8 +1,8 @@
 """Kubernetes API client construction (kubeconfig or EKS bearer token) and ApiException translation.
 
-EKS tokens are presigned STS GetCallerIdentity URLs with the `x-k8s-aws-id` header bound to the cluster
-name, exactly what `aws eks get-token` produces; they are built from the caller's AWS credentials, valid
-for 15 minutes, and never logged.
+EKS tokens (clients/eks_token.py) are presigned STS GetCallerIdentity URLs with the `x-k8s-aws-id` header
+bound to the cluster name, exactly what `aws eks get-token` produces; they are built from the caller's AWS
+credentials, accepted by EKS for 15 minutes, refreshed before that, and never logged.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from eksir.clients.eks_token import TokenSource
 from eksir.errors import (
     BadInputError,
     EksirError,
@@ -32,41 +33,33 @@ from eksir.errors import (
     UnreachableError,
 )
 
-EKS_TOKEN_PREFIX = "k8s-aws-v1."
-_CLUSTER_ID_HEADER = "x-k8s-aws-id"
 
+def api_client_from_kubeconfig(path: Path | str | None, context: str | None = None) -> Any:
+    """Build an ApiClient from a kubeconfig file, or several joined by os.pathsep and merged as kubectl
+    merges them (default: ~/.kube/config); clients/kubeconfig.py decides which one a command uses.
 
-def api_client_from_kubeconfig(path: Path | None, context: str | None = None) -> Any:
-    """Build an ApiClient from a kubeconfig file (default: $KUBECONFIG / ~/.kube/config)."""
+    Raises BadInputError when it cannot be loaded (missing file, bad YAML, unknown context).
+    """
     try:
         return k8s_config.new_client_from_config(config_file=str(path) if path else None, context=context)
     except (k8s_config.ConfigException, OSError, TypeError) as exc:
         raise BadInputError(f"cannot load kubeconfig {path or '(default)'}: {exc}") from exc
 
 
-def eks_bearer_token(sts_client: Any, cluster_name: str) -> str:
-    """Create the EKS authentication token from an STS client, as `aws eks get-token` does."""
+def api_client_from_eks(endpoint: str, ca_data_b64: str, token: str | TokenSource) -> Any:
+    """Build an ApiClient for an EKS endpoint from DescribeCluster's endpoint and CA and a bearer token.
 
-    def add_cluster_header(params: dict[str, Any], **_kwargs: Any) -> None:
-        params["headers"][_CLUSTER_ID_HEADER] = cluster_name
-
-    events = sts_client.meta.events
-    events.register("before-sign.sts.GetCallerIdentity", add_cluster_header)
-    try:
-        url = sts_client.generate_presigned_url(
-            "get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="GET"
-        )
-    finally:
-        events.unregister("before-sign.sts.GetCallerIdentity", add_cluster_header)
-    return EKS_TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
-
-
-def api_client_from_eks(endpoint: str, ca_data_b64: str, token: str) -> Any:
-    """Build an ApiClient for an EKS endpoint from DescribeCluster's endpoint and CA and a bearer token."""
+    With a TokenSource the token is refreshed before every request once it is old (the client's
+    `refresh_api_key_hook`), so one client serves a whole response; a plain string is used as is.
+    """
     configuration = k8s_client.Configuration()
     configuration.host = endpoint
     configuration.ssl_ca_cert = _CA_FILES.path_for(base64.b64decode(ca_data_b64))
-    configuration.api_key = {"authorization": f"Bearer {token}"}
+    if isinstance(token, TokenSource):
+        configuration.api_key = {"authorization": f"Bearer {token.current()}"}
+        configuration.refresh_api_key_hook = token.refresh_hook
+    else:
+        configuration.api_key = {"authorization": f"Bearer {token}"}
     return k8s_client.ApiClient(configuration)
 
 
@@ -105,7 +98,12 @@ def translate_api_exception(exc: Exception, doing: str) -> EksirError:
     if isinstance(exc, ApiException):
         status = int(exc.status or 0)
         reason = exc.reason or ""
-        if status in (401, 403):
+        if status == 401:
+            return PermissionDeniedError(
+                f"{doing}: the API server did not authenticate the caller (401 {reason}): for an EKS token, "
+                "no access entry or aws-auth mapping admits these AWS credentials, or the token is invalid"
+            )
+        if status == 403:
             return PermissionDeniedError(f"{doing}: forbidden by the API server ({status} {reason})")
         if status == 404:
             return NotFoundError(f"{doing}: not found")

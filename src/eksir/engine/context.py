@@ -1,55 +1,63 @@
 """Building the ActionContext a run hands to each step: AWS clients, a Kubernetes client, the case id.
 
-Why a provider for the Kubernetes client: an EKS bearer token is valid for 15 minutes and a response can run
-longer (snapshots, retries, a responder thinking at a prompt), so the client is rebuilt from fresh AWS
-credentials before the token ages out; with a kubeconfig, the kubernetes library handles credentials itself.
+Why a provider for the Kubernetes client: it is built only when a step needs it, from the source the
+responder chose (`--kubeconfig` > `KUBECONFIG` > EKS token, see clients/kubeconfig.py). An EKS bearer token
+is accepted for 15 minutes and a response can run longer (snapshots, retries, a responder thinking at a
+prompt), so an EKS client carries a TokenSource that mints a new token from fresh AWS credentials before the
+old one ages out; with a kubeconfig, the kubernetes library handles credentials itself.
 """
 
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eksir.actions.base import ActionContext
 from eksir.clients.aws import AwsClients, aws_call
-from eksir.clients.k8s import api_client_from_eks, api_client_from_kubeconfig, eks_bearer_token
+from eksir.clients.eks_token import TokenSource, eks_bearer_token
+from eksir.clients.k8s import api_client_from_eks, api_client_from_kubeconfig
+from eksir.clients.kubeconfig import KubeSource, SourceKind, choose_source
 from eksir.errors import BadInputError
-
-TOKEN_REFRESH_S = 10 * 60.0
 
 
 @dataclass
 class KubeProvider:
-    """An ApiClient from a kubeconfig, or for an EKS cluster from a token minted with AWS credentials."""
+    """An ApiClient from a kubeconfig, or for an EKS cluster with a token minted from AWS credentials.
+
+    `environ` replaces os.environ when choosing the source (tests); `use_kubeconfig` forces the default
+    kubeconfig (~/.kube/config) when neither --kubeconfig nor KUBECONFIG is given.
+    """
 
     aws: AwsClients
     cluster_name: str | None = None
     kubeconfig: Path | None = None
     context: str | None = None
     use_kubeconfig: bool = False
+    environ: Mapping[str, str] | None = None
     _client: Any = None
-    _built_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self) -> Any:
         with self._lock:
-            stale = time.monotonic() - self._built_at > TOKEN_REFRESH_S
-            if self._client is None or (stale and not self._from_kubeconfig):
+            if self._client is None:
                 self._client = self._build()
-                self._built_at = time.monotonic()
             return self._client
 
-    @property
-    def _from_kubeconfig(self) -> bool:
-        return self.use_kubeconfig or self.kubeconfig is not None or self.context is not None
+    def source(self) -> KubeSource:
+        """Where the credentials come from. Raises BadInputError for a kubeconfig that does not exist."""
+        chosen = choose_source(self.kubeconfig, self.context, self.environ)
+        if chosen.kind is SourceKind.EKS_TOKEN and self.use_kubeconfig:
+            return KubeSource(SourceKind.KUBECONFIG, "default kubeconfig", None, self.context)
+        return chosen
 
     def _build(self) -> Any:
         """Raises BadInputError (no cluster, bad kubeconfig) or the eksir error of DescribeCluster."""
-        if self._from_kubeconfig:
-            return api_client_from_kubeconfig(self.kubeconfig, self.context)
+        source = self.source()
+        if source.kind is SourceKind.KUBECONFIG:
+            return api_client_from_kubeconfig(source.kubeconfig, source.context)
         if not self.cluster_name:
             raise BadInputError("no cluster name to build an EKS token for: pass --kubeconfig")
         with aws_call(f"describe EKS cluster {self.cluster_name}"):
@@ -58,9 +66,13 @@ class KubeProvider:
         ca = (cluster.get("certificateAuthority") or {}).get("data")
         if not endpoint or not ca:
             raise BadInputError(f"cluster {self.cluster_name} has no endpoint/CA yet (still creating?)")
-        with aws_call("create the EKS bearer token"):
-            token = eks_bearer_token(self.aws("sts"), self.cluster_name)
-        return api_client_from_eks(endpoint, ca, token)
+        return api_client_from_eks(endpoint, ca, TokenSource(self._mint))
+
+    def _mint(self) -> str:
+        """A new EKS token. Raises PermissionDeniedError (no AWS credentials) or another eksir error."""
+        name = self.cluster_name or ""
+        with aws_call(f"create the EKS bearer token for {name}"):
+            return eks_bearer_token(self.aws("sts"), name)
 
 
 @dataclass

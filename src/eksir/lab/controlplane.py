@@ -16,6 +16,7 @@ and the audit log of an earlier start in the same folder are removed. Linux only
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import ssl
@@ -32,9 +33,10 @@ from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from eksir.errors import LabError
-from eksir.lab import processes
+from eksir.lab import eks_auth_setup, processes
 from eksir.lab.build import LabBinaries, log_tail
 from eksir.lab.certs import FRONT_PROXY_CLIENT_NAME, LabPki, generate_pki
+from eksir.lab.eks_authenticator import CONFIG_FILE as AUTH_CONFIG
 from eksir.lab.kubeconfig import make_identity_client, write_kubeconfig
 
 DEFAULT_SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -51,6 +53,7 @@ class LabPorts:
     etcd_client: int
     etcd_peer: int
     apiserver: int
+    authenticator: int = 0  # the lab's EKS token authenticator (0: pick a free port at start)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class ControlPlane:
     pids: Mapping[str, int] = field(hash=False)
     front_proxy_cert: Path
     front_proxy_key: Path
+    authenticator_config: Path | None = None  # eks-authenticator.json, written by eks_auth_setup.connect
 
     def api_client(self, kubeconfig: Path | None = None) -> ApiClient:
         """A kubernetes ApiClient from a kubeconfig (the admin one by default)."""
@@ -123,7 +127,7 @@ def start_control_plane(
     workdir = workdir.resolve()
     _refuse_if_running(workdir)
     for attempt in range(1, _START_ATTEMPTS + 1):
-        chosen = ports or LabPorts(*processes.free_ports(3))
+        chosen = ports or LabPorts(*processes.free_ports(4))
         try:
             return _start_once(
                 workdir,
@@ -158,6 +162,7 @@ def load_control_plane(workdir: Path) -> ControlPlane:
             pids={str(k): int(v) for k, v in raw["pids"].items()},
             front_proxy_cert=Path(raw["front_proxy_cert"]),
             front_proxy_key=Path(raw["front_proxy_key"]),
+            authenticator_config=Path(raw.get("authenticator_config") or Path(raw["workdir"]) / AUTH_CONFIG),
         )
     except FileNotFoundError:
         raise LabError(f"no lab in {workdir}: start one with `eksir lab up`") from None
@@ -198,10 +203,13 @@ def _start_once(
     ready_timeout: float,
 ) -> ControlPlane:
     """One start attempt; on any failure (or Ctrl-C) stop whatever was started before re-raising."""
+    if not ports.authenticator:
+        ports = dataclasses.replace(ports, authenticator=processes.free_ports(1)[0])
     for port, name in (
         (ports.etcd_client, "etcd"),
         (ports.etcd_peer, "etcd peer"),
         (ports.apiserver, "kube-apiserver"),
+        (ports.authenticator, "eks-authenticator"),
     ):
         processes.ensure_port_free(port, name)
     try:
@@ -220,15 +228,18 @@ def _start_once(
             ports.etcd_client,
             workdir / "etcd.log",
         )
+        authenticator = eks_auth_setup.start(workdir, ports.authenticator)
         kas_cmd = [
             *_apiserver_cmdline(binaries.kube_apiserver, workdir, pki, ports, issuer=issuer, policy=policy),
+            *eks_auth_setup.apiserver_flags(workdir, ports.authenticator),
             *extra_args,
         ]
         kas = processes.start_process(
             workdir, "kube-apiserver", kas_cmd, ports.apiserver, workdir / "kube-apiserver.log"
         )
-        plane = _describe(workdir, pki, ports, {"etcd": etcd.pid, "kube-apiserver": kas.pid})
-        _wait_ready(plane, pki, [etcd, kas], ready_timeout)
+        pids = {"etcd": etcd.pid, "kube-apiserver": kas.pid, "eks-authenticator": authenticator.pid}
+        plane = _describe(workdir, pki, ports, pids)
+        _wait_ready(plane, pki, [etcd, authenticator, kas], ready_timeout)
         _bootstrap(plane)
     except BaseException:
         processes.stop_all(workdir)
@@ -324,6 +335,7 @@ def _describe(workdir: Path, pki: LabPki, ports: LabPorts, pids: dict[str, int])
         pids=pids,
         front_proxy_cert=pki.front_proxy_client.cert,
         front_proxy_key=pki.front_proxy_client.key,
+        authenticator_config=workdir / AUTH_CONFIG,
     )
 
 
@@ -387,9 +399,11 @@ def _save(plane: ControlPlane) -> None:
             "etcd_client": plane.ports.etcd_client,
             "etcd_peer": plane.ports.etcd_peer,
             "apiserver": plane.ports.apiserver,
+            "authenticator": plane.ports.authenticator,
         },
         "pids": dict(plane.pids),
         "front_proxy_cert": str(plane.front_proxy_cert),
         "front_proxy_key": str(plane.front_proxy_key),
+        "authenticator_config": str(plane.authenticator_config or ""),
     }
     (plane.workdir / STATE_FILE).write_text(json.dumps(data, indent=2), encoding="utf-8")

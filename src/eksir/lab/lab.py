@@ -27,7 +27,7 @@ from kubernetes.client import ApiException
 from urllib3.exceptions import HTTPError
 
 from eksir.errors import EksirError, LabError
-from eksir.lab import aws_seed, k8s_seed, processes
+from eksir.lab import aws_seed, eks_auth_setup, k8s_seed, processes
 from eksir.lab.attack_aws import AttackLog, AwsAttacker, begin, finish
 from eksir.lab.build import LabBinaries, ensure_binaries
 from eksir.lab.cloudtrail_gen import background_records, log_files, routines, upload_tree, write_tree
@@ -194,6 +194,8 @@ def _start_and_seed(
         finally:
             with _phase(timings, "control plane start", report):
                 plane = plane_future.result()
+    with _phase(timings, "eks authentication", report):
+        eks_auth_setup.connect(plane, moto.endpoint, inv.cluster_name, in_process=False)
     log = AttackLog()
     with _phase(timings, "k8s seed", report), plane.api_client() as admin:
         k8s_seed.seed_cluster(admin, inv)
@@ -331,10 +333,18 @@ def ground_truth(run: Run, finding: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def env_exports(state: LabState) -> str:
-    """Shell `export` lines that point the AWS CLI and kubectl at the lab, the lab's kubectl first on PATH."""
-    values = {**state.endpoint.env(), "KUBECONFIG": state.admin_kubeconfig}
+def env_exports(state: LabState, *, eks_token: bool = False) -> str:
+    """Shell `export` lines that point the AWS CLI and kubectl at the lab, the lab's kubectl first on PATH.
+
+    `eks_token`: no KUBECONFIG (it is unset), so eksir reaches the cluster as on EKS without a kubeconfig:
+    DescribeCluster's endpoint and CA and a token from the lab's AWS credentials (the cluster creator's).
+    """
+    values = {**state.endpoint.env()}
+    if not eks_token:
+        values["KUBECONFIG"] = state.admin_kubeconfig
     lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    if eks_token:
+        lines.append("unset KUBECONFIG")
     if state.kubectl:
         lines.append(f'export PATH={shlex.quote(str(Path(state.kubectl).parent))}:"$PATH"')
     return "\n".join(lines)

@@ -204,7 +204,8 @@ def spawn_detached(workdir: Path, port: int | None = None, timeout: float = 30.0
 def _spawn_once(workdir: Path, chosen: int, timeout: float) -> DetachedMoto:
     processes.ensure_port_free(chosen, "moto server")
     log_path = workdir / "moto.log"
-    argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(chosen)]
+    # moto's server with one lab route (eksir.lab.moto_eks: the EKS cluster's endpoint and CA)
+    argv = [sys.executable, "-m", "eksir.lab.moto_eks", "-H", LOOPBACK, "-p", str(chosen)]
     configure_moto_env(workdir)  # inherited by the server process
     record = processes.start_process(workdir, "moto", argv, chosen, log_path)
     endpoint = AwsEndpoint(url=f"http://{LOOPBACK}:{chosen}")

@@ -1,0 +1,118 @@
+"""moto's EKS cluster record pointed at the lab's real kube-apiserver: DescribeCluster's endpoint and CA.
+
+Why: without a kubeconfig, eksir reaches a cluster the way every EKS tool does, from DescribeCluster's
+`endpoint` and `certificateAuthority.data` plus a token. moto makes up both (an `*.eks.amazonaws.com` name and
+random CA text) and has no API to change them, so the lab writes the lab API server's address and CA into
+moto's cluster object. In-process (tests) that is a direct write into moto's backend. The detached moto of
+`eksir lab up` runs as `python -m eksir.lab.moto_eks`: moto's own server application, unchanged, behind one
+extra lab-only route, `POST /eksir-lab/eks-cluster-endpoint`, that does the same write in that process.
+Nothing else about moto changes; the product never imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from eksir.errors import LabError
+
+ROUTE = "/eksir-lab/eks-cluster-endpoint"
+_MAX_BODY = 64 * 1024
+
+
+def ca_data(ca_file: Path) -> str:
+    """certificateAuthority.data as EKS returns it: the base64 of the CA's PEM."""
+    return base64.b64encode(ca_file.read_bytes()).decode()
+
+
+@dataclass(frozen=True)
+class ClusterEndpoint:
+    """Which moto cluster gets which endpoint and CA (base64 PEM)."""
+
+    account_id: str
+    region: str
+    name: str
+    endpoint: str
+    ca: str
+
+
+def set_cluster_endpoint(target: ClusterEndpoint) -> None:
+    """Write the endpoint and CA into moto's in-memory cluster (this process's moto). Raises LabError."""
+    from moto.backends import get_backend  # noqa: PLC0415 - moto is the optional `lab` extra
+
+    try:
+        cluster = get_backend("eks")[target.account_id][target.region].clusters[target.name]
+    except KeyError as exc:
+        where = f"{target.account_id}/{target.region}"
+        raise LabError(f"moto has no EKS cluster {target.name} in {where}") from exc
+    cluster.endpoint = target.endpoint
+    cluster.certificate_authority = {"data": target.ca}
+
+
+def publish_cluster_endpoint(moto_url: str, target: ClusterEndpoint) -> None:
+    """Ask a detached `python -m eksir.lab.moto_eks` server to do `set_cluster_endpoint`. Raises LabError."""
+    request = urllib.request.Request(
+        moto_url + ROUTE,
+        data=json.dumps(asdict(target)).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return
+    except (urllib.error.URLError, OSError) as exc:
+        raise LabError(f"moto at {moto_url} did not take the cluster endpoint: {exc}") from exc
+
+
+def with_lab_route(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """moto's WSGI application plus the lab's one route; every other request goes to moto untouched."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != ROUTE or environ.get("REQUEST_METHOD") != "POST":
+            return app(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if not 0 < length <= _MAX_BODY:
+                raise ValueError("no or oversized body")
+            body = json.loads(environ["wsgi.input"].read(length))
+            set_cluster_endpoint(ClusterEndpoint(**body))
+        except (ValueError, KeyError, TypeError, LabError) as exc:
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [str(exc).encode()]
+        start_response("204 No Content", [])
+        return [b""]
+
+    return wrapped
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m moto.server -H HOST -p PORT`, with the lab route (same server class and options)."""
+    from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - moto is the optional `lab` extra
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import run_simple  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description="moto server with the eksir lab's EKS endpoint route")
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto.server does: moto builds some URLs from it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(args.host, args.port, with_lab_route(app), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()
