@@ -69,10 +69,18 @@ def test_the_doctor_names_what_works_and_what_the_lab_lacks_with_the_fix(lab: la
     assert verdicts["cloudtrail"] == "fail"  # the attacker deleted the trail
     assert verdicts["networkpolicy enforcement"] == "fail"
     assert "enableNetworkPolicy" in found["networkpolicy enforcement"]["fix"]
-    assert verdicts["evidence bucket"] == "fail"
-    assert "Object Lock" in found["evidence bucket"]["fix"]
+    assert verdicts["evidence bucket"] == "pass"  # the lab makes its evidence bucket with Object Lock
     assert verdicts["iam permissions"] == "skip"  # moto has no SimulatePrincipalPolicy
     assert all(c["fix"] for c in found.values() if c["verdict"] == "fail")
+
+
+def test_an_evidence_bucket_without_object_lock_fails_with_the_fix(lab: lab_module.LabState) -> None:
+    lab.endpoint.client("s3").create_bucket(Bucket="eksir-doctor-no-lock")
+    found = checks(doctor(lab, "--evidence-bucket", "eksir-doctor-no-lock", "-o", "json"))
+    assert found["evidence bucket"]["verdict"] == "fail"
+    assert "Object Lock" in found["evidence bucket"]["fix"]
+    missing = checks(doctor(lab, "--evidence-bucket", "eksir-doctor-no-such-bucket", "-o", "json"))
+    assert missing["evidence bucket"]["verdict"] == "fail"
 
 
 def test_a_responder_without_the_cluster_role_is_told_which_grants_are_missing(
