@@ -35,6 +35,8 @@ class PlaybookOptions:
     evidence_prefix: str | None = None
     orphan_pod: bool = False
     pause_container: bool = False
+    capture_wait_seconds: float | None = None
+    """How long capture's verify waits for the command and its uploads (None: the action's default)."""
     keep_ssm_egress: bool = True
     audit_lookback: timedelta = timedelta(hours=24)
     extra_notes: tuple[str, ...] = field(default=())
@@ -194,15 +196,18 @@ def _capture_steps(b: _Builder, iid: str) -> list[str]:
         )
         return []
     prefix = b.options.evidence_prefix or f"eksir/{b.options.case_id or b.finding.id}/volatile/"
+    params: dict[str, Any] = {
+        "instance_id": iid,
+        "container_ids": container_ids,
+        "pod_uid": pod.uid if pod else None,
+        "bucket": b.options.evidence_bucket,
+        "prefix": prefix,
+    }
+    if b.options.capture_wait_seconds is not None:
+        params["wait_seconds"] = b.options.capture_wait_seconds
     capture = b.add(
         "ssm.capture_volatile",
-        {
-            "instance_id": iid,
-            "container_ids": container_ids,
-            "pod_uid": pod.uid if pod else None,
-            "bucket": b.options.evidence_bucket,
-            "prefix": prefix,
-        },
+        params,
         "Volatile evidence over SSM Run Command (crictl/ctr, never docker); lost when the node is cut off.",
     )
     keys = [capture]
@@ -211,7 +216,12 @@ def _capture_steps(b: _Builder, iid: str) -> list[str]:
             keys.append(
                 b.add(
                     "ssm.pause_container",
-                    {"instance_id": iid, "container_id": cid},
+                    {
+                        "instance_id": iid,
+                        "container_id": cid,
+                        "bucket": b.options.evidence_bucket,
+                        "prefix": prefix,
+                    },
                     "Freeze the container's processes after capture (memory kept, nothing runs).",
                     after=(capture,),
                 )
