@@ -438,29 +438,46 @@ def _invocation(params: PauseContainerParams, output: str) -> dict[str, Any]:
     }
 
 
-def test_pause_verify_and_rollback_read_the_state_containerd_reports() -> None:
+def _send(params: PauseContainerParams, verb: str, command_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    expected = {
+        "InstanceIds": [params.instance_id],
+        "DocumentName": "AWS-RunShellScript",
+        "Comment": ANY,
+        "Parameters": {"commands": task_commands(CID, verb), "executionTimeout": ["120"]},
+        "TimeoutSeconds": 600,
+    }
+    return {"Command": {"CommandId": command_id}}, expected
+
+
+def test_pause_verify_reads_the_state_back_and_rollback_reads_the_state_containerd_reports() -> None:
     ssm = stubbed("ssm")
     params = PauseContainerParams(instance_id="i-0123456789abcdef0", container_id=CID, wait_seconds=1)
     ctx = make_ctx(aws=lambda s: ssm)
     key = {"CommandId": "22222222-3333-4444-5555-666666666666", "InstanceId": params.instance_id}
     with Stubber(ssm) as stub:
         stub.add_response("get_command_invocation", _invocation(params, "eksir-state: PAUSED\n"), key)
+        stub.add_response("send_command", *_send(params, "status", key["CommandId"]))
+        stub.add_response("get_command_invocation", _invocation(params, "eksir-state: PAUSED\n"), key)
         stub.add_response("list_commands", {"Commands": []}, {"InstanceId": params.instance_id})
-        stub.add_response(
-            "send_command",
-            {"Command": {"CommandId": key["CommandId"]}},
-            {
-                "InstanceIds": [params.instance_id],
-                "DocumentName": "AWS-RunShellScript",
-                "Comment": ANY,
-                "Parameters": {"commands": task_commands(CID, "resume"), "executionTimeout": ["120"]},
-                "TimeoutSeconds": 600,
-            },
-        )
+        stub.add_response("send_command", *_send(params, "resume", key["CommandId"]))
         stub.add_response("get_command_invocation", _invocation(params, "eksir-state: RUNNING\n"), key)
         assert PauseContainer().verify(ctx, params, {"command_id": key["CommandId"]}).ok
         PauseContainer().rollback(ctx, params, {"command_id": key["CommandId"]})
         stub.assert_no_pending_responses()
+
+
+def test_pause_verify_fails_when_the_read_back_finds_the_task_running_again() -> None:
+    ssm = stubbed("ssm")
+    params = PauseContainerParams(instance_id="i-0123456789abcdef0", container_id=CID, wait_seconds=1)
+    ctx = make_ctx(aws=lambda s: ssm)
+    key = {"CommandId": "22222222-3333-4444-5555-666666666666", "InstanceId": params.instance_id}
+    with Stubber(ssm) as stub:
+        stub.add_response("get_command_invocation", _invocation(params, "eksir-state: PAUSED\n"), key)
+        stub.add_response("send_command", *_send(params, "status", key["CommandId"]))
+        stub.add_response("get_command_invocation", _invocation(params, "eksir-state: RUNNING\n"), key)
+        outcome = PauseContainer().verify(ctx, params, {"command_id": key["CommandId"]})
+    assert not outcome.ok
+    assert "RUNNING (read back)" in outcome.detail
 
 
 def test_the_actions_are_registered_with_their_iam_actions() -> None:

@@ -7,8 +7,10 @@ approved step that runs only after the volatile capture. crictl has no pause; `c
 namespace) does, and it is on every containerd node.
 
 The node script pauses only a RUNNING task (so re-running is a no-op) and prints the task's state afterwards
-(`eksir-state: PAUSED`), read back from containerd in the same invocation; verify accepts nothing else.
-Rollback resumes only a PAUSED task.
+(`eksir-state: PAUSED`). Verify waits for that command, then reads the state back with a separate read-only
+command (`status`: the same script, acting on no state), because a task resumed since (by a person, or a
+kubelet restarting it) is not contained: verify accepts nothing but PAUSED from the read-back. Rollback
+resumes only a PAUSED task.
 
 With an evidence bucket, the command's output also goes to S3 (`<prefix>ssm-output/`), so the state the node
 reported is kept beside the capture; when the invocation carries no state line (its status can be read before
@@ -76,8 +78,11 @@ class PauseContainerParams(ActionParams):
 
 
 def task_commands(container_id: str, verb: str) -> list[str]:
-    """The AWS-RunShellScript commands that pause (or resume) the task, then print its state."""
-    from_state = "RUNNING" if verb == "pause" else "PAUSED"
+    """The AWS-RunShellScript commands that pause (or resume) the task, then print its state.
+
+    `status` acts on no state (the script's `FROM` matches none): it only prints the task's state.
+    """
+    from_state = {"pause": "RUNNING", "resume": "PAUSED"}.get(verb, "-")
     return [
         f"bash -s -- {container_id} {from_state} {verb} <<'{ssm_run.HEREDOC_END}'",
         TASK_SCRIPT,
@@ -176,9 +181,19 @@ class PauseContainer(Action[PauseContainerParams]):
     def verify(
         self, ctx: ActionContext, params: PauseContainerParams, applied: dict[str, Any]
     ) -> VerifyOutcome:
-        result, state = _outcome(ctx, params, str(applied["command_id"]))
-        ok = result.get("Status") == "Success" and state == "PAUSED"
-        detail = f"containerd reports task {params.container_id[:12]} {state or 'state not reported'}"
+        paused, _ = _outcome(ctx, params, str(applied["command_id"]))
+        comment = _comment(ctx, "status", params.container_id)
+        commands = task_commands(params.container_id, "status")
+        read_back = ssm_run.send(
+            ctx, params.instance_id, commands, comment, timeout_s=120, output=params.output
+        )
+        result, state = _outcome(ctx, params, read_back)
+        ok = paused.get("Status") == "Success" and result.get("Status") == "Success" and state == "PAUSED"
+        detail = (
+            f"containerd reports task {params.container_id[:12]} {state or 'state not reported'} (read back)"
+        )
+        if paused.get("Status") != "Success":
+            result = paused
         if result.get("Status") != "Success":
             detail += (
                 f" (command {result.get('Status')}: {str(result.get('StandardErrorContent') or '')[-300:]})"
