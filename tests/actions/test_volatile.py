@@ -26,6 +26,7 @@ from botocore.stub import ANY, Stubber
 from eksir.actions.base import ActionContext
 from eksir.actions.containment.container_pause import PauseContainer, PauseContainerParams, task_commands
 from eksir.actions.evidence.case_evidence import CASE_EXTRA
+from eksir.actions.evidence.ssm_run import INVOCATION_OUTPUT_LIMIT, output_key
 from eksir.actions.evidence.volatile import (
     SCRIPT_NAME,
     CaptureVolatile,
@@ -294,8 +295,8 @@ def test_verify_hashes_every_uploaded_object_into_the_case(
     params = _params(instance_id=instance_id)
     applied = CaptureVolatile().apply(aws_ctx, params)
     digests = _upload_node_output(moto, node, params)
-    plugin = "awsrunShellScript/0.awsrunshellscript"
-    stdout_key = f"{PREFIX}ssm-output/{applied['command_id']}/{instance_id}/{plugin}/stdout"
+    stdout_key = output_key(f"{PREFIX}ssm-output/", applied["command_id"], instance_id)
+    assert stdout_key.endswith("/awsrunShellScript/0.awsrunShellScript/stdout")  # the agent's layout
     boto_client(moto, "s3").put_object(Bucket=BUCKET, Key=stdout_key, Body=b"eksir-uploaded: 1\n")
     digests[stdout_key] = hashlib.sha256(b"eksir-uploaded: 1\n").hexdigest()
     outcome = CaptureVolatile().verify(aws_ctx, params, applied)
@@ -506,8 +507,7 @@ def test_without_node_uploads_the_command_output_in_s3_is_the_evidence(
     aws_ctx.extras[CASE_EXTRA] = case
     params = _params(instance_id=instance_id)
     applied = CaptureVolatile().apply(aws_ctx, params)
-    plugin = "awsrunShellScript/0.awsrunshellscript"
-    key = f"{PREFIX}ssm-output/{applied['command_id']}/{instance_id}/{plugin}/stdout"
+    key = output_key(f"{PREFIX}ssm-output/", applied["command_id"], instance_id)
     body = b"eksir-uploaded: 0\n----- host/proc-table.tsv\npid\tppid\n1\t0\n"
     boto_client(moto, "s3").put_object(Bucket=BUCKET, Key=key, Body=body)
     outcome = CaptureVolatile().verify(aws_ctx, params, applied)
@@ -515,4 +515,45 @@ def test_without_node_uploads_the_command_output_in_s3_is_the_evidence(
     assert "0 archive(s)" in outcome.detail
     [item] = case.load().evidence
     assert item.sha256 == hashlib.sha256(body).hexdigest()
-    assert item.name.endswith("awsrunShellScript/0.awsrunshellscript/stdout")
+    assert item.name.endswith("awsrunShellScript/0.awsrunShellScript/stdout")
+
+
+def test_markers_past_the_invocations_24000_characters_are_read_from_the_full_stdout_in_s3(
+    moto: Any, tmp_path: Path
+) -> None:
+    """GetCommandInvocation returns the first 24,000 characters of stdout (Stubber: moto returns none); the
+    node script prints `eksir-kept-on-node` after up to 200 kB of process table, so verify must read the
+    agent's complete stdout object in S3 to see it."""
+    ssm = stubbed("ssm")
+    ctx = make_ctx(aws=lambda s: ssm if s == "ssm" else boto_client(moto, s))
+    case = empty_case(tmp_path / "case")
+    ctx.extras[CASE_EXTRA] = case
+    params = _params()
+    boto_client(moto, "s3").create_bucket(Bucket=BUCKET)
+    command_id = "33333333-4444-5555-6666-777777777777"
+    full = (
+        "eksir-uploaded: 0\n----- host/proc-table.tsv\n"
+        + "".join(f"{pid}\t1\t0\tS\tsleep {pid}\n" for pid in range(3000))
+        + "eksir-kept-on-node: /var/tmp/eksir-volatile-case\n"
+    )
+    assert len(full) > INVOCATION_OUTPUT_LIMIT
+    key = output_key(f"{PREFIX}ssm-output/", command_id, params.instance_id)
+    boto_client(moto, "s3").put_object(Bucket=BUCKET, Key=key, Body=full.encode())
+    invocation = {
+        "CommandId": command_id,
+        "InstanceId": params.instance_id,
+        "Status": "Success",
+        "StatusDetails": "Success",
+        "StandardOutputContent": full[:INVOCATION_OUTPUT_LIMIT],
+        "StandardErrorContent": "",
+    }
+    with Stubber(ssm) as stub:
+        stub.add_response(
+            "get_command_invocation", invocation, {"CommandId": command_id, "InstanceId": params.instance_id}
+        )
+        outcome = CaptureVolatile().verify(ctx, params, {"command_id": command_id})
+    assert "eksir-kept-on-node" not in invocation["StandardOutputContent"]
+    assert outcome.ok, outcome.detail
+    assert "it is kept on the node in /var/tmp/eksir-volatile-case" in outcome.detail
+    [item] = case.load().evidence
+    assert item.sha256 == hashlib.sha256(full.encode()).hexdigest()
