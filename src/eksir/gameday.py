@@ -269,6 +269,9 @@ def _plan(day: _Day) -> Any:
         case_id=case.load().id,
         evidence_bucket=state.evidence_bucket,
         capture_wait_seconds=CAPTURE_WAIT_S if state.node_runtime else SIMULATED_CAPTURE_WAIT_S,
+        pause_container=bool(
+            state.node_runtime
+        ),  # a real node: freeze the container after capture, as on EKS
     )
     return build_plan(day.finding, resolution, options)
 

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from eksir.actions.containment.container_pause import task_commands
 from eksir.actions.evidence import ssm_run
+from eksir.actions.evidence.volatile import CaptureVolatileParams, capture_commands
 from eksir.errors import LabError
 from eksir.lab import node_image, node_runtime, ssm_agent
 from eksir.lab.limits import NODE_STEPS, unavailable_in_lab
+from tests.actions.conftest import make_ctx
 
 
 def _busybox(tmp_path: Path) -> Path:
@@ -111,3 +114,18 @@ def test_the_pod_container_comes_from_the_pods_spec_and_status() -> None:
     assert container.command == ("/bin/sh", "-c", "x")
     assert node_runtime.cri_labels(container)["io.kubernetes.pod.uid"] == "u-1"
     assert node_runtime.cri_annotations(container)["io.kubernetes.cri.image-name"] == "i:1"
+
+
+def test_the_agent_runs_exactly_eksirs_capture_and_pause_commands_and_refuses_anything_else() -> None:
+    params = CaptureVolatileParams(
+        instance_id="i-0123456789abcdef0", container_ids=("a" * 64,), bucket="b-ucket", prefix="x/y/"
+    )
+    capture = capture_commands(make_ctx(case_id="eksir-1 $(id)"), params)
+    assert ssm_agent.refusal(capture) is None
+    for verb in ("pause", "resume", "status"):
+        assert ssm_agent.refusal(task_commands("a" * 64, verb)) is None
+    injected = [capture[0].replace("bash -s", "id; bash -s"), *capture[1:]]
+    assert ssm_agent.refusal(injected) == "not an eksir command (shape or first line)"
+    altered = [capture[0], capture[1] + "\nid\n", capture[2]]
+    assert ssm_agent.refusal(altered) == "the script is not one eksir ships"
+    assert ssm_agent.refusal(["id"]) is not None

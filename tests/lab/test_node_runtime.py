@@ -201,9 +201,15 @@ def test_killing_the_container_during_capture_ends_the_step_with_what_it_got_wit
     assert state is None or state[1] == "STOPPED"
 
 
-def test_lab_down_leaves_no_containerd_shim_mount_container_or_cgroup(lab: lab_module.LabState) -> None:
+def test_lab_down_leaves_no_containerd_shim_mount_container_or_cgroup_even_with_a_paused_task(
+    lab: lab_module.LabState,
+) -> None:
     runtime = _runtime(lab)
     node_dir = Path(lab.lab_dir) / node_runtime.NODE_DIR
+    socket, cgroup = runtime["socket"], f"{runtime['cgroup_parent']}/extra"
+    ctr(socket, "run", "--detach", "--cgroup", cgroup, runtime["image"], "extra", "/bin/sleep", "600")
+    ctr(socket, "tasks", "pause", "extra")  # a frozen process ignores SIGKILL until thawed
+    assert task_state(socket, "extra") is not None
     assert node_teardown.leftovers(node_dir)  # the runtime is up: there is something to find
     lab_module.down(Path(lab.lab_dir))
     assert node_teardown.leftovers(node_dir) == []

@@ -36,11 +36,17 @@ def _containerd_answers(socket: Path) -> bool:
 
 
 def _delete_containers(socket: str) -> None:
-    """Kill every task, wait for it to stop, delete it and its container (the shim unmounts the rootfs)."""
-    tasks = [line.split()[0] for line in ctr(socket, "tasks", "ls").splitlines()[1:] if line.strip()]
-    for task in tasks:
+    """Kill every task, wait for it to stop, delete it and its container (the shim unmounts the rootfs).
+
+    A paused task (`ssm.pause_container` ran) is resumed first: a frozen process does not act on SIGKILL.
+    """
+    rows = [line.split() for line in ctr(socket, "tasks", "ls").splitlines()[1:] if line.strip()]
+    tasks = [row[0] for row in rows]
+    for row in rows:
         with contextlib.suppress(LabError):
-            ctr(socket, "tasks", "kill", "--signal", "SIGKILL", task)
+            if row[-1] == "PAUSED":
+                ctr(socket, "tasks", "resume", row[0])
+            ctr(socket, "tasks", "kill", "--signal", "SIGKILL", row[0])
     for task in tasks:
         deadline = time.monotonic() + _EXIT_WAIT_S
         while time.monotonic() < deadline:
@@ -93,6 +99,14 @@ def _cgroup_pids(node_dir: Path) -> list[int]:
     return sorted(pid for pid in pids if _alive(pid))
 
 
+def _thaw(node_dir: Path) -> None:
+    """Unfreeze this lab's cgroups (v1 freezer, v2 cgroup.freeze) so the SIGKILL that follows takes effect."""
+    for folder in _cgroup_dirs(node_dir):
+        for name, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+            with contextlib.suppress(OSError):
+                (folder / name).write_text(value)
+
+
 def _mounts(node_dir: Path) -> list[str]:
     """Mount points under the node folder, deepest first (from this process's mount table)."""
     prefix = str(node_dir.resolve()) + "/"
@@ -127,6 +141,7 @@ def stop(node_dir: Path) -> None:
         with contextlib.suppress(LabError):
             _delete_containers(str(socket))
     processes.stop_all(node_dir)
+    _thaw(node_dir)
     for pid in [*_shims(socket), *_cgroup_pids(node_dir)]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

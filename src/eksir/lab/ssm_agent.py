@@ -10,12 +10,19 @@ eksir's product code path is unchanged: it sends the command and reads S3 as on 
 `GetCommandInvocation` still answers Success with empty output at once, which is why eksir's verification
 waits for the S3 objects. Started by `lab up` as a recorded process, stopped by `lab down`. Never imported by
 the product.
+
+Why it runs only eksir's own scripts: it runs as root (the node's containerd needs it), and anyone on this
+machine can reach moto's loopback port with its dummy credentials. So a command runs only when it is exactly
+what eksir sends: one line of shell-quoted `EKSIR_*` assignments (or the pause script's validated arguments)
+feeding `bash -s`, then byte for byte the shipped capture or pause script. Anything else is refused, and the
+refusal is the command's stderr in S3.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,7 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
+from eksir.actions.containment.container_pause import TASK_SCRIPT
+from eksir.actions.evidence.ssm_run import HEREDOC_END
+from eksir.actions.evidence.volatile import collection_script
 from eksir.lab import processes
 
 DOCUMENT = "AWS-RunShellScript"
@@ -32,6 +43,20 @@ PLUGIN_DIR = "awsrunShellScript/0.awsrunShellScript"
 POLL_S = 0.5
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 """The PATH the SSM agent gives a shell script on Amazon Linux: the node's system folders only."""
+_SAFE_VALUE = r"(?:'[^']*'|[A-Za-z0-9@%+=:,./_-]*)"
+_FIRST_LINE = re.compile(
+    rf"(?:EKSIR_[A-Z_]+={_SAFE_VALUE} )*bash -s"
+    rf"(?: -- [0-9a-f]{{1,64}} (?:RUNNING|PAUSED|-) (?:pause|resume|status))? <<'{HEREDOC_END}'"
+)
+
+
+def refusal(commands: list[str]) -> str | None:
+    """Why the agent will not run these `commands`, or None when they are exactly one of eksir's scripts."""
+    if len(commands) != 3 or commands[2] != HEREDOC_END or not _FIRST_LINE.fullmatch(commands[0]):
+        return "not an eksir command (shape or first line)"
+    if commands[1] not in (collection_script(), TASK_SCRIPT):
+        return "the script is not one eksir ships"
+    return None
 
 
 @dataclass(frozen=True)
@@ -117,6 +142,22 @@ def run_command(config: AgentConfig, command: dict[str, Any], s3: Any) -> int:
     return code
 
 
+def _run_script(config: AgentConfig, folder: Path, commands: list[str], timeout: float) -> int:
+    """The commands as one script run by bash in the node's context; its exit code (-1: timed out)."""
+    script = folder / "_script.sh"
+    script.write_text("\n".join(commands) + "\n", encoding="utf-8")
+    with (folder / "stdout").open("wb") as out, (folder / "stderr").open("wb") as err:
+        proc = subprocess.Popen(
+            ["bash", str(script)], cwd=folder, env=node_env(config), stdout=out, stderr=err
+        )
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return -1
+
+
 def pending(config: AgentConfig, ssm: Any) -> list[dict[str, Any]]:
     """Commands sent to the instance that this agent has not run yet, oldest first."""
     pages = ssm.get_paginator("list_commands").paginate(InstanceId=config.instance_id)
@@ -140,8 +181,11 @@ def serve(config: AgentConfig) -> None:
     ssm = session.client("ssm", endpoint_url=config.endpoint)
     s3 = session.client("s3", endpoint_url=config.endpoint)
     while True:
-        for command in pending(config, ssm):
-            run_command(config, command, s3)
+        try:
+            for command in pending(config, ssm):
+                run_command(config, command, s3)
+        except (BotoCoreError, ClientError) as exc:  # moto busy or restarting: try again, say so in the log
+            print(f"ssm-agent: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         time.sleep(POLL_S)
 
 
