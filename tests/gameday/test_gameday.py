@@ -142,10 +142,14 @@ def test_capture_is_verified_on_the_real_node_and_the_case_holds_the_attackers_p
     assert "unavailable-in-lab" not in respond["detail"]
 
 
-def test_node_isolation_runs_after_the_verified_capture_without_a_waiver(day: Day) -> None:
+def test_the_container_is_paused_and_the_node_isolated_after_the_verified_capture_without_a_waiver(
+    day: Day,
+) -> None:
     require_node_runtime()
-    isolate, capture = day.step(ISOLATE), day.step(CAPTURE)
+    isolate, capture, pause = day.step(ISOLATE), day.step(CAPTURE), day.step("ssm.pause_container")
     assert capture["status"] == "verified"
+    assert pause["status"] == "verified"
+    assert pause["reason"].endswith("PAUSED (read back)")
     assert isolate["status"] == "verified"
     assert "ran without" not in isolate["reason"]
 
