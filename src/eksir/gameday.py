@@ -40,10 +40,10 @@ Progress = Callable[[str], None]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 AUTO_APPROVED = frozenset({"respond", "recover", "prevention proof"})
 """Phases that change things without asking: each runs only after `require_lab` passes, right before it."""
-CAPTURE_WAIT_S = 300.0
-"""The lab node's capture takes seconds; this bounds a stuck one without ending a slow one too early."""
-SIMULATED_CAPTURE_WAIT_S = 5.0
-"""A simulated node runs no agent: nothing will ever be uploaded, so the attempt is kept short."""
+CAPTURE_WAIT_S = 120.0
+"""The lab node's capture takes seconds; this bounds a stuck one (per verify attempt), not a slow one."""
+SIMULATED_CAPTURE_WAIT_S = 1.0
+"""A simulated node runs no agent: nothing will ever be uploaded, so each verify attempt is kept short."""
 LAB_TRUST_REASON = "lab: moto has no GuardDuty GetFindings (the game day passes --trust-finding-file itself)"
 
 
