@@ -210,25 +210,24 @@ def _capture_steps(b: _Builder, iid: str) -> list[str]:
         params,
         "Volatile evidence over SSM Run Command (crictl/ctr, never docker); lost when the node is cut off.",
     )
-    keys = [capture]
-    if b.options.pause_container:
-        for cid in container_ids:
-            keys.append(
-                b.add(
-                    "ssm.pause_container",
-                    {
-                        "instance_id": iid,
-                        "container_id": cid,
-                        "bucket": b.options.evidence_bucket,
-                        "prefix": prefix,
-                    },
-                    "Freeze the container's processes after capture (memory kept, nothing runs).",
-                    after=(capture,),
-                )
-            )
-        if not container_ids:
-            b.note("container", "--pause-container given but no container id is known", WARN)
-    return keys
+    return [capture, *_pause_steps(b, iid, container_ids, capture, prefix)]
+
+
+def _pause_steps(b: _Builder, iid: str, container_ids: list[str], capture: str, prefix: str) -> list[str]:
+    """`--pause-container`: one pause per container after the capture; its output goes beside the capture."""
+    if not b.options.pause_container:
+        return []
+    if not container_ids:
+        b.note("container", "--pause-container given but no container id is known", WARN)
+    return [
+        b.add(
+            "ssm.pause_container",
+            {"instance_id": iid, "container_id": cid, "bucket": b.options.evidence_bucket, "prefix": prefix},
+            "Freeze the container's processes after capture (memory kept, nothing runs).",
+            after=(capture,),
+        )
+        for cid in container_ids
+    ]
 
 
 def _isolate_instance(b: _Builder, iid: str, after: tuple[str, ...]) -> None:
