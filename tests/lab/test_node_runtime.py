@@ -14,6 +14,7 @@ import io
 import json
 import os
 import signal
+import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
@@ -171,6 +172,13 @@ def test_pause_leaves_the_task_paused_in_containerd_verify_fails_once_it_runs_an
     ctr(socket, "tasks", "pause", cid)
     action.rollback(ctx, params, applied)
     assert task_state(socket, cid) == (runtime["pid"], "RUNNING")
+
+
+def test_the_lab_env_points_ctr_at_the_attacked_nodes_containerd(lab: lab_module.LabState) -> None:
+    script = f"{lab_module.env_exports(lab)}\nctr --namespace k8s.io tasks ls"
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert _runtime(lab)["container_id"] in done.stdout
 
 
 def _wait_until_running_on_node(lab: lab_module.LabState, command_id: str) -> None:

@@ -369,8 +369,10 @@ def ground_truth(run: Run, finding: dict[str, Any]) -> dict[str, Any]:
 
 
 def env_exports(state: LabState) -> str:
-    """Shell `export` lines that point the AWS CLI and kubectl at the lab, the lab's kubectl first on PATH."""
+    """Shell `export` lines pointing the AWS CLI, kubectl and ctr at the lab, its kubectl first on PATH."""
     values = {**state.endpoint.env(), "KUBECONFIG": state.admin_kubeconfig}
+    if state.node_runtime:  # `ctr -n k8s.io tasks ls` reaches the attacked node's containerd
+        values["CONTAINERD_ADDRESS"] = str(state.node_runtime["socket"])
     lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
     if state.kubectl:
         lines.append(f'export PATH={shlex.quote(str(Path(state.kubectl).parent))}:"$PATH"')
