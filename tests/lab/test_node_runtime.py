@@ -9,6 +9,7 @@ during a capture and take the lab down, then look for anything left behind.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -27,6 +28,7 @@ from eksir.actions.base import ActionContext
 from eksir.actions.containment.container_pause import PauseContainer, PauseContainerParams
 from eksir.actions.evidence.case_evidence import CASE_EXTRA
 from eksir.actions.evidence.volatile import CaptureVolatile, CaptureVolatileParams
+from eksir.errors import LabError
 from eksir.lab import lab as lab_module
 from eksir.lab import node_runtime, node_teardown
 from eksir.lab.node_runtime import ctr, task_state
@@ -234,3 +236,21 @@ def _cmdlines() -> dict[int, str]:
             except OSError:
                 continue  # exited while we looked
     return found
+
+
+def test_a_node_container_that_cannot_start_fails_lab_up_and_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_node_runtime()
+    real = node_runtime.pod_container
+
+    def no_such_command(pod: dict[str, Any]) -> node_runtime.PodContainer:
+        return dataclasses.replace(real(pod), command=("/no/such/binary",))
+
+    monkeypatch.setattr(node_runtime, "pod_container", no_such_command)
+    with pytest.raises(LabError, match="on the lab node failed"):
+        lab_module.up(tmp_path, "iam-user", seed=20240611)
+    node_dir = tmp_path / node_runtime.NODE_DIR
+    assert (node_dir / "containerd.log").is_file()  # containerd did start before the failure
+    assert node_teardown.leftovers(node_dir) == []
+    assert [s.record.pid for s in lab_module.process_status(tmp_path)] == []
