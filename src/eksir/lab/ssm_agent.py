@@ -198,7 +198,7 @@ def start(config: AgentConfig) -> processes.ProcessRecord:
     path.write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
     cmdline = [sys.executable, "-m", "eksir.lab.ssm_agent", str(path)]
     return processes.start_process(
-        node_dir, "ssm-agent (lab stand-in)", cmdline, 0, node_dir / "ssm-agent.log"
+        node_dir, "lab-ssm-agent", cmdline, 0, node_dir / "ssm-agent.log"
     )
 
 
