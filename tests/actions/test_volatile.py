@@ -17,6 +17,7 @@ import hashlib
 import os
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +333,19 @@ def test_a_capture_that_uploaded_nothing_fails_verify(
     params = _params(instance_id=instance_id)
     applied = CaptureVolatile().apply(aws_ctx, params)
     outcome = CaptureVolatile().verify(aws_ctx, params, applied)
+    assert not outcome.ok
+    assert "nothing is in" in outcome.detail
+
+
+def test_after_success_verify_waits_for_the_uploads_only_as_long_as_its_upload_bound(
+    aws_ctx: ActionContext, moto: Any, instance_id: str
+) -> None:
+    """moto answers Success at once and nothing ever arrives: the wait ends at upload_wait_seconds."""
+    params = _params(instance_id=instance_id, wait_seconds=900, upload_wait_seconds=1)
+    applied = CaptureVolatile().apply(aws_ctx, params)
+    started = time.monotonic()
+    outcome = CaptureVolatile().verify(aws_ctx, params, applied)
+    assert time.monotonic() - started < 30
     assert not outcome.ok
     assert "nothing is in" in outcome.detail
 

@@ -197,9 +197,7 @@ def start(config: AgentConfig) -> processes.ProcessRecord:
     path = node_dir / "ssm-agent.json"
     path.write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
     cmdline = [sys.executable, "-m", "eksir.lab.ssm_agent", str(path)]
-    return processes.start_process(
-        node_dir, "lab-ssm-agent", cmdline, 0, node_dir / "ssm-agent.log"
-    )
+    return processes.start_process(node_dir, "lab-ssm-agent", cmdline, 0, node_dir / "ssm-agent.log")
 
 
 def main(argv: list[str]) -> int:

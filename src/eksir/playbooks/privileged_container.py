@@ -36,7 +36,7 @@ class PlaybookOptions:
     orphan_pod: bool = False
     pause_container: bool = False
     capture_wait_seconds: float | None = None
-    """How long capture's verify waits for the command and its uploads (None: the action's default)."""
+    """How long capture's verify waits for the command, and for its uploads (None: the action's defaults)."""
     keep_ssm_egress: bool = True
     audit_lookback: timedelta = timedelta(hours=24)
     extra_notes: tuple[str, ...] = field(default=())
@@ -204,7 +204,7 @@ def _capture_steps(b: _Builder, iid: str) -> list[str]:
         "prefix": prefix,
     }
     if b.options.capture_wait_seconds is not None:
-        params["wait_seconds"] = b.options.capture_wait_seconds
+        params["wait_seconds"] = params["upload_wait_seconds"] = b.options.capture_wait_seconds
     capture = b.add(
         "ssm.capture_volatile",
         params,

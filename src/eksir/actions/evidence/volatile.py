@@ -68,6 +68,8 @@ class CaptureVolatileParams(ActionParams):
     prefix: str = Field(default="", pattern=PREFIX_PATTERN, max_length=512)
     timeout_seconds: int = Field(default=3600, ge=60, le=172800)
     wait_seconds: float = Field(default=900.0, ge=0, le=7200)
+    upload_wait_seconds: float = Field(default=60.0, ge=0, le=3600)
+    """After Success, how long to wait for the output in S3 (the status can come before the upload)."""
 
     @property
     def key_prefix(self) -> str:
@@ -229,6 +231,7 @@ class CaptureVolatile(Action[CaptureVolatileParams]):
             detail = f"capture command {command_id} is {status} ({result.get('StatusDetails', '')})"
             return VerifyOutcome(ok=False, detail=detail + (f": {stderr}" if stderr else ""))
         stdout = str(result.get("StandardOutputContent") or "")
+        deadline = min(deadline, time.monotonic() + params.upload_wait_seconds)
         ssm_run.await_objects(ctx, params.bucket, self._done_keys(params, command_id, stdout), deadline)
         return self._collect(ctx, params, command_id, stdout)
 
