@@ -5,8 +5,10 @@ the lab runs them against containerd itself, not against stand-in scripts. conta
 starts as root with its own root, state and socket under `<lab>/node/`, so it meets no system containerd or
 another lab. The CRI plugin is disabled (no kubelet runs here: the lab plays kubelet for the API server, as
 before); the container is created with `ctr` in the CRI namespace `k8s.io` with the labels and annotations the
-CRI plugin sets, so the node script's `ctr -n k8s.io` paths see it where they would on EKS. No `pause` sandbox
-container is run, and the container keeps its own PID namespace and no host mount (unlike the pod's
+CRI plugin sets, so the node script's `ctr -n k8s.io` paths see it where they would on EKS. crictl is not on
+the lab node (the lab's AMI is AL2023, whose build scripts ship nerdctl and ctr, not crictl), so the capture's
+manifest reports it absent, as it would there; it would see only CRI-created containers anyway. No `pause`
+sandbox container is run, and the container keeps its own PID namespace and no host mount (unlike the pod's
 `hostPID` and `/` hostPath), so a capture on this shared machine stays bounded to the lab.
 
 Other nodes stay simulated. Without root or without containerd the node stays simulated too, and `reason()`
