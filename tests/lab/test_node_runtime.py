@@ -4,7 +4,8 @@ One lab (`eksir lab up` code path, scenario iam-user) serves the module: contain
 with the attacker's privileged container, and the lab's SSM agent stand-in runs what eksir sends over SSM.
 The actions run exactly as against AWS (their clients reach the lab's moto); what they report is checked
 against containerd itself (`ctr`) and against the objects in moto's S3. The last tests kill the container
-during a capture and take the lab down, then look for anything left behind.
+during a capture and take the lab down, then look for anything left behind. The module starts its own lab
+(one scenario) rather than the shared `lab` fixture (all five): the tests kill its container and take it down.
 """
 
 from __future__ import annotations
