@@ -72,3 +72,11 @@ def test_node_isolation_depends_on_the_volatile_capture() -> None:
     capture = by_action["ssm.capture_volatile"]
     assert capture.id in by_action["ec2.isolate_instance"].depends_on
     assert capture.id in by_action["ssm.pause_container"].depends_on
+
+
+def test_the_pause_sends_its_output_beside_the_capture_in_the_evidence_bucket() -> None:
+    by_action = {s.action_id: s for s in _plan().steps}
+    capture, pause = by_action["ssm.capture_volatile"], by_action["ssm.pause_container"]
+    assert pause.params["bucket"] == capture.params["bucket"] == "ir-evidence-111122223333"
+    assert pause.params["prefix"] == capture.params["prefix"]
+    assert "wait_seconds" not in capture.params  # the action's own bound unless the caller sets one

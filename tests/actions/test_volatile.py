@@ -17,6 +17,7 @@ import hashlib
 import os
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from botocore.stub import ANY, Stubber
 from eksir.actions.base import ActionContext
 from eksir.actions.containment.container_pause import PauseContainer, PauseContainerParams, task_commands
 from eksir.actions.evidence.case_evidence import CASE_EXTRA
+from eksir.actions.evidence.ssm_run import INVOCATION_OUTPUT_LIMIT, output_key
 from eksir.actions.evidence.volatile import (
     SCRIPT_NAME,
     CaptureVolatile,
@@ -294,8 +296,8 @@ def test_verify_hashes_every_uploaded_object_into_the_case(
     params = _params(instance_id=instance_id)
     applied = CaptureVolatile().apply(aws_ctx, params)
     digests = _upload_node_output(moto, node, params)
-    plugin = "awsrunShellScript/0.awsrunshellscript"
-    stdout_key = f"{PREFIX}ssm-output/{applied['command_id']}/{instance_id}/{plugin}/stdout"
+    stdout_key = output_key(f"{PREFIX}ssm-output/", applied["command_id"], instance_id)
+    assert stdout_key.endswith("/awsrunShellScript/0.awsrunShellScript/stdout")  # the agent's layout
     boto_client(moto, "s3").put_object(Bucket=BUCKET, Key=stdout_key, Body=b"eksir-uploaded: 1\n")
     digests[stdout_key] = hashlib.sha256(b"eksir-uploaded: 1\n").hexdigest()
     outcome = CaptureVolatile().verify(aws_ctx, params, applied)
@@ -331,6 +333,19 @@ def test_a_capture_that_uploaded_nothing_fails_verify(
     params = _params(instance_id=instance_id)
     applied = CaptureVolatile().apply(aws_ctx, params)
     outcome = CaptureVolatile().verify(aws_ctx, params, applied)
+    assert not outcome.ok
+    assert "nothing is in" in outcome.detail
+
+
+def test_after_success_verify_waits_for_the_uploads_only_as_long_as_its_upload_bound(
+    aws_ctx: ActionContext, moto: Any, instance_id: str
+) -> None:
+    """moto answers Success at once and nothing ever arrives: the wait ends at upload_wait_seconds."""
+    params = _params(instance_id=instance_id, wait_seconds=900, upload_wait_seconds=1)
+    applied = CaptureVolatile().apply(aws_ctx, params)
+    started = time.monotonic()
+    outcome = CaptureVolatile().verify(aws_ctx, params, applied)
+    assert time.monotonic() - started < 30
     assert not outcome.ok
     assert "nothing is in" in outcome.detail
 
@@ -438,29 +453,46 @@ def _invocation(params: PauseContainerParams, output: str) -> dict[str, Any]:
     }
 
 
-def test_pause_verify_and_rollback_read_the_state_containerd_reports() -> None:
+def _send(params: PauseContainerParams, verb: str, command_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    expected = {
+        "InstanceIds": [params.instance_id],
+        "DocumentName": "AWS-RunShellScript",
+        "Comment": ANY,
+        "Parameters": {"commands": task_commands(CID, verb), "executionTimeout": ["120"]},
+        "TimeoutSeconds": 600,
+    }
+    return {"Command": {"CommandId": command_id}}, expected
+
+
+def test_pause_verify_reads_the_state_back_and_rollback_reads_the_state_containerd_reports() -> None:
     ssm = stubbed("ssm")
     params = PauseContainerParams(instance_id="i-0123456789abcdef0", container_id=CID, wait_seconds=1)
     ctx = make_ctx(aws=lambda s: ssm)
     key = {"CommandId": "22222222-3333-4444-5555-666666666666", "InstanceId": params.instance_id}
     with Stubber(ssm) as stub:
         stub.add_response("get_command_invocation", _invocation(params, "eksir-state: PAUSED\n"), key)
+        stub.add_response("send_command", *_send(params, "status", key["CommandId"]))
+        stub.add_response("get_command_invocation", _invocation(params, "eksir-state: PAUSED\n"), key)
         stub.add_response("list_commands", {"Commands": []}, {"InstanceId": params.instance_id})
-        stub.add_response(
-            "send_command",
-            {"Command": {"CommandId": key["CommandId"]}},
-            {
-                "InstanceIds": [params.instance_id],
-                "DocumentName": "AWS-RunShellScript",
-                "Comment": ANY,
-                "Parameters": {"commands": task_commands(CID, "resume"), "executionTimeout": ["120"]},
-                "TimeoutSeconds": 600,
-            },
-        )
+        stub.add_response("send_command", *_send(params, "resume", key["CommandId"]))
         stub.add_response("get_command_invocation", _invocation(params, "eksir-state: RUNNING\n"), key)
         assert PauseContainer().verify(ctx, params, {"command_id": key["CommandId"]}).ok
         PauseContainer().rollback(ctx, params, {"command_id": key["CommandId"]})
         stub.assert_no_pending_responses()
+
+
+def test_pause_verify_fails_when_the_read_back_finds_the_task_running_again() -> None:
+    ssm = stubbed("ssm")
+    params = PauseContainerParams(instance_id="i-0123456789abcdef0", container_id=CID, wait_seconds=1)
+    ctx = make_ctx(aws=lambda s: ssm)
+    key = {"CommandId": "22222222-3333-4444-5555-666666666666", "InstanceId": params.instance_id}
+    with Stubber(ssm) as stub:
+        stub.add_response("get_command_invocation", _invocation(params, "eksir-state: PAUSED\n"), key)
+        stub.add_response("send_command", *_send(params, "status", key["CommandId"]))
+        stub.add_response("get_command_invocation", _invocation(params, "eksir-state: RUNNING\n"), key)
+        outcome = PauseContainer().verify(ctx, params, {"command_id": key["CommandId"]})
+    assert not outcome.ok
+    assert "RUNNING (read back)" in outcome.detail
 
 
 def test_the_actions_are_registered_with_their_iam_actions() -> None:
@@ -489,8 +521,7 @@ def test_without_node_uploads_the_command_output_in_s3_is_the_evidence(
     aws_ctx.extras[CASE_EXTRA] = case
     params = _params(instance_id=instance_id)
     applied = CaptureVolatile().apply(aws_ctx, params)
-    plugin = "awsrunShellScript/0.awsrunshellscript"
-    key = f"{PREFIX}ssm-output/{applied['command_id']}/{instance_id}/{plugin}/stdout"
+    key = output_key(f"{PREFIX}ssm-output/", applied["command_id"], instance_id)
     body = b"eksir-uploaded: 0\n----- host/proc-table.tsv\npid\tppid\n1\t0\n"
     boto_client(moto, "s3").put_object(Bucket=BUCKET, Key=key, Body=body)
     outcome = CaptureVolatile().verify(aws_ctx, params, applied)
@@ -498,4 +529,45 @@ def test_without_node_uploads_the_command_output_in_s3_is_the_evidence(
     assert "0 archive(s)" in outcome.detail
     [item] = case.load().evidence
     assert item.sha256 == hashlib.sha256(body).hexdigest()
-    assert item.name.endswith("awsrunShellScript/0.awsrunshellscript/stdout")
+    assert item.name.endswith("awsrunShellScript/0.awsrunShellScript/stdout")
+
+
+def test_markers_past_the_invocations_24000_characters_are_read_from_the_full_stdout_in_s3(
+    moto: Any, tmp_path: Path
+) -> None:
+    """GetCommandInvocation returns the first 24,000 characters of stdout (Stubber: moto returns none); the
+    node script prints `eksir-kept-on-node` after up to 200 kB of process table, so verify must read the
+    agent's complete stdout object in S3 to see it."""
+    ssm = stubbed("ssm")
+    ctx = make_ctx(aws=lambda s: ssm if s == "ssm" else boto_client(moto, s))
+    case = empty_case(tmp_path / "case")
+    ctx.extras[CASE_EXTRA] = case
+    params = _params()
+    boto_client(moto, "s3").create_bucket(Bucket=BUCKET)
+    command_id = "33333333-4444-5555-6666-777777777777"
+    full = (
+        "eksir-uploaded: 0\n----- host/proc-table.tsv\n"
+        + "".join(f"{pid}\t1\t0\tS\tsleep {pid}\n" for pid in range(3000))
+        + "eksir-kept-on-node: /var/tmp/eksir-volatile-case\n"
+    )
+    assert len(full) > INVOCATION_OUTPUT_LIMIT
+    key = output_key(f"{PREFIX}ssm-output/", command_id, params.instance_id)
+    boto_client(moto, "s3").put_object(Bucket=BUCKET, Key=key, Body=full.encode())
+    invocation = {
+        "CommandId": command_id,
+        "InstanceId": params.instance_id,
+        "Status": "Success",
+        "StatusDetails": "Success",
+        "StandardOutputContent": full[:INVOCATION_OUTPUT_LIMIT],
+        "StandardErrorContent": "",
+    }
+    with Stubber(ssm) as stub:
+        stub.add_response(
+            "get_command_invocation", invocation, {"CommandId": command_id, "InstanceId": params.instance_id}
+        )
+        outcome = CaptureVolatile().verify(ctx, params, {"command_id": command_id})
+    assert "eksir-kept-on-node" not in invocation["StandardOutputContent"]
+    assert outcome.ok, outcome.detail
+    assert "it is kept on the node in /var/tmp/eksir-volatile-case" in outcome.detail
+    [item] = case.load().evidence
+    assert item.sha256 == hashlib.sha256(full.encode()).hexdigest()

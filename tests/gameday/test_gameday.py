@@ -8,10 +8,12 @@ containment runs, so the steps that need it fail or are blocked exactly as they 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,15 +26,20 @@ from eksir.cli.gameday_run import GameDay, Phase
 from eksir.cli.gameday_summary import StepLine
 from eksir.cli.gameday_view import render_summary
 from eksir.lab import lab as lab_module
-from eksir.lab.limits import UNAVAILABLE_IN_LAB
+from eksir.lab import node_runtime
+from eksir.lab.limits import simulated_node_reason
 from eksir.lab.scenarios import ScenarioName
 from tests.cli.helpers import run_in_process
+from tests.node_runtime import require_node_runtime
 
 pytestmark = pytest.mark.lab
 SCENARIOS = [s.value for s in ScenarioName]
 PHASES = ["lab up", "triage", "plan", "respond", "hunt", "recover", "prevention proof", "report", "lab down"]
 CAPTURE = "ssm.capture_volatile"
 ISOLATE = "ec2.isolate_instance"
+SIMULATED = simulated_node_reason(
+    f"the node runtime was turned off with {node_runtime.FORCE_SIMULATED_ENV}=simulated"
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,8 @@ class Day:
         return next(s for s in self.result["containment"] if s["action"] == action)
 
 
-def _eksir(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "400"}
+def _eksir(*args: str, timeout: float = 300, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "400", **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "eksir", *args],
         capture_output=True,
@@ -62,16 +69,28 @@ def _eksir(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.fixture(scope="module", params=SCENARIOS)
-def day(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Day:
-    tmp = tmp_path_factory.mktemp(f"gameday-{request.param}")
+def _run_day(scenario: str, tmp: Path, **env: str) -> Day:
     lab_dir, cases_dir = tmp / "lab", tmp / "cases"
     done = _eksir(
         "gameday",
-        *("--scenario", request.param, "--lab-dir", str(lab_dir), "--cases-dir", str(cases_dir)),
+        *("--scenario", scenario, "--lab-dir", str(lab_dir), "--cases-dir", str(cases_dir)),
         *("--output", "json"),
+        **env,
     )
-    return Day(request.param, lab_dir, done.returncode, json.loads(done.stdout), done.stderr)
+    return Day(scenario, lab_dir, done.returncode, json.loads(done.stdout), done.stderr)
+
+
+@pytest.fixture(scope="module", params=SCENARIOS)
+def day(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Day:
+    """The game day as this machine runs it (the attacked node's containerd is real when it can be)."""
+    return _run_day(request.param, tmp_path_factory.mktemp(f"gameday-{request.param}"))
+
+
+@pytest.fixture(scope="module")
+def simulated_day(tmp_path_factory: pytest.TempPathFactory) -> Day:
+    """One game day with the attacked node simulated on purpose: the lab-mode path (no root, say)."""
+    env = {node_runtime.FORCE_SIMULATED_ENV: "simulated"}
+    return _run_day("iam-user", tmp_path_factory.mktemp("gameday-simulated"), **env)
 
 
 def test_the_game_day_exits_0_with_every_phase_ok_no_step_failed_or_blocked_and_the_lab_down(
@@ -100,41 +119,77 @@ def test_the_prevention_proof_is_an_admission_rejection_of_the_attackers_own_pod
     assert proof["request"]["dryRun"] == "All"
 
 
-def test_capture_is_unavailable_in_lab_with_its_reason_and_is_not_counted_as_failed_or_verified(
+def test_capture_is_verified_on_the_real_node_and_the_case_holds_the_attackers_process(day: Day) -> None:
+    require_node_runtime()
+    capture = day.step(CAPTURE)
+    assert capture["status"] == "verified", capture["reason"]
+    assert "(1 archive(s))" in capture["reason"]
+    evidence = Path(day.result["case_dir"]) / "evidence"
+    (archive,) = evidence.glob("*-volatile-*.tar.gz")
+    (sidecar,) = evidence.glob("*-volatile-*.tar.gz.sha256")
+    assert sidecar.read_text().split()[0] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        cmdlines = [
+            tar.extractfile(m).read().decode()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+            if m.name.startswith("files/container-") and m.name.endswith("/cmdline")
+        ]
+    assert any("sleep infinity" in c for c in cmdlines), cmdlines
+    for expected in ("/ctr-info.json", "/mountinfo.txt", "/sockets.txt", "host/proc-table.tsv", "SHA256SUMS"):
+        assert any(n.endswith(expected) for n in names), expected
+    respond = next(p for p in day.result["phases"] if p["name"] == "respond")
+    assert "unavailable-in-lab" not in respond["detail"]
+
+
+def test_the_container_is_paused_and_the_node_isolated_after_the_verified_capture_without_a_waiver(
     day: Day,
 ) -> None:
+    require_node_runtime()
+    isolate, capture, pause = day.step(ISOLATE), day.step(CAPTURE), day.step("ssm.pause_container")
+    assert capture["status"] == "verified"
+    assert pause["status"] == "verified"
+    assert pause["reason"].endswith("PAUSED (read back)")
+    assert isolate["status"] == "verified"
+    assert "ran without" not in isolate["reason"]
+
+
+def test_a_simulated_node_makes_capture_unavailable_in_lab_with_its_reason_never_failed(
+    simulated_day: Day,
+) -> None:
+    day = simulated_day
+    assert day.returncode == 0, day.stderr[-2000:]
     capture = day.step(CAPTURE)
     assert capture["status"] == "unavailable-in-lab"
-    assert capture["reason"].startswith(f"unavailable-in-lab: {UNAVAILABLE_IN_LAB[CAPTURE]}")
+    assert capture["reason"].startswith(f"unavailable-in-lab: {SIMULATED}")
     respond = next(p for p in day.result["phases"] if p["name"] == "respond")
     assert "1 unavailable-in-lab" in respond["detail"]
     assert "failed" not in respond["detail"]
-
-
-def test_node_isolation_runs_after_the_unavailable_capture_and_its_record_says_it_ran_without_it(
-    day: Day,
-) -> None:
-    isolate, capture = day.step(ISOLATE), day.step(CAPTURE)
+    isolate = day.step(ISOLATE)
     assert isolate["status"] == "verified"
     assert f"ran without {capture['step']}" in isolate["reason"]
 
 
-def test_eksir_status_reports_the_capture_as_unavailable_in_lab_with_its_reason(day: Day) -> None:
+def test_eksir_status_reports_the_simulated_capture_as_unavailable_in_lab_with_its_reason(
+    simulated_day: Day,
+) -> None:
+    day = simulated_day
     case_dir, capture = day.result["case_dir"], day.step(CAPTURE)
     as_json = _eksir("status", case_dir, "--output", "json", timeout=60)
     records = {r["step_id"]: r for r in json.loads(as_json.stdout)["steps"]}
     assert records[capture["step"]]["status"] == "unavailable-in-lab"
-    assert records[capture["step"]]["lab_reason"] == UNAVAILABLE_IN_LAB[CAPTURE]
-    assert records[day.step(ISOLATE)["step"]]["ran_without"] == {capture["step"]: UNAVAILABLE_IN_LAB[CAPTURE]}
+    assert records[capture["step"]]["lab_reason"] == SIMULATED
+    assert records[day.step(ISOLATE)["step"]]["ran_without"] == {capture["step"]: SIMULATED}
     table = _eksir("status", case_dir, timeout=60)
     row = next(line for line in table.stdout.splitlines() if capture["step"] in line)
     assert "unavailable-in-lab" in row
-    assert "the lab's nodes run no SSM agent" in row
+    assert "the lab's attacked node is simulated" in row
+    summary = " ".join(json.loads((Path(case_dir) / "report.json").read_text())["summary"])
+    assert f"Not performed in the lab: {capture['step']} (unavailable-in-lab: " in summary
+    assert f"Step {day.step(ISOLATE)['step']} ran without a step that is unavailable in the lab." in summary
 
 
-def test_the_report_lists_every_ground_truth_call_and_names_the_step_not_performed_in_the_lab(
-    day: Day,
-) -> None:
+def test_the_report_lists_every_ground_truth_call_and_the_capture_as_it_ended(day: Day) -> None:
     case, report = Path(day.result["case_dir"]), Path(day.result["report"])
     assert report.name == "report.html"
     assert report.is_file()
@@ -152,10 +207,9 @@ def test_the_report_lists_every_ground_truth_call_and_names_the_step_not_perform
             action += f" (failed: {event['error_code']})"
         assert action in titles, f"{action} ({event_id}) missing from the report timeline"
     summary = " ".join(report_json["summary"])
-    assert f"Not performed in the lab: {day.step(CAPTURE)['step']} (unavailable-in-lab: " in summary
-    assert f"Step {day.step(ISOLATE)['step']} ran without a step that is unavailable in the lab." in summary
     statuses = {s["step_id"]: s["status"] for s in report_json["steps"]}
-    assert statuses[day.step(CAPTURE)["step"]] == "unavailable-in-lab"
+    assert statuses[day.step(CAPTURE)["step"]] == day.step(CAPTURE)["status"]
+    assert ("Not performed in the lab" in summary) is (day.step(CAPTURE)["status"] == "unavailable-in-lab")
     assert "Prevention proven" in summary
     assert day.result["hunt"]["calls"] == len(by_id)
 
@@ -169,7 +223,8 @@ def test_the_summary_shows_the_verdict_the_containment_steps_the_hunt_highlights
     assert f"verdict  {day.result['verdict']['decision']}" in text
     for step in day.result["containment"]:
         assert f"{step['step']}: " in text
-    assert f"unavailable-in-lab: {UNAVAILABLE_IN_LAB[CAPTURE]}" in text
+    capture = day.step(CAPTURE)
+    assert ("unavailable-in-lab" in text) is (capture["status"] == "unavailable-in-lab")
     assert f"hunt   {day.result['hunt']['calls']} call(s)" in text
     assert all(highlight in text for highlight in day.result["hunt"]["highlights"])
     assert day.result["hunt"]["highlights"]
@@ -230,7 +285,9 @@ def test_a_step_that_fails_makes_its_phase_not_ok_names_it_with_its_reason_and_t
     named = [line.strip() for line in out.splitlines() if line.startswith(" " * 20)]
     assert any(ISOLATE in line and ": blocked: " in line for line in named)
     assert any("ec2.snapshot_volumes: failed: precondition failed" in line for line in named)
-    assert any(f"{CAPTURE}: unavailable-in-lab: " in line for line in named)
+    # the node is gone: capture fails its check on a real node, or is unavailable on a simulated one
+    capture_end = "failed: precondition failed" if node_runtime.reason() is None else "unavailable-in-lab: "
+    assert any(f"{CAPTURE}: {capture_end}" in line for line in named)
     assert out.count("prevention proven") == 1
     assert "lab    down" in out
 

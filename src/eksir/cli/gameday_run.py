@@ -43,6 +43,10 @@ Progress = Callable[[str], None]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 AUTO_APPROVED = frozenset({"respond", "recover", "prevention proof"})
 """Phases that change things without asking: each runs only after `require_lab` passes, right before it."""
+CAPTURE_WAIT_S = 120.0
+"""The lab node's capture takes seconds; this bounds a stuck one (per verify attempt), not a slow one."""
+SIMULATED_CAPTURE_WAIT_S = 1.0
+"""A simulated node runs no agent: nothing will ever be uploaded, so each verify attempt is kept short."""
 LAB_TRUST_REASON = "lab: moto has no GuardDuty GetFindings (the game day passes --trust-finding-file itself)"
 
 
@@ -264,7 +268,14 @@ def _plan(day: _Day) -> Any:
         orjson.dumps(resolution.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
         "resolution",
     )
-    options = PlaybookOptions(case_id=case.load().id, evidence_bucket=state.evidence_bucket)
+    options = PlaybookOptions(
+        case_id=case.load().id,
+        evidence_bucket=state.evidence_bucket,
+        capture_wait_seconds=CAPTURE_WAIT_S if state.node_runtime else SIMULATED_CAPTURE_WAIT_S,
+        pause_container=bool(
+            state.node_runtime
+        ),  # a real node: freeze the container after capture, as on EKS
+    )
     return build_plan(day.finding, resolution, options)
 
 
@@ -284,12 +295,13 @@ def _steps_detail(steps: list[StepLine], extra: str = "") -> str:
 def _respond(day: _Day, record: Phase) -> str:
     """Containment in lab mode: the lab's own table says which steps it cannot perform (lab/limits.py)."""
     from eksir.engine import ApprovalPolicy, LabMode, PolicyGate, Runner  # noqa: PLC0415
-    from eksir.lab.limits import UNAVAILABLE_IN_LAB  # noqa: PLC0415
+    from eksir.lab.limits import unavailable_in_lab  # noqa: PLC0415
 
     case, plan = _handle(day), day.plan
     case.append("finding.trusted-as-given", {"finding_id": day.finding.id, "reason": LAB_TRUST_REASON})
     gate = PolicyGate(ApprovalPolicy.ALL, f"gameday:{case.actor}")
-    state = Runner(case, plan, _context(day), gate, lab_mode=LabMode(UNAVAILABLE_IN_LAB)).run()
+    lab_mode = LabMode(unavailable_in_lab(_state(day).node_runtime_reason))
+    state = Runner(case, plan, _context(day), gate, lab_mode=lab_mode).run()
     record.steps = engine_steps(state)
     return _steps_detail(record.steps)
 

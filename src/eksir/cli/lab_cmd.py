@@ -77,6 +77,11 @@ def up_cmd(
     out.print(f"  aws (moto)      {state.aws_endpoint}")
     out.print(f"  finding         {state.finding}")
     out.print(f"  ground truth    {state.ground_truth}")
+    node = state.node_runtime
+    if node:
+        out.print(f"  attacked node   {node['instance_id']}: containerd {node['socket']} + lab SSM agent")
+    else:
+        out.print(f"  attacked node   simulated: {state.node_runtime_reason}", markup=False)
     out.print(f'next: eval "$(eksir lab env --lab-dir {lab_dir})"; eksir triage {state.finding}')
 
 

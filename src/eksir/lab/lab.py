@@ -27,7 +27,7 @@ from kubernetes.client import ApiException
 from urllib3.exceptions import HTTPError
 
 from eksir.errors import EksirError, LabError
-from eksir.lab import aws_seed, eks_auth_setup, k8s_seed, processes
+from eksir.lab import aws_seed, eks_auth_setup, k8s_seed, node_runtime, node_teardown, processes, ssm_agent
 from eksir.lab.attack_aws import AttackLog, AwsAttacker, begin, finish
 from eksir.lab.build import LabBinaries, ensure_binaries
 from eksir.lab.cloudtrail_gen import background_records, log_files, routines, upload_tree, write_tree
@@ -38,7 +38,7 @@ from eksir.lab.scenarios import Scenario, get_scenario
 
 DEFAULT_LAB_DIR = Path(".eksir-lab")
 LAB_FILE = "lab.json"
-SERVER_DIRS = ("k8s", "aws")
+SERVER_DIRS = ("k8s", "aws", node_runtime.NODE_DIR)
 Progress = Callable[[str], None]
 SEED_ERRORS = (ApiException, ClientError, BotoCoreError, HTTPError, OSError, KeyError, ValueError)
 
@@ -69,6 +69,10 @@ class LabState:
     created_at: str
     timings: dict[str, float] = field(default_factory=dict)
     kubectl: str = ""  # the version-matched kubectl the lab built ("" in a lab.json written before it did)
+    node_runtime: dict[str, Any] = field(default_factory=dict)
+    """The attacked node's real containerd (lab.node_runtime.NodeRuntime), empty when it is simulated."""
+    node_runtime_reason: str = "the lab did not record a node runtime"
+    """Why the attacked node is simulated ("" when its containerd is real)."""
 
     @property
     def endpoint(self) -> AwsEndpoint:
@@ -100,6 +104,7 @@ def down(lab_dir: Path) -> int:
     Idempotent: a second call finds nothing to stop. Raises LabError if a process survives SIGKILL.
     """
     running = sum(1 for s in process_status(lab_dir) if s.state is processes.ProcState.RUNNING)
+    node_teardown.stop(lab_dir / node_runtime.NODE_DIR)
     for sub in SERVER_DIRS:
         processes.stop_all(lab_dir / sub)
     return running
@@ -201,10 +206,42 @@ def _start_and_seed(
         k8s_seed.seed_cluster(admin, inv)
     with _phase(timings, "attack", report):
         attacker_pod, access_key = _attack(moto.endpoint, inv, scenario, plane, log=log, rng=rng)
+    with _phase(timings, "node runtime", report):
+        runtime, why = _start_node(lab_dir, moto.endpoint, attacker_pod, report)
     with _phase(timings, "logs + finding", report):
-        return _write_outputs(
+        state = _write_outputs(
             lab_dir, Run(scenario, inv, plane, moto.endpoint, log, attacker_pod, access_key, rng)
         )
+    state.node_runtime, state.node_runtime_reason = runtime, why
+    return state
+
+
+def _start_node(
+    lab_dir: Path, endpoint: AwsEndpoint, pod: k8s_seed.AttackerPod, report: Progress
+) -> tuple[dict[str, Any], str]:
+    """The attacked node's containerd with the attacker's container, and the lab's SSM agent stand-in.
+
+    Returns (the runtime's record, "") or ({}, why the node stays simulated). Raises LabError when the
+    runtime should run here but does not start.
+    """
+    why = node_runtime.reason()
+    if why is not None:
+        report(f"attacked node simulated: {why}; capture and pause will be unavailable in the lab")
+        return {}, why
+    node_dir = lab_dir / node_runtime.NODE_DIR
+    runtime = node_runtime.start(node_dir, pod.node.instance_id, node_runtime.pod_container(pod.pod))
+    ssm_agent.start(
+        ssm_agent.AgentConfig(
+            instance_id=pod.node.instance_id,
+            endpoint=endpoint.url,
+            region=endpoint.region,
+            access_key_id=endpoint.access_key_id,
+            secret_access_key=endpoint.secret_access_key,
+            containerd_socket=runtime.socket,
+            node_dir=str(node_dir),
+        )
+    )
+    return runtime.to_json(), ""
 
 
 def _attack(
@@ -334,7 +371,7 @@ def ground_truth(run: Run, finding: dict[str, Any]) -> dict[str, Any]:
 
 
 def env_exports(state: LabState, *, eks_token: bool = False) -> str:
-    """Shell `export` lines that point the AWS CLI and kubectl at the lab, the lab's kubectl first on PATH.
+    """Shell `export` lines pointing the AWS CLI, kubectl and ctr at the lab, its kubectl first on PATH.
 
     `eks_token`: no KUBECONFIG (it is unset), so eksir reaches the cluster as on EKS without a kubeconfig:
     DescribeCluster's endpoint and CA and a token from the lab's AWS credentials (the cluster creator's).
@@ -342,6 +379,8 @@ def env_exports(state: LabState, *, eks_token: bool = False) -> str:
     values = {**state.endpoint.env()}
     if not eks_token:
         values["KUBECONFIG"] = state.admin_kubeconfig
+    if state.node_runtime:  # `ctr -n k8s.io tasks ls` reaches the attacked node's containerd
+        values["CONTAINERD_ADDRESS"] = str(state.node_runtime["socket"])
     lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
     if eks_token:
         lines.append("unset KUBECONFIG")

@@ -1,21 +1,35 @@
 """What the local lab cannot perform, with the reason a responder reads in the game day's summary.
 
 Why here: only the lab knows its own limits (DESIGN.md, "Lab modes"); the game day hands this table to the
-engine as its explicit lab-mode signal, and the product never consults it. An entry leaves the table when a
-lab component learns to perform the step; until then, a step that fails on it is `unavailable-in-lab`
-(never failed, never verified), and a step that succeeds anyway is simply verified.
+engine as its explicit lab-mode signal, and the product never consults it. An entry is in the table only
+while no lab component performs the step: when `lab up` runs the attacked node's real containerd and the
+lab's SSM agent stand-in (as root, with containerd installed), capture and pause are performed and verified
+like any step; otherwise they are `unavailable-in-lab` with the reason the node stayed simulated (never
+failed, never verified), and a step that succeeds anyway is simply verified.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 
-UNAVAILABLE_IN_LAB = MappingProxyType(
-    {
-        "ssm.capture_volatile": (
-            "the lab's nodes run no SSM agent: moto accepts SSM Run Command but runs nothing on an instance, "
-            "so no volatile evidence reaches the bucket"
-        ),
-    }
-)
-"""Action id -> why the lab cannot perform it."""
+NODE_STEPS = ("ssm.capture_volatile", "ssm.pause_container")
+
+
+def simulated_node_reason(why: str) -> str:
+    """The reason recorded for a node step when the attacked node is simulated for `why`."""
+    return (
+        f"the lab's attacked node is simulated ({why}): no SSM agent runs there, so moto accepts the "
+        "command but nothing captures or pauses on the node"
+    )
+
+
+def unavailable_in_lab(node_runtime_reason: str) -> Mapping[str, str]:
+    """Action id -> why the lab cannot perform it; empty when the attacked node runs a real containerd.
+
+    `node_runtime_reason` is lab.json's `node_runtime_reason` ("" when the node runtime is real).
+    """
+    if not node_runtime_reason:
+        return MappingProxyType({})
+    reason = simulated_node_reason(node_runtime_reason)
+    return MappingProxyType(dict.fromkeys(NODE_STEPS, reason))

@@ -35,6 +35,8 @@ class PlaybookOptions:
     evidence_prefix: str | None = None
     orphan_pod: bool = False
     pause_container: bool = False
+    capture_wait_seconds: float | None = None
+    """How long capture's verify waits for the command, and for its uploads (None: the action's defaults)."""
     keep_ssm_egress: bool = True
     audit_lookback: timedelta = timedelta(hours=24)
     extra_notes: tuple[str, ...] = field(default=())
@@ -194,31 +196,38 @@ def _capture_steps(b: _Builder, iid: str) -> list[str]:
         )
         return []
     prefix = b.options.evidence_prefix or f"eksir/{b.options.case_id or b.finding.id}/volatile/"
+    params: dict[str, Any] = {
+        "instance_id": iid,
+        "container_ids": container_ids,
+        "pod_uid": pod.uid if pod else None,
+        "bucket": b.options.evidence_bucket,
+        "prefix": prefix,
+    }
+    if b.options.capture_wait_seconds is not None:
+        params["wait_seconds"] = params["upload_wait_seconds"] = b.options.capture_wait_seconds
     capture = b.add(
         "ssm.capture_volatile",
-        {
-            "instance_id": iid,
-            "container_ids": container_ids,
-            "pod_uid": pod.uid if pod else None,
-            "bucket": b.options.evidence_bucket,
-            "prefix": prefix,
-        },
+        params,
         "Volatile evidence over SSM Run Command (crictl/ctr, never docker); lost when the node is cut off.",
     )
-    keys = [capture]
-    if b.options.pause_container:
-        for cid in container_ids:
-            keys.append(
-                b.add(
-                    "ssm.pause_container",
-                    {"instance_id": iid, "container_id": cid},
-                    "Freeze the container's processes after capture (memory kept, nothing runs).",
-                    after=(capture,),
-                )
-            )
-        if not container_ids:
-            b.note("container", "--pause-container given but no container id is known", WARN)
-    return keys
+    return [capture, *_pause_steps(b, iid, container_ids, capture, prefix)]
+
+
+def _pause_steps(b: _Builder, iid: str, container_ids: list[str], capture: str, prefix: str) -> list[str]:
+    """`--pause-container`: one pause per container after the capture; its output goes beside the capture."""
+    if not b.options.pause_container:
+        return []
+    if not container_ids:
+        b.note("container", "--pause-container given but no container id is known", WARN)
+    return [
+        b.add(
+            "ssm.pause_container",
+            {"instance_id": iid, "container_id": cid, "bucket": b.options.evidence_bucket, "prefix": prefix},
+            "Freeze the container's processes after capture (memory kept, nothing runs).",
+            after=(capture,),
+        )
+        for cid in container_ids
+    ]
 
 
 def _isolate_instance(b: _Builder, iid: str, after: tuple[str, ...]) -> None:

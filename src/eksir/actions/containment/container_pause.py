@@ -7,12 +7,20 @@ approved step that runs only after the volatile capture. crictl has no pause; `c
 namespace) does, and it is on every containerd node.
 
 The node script pauses only a RUNNING task (so re-running is a no-op) and prints the task's state afterwards
-(`eksir-state: PAUSED`), read back from containerd in the same invocation; verify accepts nothing else.
-Rollback resumes only a PAUSED task.
+(`eksir-state: PAUSED`). Verify waits for that command, then reads the state back with a separate read-only
+command (`status`: the same script, acting on no state), because a task resumed since (by a person, or a
+kubelet restarting it) is not contained: verify accepts nothing but PAUSED from the read-back. Rollback
+resumes only a PAUSED task.
+
+With an evidence bucket, the command's output also goes to S3 (`<prefix>ssm-output/`), so the state the node
+reported is kept beside the capture; when the invocation carries no state line (its status can be read before
+the agent has reported, and moto answers Success with no output), verify waits, bounded by `wait_seconds`,
+for the agent's stdout object in S3 and reads the state from it.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pydantic import Field
@@ -29,6 +37,7 @@ from eksir.actions.base import (
 )
 from eksir.actions.containment.casework import CONTAINER_ID_PATTERN, INSTANCE_ID_PATTERN, require_live
 from eksir.actions.evidence import ssm_run
+from eksir.actions.evidence.volatile import BUCKET_PATTERN, PREFIX_PATTERN, SSM_OUTPUT_DIR
 from eksir.actions.registry import register_action
 from eksir.errors import EksirError
 
@@ -56,11 +65,24 @@ class PauseContainerParams(ActionParams):
     instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
     container_id: str = Field(pattern=CONTAINER_ID_PATTERN)
     wait_seconds: float = Field(default=120.0, ge=0, le=1800)
+    bucket: str | None = Field(default=None, pattern=BUCKET_PATTERN)
+    prefix: str = Field(default="", pattern=PREFIX_PATTERN, max_length=512)
+
+    @property
+    def output(self) -> tuple[str, str] | None:
+        """(bucket, key prefix) for the command's output, or None without an evidence bucket."""
+        if self.bucket is None:
+            return None
+        prefix = self.prefix if not self.prefix or self.prefix.endswith("/") else self.prefix + "/"
+        return self.bucket, prefix + SSM_OUTPUT_DIR
 
 
 def task_commands(container_id: str, verb: str) -> list[str]:
-    """The AWS-RunShellScript commands that pause (or resume) the task, then print its state."""
-    from_state = "RUNNING" if verb == "pause" else "PAUSED"
+    """The AWS-RunShellScript commands that pause (or resume) the task, then print its state.
+
+    `status` acts on no state (the script's `FROM` matches none): it only prints the task's state.
+    """
+    from_state = {"pause": "RUNNING", "resume": "PAUSED"}.get(verb, "-")
     return [
         f"bash -s -- {container_id} {from_state} {verb} <<'{ssm_run.HEREDOC_END}'",
         TASK_SCRIPT,
@@ -79,12 +101,32 @@ def _run(ctx: ActionContext, params: PauseContainerParams, verb: str) -> str:
     if existing is not None and verb == "pause":
         return str(existing["CommandId"])
     return ssm_run.send(
-        ctx, params.instance_id, task_commands(params.container_id, verb), comment, timeout_s=120
+        ctx,
+        params.instance_id,
+        task_commands(params.container_id, verb),
+        comment,
+        timeout_s=120,
+        output=params.output,
     )
 
 
 def observed_state(result: dict[str, Any]) -> str | None:
     return ssm_run.marker(str(result.get("StandardOutputContent") or ""), STATE_MARKER)
+
+
+def _outcome(
+    ctx: ActionContext, params: PauseContainerParams, command_id: str
+) -> tuple[dict[str, Any], str | None]:
+    """The invocation and the task state the node reported: from the invocation, else from S3 (waited for)."""
+    deadline = time.monotonic() + params.wait_seconds
+    result = ssm_run.wait(ctx, command_id, params.instance_id, params.wait_seconds)
+    state = observed_state(result)
+    if state is None and params.output is not None and result.get("Status") == "Success":
+        bucket, prefix = params.output
+        key = ssm_run.output_key(prefix, command_id, params.instance_id)
+        if ssm_run.await_objects(ctx, bucket, [key], deadline):
+            state = ssm_run.marker(ssm_run.read_object(ctx, bucket, key) or "", STATE_MARKER)
+    return result, state
 
 
 @register_action
@@ -139,10 +181,19 @@ class PauseContainer(Action[PauseContainerParams]):
     def verify(
         self, ctx: ActionContext, params: PauseContainerParams, applied: dict[str, Any]
     ) -> VerifyOutcome:
-        result = ssm_run.wait(ctx, str(applied["command_id"]), params.instance_id, params.wait_seconds)
-        state = observed_state(result)
-        ok = result.get("Status") == "Success" and state == "PAUSED"
-        detail = f"containerd reports task {params.container_id[:12]} {state or 'state not reported'}"
+        paused, _ = _outcome(ctx, params, str(applied["command_id"]))
+        comment = _comment(ctx, "status", params.container_id)
+        commands = task_commands(params.container_id, "status")
+        read_back = ssm_run.send(
+            ctx, params.instance_id, commands, comment, timeout_s=120, output=params.output
+        )
+        result, state = _outcome(ctx, params, read_back)
+        ok = paused.get("Status") == "Success" and result.get("Status") == "Success" and state == "PAUSED"
+        detail = (
+            f"containerd reports task {params.container_id[:12]} {state or 'state not reported'} (read back)"
+        )
+        if paused.get("Status") != "Success":
+            result = paused
         if result.get("Status") != "Success":
             detail += (
                 f" (command {result.get('Status')}: {str(result.get('StandardErrorContent') or '')[-300:]})"
@@ -152,9 +203,7 @@ class PauseContainer(Action[PauseContainerParams]):
     def rollback(self, ctx: ActionContext, params: PauseContainerParams, applied: dict[str, Any]) -> None:
         """Resume the task and wait until containerd reports it RUNNING; raises EksirError otherwise."""
         require_live(ctx, self.spec)
-        command_id = _run(ctx, params, "resume")
-        result = ssm_run.wait(ctx, command_id, params.instance_id, params.wait_seconds)
-        state = observed_state(result)
+        result, state = _outcome(ctx, params, _run(ctx, params, "resume"))
         if result.get("Status") != "Success" or state != "RUNNING":
             raise EksirError(
                 f"resume of container {params.container_id[:12]} on {params.instance_id}: command "

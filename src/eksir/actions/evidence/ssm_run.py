@@ -30,6 +30,10 @@ LIVE_OR_DONE = frozenset({"Pending", "InProgress", "Success"})
 POLL_INTERVAL_S = 3.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 HEREDOC_END = "EKSIR_SCRIPT_END"
+OUTPUT_PLUGIN_DIR = "awsrunShellScript/0.awsrunShellScript"
+UPLOAD_POLL_S = 1.0
+INVOCATION_OUTPUT_LIMIT = 24_000
+"""GetCommandInvocation returns at most this many characters of stdout; the S3 copy is complete."""
 
 
 def shell_safe(value: str) -> str:
@@ -132,3 +136,39 @@ def marker(output: str, key: str) -> str | None:
         if line.startswith(f"{key}:"):
             return line.split(":", 1)[1].strip()
     return None
+
+
+def output_key(prefix: str, command_id: str, instance_id: str, stream: str = "stdout") -> str:
+    """Where the SSM agent uploads a command's stdout/stderr under `OutputS3KeyPrefix`."""
+    parts = [p for p in (prefix.strip("/"), command_id, instance_id, OUTPUT_PLUGIN_DIR, stream) if p]
+    return "/".join(parts)
+
+
+def object_exists(ctx: ActionContext, bucket: str, key: str) -> bool:
+    """True when `key` is in the bucket (listed, not read: a missing key is an answer, not an error)."""
+    with aws_call(f"look for s3://{bucket}/{key}"):
+        listed = ctx.aws("s3").list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    return any(o.get("Key") == key for o in listed.get("Contents", []))
+
+
+def await_objects(ctx: ActionContext, bucket: str, keys: list[str], deadline: float) -> bool:
+    """Wait until any of `keys` is in the bucket or the monotonic `deadline` passes; True when one is.
+
+    Why wait: a command's status can read Success before the agent has uploaded its output (and moto
+    answers Success at once), so a verification that read S3 right away would find nothing.
+    """
+    while True:
+        if any(object_exists(ctx, bucket, key) for key in keys):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(UPLOAD_POLL_S, max(0.0, deadline - time.monotonic())))
+
+
+def read_object(ctx: ActionContext, bucket: str, key: str, limit: int = 16 * 1024 * 1024) -> str | None:
+    """The object's text (at most `limit` bytes), or None when it is not there."""
+    if not object_exists(ctx, bucket, key):
+        return None
+    with aws_call(f"read s3://{bucket}/{key}"):
+        body = ctx.aws("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        return bytes(body.read(limit)).decode("utf-8", "replace")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any
@@ -71,6 +72,8 @@ class CaptureVolatileParams(ActionParams):
     prefix: str = Field(default="", pattern=PREFIX_PATTERN, max_length=512)
     timeout_seconds: int = Field(default=3600, ge=60, le=172800)
     wait_seconds: float = Field(default=900.0, ge=0, le=7200)
+    upload_wait_seconds: float = Field(default=60.0, ge=0, le=3600)
+    """After Success, how long to wait for the output in S3 (the status can come before the upload)."""
 
     @property
     def key_prefix(self) -> str:
@@ -224,32 +227,45 @@ class CaptureVolatile(Action[CaptureVolatileParams]):
         self, ctx: ActionContext, params: CaptureVolatileParams, applied: dict[str, Any]
     ) -> VerifyOutcome:
         command_id = str(applied["command_id"])
+        deadline = time.monotonic() + params.wait_seconds
         result = ssm_run.wait(ctx, command_id, params.instance_id, params.wait_seconds)
         status = str(result.get("Status"))
         if status != "Success":
             stderr = str(result.get("StandardErrorContent") or "")[-500:]
             detail = f"capture command {command_id} is {status} ({result.get('StatusDetails', '')})"
             return VerifyOutcome(ok=False, detail=detail + (f": {stderr}" if stderr else ""))
-        return self._collect(ctx, params, command_id, str(result.get("StandardOutputContent") or ""))
+        stdout = str(result.get("StandardOutputContent") or "")
+        deadline = min(deadline, time.monotonic() + params.upload_wait_seconds)
+        ssm_run.await_objects(ctx, params.bucket, self._done_keys(params, command_id, stdout), deadline)
+        return self._collect(ctx, params, command_id, stdout)
+
+    @staticmethod
+    def _stdout_key(params: CaptureVolatileParams, command_id: str) -> str:
+        return ssm_run.output_key(params.key_prefix + SSM_OUTPUT_DIR, command_id, params.instance_id)
+
+    def _done_keys(self, params: CaptureVolatileParams, command_id: str, stdout: str) -> list[str]:
+        """Objects uploaded last: the agent's stdout (once the script ended), or the manifest's sidecar."""
+        keys = [self._stdout_key(params, command_id)]
+        base = ssm_run.marker(stdout, "eksir-base")
+        if base:
+            keys.append(f"{params.key_prefix}{base}.manifest.tsv.sha256")
+        return keys
 
     def _collect(
         self, ctx: ActionContext, params: CaptureVolatileParams, command_id: str, stdout: str
     ) -> VerifyOutcome:
         prefix = params.key_prefix
-        base = ssm_run.marker(stdout, "eksir-base")
-        node = [
-            o
-            for o in _objects(ctx, params.bucket, prefix)
-            if not o["Key"].startswith(prefix + SSM_OUTPUT_DIR)
-        ]
-        if base:
-            node = [o for o in node if o["Key"][len(prefix) :].startswith(base)]
         output = _objects(ctx, params.bucket, f"{prefix}{SSM_OUTPUT_DIR}{command_id}/")
+        fetched = {o["Key"]: _fetch(ctx, params.bucket, o) for o in output}
+        full = fetched.get(self._stdout_key(params, command_id), ("", None, None))[1]
+        if full is not None:  # the invocation's copy stops at 24,000 characters; S3 holds all of it
+            stdout = full.decode("utf-8", "replace")
+        node = self._node_objects(ctx, params, ssm_run.marker(stdout, "eksir-base"))
         if not node and not output:
             return VerifyOutcome(
                 ok=False, detail=f"the capture succeeded but nothing is in s3://{params.bucket}/{prefix}"
             )
-        fetched = {o["Key"]: _fetch(ctx, params.bucket, o) for o in [*node, *output]}
+        fetched.update({o["Key"]: _fetch(ctx, params.bucket, o) for o in node})
         problems = self._sidecar_mismatches(fetched)
         items = [self._enter(ctx, params.bucket, key, fetched[key]) for key in sorted(fetched)]
         findings = [
@@ -275,6 +291,19 @@ class CaptureVolatile(Action[CaptureVolatileParams]):
             detail=detail,
             observed={"command_id": command_id, "evidence": items, "node_findings": findings},
         )
+
+    @staticmethod
+    def _node_objects(
+        ctx: ActionContext, params: CaptureVolatileParams, base: str | None
+    ) -> list[ObjectTypeDef]:
+        """The node's own uploads under the prefix (this capture's only, when its base name is known)."""
+        prefix = params.key_prefix
+        node = [
+            o
+            for o in _objects(ctx, params.bucket, prefix)
+            if not o["Key"].startswith(prefix + SSM_OUTPUT_DIR)
+        ]
+        return [o for o in node if o["Key"][len(prefix) :].startswith(base)] if base else node
 
     @staticmethod
     def _sidecar_mismatches(fetched: dict[str, tuple[str, bytes | None, str | None]]) -> list[str]:
