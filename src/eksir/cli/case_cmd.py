@@ -20,6 +20,7 @@ from eksir.cli.options import (
     print_json,
 )
 from eksir.cli.prevent_cmd import approval_gate
+from eksir.cli.sir_cmd import attach_export, sir_sync_cmd
 from eksir.clients.aws import AwsClients
 from eksir.errors import BadInputError, CaseInvalidError
 from eksir.phases.closeout import CloseoutRequest, close_case, closeout, waive_step
@@ -215,6 +216,15 @@ def export(  # noqa: PLR0917 - typer maps parameters to options
             "--recipient", "-r", help="encrypt the archive to this age public key (age1..., repeat)"
         ),
     ] = None,
+    to_sir: Annotated[
+        bool,
+        typer.Option(
+            "--to-sir", help="also attach the archive to the linked Security Incident Response case"
+        ),
+    ] = False,
+    region: Annotated[str | None, typer.Option(envvar="AWS_REGION", help="AWS region (--to-sir)")] = None,
+    profile: Annotated[str | None, typer.Option(envvar="AWS_PROFILE", help="AWS profile (--to-sir)")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="AWS endpoint (--to-sir)")] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
@@ -232,24 +242,25 @@ def export(  # noqa: PLR0917 - typer maps parameters to options
         raise BadInputError("the archive cannot be written inside the case it contains")
     with handle.writer("eksir case export", wait=wait, closed_ok=True):
         result = export_case(handle, target, key, recipients)
+        if to_sir:
+            attach_export(handle, result.archive, region, profile, endpoint_url)
+    _print_export(result, recipients, output)
+
+
+def _print_export(result: ExportResult, recipients: list[str], output: OutputFormat) -> None:
     if output is OutputFormat.JSON:
-        print_json(
-            {
-                "archive": str(result.archive),
-                "case": result.case_id,
-                "files": result.files,
-                "fingerprint": result.fingerprint,
-                "key": str(result.key_path),
-                "key_created": result.key_created,
-                "sensitive": result.sensitive,
-                "encrypted_to": recipients,
-            }
-        )
-    else:
-        _print_export(result, recipients)
-
-
-def _print_export(result: ExportResult, recipients: list[str]) -> None:
+        document = {
+            "archive": str(result.archive),
+            "case": result.case_id,
+            "files": result.files,
+            "fingerprint": result.fingerprint,
+            "key": str(result.key_path),
+            "key_created": result.key_created,
+            "sensitive": result.sensitive,
+            "encrypted_to": recipients,
+        }
+        print_json(document)
+        return
     console = plain_console()
     if result.key_created:
         console.print(f"created signing key {result.key_path} (keep it private)")
@@ -336,3 +347,6 @@ def repair(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(case_app, name="case")
+
+
+case_app.command("sir-sync")(sir_sync_cmd)

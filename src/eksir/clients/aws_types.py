@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from types_boto3_logs.client import CloudWatchLogsClient
     from types_boto3_resourcegroupstaggingapi.client import ResourceGroupsTaggingAPIClient
     from types_boto3_s3.client import S3Client
+    from types_boto3_security_ir.client import SecurityIncidentResponseClient
     from types_boto3_securityhub.client import SecurityHubClient
     from types_boto3_sns.client import SNSClient
     from types_boto3_ssm.client import SSMClient
@@ -57,6 +58,8 @@ class ClientFactory(Protocol):
     def __call__(self, service: Literal["resourcegroupstaggingapi"], /) -> ResourceGroupsTaggingAPIClient: ...
     @overload
     def __call__(self, service: Literal["s3"], /) -> S3Client: ...
+    @overload
+    def __call__(self, service: Literal["security-ir"], /) -> SecurityIncidentResponseClient: ...
     @overload
     def __call__(self, service: Literal["securityhub"], /) -> SecurityHubClient: ...
     @overload
