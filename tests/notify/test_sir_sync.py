@@ -1,5 +1,5 @@
 """Security Incident Response sync, against the `security-ir` service model with botocore's Stubber (moto
-has no security-ir), and attachments PUT to a real HTTP server on loopback as they would be to the presigned URL."""
+has no security-ir); attachments are PUT to a real HTTP server on loopback, as to a presigned URL."""
 
 from __future__ import annotations
 
