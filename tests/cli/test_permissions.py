@@ -93,5 +93,5 @@ def test_text_output_is_the_policy_json_then_the_cluster_role_yaml_under_the_cho
 
 
 def test_an_unknown_output_format_is_a_usage_error() -> None:
-    result = runner.invoke(build_app(), ["permissions", "--output", "yaml"])
+    result = runner.invoke(build_app(), ["permissions", "--output", "xml"])
     assert result.exit_code == 2

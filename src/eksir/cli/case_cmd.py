@@ -17,7 +17,7 @@ from eksir.cli.options import (
     ReasonOption,
     ReopenOption,
     WaitOption,
-    print_json,
+    print_document,
 )
 from eksir.cli.prevent_cmd import approval_gate
 from eksir.cli.sir_cmd import attach_export, sir_sync_cmd
@@ -85,8 +85,9 @@ def verify(  # noqa: PLR0917 - typer maps parameters to options
 
 def _print_case_report(report: VerificationReport, output: OutputFormat) -> None:
     """A case folder's verification: JSON, or every altered file in red and one OK line when clean."""
-    if output is OutputFormat.JSON:
-        print_json(
+    if output.structured:
+        print_document(
+            output,
             {
                 "case": str(report.case_path),
                 "ok": report.ok,
@@ -94,7 +95,7 @@ def _print_case_report(report: VerificationReport, output: OutputFormat) -> None
                 "files_checked": report.files_checked,
                 "anchoring": report.anchoring,
                 "problems": report.problems,
-            }
+            },
         )
         return
     console = plain_console(soft_wrap=True)
@@ -114,8 +115,9 @@ def _verify_archive(
     archive: Path, expect: str | None, trusted: set[str], output: OutputFormat, identity: Path | None
 ) -> None:
     result = verify_archive(archive, expect, trusted, identity)
-    if output is OutputFormat.JSON:
-        print_json(
+    if output.structured:
+        print_document(
+            output,
             {
                 "archive": str(archive),
                 "case": result.case_id,
@@ -124,7 +126,7 @@ def _verify_archive(
                 "files_checked": result.files_checked,
                 "events_checked": result.events_checked,
                 "problems": result.problems,
-            }
+            },
         )
     else:
         console = plain_console(soft_wrap=True)
@@ -150,9 +152,10 @@ def show(
     handle = CaseStore(cases_dir).get(case)
     record = handle.load()
     events = list(handle.log.events())
-    if output is OutputFormat.JSON:
-        print_json(
-            {"case": record.model_dump(mode="json"), "events": [e.model_dump(mode="json") for e in events]}
+    if output.structured:
+        print_document(
+            output,
+            {"case": record.model_dump(mode="json"), "events": [e.model_dump(mode="json") for e in events]},
         )
         return
     console = plain_console()
@@ -248,7 +251,7 @@ def export(  # noqa: PLR0917 - typer maps parameters to options
 
 
 def _print_export(result: ExportResult, recipients: list[str], output: OutputFormat) -> None:
-    if output is OutputFormat.JSON:
+    if output.structured:
         document = {
             "archive": str(result.archive),
             "case": result.case_id,
@@ -259,7 +262,7 @@ def _print_export(result: ExportResult, recipients: list[str], output: OutputFor
             "sensitive": result.sensitive,
             "encrypted_to": recipients,
         }
-        print_json(document)
+        print_document(output, document)
         return
     console = plain_console()
     if result.key_created:
@@ -331,8 +334,10 @@ def repair(
     handle = CaseStore(cases_dir).get(case)
     done = repair_case(handle, wait=wait)
     report = verify_case(handle)
-    if output is OutputFormat.JSON:
-        print_json({"case": str(handle.path), "repairs": done, "ok": report.ok, "problems": report.problems})
+    if output.structured:
+        print_document(
+            output, {"case": str(handle.path), "repairs": done, "ok": report.ok, "problems": report.problems}
+        )
     else:
         console = plain_console(soft_wrap=True)
         for repaired in done or ["nothing to repair"]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from eksir.cli.options import OutputFormat, OutputOption, print_json
+from eksir.cli.options import OutputFormat, OutputOption, print_document
 from eksir.errors import StepFailedError
 from eksir.preflight.result import CheckResult, Verdict
 from eksir.safetext import plain_console
@@ -34,8 +34,8 @@ def doctor_cmd(  # noqa: PLR0917 - typer maps parameters to options
     access = Access(region, profile, endpoint_url, kubeconfig, context)
     aws = access.aws()
     results = run_doctor(Target(aws, cluster, access.kube(aws, cluster), evidence_bucket))
-    if output is OutputFormat.JSON:
-        print_json({"cluster": cluster, "checks": [r.as_dict() for r in results]})
+    if output.structured:
+        print_document(output, {"cluster": cluster, "checks": [r.as_dict() for r in results]})
     else:
         _print(results)
     failures = [r.name for r in results if r.verdict is Verdict.FAIL]

@@ -16,7 +16,13 @@ import typer
 
 from eksir.cli.gameday_run import run_gameday, write_summary
 from eksir.cli.gameday_view import render_summary
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_json
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    CasesDirOption,
+    OutputFormat,
+    OutputOption,
+    print_document,
+)
 from eksir.errors import LabError, StepFailedError
 from eksir.lab.lab import DEFAULT_LAB_DIR
 from eksir.lab.scenarios import ScenarioName, get_scenario
@@ -43,8 +49,8 @@ def gameday(
         lambda m: err.print(f"{time.monotonic() - start:6.1f}s {m}", markup=False, soft_wrap=True),
     )
     write_summary(result)
-    if output is OutputFormat.JSON:
-        print_json(result.to_json())
+    if output.structured:
+        print_document(output, result.to_json())
     else:
         render_summary(plain_console(), result)
     if result.failed or not result.lab_down:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 class HuntOutput(StrEnum):
     TABLE = "table"
     JSON = "json"
+    YAML = "yaml"
     CSV = "csv"
 
 
@@ -105,7 +106,7 @@ CmdbOpt = Annotated[Path | None, typer.Option(help="CMDB (CSV or YAML: arn, appl
 TagsOpt = Annotated[bool, typer.Option("--tags/--no-tags", help="look owners up in resource tags")]
 OwnerTagOpt = Annotated[list[str], typer.Option("--owner-tag", help="tag key naming the owner (repeat)")]
 FindingOpt = Annotated[Path | None, typer.Option(help="take the principals from this GuardDuty finding")]
-OutputOpt = Annotated[HuntOutput, typer.Option("--output", "-o", help="table, json or csv")]
+OutputOpt = Annotated[HuntOutput, typer.Option("--output", "-o", help="table, json, yaml or csv")]
 ShowQueriesOpt = Annotated[
     bool, typer.Option("--show-queries", help="print the generated Athena/Lake/Insights queries")
 ]
@@ -303,6 +304,10 @@ def _terminal_stderr() -> Console | None:
 def _render(result: HuntResult, output: HuntOutput, show_queries: bool) -> None:
     if output is HuntOutput.JSON:
         typer.echo(result.to_json())
+    elif output is HuntOutput.YAML:
+        from eksir.cli.options import OutputFormat, print_document  # noqa: PLC0415 - see module docstring
+
+        print_document(OutputFormat.YAML, result.model_dump(mode="json"))
     elif output is HuntOutput.CSV:
         typer.echo(_csv(result), nl=False)
     else:

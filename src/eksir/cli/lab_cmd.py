@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from eksir.cli.options import OutputFormat, OutputOption, print_json
+from eksir.cli.options import OutputFormat, OutputOption, print_document
 from eksir.errors import LabError
 from eksir.lab import lab
 from eksir.lab.processes import ProcessStatus, ProcState
@@ -68,8 +68,8 @@ def up_cmd(
     chosen = get_scenario(scenario)  # BadInputError (one line, exit 3) for an unknown name
     err.print(f"scenario {chosen.name.value}: {chosen.summary}")
     state = lab.up(lab_dir, chosen.name.value, progress=_progress(err))
-    if output is OutputFormat.JSON:
-        print_json(_public(state))
+    if output.structured:
+        print_document(output, _public(state))
         return
     out = plain_console()
     out.print(f"lab up in {state.timings.get('total', 0):.1f}s ({state.lab_dir})")
@@ -103,8 +103,9 @@ def status_cmd(
         state: lab.LabState | None = lab.load_state(lab_dir) if statuses else None
     except LabError:
         state = None
-    if output is OutputFormat.JSON:
-        print_json(
+    if output.structured:
+        print_document(
+            output,
             {
                 "lab_dir": str(lab_dir.resolve()),
                 "up": bool(statuses) and not crashed,
@@ -119,7 +120,7 @@ def status_cmd(
                 ],
                 "endpoints": {"kubernetes": state.k8s_server, "aws": state.aws_endpoint} if state else {},
                 "scenario": state.scenario if state else None,
-            }
+            },
         )
     else:
         _print_status(lab_dir, statuses, state)

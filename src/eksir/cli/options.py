@@ -13,12 +13,21 @@ from eksir.errors import UsageError
 
 
 class OutputFormat(StrEnum):
+    """`-o table|json|yaml` on every command (the hunt adds csv): like aws and kubectl."""
+
     TABLE = "table"
     JSON = "json"
+    YAML = "yaml"
+
+    @property
+    def structured(self) -> bool:
+        """JSON or YAML: the same document, for tools; stable across releases."""
+        return self is not OutputFormat.TABLE
 
 
 OutputOption = Annotated[
-    OutputFormat, typer.Option("--output", "-o", help="table (rich, for people) or json (stable, for tools)")
+    OutputFormat,
+    typer.Option("--output", "-o", help="table (for people), json or yaml (the same document, for tools)"),
 ]
 CasesDirOption = Annotated[
     Path,
@@ -60,6 +69,19 @@ def require_yes(approve: object, yes: bool) -> None:
     `--yes` on every verb that runs steps (respond, resume, recover). Raises UsageError (exit 2)."""
     if str(approve) == "all" and not yes:
         raise UsageError("--approve all applies destructive steps without asking: confirm it with --yes")
+
+
+def print_document(output: OutputFormat, value: object) -> None:
+    """Print a command's document as JSON or YAML (YAML from the JSON form, so both carry the same values)."""
+    if output is OutputFormat.YAML:
+        import yaml  # noqa: PLC0415 - only YAML output pays for it
+
+        plain = orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+        typer.echo(
+            yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip()
+        )
+        return
+    print_json(value)
 
 
 def print_json(value: object) -> None:

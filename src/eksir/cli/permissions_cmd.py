@@ -9,35 +9,29 @@ needs are declared here as one more spec. IAM statements are grouped by service,
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 import yaml
 
 from eksir.actions.permissions import DEFAULT_ROLE_NAME, all_specs, cluster_role, iam_policy
-from eksir.cli.options import print_json
-
-
-class PermissionsFormat(StrEnum):
-    TEXT = "text"
-    JSON = "json"
+from eksir.cli.options import OutputFormat, OutputOption, print_document, print_json
 
 
 def permissions_cmd(
-    output: Annotated[
-        PermissionsFormat,
-        typer.Option("--output", "-o", help="text (policy JSON, then ClusterRole YAML) or json (both)"),
-    ] = PermissionsFormat.TEXT,
+    output: OutputOption = OutputFormat.TABLE,
     role_name: Annotated[
         str, typer.Option("--role-name", help="name of the ClusterRole")
     ] = DEFAULT_ROLE_NAME,
 ) -> None:
-    """Print the least-privilege IAM policy and Kubernetes ClusterRole derived from the actions."""
+    """Print the least-privilege IAM policy and Kubernetes ClusterRole derived from the actions.
+
+    `-o table` (the default) prints the policy as JSON and the ClusterRole as YAML, ready to paste.
+    """
     specs = all_specs()
     policy, role = iam_policy(specs), cluster_role(specs, role_name)
-    if output is PermissionsFormat.JSON:
-        print_json({"iam_policy": policy, "cluster_role": role, "actions": [s.id for s in specs]})
+    if output.structured:
+        print_document(output, {"iam_policy": policy, "cluster_role": role, "actions": [s.id for s in specs]})
         return
     typer.echo("# IAM policy (attach to the responder's role or user)")
     print_json(policy)

@@ -27,7 +27,7 @@ from eksir.cli.options import (
     ReasonOption,
     ReopenOption,
     WaitOption,
-    print_json,
+    print_document,
 )
 from eksir.clients.aws import AwsClients
 from eksir.engine.approval import (
@@ -108,7 +108,7 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
     """Assess, enforce (--apply) and prove (--prove) Pod Security prevention for the case's namespace."""
     handle = CaseStore(cases_dir).get(case)
     with reopening(reopen, reason), handle.writer("eksir prevent", wait=wait):
-        console = plain_console(stderr=output is OutputFormat.JSON)
+        console = plain_console(stderr=output.structured)
         run = _PreventRun(
             handle, console, output, lambda: approval_gate(yes, approver, handle.actor, console)
         )
@@ -175,8 +175,8 @@ class _PreventRun:
 
 
 def _emit(console: Console, output: OutputFormat, result: dict[str, Any], line: str) -> None:
-    if output is OutputFormat.JSON:
-        print_json(result)
+    if output.structured:
+        print_document(output, result)
     elif line:
         console.print(line, markup=False)
 

@@ -25,7 +25,7 @@ from eksir.cli.options import (
     ReopenOption,
     WaitOption,
     YesOption,
-    print_json,
+    print_document,
     require_yes,
 )
 from eksir.clients.aws import AwsClients
@@ -80,8 +80,8 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
         ctx = ContextFactory(header.id, aws, kube, dry_run=gate is None, account_id=header.account_id)
         document = recover(handle, ctx, gate)
         anchor_phase(handle, "recover", [])
-        if output is OutputFormat.JSON:
-            print_json(document)
+        if output.structured:
+            print_document(output, document)
         else:
             render(plain_console(), document, dry_run=gate is None)
         failed = [s["step_id"] for s in document["steps"] if s["status"] == "failed"]

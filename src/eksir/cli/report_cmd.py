@@ -16,7 +16,7 @@ from eksir.cli.options import (
     ReasonOption,
     ReopenOption,
     WaitOption,
-    print_json,
+    print_document,
 )
 from eksir.report import FORMATS, generate_report
 from eksir.safetext import plain_console
@@ -48,15 +48,16 @@ def report(  # noqa: PLR0917 - typer maps parameters to options
     with reopening(reopen, reason), handle.writer("eksir report", wait=wait):
         built, written = generate_report(handle, formats)
         anchor_phase(handle, "report", [])
-    if output is OutputFormat.JSON:
-        print_json(
+    if output.structured:
+        print_document(
+            output,
             {
                 "case": built.case_id,
                 "written": [
                     {"format": w.format, "path": str(handle.path / w.path), "sha256": w.sha256}
                     for w in written
                 ],
-            }
+            },
         )
         return
     console = plain_console()

@@ -30,7 +30,7 @@ from eksir.cli.options import (
     ReasonOption,
     ReopenOption,
     WaitOption,
-    print_json,
+    print_document,
     require_yes,
 )
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
@@ -267,8 +267,8 @@ def _plan(
         "plan-preview.json", orjson.dumps(document, option=orjson.OPT_INDENT_2), "plan"
     )
     prepared.case.append("plan.proposed", {"plan_digest": prepared.plan.digest(), "steps": len(previews)})
-    if output is OutputFormat.JSON:
-        print_json(document)
+    if output.structured:
+        print_document(output, document)
     else:
         render_plan(plain_console(), prepared.case_id, prepared.plan, previews)
 
@@ -414,8 +414,8 @@ def _finish(
 ) -> None:
     """Print the state; exit REFUSED (12) when `blocked` says why destructive steps did not run, else
     STEP_FAILED (9) when a step ended in one of `failures`."""
-    if output is OutputFormat.JSON:
-        print_json(state_document(state))
+    if output.structured:
+        print_document(output, state_document(state))
     else:
         render_state(plain_console(), state, f"case {state.case_id}: {what}")
     if blocked:
@@ -434,8 +434,8 @@ def status_cmd(
 ) -> None:
     """Show each step of the case's plan with its state, detail and approver (reads the case only)."""
     state = StateStore(CaseStore(cases_dir).get(case_ref)).load()
-    if output is OutputFormat.JSON:
-        print_json(state_document(state))
+    if output.structured:
+        print_document(output, state_document(state))
     else:
         render_state(plain_console(), state, f"case {state.case_id}: status")
 

@@ -13,7 +13,7 @@ from eksir.cli.options import (
     OutputFormat,
     OutputOption,
     WaitOption,
-    print_json,
+    print_document,
 )
 from eksir.safetext import plain_console
 from eksir.store import CaseHandle, CaseStore
@@ -62,8 +62,8 @@ def sir_sync_cmd(  # noqa: PLR0917 - typer maps parameters to options
         "status": result.status,
         "closed": result.closed,
     }
-    if output is OutputFormat.JSON:
-        print_json(document)
+    if output.structured:
+        print_document(output, document)
         return
     sent = f"{len(result.comments)} comment(s), {len(result.attachments)} attachment(s)"
     state = f", status {result.status}" if result.status else ""

@@ -24,6 +24,7 @@ from eksir.cli.options import (
     OutputFormat,
     OutputOption,
     WaitOption,
+    print_document,
 )
 from eksir.cli.triage_parallel import judged_stream
 from eksir.cli.triage_stream import Judged, SkipReporter, write_documents
@@ -121,6 +122,11 @@ def triage(  # noqa: PLR0917 - typer maps parameters to options
     if output is OutputFormat.JSON:
         lines = (Judged([orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)]) for document in documents)
         _write_json(lines, stderr)
+        return
+    if output is OutputFormat.YAML:  # one YAML document per finding, as JSON Lines gives one line per finding
+        for document in documents:
+            typer.echo("---")
+            print_document(output, document)
         return
     console = plain_console()
     for document in documents:
