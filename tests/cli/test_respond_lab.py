@@ -469,7 +469,8 @@ def test_rollback_restores_the_before_state_exactly_and_keeps_the_snapshots(
     lab = labs(scenario)
     case_id, cases = lab.runs["case_id"], cases_dir(lab, "cases")
     refused = eksir(lab, "rollback", case_id, "--cases-dir", cases, *lab.access())  # no terminal, no --yes
-    assert refused.returncode == ExitCode.REFUSED
+    assert refused.returncode == ExitCode.USAGE  # a missing --yes is a usage error (DESIGN.md)
+    assert "re-activates access key" in refused.stderr or "lifts the network quarantine" in refused.stderr
     result = eksir(lab, "rollback", case_id, "--yes", "--cases-dir", cases, *lab.access(), "--output", "json")
     assert result.returncode == 0, result.stderr
     statuses = {r["action_id"]: r["status"] for r in json.loads(result.stdout)["steps"]}

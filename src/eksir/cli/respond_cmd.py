@@ -34,6 +34,7 @@ from eksir.cli.options import (
     require_yes,
 )
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
+from eksir.cli.rollback_view import describe, restores_access
 from eksir.cli.run_progress import ProgressPrinter, approval_summary
 from eksir.cli.triage_cmd import handled_findings, read_input_bytes
 from eksir.clients.aws import AwsClients
@@ -47,6 +48,7 @@ from eksir.engine import (
     RunState,
     StateStore,
     StepListGate,
+    StepRecord,
     StepStatus,
     rollback,
     rollback_targets,
@@ -519,19 +521,40 @@ def rollback_cmd(
 def _rollback(
     case: CaseHandle, step: str | None, yes: bool, access: Access, output: OutputFormat, *, track: Track
 ) -> None:
-    targets = [r.step_id for r in rollback_targets(StateStore(case, track).load(), step)]
+    recorded = StateStore(case, track).load()
+    targets = rollback_targets(recorded, step)
     if not targets:
         raise RefusedError("nothing to roll back: no step of this case has an applied change")
+    console = _stderr()
+    console.print(f"rolling back {len(targets)} step(s), newest first:", markup=False)
+    for sentence in describe(targets, recorded):
+        console.print(f"  {sentence}", markup=False, highlight=False)
     if not yes:
-        if not sys.stdin.isatty():
-            raise RefusedError("rollback changes production: confirm with --yes when not at a terminal")
-        answer = _stderr().input(f"Roll back {', '.join(targets)}? [y/N] ").strip().lower()
-        if answer not in {"y", "yes"}:
-            raise RefusedError("rollback declined")
+        _confirm_rollback(console, targets, recorded)
     case_id, aws, kube = _case_access(case, access)
     state = rollback(case, ContextFactory(case_id, aws, kube), step, track=track)
     anchor_phase(case, "rollback", [])
     _finish(state, output, "rollback", frozenset({StepStatus.ROLLBACK_FAILED}))
+
+
+def _confirm_rollback(console: Console, targets: list[StepRecord], state: RunState) -> None:
+    """At a terminal: each access given back is confirmed on its own, then the whole; anything but yes
+    changes nothing. Without a terminal, --yes is required (a usage error otherwise, exit 2)."""
+    if not sys.stdin.isatty():
+        raise UsageError("rollback changes production: confirm with --yes when not at a terminal")
+    for record in targets:
+        sentence = restores_access(record, state)
+        if sentence and not _yes(console, f"{record.step_id} {sentence}. Give this back? [y/N] "):
+            raise RefusedError(f"rollback declined at {record.step_id}; nothing was rolled back")
+    if not _yes(console, f"Roll back these {len(targets)} step(s)? [y/N] "):
+        raise RefusedError("rollback declined; nothing was rolled back")
+
+
+def _yes(console: Console, prompt: str) -> bool:
+    try:
+        return console.input(prompt, markup=False).strip().lower() in {"y", "yes"}
+    except (EOFError, KeyboardInterrupt):
+        return False
 
 
 def register(app: typer.Typer) -> None:
