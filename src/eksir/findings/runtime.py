@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eksir.findings.bounded import dicts, integer, moment, obj, text, texts
+from eksir.findings.bounded import build, dicts, integer, moment, obj, text, texts
 from eksir.models.finding import Runtime, RuntimeContainer, RuntimeProcess
 
 MAX_LINEAGE = 64
@@ -56,10 +56,11 @@ def runtime_of(service: dict[str, Any] | None) -> Runtime | None:
     flags = texts(context, "flags", 32)
     if flags:
         values["flags"] = ",".join(flags)
-    return Runtime(
+    return build(
+        Runtime,
         process=process_of(process),
         lineage=tuple(
-            process_of(item) or RuntimeProcess() for item in dicts(process, "lineage", MAX_LINEAGE)
+            process_of(item) or build(RuntimeProcess) for item in dicts(process, "lineage", MAX_LINEAGE)
         ),
         context=values,
         modifying_process=process_of(obj(context, "modifyingProcess")),
@@ -70,7 +71,8 @@ def runtime_of(service: dict[str, Any] | None) -> Runtime | None:
 def process_of(item: dict[str, Any] | None) -> RuntimeProcess | None:
     if item is None:
         return None
-    return RuntimeProcess(
+    return build(
+        RuntimeProcess,
         name=text(item, "name"),
         executable_path=text(item, "executablePath"),
         executable_sha256=text(item, "executableSha256"),
@@ -93,7 +95,8 @@ def container_of(resource: dict[str, Any] | None) -> RuntimeContainer | None:
         return None
     security = obj(details, "securityContext")
     privileged = security.get("privileged") if security is not None else None
-    return RuntimeContainer(
+    return build(
+        RuntimeContainer,
         runtime=text(details, "containerRuntime"),
         id=text(details, "id"),
         name=text(details, "name"),

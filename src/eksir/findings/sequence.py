@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eksir.findings.bounded import dicts, integer, moment, number, obj, text, texts
+from eksir.findings.bounded import build, dicts, integer, moment, number, obj, text, texts
 from eksir.models.finding import (
     AttackSequence,
     Cluster,
@@ -37,7 +37,8 @@ def sequence_of(service: dict[str, Any] | None) -> AttackSequence | None:
     uid = text(sequence, "uid")
     if sequence is None or uid is None:
         return None
-    return AttackSequence(
+    return build(
+        AttackSequence,
         uid=uid,
         description=text(sequence, "description"),
         signals=tuple(s for item in dicts(sequence, "signals", MAX_SIGNALS) if (s := _signal(item))),
@@ -55,7 +56,8 @@ def _signal(item: dict[str, Any]) -> SequenceSignal | None:
     uid = text(item, "uid")
     if uid is None:
         return None
-    return SequenceSignal(
+    return build(
+        SequenceSignal,
         uid=uid,
         type=text(item, "type"),
         name=text(item, "name"),
@@ -75,7 +77,8 @@ def _actor(item: dict[str, Any]) -> SequenceActor | None:
     if actor_id is None:
         return None
     user, session = obj(item, "user"), obj(item, "session")
-    return SequenceActor(
+    return build(
+        SequenceActor,
         id=actor_id,
         user_name=text(user, "name"),
         user_uid=text(user, "uid"),
@@ -95,7 +98,8 @@ def _resource(item: dict[str, Any]) -> SequenceResource | None:
     data = obj(item, "data")
     workload, container = obj(data, "kubernetesWorkload"), obj(data, "container")
     key = obj(data, "accessKey")
-    return SequenceResource(
+    return build(
+        SequenceResource,
         uid=uid,
         resource_type=text(item, "resourceType"),
         name=text(item, "name"),
@@ -117,7 +121,8 @@ def _endpoint(item: dict[str, Any]) -> SequenceEndpoint | None:
     if endpoint_id is None:
         return None
     system = obj(item, "autonomousSystem")
-    return SequenceEndpoint(
+    return build(
+        SequenceEndpoint,
         id=endpoint_id,
         ip=text(item, "ip"),
         domain=text(item, "domain"),
@@ -131,7 +136,7 @@ def _indicator(item: dict[str, Any]) -> SequenceIndicator | None:
     key = text(item, "key")
     if key is None:
         return None
-    return SequenceIndicator(key=key, title=text(item, "title"), values=texts(item, "values", 100))
+    return build(SequenceIndicator, key=key, title=text(item, "title"), values=texts(item, "values", 100))
 
 
 def sequence_cluster(sequence: AttackSequence | None) -> Cluster | None:
@@ -142,5 +147,5 @@ def sequence_cluster(sequence: AttackSequence | None) -> Cluster | None:
         if resource.resource_type == "EKS_CLUSTER":
             arn = resource.uid if resource.uid.startswith("arn:") else None
             name = resource.name or (arn.rsplit("/", 1)[-1] if arn else resource.uid)
-            return Cluster(name=name, arn=arn)
+            return build(Cluster, name=name, arn=arn)
     return None
