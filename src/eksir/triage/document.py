@@ -9,6 +9,7 @@ from typing import Any
 
 from eksir.models.finding import Finding
 from eksir.safetext import md_escape
+from eksir.triage.sections import extra_sections, summary_lines
 from eksir.triage.verdict import Verdict
 
 TRIAGE_SCHEMA = "eksir.triage/v1"
@@ -93,6 +94,7 @@ def triage_document(
             "follow_ups": list(verdict.follow_ups),
         },
         "case": {"id": case_id, "path": case_path},
+        **extra_sections(finding, verdict),
     }
 
 
@@ -140,4 +142,4 @@ def summary_markdown(document: dict[str, Any]) -> str:
     if verdict["follow_ups"]:
         lines += ["", "## Follow-ups", ""]
         lines += [f"- {e(item, starts_line=True)}" for item in verdict["follow_ups"]]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + summary_lines(document)) + "\n"
