@@ -1,5 +1,5 @@
-"""Authored findings of the types added in issue 19: runtime escapes, the sensitive-mount sibling, kubectl debug
-node pods, and attack sequences (EKS, EC2, IAM).
+"""Authored findings of the types added in issue 19: runtime escapes, the sensitive-mount sibling,
+kubectl debug node pods, and attack sequences (EKS, EC2, IAM).
 
 Every field name and nesting comes from botocore's GuardDuty model (`RuntimeDetails`, `ProcessDetails`,
 `LineageObject`, `RuntimeContext`, `Container`, `Detection`, `Sequence`, `Signal`, `Actor`, `ResourceV2`,
@@ -215,7 +215,7 @@ def runtime_finding(
         "createdAt": T1,
         "updatedAt": T1,
         "title": f"{RUNTIME_TYPES[kind].split('/', 1)[1]} observed in container {pod.container}.",
-        "description": f"A runtime event in container {pod.container} of pod {pod.name} on EKS cluster {cluster}.",
+        "description": f"A runtime event in {pod.container} of pod {pod.name} on cluster {cluster}.",
         "resource": {
             "resourceType": "EKSCluster",
             "eksClusterDetails": _cluster(cluster, cluster_arn),
@@ -601,7 +601,7 @@ TWO_PODS = (
 
 def boto3_form(wire: dict[str, Any]) -> dict[str, Any]:
     """What `aws guardduty get-findings` prints: member names from botocore's model, nulls dropped."""
-    import botocore.session  # noqa: PLC0415 - only the generator needs it
+    import botocore.session
 
     model = botocore.session.get_session().get_service_model("guardduty")
     return {"Findings": [_member_names(wire, model.shape_for("Finding"))]}
@@ -637,7 +637,7 @@ def eventbridge_form(wire: dict[str, Any]) -> dict[str, Any]:
 
 
 def _epoch_ms(stamp: str) -> int:
-    from datetime import datetime  # noqa: PLC0415
+    from datetime import datetime
 
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
 

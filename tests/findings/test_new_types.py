@@ -37,11 +37,14 @@ def test_runtime_findings_resolve_to_container_pod_node_and_process_tree(
     finding = _one(name)
     assert finding.family is FindingFamily.RUNTIME_ESCAPE
     assert finding.handled
-    assert finding.workload is not None and finding.workload.name == "debug-tools-7d9c4"
-    assert finding.container is not None and finding.container.id is not None
+    assert finding.workload is not None
+    assert finding.workload.name == "debug-tools-7d9c4"
+    assert finding.container is not None
+    assert finding.container.id is not None
     assert finding.container.id.startswith("9f2d7a1c")
     assert finding.instance_id == "i-0a1b2c3d4e5f60718"
-    assert finding.runtime is not None and finding.runtime.process is not None
+    assert finding.runtime is not None
+    assert finding.runtime.process is not None
     assert finding.runtime.process.executable_path == "/usr/bin/bash"
     assert [p.name for p in finding.runtime.lineage] == ["bash", "containerd-shim"]
     assert context.items() <= finding.runtime.context.items()
@@ -49,7 +52,8 @@ def test_runtime_findings_resolve_to_container_pod_node_and_process_tree(
 
 def test_the_release_agent_finding_keeps_the_modifying_process() -> None:
     runtime = _one("runtime-release-agent.wire.json").runtime
-    assert runtime is not None and runtime.modifying_process is not None
+    assert runtime is not None
+    assert runtime.modifying_process is not None
     assert runtime.modifying_process.executable_path == "/bin/sh"
 
 
@@ -57,7 +61,8 @@ def test_the_release_agent_finding_keeps_the_modifying_process() -> None:
 def test_reverse_shell_reads_the_same_in_every_form(form: str) -> None:
     finding = _one(f"runtime-reverse-shell.{form}.json")
     assert finding.type == "Execution:Runtime/ReverseShell"
-    assert finding.runtime is not None and finding.runtime.process is not None
+    assert finding.runtime is not None
+    assert finding.runtime.process is not None
     assert finding.runtime.process.pid == 4213
     assert finding.runtime.lineage[0].uuid == "a2b3c4d5-0000-4000-8000-000000000002"
 
@@ -98,9 +103,11 @@ def test_an_eks_attack_sequence_reads_the_same_in_every_form(name: str, source: 
     assert finding.source_format is source
     assert finding.type == "AttackSequence:EKS/CompromisedCluster"
     assert finding.family is FindingFamily.ATTACK_SEQUENCE
-    assert finding.cluster is not None and finding.cluster.name == "prod-payments"
+    assert finding.cluster is not None
+    assert finding.cluster.name == "prod-payments"
     sequence = finding.sequence
-    assert sequence is not None and sequence.uid == "6a1f0c9e-2d3b-4c5d-8e7f-90a1b2c3d4e5"
+    assert sequence is not None
+    assert sequence.uid == "6a1f0c9e-2d3b-4c5d-8e7f-90a1b2c3d4e5"
     workloads = [
         (r.namespace, r.name) for r in sequence.resources if r.resource_type == "KUBERNETES_WORKLOAD"
     ]
@@ -108,7 +115,8 @@ def test_an_eks_attack_sequence_reads_the_same_in_every_form(name: str, source: 
     kinds = {r.resource_type for r in sequence.resources}
     assert {"EKS_CLUSTER", "CONTAINER", "EC2_INSTANCE", "ACCESS_KEY"} <= kinds
     assert [s.type for s in sequence.signals] == ["FINDING", "EKS_AUDIT_LOGS", "FINDING", "CLOUD_TRAIL"]
-    assert sequence.signals[1].first_seen is not None and sequence.signals[1].first_seen.minute == 36
+    assert sequence.signals[1].first_seen is not None
+    assert sequence.signals[1].first_seen.minute == 36
     assert sequence.actors[0].credential_uid == "AKIAIOSFODNN7EXAMPLE"
     assert {"MALICIOUS_PACKAGE", "MISCONFIGURATION", "REACHABILITY", "SENSITIVE_DATA", "VULNERABILITY"} <= {
         i.key for i in sequence.indicators
@@ -119,7 +127,8 @@ def test_an_eks_attack_sequence_reads_the_same_in_every_form(name: str, source: 
 def test_the_ec2_and_iam_sequences_are_handled_and_take_their_cluster_from_the_sequence(kind: str) -> None:
     finding = _one(f"attack-sequence-{kind}.wire.json")
     assert finding.family is FindingFamily.ATTACK_SEQUENCE
-    assert finding.cluster is not None and finding.cluster.name == "prod-payments"
+    assert finding.cluster is not None
+    assert finding.cluster.name == "prod-payments"
 
 
 def test_an_attack_sequence_without_its_sequence_is_bad_input() -> None:
