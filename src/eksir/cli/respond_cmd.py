@@ -31,6 +31,7 @@ from eksir.cli.options import (
     require_yes,
 )
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
+from eksir.cli.scope_plan import resolve_and_plan
 from eksir.cli.triage_cmd import finding_evidence, handled_findings, read_input_bytes
 from eksir.clients.aws import AwsClients
 from eksir.engine import (
@@ -53,10 +54,9 @@ from eksir.errors import BadInputError, RefusedError, StepFailedError
 from eksir.findings import read_findings
 from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES
 from eksir.models.finding import Finding
-from eksir.models.resolution import Resolution
 from eksir.notify import SnsChannel, WarRoom, WebhookChannel
 from eksir.notify.channels import Channel
-from eksir.playbooks import Plan, PlaybookOptions, build_plan
+from eksir.playbooks import Plan, PlaybookOptions
 from eksir.safetext import plain_console
 from eksir.store import CaseHandle, CaseStore
 
@@ -154,8 +154,6 @@ def _prepare(
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
 ) -> _Prepared:
     """Open the case and take its writer lease, resolve online, store the resolution, build the plan."""
-    from eksir.resolve import resolve  # noqa: PLC0415 - imported only by the verbs that go online
-
     raw, input_name = read_input_bytes(finding_file, max_input_bytes)
     everything = read_findings(raw, max_bytes=max_input_bytes)
     finding = _pick(handled_findings(everything, _stderr()), finding_id)
@@ -169,9 +167,7 @@ def _prepare(
         cluster = finding.cluster.name if finding.cluster else None
         war_room.case_opened(case_id, finding.title or finding.type, cluster, created)
     kube = access.kube(aws, finding.cluster.name if finding.cluster else None)
-    resolution = resolve(finding, aws.client, kube)
-    _store_resolution(case, resolution)
-    plan = build_plan(finding, resolution, _with_case(options, case_id))
+    plan = resolve_and_plan(finding, aws, kube, case, _with_case(options, case_id))
     return _Prepared(case, case_id, aws, kube, plan, war_room, finding)
 
 
@@ -179,11 +175,6 @@ def _with_case(options: PlaybookOptions, case_id: str) -> PlaybookOptions:
     from dataclasses import replace  # noqa: PLC0415
 
     return replace(options, case_id=case_id)
-
-
-def _store_resolution(case: CaseHandle, resolution: Resolution) -> None:
-    body = orjson.dumps(resolution.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
-    case.write_document("resolution.json", body, "resolution")
 
 
 def plan_cmd(
