@@ -796,3 +796,59 @@ if __name__ == "__main__":
     HERE.mkdir(parents=True, exist_ok=True)
     for name, content in fixtures().items():
         (HERE / name).write_text(json.dumps(content, indent=2) + "\n")
+
+
+def workload_from_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    """`kubernetesWorkloadDetails` as GuardDuty builds it from the pod in the audit event (API JSON in)."""
+    spec, meta = pod["spec"], pod["metadata"]
+    statuses = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
+    containers = []
+    for container in spec["containers"]:
+        context = container.get("securityContext") or {}
+        status_id = statuses.get(container["name"], {}).get("containerID") or ""
+        containers.append(
+            {
+                "containerRuntime": "containerd",
+                "id": status_id.removeprefix("containerd://"),
+                "name": container["name"],
+                "image": container["image"],
+                "imagePrefix": "",
+                "volumeMounts": [
+                    {"name": m["name"], "mountPath": m["mountPath"]}
+                    for m in container.get("volumeMounts") or []
+                ],
+                "securityContext": {
+                    k: context[k] for k in ("privileged", "allowPrivilegeEscalation") if k in context
+                },
+            }
+        )
+    return {
+        "name": meta["name"],
+        "type": "pods",
+        "uid": meta["uid"],
+        "namespace": meta["namespace"],
+        "serviceAccountName": spec.get("serviceAccountName", "default"),
+        "hostNetwork": bool(spec.get("hostNetwork")),
+        "hostIPC": bool(spec.get("hostIPC")),
+        "hostPID": bool(spec.get("hostPID")),
+        "containers": containers,
+        "volumes": [
+            {"name": v["name"], "hostPath": {"path": v["hostPath"]["path"]}}
+            for v in spec.get("volumes") or []
+            if v.get("hostPath")
+        ],
+    }
+
+
+def in_account(wire: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any]:
+    """`wire` moved into the account, region, detector and cluster of another finding (`detail`)."""
+    out = copy.deepcopy(wire)
+    detector = detail["service"]["detectorId"]
+    out |= {"accountId": detail["accountId"], "region": detail["region"]}
+    out["arn"] = (
+        f"arn:aws:guardduty:{detail['region']}:{detail['accountId']}:detector/{detector}/finding/{wire['id']}"
+    )
+    out["service"]["detectorId"] = detector
+    if "eksClusterDetails" in out["resource"]:
+        out["resource"]["eksClusterDetails"] = copy.deepcopy(detail["resource"]["eksClusterDetails"])
+    return out
