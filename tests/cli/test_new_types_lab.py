@@ -242,3 +242,15 @@ def test_kubectl_debug_node_sysadmin_is_authorized_with_its_change_record_and_su
     assert suspicious["verdict"]["decision"] == "suspicious"
     assert "no change record or allow-listed admin group" in suspicious["verdict"]["reasons"][0]
     assert datetime.now(UTC) - at < timedelta(minutes=10)
+
+
+def test_a_runtime_finding_naming_only_its_container_finds_the_pod_by_container_id(lab: Lab) -> None:
+    attacker = _attacker(lab)
+    assert attacker.container_id != "0" * 64  # the lab's pods carry containerd ids in their status
+    wire = runtime_finding("docker-socket", attacker, finding_id="d" * 32)
+    del wire["resource"]["kubernetesDetails"]
+    finding = lab.write("socket.json", wire)
+    cases = str(lab.root / "socket-cases")
+    steps = _plan(lab, finding, cases)["plan"]["steps"]
+    isolate = next(s for s in steps if s["action_id"] == "k8s.isolate_pod")
+    assert isolate["params"]["pod_uid"] == attacker.uid

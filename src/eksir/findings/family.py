@@ -71,7 +71,7 @@ def require_handled(findings: Iterable[Finding]) -> list[Finding]:
                     "cannot scope the incident"
                 )
             continue
-        if finding.workload is None or not finding.workload.name:
+        if (finding.workload is None or not finding.workload.name) and not _runtime_container(finding):
             raise BadInputError(
                 f"finding {finding.id} has no Kubernetes workload details; cannot identify the pod"
             )
@@ -94,3 +94,12 @@ def _require_family(finding: Finding) -> None:
             f"{finding.type} is not a GuardDuty Kubernetes finding; eksir handles {handled} "
             f"(finding {finding.id})"
         )
+
+
+def _runtime_container(finding: Finding) -> bool:
+    """A runtime finding without a named pod still names its container, which finds the pod online."""
+    return (
+        finding.family is FindingFamily.RUNTIME_ESCAPE
+        and finding.container is not None
+        and bool(finding.container.id)
+    )
