@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client import ApiClient, CoreV1Api, NetworkingV1Api
 from kubernetes.config import new_client_from_config
 
 from eksir.lab import k8s_seed
@@ -254,3 +254,23 @@ def test_a_runtime_finding_naming_only_its_container_finds_the_pod_by_container_
     steps = _plan(lab, finding, cases)["plan"]["steps"]
     isolate = next(s for s in steps if s["action_id"] == "k8s.isolate_pod")
     assert isolate["params"]["pod_uid"] == attacker.uid
+
+
+def test_respond_to_the_reverse_shell_isolates_the_attackers_pod(lab: Lab) -> None:
+    """Last in the module: it changes the lab (the other tests only read it)."""
+    attacker = _attacker(lab)
+    finding = lab.write("shell-respond.json", runtime_finding("reverse-shell", attacker, finding_id="9" * 32))
+    cases = str(lab.root / "respond-cases")
+    result = lab.eksir(
+        "respond", finding, "--trust-finding-file", "--approve", "all", "--yes", "--cases-dir", cases,
+        *lab.access(), "--output", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    case_id = json.loads(result.stdout)["case_id"]
+    state = json.loads((Path(cases) / case_id / "plan-state.json").read_text())
+    isolate = next(s for s in state["plan"]["steps"] if s["action_id"] == "k8s.isolate_pod")
+    assert state["steps"][isolate["id"]]["status"] == "verified"
+    pod = lab.pod(attacker.namespace, attacker.name)
+    assert pod["metadata"]["labels"].get("eksir.io/case-id") == case_id
+    policies = NetworkingV1Api(lab.admin).list_namespaced_network_policy(attacker.namespace).items
+    assert [p.metadata.labels.get("eksir.io/case-id") for p in policies].count(case_id) == 1
