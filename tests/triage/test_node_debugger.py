@@ -7,7 +7,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import botocore.session
 import pytest
+from botocore.validate import ParamValidator
 
 from eksir.findings import read_findings
 from eksir.models.finding import Finding
@@ -105,3 +107,13 @@ def test_an_ordinary_privileged_pod_is_not_touched_by_the_rule() -> None:
     wire["resource"]["kubernetesDetails"]["kubernetesWorkloadDetails"]["name"] = "node-debugger-x"
     verdict = triage_finding(_finding(wire), TriageConfig())
     assert verdict.debug_pod is None
+
+
+def test_the_bounded_filter_is_a_valid_create_filter_request_for_botocore() -> None:
+    """Validated against GuardDuty's own service model (the `Matches` and `updatedAt` range included)."""
+    finding = _finding(debug_pod_finding(NODE, "x7k2p", sysadmin=True))
+    request = triage_finding(finding, TriageConfig(change_records=[RECORD])).suppression_filter
+    assert request is not None
+    model = botocore.session.get_session().get_service_model("guardduty")
+    report = ParamValidator().validate(request, model.operation_model("CreateFilter").input_shape)
+    assert not report.has_errors(), report.generate_report()
