@@ -62,3 +62,11 @@ def test_an_unexpected_origin_in_a_workload_makes_the_sequence_unauthorized() ->
         "principal",
         "container",
     }
+
+
+def test_the_hunt_searches_for_every_principal_of_the_sequence() -> None:
+    from eksir.hunt.principals import PrincipalSet
+
+    principals = PrincipalSet.from_finding(_sequence())
+    assert "AKIAIOSFODNN7EXAMPLE" in principals.access_key_ids
+    assert "dev-alice" in principals.user_names

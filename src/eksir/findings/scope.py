@@ -96,11 +96,16 @@ def _looks_like_uid(value: str) -> bool:
 
 def sequence_actor(sequence: AttackSequence) -> Actor | None:
     """The sequence's first principal with a name or credential, classified as a finding's actor is."""
-    actor: SequenceActor | None = next(
-        (a for a in sequence.actors if a.user_name or a.credential_uid or a.user_uid), None
-    )
-    if actor is None:
-        return None
+    actors = sequence_actors(sequence)
+    return actors[0] if actors else None
+
+
+def sequence_actors(sequence: AttackSequence) -> list[Actor]:
+    """Every principal of the sequence with a name or credential (the hunt searches for all of them)."""
+    return [_classified(a) for a in sequence.actors if a.user_name or a.credential_uid or a.user_uid]
+
+
+def _classified(actor: SequenceActor) -> Actor:
     keys = {
         "accessKeyId": actor.credential_uid,
         "principalId": actor.user_uid,
