@@ -172,16 +172,20 @@ def test_an_attack_sequence_naming_two_workloads_on_two_nodes_is_one_case_with_p
     assert nodes == {attacker.instance_id, other.instance_id}
     keys_off = [s for s in steps.values() if s["action_id"] == "iam.deactivate_access_key"]
     assert [s["id"] for s in keys_off] == [f"key/{keys['accessKeyId']}#s09-iam.deactivate_access_key"]
+    uncovered = [
+        n["subject"] for n in first["plan"]["notes"] if n["subject"].startswith(("node ", "credential "))
+    ]
+    assert uncovered == []
     again = _plan(lab, finding, cases)
     assert [s["id"] for s in again["plan"]["steps"]] == [s["id"] for s in first["plan"]["steps"]]
     assert again["case_id"] == first["case_id"]
 
 
-def _kubectl_debug(lab: Lab, node: str) -> dict[str, Any]:
+def _kubectl_debug(lab: Lab, node: str, *profile: str) -> dict[str, Any]:
     """Run the lab's kubectl exactly as an admin would; return the pod it created."""
     result = subprocess.run(
         [lab.state.kubectl, "--kubeconfig", lab.state.admin_kubeconfig, "-n", "default", "debug",
-         f"node/{node}", "--profile=sysadmin", "--image=busybox:1.36"],
+         f"node/{node}", *profile, "--image=busybox:1.36"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -194,7 +198,7 @@ def test_kubectl_debug_node_sysadmin_is_authorized_with_its_change_record_and_su
     lab: Lab,
 ) -> None:
     node = CoreV1Api(lab.admin).list_node().items[0].metadata.name
-    pod = _kubectl_debug(lab, node)
+    pod = _kubectl_debug(lab, node, "--profile=sysadmin")
     assert pod["spec"]["containers"][0]["securityContext"]["privileged"] is True
     # kubectl v1.34 labels the pod (the issue said it has none); GuardDuty's finding carries no labels anyway.
     assert pod["metadata"].get("labels") == {"app.kubernetes.io/managed-by": "kubectl-debug"}
@@ -242,6 +246,21 @@ def test_kubectl_debug_node_sysadmin_is_authorized_with_its_change_record_and_su
     assert suspicious["verdict"]["decision"] == "suspicious"
     assert "no change record or allow-listed admin group" in suspicious["verdict"]["reasons"][0]
     assert datetime.now(UTC) - at < timedelta(minutes=10)
+
+
+def test_kubectl_debug_node_with_the_default_profile_is_recognised_as_not_privileged(lab: Lab) -> None:
+    node = CoreV1Api(lab.admin).list_node().items[1].metadata.name
+    pod = _kubectl_debug(lab, node)
+    assert not (pod["spec"]["containers"][0].get("securityContext") or {}).get("privileged")
+    wire = debug_pod_finding(node, pod["metadata"]["name"].rsplit("-", 1)[1], sysadmin=False)
+    wire["resource"]["kubernetesDetails"]["kubernetesWorkloadDetails"] = workload_from_pod(pod)
+    result = lab.eksir("triage", lab.write("debug-general.json", wire), "--no-case", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["finding"]["type"].endswith("ContainerWithSensitiveMount")
+    assert document["node_debugger"]["profile"] == "general"
+    assert document["node_debugger"]["genuine"] is True
+    assert document["verdict"]["decision"] == "suspicious"
 
 
 def test_a_runtime_finding_naming_only_its_container_finds_the_pod_by_container_id(lab: Lab) -> None:

@@ -14,14 +14,15 @@ Pure: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import orjson
 
 from eksir.errors import BadInputError
+from eksir.findings.scope import scope_of
 from eksir.models.finding import Finding
 from eksir.models.resolution import OutageItem, Resolution
-from eksir.playbooks.plan import Plan, PlanNote, PlanStep
+from eksir.playbooks.plan import NoteLevel, Plan, PlanNote, PlanStep
 from eksir.playbooks.privileged_container import PlaybookOptions, build_plan
 
 PLAYBOOK_ID = "attack-sequence"
@@ -70,6 +71,7 @@ def build_sequence_plan(
         label = f"{workload.workload.namespace}/{workload.workload.name}" if workload.workload else "?"
         notes += [n.model_copy(update={"subject": f"{label}: {n.subject}"}) for n in plan.notes]
         outage += [item for item in plan.outage if item not in outage]
+    notes += _uncovered(finding, steps.values())
     first = parts[0][1]
     return Plan(
         playbook=PLAYBOOK_ID,
@@ -106,3 +108,29 @@ def _merge(
         )
         for step_id, step in added.items()
     }
+
+
+def _uncovered(finding: Finding, steps: Iterable[PlanStep]) -> list[PlanNote]:
+    """A warning for each node and access key of the sequence that no step acts on (not left silently)."""
+    scope = scope_of(finding)
+    acted = {str(value) for step in steps for value in step.params.values() if isinstance(value, str)}
+    notes = [
+        PlanNote(
+            subject=f"node {node}",
+            message="in the attack sequence's scope but hosts none of its workloads here: not planned; "
+            "contain it with the EC2 runbook or plan a finding that names its pods",
+            level=NoteLevel.WARNING,
+        )
+        for node in scope.nodes
+        if node not in acted
+    ]
+    notes += [
+        PlanNote(
+            subject=f"credential {principal}",
+            message="in the attack sequence's scope but no step disables it: revoke it by hand",
+            level=NoteLevel.WARNING,
+        )
+        for principal in scope.principals
+        if principal not in acted
+    ]
+    return notes
