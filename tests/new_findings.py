@@ -101,7 +101,7 @@ def _cluster(name: str = CLUSTER, arn: str = CLUSTER_ARN) -> dict[str, Any]:
 
 def _process(
     name: str, path: str, pid: int, uuid: str, parent: str, *, lineage: list[Any] | None = None
-) -> dict:
+) -> dict[str, Any]:
     item: dict[str, Any] = {
         "name": name,
         "executablePath": path,

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 from eksir.findings import read_findings
 from eksir.findings.scope import scope_of
-from eksir.models.finding import ActorKind
+from eksir.models.finding import ActorKind, Finding
 from eksir.triage import Decision, TriageConfig, triage_finding
 from eksir.triage.config import ChangeRecord
 from tests.new_findings import TWO_PODS, Sequence, sequence_finding
 
 
-def _sequence():  # type: ignore[no-untyped-def]
+def _sequence() -> Finding:
     [finding] = read_findings(
         json.dumps(sequence_finding("eks", Sequence(TWO_PODS), finding_id="a" * 32)).encode()
     )
