@@ -60,8 +60,10 @@ def _pods(state: lab_module.LabState, core: CoreV1Api, detail: dict[str, Any]) -
         instance = str(core.read_node(pod.spec.node_name).spec.provider_id).rsplit("/", 1)[-1]
         container = pod.status.container_statuses[0].container_id.removeprefix("containerd://")
         spec = pod.spec.containers[0]
-        return Pod(namespace=namespace, name=name, uid=pod.metadata.uid, image=spec.image, container=spec.name,
-                   container_id=container, instance_id=instance)  # fmt: skip
+        return Pod(
+            namespace=namespace, name=name, uid=pod.metadata.uid, image=spec.image, container=spec.name,
+            container_id=container, instance_id=instance,
+        )  # fmt: skip
 
     attacker = as_pod(workload["namespace"], workload["name"])
     for pod in core.list_pod_for_all_namespaces().items:
