@@ -3,7 +3,7 @@
 Triage judges, and the playbook plans, one workload at a time; an attack sequence names several. Each of its
 `KUBERNETES_WORKLOAD` resources becomes a copy of the sequence finding narrowed to that workload (namespace,
 name, uid, its containers' images from the sequence's `CONTAINER` resources), in the sequence's cluster, with
-the sequence's first principal as the actor. Nodes (`EC2_INSTANCE`, and the cluster's `ec2InstanceUids`) and
+the sequence's first principal as the actor. Nodes (`EC2_INSTANCE` resources) and
 credentials (`ACCESS_KEY`, actors) are listed for the plan and the report. Pure: models in, models out.
 """
 
@@ -48,8 +48,8 @@ def scope_of(finding: Finding) -> Scope:
             (finding.cluster.name,) if finding.cluster else (), (finding,), _own_node(finding), (), ()
         )
     resources = sequence.resources
+    # EC2_INSTANCE resources only: a cluster's `ec2InstanceUids` lists every node hosting it.
     nodes = [r.uid for r in resources if r.resource_type == "EC2_INSTANCE"]
-    nodes += [uid for r in resources if r.resource_type == "EKS_CLUSTER" for uid in r.instance_uids]
     principals = [r.uid for r in resources if r.resource_type == "ACCESS_KEY"]
     principals += [
         a.credential_uid or a.user_name or a.id for a in sequence.actors if a.user_name or a.credential_uid
