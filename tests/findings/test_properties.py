@@ -19,7 +19,17 @@ from .conftest import FIXTURES
 
 SEEDS = [
     json.loads((FIXTURES / name).read_text())
-    for name in ("iam-role.wire.json", "node.boto3.json", "anonymous.sns.json", "oidc-user.asff.json")
+    for name in (
+        "iam-role.wire.json",
+        "node.boto3.json",
+        "anonymous.sns.json",
+        "oidc-user.asff.json",
+        "new-types/runtime-release-agent.wire.json",
+        "new-types/runtime-reverse-shell.boto3.json",
+        "new-types/node-debugger-sysadmin.wire.json",
+        "new-types/attack-sequence-eks.wire.json",
+        "new-types/attack-sequence-eks.asff.json",
+    )
 ]
 
 JSON_VALUES = st.recursive(

@@ -36,6 +36,7 @@ from eksir.cli.options import (
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
 from eksir.cli.rollback_view import describe, restores_access
 from eksir.cli.run_progress import ProgressPrinter, approval_summary
+from eksir.cli.scope_plan import resolve_and_plan
 from eksir.cli.triage_cmd import handled_findings, read_input_bytes
 from eksir.clients.aws import AwsClients
 from eksir.engine import (
@@ -61,10 +62,9 @@ from eksir.errors import BadInputError, RefusedError, StepFailedError, UsageErro
 from eksir.findings import read_findings
 from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES
 from eksir.models.finding import Finding
-from eksir.models.resolution import Resolution
 from eksir.notify import SnsChannel, WarRoom, WebhookChannel
 from eksir.notify.channels import Channel
-from eksir.playbooks import Plan, PlaybookOptions, build_plan
+from eksir.playbooks import Plan, PlaybookOptions
 from eksir.resolve.finding_check import FindingCheck
 from eksir.safetext import plain_console
 from eksir.store import CaseHandle, CaseStore
@@ -173,8 +173,6 @@ def _prepare(
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
 ) -> _Prepared:
     """Open the case and take its writer lease, resolve online, store the resolution, build the plan."""
-    from eksir.resolve import resolve  # noqa: PLC0415 - imported only by the verbs that go online
-
     raw, input_name = read_input_bytes(finding_file, max_input_bytes)
     everything = read_findings(raw, max_bytes=max_input_bytes)
     finding = _pick(handled_findings(everything, _stderr()), finding_id)
@@ -191,9 +189,7 @@ def _prepare(
     grant = grant_plan(finding, aws, kube, case, access.break_glass_kubeconfig)
     if grant is not None:  # no Kubernetes access yet: the plan is the break-glass step alone
         return _Prepared(case, case_id, aws, kube, grant, war_room, finding)
-    resolution = resolve(finding, aws.client, kube)
-    _store_resolution(case, resolution)
-    plan = carry_grant(build_plan(finding, resolution, _with_case(options, case_id)), case)
+    plan = carry_grant(resolve_and_plan(finding, aws, kube, case, _with_case(options, case_id)), case)
     return _Prepared(case, case_id, aws, kube, plan, war_room, finding)
 
 
@@ -201,11 +197,6 @@ def _with_case(options: PlaybookOptions, case_id: str) -> PlaybookOptions:
     from dataclasses import replace  # noqa: PLC0415
 
     return replace(options, case_id=case_id)
-
-
-def _store_resolution(case: CaseHandle, resolution: Resolution) -> None:
-    body = orjson.dumps(resolution.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
-    case.write_document("resolution.json", body, "resolution")
 
 
 def plan_cmd(

@@ -61,3 +61,29 @@ def render_triage(console: Console, document: dict[str, Any]) -> None:
         console.print(f"  - {reason}")
     for item in verdict["follow_ups"]:
         console.print(f"  follow-up: {item}")
+    _render_sections(console, document)
+
+
+def _render_sections(console: Console, document: dict[str, Any]) -> None:
+    """The runtime process tree, the kubectl debug traits and an attack sequence's scope, when present."""
+    runtime = document.get("runtime")
+    if runtime:
+        tree = Table("pid", "process", "executable", "user", title="Process tree (runtime)", expand=False)
+        for process in [runtime["process"], *runtime["lineage"]]:
+            if process:
+                who = process["user"] or f"euid {process['euid']}"
+                row = (process["pid"], process["name"], process["executable_path"], who)
+                tree.add_row(*cells(*(str(value) for value in row)))
+        console.print(tree)
+        for key, value in runtime["context"].items():
+            console.print(f"  context {key}: {value}")
+    debug = document.get("node_debugger")
+    if debug:
+        console.print(f"  kubectl debug node/{debug['node']} (profile {debug['profile']}):")
+        for trait in debug["traits"]:
+            console.print(f"    {'present' if trait['present'] else 'MISSING'}: {trait['trait']}")
+    if document.get("scope"):
+        scope = Table("kind", "resource", "verdict", title="Attack sequence scope", expand=False)
+        for entry in document["scope"]:
+            scope.add_row(*cells(entry["kind"], entry["key"], entry.get("decision") or "in scope"))
+        console.print(scope)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from eksir.findings.asff_sequence import fill_sequence
+
 _PREFIX = "aws/guardduty/"
 _MAX_SEGMENTS = 32  # deeper than any GuardDuty shape; refuses pathological keys instead of recursing on them
 _INDEXED = re.compile(r"^(?P<key>[^\[\]]*)\[(?P<index>\d+)\]$")
@@ -44,6 +46,7 @@ def asff_to_wire(asff: dict[str, Any]) -> dict[str, Any]:
     _set(wire, "description", asff.get("Description"))
     _fill_service(wire, asff)
     _fill_cluster(wire, asff.get("Resources"))
+    fill_sequence(wire, asff)
     return wire
 
 

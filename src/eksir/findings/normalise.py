@@ -14,6 +14,8 @@ from eksir.errors import BadInputError
 from eksir.findings.actor import classify_actor
 from eksir.findings.decode import one_line
 from eksir.findings.family import family_of
+from eksir.findings.runtime import container_of, instance_id_of, runtime_of
+from eksir.findings.sequence import sequence_cluster, sequence_of
 from eksir.findings.timestamps import parse_timestamp
 from eksir.findings.trusted import trusted
 from eksir.models.finding import (
@@ -111,6 +113,7 @@ def build_finding(
     keys = _obj(resource, "accessKeyDetails")
     title, description, account_id, region, partition = _texts(wire, _FINDING_KEYS)
     resource_type = _str(resource, "resourceType")
+    extras = _extras(resource, service)
     return trusted(
         Finding,
         {
@@ -134,13 +137,24 @@ def build_finding(
             "detector_id": _str(service, "detectorId"),
             "source_format": source,
             "resource_type": resource_type,
-            "cluster": _cluster(_obj(resource, "eksClusterDetails")),
+            **extras,
+            "cluster": _cluster(_obj(resource, "eksClusterDetails")) or sequence_cluster(extras["sequence"]),
             "workload": _workload(_obj(kubernetes, "kubernetesWorkloadDetails")),
             "actor": classify_actor(user, keys) if user is not None or keys is not None else None,
             "api_call": _api_call(_obj(_obj(service, "action"), "kubernetesApiCallAction")),
             "raw": RawFinding(text=text) if text is not None else RawFinding(wire),
         },
     )
+
+
+def _extras(resource: dict[str, Any] | None, service: dict[str, Any] | None) -> dict[str, Any]:
+    """The fields only runtime findings and attack sequences carry (None for the audit-log findings)."""
+    return {
+        "instance_id": instance_id_of(resource),
+        "container": container_of(resource),
+        "runtime": runtime_of(service),
+        "sequence": sequence_of(service),
+    }
 
 
 _FINDING_KEYS = ("title", "description", "accountId", "region", "partition")

@@ -70,7 +70,17 @@ class PrincipalSet(BaseModel):
 
     @classmethod
     def from_finding(cls, finding: Finding) -> PrincipalSet:
-        """The principals a GuardDuty Kubernetes finding names (access key, principal id, user, k8s user)."""
+        """The principals a GuardDuty Kubernetes finding names (access key, principal id, user, k8s user);
+        for an attack sequence, those of every actor of its `Sequence`."""
+        if finding.actor is None and finding.sequence is not None:
+            from eksir.findings.scope import sequence_actors  # noqa: PLC0415 - kept off the hunt's start path
+
+            found = cls()
+            for each in sequence_actors(finding.sequence):
+                found = found.union(
+                    cls.from_finding(finding.model_copy(update={"actor": each, "sequence": None}))
+                )
+            return found
         actor = finding.actor
         if actor is None:
             return cls()

@@ -14,12 +14,37 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eksir.models.raw import RawFinding
 
-HANDLED_TYPES: frozenset[str] = frozenset(
+PRIVILEGED_CONTAINER_TYPES: frozenset[str] = frozenset(
     {
         "PrivilegeEscalation:Kubernetes/PrivilegedContainer",
         "PrivilegeEscalation:Kubernetes/AnomalousBehavior.WorkloadDeployed!PrivilegedContainer",
+        "Persistence:Kubernetes/ContainerWithSensitiveMount",
+        "Persistence:Kubernetes/AnomalousBehavior.WorkloadDeployed!ContainerWithSensitiveMount",
     }
 )
+"""Audit-log findings of a workload deployed with host access (the retired types and their successors)."""
+
+RUNTIME_ESCAPE_TYPES: frozenset[str] = frozenset(
+    {
+        "PrivilegeEscalation:Runtime/ContainerMountsHostDirectory",
+        "PrivilegeEscalation:Runtime/DockerSocketAccessed",
+        "PrivilegeEscalation:Runtime/RuncContainerEscape",
+        "PrivilegeEscalation:Runtime/CGroupsReleaseAgentModified",
+        "Execution:Runtime/ReverseShell",
+    }
+)
+"""Runtime Monitoring findings of a container breaking out or calling out: what a privileged one does."""
+
+ATTACK_SEQUENCE_TYPES: frozenset[str] = frozenset(
+    {
+        "AttackSequence:EKS/CompromisedCluster",
+        "AttackSequence:EC2/CompromisedInstanceGroup",
+        "AttackSequence:IAM/CompromisedCredentials",
+    }
+)
+"""GuardDuty Extended Threat Detection: one finding correlating many signals over a `Sequence`."""
+
+HANDLED_TYPES: frozenset[str] = PRIVILEGED_CONTAINER_TYPES | RUNTIME_ESCAPE_TYPES | ATTACK_SEQUENCE_TYPES
 
 
 class _Frozen(BaseModel):
@@ -38,9 +63,11 @@ class SourceFormat(StrEnum):
 
 
 class FindingFamily(StrEnum):
-    """Whether this playbook handles the finding type."""
+    """Which plan a finding type runs (README, "Finding families"); the last two are not handled."""
 
     PRIVILEGED_CONTAINER = "privileged-container"
+    RUNTIME_ESCAPE = "runtime-escape"
+    ATTACK_SEQUENCE = "attack-sequence"
     OTHER_KUBERNETES = "other-kubernetes"
     NOT_KUBERNETES = "not-kubernetes"
 
@@ -142,6 +169,119 @@ class ApiCall(_Frozen):
     city: str | None = None
 
 
+class RuntimeProcess(_Frozen):
+    """One process as Runtime Monitoring saw it (`ProcessDetails` or a `Lineage` entry): the process tree."""
+
+    name: str | None = None
+    executable_path: str | None = None
+    executable_sha256: str | None = None
+    pid: int | None = None
+    namespace_pid: int | None = None
+    user: str | None = None
+    user_id: int | None = None
+    euid: int | None = None
+    pwd: str | None = None
+    start_time: datetime | None = None
+    uuid: str | None = None
+    parent_uuid: str | None = None
+
+
+class Runtime(_Frozen):
+    """`service.runtimeDetails`: the process, its ancestors and what it did (file, mount, socket, ...)."""
+
+    process: RuntimeProcess | None = None
+    lineage: tuple[RuntimeProcess, ...] = ()
+    context: dict[str, str] = Field(default_factory=dict)
+    modifying_process: RuntimeProcess | None = None
+    target_process: RuntimeProcess | None = None
+
+
+class RuntimeContainer(_Frozen):
+    """`resource.containerDetails`: the container the runtime agent saw (its id finds the pod)."""
+
+    runtime: str | None = None
+    id: str | None = None
+    name: str | None = None
+    image: str | None = None
+    privileged: bool | None = None
+
+
+class SequenceSignal(_Frozen):
+    """One signal an attack sequence correlates (a finding, a CloudTrail or audit-log event, ...)."""
+
+    uid: str
+    type: str | None = None
+    name: str | None = None
+    description: str | None = None
+    severity: float | None = None
+    count: int | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    resource_uids: tuple[str, ...] = ()
+    actor_ids: tuple[str, ...] = ()
+    endpoint_ids: tuple[str, ...] = ()
+
+
+class SequenceActor(_Frozen):
+    """An actor of the sequence: the principal (user, credential, account) and its session."""
+
+    id: str
+    user_name: str | None = None
+    user_uid: str | None = None
+    user_type: str | None = None
+    credential_uid: str | None = None
+    account_uid: str | None = None
+    session_uid: str | None = None
+    session_issuer: str | None = None
+    process_name: str | None = None
+
+
+class SequenceResource(_Frozen):
+    """A resource of the sequence (`ResourceV2`): a cluster, workload, container, instance or access key."""
+
+    uid: str
+    resource_type: str | None = None
+    name: str | None = None
+    account_id: str | None = None
+    region: str | None = None
+    namespace: str | None = None
+    workload_type: str | None = None
+    container_uids: tuple[str, ...] = ()
+    image: str | None = None
+    instance_uids: tuple[str, ...] = ()
+    principal_id: str | None = None
+    user_name: str | None = None
+    user_type: str | None = None
+
+
+class SequenceIndicator(_Frozen):
+    key: str
+    title: str | None = None
+    values: tuple[str, ...] = ()
+
+
+class SequenceEndpoint(_Frozen):
+    id: str
+    ip: str | None = None
+    domain: str | None = None
+    port: int | None = None
+    country: str | None = None
+    asn: str | None = None
+
+
+class AttackSequence(_Frozen):
+    """`service.detection.sequence` of an `AttackSequence:*` finding: the incident GuardDuty correlated."""
+
+    uid: str
+    description: str | None = None
+    signals: tuple[SequenceSignal, ...] = ()
+    actors: tuple[SequenceActor, ...] = ()
+    resources: tuple[SequenceResource, ...] = ()
+    endpoints: tuple[SequenceEndpoint, ...] = ()
+    indicators: tuple[SequenceIndicator, ...] = ()
+    additional_types: tuple[str, ...] = ()
+
+
 class Finding(_Frozen):
     """One GuardDuty finding, normalised. `raw` keeps the finding exactly as read (wire casing), as a
     read-only mapping decoded on first use (see `eksir.models.raw`)."""
@@ -166,6 +306,10 @@ class Finding(_Frozen):
     detector_id: str | None = None
     source_format: SourceFormat
     resource_type: str | None = None
+    instance_id: str | None = None
+    container: RuntimeContainer | None = None
+    runtime: Runtime | None = None
+    sequence: AttackSequence | None = None
     cluster: Cluster | None = None
     workload: Workload | None = None
     actor: Actor | None = None
@@ -174,5 +318,10 @@ class Finding(_Frozen):
 
     @property
     def handled(self) -> bool:
-        """True for the two PrivilegedContainer types this playbook is built for."""
-        return self.family is FindingFamily.PRIVILEGED_CONTAINER
+        """True for every type that runs this playbook (audit-log, runtime and attack-sequence families)."""
+        return self.family in _HANDLED_FAMILIES
+
+
+_HANDLED_FAMILIES = frozenset(
+    {FindingFamily.PRIVILEGED_CONTAINER, FindingFamily.RUNTIME_ESCAPE, FindingFamily.ATTACK_SEQUENCE}
+)

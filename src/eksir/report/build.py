@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from eksir.models.finding import Finding
 from eksir.report.lessons import lessons
 from eksir.report.model import EvidenceRow, HuntCategory, Lane, OwnerRow, Report, StepRow
+from eksir.report.sequence_timeline import joined_findings, sequence_entries
 from eksir.report.steps import phase_map, step_rows
 from eksir.report.timeline import (
     attacker_entries,
@@ -57,6 +58,7 @@ def build_report(record: CaseRecord, now: datetime) -> Report:
     proof = record.read_json(PROOF_DOC)
     timeline = merge(
         attacker_entries(finding, hunt),
+        *(sequence_entries(f) for f in (finding, *joined_findings(record))),
         detection_entries(finding),
         response_entries(record.events, by_id),
     )

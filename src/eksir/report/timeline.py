@@ -19,6 +19,7 @@ from eksir.report.steps import approver_of, aware, flatten
 
 RESPONSE_EVENT_TITLES = {
     "case.opened": "Case opened",
+    "case.joined": "Another finding joined the case (it names a workload of this case)",
     "triage.completed": "Triage completed",
     "case.closed": "Case closed",
     "case.exported": "Case exported",

@@ -28,7 +28,7 @@ from eksir.resolve.kube import KubeReader
 from eksir.resolve.node import find_node
 from eksir.resolve.outage import assess_outage
 from eksir.resolve.owners import OwnerCache
-from eksir.resolve.pod import FoundPod, find_pod
+from eksir.resolve.pod import FoundPod, find_pod, find_pod_by_container
 
 __all__ = ["resolve"]
 
@@ -68,7 +68,7 @@ def resolve(
 
 
 def _resolve(ctx: Ctx, finding: Finding, now: Callable[[], datetime]) -> Resolution:
-    found = find_pod(ctx.kube, ctx.owners, finding.workload, ctx.notes)
+    found = _find_pod(ctx, finding)
     node, instance = _node_and_instance(ctx, found)
     pod = None
     if found is not None:
@@ -86,6 +86,14 @@ def _resolve(ctx: Ctx, finding: Finding, now: Callable[[], datetime]) -> Resolut
         outage=outage,
         warnings=tuple(dict.fromkeys(ctx.notes)),
     )
+
+
+def _find_pod(ctx: Ctx, finding: Finding) -> FoundPod | None:
+    """By the finding's workload; for a runtime finding that names no pod, by its container's runtime id."""
+    workload, container = finding.workload, finding.container
+    if (workload is None or not (workload.name or workload.uid)) and container is not None and container.id:
+        return find_pod_by_container(ctx.kube, ctx.owners, container.id, ctx.notes)
+    return find_pod(ctx.kube, ctx.owners, workload, ctx.notes)
 
 
 def _node_and_instance(ctx: Ctx, found: FoundPod | None) -> tuple[NodeInfo | None, InstanceInfo | None]:

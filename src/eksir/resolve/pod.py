@@ -115,3 +115,25 @@ def _containers(spec: JsonObj, status: JsonObj) -> tuple[ContainerInfo, ...]:
                 )
             )
     return tuple(result)
+
+
+def find_pod_by_container(
+    kube: KubeReader, owners: OwnerCache, container_id: str, notes: list[str]
+) -> FoundPod | None:
+    """The pod running the container a Runtime Monitoring finding names, when it names no pod.
+
+    The runtime agent reports the container's runtime id (`containerd://<id>` in the pod's status, the bare
+    id in the finding); pods have no field selector for it, so every pod is listed and compared.
+    """
+    wanted = container_id.rsplit("//", 1)[-1]
+    for raw in kube.list("/api/v1/pods", "list pods in every namespace"):
+        status = section(raw, "status")
+        for _, status_key in _CONTAINER_KINDS:
+            for item in status.get(status_key) or []:
+                found = item.get("containerID") if isinstance(item, dict) else None
+                if isinstance(found, str) and wanted and found.rsplit("//", 1)[-1] == wanted:
+                    namespace = str(meta(raw).get("namespace") or "")
+                    chain = owners.chain(namespace, raw)
+                    return FoundPod(info=pod_info(raw, chain), raw=raw, owners=chain)
+    notes.append(f"no pod runs container {wanted[:64]} any more: pod, node and outage not resolved")
+    return None

@@ -29,11 +29,12 @@ from typing import Any
 import orjson
 
 from eksir.errors import CaseInvalidError, NotFoundError
-from eksir.models.case import Case, CaseEvent, EvidenceItem
+from eksir.models.case import Case, CaseEvent, CaseStatus, EvidenceItem
 from eksir.models.finding import Finding
 from eksir.store.atomic import commit, sha256_bytes, stage
 from eksir.store.event_log import EventLog
 from eksir.store.frozen import ensure_open
+from eksir.store.incident import IncidentIndex, finding_key, workload_keys
 from eksir.store.lock import Lease, case_lease
 
 CASE_FILE = "case.json"
@@ -54,9 +55,10 @@ def current_actor() -> str:
 def case_id_for(finding: Finding) -> str:
     """A stable case id per finding, valid as a Kubernetes label value and an AWS tag value.
 
-    Deterministic, so triaging the same finding again lands in the same case without an index.
+    Deterministic, so triaging the same finding again lands in the same case without an index. An attack
+    sequence's id comes from its sequence uid: GuardDuty updates a sequence as signals arrive.
     """
-    key = finding.arn or finding.id
+    key = f"sequence:{finding.sequence.uid}" if finding.sequence is not None else finding.arn or finding.id
     day = (finding.created_at or datetime.now(UTC)).strftime("%Y%m%d")
     return f"eksir-{day}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
@@ -200,11 +202,17 @@ class CaseStore:
         case_id = case_id_for(finding)
         target = self.root / case_id
         info = dict(input_info or {})
+        joined = None if (target / CASE_FILE).is_file() else self._joined_case(finding)
+        if joined is not None:
+            target = joined
         if (target / CASE_FILE).is_file():
             handle = CaseHandle(target, self.actor)
             ensure_open(handle, "record the finding received again")
             handle.append("finding.received-again", {"finding_id": finding.id, "input": input_name, **info})
             return handle, False
+        overlap = self._overlapping_case(finding)
+        if overlap is not None:
+            return self._join(overlap, finding, raw_input, input_name, info), False
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{case_id}.", dir=self.root))
         try:
@@ -212,6 +220,7 @@ class CaseStore:
                 CaseHandle(staging, self.actor), case_id, finding, raw_input, input_name, info=info
             )
             staging.rename(target)
+            self._index(case_id, finding)
         except FileExistsError:
             shutil.rmtree(staging, ignore_errors=True)
             return self.open_for_finding(finding, raw_input, input_name, info)
@@ -224,6 +233,56 @@ class CaseStore:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return CaseHandle(target, self.actor), True
+
+    def _joined_case(self, finding: Finding) -> Path | None:
+        """The case this finding joined earlier (a repeat of a joined finding is an update there)."""
+        case_id = IncidentIndex(self.root).lookup("findings", finding_key(finding))
+        return self.root / case_id if case_id else None
+
+    def _overlapping_case(self, finding: Finding) -> CaseHandle | None:
+        """An open case already naming one of this finding's workloads."""
+        index = IncidentIndex(self.root)
+        for key in workload_keys(finding):
+            case_id = index.lookup("workloads", key)
+            if case_id is None or not (self.root / case_id / CASE_FILE).is_file():
+                continue
+            handle = CaseHandle(self.root / case_id, self.actor)
+            if handle.load().status is CaseStatus.OPEN:
+                return handle
+            index.release("workloads", key)
+        return None
+
+    def _join(
+        self, handle: CaseHandle, finding: Finding, raw_input: bytes, input_name: str, info: dict[str, Any]
+    ) -> CaseHandle:
+        """Add a finding naming an open case's workload to that case, on the record (`case.joined`)."""
+        case_id = handle.path.name
+        keys = workload_keys(finding)
+        with _case_lock(handle.path), handle.writer("join finding to case", wait=True):
+            handle.append(
+                "case.joined",
+                {
+                    "finding_id": finding.id,
+                    "finding_type": finding.type,
+                    "workloads": keys,
+                    "input": input_name,
+                    **info,
+                },
+            )
+        handle.add_evidence(
+            f"finding-joined-{finding.id}.json",
+            raw_input,
+            source=input_name,
+            description=f"GuardDuty finding {finding.id} ({finding.type}), joined: it names a workload here.",
+        )
+        self._index(case_id, finding)
+        return handle
+
+    def _index(self, case_id: str, finding: Finding) -> None:
+        index = IncidentIndex(self.root)
+        index.claim("findings", finding_key(finding), case_id)
+        for key in workload_keys(finding):
+            index.claim("workloads", key, case_id)
 
     def _assemble(
         self,
@@ -248,7 +307,14 @@ class CaseStore:
             title=finding.title or finding.type,
         )
         handle.append(
-            "case.opened", {"case_id": case_id, "finding_id": finding.id, "input": input_name, **info}
+            "case.opened",
+            {
+                "case_id": case_id,
+                "finding_id": finding.id,
+                "input": input_name,
+                "workloads": workload_keys(finding),
+                **info,
+            },
         )
         handle.save(case, "case opened")
         handle.add_evidence(

@@ -17,6 +17,7 @@ from eksir.models.finding import Finding
 from eksir.store import CaseHandle, CaseStore
 from eksir.triage.config import TriageConfig
 from eksir.triage.document import summary_markdown, triage_document
+from eksir.triage.joined import case_verdict, document_names
 from eksir.triage.verdict import Verdict, triage_finding
 
 
@@ -71,15 +72,17 @@ def _record_triage(handle: CaseHandle, created: bool, finding: Finding, verdict:
     """Write the triage documents and the verdict into the case (under its writer lease)."""
     case = handle.load()
     document = triage_document(finding, verdict, case.id, str(handle.path))
+    finding_doc, triage_doc, summary_doc, kind = document_names(finding, case.finding_id)
     handle.write_document(
-        "finding.json",
+        finding_doc,
         orjson.dumps(finding.model_dump(mode="json", exclude={"raw"}), option=orjson.OPT_INDENT_2),
-        "normalised-finding",
+        kind,
     )
-    handle.write_document("triage.json", orjson.dumps(document, option=orjson.OPT_INDENT_2), "triage")
-    handle.write_document("summary.md", summary_markdown(document).encode(), "summary")
+    handle.write_document(triage_doc, orjson.dumps(document, option=orjson.OPT_INDENT_2), "triage")
+    handle.write_document(summary_doc, summary_markdown(document).encode(), "summary")
     handle.append("triage.completed", {"decision": verdict.decision.value, "reasons": list(verdict.reasons)})
-    if case.verdict != verdict.decision.value:
-        handle.save(case.model_copy(update={"verdict": verdict.decision.value}), "verdict recorded")
+    decided = case_verdict(case.verdict, verdict.decision.value, finding.id != case.finding_id)
+    if case.verdict != decided:
+        handle.save(case.model_copy(update={"verdict": decided}), "verdict recorded")
     document["case"]["created"] = created
     return document

@@ -66,6 +66,17 @@ class ChangeRecord(_Strict):
         return self
 
 
+class NodeDebugPolicy(_Strict):
+    """Who may open `kubectl debug node` sessions without a change record (triage/node_debugger.py)."""
+
+    admin_groups: list[str] = Field(
+        default_factory=list, description="Kubernetes groups whose members may debug nodes (e.g. sre-admins)"
+    )
+    window_hours: int = Field(
+        default=8, ge=1, le=72, description="how long the suppression filter for such a session lasts"
+    )
+
+
 class TriageConfig(_Strict):
     enterprise_cidrs: list[Cidr] | None = None
     known_organizations: list[KnownOrganization] | None = None
@@ -74,6 +85,7 @@ class TriageConfig(_Strict):
         default=None, description="substrings or fnmatch patterns of user agents your tooling uses"
     )
     change_records: list[ChangeRecord] | None = None
+    node_debug: NodeDebugPolicy | None = None
 
 
 def load_triage_config(path: Path | None) -> TriageConfig:

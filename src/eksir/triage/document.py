@@ -10,6 +10,7 @@ from typing import Any
 
 from eksir.models.finding import Actor, ApiCall, Finding, Workload
 from eksir.safetext import md_escape
+from eksir.triage.sections import extra_sections, summary_lines
 from eksir.triage.verdict import Verdict
 
 TRIAGE_SCHEMA = "eksir.triage/v1"
@@ -32,6 +33,7 @@ def triage_document(
         "api_call": _api_call(finding.api_call) if finding.api_call is not None else None,
         "verdict": _verdict(verdict),
         "case": {"id": case_id, "path": case_path},
+        **extra_sections(finding, verdict),
     }
 
 
@@ -150,4 +152,4 @@ def summary_markdown(document: dict[str, Any]) -> str:
     if verdict["follow_ups"]:
         lines += ["", "## Follow-ups", ""]
         lines += [f"- {e(item, starts_line=True)}" for item in verdict["follow_ups"]]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + summary_lines(document)) + "\n"

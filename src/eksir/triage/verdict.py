@@ -13,8 +13,6 @@ Rules, in order:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from eksir.models.finding import ActorKind, Finding
@@ -28,28 +26,27 @@ from eksir.triage.checks import (
     check_user_agent,
 )
 from eksir.triage.config import ChangeRecord, TriageConfig
+from eksir.triage.node_debugger import review_node_debugger
+from eksir.triage.outcome import Decision, Verdict
 
 __all__ = ["CheckResult", "CheckStatus", "Decision", "Verdict", "triage_finding"]
 
 
-class Decision(StrEnum):
-    AUTHORIZED_CHANGE = "authorized-change"
-    SUSPICIOUS = "suspicious"
-    UNAUTHORIZED = "unauthorized"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    decision: Decision
-    reasons: tuple[str, ...]
-    checks: tuple[CheckResult, ...]
-    change_record: ChangeRecord | None = None
-    suppression_filter: dict[str, Any] | None = None
-    follow_ups: tuple[str, ...] = field(default_factory=tuple)
-
-
 def triage_finding(finding: Finding, config: TriageConfig) -> Verdict:
-    """Run every check and decide; pure, no I/O."""
+    """Run every check and decide; pure, no I/O.
+
+    An attack sequence is judged resource by resource (`triage.sequence`); a pod that `kubectl debug node`
+    created is recognised and judged by its own rule (`triage.node_debugger`).
+    """
+    if finding.sequence is not None:
+        from eksir.triage.sequence import triage_sequence  # noqa: PLC0415 - it calls back into this module
+
+        return triage_sequence(finding, config)
+    return review_node_debugger(finding, config, _judge(finding, config))
+
+
+def _judge(finding: Finding, config: TriageConfig) -> Verdict:
+    """The verdict from the origin checks and the change records alone."""
     network = (
         check_source_ip(finding, config),
         check_organization(finding, config),
