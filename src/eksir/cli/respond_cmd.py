@@ -426,7 +426,13 @@ def status_cmd(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Show each step of the case's plan with its state, detail and approver (reads the case only)."""
-    state = StateStore(CaseStore(cases_dir).get(case_ref)).load()
+    from eksir.report.build import milder_triage_runs  # noqa: PLC0415 - only status reads triage history
+    from eksir.store.record import load_record  # noqa: PLC0415
+
+    case = CaseStore(cases_dir).get(case_ref)
+    for line in milder_triage_runs(load_record(case)):
+        _stderr().print(f"! {line}", markup=False)
+    state = StateStore(case).load()
     if output.structured:
         print_document(output, state_document(state))
     else:

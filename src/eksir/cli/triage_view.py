@@ -61,6 +61,9 @@ def render_triage(console: Console, document: dict[str, Any]) -> None:
         console.print(f"  - {reason}")
     for item in verdict["follow_ups"]:
         console.print(f"  follow-up: {item}")
+    history = document.get("verdict_history")
+    if history:
+        console.print(styled(f"! {history['note']}", "bold yellow"))
     _render_sections(console, document)
 
 

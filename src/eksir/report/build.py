@@ -91,7 +91,7 @@ def build_report(record: CaseRecord, now: datetime) -> Report:
         "api_call": triage.get("api_call"),
         "cluster": triage.get("cluster"),
     }
-    report.summary = executive_summary(report, finding)
+    report.summary = executive_summary(report, finding) + milder_triage_runs(record)
     report.notes = [f"{path}: read without a logged hash (unverified)" for path in record.unverified]
     if hunt is None:
         report.notes.append("no hunt result in the case: attacker activity is only what the finding shows")
@@ -182,6 +182,22 @@ def _steps_needing_attention(steps: list[StepRow]) -> list[str]:
             lines.append(f"Step {step.step_id} {step.status}: {step.detail}.")
         if any(status == "ran-without" for _, status in step.history):
             lines.append(f"Step {step.step_id} ran without a step that is unavailable in the lab.")
+    return lines
+
+
+def milder_triage_runs(record: CaseRecord) -> list[str]:
+    """A re-triage that judged the incident milder than recorded (another config, a late change record):
+    said where a reader sees the verdict, since the case kept the more severe one."""
+    lines = []
+    for event in record.events:
+        recorded = event.data.get("milder_than_recorded") if event.type == "triage.completed" else None
+        if recorded:
+            config = str(event.data.get("config_sha256", "?"))[:12]
+            lines.append(
+                f"A later triage (event {event.seq}, config sha256 {config}) judged "
+                f"{event.data.get('decision')}, milder than the recorded {recorded}; "
+                f"the case keeps {record.case.verdict}."
+            )
     return lines
 
 

@@ -17,7 +17,7 @@ from eksir.models.finding import Finding
 from eksir.store import CaseHandle, CaseStore
 from eksir.triage.config import TriageConfig
 from eksir.triage.document import summary_markdown, triage_document
-from eksir.triage.joined import case_verdict, document_names
+from eksir.triage.joined import case_verdict, document_names, weaker
 from eksir.triage.verdict import Verdict, triage_finding
 
 
@@ -64,24 +64,51 @@ def triage_one(
         return triage_document(finding, verdict, None, None)
     evidence, info = finding_evidence(finding, raw, input_name, count)
     handle, created = store.open_for_finding(finding, evidence, input_name, info)
+    inputs = {"config_sha256": hashlib.sha256(config.model_dump_json().encode()).hexdigest()}
     with handle.writer("eksir triage", wait=wait):
-        return _record_triage(handle, created, finding, verdict)
+        return _record_triage(handle, created, finding, verdict, inputs)
 
 
-def _record_triage(handle: CaseHandle, created: bool, finding: Finding, verdict: Verdict) -> dict[str, Any]:
-    """Write the triage documents and the verdict into the case (under its writer lease)."""
+def _record_triage(
+    handle: CaseHandle, created: bool, finding: Finding, verdict: Verdict, inputs: dict[str, str]
+) -> dict[str, Any]:
+    """Write the triage documents and the verdict into the case (under its writer lease).
+
+    Every run is kept (`triage-runs/NNN.json`, and a `triage.completed` event with its config digest); the
+    case's verdict never gets milder: a milder run is flagged in the document, the output and the report.
+    """
     case = handle.load()
     document = triage_document(finding, verdict, case.id, str(handle.path))
+    runs = sum(1 for event in handle.log.events() if event.type == "triage.completed")
+    new = verdict.decision.value
+    if weaker(new, case.verdict):
+        document["verdict_history"] = {
+            "recorded": case.verdict,
+            "this_run": new,
+            "kept": case.verdict,
+            "note": f"this run judged {new}, milder than the recorded {case.verdict}: the case keeps "
+            f"{case.verdict} (compare the runs in triage-runs/; was the same --config used?)",
+        }
     finding_doc, triage_doc, summary_doc, kind = document_names(finding, case.finding_id)
     handle.write_document(
         finding_doc,
         orjson.dumps(finding.model_dump(mode="json", exclude={"raw"}), option=orjson.OPT_INDENT_2),
         kind,
     )
-    handle.write_document(triage_doc, orjson.dumps(document, option=orjson.OPT_INDENT_2), "triage")
+    body = orjson.dumps(document, option=orjson.OPT_INDENT_2)
+    handle.write_document(triage_doc, body, "triage")
+    handle.write_document(f"triage-runs/{runs + 1:03d}.json", body, "triage-run")
     handle.write_document(summary_doc, summary_markdown(document).encode(), "summary")
-    handle.append("triage.completed", {"decision": verdict.decision.value, "reasons": list(verdict.reasons)})
-    decided = case_verdict(case.verdict, verdict.decision.value, finding.id != case.finding_id)
+    event: dict[str, Any] = {
+        "decision": new,
+        "reasons": list(verdict.reasons),
+        "finding_id": finding.id,
+        **inputs,
+    }
+    if "verdict_history" in document:
+        event["milder_than_recorded"] = case.verdict
+    handle.append("triage.completed", event)
+    decided = case_verdict(case.verdict, new, finding.id != case.finding_id)
     if case.verdict != decided:
         handle.save(case.model_copy(update={"verdict": decided}), "verdict recorded")
     document["case"]["created"] = created

@@ -34,8 +34,19 @@ def document_names(finding: Finding, primary_finding_id: str) -> tuple[str, str,
     )
 
 
+def weaker(new: str, recorded: str | None) -> bool:
+    """`new` is a milder verdict than the one recorded (e.g. suspicious after unauthorized)."""
+    return recorded is not None and _SEVERITY.get(new, 1) < _SEVERITY.get(recorded, 1)
+
+
 def case_verdict(current: str | None, new: str, joined: bool) -> str:
-    """The case's verdict after this triage: the primary's decides; a joined finding may only raise it."""
-    if not joined or current is None:
+    """The case's verdict after this triage: it only ever gets more severe.
+
+    A joined finding may only raise it; a re-triage of the primary finding that comes out milder (another
+    config, a change record added later) is recorded and flagged, never a silent downgrade of an incident
+    (issue: a re-run without --config turned "unauthorized" into "suspicious" in the report).
+    """
+    del joined  # the same rule for both since verdicts have a history (triage/case.py)
+    if current is None:
         return new
     return new if _SEVERITY.get(new, 1) > _SEVERITY.get(current, 1) else current
