@@ -4,7 +4,8 @@
 # Why: the report test renders the HTML report in headless Chromium to prove it displays without external
 # resources or console errors (Debian's `chromium`); the lab's attacked node runs a real containerd with the
 # attacker's privileged container, so capture and pause are tested on a real runtime (Debian's `containerd`
-# and `runc`, and `busybox-static`, from which the lab builds its node image: no registry is needed).
+# and `runc`, and `busybox-static`, from which the lab builds its node image: no registry is needed); the
+# report's print test prints it to PDF in Chromium and reads page 1 back with `pdftotext` (`poppler-utils`).
 # Idempotent: installs only what is missing, so `make test` can call it every time.
 set -eu
 
@@ -13,9 +14,10 @@ missing=""
 command -v containerd >/dev/null 2>&1 || missing="$missing containerd"
 command -v runc >/dev/null 2>&1 || missing="$missing runc"
 [ -x /bin/busybox ] || missing="$missing busybox-static"
+command -v pdftotext >/dev/null 2>&1 || missing="$missing poppler-utils"
 
 if [ -z "$missing" ]; then
-    echo "install-test-deps: chromium ($(/usr/bin/chromium --version 2>/dev/null || echo unknown version)), containerd ($(containerd --version 2>/dev/null | awk '{print $3}')), runc and busybox-static already installed"
+    echo "install-test-deps: chromium ($(/usr/bin/chromium --version 2>/dev/null || echo unknown version)), containerd ($(containerd --version 2>/dev/null | awk '{print $3}')), runc, busybox-static and pdftotext already installed"
     exit 0
 fi
 

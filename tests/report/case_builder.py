@@ -48,14 +48,91 @@ HUNT = {
 }
 
 
-def build_case(root: Path, *, hunt: bool = True, steps: bool = True, **finding: Any) -> CaseHandle:
-    """A case opened by triage, with a hunt document and engine-shaped step events."""
+BACKDOOR_USER = "svc-backup-3f9a1c"
+DATA_OBJECT = "arn:aws:s3:::lab-payments-data/exports/customers-2024-q3.csv"
+
+
+def _ct(minute: int, service: str, action: str, category: str, **extra: Any) -> dict[str, Any]:
+    """A classified CloudTrail call as the hunt records it (`HuntEvent`), by the lab's stolen node role."""
+    return {
+        "origin": "cloudtrail",
+        "event_time": f"2026-11-20T10:{minute:02d}:00Z",
+        "service": f"{service}.amazonaws.com",
+        "action": action,
+        "principal": "arn:aws:sts::123456789012:assumed-role/node/i-1",
+        "category": category,
+        "rule_id": f"ct.{category}",
+        **extra,
+    }
+
+
+INCIDENT_HUNT = {
+    **HUNT,
+    "events": [
+        _ct(1, "sts", "GetCallerIdentity", "discovery"),
+        _ct(
+            2, "s3", "GetObject", "data-access", resources=[{"arn": DATA_OBJECT}, {"arn": "arn:aws:s3:::lab"}]
+        ),
+        _ct(
+            3,
+            "iam",
+            "CreateUser",
+            "identity-persistence",
+            raw={"requestParameters": {"userName": BACKDOOR_USER}},
+        ),
+        _ct(
+            4,
+            "iam",
+            "AttachUserPolicy",
+            "identity-persistence",
+            raw={"requestParameters": {"userName": BACKDOOR_USER}},
+        ),
+        _ct(
+            6,
+            "cloudtrail",
+            "DeleteTrail",
+            "defense-evasion",
+            raw={"requestParameters": {"name": "org-trail"}},
+        ),
+    ],
+}
+"""The lab scenario's AWS attack (lab/attack_aws.py): the customer file read, the backdoor admin user, the
+trail deleted; with the recovery plan that removes the user (`add_recovery`)."""
+
+
+def add_recovery(handle: CaseHandle, final: str = "verified") -> None:
+    """A recovery plan deleting the backdoor user, and its step's events ending in `final`."""
+    plan = {
+        "steps": [
+            {
+                "id": "delete-user",
+                "action_id": "iam.delete_user",
+                "phase": "recovery",
+                "params": {"user_name": BACKDOOR_USER},
+            }
+        ]
+    }
+    handle.write_document("recovery-plan.json", orjson.dumps(plan), "recovery-plan")
+    worklist = {"worklist": [{"resource": "AWS::CloudTrail::Trail org-trail", "todo": "recreate the trail"}]}
+    handle.write_document("recovery/worklist.json", orjson.dumps(worklist), "recovery-worklist")
+    add_step(handle, "delete-user", "iam.delete_user", "recovery", final)
+
+
+def build_case(
+    root: Path,
+    *,
+    hunt: bool = True,
+    steps: bool = True,
+    hunt_doc: dict[str, Any] | None = None,
+    **finding: Any,
+) -> CaseHandle:
+    """A case opened by triage, with a hunt document (`hunt_doc`, else HUNT) and engine-shaped step events."""
     store = CaseStore(root, actor="responder@host")
     found = make_finding(**finding)
     document = triage_one(found, load_triage_config(None), store, b'{"finding": "raw"}', "finding.json")
     handle = store.get(document["case"]["id"])
     if hunt:
-        handle.write_document("hunt.json", orjson.dumps(HUNT), "hunt")
+        handle.write_document("hunt.json", orjson.dumps(hunt_doc or HUNT), "hunt")
     if steps:
         add_step(
             handle,

@@ -35,9 +35,20 @@ def test_the_timeline_merges_attacker_detection_and_response_in_time_order(tmp_p
     assert lanes[:3] == ["attacker", "attacker", "attacker"]  # hunt calls precede the finding's first-seen
     assert "detection" in lanes
     assert [e.at for e in report.timeline] == sorted(e.at for e in report.timeline)
-    step_entries = [e for e in report.timeline if e.title.startswith("step.verified: isolate-pod")]
-    assert step_entries
-    assert step_entries[0].detail == "approved by lead@soc"
+    [step] = [e for e in report.timeline if e.title.startswith("Step isolate-pod")]
+    assert step.title == "Step isolate-pod (k8s.isolate_pod): verified"
+    assert step.detail == "approved by lead@soc"
+    assert [h.split()[-1] for h in step.history] == ["approved", "applied", "verified"]
+
+
+def test_the_timeline_has_one_row_per_step_not_one_per_engine_transition(tmp_path):
+    handle = build_case(tmp_path)
+    report, _ = generate_report(handle, ["json"], now=NOW)
+    step_rows = [e.title for e in report.timeline if e.title.startswith(("Step ", "step."))]
+    assert step_rows == [
+        "Step isolate-pod (k8s.isolate_pod): verified",
+        "Step restore-service (k8s.scale_owner): verified",
+    ]
 
 
 def test_containment_rows_carry_approver_before_and_after_from_engine_records(tmp_path):
@@ -58,9 +69,19 @@ def test_metrics_measure_from_the_first_hunt_event_and_say_na_when_unknown(tmp_p
     first_hunt = datetime(2026, 11, 20, 10, 5, tzinfo=UTC)
     assert detect.seconds == (FIRST_SEEN - first_hunt).total_seconds() == 1500
     assert detect.text == "25m 0s"
-    assert by_name["first attacker event -> containment"].text == "n/a"
+    assert by_name["first attacker event -> containment"].text == "unknown"
     assert "not verified: isolate-pod" in by_name["first attacker event -> containment"].basis
-    assert by_name["first attacker event -> recovery"].text == "n/a"
+    assert by_name["first attacker event -> recovery"].text == "unknown"
+    assert by_name["finding created -> containment"].text == "unknown"
+
+
+def test_a_finding_first_seen_at_its_creation_time_measures_unknown_never_0m_0s(tmp_path):
+    handle = build_case(tmp_path, hunt=False, created_at=FIRST_SEEN)
+    report, _ = generate_report(handle, ["md"], now=NOW)
+    detect = report.metrics[0]
+    assert (detect.text, detect.seconds) == ("unknown", None)
+    assert "same time" in detect.basis
+    assert "0m 0s" not in (handle.path / "report.md").read_text()
 
 
 def test_hunt_categories_and_owners_come_from_the_hunt_document(tmp_path):
@@ -99,7 +120,7 @@ def test_a_case_without_hunt_or_steps_still_reports_with_na_metrics(tmp_path):
     handle = build_case(tmp_path, hunt=False, steps=False)
     report, _ = generate_report(handle, now=NOW)
     assert report.hunt_total is None
-    assert [m.text for m in report.metrics][1:] == ["n/a", "n/a"]
+    assert [m.text for m in report.metrics][1:] == ["unknown"] * 4
     assert "No hunt result in the case." in (handle.path / "report.md").read_text()
 
 

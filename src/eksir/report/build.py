@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from eksir.models.finding import Finding
+from eksir.report.briefing import build_briefing
+from eksir.report.custody import build_custody
 from eksir.report.lessons import lessons
 from eksir.report.model import EvidenceRow, HuntCategory, Lane, OwnerRow, Report, StepRow
 from eksir.report.sequence_timeline import joined_findings, sequence_entries
@@ -31,6 +33,8 @@ from eksir.store.record import CaseRecord
 from eksir.store.sensitivity import sensitive_reason
 
 ASSESSMENT_DOC = "prevention/assessment.json"
+RECOVERY_PLAN_DOC = "recovery-plan.json"
+WORKLIST_DOC = "recovery/worklist.json"
 PROOF_DOC = "prevention/proof.json"
 PREVENTION_ACTION = "k8s.enforce_pod_security"
 _OWNER_NOTICE_EVENTS = ("hunt.owners-notified", "owners.notified", "notification.sent")
@@ -91,6 +95,12 @@ def build_report(record: CaseRecord, now: datetime) -> Report:
         "api_call": triage.get("api_call"),
         "cluster": triage.get("cluster"),
     }
+    recovery = {
+        "plan": record.read_json(RECOVERY_PLAN_DOC) or {},
+        "worklist": (record.read_json(WORKLIST_DOC) or {}).get("worklist") or [],
+    }
+    report.briefing = build_briefing(hunt, steps, recovery, (proof or {}).get("result") == "proven")
+    report.custody = build_custody(record.events)
     report.summary = executive_summary(report, finding) + milder_triage_runs(record)
     report.notes = [f"{path}: read without a logged hash (unverified)" for path in record.unverified]
     if hunt is None:
@@ -216,9 +226,9 @@ def executive_summary(report: Report, finding: Finding | None) -> list[str]:
         f"Response steps: {_step_counts(report.steps)}.",
         *_steps_needing_attention(report.steps),
     ]
-    detect = report.metrics[0]
+    lines += impact_lines(report)
     lines.append(
-        f"Time to detection {detect.text}, to containment {report.metrics[1].text}, to recovery "
+        f"Time to detection {report.metrics[0].text}, to containment {report.metrics[1].text}, to recovery "
         f"{report.metrics[2].text} (from the first attacker event)."
     )
     if report.hunt_total is not None:
@@ -231,6 +241,31 @@ def executive_summary(report: Report, finding: Finding | None) -> list[str]:
         else "Prevention is not yet proven in the cluster."
     )
     return lines
+
+
+def impact_lines(report: Report) -> list[str]:
+    """The impact, a sentence each: data read, persistence created (and removed), logging tampered with."""
+    brief = report.briefing
+    lines = []
+    for label, items in (
+        ("Data read", brief.data_read),
+        ("Persistence created", brief.persistence),
+        ("Logging tampered with", brief.logging_tampered),
+    ):
+        if items:
+            shown = "; ".join(
+                f"{i.call} {i.target}" + (f" ({i.outcome})" if i.outcome else "") for i in items[:3]
+            )
+            more = len(items) - 3 + brief.more.get(_KINDS[label], 0)
+            lines.append(f"{label}: {shown}" + (f" and {more} more." if more > 0 else "."))
+    return lines
+
+
+_KINDS = {
+    "Data read": "data_read",
+    "Persistence created": "persistence",
+    "Logging tampered with": "logging_tampered",
+}
 
 
 __all__ = ["build_report", "duration_text"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eksir.report.model import Report, StepRow, utc_text
+from eksir.report.model import ImpactItem, Report, StepRow, TimelineEntry, utc_text
 from eksir.safetext import md_escape
 
 TIMELINE_LIMIT = 200
@@ -46,19 +46,89 @@ def _steps(title: str, steps: list[StepRow]) -> list[str]:
             s.approver or "n/a",
             utc_text(s.applied_at),
             utc_text(s.verified_at),
-            state_text(s.before),
-            state_text(s.after),
+            s.detail,
         ]
         for s in steps
     ]
-    return lines + _table(
-        ["step", "action", "status", "approver", "applied", "verified", "before", "after"], rows
+    return lines + _table(["step", "action", "status", "approver", "applied", "verified", "detail"], rows)
+
+
+def _appendix(report: Report) -> list[str]:
+    """The raw before/after state of each step: for the engineer, out of the way of the other readers."""
+    out = ["", "## Appendix: step states (raw JSON)", ""]
+    rows = [[s.step_id, state_text(s.before), state_text(s.after)] for s in report.steps]
+    return out + (_table(["step", "before", "after"], rows) if rows else ["No steps recorded."])
+
+
+def _items(title: str, items: list[ImpactItem], more: int, none: str) -> list[str]:
+    out = ["", f"### {title}", ""]
+    if not items:
+        return [*out, none]
+    out += _table(
+        ["when (UTC)", "call", "what", "by", "outcome"],
+        [[i.at, i.call, i.target, i.principal, i.outcome] for i in items],
     )
+    return out + (["", f"{more} more in report.json."] if more else [])
+
+
+def _briefing(report: Report) -> list[str]:
+    """Page 1, for the CISO: what was taken, left behind, tampered with; containment, risks, approvals."""
+    brief = report.briefing
+    unhunted = "Unknown: no hunt in the case." if not brief.hunted else "None found by the hunt."
+    out = ["", "## Impact", ""]
+    out += _items("Data read", brief.data_read, brief.more.get("data_read", 0), unhunted)
+    out += _items("Persistence created", brief.persistence, brief.more.get("persistence", 0), unhunted)
+    out += _items(
+        "Logging tampered with", brief.logging_tampered, brief.more.get("logging_tampered", 0), unhunted
+    )
+    for title, lines in (
+        ("Containment now", brief.containment),
+        ("Open risks and worklist", brief.open_risks or ["None recorded."]),
+        ("Who approved what", brief.approvals),
+    ):
+        out += ["", f"## {title}", ""] + [f"- {md_escape(line, starts_line=True)}" for line in lines]
+    return out
+
+
+def _custody(report: Report) -> list[str]:
+    """Page 2, for legal: the record's head, every signed head and where it was published, signed exports."""
+    custody = report.custody
+    out = ["", "## Chain of custody", ""]
+    out.append(
+        f"The case's event log holds {custody.events} hash-chained events; its head when this report was "
+        f"built: event {custody.head_seq}, sha256 {cell(custody.head_hash)}."
+    )
+    out += ["", "### Signed chain heads", ""]
+    out += (
+        _table(
+            ["signed (UTC)", "phase", "event", "sha256", "key", "signature", "published to"],
+            [
+                [
+                    s.at,
+                    s.phase,
+                    s.seq,
+                    s.head,
+                    s.key_fingerprint,
+                    "valid" if s.signature_valid else "INVALID",
+                    "; ".join(s.published_to) or "not published outside the case",
+                ]
+                for s in custody.signed_heads
+            ],
+        )
+        if custody.signed_heads
+        else ["No chain head was signed (the case is not anchored)."]
+    )
+    if custody.exports:
+        out += ["", "### Signed exports", ""]
+        out += _table(
+            ["exported (UTC)", "archive", "manifest sha256", "key", "chain head"],
+            [[e.at, e.archive, e.manifest_sha256, e.key_fingerprint, e.chain_head] for e in custody.exports],
+        )
+    return out
 
 
 def render_markdown(report: Report) -> str:
-    finding, actor = report.finding, report.actor
-    workload = finding.get("workload") or {}
+    """Page 1 (summary, impact, containment, risks, approvals), page 2 (custody, evidence), then the rest."""
     out = [
         f"# Incident report: case {cell(report.case_id)}",
         "",
@@ -69,16 +139,47 @@ def render_markdown(report: Report) -> str:
         "",
     ]
     out += [f"- {md_escape(line, starts_line=True)}" for line in report.summary]
+    out += _briefing(report)
+    out += _custody(report)
+    out += _evidence(report)
     out += ["", "## Timeline (UTC)", ""]
     shown = report.timeline[:TIMELINE_LIMIT]
     out += _table(
         ["time (UTC)", "lane", "what", "detail", "who"],
-        [[utc_text(e.at), e.lane.value, e.title, e.detail, e.actor] for e in shown],
+        [[utc_text(e.at), e.lane.value, e.title, _with_history(e), e.actor] for e in shown],
     )
     if len(report.timeline) > len(shown):
         out += ["", f"{len(report.timeline) - len(shown)} more entries in report.json."]
-    out += ["", "## Finding and actor", ""]
-    out += _table(
+    out += _finding(report)
+    out += ["", "## Containment and recovery"]
+    out += _steps("Evidence", report.steps_in("evidence"))
+    out += _steps("Containment", report.steps_in("containment"))
+    out += _steps("Eradication and recovery", report.steps_in("eradication", "recovery"))
+    out += _steps("Post-incident", report.steps_in("post-incident", "unknown"))
+    out += _hunt(report)
+    out += ["", "## Metrics", ""]
+    out += _table(["measure", "value", "basis"], [[m.name, m.text, m.basis] for m in report.metrics])
+    out += ["", "## Lessons learned (pre-filled from the case; review and edit)", ""]
+    for lesson in report.lessons:
+        out += [
+            f"- **{cell(lesson.topic)}**: {cell(lesson.finding)}",
+            f"  - Recommendation: {cell(lesson.recommendation)}",
+        ]
+    if report.notes:
+        out += ["", "## Notes", ""] + [f"- {md_escape(n, starts_line=True)}" for n in report.notes]
+    out += _appendix(report)
+    return "\n".join(out) + "\n"
+
+
+def _with_history(entry: TimelineEntry) -> str:
+    """A step row's detail with its transitions folded into one cell."""
+    return "; ".join(filter(None, (entry.detail, ", ".join(entry.history))))
+
+
+def _finding(report: Report) -> list[str]:
+    finding, actor = report.finding, report.actor
+    workload = finding.get("workload") or {}
+    rows = _table(
         ["field", "value"],
         [
             ["finding id", finding.get("id")],
@@ -96,24 +197,7 @@ def render_markdown(report: Report) -> str:
             ["user agent", (finding.get("api_call") or {}).get("user_agent")],
         ],
     )
-    out += ["", "## Containment and recovery"]
-    out += _steps("Evidence", report.steps_in("evidence"))
-    out += _steps("Containment", report.steps_in("containment"))
-    out += _steps("Eradication and recovery", report.steps_in("eradication", "recovery"))
-    out += _steps("Post-incident", report.steps_in("post-incident", "unknown"))
-    out += _hunt(report)
-    out += _evidence(report)
-    out += ["", "## Metrics", ""]
-    out += _table(["measure", "value", "basis"], [[m.name, m.text, m.basis] for m in report.metrics])
-    out += ["", "## Lessons learned (pre-filled from the case; review and edit)", ""]
-    for lesson in report.lessons:
-        out += [
-            f"- **{cell(lesson.topic)}**: {cell(lesson.finding)}",
-            f"  - Recommendation: {cell(lesson.recommendation)}",
-        ]
-    if report.notes:
-        out += ["", "## Notes", ""] + [f"- {md_escape(n, starts_line=True)}" for n in report.notes]
-    return "\n".join(out) + "\n"
+    return ["", "## Finding and actor", "", *rows]
 
 
 def _hunt(report: Report) -> list[str]:

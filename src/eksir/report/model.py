@@ -31,6 +31,10 @@ class TimelineEntry:
     detail: str = ""
     actor: str = ""
     source: str = ""
+    status: str = ""
+    """A step's latest status (one timeline row per step); empty for other entries."""
+    history: tuple[str, ...] = ()
+    """A step's transitions, oldest first, folded under its row."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,65 @@ class Lesson:
     recommendation: str
 
 
+@dataclass(frozen=True)
+class ImpactItem:
+    """One attacker call a page-1 reader must know about, in words, and what became of it."""
+
+    at: str
+    call: str
+    target: str
+    principal: str
+    outcome: str = ""
+
+
+@dataclass
+class Briefing:
+    """The page-1 facts; each list is bounded (briefing.ITEM_LIMIT) with the remainder counted in `more`."""
+
+    data_read: list[ImpactItem] = field(default_factory=list)
+    persistence: list[ImpactItem] = field(default_factory=list)
+    logging_tampered: list[ImpactItem] = field(default_factory=list)
+    containment: list[str] = field(default_factory=list)
+    open_risks: list[str] = field(default_factory=list)
+    approvals: list[str] = field(default_factory=list)
+    more: dict[str, int] = field(default_factory=dict)
+    hunted: bool = False
+
+
+@dataclass(frozen=True)
+class SignedHead:
+    """One signed chain head as the case recorded it."""
+
+    at: str
+    phase: str
+    seq: int
+    head: str
+    key_fingerprint: str
+    signature_valid: bool
+    published_to: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    at: str
+    archive: str
+    manifest_sha256: str
+    key_fingerprint: str
+    chain_head: str
+
+
+@dataclass
+class Custody:
+    """The record's custody: its head when the report was built, the signed heads and the signed exports."""
+
+    head_seq: int | None = None
+    head_hash: str = ""
+    events: int = 0
+    signed_heads: list[SignedHead] = field(default_factory=list)
+    exports: list[ExportRow] = field(default_factory=list)
+
+
 @dataclass
 class Report:
     case_id: str
@@ -117,6 +180,8 @@ class Report:
     lessons: list[Lesson]
     prevention: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    briefing: Briefing = field(default_factory=Briefing)
+    custody: Custody = field(default_factory=Custody)
 
     def steps_in(self, *phases: str) -> list[StepRow]:
         return [s for s in self.steps if s.phase in phases]

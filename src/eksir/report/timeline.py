@@ -4,7 +4,7 @@ Why one merged timeline: the question every review asks is "how long was the att
 them, and before we stopped them". Attacker activity comes from the finding (eventFirstSeen/eventLastSeen)
 and the hunt's classified calls; detection from the finding's createdAt; the response from the case's own
 events (every eksir step with its approver). Metrics are measured from the first attacker event and are
-`n/a` whenever a bound is unknown, never guessed.
+`unknown` (with the reason) whenever a bound is unknown, never guessed and never `0m 0s`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from eksir.models.case import CaseEvent
 from eksir.models.finding import Finding
 from eksir.report.model import Lane, Metric, StepRow, TimelineEntry
-from eksir.report.steps import approver_of, aware, flatten
+from eksir.report.steps import STEP_PREFIX, aware, flatten
 
 RESPONSE_EVENT_TITLES = {
     "case.opened": "Case opened",
@@ -104,30 +104,40 @@ def detection_entries(finding: Finding | None) -> list[TimelineEntry]:
 
 
 def response_entries(events: list[CaseEvent], steps: dict[str, StepRow]) -> list[TimelineEntry]:
+    """Case events in words, with one row per step (its latest transition) rather than one per transition."""
     entries: list[TimelineEntry] = []
     for event in events:
         if event.type in RESPONSE_EVENT_TITLES:
             title = RESPONSE_EVENT_TITLES[event.type]
             detail = str(event.data.get("decision") or event.data.get("reason") or "")
-        elif event.type.startswith(RESPONSE_PREFIXES):
-            title, detail = _describe(event, steps)
+        elif event.type.startswith(RESPONSE_PREFIXES) and not event.type.startswith(STEP_PREFIX):
+            title, detail = _describe(event)
         else:
             continue
         entries.append(
             TimelineEntry(aware(event.at), Lane.RESPONSE, title, detail, event.actor, "case event")
         )
-    return entries
+    return entries + [_step_entry(row) for row in steps.values() if row.history]
 
 
-def _describe(event: CaseEvent, steps: dict[str, StepRow]) -> tuple[str, str]:
+def _step_entry(row: StepRow) -> TimelineEntry:
+    """A step's row: when it last changed, what it is now, who approved; its transitions folded beneath."""
+    at = row.history[-1][0]
+    detail = f"approved by {row.approver}" if row.approver else ""
+    return TimelineEntry(
+        at,
+        Lane.RESPONSE,
+        f"Step {row.step_id} ({row.action_id}): {row.status}",
+        detail,
+        row.approver or "",
+        "case events",
+        status=row.status,
+        history=tuple(f"{when:%Y-%m-%d %H:%M:%SZ} {status}" for when, status in row.history),
+    )
+
+
+def _describe(event: CaseEvent) -> tuple[str, str]:
     data = flatten(event.data)
-    if event.type.startswith("step."):
-        step_id = str(data.get("step_id") or data.get("step") or data.get("action_id") or "")
-        row = steps.get(step_id)
-        action = row.action_id if row else str(data.get("action_id") or "")
-        approver = approver_of(data)
-        detail = f"approved by {approver}" if approver else ""
-        return f"{event.type}: {step_id} ({action})", detail
     detail = str(data.get("detail") or data.get("summary") or data.get("status") or "")
     return event.type, detail
 
@@ -164,22 +174,37 @@ def duration_text(seconds: float | None) -> str:
     return sign + " ".join(parts)
 
 
+UNKNOWN = "unknown"
+
+
+def _measure(name: str, start: datetime | None, end: datetime | None, why: tuple[str, str]) -> Metric:
+    """One duration, or `unknown` with the reason: a missing bound, or two bounds that are the same instant
+    (a finding whose first-seen is its creation time measures nothing: never shown as `0m 0s`)."""
+    if start is None:
+        return Metric(name, None, UNKNOWN, why[0])
+    if end is None:
+        return Metric(name, None, UNKNOWN, why[1])
+    if end == start:
+        return Metric(name, None, UNKNOWN, "both ends carry the same time: no earlier event recorded")
+    seconds = (end - start).total_seconds()
+    return Metric(name, seconds, duration_text(seconds), why[1])
+
+
 def metrics(first_attacker: datetime | None, detected: datetime | None, steps: list[StepRow]) -> list[Metric]:
-    """Time from the first attacker event to the finding, to containment and to recovery."""
+    """Time from the first attacker event to the finding, to containment and to recovery; then from the
+    finding's creation to containment and to recovery (what the responders controlled)."""
     contained, contained_basis = _phase_done(steps, CONTAINMENT_PHASES)
     recovered, recovered_basis = _phase_done(steps, RECOVERY_PHASES)
-    detected_basis = "finding createdAt" if detected else "finding createdAt unknown"
-    rows = []
-    for name, end, basis in (
-        ("first attacker event -> finding", detected, detected_basis),
-        ("first attacker event -> containment", contained, contained_basis),
-        ("first attacker event -> recovery", recovered, recovered_basis),
-    ):
-        if first_attacker is None:
-            rows.append(Metric(name, None, "n/a", "first attacker event unknown"))
-        elif end is None:
-            rows.append(Metric(name, None, "n/a", basis))
-        else:
-            seconds = (end - first_attacker).total_seconds()
-            rows.append(Metric(name, seconds, duration_text(seconds), basis))
-    return rows
+    no_attacker = "first attacker event unknown"
+    no_finding = "finding createdAt unknown"
+    detected_basis = "finding createdAt" if detected else no_finding
+    to_recovery = (no_attacker, recovered_basis)
+    return [
+        _measure("first attacker event -> finding", first_attacker, detected, (no_attacker, detected_basis)),
+        _measure(
+            "first attacker event -> containment", first_attacker, contained, (no_attacker, contained_basis)
+        ),
+        _measure("first attacker event -> recovery", first_attacker, recovered, to_recovery),
+        _measure("finding created -> containment", detected, contained, (no_finding, contained_basis)),
+        _measure("finding created -> recovery", detected, recovered, (no_finding, recovered_basis)),
+    ]

@@ -1,0 +1,170 @@
+"""Page 1 of the report: what a CISO needs from the case, as facts computed once (pure, case record only).
+
+Why a briefing apart from the executive summary: the reader of page 1 asks "what did they get, what did they
+leave behind, did they blind us, is it stopped, what is still open, and who decided". Those answers are in the
+hunt's classified calls (data access, identity persistence, logging tampered with), the recovery steps that
+removed what the attacker created, the containment steps and the approvals. They are computed here so the
+Markdown, HTML and JSON reports carry the same facts; the templates only render them.
+
+Every string built here holds attacker-influenced text (object keys, user names, step details): it is
+bounded here and escaped by each renderer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from eksir.report.model import Briefing, ImpactItem, StepRow, utc_text
+from eksir.report.status import status_tone
+from eksir.report.timeline import parse_time
+
+ITEM_LIMIT = 12
+TEXT_LIMIT = 240
+DATA_CATEGORIES = ("data-access", "secret-access", "exfiltration")
+PERSISTENCE_CATEGORIES = ("identity-persistence", "workload-persistence", "rbac-change", "token-request")
+LOGGING_CATEGORIES = ("defense-evasion",)
+LOGGING_ACTIONS = frozenset(
+    {"DeleteTrail", "StopLogging", "UpdateTrail", "PutEventSelectors", "DeleteLogGroup", "DeleteFlowLogs"}
+)
+"""Calls that blind the responder whatever category a custom rule gave them (e.g. `deletion`)."""
+_TARGET_KEYS = {
+    "userName": "user",
+    "roleName": "role",
+    "groupName": "group",
+    "policyArn": "policy",
+    "trailName": "trail",
+    "name": "name",
+    "bucketName": "bucket",
+    "key": "key",
+}
+CONTAINMENT_PHASES = ("containment",)
+REMOVAL_PHASES = ("recovery", "eradication")
+
+
+def bounded(text: Any, limit: int = TEXT_LIMIT) -> str:
+    """One line of at most `limit` characters (hostile values can be megabytes long)."""
+    value = " ".join(str(text).split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _target(event: dict[str, Any]) -> str:
+    """The object the call touched: its resources' ARNs, else the request parameter that names it."""
+    arns = [str(r.get("arn")) for r in event.get("resources") or [] if isinstance(r, dict) and r.get("arn")]
+    objects = [a for a in arns if "/" in a.split(":::", 1)[-1]] or arns
+    if objects:
+        return bounded(", ".join(objects[:3]))
+    raw = event.get("raw")
+    params = raw.get("requestParameters") if isinstance(raw, dict) else None
+    if not isinstance(params, dict):
+        return "target not recorded"
+    names = [f"{word} {params[k]}" for k, word in _TARGET_KEYS.items() if isinstance(params.get(k), str)]
+    return bounded(", ".join(names[:2])) if names else "target not recorded"
+
+
+def _item(event: dict[str, Any]) -> ImpactItem:
+    service = str(event.get("service") or "").removesuffix(".amazonaws.com")
+    call = bounded(" ".join(p for p in (service, str(event.get("action") or "")) if p) or "call", 120)
+    error = bounded(event.get("error_code") or "error", 60)
+    outcome = f"attempted, failed ({error})" if event.get("failed") else ""
+    return ImpactItem(
+        utc_text(parse_time(event.get("event_time"))).replace("n/a", "time unknown"),
+        call,
+        _target(event),
+        bounded(event.get("principal") or "unknown principal", 160),
+        outcome,
+    )
+
+
+def _kind(event: dict[str, Any]) -> str | None:
+    category = str(event.get("category") or "")
+    if category in LOGGING_CATEGORIES or str(event.get("action") or "") in LOGGING_ACTIONS:
+        return "logging_tampered"
+    if category in DATA_CATEGORIES:
+        return "data_read"
+    if category in PERSISTENCE_CATEGORIES:
+        return "persistence"
+    return None
+
+
+def _removal(item: ImpactItem, steps: list[StepRow], plans: list[dict[str, Any]]) -> str:
+    """What recovery did about a persistence item: the step that names its target, and that step's status."""
+    names = {part.rsplit("/", 1)[-1] for part in item.target.replace(",", " ").split() if len(part) > 3}
+    by_id = {s.step_id: s for s in steps if s.phase in REMOVAL_PHASES}
+    for plan_step in plans:
+        text = orjson.dumps(plan_step.get("params") or {}).decode()
+        step = by_id.get(str(plan_step.get("id")))
+        if step is not None and any(name in text for name in names):
+            verb = "removed" if status_tone(step.status) == "ok" else f"removal {step.status}"
+            return f"{verb} by step {step.step_id}"
+    return "not removed by eksir: open"
+
+
+def _containment(steps: list[StepRow]) -> list[str]:
+    rows = [s for s in steps if s.phase in CONTAINMENT_PHASES]
+    if not rows:
+        return ["No containment step recorded in the case."]
+    in_effect = [s for s in rows if status_tone(s.status) == "ok"]
+    lines = [f"{len(in_effect)} of {len(rows)} containment step(s) in effect and verified."]
+    lines += [
+        f"{s.step_id} ({s.action_id}): {s.status}" + (f": {bounded(s.detail, 160)}" if s.detail else "")
+        for s in rows
+        if status_tone(s.status) != "ok"
+    ]
+    return lines
+
+
+def _approvals(steps: list[StepRow]) -> list[str]:
+    by_approver: dict[str, list[str]] = {}
+    for step in steps:
+        if step.approver:
+            by_approver.setdefault(bounded(step.approver, 120), []).append(step.step_id)
+    lines = []
+    for approver, ids in by_approver.items():
+        shown = ", ".join(bounded(i, 60) for i in ids[:8])
+        shown += f" and {len(ids) - 8} more" if len(ids) > 8 else ""
+        lines.append(f"{approver} approved {len(ids)} step(s): {shown}")
+    return lines or ["No approval recorded (no step needed one, or none ran)."]
+
+
+def _risks(brief: Briefing, steps: list[StepRow], worklist: list[Any], proven: bool) -> list[str]:
+    risks = [f"{s.step_id} ({s.action_id}) {s.status}" for s in steps if status_tone(s.status) == "bad"]
+    risks += [f"{s.step_id}: not performed in the lab" for s in steps if s.status == "unavailable-in-lab"]
+    risks += [
+        f"Persistence still present: {p.call} {p.target}" for p in brief.persistence if "open" in p.outcome
+    ]
+    for item in worklist:
+        if isinstance(item, dict):
+            risks.append(f"Worklist: {bounded(item.get('resource'), 120)}: {bounded(item.get('todo'), 160)}")
+    if brief.logging_tampered:
+        risks.append("Logging was tampered with: activity after that point may be missing from the hunt.")
+    if not brief.hunted:
+        risks.append("No hunt in the case: what the attacker did beyond the finding is unknown.")
+    if not proven:
+        risks.append("Prevention is not yet proven in the cluster.")
+    return risks
+
+
+def build_briefing(
+    hunt: dict[str, Any] | None, steps: list[StepRow], recovery: dict[str, Any], proven: bool
+) -> Briefing:
+    """Page-1 facts from the hunt, the steps, the recovery plan and worklist (`recovery` holds both)."""
+    brief = Briefing(hunted=hunt is not None)
+    plans = [s for s in (recovery.get("plan") or {}).get("steps") or [] if isinstance(s, dict)]
+    for event in (hunt or {}).get("events") or []:
+        kind = _kind(event) if isinstance(event, dict) else None
+        if kind is None:
+            continue
+        items: list[ImpactItem] = getattr(brief, kind)
+        if len(items) >= ITEM_LIMIT:
+            brief.more[kind] = brief.more.get(kind, 0) + 1
+            continue
+        item = _item(event)
+        if kind == "persistence" and not item.outcome:
+            item = ImpactItem(item.at, item.call, item.target, item.principal, _removal(item, steps, plans))
+        items.append(item)
+    brief.containment = _containment(steps)
+    brief.approvals = _approvals(steps)
+    brief.open_risks = _risks(brief, steps, list(recovery.get("worklist") or []), proven)
+    return brief

@@ -1,0 +1,148 @@
+"""Page 1 of the report (for the CISO) and page 2 (for legal), as facts every format carries alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+
+from eksir.report import generate_report
+from eksir.report.status import STATUS_TONES, status_tone
+from tests.report.case_builder import (
+    BACKDOOR_USER,
+    DATA_OBJECT,
+    INCIDENT_HUNT,
+    add_recovery,
+    add_step,
+    build_case,
+)
+
+NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+
+def _page_one_json(tmp_path, final="verified"):
+    handle = build_case(tmp_path, hunt_doc=INCIDENT_HUNT)
+    add_recovery(handle, final)
+    generate_report(handle, now=NOW)
+    return handle, orjson.loads((handle.path / "report.json").read_bytes())["briefing"]
+
+
+def test_json_names_the_data_read_the_backdoor_user_and_the_deleted_trail(tmp_path):
+    _, brief = _page_one_json(tmp_path)
+    assert [(i["call"], i["target"]) for i in brief["data_read"]] == [("s3 GetObject", DATA_OBJECT)]
+    assert [(i["call"], i["target"]) for i in brief["persistence"]] == [
+        ("iam CreateUser", f"user {BACKDOOR_USER}"),
+        ("iam AttachUserPolicy", f"user {BACKDOOR_USER}"),
+    ]
+    assert brief["persistence"][0]["outcome"] == "removed by step delete-user"
+    assert [(i["call"], i["target"]) for i in brief["logging_tampered"]] == [
+        ("cloudtrail DeleteTrail", "name org-trail")
+    ]
+
+
+def test_markdown_summary_and_page_one_sections_carry_the_same_facts(tmp_path):
+    handle, _ = _page_one_json(tmp_path)
+    markdown = (handle.path / "report.md").read_text()
+    summary = markdown.split("## Executive summary")[1].split("## Impact")[0]
+    assert "Data read: s3 GetObject arn:aws:s3:::lab-payments-data/exports/customers-2024-q3.csv" in summary
+    assert (
+        f"Persistence created: iam CreateUser user {BACKDOOR_USER} (removed by step delete-user)" in summary
+    )
+    assert "Logging tampered with: cloudtrail DeleteTrail name org-trail." in summary
+    page_one = markdown.split("## Chain of custody")[0]
+    for heading in (
+        "### Data read",
+        "## Containment now",
+        "## Open risks and worklist",
+        "## Who approved what",
+    ):
+        assert heading in page_one
+    assert "Worklist: AWS::CloudTrail::Trail org-trail: recreate the trail" in page_one
+    assert "lead@soc approved 3 step(s): isolate-pod, restore-service, delete-user" in page_one
+
+
+def test_persistence_whose_removal_failed_is_an_open_risk_not_removed(tmp_path):
+    _, brief = _page_one_json(tmp_path, final="failed")
+    assert brief["persistence"][0]["outcome"] == "removal failed by step delete-user"
+    assert "delete-user (iam.delete_user) failed" in brief["open_risks"]
+
+
+def test_persistence_no_step_removes_is_named_as_still_present(tmp_path):
+    handle = build_case(tmp_path, hunt_doc=INCIDENT_HUNT)
+    report, _ = generate_report(handle, ["json"], now=NOW)
+    assert report.briefing.persistence[0].outcome == "not removed by eksir: open"
+    assert f"Persistence still present: iam CreateUser user {BACKDOOR_USER}" in report.briefing.open_risks
+
+
+def test_a_failed_read_is_reported_as_attempted_not_as_data_taken(tmp_path):
+    denied = {**INCIDENT_HUNT["events"][1], "failed": True, "error_code": "AccessDenied"}
+    handle = build_case(tmp_path, hunt_doc={**INCIDENT_HUNT, "events": [denied]})
+    report, _ = generate_report(handle, ["json"], now=NOW)
+    assert report.briefing.data_read[0].outcome == "attempted, failed (AccessDenied)"
+
+
+def test_a_case_without_a_hunt_says_the_impact_is_unknown(tmp_path):
+    handle = build_case(tmp_path, hunt=False)
+    report, _ = generate_report(handle, ["md"], now=NOW)
+    assert (
+        "No hunt in the case: what the attacker did beyond the finding is unknown."
+        in report.briefing.open_risks
+    )
+    assert "Unknown: no hunt in the case." in (handle.path / "report.md").read_text()
+
+
+def test_containment_not_in_effect_is_named_with_its_status(tmp_path):
+    handle = build_case(tmp_path, steps=False)
+    add_step(handle, "isolate-pod", "k8s.isolate_pod", "containment", "not-effective")
+    report, _ = generate_report(handle, ["json"], now=NOW)
+    assert report.briefing.containment == [
+        "0 of 1 containment step(s) in effect and verified.",
+        "isolate-pod (k8s.isolate_pod): not-effective",
+    ]
+    assert "isolate-pod (k8s.isolate_pod) not-effective" in report.briefing.open_risks
+
+
+def test_only_verified_reads_as_success_and_an_unlisted_status_never_does():
+    assert [s for s, tone in STATUS_TONES.items() if tone == "ok"] == ["verified"]
+    assert status_tone("not-effective") == "bad"
+    assert status_tone("some-future-status") == "neutral"
+
+
+def test_hostile_hunt_text_is_bounded_and_escaped_on_page_one(tmp_path):
+    evil = "<script>alert(1)</script>|" + "A" * 5000
+    event = {**INCIDENT_HUNT["events"][1], "resources": [{"arn": f"arn:aws:s3:::b/{evil}"}]}
+    handle = build_case(tmp_path, hunt_doc={**INCIDENT_HUNT, "events": [event]})
+    report, _ = generate_report(handle, ["md", "html"], now=NOW)
+    assert len(report.briefing.data_read[0].target) <= 240
+    html = (handle.path / "report.html").read_text()
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    markdown = (handle.path / "report.md").read_text()
+    assert "<script>" not in markdown
+    assert "\\|AAAA" in markdown
+
+
+def test_page_two_names_the_chain_head_and_every_signed_head(tmp_path):
+    handle = build_case(tmp_path)
+    handle.append(
+        "chain.anchored",
+        {
+            "seq": 3,
+            "head": "ab" * 32,
+            "phase": "respond",
+            "key_fingerprint": "SHA256:k",
+            "signature": "x",
+            "published_to": ["war room #ir-42"],
+            "failed": [],
+        },
+    )
+    report, _ = generate_report(handle, ["md"], now=NOW)
+    [signed] = report.custody.signed_heads
+    assert (signed.seq, signed.published_to, signed.signature_valid) == (3, ("war room #ir-42",), False)
+    last = list(handle.log.events())[-1]
+    assert report.custody.head_seq is not None
+    assert report.custody.head_seq < last.seq
+    markdown = (handle.path / "report.md").read_text()
+    assert "| respond | 3 | " + "ab" * 32 in markdown
+    assert "INVALID" in markdown
+    assert "war room #ir-42" in markdown
