@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from random import Random
 from typing import Any
 
 import orjson
 
+from eksir.hunt.classify import load_rules
+from eksir.hunt.events import cloudtrail_event
+from eksir.lab.cloudtrail_gen import Principal, api_call
 from eksir.store import CaseHandle, CaseStore
 from eksir.triage import load_triage_config
 from eksir.triage.case import triage_one
@@ -52,52 +57,59 @@ BACKDOOR_USER = "svc-backup-3f9a1c"
 DATA_OBJECT = "arn:aws:s3:::lab-payments-data/exports/customers-2024-q3.csv"
 
 
-def _ct(minute: int, service: str, action: str, category: str, **extra: Any) -> dict[str, Any]:
-    """A classified CloudTrail call as the hunt records it (`HuntEvent`), by the lab's stolen node role."""
-    return {
-        "origin": "cloudtrail",
-        "event_time": f"2026-11-20T10:{minute:02d}:00Z",
-        "service": f"{service}.amazonaws.com",
-        "action": action,
-        "principal": "arn:aws:sts::123456789012:assumed-role/node/i-1",
-        "category": category,
-        "rule_id": f"ct.{category}",
-        **extra,
-    }
+ATTACKER = Principal(
+    kind="AssumedRole",
+    account_id="123456789012",
+    source_ip="203.0.113.66",
+    user_agent="Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux lang/python#3.12.7",
+    arn="arn:aws:sts::123456789012:assumed-role/node/i-1",
+    principal_id="AROAEXAMPLE:i-1",
+    access_key_id="ASIAEXAMPLEATTACKER1",
+)
+LAB_CALLS: list[tuple[str, str, dict[str, Any]]] = [
+    ("sts.amazonaws.com", "GetCallerIdentity", {"read_only": True}),
+    (
+        "s3.amazonaws.com",
+        "GetObject",
+        {
+            "read_only": True,
+            "data_event": True,
+            "request": {"bucketName": "lab-payments-data", "key": "exports/customers-2024-q3.csv"},
+            "resources": [{"type": "AWS::S3::Object", "ARN": DATA_OBJECT}],
+        },
+    ),
+    ("iam.amazonaws.com", "CreateUser", {"request": {"userName": BACKDOOR_USER}}),
+    ("iam.amazonaws.com", "CreateAccessKey", {"request": {"userName": BACKDOOR_USER}}),
+    (
+        "iam.amazonaws.com",
+        "AttachUserPolicy",
+        {"request": {"userName": BACKDOOR_USER, "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}},
+    ),
+    ("cloudtrail.amazonaws.com", "DeleteTrail", {"request": {"name": "org-trail"}}),
+]
+"""The lab scenario's AWS attack (lab/attack_aws.py `persist`): who am I, the customer file read, the backdoor
+admin user with a key, the trail deleted; with the request parameters the lab records."""
 
 
-INCIDENT_HUNT = {
-    **HUNT,
-    "events": [
-        _ct(1, "sts", "GetCallerIdentity", "discovery"),
-        _ct(
-            2, "s3", "GetObject", "data-access", resources=[{"arn": DATA_OBJECT}, {"arn": "arn:aws:s3:::lab"}]
-        ),
-        _ct(
-            3,
-            "iam",
-            "CreateUser",
-            "identity-persistence",
-            raw={"requestParameters": {"userName": BACKDOOR_USER}},
-        ),
-        _ct(
-            4,
-            "iam",
-            "AttachUserPolicy",
-            "identity-persistence",
-            raw={"requestParameters": {"userName": BACKDOOR_USER}},
-        ),
-        _ct(
-            6,
-            "cloudtrail",
-            "DeleteTrail",
-            "defense-evasion",
-            raw={"requestParameters": {"name": "org-trail"}},
-        ),
-    ],
-}
-"""The lab scenario's AWS attack (lab/attack_aws.py): the customer file read, the backdoor admin user, the
-trail deleted; with the recovery plan that removes the user (`add_recovery`)."""
+def incident_hunt() -> dict[str, Any]:
+    """The hunt document for LAB_CALLS: lab-shaped CloudTrail records classified by the shipped rules."""
+    book = load_rules("cloudtrail")
+    start = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    events = [
+        cloudtrail_event(
+            api_call(
+                ATTACKER, start + timedelta(minutes=n), source, name, region="us-east-1", rng=Random(n), **kw
+            ),
+            book,
+            "access key",
+            "lab",
+        )
+        for n, (source, name, kw) in enumerate(LAB_CALLS, start=1)
+    ]
+    return {**HUNT, "events": [orjson.loads(e.model_dump_json()) for e in events]}
+
+
+INCIDENT_HUNT = incident_hunt()
 
 
 def add_recovery(handle: CaseHandle, final: str = "verified") -> None:

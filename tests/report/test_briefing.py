@@ -17,6 +17,7 @@ from tests.report.case_builder import (
     build_case,
 )
 
+TRAIL = "arn:aws:cloudtrail:us-east-1:123456789012:trail/org-trail"
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
 
@@ -30,13 +31,15 @@ def _page_one_json(tmp_path, final="verified"):
 def test_json_names_the_data_read_the_backdoor_user_and_the_deleted_trail(tmp_path):
     _, brief = _page_one_json(tmp_path)
     assert [(i["call"], i["target"]) for i in brief["data_read"]] == [("s3 GetObject", DATA_OBJECT)]
+    user = f"arn:aws:iam::123456789012:user/{BACKDOOR_USER}"
     assert [(i["call"], i["target"]) for i in brief["persistence"]] == [
-        ("iam CreateUser", f"user {BACKDOOR_USER}"),
-        ("iam AttachUserPolicy", f"user {BACKDOOR_USER}"),
+        ("iam CreateUser", user),
+        ("iam CreateAccessKey", user),
+        ("iam AttachUserPolicy", f"{user}, arn:aws:iam::aws:policy/AdministratorAccess"),
     ]
     assert brief["persistence"][0]["outcome"] == "removed by step delete-user"
     assert [(i["call"], i["target"]) for i in brief["logging_tampered"]] == [
-        ("cloudtrail DeleteTrail", "name org-trail")
+        ("cloudtrail DeleteTrail", TRAIL)
     ]
 
 
@@ -45,10 +48,9 @@ def test_markdown_summary_and_page_one_sections_carry_the_same_facts(tmp_path):
     markdown = (handle.path / "report.md").read_text()
     summary = markdown.split("## Executive summary")[1].split("## Impact")[0]
     assert "Data read: s3 GetObject arn:aws:s3:::lab-payments-data/exports/customers-2024-q3.csv" in summary
-    assert (
-        f"Persistence created: iam CreateUser user {BACKDOOR_USER} (removed by step delete-user)" in summary
-    )
-    assert "Logging tampered with: cloudtrail DeleteTrail name org-trail." in summary
+    user = f"arn:aws:iam::123456789012:user/{BACKDOOR_USER}"
+    assert f"Persistence created: iam CreateUser {user} (removed by step delete-user)" in summary
+    assert f"Logging tampered with: cloudtrail DeleteTrail {TRAIL}." in summary
     page_one = markdown.split("## Chain of custody")[0]
     for heading in (
         "### Data read",
@@ -71,7 +73,10 @@ def test_persistence_no_step_removes_is_named_as_still_present(tmp_path):
     handle = build_case(tmp_path, hunt_doc=INCIDENT_HUNT)
     report, _ = generate_report(handle, ["json"], now=NOW)
     assert report.briefing.persistence[0].outcome == "not removed by eksir: open"
-    assert f"Persistence still present: iam CreateUser user {BACKDOOR_USER}" in report.briefing.open_risks
+    assert (
+        f"Persistence still present: iam CreateUser arn:aws:iam::123456789012:user/{BACKDOOR_USER}"
+        in report.briefing.open_risks
+    )
 
 
 def test_a_failed_read_is_reported_as_attempted_not_as_data_taken(tmp_path):
