@@ -66,6 +66,11 @@ COMMANDS: tuple[CommandEntry, ...] = (
         "Undo applied steps (all, newest first, or one with --step) and verify each undo.",
     ),
     CommandEntry(
+        "watch",
+        "eksir.cli.watch_cmd",
+        "Watch a case live: phase, steps changing state, pending approvals, open risks, the next command.",
+    ),
+    CommandEntry(
         "hunt",
         "eksir.cli.hunt_cmd",
         "Hunt the compromised principals' API calls in CloudTrail and Kubernetes audit logs.",
