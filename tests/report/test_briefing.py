@@ -151,3 +151,22 @@ def test_page_two_names_the_chain_head_and_every_signed_head(tmp_path):
     assert "| respond | 3 | " + "ab" * 32 in markdown
     assert "INVALID" in markdown
     assert "war room #ir-42" in markdown
+
+
+def test_a_cluster_token_lookup_is_not_counted_as_data_read(tmp_path):
+    token = {**INCIDENT_HUNT["events"][1], "action": "DescribeCluster", "rule_id": "ct.data-access.eks-token"}
+    token["event_id"] = "token-lookup"
+    handle = build_case(tmp_path, hunt_doc={**INCIDENT_HUNT, "events": [token, INCIDENT_HUNT["events"][1]]})
+    report, _ = generate_report(handle, ["json"], now=NOW)
+    assert [i.call for i in report.briefing.data_read] == ["s3 GetObject"]
+
+
+def test_a_blocked_steps_reason_does_not_repeat_its_status(tmp_path):
+    handle = build_case(tmp_path, steps=False)
+    add_step(handle, "isolate-node", "ec2.isolate_instance", "containment", "blocked")
+    handle.append("step.blocked", {"step_id": "isolate-node", "detail": "blocked: pause-container is failed"})
+    report, _ = generate_report(handle, ["json"], now=NOW)
+    assert (
+        report.briefing.containment[1]
+        == "isolate-node (ec2.isolate_instance): blocked: pause-container is failed"
+    )

@@ -23,6 +23,9 @@ from eksir.report.timeline import parse_time
 ITEM_LIMIT = 12
 TEXT_LIMIT = 240
 DATA_CATEGORIES = ("data-access", "secret-access", "exfiltration")
+NOT_DATA_RULES = frozenset({"ct.data-access.eks-token"})
+"""`data-access` rules that read no one's data: DescribeCluster is how a caller gets a cluster token (it is
+on the timeline and in the hunt, not in page 1's "data read")."""
 PERSISTENCE_CATEGORIES = ("identity-persistence", "workload-persistence", "rbac-change", "token-request")
 LOGGING_CATEGORIES = ("defense-evasion",)
 LOGGING_ACTIONS = frozenset(
@@ -81,7 +84,7 @@ def _kind(event: dict[str, Any]) -> str | None:
     category = str(event.get("category") or "")
     if category in LOGGING_CATEGORIES or str(event.get("action") or "") in LOGGING_ACTIONS:
         return "logging_tampered"
-    if category in DATA_CATEGORIES:
+    if category in DATA_CATEGORIES and str(event.get("rule_id") or "") not in NOT_DATA_RULES:
         return "data_read"
     if category in PERSISTENCE_CATEGORIES:
         return "persistence"
@@ -108,11 +111,15 @@ def _containment(steps: list[StepRow]) -> list[str]:
     in_effect = [s for s in rows if status_tone(s.status) == "ok"]
     lines = [f"{len(in_effect)} of {len(rows)} containment step(s) in effect and verified."]
     lines += [
-        f"{s.step_id} ({s.action_id}): {s.status}" + (f": {bounded(s.detail, 160)}" if s.detail else "")
-        for s in rows
-        if status_tone(s.status) != "ok"
+        f"{s.step_id} ({s.action_id}): {_with_detail(s)}" for s in rows if status_tone(s.status) != "ok"
     ]
     return lines
+
+
+def _with_detail(step: StepRow) -> str:
+    """`status: detail`, without saying the status twice when the detail already starts with it."""
+    detail = bounded(step.detail, 160).removeprefix(f"{step.status}:").strip()
+    return f"{step.status}: {detail}" if detail else step.status
 
 
 def _approvals(steps: list[StepRow]) -> list[str]:
