@@ -19,7 +19,7 @@ import pytest
 from eksir.cli.watch_cmd import read_events, snapshot
 from eksir.store import CaseHandle
 from tests.cli.helpers import run_in_process
-from tests.report.case_builder import add_step, build_case
+from tests.report.case_builder import add_declined_step, add_step, build_case
 
 PLAN = {
     "steps": [
@@ -161,3 +161,11 @@ def test_the_live_view_shows_steps_a_background_writer_changes_and_stops_on_ctrl
     assert states[0] == "pending"
     assert states[-1] == "verified", "".join(seen)[-2000:]
     assert code == 0, watcher.stderr.read() if watcher.stderr else ""
+
+
+def test_a_declined_step_waits_for_approval_and_resume_is_the_next_command(tmp_path):
+    handle = _case(tmp_path)
+    add_declined_step(handle, "cordon-node", "k8s.cordon_node", "containment")
+    snap = snapshot(handle)
+    assert snap.pending == ["cordon-node (k8s.cordon_node, response): declined by lead@soc"]
+    assert snap.next_command == f"eksir resume {handle.path.name} --approve-step cordon-node"

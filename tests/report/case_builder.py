@@ -176,3 +176,16 @@ def add_step(handle: CaseHandle, step_id: str, action: str, phase: str, final: s
             "applied": applied or None,
         }
         handle.append(f"step.{status}", {"step_id": step_id, "status": status, "record": record})
+
+
+def add_declined_step(handle: CaseHandle, step_id: str, action: str, phase: str) -> None:
+    """The engine's shape for a step its approver declined: `step.skipped` with `approval.approved` false."""
+    approval = {"approved": False, "approver": "lead@soc", "at": "2026-11-20T11:00:00Z", "how": "tty"}
+    record = {
+        "step_id": step_id,
+        "action_id": action,
+        "status": "skipped",
+        "phase": phase,
+        "approval": approval,
+    }
+    handle.append("step.skipped", {"step_id": step_id, "status": "skipped", "record": record})

@@ -12,6 +12,7 @@ from tests.report.case_builder import (
     BACKDOOR_USER,
     DATA_OBJECT,
     INCIDENT_HUNT,
+    add_declined_step,
     add_recovery,
     add_step,
     build_case,
@@ -170,3 +171,16 @@ def test_a_blocked_steps_reason_does_not_repeat_its_status(tmp_path):
         report.briefing.containment[1]
         == "isolate-node (ec2.isolate_instance): blocked: pause-container is failed"
     )
+
+
+def test_a_declined_step_is_named_as_declined_never_as_approved(tmp_path):
+    handle = build_case(tmp_path)
+    add_declined_step(handle, "cordon-node", "k8s.cordon_node", "containment")
+    report, _ = generate_report(handle, ["json"], now=NOW)
+    [row] = [s for s in report.steps if s.step_id == "cordon-node"]
+    assert (row.status, row.approver, row.declined_by) == ("skipped", None, "lead@soc")
+    assert report.briefing.approvals == [
+        "lead@soc approved 2 step(s): isolate-pod, restore-service",
+        "lead@soc declined cordon-node: not applied",
+    ]
+    assert "cordon-node (k8s.cordon_node) declined at approval" in report.briefing.open_risks

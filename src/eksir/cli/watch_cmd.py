@@ -45,6 +45,12 @@ class StepView:
     status: str
     since: datetime | None
     approver: str | None
+    declined_by: str | None = None
+
+    @property
+    def declined(self) -> bool:
+        """Declined at its approval gate and not approved since: it waits for someone to approve it."""
+        return self.status == "skipped" and self.declined_by is not None
 
 
 @dataclass
@@ -120,11 +126,16 @@ def _step_views(events: list[CaseEvent], plans: dict[str, dict[str, Any]]) -> li
                 row.status if row else "pending",
                 row.history[-1][0] if row and row.history else None,
                 row.approver if row else None,
+                row.declined_by if row else None,
             )
         )
     for row in rows.values():
         since = row.history[-1][0] if row.history else None
-        views.append(StepView("?", row.step_id, row.action_id, row.phase, row.status, since, row.approver))
+        views.append(
+            StepView(
+                "?", row.step_id, row.action_id, row.phase, row.status, since, row.approver, row.declined_by
+            )
+        )
     return views
 
 
@@ -139,12 +150,15 @@ def _changes(events: list[CaseEvent]) -> list[str]:
 
 
 def _pending(views: list[StepView], plans: dict[str, dict[str, Any]]) -> list[str]:
+    """Steps that need a person: planned with approval and not decided yet, or declined and not run."""
     planned = _plan_steps(plans)
-    return [
-        f"{v.step_id} ({v.action_id}, {v.track})"
-        for v in views
-        if v.status in _UNDECIDED and planned.get(v.step_id, ("", {}))[1].get("requires_approval")
-    ]
+    waiting = []
+    for v in views:
+        if v.declined:
+            waiting.append(f"{v.step_id} ({v.action_id}, {v.track}): declined by {v.declined_by}")
+        elif v.status in _UNDECIDED and planned.get(v.step_id, ("", {}))[1].get("requires_approval"):
+            waiting.append(f"{v.step_id} ({v.action_id}, {v.track})")
+    return waiting
 
 
 def _phase(status: str, views: list[StepView], events: list[CaseEvent]) -> str:
@@ -171,7 +185,9 @@ def _next_command(snap: Snapshot, plans: dict[str, Any], evidence: list[str], do
     case = snap.case_id
     if snap.status == "closed":
         return "none: the case is closed"
-    open_steps = [v for v in snap.steps if v.status in _UNFINISHED or status_tone(v.status) == "bad"]
+    open_steps = [
+        v for v in snap.steps if v.status in _UNFINISHED or v.declined or status_tone(v.status) == "bad"
+    ]
     if open_steps:
         first = open_steps[0]
         command = _TRACK_COMMANDS.get(first.track, "eksir status {case}").format(case=case)
@@ -222,10 +238,10 @@ def _safe(value: object, limit: int = 160) -> str:
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in bounded(value, limit))
 
 
-def _step_line(v: StepView) -> str:
+def _step_line(v: StepView, width: int) -> str:
     since = f"{v.since:%H:%M:%SZ}" if v.since else "-"
     return (
-        f"  {_safe(v.track, 12):<11} {_safe(v.step_id, 48):<36} {_safe(v.status, 24):<19} "
+        f"  {_safe(v.track, 12):<11} {_safe(v.step_id, 48):<{width}} {_safe(v.status, 24):<19} "
         f"{since:<10} {_safe(v.action_id, 48)}"
     )
 
@@ -238,7 +254,8 @@ def render(snap: Snapshot) -> list[str]:
         "",
         "steps:",
     ]
-    lines += [_step_line(v) for v in snap.steps] or ["  none planned yet"]
+    width = max((len(_safe(v.step_id, 48)) for v in snap.steps), default=0) + 1
+    lines += [_step_line(v, width) for v in snap.steps] or ["  none planned yet"]
     lines += ["", "recent changes:"] + ([f"  {_safe(c)}" for c in snap.changes] or ["  none"])
     lines += ["", "waiting for approval:"] + ([f"  {_safe(p)}" for p in snap.pending] or ["  none"])
     lines += ["", "open risks:"] + ([f"  {_safe(r)}" for r in snap.risks] or ["  none recorded"])

@@ -132,12 +132,21 @@ def _approvals(steps: list[StepRow]) -> list[str]:
         shown = ", ".join(bounded(i, 60) for i in ids[:8])
         shown += f" and {len(ids) - 8} more" if len(ids) > 8 else ""
         lines.append(f"{approver} approved {len(ids)} step(s): {shown}")
+    declined = [s for s in steps if s.status == "skipped" and s.declined_by]
+    lines += [
+        f"{bounded(s.declined_by, 120)} declined {bounded(s.step_id, 60)}: not applied" for s in declined
+    ]
     return lines or ["No approval recorded (no step needed one, or none ran)."]
 
 
 def _risks(brief: Briefing, steps: list[StepRow], worklist: list[Any], proven: bool) -> list[str]:
     risks = [f"{s.step_id} ({s.action_id}) {s.status}" for s in steps if status_tone(s.status) == "bad"]
     risks += [f"{s.step_id}: not performed in the lab" for s in steps if s.status == "unavailable-in-lab"]
+    risks += [
+        f"{s.step_id} ({s.action_id}) declined at approval"
+        for s in steps
+        if s.status == "skipped" and s.declined_by
+    ]
     risks += [
         f"Persistence still present: {p.call} {p.target}" for p in brief.persistence if "open" in p.outcome
     ]

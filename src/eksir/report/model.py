@@ -52,6 +52,8 @@ class StepRow:
     before: Any = None
     after: Any = None
     history: tuple[tuple[datetime, str], ...] = ()
+    declined_by: str | None = None
+    """Who declined the step at its approval gate (it stays `skipped` until approved on a later run)."""
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,22 @@ def first(data: dict[str, Any], keys: Iterable[str]) -> Any:
 
 
 def approver_of(data: dict[str, Any]) -> str | None:
-    """Who approved, from `approver`/`approved_by` or a nested `approval` object."""
+    """Who approved, from `approver`/`approved_by` or a nested `approval` object; None when that object says
+    the step was declined (the engine records the decliner there too, and they approved nothing)."""
     value = first(data, _APPROVER_KEYS)
-    if value is None and isinstance(data.get("approval"), dict):
-        value = first(data["approval"], ("approver", "by", "approved_by"))
+    approval = data.get("approval")
+    if value is None and isinstance(approval, dict) and approval.get("approved") is not False:
+        value = first(approval, ("approver", "by", "approved_by"))
     return None if value is None else str(value)
+
+
+def decliner_of(data: dict[str, Any]) -> str | None:
+    """Who declined the step, when its nested `approval` object says it was declined."""
+    approval = data.get("approval")
+    if isinstance(approval, dict) and approval.get("approved") is False:
+        value = first(approval, ("approver", "by"))
+        return None if value is None else str(value)
+    return None
 
 
 def flatten(data: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +92,8 @@ def step_rows(events: Iterable[CaseEvent], phases: dict[str, str]) -> list[StepR
                 row[target] = str(value)
         if (approver := approver_of(data)) is not None:
             row["approver"] = approver
+        if (decliner := decliner_of(data)) is not None:
+            row["declined_by"] = decliner
         if (before := first(data, _BEFORE_KEYS)) is not None:
             row["before"] = before
         if (after := first(data, _AFTER_KEYS)) is not None:
@@ -103,6 +116,7 @@ def _row(values: dict[str, Any], phases: dict[str, str]) -> StepRow:
         phase=phase,
         status=values.get("status", "unknown"),
         approver=values.get("approver"),
+        declined_by=values.get("declined_by"),
         applied_at=values.get("applied_at"),
         verified_at=values.get("verified_at"),
         detail=values.get("detail", ""),
