@@ -184,3 +184,26 @@ def test_a_declined_step_is_named_as_declined_never_as_approved(tmp_path):
         "lead@soc declined cordon-node: not applied",
     ]
     assert "cordon-node (k8s.cordon_node) declined at approval" in report.briefing.open_risks
+
+
+def test_a_long_worklist_is_counted_so_page_one_stays_one_page(tmp_path):
+    handle = build_case(tmp_path, hunt_doc=INCIDENT_HUNT)
+    worklist = {"worklist": [{"resource": f"AWS::IAM::Role r{n}", "todo": "review"} for n in range(40)]}
+    handle.write_document("recovery/worklist.json", orjson.dumps(worklist), "recovery-worklist")
+    report, _ = generate_report(handle, ["json"], now=NOW)
+    risks = report.briefing.open_risks
+    assert len(risks) == 15
+    assert risks[0].startswith("Persistence still present: iam CreateUser")
+    # 5 risks before the worklist (3 persistence items, logging, prevention), then 9 of 40 items and a count
+    assert risks[5] == "Worklist: AWS::IAM::Role r0: review"
+    assert risks[-1] == "Worklist: 31 more item(s) in recovery/worklist.json"
+
+
+def test_a_huge_step_detail_is_bounded_in_every_format(tmp_path):
+    handle = build_case(tmp_path, steps=False)
+    add_step(handle, "isolate-pod", "k8s.isolate_pod", "containment", "applied")
+    handle.append("step.failed", {"step_id": "isolate-pod", "detail": "E" * 50_000})
+    report, _ = generate_report(handle, now=NOW)
+    assert len(report.steps[0].detail) == 1000
+    assert "E" * 1001 not in (handle.path / "report.html").read_text()
+    assert "E" * 1001 not in (handle.path / "report.md").read_text()

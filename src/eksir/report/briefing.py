@@ -21,6 +21,8 @@ from eksir.report.status import status_tone
 from eksir.report.timeline import parse_time
 
 ITEM_LIMIT = 12
+RISK_LIMIT = 15
+"""Page 1 must stay one page: past this many open risks, the rest of the worklist is counted, not listed."""
 TEXT_LIMIT = 240
 DATA_CATEGORIES = ("data-access", "secret-access", "exfiltration")
 NOT_DATA_RULES = frozenset({"ct.data-access.eks-token"})
@@ -118,7 +120,7 @@ def _containment(steps: list[StepRow]) -> list[str]:
 
 def _with_detail(step: StepRow) -> str:
     """`status: detail`, without saying the status twice when the detail already starts with it."""
-    detail = bounded(step.detail, 160).removeprefix(f"{step.status}:").strip()
+    detail = bounded(step.detail, 120).removeprefix(f"{step.status}:").strip()
     return f"{step.status}: {detail}" if detail else step.status
 
 
@@ -140,6 +142,7 @@ def _approvals(steps: list[StepRow]) -> list[str]:
 
 
 def _risks(brief: Briefing, steps: list[StepRow], worklist: list[Any], proven: bool) -> list[str]:
+    """What is still open, most serious first; the worklist's long tail is counted, not listed."""
     risks = [f"{s.step_id} ({s.action_id}) {s.status}" for s in steps if status_tone(s.status) == "bad"]
     risks += [f"{s.step_id}: not performed in the lab" for s in steps if s.status == "unavailable-in-lab"]
     risks += [
@@ -150,16 +153,24 @@ def _risks(brief: Briefing, steps: list[StepRow], worklist: list[Any], proven: b
     risks += [
         f"Persistence still present: {p.call} {p.target}" for p in brief.persistence if "open" in p.outcome
     ]
-    for item in worklist:
-        if isinstance(item, dict):
-            risks.append(f"Worklist: {bounded(item.get('resource'), 120)}: {bounded(item.get('todo'), 160)}")
     if brief.logging_tampered:
         risks.append("Logging was tampered with: activity after that point may be missing from the hunt.")
     if not brief.hunted:
         risks.append("No hunt in the case: what the attacker did beyond the finding is unknown.")
     if not proven:
         risks.append("Prevention is not yet proven in the cluster.")
-    return risks
+    items = [
+        f"Worklist: {bounded(item.get('resource'), 120)}: {bounded(item.get('todo'), 160)}"
+        for item in worklist
+        if isinstance(item, dict)
+    ]
+    room = max(RISK_LIMIT - len(risks), 1)
+    if len(items) > room:
+        items = [
+            *items[: room - 1],
+            f"Worklist: {len(items) - room + 1} more item(s) in recovery/worklist.json",
+        ]
+    return risks + items
 
 
 def build_briefing(

@@ -102,6 +102,8 @@ def build_report(record: CaseRecord, now: datetime) -> Report:
     report.briefing = build_briefing(hunt, steps, recovery, (proof or {}).get("result") == "proven")
     report.custody = build_custody(record.events)
     report.summary = executive_summary(report, finding) + milder_triage_runs(record)
+    told_below = {*impact_lines(report), *_steps_needing_attention(report.steps)}
+    report.briefing.headline = [line for line in report.summary if line not in told_below]
     report.notes = [f"{path}: read without a logged hash (unverified)" for path in record.unverified]
     if hunt is None:
         report.notes.append("no hunt result in the case: attacker activity is only what the finding shows")

@@ -126,6 +126,9 @@ class Briefing:
     approvals: list[str] = field(default_factory=list)
     more: dict[str, int] = field(default_factory=dict)
     hunted: bool = False
+    headline: list[str] = field(default_factory=list)
+    """The summary without what page 1's own sections say (impact, steps needing attention): the printed
+    page 1 leads with it and must fit one page."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ _APPROVER_KEYS = ("approver", "approved_by")
 _BEFORE_KEYS = ("before", "before_state")
 _AFTER_KEYS = ("after", "after_state", "observed", "applied")
 _DETAIL_KEYS = ("detail", "message", "error", "reason", "summary")
+DETAIL_LIMIT = 1000
+"""A step's detail may quote an API error or a hostile name at any length: the report keeps this much."""
 
 
 def first(data: dict[str, Any], keys: Iterable[str]) -> Any:
@@ -99,7 +101,8 @@ def step_rows(events: Iterable[CaseEvent], phases: dict[str, str]) -> list[StepR
         if (after := first(data, _AFTER_KEYS)) is not None:
             row["after"] = after
         if (detail := first(data, _DETAIL_KEYS)) is not None:
-            row["detail"] = str(detail)
+            text = str(detail)
+            row["detail"] = text if len(text) <= DETAIL_LIMIT else text[: DETAIL_LIMIT - 1] + "…"
         if status == "applied":
             row["applied_at"] = at
         elif status == "verified":
