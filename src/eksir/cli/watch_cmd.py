@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from pydantic import ValidationError
+from rich.text import Text
 
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_document
 from eksir.engine.tracks import TRACKS
@@ -28,6 +29,7 @@ from eksir.report.briefing import bounded
 from eksir.report.status import status_tone
 from eksir.report.steps import phase_map, step_rows
 from eksir.safetext import plain_console
+from eksir.safetext.terminal import line
 from eksir.store import CaseStore
 from eksir.store.case_store import CaseHandle
 
@@ -76,9 +78,9 @@ def read_events(path: Path) -> list[CaseEvent]:
     except FileNotFoundError:
         return []
     events = []
-    for line in data.split(b"\n")[:-1]:
+    for raw in data.split(b"\n")[:-1]:
         try:
-            events.append(CaseEvent.model_validate_json(line))
+            events.append(CaseEvent.model_validate_json(raw))
         except ValidationError:
             continue
     return events
@@ -238,17 +240,22 @@ def _safe(value: object, limit: int = 160) -> str:
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in bounded(value, limit))
 
 
-def _step_line(v: StepView, width: int) -> str:
+_TONE_STYLES = {"ok": "green", "warn": "yellow", "bad": "bold red", "neutral": ""}
+
+
+def _step_line(v: StepView, width: int) -> Text:
+    """One step: track, id, its status coloured by the report's tone table, when it changed, the action."""
     since = f"{v.since:%H:%M:%SZ}" if v.since else "-"
-    return (
-        f"  {_safe(v.track, 12):<11} {_safe(v.step_id, 48):<{width}} {_safe(v.status, 24):<19} "
-        f"{since:<10} {_safe(v.action_id, 48)}"
+    return line(
+        f"  {_safe(v.track, 12):<11} {_safe(v.step_id, 48):<{width}} ",
+        (f"{_safe(v.status, 24):<19}", _TONE_STYLES[status_tone(v.status)]),
+        f" {since:<10} {_safe(v.action_id, 48)}",
     )
 
 
-def render(snap: Snapshot) -> list[str]:
-    """The snapshot as plain lines (the caller prints them without markup)."""
-    lines = [
+def render(snap: Snapshot) -> list[str | Text]:
+    """The snapshot as lines; step statuses carry a colour (Text styles, never markup)."""
+    lines: list[str | Text] = [
         f"case {_safe(snap.case_id)}  status {snap.status}  verdict {_safe(snap.verdict or 'n/a')}  "
         f"phase {_safe(snap.phase)}  (event {snap.last_seq})",
         "",
