@@ -207,3 +207,13 @@ def test_a_huge_step_detail_is_bounded_in_every_format(tmp_path):
     assert len(report.steps[0].detail) == 1000
     assert "E" * 1001 not in (handle.path / "report.html").read_text()
     assert "E" * 1001 not in (handle.path / "report.md").read_text()
+
+
+def test_a_recovery_step_for_another_user_does_not_count_as_removing_the_backdoor(tmp_path):
+    handle = build_case(tmp_path, hunt_doc=INCIDENT_HUNT)
+    step = {"id": "delete-user", "action_id": "iam.delete_user", "params": {"user_name": "alice"}}
+    plan = {"steps": [step]}
+    handle.write_document("recovery-plan.json", orjson.dumps(plan), "recovery-plan")
+    add_step(handle, "delete-user", "iam.delete_user", "recovery", "verified")
+    report, _ = generate_report(handle, ["json"], now=NOW)
+    assert {p.outcome for p in report.briefing.persistence} == {"not removed by eksir: open"}

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from eksir.report.model import Briefing, ImpactItem, StepRow, utc_text
 from eksir.report.status import status_tone
 from eksir.report.timeline import parse_time
@@ -54,18 +52,49 @@ def bounded(text: Any, limit: int = TEXT_LIMIT) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+def _params(event: dict[str, Any]) -> dict[str, Any]:
+    raw = event.get("raw")
+    params = raw.get("requestParameters") if isinstance(raw, dict) else None
+    return params if isinstance(params, dict) else {}
+
+
+def _arns(event: dict[str, Any]) -> list[str]:
+    return [str(r["arn"]) for r in event.get("resources") or [] if isinstance(r, dict) and r.get("arn")]
+
+
 def _target(event: dict[str, Any]) -> str:
     """The object the call touched: its resources' ARNs, else the request parameter that names it."""
-    arns = [str(r.get("arn")) for r in event.get("resources") or [] if isinstance(r, dict) and r.get("arn")]
+    arns = _arns(event)
     objects = [a for a in arns if "/" in a.split(":::", 1)[-1]] or arns
     if objects:
         return bounded(", ".join(objects[:3]))
-    raw = event.get("raw")
-    params = raw.get("requestParameters") if isinstance(raw, dict) else None
-    if not isinstance(params, dict):
-        return "target not recorded"
+    params = _params(event)
     names = [f"{word} {params[k]}" for k, word in _TARGET_KEYS.items() if isinstance(params.get(k), str)]
     return bounded(", ".join(names[:2])) if names else "target not recorded"
+
+
+def _short(value: str) -> str:
+    """An ARN's resource name (`arn:...:user/x` -> `x`); other values as they are."""
+    return value.rsplit("/", 1)[-1] if value.startswith("arn:") else value
+
+
+def _identifiers(event: dict[str, Any]) -> set[str]:
+    """The names of what the call touched, as a recovery step's parameters would carry them."""
+    params = _params(event)
+    names = {_short(a) for a in _arns(event)}
+    names |= {_short(params[k]) for k in _TARGET_KEYS if isinstance(params.get(k), str)}
+    return {n for n in names if n}
+
+
+def _leaves(value: Any) -> set[str]:
+    """Every string in a step's parameters (nested lists and objects included), ARNs also by name."""
+    if isinstance(value, str):
+        return {value, _short(value)}
+    if isinstance(value, dict):
+        return {leaf for v in value.values() for leaf in _leaves(v)}
+    if isinstance(value, list):
+        return {leaf for v in value for leaf in _leaves(v)}
+    return set()
 
 
 def _item(event: dict[str, Any]) -> ImpactItem:
@@ -93,14 +122,12 @@ def _kind(event: dict[str, Any]) -> str | None:
     return None
 
 
-def _removal(item: ImpactItem, steps: list[StepRow], plans: list[dict[str, Any]]) -> str:
-    """What recovery did about a persistence item: the step that names its target, and that step's status."""
-    names = {part.rsplit("/", 1)[-1] for part in item.target.replace(",", " ").split() if len(part) > 3}
+def _removal(names: set[str], steps: list[StepRow], plans: list[dict[str, Any]]) -> str:
+    """What recovery did about a persistence item: the step whose parameters name it, and its status."""
     by_id = {s.step_id: s for s in steps if s.phase in REMOVAL_PHASES}
     for plan_step in plans:
-        text = orjson.dumps(plan_step.get("params") or {}).decode()
         step = by_id.get(str(plan_step.get("id")))
-        if step is not None and any(name in text for name in names):
+        if step is not None and names & _leaves(plan_step.get("params")):
             verb = "removed" if status_tone(step.status) == "ok" else f"removal {step.status}"
             return f"{verb} by step {step.step_id}"
     return "not removed by eksir: open"
@@ -189,7 +216,8 @@ def build_briefing(
             continue
         item = _item(event)
         if kind == "persistence" and not item.outcome:
-            item = ImpactItem(item.at, item.call, item.target, item.principal, _removal(item, steps, plans))
+            removal = _removal(_identifiers(event), steps, plans)
+            item = ImpactItem(item.at, item.call, item.target, item.principal, removal)
         items.append(item)
     brief.containment = _containment(steps)
     brief.approvals = _approvals(steps)
