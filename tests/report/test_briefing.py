@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eksir.report import generate_report
 from eksir.report.status import STATUS_TONES, status_tone
+from eksir.store.anchor import anchor_case
 from tests.report.case_builder import (
     BACKDOOR_USER,
     DATA_OBJECT,
@@ -217,3 +219,14 @@ def test_a_recovery_step_for_another_user_does_not_count_as_removing_the_backdoo
     add_step(handle, "delete-user", "iam.delete_user", "recovery", "verified")
     report, _ = generate_report(handle, ["json"], now=NOW)
     assert {p.outcome for p in report.briefing.persistence} == {"not removed by eksir: open"}
+
+
+def test_page_two_shows_a_real_signed_head_as_valid_and_where_it_was_published(tmp_path):
+    handle = build_case(tmp_path)
+    result = anchor_case(handle, "respond", Ed25519PrivateKey.generate(), [("war room", lambda a: "#ir-42")])
+    report, _ = generate_report(handle, ["json"], now=NOW)
+    [signed] = report.custody.signed_heads
+    assert (signed.seq, signed.head) == (result.anchor.seq, result.anchor.head)
+    assert signed.signature_valid
+    assert signed.published_to == ("#ir-42",)
+    assert signed.key_fingerprint == result.anchor.key_fingerprint
