@@ -169,3 +169,11 @@ def test_a_declined_step_waits_for_approval_and_resume_is_the_next_command(tmp_p
     snap = snapshot(handle)
     assert snap.pending == ["cordon-node (k8s.cordon_node, response): declined by lead@soc"]
     assert snap.next_command == f"eksir resume {handle.path.name} --approve-step cordon-node"
+
+
+def test_an_unknown_case_is_one_line_and_exit_not_found(tmp_path, capsys, monkeypatch):
+    code, out, err = run_in_process(
+        ["watch", "no-such-case", "--cases-dir", str(tmp_path), "--once"], capsys, monkeypatch
+    )
+    assert (code, out) == (10, "")
+    assert err.count("\n") == 1

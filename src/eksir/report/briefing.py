@@ -101,7 +101,7 @@ def _item(event: dict[str, Any]) -> ImpactItem:
     service = str(event.get("service") or "").removesuffix(".amazonaws.com")
     call = bounded(" ".join(p for p in (service, str(event.get("action") or "")) if p) or "call", 120)
     error = bounded(event.get("error_code") or "error", 60)
-    outcome = f"attempted, failed ({error})" if event.get("failed") else ""
+    outcome = f"attempted, failed ({error})" if event.get("failed") else "succeeded"
     return ImpactItem(
         utc_text(parse_time(event.get("event_time"))).replace("n/a", "time unknown"),
         call,
@@ -215,7 +215,7 @@ def build_briefing(
             brief.more[kind] = brief.more.get(kind, 0) + 1
             continue
         item = _item(event)
-        if kind == "persistence" and not item.outcome:
+        if kind == "persistence" and not event.get("failed"):
             removal = _removal(_identifiers(event), steps, plans)
             item = ImpactItem(item.at, item.call, item.target, item.principal, removal)
         items.append(item)

@@ -256,7 +256,8 @@ def impact_lines(report: Report) -> list[str]:
     ):
         if items:
             shown = "; ".join(
-                f"{i.call} {i.target}" + (f" ({i.outcome})" if i.outcome else "") for i in items[:3]
+                f"{i.call} {i.target}" + (f" ({i.outcome})" if i.outcome != "succeeded" else "")
+                for i in items[:3]
             )
             more = len(items) - 3 + brief.more.get(_KINDS[label], 0)
             lines.append(f"{label}: {shown}" + (f" and {more} more." if more > 0 else "."))
