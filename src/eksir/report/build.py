@@ -95,11 +95,7 @@ def build_report(record: CaseRecord, now: datetime) -> Report:
         "api_call": triage.get("api_call"),
         "cluster": triage.get("cluster"),
     }
-    recovery = {
-        "plan": record.read_json(RECOVERY_PLAN_DOC) or {},
-        "worklist": (record.read_json(WORKLIST_DOC) or {}).get("worklist") or [],
-    }
-    report.briefing = build_briefing(hunt, steps, recovery, (proof or {}).get("result") == "proven")
+    report.briefing = build_briefing(hunt, steps, _recovery(record), (proof or {}).get("result") == "proven")
     report.custody = build_custody(record.events)
     report.summary = executive_summary(report, finding) + milder_triage_runs(record)
     told_below = {*impact_lines(report), *_steps_needing_attention(report.steps)}
@@ -108,6 +104,15 @@ def build_report(record: CaseRecord, now: datetime) -> Report:
     if hunt is None:
         report.notes.append("no hunt result in the case: attacker activity is only what the finding shows")
     return report
+
+
+def _recovery(record: CaseRecord) -> dict[str, Any]:
+    """The recovery plan (what removed the attacker's persistence) and worklist (what is left by hand)."""
+    worklist, plan = record.read_json(WORKLIST_DOC), record.read_json(RECOVERY_PLAN_DOC)
+    return {
+        "plan": plan if isinstance(plan, dict) else {},
+        "worklist": (worklist.get("worklist") if isinstance(worklist, dict) else None) or [],
+    }
 
 
 def hunt_categories(hunt: dict[str, Any] | None) -> list[HuntCategory]:
