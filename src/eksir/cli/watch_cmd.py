@@ -27,7 +27,7 @@ from eksir.engine.tracks import TRACKS
 from eksir.models.case import CaseEvent
 from eksir.report.briefing import bounded
 from eksir.report.status import status_tone
-from eksir.report.steps import phase_map, step_rows
+from eksir.report.steps import flatten, phase_map, step_rows
 from eksir.safetext import plain_console
 from eksir.safetext.terminal import line
 from eksir.store import CaseStore
@@ -146,7 +146,7 @@ def _changes(events: list[CaseEvent]) -> list[str]:
     lines = []
     for event in events:
         if event.type.startswith("step."):
-            step = event.data.get("step_id") or (event.data.get("record") or {}).get("step_id") or "?"
+            step = flatten(event.data).get("step_id") or "?"
             lines.append(f"{event.at:%H:%M:%SZ} #{event.seq} {bounded(step, 80)} -> {event.type[5:]}")
     return lines[-RECENT:]
 
