@@ -117,6 +117,11 @@ def labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], L
         _LABS.clear()
 
 
+def case_dirs(cases: Path) -> list[Path]:
+    """The case folders (the incident index, `.index/`, lives beside them)."""
+    return [path for path in cases.iterdir() if not path.name.startswith(".")]
+
+
 def cases_dir(lab: Lab, name: str) -> str:
     path = Path(lab.state.lab_dir) / name
     path.mkdir(exist_ok=True)
@@ -537,7 +542,7 @@ def test_the_restricted_responder_is_denied_with_exit_8_without_the_binding_and_
     assert result.stderr.startswith("eksir: error:")
     assert "Traceback" not in result.stderr
     assert observe(lab) == before
-    (case_dir,) = Path(cases).iterdir()
+    (case_dir,) = case_dirs(Path(cases))
     verify = eksir(lab, "case", "verify", case_dir.name, "--cases-dir", cases)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
@@ -589,7 +594,7 @@ def test_respond_killed_mid_run_then_resume_completes_with_no_step_applied_twice
     try:
         deadline = time.monotonic() + 120
         while True:
-            dirs = list(cases.iterdir())
+            dirs = case_dirs(cases)
             applied = [e for d in dirs for e in _events(d) if e["type"] == "step.applied"]
             if len(applied) >= 2:
                 break
@@ -600,7 +605,7 @@ def test_respond_killed_mid_run_then_resume_completes_with_no_step_applied_twice
     finally:
         child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
-    (case_dir,) = cases.iterdir()
+    (case_dir,) = case_dirs(cases)
     killed = json.loads((case_dir / "plan-state.json").read_text())
     assert any(r["status"] not in ("verified", "skipped") for r in killed["steps"].values()), (
         "nothing was left"
