@@ -36,6 +36,7 @@ ACTION_MODULES: tuple[str, ...] = (
     "eksir.actions.evidence.volatile",
     "eksir.actions.closeout.findings",
     "eksir.actions.closeout.snapshots",
+    "eksir.actions.prevention.admission_policy",
     "eksir.actions.prevention.pod_security",
     "eksir.actions.prevention.suppression",
     "eksir.actions.recovery.aws_resources",
