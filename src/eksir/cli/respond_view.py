@@ -25,6 +25,7 @@ _STATUS_STYLE = {
     StepStatus.SKIPPED: "yellow",
     StepStatus.ROLLED_BACK: "cyan",
     StepStatus.UNAVAILABLE_IN_LAB: "magenta",
+    StepStatus.NOT_EFFECTIVE: "bold yellow",
 }
 _NOTE_STYLE = {NoteLevel.INFO: "dim", NoteLevel.WARNING: "yellow", NoteLevel.BLOCKING: "bold red"}
 
