@@ -15,6 +15,7 @@ import pytest
 from eksir.actions.base import ActionContext
 from eksir.actions.containment.ec2_hardening import DisableMetadata, NodeParams, TightenIsolation
 from eksir.actions.containment.ec2_isolation import IsolateInstance, IsolateInstanceParams
+from eksir.actions.containment.ec2_nacl import DenySubnetNacl
 from eksir.actions.containment.ec2_network import TRUNK_TAG, rule_atoms
 from eksir.errors import RefusedError
 from tests.actions.conftest import CASE_ID, boto_client, make_ctx
@@ -220,3 +221,30 @@ def test_a_dry_run_context_changes_nothing(moto: Any, node: Node) -> None:  # no
     with pytest.raises(RefusedError, match="dry run"):
         DisableMetadata().apply(ctx, NodeParams(instance_id=node.instance_id))
     assert _metadata(moto, node.instance_id)["HttpEndpoint"] == "enabled"
+
+
+def _acl_of(ec2: Any, subnet: str) -> str:
+    [acl] = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])[
+        "NetworkAcls"
+    ]
+    return str(acl["NetworkAclId"])
+
+
+def test_the_subnet_nacl_shows_its_blast_radius_denies_all_and_rolls_back(
+    aws_ctx: ActionContext,
+    moto: Any,
+    node: Node,  # noqa: F811
+) -> None:
+    ec2, params, action = boto_client(moto, "ec2"), NodeParams(instance_id=node.instance_id), DenySubnetNacl()
+    neighbour = ec2.create_network_interface(SubnetId=node.subnet_id, Description="another pod host")
+    before = _acl_of(ec2, node.subnet_id)
+    planned = action.plan(aws_ctx, params)
+    assert any(neighbour["NetworkInterface"]["NetworkInterfaceId"] in line for line in planned.blast_radius)
+    applied = action.apply(aws_ctx, params)
+    assert _acl_of(ec2, node.subnet_id) == applied["acl_id"] != before
+    assert action.verify(aws_ctx, params, applied).ok
+    assert action.check(aws_ctx, params).already_applied
+    assert action.apply(aws_ctx, params) == applied
+    action.rollback(aws_ctx, params, applied)
+    assert _acl_of(ec2, node.subnet_id) == before
+    assert not action.verify(aws_ctx, params, applied).ok
