@@ -39,6 +39,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import new_client_from_config
 
 from eksir.actions.containment.ec2_network import rule_atoms
+from eksir.actions.containment.netpol import NOT_EFFECTIVE_PREFIX
 from eksir.actions.registry import load_all
 from eksir.errors import ExitCode
 from eksir.lab import lab as lab_module
@@ -453,6 +454,9 @@ def test_plan_previews_every_step_and_changes_nothing(labs: Callable[[str], Lab]
             assert "not available in this version" in human.stdout
     isolate = next(s for s in steps if s["action_id"] == "k8s.isolate_pod")
     assert isolate["params"]["pod_uid"] == lab.truth["pod"]["uid"]
+    # the attacker's pod is standalone and the lab's VPC CNI enforces nothing: the plan says so up front
+    assert any(w.startswith(NOT_EFFECTIVE_PREFIX) for w in isolate["preview"]["change"]["warnings"])
+    assert any("primary control" in n["message"] for n in doc["plan"]["notes"])
     assert observe(lab) == before
     # the lab's workloads report the status their controllers would (issue: a false "no ready replica
     # elsewhere" while the replicas were Ready on other nodes): multi-replica workloads spread over the nodes

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from eksir.actions.containment.netpol import NOT_EFFECTIVE_PREFIX
 from eksir.engine.preview import StepPreview
 from eksir.engine.state import RunState, StepStatus
 from eksir.playbooks.plan import NoteLevel, Plan
@@ -70,6 +71,11 @@ def _preview_cell(preview: StepPreview | None) -> Text:
     radius = change.get("blast_radius") or ()
     if radius:
         parts.append(line(("blast radius:", "bold"), " " + ", ".join(radius)))
+    for warning in change.get("warnings") or ():
+        if str(warning).startswith(NOT_EFFECTIVE_PREFIX):  # e.g. pod isolation no CNI will enforce
+            parts.append(
+                styled(f"NOT EFFECTIVE: {str(warning).removeprefix(NOT_EFFECTIVE_PREFIX)}", "bold yellow")
+            )
     if preview.reversible is False:
         parts.append(styled("not reversible", "red"))
     return Text("\n").join(parts)

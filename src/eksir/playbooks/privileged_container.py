@@ -108,6 +108,14 @@ def _pod_steps(b: _Builder) -> None:
         "Cut the attacker's pod off (deny-all NetworkPolicy on a case label on this exact pod, by uid); "
         "destroys no evidence, so it starts at once.",
     )
+    if pod is not None and (pod.host_network or not pod.owner_chain):
+        why = "uses the host network" if pod.host_network else "is standalone (no ownerReferences)"
+        b.note(
+            "pod",
+            f"the pod {why}: a NetworkPolicy will not isolate it (never for hostNetwork; the VPC CNI applies "
+            "none to standalone pods); node isolation is the primary control.",
+            WARN,
+        )
     if b.resolution.node is not None and b.resolution.node.fargate:
         b.note(
             "pod",

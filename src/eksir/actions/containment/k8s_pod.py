@@ -34,7 +34,12 @@ from eksir.actions.containment.casework import (
     to_json,
 )
 from eksir.actions.containment.k8s_orphan import OrphanPod
-from eksir.actions.containment.netpol import admits_traffic, isolation_limits, selector_matches
+from eksir.actions.containment.netpol import (
+    NOT_EFFECTIVE_PREFIX,
+    admits_traffic,
+    isolation_limits,
+    selector_matches,
+)
 from eksir.actions.containment.podref import PodParams, read_pod
 from eksir.actions.registry import register_action
 from eksir.clients.k8s import k8s_call
@@ -90,7 +95,7 @@ def allow_policies_selecting(
 
 def _pod_warnings(ctx: ActionContext, pod: dict[str, Any]) -> list[str]:
     """Why the deny-all would contain nothing (netpol.isolation_limits), then what it cannot do anyway."""
-    limits = [f"isolation will not be effective: {limit}" for limit in isolation_limits(ctx.k8s(), pod)]
+    limits = [NOT_EFFECTIVE_PREFIX + limit for limit in isolation_limits(ctx.k8s(), pod)]
     return [
         *limits,
         "a deny-all also blocks DNS and the instance metadata service for the pod; connections "

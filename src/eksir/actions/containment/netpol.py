@@ -16,6 +16,9 @@ from eksir.clients.k8s_api import apps
 from eksir.errors import EksirError
 
 NOT_ENFORCED = "NetworkPolicy is not enforced by any CNI found; isolation is not effective"
+NOT_EFFECTIVE_PREFIX = "isolation will not be effective: "
+"""How pod isolation's check and plan warnings begin when the change would contain nothing (the CLI shows
+them as NOT EFFECTIVE in the plan)."""
 
 
 def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str] | None) -> bool:
