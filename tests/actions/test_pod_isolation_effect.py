@@ -18,6 +18,7 @@ from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
 from eksir.actions.base import ActionContext
 from eksir.actions.containment.k8s_pod import IsolatePod, OrphanPod, PodParams
 from eksir.actions.containment.netpol import (
+    FARGATE,
     HOST_NETWORK,
     NOT_ENFORCED,
     STANDALONE,
@@ -195,3 +196,30 @@ def test_orphaning_is_allowed_under_calico(
 ) -> None:
     install("calico-system", _daemonset("calico-node", [{"name": "calico-node", "image": "calico/node"}]))
     assert OrphanPod().check(ctx, _params(owned)).ok
+
+
+def test_a_fargate_pod_is_never_isolated_by_a_network_policy_whatever_the_cluster_runs(
+    ctx: ActionContext,
+    k8s_admin: ApiClient,
+    k8s_namespace: str,
+    install: Callable[[str, dict[str, Any]], None],
+    owned: dict[str, Any],
+) -> None:
+    install("calico-system", _daemonset("calico-node", [{"name": "calico-node", "image": "calico/node"}]))
+    body = {
+        "metadata": {
+            "name": "on-fargate",
+            "labels": {"app": "api"},
+            "ownerReferences": owned["metadata"]["ownerReferences"],
+        },
+        "spec": {
+            "nodeName": "fargate-ip-10-0-1-99.ec2.internal",
+            "containers": [{"name": "app", "image": "nginx:1.27"}],
+        },
+    }
+    pod = k8s_admin.sanitize_for_serialization(
+        CoreV1Api(k8s_admin).create_namespaced_pod(k8s_namespace, body)
+    )
+    outcome = _isolate(ctx, pod)
+    assert not outcome.effective
+    assert FARGATE in outcome.not_effective

@@ -134,20 +134,20 @@ def isolation_limits(api_client: Any, pod: dict[str, Any]) -> list[str]:
     """Why a NetworkPolicy selecting this pod would contain nothing; [] when it can be effective.
 
     hostNetwork pods are never subject to NetworkPolicy; the VPC CNI applies none to standalone pods (no
-    ownerReferences) or on Fargate; and a policy nothing enforces is an object in etcd. Calico and Cilium
-    have no standalone-pod limit. What cannot be read counts as a limit: isolation is never assumed.
+    ownerReferences) and none on Fargate, where no DaemonSet-based CNI runs either; and a policy nothing
+    enforces is an object in etcd. Calico and Cilium have no standalone-pod limit. What cannot be read
+    counts as a limit: isolation is never assumed.
     """
     spec = pod.get("spec") or {}
     limits = [HOST_NETWORK] if spec.get("hostNetwork") else []
+    if str(spec.get("nodeName", "")).startswith("fargate-"):  # no DaemonSet (Calico, Cilium) runs on Fargate
+        limits.append(FARGATE)
     try:
         survey = survey_cnis(api_client)
     except EksirError as exc:
         return [*limits, f"could not check which CNI enforces NetworkPolicy ({exc.message})"]
     if not survey.enforcing:
         limits.append(NOT_ENFORCED)
-    if survey.only_vpc_cni:
-        if not (pod.get("metadata") or {}).get("ownerReferences"):
-            limits.append(STANDALONE)
-        if str(spec.get("nodeName", "")).startswith("fargate-"):
-            limits.append(FARGATE)
+    if survey.only_vpc_cni and not (pod.get("metadata") or {}).get("ownerReferences"):
+        limits.append(STANDALONE)
     return limits
