@@ -3,10 +3,12 @@ against the actions' own Params types, and node isolation waits for the verified
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from eksir.actions.registry import get_action
 from eksir.findings import read_findings_from_path
+from eksir.models.finding import Finding
 from eksir.models.resolution import (
     ActorResolution,
     ClusterInfo,
@@ -25,11 +27,19 @@ MINE = ("eks.delete_access_entry", "logs.audit_actor_changes", "ssm.capture_vola
 CONTAINER = "3f2a9c0d1e4b5a6978877665544332211000ffeeddccbbaa9988776655443322"
 
 
-def _plan() -> Plan:
+def _plan(**options: object) -> Plan:
     finding = read_findings_from_path("tests/data/findings/iam-role.boto3.json")[0]
+    chosen = PlaybookOptions(
+        case_id="eksir-20251120-0123456789", evidence_bucket="ir-evidence-111122223333", pause_container=True
+    )
+    return build_plan(finding, resolution_of(finding), replace(chosen, **options))  # type: ignore[arg-type]
+
+
+def resolution_of(finding: Finding) -> Resolution:
+    """The finding's pod, node and instance as online resolution would find them."""
     workload = finding.workload
     assert workload is not None
-    resolution = Resolution(
+    return Resolution(
         resolved_at=datetime(2025, 11, 20, 4, 0, tzinfo=UTC),
         cluster=ClusterInfo(name="prod-payments"),
         pod=PodInfo(
@@ -52,10 +62,6 @@ def _plan() -> Plan:
             ),
         ),
     )
-    options = PlaybookOptions(
-        case_id="eksir-20251120-0123456789", evidence_bucket="ir-evidence-111122223333", pause_container=True
-    )
-    return build_plan(finding, resolution, options)
 
 
 def test_the_playbook_params_validate_against_each_actions_params() -> None:

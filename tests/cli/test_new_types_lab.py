@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 import yaml
-from eksir.lab.pytest_plugin import lab_disabled
 from kubernetes.client import ApiClient, CoreV1Api, NetworkingV1Api
 from kubernetes.config import new_client_from_config
 
 from eksir.lab import k8s_seed
 from eksir.lab import lab as lab_module
+from tests.lab_plugin import lab_disabled
 from tests.new_findings import (
     Pod,
     Sequence,

@@ -38,6 +38,8 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import new_client_from_config
 
+from eksir.actions.containment.ec2_network import rule_atoms
+from eksir.actions.containment.netpol import NOT_EFFECTIVE_PREFIX
 from eksir.actions.registry import load_all
 from eksir.errors import ExitCode
 from eksir.lab import lab as lab_module
@@ -117,6 +119,11 @@ def labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], L
         _LABS.clear()
 
 
+def case_dirs(cases: Path) -> list[Path]:
+    """The case folders (the incident index, `.index/`, lives beside them)."""
+    return [path for path in cases.iterdir() if not path.name.startswith(".")]
+
+
 def cases_dir(lab: Lab, name: str) -> str:
     path = Path(lab.state.lab_dir) / name
     path.mkdir(exist_ok=True)
@@ -168,6 +175,13 @@ def observe(lab: Lab) -> dict[str, Any]:
             for e in enis["NetworkInterfaces"]
         },
         "security_groups": sorted(g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]),
+        "metadata": {
+            k: v
+            for k, v in ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+                "MetadataOptions"
+            ].items()
+            if k in ("HttpEndpoint", "HttpTokens", "HttpPutResponseHopLimit")
+        },
         "access_keys": {
             u: {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=u)["AccessKeyMetadata"]}
             for u in users
@@ -308,6 +322,25 @@ def check_isolate_instance(lab: Lab, params: dict[str, Any], case_id: str) -> No
     assert group["IpPermissions"] == []
     ports = {(r.get("FromPort"), r.get("ToPort")) for r in group["IpPermissionsEgress"]}
     assert ports <= {(443, 443)}
+    # only the VPC's SSM endpoint groups and the S3 prefix list, never 0.0.0.0/0, on every group of every ENI
+    assert {a[3] for a in rule_atoms(group["IpPermissionsEgress"])} <= {"group", "prefix-list"}
+    if not params["keep_ssm_egress"]:
+        assert group["IpPermissionsEgress"] == []
+
+
+def check_tighten_isolation(lab: Lab, params: dict[str, Any], case_id: str) -> None:
+    ec2 = lab.aws("ec2")
+    enis = ec2.describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [params["instance_id"]]}]
+    )["NetworkInterfaces"]
+    groups = sorted({g["GroupId"] for e in enis for g in e["Groups"]})
+    for group in ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"]:
+        assert group["IpPermissionsEgress"] == [], group
+
+
+def check_disable_metadata(lab: Lab, params: dict[str, Any], case_id: str) -> None:
+    found = lab.aws("ec2").describe_instances(InstanceIds=[params["instance_id"]])
+    assert found["Reservations"][0]["Instances"][0]["MetadataOptions"]["HttpEndpoint"] == "disabled"
 
 
 def check_snapshots(lab: Lab, params: dict[str, Any], case_id: str) -> None:
@@ -351,6 +384,8 @@ EFFECT_CHECKS: dict[str, Callable[[Lab, dict[str, Any], str], None]] = {
     "iam.deactivate_access_key": check_access_key,
     "iam.revoke_role_sessions": check_role_sessions,
     "ec2.isolate_instance": check_isolate_instance,
+    "ec2.tighten_isolation": check_tighten_isolation,
+    "ec2.disable_metadata": check_disable_metadata,
     "ec2.snapshot_volumes": check_snapshots,
     "k8s.remove_aws_auth_entry": check_aws_auth,
     "eks.delete_access_entry": check_access_entry,
@@ -369,7 +404,14 @@ def check_every_effect(lab: Lab, doc: dict[str, Any]) -> list[str]:
             assert record["status"] == "skipped", record
             assert "not available in this version" in record["detail"]
             continue
-        assert record["status"] == "verified", (record["step_id"], record["detail"])
+        if (
+            action_id == "k8s.isolate_pod"
+        ):  # the lab's VPC CNI enforces nothing; the attacker's pod is standalone
+            assert record["status"] == "not-effective", (record["step_id"], record["detail"])
+            assert "applied but not effective" in record["detail"]
+            assert "standalone pod" in record["detail"]
+        else:
+            assert record["status"] == "verified", (record["step_id"], record["detail"])
         if action_id in NO_EXTERNAL_EFFECT:
             continue
         assert action_id in EFFECT_CHECKS, f"no independent effect check for {action_id}: add one"
@@ -382,7 +424,7 @@ def check_every_effect(lab: Lab, doc: dict[str, Any]) -> list[str]:
 def respond(lab: Lab, cases: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     result = eksir(
         lab, "respond", lab.finding, "--trust-finding-file", "--approve", "all", "--yes",
-        "--cases-dir", cases, *lab.access(), *extra, "--output", "json",
+        "--cases-dir", cases, *lab.access(), "--strict-isolation", *extra, "--output", "json",
     )  # fmt: skip
     doc = json.loads(result.stdout) if result.stdout.strip() else {}
     if doc:
@@ -417,6 +459,9 @@ def test_plan_previews_every_step_and_changes_nothing(labs: Callable[[str], Lab]
             assert "not available in this version" in human.stdout
     isolate = next(s for s in steps if s["action_id"] == "k8s.isolate_pod")
     assert isolate["params"]["pod_uid"] == lab.truth["pod"]["uid"]
+    # the attacker's pod is standalone and the lab's VPC CNI enforces nothing: the plan says so up front
+    assert any(w.startswith(NOT_EFFECTIVE_PREFIX) for w in isolate["preview"]["change"]["warnings"])
+    assert any("primary control" in n["message"] for n in doc["plan"]["notes"])
     assert observe(lab) == before
     # the lab's workloads report the status their controllers would (issue: a false "no ready replica
     # elsewhere" while the replicas were Ready on other nodes): multi-replica workloads spread over the nodes
@@ -537,7 +582,7 @@ def test_the_restricted_responder_is_denied_with_exit_8_without_the_binding_and_
     assert result.stderr.startswith("eksir: error:")
     assert "Traceback" not in result.stderr
     assert observe(lab) == before
-    (case_dir,) = Path(cases).iterdir()
+    (case_dir,) = case_dirs(Path(cases))
     verify = eksir(lab, "case", "verify", case_dir.name, "--cases-dir", cases)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
@@ -589,7 +634,7 @@ def test_respond_killed_mid_run_then_resume_completes_with_no_step_applied_twice
     try:
         deadline = time.monotonic() + 120
         while True:
-            dirs = list(cases.iterdir())
+            dirs = case_dirs(cases)
             applied = [e for d in dirs for e in _events(d) if e["type"] == "step.applied"]
             if len(applied) >= 2:
                 break
@@ -600,7 +645,7 @@ def test_respond_killed_mid_run_then_resume_completes_with_no_step_applied_twice
     finally:
         child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
-    (case_dir,) = cases.iterdir()
+    (case_dir,) = case_dirs(cases)
     killed = json.loads((case_dir / "plan-state.json").read_text())
     assert any(r["status"] not in ("verified", "skipped") for r in killed["steps"].values()), (
         "nothing was left"

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eksir.lab.pytest_plugin import lab_disabled
 from kubernetes.client import CoreV1Api
 from kubernetes.config import new_client_from_config
 
 from eksir.lab import lab as lab_module
+from tests.lab_plugin import lab_disabled
 from tests.new_findings import Pod, Sequence, in_account, sequence_finding
 
 pytestmark = pytest.mark.lab

@@ -179,3 +179,22 @@ def grant_configmaps(api: ApiClient, namespace: str, user: str) -> None:
             "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
         },
     )
+
+
+@register_action
+class MarkConfigMapIneffective(MarkConfigMap):
+    """The same change, read back in place but declared not effective (like a NetworkPolicy no CNI
+    enforces): the engine must record `not-effective`, never verified."""
+
+    spec = ActionSpec(
+        id="test.mark_configmap_ineffective",
+        phase=Phase.CONTAINMENT,
+        title="Mark a ConfigMap that contains nothing (test)",
+        rbac=(RbacRule(("",), ("configmaps",), ("get", "patch")),),
+    )
+
+    def verify(self, ctx: ActionContext, params: MarkParams, applied: dict[str, Any]) -> VerifyOutcome:
+        found = super().verify(ctx, params, applied)
+        return VerifyOutcome(
+            ok=found.ok, detail=found.detail, effective=False, not_effective="nothing enforces this mark"
+        )

@@ -232,6 +232,22 @@ def test_the_summary_shows_the_verdict_the_containment_steps_the_hunt_highlights
     assert f"report {day.result['report']}" in text
 
 
+def test_the_standalone_attackers_pod_isolation_is_named_not_effective_with_its_reason_never_ok(
+    day: Day,
+) -> None:
+    """The lab's VPC CNI enforces nothing and `kubectl run` leaves a standalone pod: the day says so, under
+    the respond phase and in the containment list, and still ends clean (not-effective is no failure)."""
+    isolate = day.step("k8s.isolate_pod")
+    assert isolate["status"] == "not-effective"
+    assert "standalone pod" in isolate["reason"]
+    console = Console(record=True, width=400)
+    render_summary(console, _game_day(day.result))
+    text = console.export_text()
+    respond_line = next(line for line in text.splitlines() if line.startswith("respond"))
+    assert "not-effective" in respond_line
+    assert f"{isolate['step']}: applied but not effective" in text
+
+
 def _game_day(result: dict[str, Any]) -> GameDay:
     """The day's JSON summary back as the object the table renderer takes."""
     phases = [

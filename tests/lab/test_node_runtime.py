@@ -218,7 +218,20 @@ def test_lab_down_leaves_no_containerd_shim_mount_container_or_cgroup_even_with_
     runtime = _runtime(lab)
     node_dir = Path(lab.lab_dir) / node_runtime.NODE_DIR
     socket, cgroup = runtime["socket"], f"{runtime['cgroup_parent']}/extra"
-    ctr(socket, "run", "--detach", "--cgroup", cgroup, runtime["image"], "extra", "/bin/sleep", "600")
+    runc_root = str(node_dir / "runc")
+    ctr(
+        socket,
+        "run",
+        "--detach",
+        "--runc-root",
+        runc_root,
+        "--cgroup",
+        cgroup,
+        runtime["image"],
+        "extra",
+        "/bin/sleep",
+        "600",
+    )
     ctr(socket, "tasks", "pause", "extra")  # a frozen process ignores SIGKILL until thawed
     assert task_state(socket, "extra") is not None
     assert node_teardown.leftovers(node_dir)  # the runtime is up: there is something to find

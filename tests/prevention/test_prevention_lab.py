@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 from kubernetes import client
 
 from eksir.actions.base import ActionContext
+from eksir.actions.prevention.admission_policy import POLICY_NAME
 from eksir.actions.prevention.psa import PsaLevel
 from eksir.actions.prevention.replay import verdict_text
 from eksir.clients.k8s_requests import impersonating
@@ -17,8 +19,9 @@ from eksir.engine import ApprovalPolicy, DenyAllGate, PolicyGate, StateStore, St
 from eksir.engine.runner import ContextFactory
 from eksir.engine.tracks import PREVENTION
 from eksir.errors import RefusedError
+from eksir.lab.controlplane import create_namespace
 from eksir.models.finding import Actor, ActorKind, Container, Workload
-from eksir.phases.prevention import assess, enforce, prove
+from eksir.phases.prevention import assess, deny_cluster_wide, enforce, prove, prove_cluster_wide
 from eksir.report import generate_report
 from eksir.store import verify_case
 from tests.cli.helpers import run_eksir
@@ -229,3 +232,31 @@ def test_prevent_cli_without_a_cluster_fails_in_one_line(tmp_path: Path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+def test_the_cluster_wide_policy_refuses_the_attackers_pod_in_another_namespace_by_name(
+    incident, k8s_admin, k8s_namespace
+):
+    """A ValidatingAdmissionPolicy served by the real kube-apiserver: the attacker's pod replayed into another
+    namespace is denied and the denial names the policy; namespaces running privileged pods now are exempt;
+    rollback deletes what the step created."""
+    handle, namespace = incident
+    create_namespace(k8s_admin, f"{namespace}-other")  # with its default ServiceAccount, as on EKS
+    ctx = _ctx(handle, k8s_admin)
+    try:
+        step = deny_cluster_wide(handle, k8s_admin, ctx, APPROVE_ALL, probe_namespace=f"{namespace}-other")
+        assert step.status is StepStatus.VERIFIED, step.detail
+        assert POLICY_NAME in step.detail
+        proof = prove_cluster_wide(handle, k8s_admin, f"{namespace}-other")
+        assert proof["result"] == "proven", proof
+        assert proof["status"] == 403
+        assert f"eksir case {handle.load().id}" in proof["message"]
+        exempt = StateStore(handle, PREVENTION).load().plan.step(step.step_id).params["exempt_namespaces"]
+        assert namespace in exempt  # the miner's namespace runs a privileged pod now (not the attacker's uid)
+    finally:
+        undone = rollback(handle, ctx, "prevent-cluster-admission-policy", track=PREVENTION)
+    assert undone.steps["prevent-cluster-admission-policy"].status is StepStatus.ROLLED_BACK
+    deadline = time.monotonic() + 30  # the API server's policy cache drops a deleted policy within seconds
+    while (result := prove_cluster_wide(handle, k8s_admin, f"{namespace}-other")["result"]) != "admitted":
+        assert time.monotonic() < deadline, result
+        time.sleep(0.5)

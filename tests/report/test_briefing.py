@@ -230,3 +230,15 @@ def test_page_two_shows_a_real_signed_head_as_valid_and_where_it_was_published(t
     assert signed.signature_valid
     assert signed.published_to == ("#ir-42",)
     assert signed.key_fingerprint == result.anchor.key_fingerprint
+
+
+def test_a_not_effective_step_is_spelled_out_in_red_with_its_reason_beside_it(tmp_path):
+    handle = build_case(tmp_path, steps=False)
+    add_step(handle, "isolate-pod", "k8s.isolate_pod", "containment", "applied")
+    handle.append(
+        "step.not-effective", {"step_id": "isolate-pod", "detail": "standalone pod: the VPC CNI skips it"}
+    )
+    generate_report(handle, ["html"], now=NOW)
+    html = (handle.path / "report.html").read_text()
+    assert '<td class="status tone-bad">NOT EFFECTIVE</td>' in html
+    assert "<td>standalone pod: the VPC CNI skips it</td>" in html

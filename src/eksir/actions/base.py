@@ -77,9 +77,15 @@ class PlannedChange:
 
 @dataclass(frozen=True)
 class VerifyOutcome:
+    """What `verify` read back. `ok`: the change is in place. `effective=False` (with `not_effective`, the
+    reason): in place, yet it does not do its job (a NetworkPolicy no agent enforces, a pod the CNI never
+    applies policies to); the engine records such a step as `not-effective`, never as verified."""
+
     ok: bool
     detail: str
     observed: dict[str, Any] = field(default_factory=dict)
+    effective: bool = True
+    not_effective: str = ""
 
 
 @dataclass

@@ -21,7 +21,9 @@ A = TypeVar("A", bound=type[Action[Any]])
 ACTION_MODULES: tuple[str, ...] = (
     "eksir.actions.containment.audit_queries",
     "eksir.actions.containment.container_pause",
+    "eksir.actions.containment.ec2_hardening",
     "eksir.actions.containment.ec2_isolation",
+    "eksir.actions.containment.ec2_nacl",
     "eksir.actions.containment.ec2_node",
     "eksir.actions.containment.eks_access",
     "eksir.actions.containment.eks_grant_access",
@@ -36,6 +38,7 @@ ACTION_MODULES: tuple[str, ...] = (
     "eksir.actions.evidence.volatile",
     "eksir.actions.closeout.findings",
     "eksir.actions.closeout.snapshots",
+    "eksir.actions.prevention.admission_policy",
     "eksir.actions.prevention.pod_security",
     "eksir.actions.prevention.suppression",
     "eksir.actions.recovery.aws_resources",

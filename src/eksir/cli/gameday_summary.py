@@ -19,6 +19,9 @@ if TYPE_CHECKING:  # annotations only: importing this module must stay cheap for
 NOT_DONE = frozenset({"failed", "blocked", "rollback-failed"})
 """Step outcomes that make a phase (and the day) not ok."""
 UNAVAILABLE = "unavailable-in-lab"
+NOT_EFFECTIVE = "not-effective"
+"""Applied but containing nothing (e.g. pod isolation no CNI enforces): not a failure, never verified; named
+with its reason under the phase, like a step the lab cannot perform."""
 HIGHLIGHTS = 6
 QUIET_CATEGORIES = frozenset({"discovery", "read", "other"})
 """Hunt categories left out of the highlights (still counted): reconnaissance noise."""

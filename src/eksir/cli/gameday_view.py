@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from eksir.cli.gameday_run import GameDay
-from eksir.cli.gameday_summary import NOT_DONE, UNAVAILABLE, StepLine
+from eksir.cli.gameday_summary import NOT_DONE, NOT_EFFECTIVE, UNAVAILABLE, StepLine
 
 
 def _line(out: Console, text: str) -> None:
@@ -25,7 +25,7 @@ def render_summary(out: Console, result: GameDay) -> None:
     for phase in result.phases:
         _line(out, f"{phase.name:18} {phase.status:7} {phase.seconds:6.1f}s  {phase.detail}")
         for step in phase.steps:
-            if step.status in NOT_DONE or step.status == UNAVAILABLE:
+            if step.status in NOT_DONE or step.status in (UNAVAILABLE, NOT_EFFECTIVE):
                 _line(out, f"{'':20}{step.step}: {step.explained}")
     respond = result.phase("respond")
     if respond and respond.steps:

@@ -40,7 +40,15 @@ from eksir.engine.context import KubeProvider
 from eksir.engine.interactive import InteractiveGate
 from eksir.engine.state import Approval
 from eksir.errors import StepFailedError, UsageError
-from eksir.phases.prevention import PsaLevel, assess, create_suppression_filter, enforce, prove
+from eksir.phases.prevention import (
+    PsaLevel,
+    assess,
+    create_suppression_filter,
+    deny_cluster_wide,
+    enforce,
+    prove,
+    prove_cluster_wide,
+)
 from eksir.safetext import line, plain_console
 from eksir.store import CaseStore
 from eksir.store.case_store import CaseHandle
@@ -74,6 +82,25 @@ class ShowingGate:
         return self.inner.decide(request)
 
 
+ClusterPolicyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cluster-policy",
+        help="also deny privileged pods cluster-wide (ValidatingAdmissionPolicy; --prove then also replays "
+        "the attacker's pod in --proof-namespace)",
+    ),
+]
+ProofNamespaceOpt = Annotated[
+    str, typer.Option(help="another namespace where --prove replays the attacker's pod (--cluster-policy)")
+]
+CreateFilterOpt = Annotated[
+    bool,
+    typer.Option(
+        "--create-filter", help="create the GuardDuty suppression filter (authorized-change verdict)"
+    ),
+]
+
+
 def prevent(  # noqa: PLR0917 - typer maps parameters to options
     case: Annotated[str, typer.Argument(help="case id (under --cases-dir) or path")],
     level: Annotated[
@@ -84,16 +111,13 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
         bool, typer.Option("--prove", help="dry-run the attacker's pod spec as the responder")
     ] = False,
     namespace: Annotated[str | None, typer.Option(help="namespace (default: the finding's)")] = None,
+    cluster_policy: ClusterPolicyOpt = False,
+    proof_namespace: ProofNamespaceOpt = "default",
     kubeconfig: Annotated[
         Path | None, typer.Option(help="kubeconfig file (default: $KUBECONFIG, else an EKS token)")
     ] = None,
     context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
-    create_filter: Annotated[
-        bool,
-        typer.Option(
-            "--create-filter", help="create the GuardDuty suppression filter (authorized-change verdict)"
-        ),
-    ] = False,
+    create_filter: CreateFilterOpt = False,
     detector_id: Annotated[str | None, typer.Option(help="GuardDuty detector id for --create-filter")] = None,
     region: Annotated[str | None, typer.Option(envvar="AWS_REGION")] = None,
     profile: Annotated[str | None, typer.Option(envvar="AWS_PROFILE")] = None,
@@ -112,24 +136,22 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
         run = _PreventRun(
             handle, console, output, lambda: approval_gate(yes, approver, handle.actor, console)
         )
-        if create_filter:
-            aws = AwsClients(region=region, profile=profile)
-            run.suppress(
-                ActionContext(case_id=run.case_id, aws=aws, k8s=lambda: None, region=region, dry_run=False),
-                detector_id,
-            )
-            return
         header = handle.load()
         aws = AwsClients(region=region or header.region, profile=profile)
+        if create_filter:
+            run.suppress(
+                ActionContext(case_id=run.case_id, aws=aws, k8s=lambda: None, dry_run=False), detector_id
+            )
+            return
         api = KubeProvider(aws, header.cluster_name, kubeconfig, context)()
         run.assess(api, level, namespace)
+        ctx = ActionContext(case_id=run.case_id, aws=aws, k8s=lambda: api, dry_run=False)
         if apply:
-            aws = AwsClients(region=region, profile=profile)
-            run.enforce(
-                ActionContext(case_id=run.case_id, aws=aws, k8s=lambda: api, dry_run=False), level, namespace
-            )
+            run.enforce(ctx, level, namespace)
+        if cluster_policy:
+            run.cluster_policy(api, ctx, proof_namespace)
         if do_prove:
-            run.prove(api, namespace)
+            run.prove(api, namespace, proof_namespace if cluster_policy else None)
         _emit(console, output, run.result, "done")
 
 
@@ -162,16 +184,29 @@ class _PreventRun:
         }
         self.console.print(f"enforced: {outcome.detail}", markup=False)
 
-    def prove(self, api: Any, namespace: str | None) -> None:
-        """Record the proof; a replay that was not refused by admission fails the command (exit 9)."""
-        proof = prove(self.handle, api, namespace)
-        self.result["proof"] = proof
-        self.console.print(
-            f"replay by {proof['replayed_by']}: {proof['status']} {proof['message']}", markup=False
-        )
-        if proof["result"] != "proven":
+    def cluster_policy(self, api: Any, ctx: ActionContext, probe_namespace: str) -> None:
+        outcome = deny_cluster_wide(self.handle, api, lambda: ctx, self.gate(), probe_namespace)
+        self.result["cluster_policy"] = {
+            "step": outcome.step_id,
+            "approver": outcome.approver,
+            "detail": outcome.detail,
+        }
+        self.console.print(f"cluster policy: {outcome.detail}", markup=False)
+
+    def prove(self, api: Any, namespace: str | None, elsewhere: str | None) -> None:
+        """Record the proofs; a replay that was not refused by admission fails the command (exit 9)."""
+        proofs = [("proof", prove(self.handle, api, namespace))]
+        if elsewhere:
+            proofs.append(("cluster_proof", prove_cluster_wide(self.handle, api, elsewhere)))
+        for key, proof in proofs:
+            self.result[key] = proof
+            self.console.print(
+                f"replay by {proof['replayed_by']}: {proof['status']} {proof['message']}", markup=False
+            )
+        failed = [proof for _, proof in proofs if proof["result"] != "proven"]
+        if failed:
             _emit(self.console, self.output, self.result, "")
-            raise StepFailedError(f"prevention {verdict_text(proof)}")
+            raise StepFailedError(f"prevention {verdict_text(failed[0])}")
 
 
 def _emit(console: Console, output: OutputFormat, result: dict[str, Any], line: str) -> None:

@@ -93,6 +93,13 @@ FindingIdOpt = Annotated[str | None, typer.Option("--finding-id", help="which fi
 EvidenceBucketOpt = Annotated[str | None, typer.Option("--evidence-bucket", help="S3 bucket for captures")]
 OrphanPodOpt = Annotated[bool, typer.Option("--orphan-pod", help="also detach the pod from its owner")]
 PauseContainerOpt = Annotated[bool, typer.Option("--pause-container", help="pause after capture")]
+StrictIsolationOpt = Annotated[
+    bool, typer.Option("--strict-isolation", help="isolate the node with no egress at all from the start")
+]
+IsolateSubnetOpt = Annotated[
+    bool,
+    typer.Option("--isolate-subnet", help="also a deny-all network ACL on the node's subnets (whole subnet)"),
+]
 WorkersOpt = Annotated[int, typer.Option("--max-workers", min=1, max=16, help="steps run in parallel")]
 
 
@@ -199,6 +206,17 @@ def _with_case(options: PlaybookOptions, case_id: str) -> PlaybookOptions:
     return replace(options, case_id=case_id)
 
 
+def _options(bucket: str | None, orphan: bool, pause: bool, strict: bool, subnet: bool) -> PlaybookOptions:
+    """The responder's plan choices (flags shared by plan and respond)."""
+    return PlaybookOptions(
+        evidence_bucket=bucket,
+        orphan_pod=orphan,
+        pause_container=pause,
+        strict_isolation=strict,
+        isolate_subnet=subnet,
+    )
+
+
 def plan_cmd(
     finding_file: FindingArg,
     *,
@@ -213,6 +231,8 @@ def plan_cmd(
     evidence_bucket: EvidenceBucketOpt = None,
     orphan_pod: OrphanPodOpt = False,
     pause_container: PauseContainerOpt = False,
+    strict_isolation: StrictIsolationOpt = False,
+    isolate_subnet: IsolateSubnetOpt = False,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
     max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
@@ -221,9 +241,7 @@ def plan_cmd(
     access = Access(
         region, profile, endpoint_url, kubeconfig, context, break_glass_kubeconfig=break_glass_kubeconfig
     )
-    options = PlaybookOptions(
-        evidence_bucket=evidence_bucket, orphan_pod=orphan_pod, pause_container=pause_container
-    )
+    options = _options(evidence_bucket, orphan_pod, pause_container, strict_isolation, isolate_subnet)
     with ExitStack() as stack:
         writer = _Writer("eksir plan", wait, stack)
         _plan(
@@ -335,6 +353,8 @@ def respond_cmd(
     evidence_bucket: EvidenceBucketOpt = None,
     orphan_pod: OrphanPodOpt = False,
     pause_container: PauseContainerOpt = False,
+    strict_isolation: StrictIsolationOpt = False,
+    isolate_subnet: IsolateSubnetOpt = False,
     webhook_url: WebhookOpt = None,
     sns_topic_arn: SnsOpt = None,
     max_workers: WorkersOpt = 4,
@@ -355,9 +375,7 @@ def respond_cmd(
     asker = choose_gate(
         approve, yes, sys.stdin.isatty(), approver or CaseStore(cases_dir).actor, approve_step
     )
-    options = PlaybookOptions(
-        evidence_bucket=evidence_bucket, orphan_pod=orphan_pod, pause_container=pause_container
-    )
+    options = _options(evidence_bucket, orphan_pod, pause_container, strict_isolation, isolate_subnet)
     with ExitStack() as stack:
         stack.enter_context(reopening(reopen, reason))
         prepared = _prepare(

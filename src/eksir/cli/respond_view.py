@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from eksir.actions.containment.netpol import NOT_EFFECTIVE_PREFIX
 from eksir.engine.preview import StepPreview
 from eksir.engine.state import RunState, StepStatus
 from eksir.playbooks.plan import NoteLevel, Plan
@@ -25,6 +26,7 @@ _STATUS_STYLE = {
     StepStatus.SKIPPED: "yellow",
     StepStatus.ROLLED_BACK: "cyan",
     StepStatus.UNAVAILABLE_IN_LAB: "magenta",
+    StepStatus.NOT_EFFECTIVE: "bold yellow",
 }
 _NOTE_STYLE = {NoteLevel.INFO: "dim", NoteLevel.WARNING: "yellow", NoteLevel.BLOCKING: "bold red"}
 
@@ -69,6 +71,11 @@ def _preview_cell(preview: StepPreview | None) -> Text:
     radius = change.get("blast_radius") or ()
     if radius:
         parts.append(line(("blast radius:", "bold"), " " + ", ".join(radius)))
+    for warning in change.get("warnings") or ():
+        if str(warning).startswith(NOT_EFFECTIVE_PREFIX):  # e.g. pod isolation no CNI will enforce
+            parts.append(
+                styled(f"NOT EFFECTIVE: {str(warning).removeprefix(NOT_EFFECTIVE_PREFIX)}", "bold yellow")
+            )
     if preview.reversible is False:
         parts.append(styled("not reversible", "red"))
     return Text("\n").join(parts)

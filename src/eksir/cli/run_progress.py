@@ -19,6 +19,7 @@ _MARKS = {
     StepStatus.BLOCKED: "blocked",
     StepStatus.SKIPPED: "skipped",
     StepStatus.UNAVAILABLE_IN_LAB: "lab",
+    StepStatus.NOT_EFFECTIVE: "NOT EFFECTIVE",
 }
 
 

@@ -16,7 +16,7 @@ from eksir.engine.state import RunState, StepRecord, StepStatus
 from eksir.errors import RefusedError
 from eksir.playbooks.plan import Plan, PlanStep
 
-_EFFECT = frozenset({StepStatus.APPLYING, StepStatus.APPLIED, StepStatus.VERIFIED})
+_EFFECT = frozenset({StepStatus.APPLYING, StepStatus.APPLIED, StepStatus.VERIFIED, StepStatus.NOT_EFFECTIVE})
 
 
 def has_effect(record: StepRecord) -> bool:

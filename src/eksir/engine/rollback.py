@@ -25,6 +25,7 @@ ROLLBACK_ELIGIBLE = frozenset(
     {
         StepStatus.APPLIED,
         StepStatus.VERIFIED,
+        StepStatus.NOT_EFFECTIVE,
         StepStatus.FAILED,
         StepStatus.ROLLING_BACK,
         StepStatus.ROLLBACK_FAILED,

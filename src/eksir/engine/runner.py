@@ -22,7 +22,7 @@ from typing import Any, NoReturn, Protocol
 
 from pydantic import ValidationError
 
-from eksir.actions.base import Action, ActionContext, ActionParams, CheckOutcome
+from eksir.actions.base import Action, ActionContext, ActionParams, CheckOutcome, VerifyOutcome
 from eksir.actions.evidence.case_evidence import CASE_EXTRA
 from eksir.actions.registry import get_action
 from eksir.engine.accumulate import merge_plans
@@ -58,7 +58,9 @@ def with_case(factory: ContextFactory, case: CaseHandle) -> ContextFactory:
     return make
 
 
-_HAS_EFFECT = frozenset({StepStatus.APPLYING, StepStatus.APPLIED, StepStatus.VERIFIED})
+_HAS_EFFECT = frozenset(
+    {StepStatus.APPLYING, StepStatus.APPLIED, StepStatus.VERIFIED, StepStatus.NOT_EFFECTIVE}
+)
 
 
 class RunObserver(Protocol):
@@ -200,7 +202,10 @@ class Runner:
                 record.status is StepStatus.FAILED and not record.applied
             ):
                 self._transition(record, status=StepStatus.PENDING, detail="reset for resume", error=None)
-            elif record.status in (StepStatus.FAILED, StepStatus.UNAVAILABLE_IN_LAB) and record.applied:
+            elif (
+                record.status in (StepStatus.FAILED, StepStatus.UNAVAILABLE_IN_LAB, StepStatus.NOT_EFFECTIVE)
+                and record.applied
+            ):
                 self._transition(record, status=StepStatus.APPLIED, detail="re-verify on resume")
             elif record.status is StepStatus.UNAVAILABLE_IN_LAB:
                 self._transition(record, status=StepStatus.PENDING, detail="reset for resume", error=None)
@@ -367,10 +372,7 @@ class Runner:
         for attempt in range(1, self.retry.verify_attempts + 1):
             outcome = self._call(step, "verify", lambda: action.verify(ctx, params, applied))
             if outcome.ok:
-                record = self.state.steps[step.id]
-                self._transition(
-                    record, status=StepStatus.VERIFIED, detail=outcome.detail, verify=asdict(outcome)
-                )
+                self._verified(step, outcome)
                 return
             if attempt < self.retry.verify_attempts:
                 self.store.event(
@@ -378,6 +380,18 @@ class Runner:
                 )
                 time.sleep(self.retry.delay(attempt))
         self._fail(step, f"verification failed: {outcome.detail}", "verify", verify=asdict(outcome))
+
+    def _verified(self, step: PlanStep, outcome: VerifyOutcome) -> None:
+        """In place: verified, or `not-effective` with the reason when verify says it contains nothing."""
+        record = self.state.steps[step.id]
+        if outcome.effective:
+            self._transition(
+                record, status=StepStatus.VERIFIED, detail=outcome.detail, verify=asdict(outcome)
+            )
+            return
+        detail = f"applied but not effective: {outcome.not_effective or outcome.detail}"
+        self._transition(record, status=StepStatus.NOT_EFFECTIVE, detail=detail, verify=asdict(outcome))
+        log.warning("case %s step %s: %s", self.state.case_id, step.id, detail)
 
     # ---------------------------------------------------------------- helpers
     def _call(self, step: PlanStep, what: str, fn: Callable[[], Any]) -> Any:

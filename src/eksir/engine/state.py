@@ -43,6 +43,10 @@ class StepStatus(StrEnum):
     ROLLBACK_FAILED = "rollback-failed"
     UNAVAILABLE_IN_LAB = "unavailable-in-lab"
     """Lab mode only: the lab cannot perform this step; neither a failure nor verified (DESIGN.md)."""
+    NOT_EFFECTIVE = "not-effective"
+    """Applied and read back, but it does not contain anything (verify said `effective=False`, with the
+    reason): final, never green, rolled back like any change in effect, and a met dependency (what follows
+    must still run: node isolation becomes the primary control when pod isolation is not effective)."""
 
 
 TERMINAL: frozenset[StepStatus] = frozenset(
@@ -54,6 +58,7 @@ TERMINAL: frozenset[StepStatus] = frozenset(
         StepStatus.ROLLED_BACK,
         StepStatus.ROLLBACK_FAILED,
         StepStatus.UNAVAILABLE_IN_LAB,
+        StepStatus.NOT_EFFECTIVE,
     }
 )
 """A run is over when every step is in one of these."""
@@ -61,8 +66,11 @@ _DEAD_ENDS = frozenset({StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.BLOCKE
 
 
 def dependency_met(status: StepStatus, lab_mode: bool) -> bool:
-    """A dependency counts once verified; in lab mode also when the lab cannot perform it."""
-    return status is StepStatus.VERIFIED or (lab_mode and status is StepStatus.UNAVAILABLE_IN_LAB)
+    """A dependency counts once verified or applied-but-not-effective (the change is in place; what depends
+    on it must still run); in lab mode also when the lab cannot perform it."""
+    return status in (StepStatus.VERIFIED, StepStatus.NOT_EFFECTIVE) or (
+        lab_mode and status is StepStatus.UNAVAILABLE_IN_LAB
+    )
 
 
 def dependency_dead(status: StepStatus, lab_mode: bool) -> bool:

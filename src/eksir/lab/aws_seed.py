@@ -14,6 +14,7 @@ from typing import Any
 
 from eksir.lab.moto_server import EKS_NODE_AMI, AwsEndpoint
 from eksir.lab.scenarios import CLUSTER_NAME
+from eksir.lab.vpc_endpoints import seed_vpc_endpoints
 
 NODEGROUP = "ng-general"
 AMI_ID = EKS_NODE_AMI
@@ -186,6 +187,7 @@ def seed_infrastructure(endpoint: AwsEndpoint) -> AwsInventory:
     """Create the cluster's AWS estate in moto and return every id it got. Raises botocore errors."""
     ec2, iam = endpoint.client("ec2"), endpoint.client("iam")
     vpc, subnets, sgs = _network(ec2, endpoint.region)
+    seed_vpc_endpoints(ec2, endpoint.region, vpc, subnets, sgs[1])
     cluster_role = _role(iam, f"{CLUSTER_NAME}-cluster-role", EKS_TRUST)
     cluster = _cluster(endpoint, subnets, sgs, cluster_role.arn)
     issuer = cluster["identity"]["oidc"]["issuer"]

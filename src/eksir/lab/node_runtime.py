@@ -214,7 +214,11 @@ def start(node_dir: Path, instance_id: str, pod: PodContainer) -> NodeRuntime:
     image_id = node_image.image_archive(pod.image, archive)
     ctr(str(socket), "images", "import", str(archive))
     parent = cgroup_parent(node_dir)
-    args = ["run", "--detach", "--privileged", "--cgroup", f"{parent}/pod{pod.pod_uid}/{pod.container_id}"]
+    # runc keeps its state under one root per lab: the default (/run/containerd/runc/<namespace>) is shared by
+    # every containerd on the machine, and two labs (same seed, same container id) would collide there
+    runc_root = node_dir / "runc"
+    args = ["run", "--detach", "--privileged", "--runc-root", str(runc_root)]
+    args += ["--cgroup", f"{parent}/pod{pod.pod_uid}/{pod.container_id}"]
     args += [f"--label={k}={v}" for k, v in cri_labels(pod).items()]
     args += [f"--annotation={k}={v}" for k, v in cri_annotations(pod).items()]
     ctr(str(socket), *args, pod.image, pod.container_id, *pod.command)

@@ -25,6 +25,7 @@ PLAN_STATE = "plan-state.json"
 FINAL_STATES = frozenset(
     {
         "verified",
+        "not-effective",
         "succeeded",
         "success",
         "done",

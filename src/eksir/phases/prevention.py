@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from eksir.actions.prevention.admission_policy import POLICY_NAME, denial_names_policy, violating_namespaces
 from eksir.actions.prevention.psa import PsaLevel, dry_run_psa
 from eksir.actions.prevention.rbac import pod_create_grants
 from eksir.actions.prevention.replay import (
@@ -32,13 +33,27 @@ from eksir.engine.steps import run_steps
 from eksir.engine.tracks import PREVENTION
 from eksir.errors import BadInputError, EksirError, RefusedError
 from eksir.models.finding import Finding
-from eksir.playbooks.post_incident import enforce_pod_security_step, suppression_filter_step
+from eksir.playbooks.post_incident import (
+    deny_privileged_step,
+    enforce_pod_security_step,
+    suppression_filter_step,
+)
 from eksir.report.build import ASSESSMENT_DOC, PROOF_DOC, load_finding
 from eksir.report.policies import policy_files
 from eksir.store.case_store import CaseHandle
 from eksir.store.record import load_record
 
-__all__ = ["PsaLevel", "assess", "attacker_identity", "create_suppression_filter", "enforce", "prove"]
+__all__ = [
+    "PsaLevel",
+    "assess",
+    "attacker_identity",
+    "create_suppression_filter",
+    "deny_cluster_wide",
+    "enforce",
+    "prove",
+    "prove_cluster_wide",
+]
+CLUSTER_PROOF_DOC = "prevention/cluster-proof.json"
 
 
 def _json(value: Any) -> bytes:
@@ -119,20 +134,50 @@ def prove(handle: CaseHandle, api: Any, namespace: str | None = None) -> dict[st
     """Dry-run the attacker's pod spec through `api` (the responder's client); record and return the proof."""
     finding = case_finding(handle)
     ns = target_namespace(finding, namespace)
-    identity = attacker_identity(finding)
-    record = load_record(handle)
-    request = audit_pod_request(record.hunt(), ns, finding.workload.name if finding.workload else None)
-    if request is not None:
-        pod, source = pod_from_audit(request), "audit requestObject (hunt)"
-    else:
-        try:
-            pod, source = pod_from_finding(finding), "finding workload details"
-        except ValueError as exc:
-            raise BadInputError(str(exc)) from exc
-    proof = replay_pod_create(api, ns, pod, identity, source)
+    pod, source = _attacker_pod(handle, finding, ns)
+    proof = replay_pod_create(api, ns, pod, attacker_identity(finding), source)
     handle.write_document(PROOF_DOC, _json(proof), "prevention-proof")
     event = "prevention.proven" if proof["result"] == "proven" else "prevention.not-proven"
     handle.append(event, {"status": proof["status"], "result": proof["result"], "detail": proof["message"]})
+    return proof
+
+
+def _attacker_pod(handle: CaseHandle, finding: Finding, namespace: str) -> tuple[dict[str, Any], str]:
+    """The attacker's exact pod spec (the audit requestObject the hunt found), else the finding's."""
+    hunt = load_record(handle).hunt()
+    request = audit_pod_request(hunt, namespace, finding.workload.name if finding.workload else None)
+    if request is not None:
+        return pod_from_audit(request), "audit requestObject (hunt)"
+    try:
+        return pod_from_finding(finding), "finding workload details"
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from exc
+
+
+def deny_cluster_wide(
+    handle: CaseHandle, api: Any, ctx: ContextFactory, gate: ApprovalGate, probe_namespace: str | None = None
+) -> StepRecord:
+    """Apply `k8s.deny_privileged_pods` with the exemptions read from what runs now (shown for approval)."""
+    finding = case_finding(handle)
+    attacker_uid = finding.workload.uid if finding.workload else None
+    exempt = violating_namespaces(api, attacker_uid)
+    probe = probe_namespace or next((ns for ns in ("default", "eksir-probe") if ns not in exempt), "default")
+    return run_steps(handle, PREVENTION, [deny_privileged_step(exempt, probe)], ctx, gate)[0]
+
+
+def prove_cluster_wide(handle: CaseHandle, api: Any, namespace: str = "default") -> dict[str, Any]:
+    """Replay the attacker's pod spec into another namespace (dry run, by the responder): proven when the
+    cluster-wide policy refuses it by name (an RBAC or other refusal proves nothing)."""
+    finding = case_finding(handle)
+    pod, source = _attacker_pod(handle, finding, target_namespace(finding, None))
+    proof = replay_pod_create(api, namespace, pod, attacker_identity(finding), source)
+    if denial_names_policy(proof["status"], proof["message"]):
+        proof["result"] = "proven"
+    elif proof["result"] == "proven":  # refused, but by Pod Security labels there, not by the cluster policy
+        proof["result"] = f"refused-but-not-by-{POLICY_NAME}"
+    handle.write_document(CLUSTER_PROOF_DOC, _json(proof), "prevention-proof")
+    event = "prevention.cluster-proven" if proof["result"] == "proven" else "prevention.cluster-not-proven"
+    handle.append(event, {"namespace": namespace, "status": proof["status"], "detail": proof["message"]})
     return proof
 
 

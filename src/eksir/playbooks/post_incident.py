@@ -15,6 +15,7 @@ from typing import Literal
 from eksir.actions.base import ActionParams, Phase
 from eksir.actions.closeout.findings import FeedbackParams, GuardDutyFindingParams, ResolveParams
 from eksir.actions.closeout.snapshots import ShareSnapshotParams
+from eksir.actions.prevention.admission_policy import DenyPrivilegedParams
 from eksir.actions.prevention.pod_security import EnforcePodSecurityParams
 from eksir.actions.prevention.psa import PsaLevel
 from eksir.actions.prevention.suppression import CreateFilterParams
@@ -37,6 +38,12 @@ def enforce_pod_security_step(namespace: str, level: PsaLevel) -> PlanStep:
     params = EnforcePodSecurityParams(namespace=namespace, level=level)
     why = f"enforce Pod Security `{level.value}` so the attacker's privileged pod is refused at admission"
     return _step(f"prevent-psa-{namespace}", "k8s.enforce_pod_security", params, None, why)
+
+
+def deny_privileged_step(exempt_namespaces: list[str], probe_namespace: str) -> PlanStep:
+    params = DenyPrivilegedParams(exempt_namespaces=exempt_namespaces, probe_namespace=probe_namespace)
+    why = "refuse the attacker's pod in every namespace, not only the incident's (PSA labels hold one)"
+    return _step("prevent-cluster-admission-policy", "k8s.deny_privileged_pods", params, None, why)
 
 
 def suppression_filter_step(params: CreateFilterParams) -> PlanStep:

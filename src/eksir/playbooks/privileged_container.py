@@ -38,6 +38,10 @@ class PlaybookOptions:
     capture_wait_seconds: float | None = None
     """How long capture's verify waits for the command, and for its uploads (None: the action's defaults)."""
     keep_ssm_egress: bool = True
+    strict_isolation: bool = False
+    """`--strict-isolation`: the isolation group starts with no egress at all (not even the SSM endpoints)."""
+    isolate_subnet: bool = False
+    """`--isolate-subnet`: a deny-all network ACL on the node's subnets too (tracked flows; whole subnet)."""
     audit_lookback: timedelta = timedelta(hours=24)
     extra_notes: tuple[str, ...] = field(default=())
 
@@ -104,6 +108,14 @@ def _pod_steps(b: _Builder) -> None:
         "Cut the attacker's pod off (deny-all NetworkPolicy on a case label on this exact pod, by uid); "
         "destroys no evidence, so it starts at once.",
     )
+    if pod is not None and (pod.host_network or not pod.owner_chain):
+        why = "uses the host network" if pod.host_network else "is standalone (no ownerReferences)"
+        b.note(
+            "pod",
+            f"the pod {why}: a NetworkPolicy will not isolate it (never for hostNetwork; the VPC CNI applies "
+            "none to standalone pods); node isolation is the primary control.",
+            WARN,
+        )
     if b.resolution.node is not None and b.resolution.node.fargate:
         b.note(
             "pod",
@@ -231,15 +243,50 @@ def _pause_steps(b: _Builder, iid: str, container_ids: list[str], capture: str, 
 
 
 def _isolate_instance(b: _Builder, iid: str, after: tuple[str, ...]) -> None:
+    """Isolate (egress to the VPC's SSM endpoints only, or none when strict), then once capture is verified
+    remove that egress and switch the metadata endpoint off; the subnet NACL only when asked for."""
     captured = any(key.startswith("ssm.capture_volatile") for key in after)
-    keep_ssm = b.options.keep_ssm_egress or not captured
-    b.add(
+    keep_ssm = b.options.keep_ssm_egress and not b.options.strict_isolation
+    isolate = b.add(
         "ec2.isolate_instance",
         {"instance_id": iid, "keep_ssm_egress": keep_ssm},
-        "Isolation security group on every ENI; runs only after capture and snapshots are verified, "
-        "because an egress-less group also stops SSM Run Command.",
+        "Isolation security group on every ENI (pods' branch ENIs too), each passed through an allow-all "
+        "group so tracked connections are cut; runs after capture and snapshots are verified.",
         after=after,
     )
+    last = (isolate,)
+    if keep_ssm and captured:
+        last = (
+            b.add(
+                "ec2.tighten_isolation",
+                {"instance_id": iid},
+                "Capture is verified: the SSM endpoints egress is now only a way out; remove it.",
+                after=(isolate, *after),
+            ),
+        )
+    if captured or b.options.strict_isolation:
+        b.add(
+            "ec2.disable_metadata",
+            {"instance_id": iid},
+            "Security groups do not filter the metadata service: switch it off (node-role credentials).",
+            after=(*last, *after),
+        )
+    else:
+        b.note(
+            "node",
+            "no volatile capture planned: the isolation group keeps tcp/443 to the VPC's SSM endpoints "
+            "and the metadata endpoint stays on, so evidence can still be collected; "
+            "--strict-isolation closes both.",
+            WARN,
+        )
+    if b.options.isolate_subnet:
+        b.add(
+            "ec2.deny_subnet_nacl",
+            {"instance_id": iid},
+            "Stateless cut of tracked flows (NAT gateway, load balancer, ICMP): the WHOLE subnet loses "
+            "its network.",
+            after=last,
+        )
 
 
 def _identity_notes(finding: Finding, resolution: Resolution) -> list[PlanNote]:

@@ -35,6 +35,9 @@ STEP_NUMBERS: dict[str, int] = {
     "ec2.isolate_instance": 16,
     "k8s.secrets_worklist": 17,
     "logs.audit_actor_changes": 18,
+    "ec2.tighten_isolation": 19,
+    "ec2.disable_metadata": 20,
+    "ec2.deny_subnet_nacl": 21,
 }
 
 PHASES: dict[str, Phase] = {
@@ -51,6 +54,9 @@ DESTRUCTIVE_ACTIONS: frozenset[str] = frozenset(
         "k8s.orphan_pod",
         "k8s.cordon_node",
         "ec2.isolate_instance",
+        "ec2.tighten_isolation",
+        "ec2.disable_metadata",
+        "ec2.deny_subnet_nacl",
         "ssm.pause_container",
         "iam.deactivate_access_key",
         "iam.revoke_role_sessions",

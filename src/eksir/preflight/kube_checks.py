@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from eksir.actions.containment.netpol import enforcing_cnis
+from eksir.actions.containment.netpol import CNI_NAMESPACES, VPC_CNI, enforcing_cnis
 from eksir.clients.k8s_rest import create_object, list_objects
 from eksir.errors import EksirError
 from eksir.models.k8s_object import ObjectRef
@@ -99,8 +99,10 @@ def network_policy(api: Any) -> CheckResult:
         return skipped("networkpolicy enforcement", f"could not list the CNI DaemonSets ({exc.message})")
     if not found:
         fix = "enable the VPC CNI network policy agent (enableNetworkPolicy) or run Calico/Cilium"
-        return failed("networkpolicy enforcement", "no CNI in kube-system enforces NetworkPolicy", fix)
-    return passed("networkpolicy enforcement", f"enforced by {', '.join(found)}")
+        where = ", ".join(CNI_NAMESPACES)
+        return failed("networkpolicy enforcement", f"no CNI DaemonSet in {where} enforces NetworkPolicy", fix)
+    note = "; the VPC CNI never applies policies to standalone pods" if VPC_CNI in found else ""
+    return passed("networkpolicy enforcement", f"enforced by {', '.join(found)}{note}")
 
 
 def node_instance_ids(api: Any) -> list[str]:

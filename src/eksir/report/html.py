@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from eksir.report.markdown import TIMELINE_LIMIT
 from eksir.report.model import Report, utc_text
-from eksir.report.status import status_tone
+from eksir.report.status import status_label, status_tone
 from eksir.report.svg import timeline_svg
 
 _STATE_LIMIT = 4000
@@ -81,6 +81,7 @@ def render_html(report: Report) -> str:
         c=report.custody,
         t=_time,
         tone=status_tone,
+        label=status_label,
         state=_state,
         impact=[
             ("Data read", "data_read", brief.data_read),

@@ -28,6 +28,14 @@ def state_text(value: Any, limit: int = 300) -> str:
     return cell(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
+def status_text(step: StepRow, limit: int = 300) -> str:
+    """The status; a step applied but not effective carries its reason (it must never read as done)."""
+    if step.status != "not-effective":
+        return step.status
+    detail = step.detail if len(step.detail) <= limit else step.detail[: limit - 1] + "…"
+    return f"NOT EFFECTIVE: {detail}"
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
@@ -42,7 +50,7 @@ def _steps(title: str, steps: list[StepRow]) -> list[str]:
         [
             s.step_id,
             s.action_id,
-            s.status,
+            status_text(s),
             s.approver or "n/a",
             utc_text(s.applied_at),
             utc_text(s.verified_at),

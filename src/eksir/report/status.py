@@ -30,6 +30,17 @@ STATUS_TONES: dict[str, Tone] = {
 }
 
 
+STATUS_LABELS: dict[str, str] = {
+    "not-effective": "NOT EFFECTIVE",
+}
+"""Statuses spelled out where a reader could take them for done (the reason is in the step's detail)."""
+
+
+def status_label(status: str) -> str:
+    """How the HTML report writes a status: its label when it has one, else the status itself."""
+    return STATUS_LABELS.get(status, status)
+
+
 def status_tone(status: str) -> Tone:
     """The tone of a status; `neutral` for one this table does not know."""
     return STATUS_TONES.get(status, "neutral")

@@ -1,18 +1,21 @@
-"""`ec2.isolate_instance`: move every ENI of the node to a case-named isolation security group.
+"""`ec2.isolate_instance`: move every ENI of the node, and of its pods, to a case-named isolation group.
 
-Why every ENI: VPC CNI nodes carry several ENIs (pod IPs live on the secondary ones), and changing only the
-primary leaves pods reachable. Why per-ENI `ModifyNetworkInterfaceAttribute`:
-`ModifyInstanceAttribute(Groups)` fails on multi-ENI instances. Why 443 egress by default: an egress-less
-group also stops SSM Run Command, so volatile capture would become impossible; the responder can close it
-(`keep_ssm_egress=false`) once capture is verified. The original groups of each ENI are tagged on the
-isolation group before the ENI is touched, so a re-run after a crash restores the true originals, not the
-isolation group.
+Why every ENI: VPC CNI nodes carry several ENIs (pod IPs live on the secondary ones), and pods with their own
+security groups use branch ENIs checked independently of the node's groups (ec2_network). Why per-ENI
+`ModifyNetworkInterfaceAttribute`: `ModifyInstanceAttribute(Groups)` fails on multi-ENI instances. Why through
+an allow-all group first: changing security groups does not interrupt tracked connections (EC2 user guide,
+security-group-connection-tracking), so a reverse shell would survive; a flow allowed by `0.0.0.0/0` in both
+directions is untracked, and an untracked flow stops when its rule goes. AWSSupport-ContainEC2Instance does
+exactly this (all-access group, then the containment group). ICMP, and flows through a NAT gateway or a load
+balancer, stay tracked: the opt-in subnet NACL (ec2.deny_subnet_nacl) cuts those. Egress: only tcp/443 to the
+VPC's SSM interface endpoints and the S3 gateway endpoint (so capture can still run), none when strict or once
+ec2.tighten_isolation runs. The original groups of each ENI are tagged on the isolation group before the ENI
+is touched, so a re-run after a crash restores the true originals, not the isolation group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -27,23 +30,30 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, case_tags, require_live
+from eksir.actions.containment.ec2_network import (
+    egress_rules,
+    find_group,
+    group_rules,
+    node_enis,
+    open_to_anywhere,
+    rule_atoms,
+    ssm_path,
+    strip_rules,
+)
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from types_boto3_ec2.type_defs import IpPermissionTypeDef, NetworkInterfaceTypeDef
+    from types_boto3_ec2.type_defs import IpPermissionTypeDef
 
 ORIGINAL_GROUPS_TAG = "eksir.io/original-groups:"
-HTTPS_EGRESS: IpPermissionTypeDef = {
-    "IpProtocol": "tcp",
-    "FromPort": 443,
-    "ToPort": 443,
-    "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "eksir: SSM Run Command for volatile capture"}],
-}
+ALLOW_ALL: list[IpPermissionTypeDef] = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
 ISOLATION_WARNINGS = (
-    "security-group changes do not cut already tracked connections; add a NACL deny on the subnet to cut "
-    "them at once",
+    "connections through a NAT gateway or load balancer, and ICMP, stay tracked after the group change: "
+    "add the subnet NACL step (--isolate-subnet) to cut them at once",
+    "the instance metadata service is not filtered by security groups: it is disabled by its own step "
+    "after capture (ec2.disable_metadata)",
     "the kubelet loses the API server: the node goes NotReady and its pods are evicted after about 300 s; "
     "`kubectl exec/logs` to this node stop working",
     "managed node groups with node auto repair replace nodes that stay NotReady: disable auto repair first",
@@ -63,86 +73,66 @@ def describe_instance(ctx: ActionContext, instance_id: str) -> dict[str, Any]:
 class IsolateInstanceParams(ActionParams):
     instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
     keep_ssm_egress: bool = True
+    """Egress tcp/443 to the VPC's SSM interface endpoints and S3 gateway endpoint only; False: none."""
+    cut_tracked: bool = True
+    """Pass each ENI through an allow-all group first, so tracked connections are cut (see the docstring)."""
 
 
 def group_name(ctx: ActionContext) -> str:
     return f"eksir-isolation-{ctx.case_id}"
 
 
-def _enis(ctx: ActionContext, instance_id: str) -> list[NetworkInterfaceTypeDef]:
-    with aws_call(f"list network interfaces of {instance_id}"):
-        pages = (
-            ctx.aws("ec2")
-            .get_paginator("describe_network_interfaces")
-            .paginate(Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}])
-        )
-        return [eni for page in pages for eni in page["NetworkInterfaces"]]
+def allow_all_name(ctx: ActionContext) -> str:
+    return f"eksir-allow-all-{ctx.case_id}"
 
 
-def _find_group(ctx: ActionContext, vpc_id: str) -> dict[str, Any] | None:
-    with aws_call(f"find security group {group_name(ctx)}"):
-        groups = ctx.aws("ec2").describe_security_groups(
-            Filters=[
-                {"Name": "group-name", "Values": [group_name(ctx)]},
-                {"Name": "vpc-id", "Values": [vpc_id]},
-            ]
-        )["SecurityGroups"]
-    return dict(groups[0]) if groups else None
-
-
-def _rule_keys(rules: Sequence[Mapping[str, Any]]) -> set[tuple[Any, ...]]:
-    """Comparable form of security-group rules (protocol, ports, CIDRs), ignoring descriptions."""
-    keys = set()
-    for rule in rules:
-        cidrs = tuple(sorted(r["CidrIp"] for r in rule.get("IpRanges", [])))
-        cidrs6 = tuple(sorted(r["CidrIpv6"] for r in rule.get("Ipv6Ranges", [])))
-        peers = tuple(sorted(p["GroupId"] for p in rule.get("UserIdGroupPairs", [])))
-        keys.add((rule["IpProtocol"], rule.get("FromPort"), rule.get("ToPort"), cidrs, cidrs6, peers))
-    return keys
-
-
-def _strip_rules(rules: Sequence[Mapping[str, Any]]) -> list[IpPermissionTypeDef]:
-    """Rules as Revoke* accepts them (DescribeSecurityGroups adds fields Revoke rejects on some stacks).
-
-    Each rule keeps only IpPermission's own keys, hence the cast: the filter is by name, not by type.
-    """
-    keep = ("IpProtocol", "FromPort", "ToPort", "IpRanges", "Ipv6Ranges", "UserIdGroupPairs", "PrefixListIds")
-    return [
-        cast("IpPermissionTypeDef", {k: v for k, v in rule.items() if k in keep and v != []})
-        for rule in rules
-    ]
-
-
-def _ensure_group(ctx: ActionContext, vpc_id: str, keep_ssm_egress: bool) -> dict[str, Any]:
-    """Create (or reuse) the isolation group and make its rules exactly: no ingress, egress 443 or nothing."""
-    ec2 = ctx.aws("ec2")
-    group = _find_group(ctx, vpc_id)
+def _create_group(ctx: ActionContext, name: str, vpc_id: str, purpose: str) -> dict[str, Any]:
+    """Create (or reuse) a case-tagged group; raises NotFoundError when it cannot be read back."""
+    group = find_group(ctx, name, vpc_id)
     if group is None:
-        with aws_call(f"create security group {group_name(ctx)} in {vpc_id}"):
-            ec2.create_security_group(
-                GroupName=group_name(ctx),
-                Description=f"eksir isolation for case {ctx.case_id}: no ingress, egress 443 only or none",
+        with aws_call(f"create security group {name} in {vpc_id}"):
+            ctx.aws("ec2").create_security_group(
+                GroupName=name,
+                Description=f"eksir {purpose} for case {ctx.case_id}",
                 VpcId=vpc_id,
-                TagSpecifications=[
-                    {"ResourceType": "security-group", "Tags": case_tags(ctx, Name=group_name(ctx))}
-                ],
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": case_tags(ctx, Name=name)}],
             )
-        group = _find_group(ctx, vpc_id)
+        group = find_group(ctx, name, vpc_id)
         if group is None:
-            raise NotFoundError(f"security group {group_name(ctx)} vanished right after creation")
-    gid = group["GroupId"]
-    desired = [HTTPS_EGRESS] if keep_ssm_egress else []
-    with aws_call(f"set the rules of isolation group {gid}"):
-        if group.get("IpPermissions"):
-            ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=_strip_rules(group["IpPermissions"]))
-        if _rule_keys(group.get("IpPermissionsEgress", [])) != _rule_keys(desired):
+            raise NotFoundError(f"security group {name} vanished right after creation")
+    return group
+
+
+def _set_rules(ctx: ActionContext, group: dict[str, Any], ingress: list[Any], egress: list[Any]) -> None:
+    """Make a group's rules exactly `ingress` and `egress` (compared as atoms, descriptions ignored)."""
+    ec2, gid = ctx.aws("ec2"), group["GroupId"]
+    with aws_call(f"set the rules of security group {gid}"):
+        if rule_atoms(group.get("IpPermissions", [])) != rule_atoms(ingress):
+            if group.get("IpPermissions"):
+                ec2.revoke_security_group_ingress(
+                    GroupId=gid, IpPermissions=strip_rules(group["IpPermissions"])
+                )
+            if ingress:
+                ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=ingress)
+        if rule_atoms(group.get("IpPermissionsEgress", [])) != rule_atoms(egress):
             if group.get("IpPermissionsEgress"):
                 ec2.revoke_security_group_egress(
-                    GroupId=gid, IpPermissions=_strip_rules(group["IpPermissionsEgress"])
+                    GroupId=gid, IpPermissions=strip_rules(group["IpPermissionsEgress"])
                 )
-            if desired:
-                ec2.authorize_security_group_egress(GroupId=gid, IpPermissions=desired)
-    return group
+            if egress:
+                ec2.authorize_security_group_egress(GroupId=gid, IpPermissions=egress)
+
+
+def desired_egress(ctx: ActionContext, vpc_id: str, keep_ssm_egress: bool) -> list[IpPermissionTypeDef]:
+    return egress_rules(ssm_path(ctx, vpc_id)) if keep_ssm_egress else []
+
+
+def _delete_group(ctx: ActionContext, group_id: str) -> None:
+    try:
+        with aws_call(f"delete security group {group_id}"):
+            ctx.aws("ec2").delete_security_group(GroupId=group_id)
+    except NotFoundError:
+        pass
 
 
 def _set_groups(ctx: ActionContext, instance_id: str, eni_id: str, groups: list[str], single: bool) -> None:
@@ -163,16 +153,19 @@ class IsolateInstance(Action[IsolateInstanceParams]):
     spec = ActionSpec(
         id="ec2.isolate_instance",
         phase=Phase.CONTAINMENT,
-        title="Isolate the node with a case security group on every ENI",
+        title="Isolate the node (every ENI, its pods' branch ENIs too) with a case security group",
         iam_actions=(
             "ec2:DescribeInstances",
             "ec2:DescribeNetworkInterfaces",
             "ec2:DescribeSecurityGroups",
+            "ec2:DescribeVpcEndpoints",
+            "ec2:DescribePrefixLists",
             "ec2:CreateSecurityGroup",
             "ec2:CreateTags",
             "ec2:RevokeSecurityGroupEgress",
             "ec2:RevokeSecurityGroupIngress",
             "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:AuthorizeSecurityGroupIngress",
             "ec2:ModifyNetworkInterfaceAttribute",
             "ec2:ModifyInstanceAttribute",
             "ec2:DeleteSecurityGroup",
@@ -190,30 +183,38 @@ class IsolateInstance(Action[IsolateInstanceParams]):
         warnings = list(ISOLATION_WARNINGS)
         if not params.keep_ssm_egress:
             warnings.append("no egress at all also stops SSM Run Command: capture volatile evidence first")
-        group = _find_group(ctx, instance["VpcId"])
-        enis = _enis(ctx, params.instance_id)
+        elif missing := ssm_path(ctx, instance["VpcId"]).missing:
+            warnings.append(
+                f"no VPC interface endpoint for {', '.join(missing)}: SSM Run Command cannot reach the "
+                "isolated node; capture volatile evidence first"
+            )
+        group = find_group(ctx, group_name(ctx), instance["VpcId"])
+        attached, branches = node_enis(ctx, params.instance_id)
         applied = group is not None and all(
-            [g["GroupId"] for g in eni["Groups"]] == [group["GroupId"]] for eni in enis
+            [g["GroupId"] for g in eni["Groups"]] == [group["GroupId"]] for eni in [*attached, *branches]
         )
         return CheckOutcome(
             ok=True,
-            detail=f"{params.instance_id} ({instance['State']['Name']}) has {len(enis)} ENI(s) "
-            f"in {instance['VpcId']}",
+            detail=f"{params.instance_id} ({instance['State']['Name']}) has {len(attached)} ENI(s) and "
+            f"{len(branches)} pod branch ENI(s) in {instance['VpcId']}",
             warnings=tuple(warnings),
             already_applied=applied,
         )
 
     def plan(self, ctx: ActionContext, params: IsolateInstanceParams) -> PlannedChange:
         instance = describe_instance(ctx, params.instance_id)
-        diff = [
-            f"+ security group {group_name(ctx)} in {instance['VpcId']}: no ingress, egress "
-            + ("tcp/443 to 0.0.0.0/0 (SSM)" if params.keep_ssm_egress else "none")
-        ]
-        for eni in _enis(ctx, params.instance_id):
+        path = ssm_path(ctx, instance["VpcId"])
+        egress = path.describe() if params.keep_ssm_egress else "none"
+        diff = [f"+ security group {group_name(ctx)} in {instance['VpcId']}: no ingress, egress {egress}"]
+        if params.cut_tracked:
+            diff.append(f"+ security group {allow_all_name(ctx)} (transient): every ENI passes through it")
+        attached, branches = node_enis(ctx, params.instance_id)
+        for eni in [*attached, *branches]:
+            kind = " (pod branch ENI)" if eni in branches else ""
             current = " ".join(g["GroupId"] for g in eni["Groups"])
             diff += [
-                f"- {eni['NetworkInterfaceId']}: {current}",
-                f"+ {eni['NetworkInterfaceId']}: {group_name(ctx)}",
+                f"- {eni['NetworkInterfaceId']}{kind}: {current}",
+                f"+ {eni['NetworkInterfaceId']}{kind}: {group_name(ctx)}",
             ]
         return PlannedChange(
             summary=f"Isolate {params.instance_id} ({instance.get('PrivateDnsName', '')}) on every ENI",
@@ -227,13 +228,35 @@ class IsolateInstance(Action[IsolateInstanceParams]):
 
     def apply(self, ctx: ActionContext, params: IsolateInstanceParams) -> dict[str, Any]:
         require_live(ctx, self.spec)
-        ec2 = ctx.aws("ec2")
         vpc_id = describe_instance(ctx, params.instance_id)["VpcId"]
-        group = _ensure_group(ctx, vpc_id, params.keep_ssm_egress)
+        egress = desired_egress(ctx, vpc_id, params.keep_ssm_egress)
+        group = _create_group(ctx, group_name(ctx), vpc_id, "isolation: no ingress, SSM endpoints or nothing")
+        _set_rules(ctx, group, [], egress)
+        transit = None
+        if params.cut_tracked:
+            transit = _create_group(ctx, allow_all_name(ctx), vpc_id, "transient allow-all (untracks flows)")
+            _set_rules(ctx, transit, ALLOW_ALL, ALLOW_ALL)
+        originals = self._move_enis(ctx, params, group, transit)
+        if transit is not None:
+            _delete_group(ctx, transit["GroupId"])
+        return {
+            "instance_id": params.instance_id,
+            "vpc_id": vpc_id,
+            "security_group_id": group["GroupId"],
+            "keep_ssm_egress": params.keep_ssm_egress,
+            "egress": egress,
+            "original_groups": originals,
+        }
+
+    def _move_enis(
+        self, ctx: ActionContext, params: IsolateInstanceParams, group: dict[str, Any], transit: Any
+    ) -> dict[str, list[str]]:
+        """Record each ENI's groups on the isolation group, then move it (through `transit` if given)."""
         gid, recorded = group["GroupId"], _group_tags(group)
+        attached, branches = node_enis(ctx, params.instance_id)
+        single = len(attached) == 1
         originals: dict[str, list[str]] = {}
-        enis = _enis(ctx, params.instance_id)
-        for eni in enis:
+        for eni in [*attached, *branches]:
             eni_id = eni["NetworkInterfaceId"]
             current = [g["GroupId"] for g in eni["Groups"]]
             if current == [gid]:
@@ -241,43 +264,46 @@ class IsolateInstance(Action[IsolateInstanceParams]):
                 continue
             originals[eni_id] = current
             with aws_call(f"record the groups of {eni_id} on {gid}"):
-                ec2.create_tags(
+                ctx.aws("ec2").create_tags(
                     Resources=[gid], Tags=[{"Key": ORIGINAL_GROUPS_TAG + eni_id, "Value": " ".join(current)}]
                 )
-            _set_groups(ctx, params.instance_id, eni_id, [gid], single=len(enis) == 1)
-        return {
-            "instance_id": params.instance_id,
-            "vpc_id": vpc_id,
-            "security_group_id": gid,
-            "keep_ssm_egress": params.keep_ssm_egress,
-            "original_groups": originals,
-        }
+            primary = single and eni in attached
+            if transit is not None:
+                _set_groups(ctx, params.instance_id, eni_id, [transit["GroupId"]], single=primary)
+            _set_groups(ctx, params.instance_id, eni_id, [gid], single=primary)
+        return originals
 
     def verify(
         self, ctx: ActionContext, params: IsolateInstanceParams, applied: dict[str, Any]
     ) -> VerifyOutcome:
+        """Read back every ENI's groups and every rule of those groups: isolation group only, no ingress,
+        egress exactly the recorded endpoint rules, nothing open to 0.0.0.0/0."""
         gid = str(applied["security_group_id"])
+        attached, branches = node_enis(ctx, params.instance_id)
         observed = {
-            e["NetworkInterfaceId"]: [g["GroupId"] for g in e["Groups"]]
-            for e in _enis(ctx, params.instance_id)
+            e["NetworkInterfaceId"]: [g["GroupId"] for g in e["Groups"]] for e in [*attached, *branches]
         }
-        with aws_call(f"read isolation group {gid}"):
-            group = ctx.aws("ec2").describe_security_groups(GroupIds=[gid])["SecurityGroups"][0]
-        desired = [HTTPS_EGRESS] if params.keep_ssm_egress else []
+        rules = group_rules(ctx, sorted({g for groups in observed.values() for g in groups} | {gid}))
         problems = [f"{eni} has {groups}" for eni, groups in observed.items() if groups != [gid]]
-        if group.get("IpPermissions"):
-            problems.append(f"{gid} allows ingress")
-        if _rule_keys(group.get("IpPermissionsEgress", [])) != _rule_keys(desired):
-            problems.append(f"{gid} egress differs from the isolation rules")
+        problems += [f"{g} is open to anywhere" for g, r in rules.items() if open_to_anywhere(r["egress"])]
+        ours = rules.get(gid)
+        if ours is None:
+            problems.append(f"isolation group {gid} is missing")
+        else:
+            if ours["ingress"]:
+                problems.append(f"{gid} allows ingress")
+            desired = applied.get("egress", [])
+            if rule_atoms(ours["egress"]) != rule_atoms(desired):
+                problems.append(f"{gid} egress differs from the isolation rules")
         return VerifyOutcome(
             ok=not problems and bool(observed),
             detail="; ".join(problems)
             or f"all {len(observed)} ENI(s) of {params.instance_id} are in {gid} only",
-            observed={"enis": observed, "egress": group.get("IpPermissionsEgress", [])},
+            observed={"enis": observed, "rules": rules},
         )
 
     def rollback(self, ctx: ActionContext, params: IsolateInstanceParams, applied: dict[str, Any]) -> None:
-        """Put each ENI back in its recorded groups, then delete the isolation group; skip ENIs gone."""
+        """Put each ENI back in its recorded groups, then delete the case's groups; skip ENIs gone."""
         require_live(ctx, self.spec)
         ec2 = ctx.aws("ec2")
         originals = {k: list(v) for k, v in dict(applied.get("original_groups", {})).items() if v}
@@ -288,12 +314,12 @@ class IsolateInstance(Action[IsolateInstanceParams]):
                     Filters=[{"Name": "network-interface-id", "Values": sorted(originals) or ["none"]}]
                 )["NetworkInterfaces"]
             }
-        single = len(_enis(ctx, params.instance_id)) == 1
+        attached, _branches = node_enis(ctx, params.instance_id)
+        single_id = attached[0]["NetworkInterfaceId"] if len(attached) == 1 else None
         for eni_id, groups in originals.items():
             if eni_id in existing:
-                _set_groups(ctx, params.instance_id, eni_id, groups, single=single and len(originals) == 1)
-        try:
-            with aws_call(f"delete isolation group {applied['security_group_id']}"):
-                ec2.delete_security_group(GroupId=str(applied["security_group_id"]))
-        except NotFoundError:
-            pass
+                _set_groups(ctx, params.instance_id, eni_id, groups, single=eni_id == single_id)
+        _delete_group(ctx, str(applied["security_group_id"]))
+        transit = find_group(ctx, allow_all_name(ctx), str(applied.get("vpc_id", "")))
+        if transit is not None:
+            _delete_group(ctx, transit["GroupId"])

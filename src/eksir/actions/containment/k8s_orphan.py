@@ -25,12 +25,12 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.containment.casework import json_pointer, require_live, to_json
-from eksir.actions.containment.netpol import selector_matches
+from eksir.actions.containment.netpol import selector_matches, survey_cnis
 from eksir.actions.containment.podref import PodParams, read_pod
 from eksir.actions.registry import register_action
 from eksir.clients.k8s import k8s_call
 from eksir.clients.k8s_api import apps, core
-from eksir.errors import NotFoundError, RefusedError
+from eksir.errors import EksirError, NotFoundError, RefusedError
 
 ORPHANED_FROM = "eksir.io/orphaned-from"
 
@@ -53,6 +53,25 @@ def selected_keys(selector: dict[str, Any]) -> list[str]:
     return sorted(set(keys))
 
 
+def _isolation_needs_owner(ctx: ActionContext) -> str | None:
+    """Why removing the ownerReference would switch the pod's isolation off, or None when it would not.
+
+    The VPC CNI applies no network policy to a pod without ownerReferences (EKS user guide,
+    cni-network-policy): where it is the only CNI that could enforce, an orphaned pod leaves quarantine.
+    Calico and Cilium have no such limit. When the CNI cannot be read, the pod is not orphaned.
+    """
+    try:
+        survey = survey_cnis(ctx.k8s())
+    except EksirError as exc:
+        return f"could not tell which CNI enforces NetworkPolicy ({exc.message})"
+    if survey.only_vpc_cni:
+        return (
+            "the VPC CNI applies network policies only to pods with ownerReferences; orphaning would "
+            "switch this pod's isolation off"
+        )
+    return None
+
+
 @register_action
 class OrphanPod(Action[PodParams]):
     spec = ActionSpec(
@@ -62,6 +81,7 @@ class OrphanPod(Action[PodParams]):
         rbac=(
             RbacRule(("",), ("pods",), ("get", "patch")),
             RbacRule(("apps",), ("replicasets",), ("get",)),
+            RbacRule(("apps",), ("daemonsets",), ("list",)),
         ),
         destructive=True,
         reversible=True,
@@ -84,6 +104,8 @@ class OrphanPod(Action[PodParams]):
                 detail=f"pod {params.pod_name} has no controller; nothing to orphan",
                 already_applied=ORPHANED_FROM in annotations,
             )
+        if (held := _isolation_needs_owner(ctx)) is not None:
+            return CheckOutcome(ok=False, detail=f"not orphaning pod {params.pod_name}: {held}")
         if owner["kind"] != "ReplicaSet":
             return CheckOutcome(
                 ok=False,

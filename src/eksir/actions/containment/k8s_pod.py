@@ -34,7 +34,12 @@ from eksir.actions.containment.casework import (
     to_json,
 )
 from eksir.actions.containment.k8s_orphan import OrphanPod
-from eksir.actions.containment.netpol import admits_traffic, cni_warnings, selector_matches
+from eksir.actions.containment.netpol import (
+    NOT_EFFECTIVE_PREFIX,
+    admits_traffic,
+    isolation_limits,
+    selector_matches,
+)
 from eksir.actions.containment.podref import PodParams, read_pod
 from eksir.actions.registry import register_action
 from eksir.clients.k8s import k8s_call
@@ -88,20 +93,14 @@ def allow_policies_selecting(
     ]
 
 
-def _pod_warnings(pod: dict[str, Any]) -> list[str]:
-    warnings = [
+def _pod_warnings(ctx: ActionContext, pod: dict[str, Any]) -> list[str]:
+    """Why the deny-all would contain nothing (netpol.isolation_limits), then what it cannot do anyway."""
+    limits = [NOT_EFFECTIVE_PREFIX + limit for limit in isolation_limits(ctx.k8s(), pod)]
+    return [
+        *limits,
         "a deny-all also blocks DNS and the instance metadata service for the pod; connections "
-        "established before the policy may survive depending on the CNI"
+        "established before the policy may survive depending on the CNI",
     ]
-    spec = pod.get("spec", {})
-    if spec.get("hostNetwork"):
-        warnings.append("the pod uses the host network: NetworkPolicy does not isolate it; isolate the node")
-    if str(spec.get("nodeName", "")).startswith("fargate-"):
-        warnings.append(
-            "Fargate pod: VPC CNI network policies are not applied on Fargate; use a pod "
-            "security group or delete the pod after evidence capture"
-        )
-    return warnings
 
 
 @register_action
@@ -129,15 +128,11 @@ class IsolatePod(Action[PodParams]):
             return CheckOutcome(ok=False, detail=exc.message)
         labels = {**(pod["metadata"].get("labels") or {}), **quarantine_labels(ctx)}
         allows = allow_policies_selecting(ctx, params.namespace, labels)
-        warnings = (
-            cni_warnings(ctx.k8s())
-            + _pod_warnings(pod)
-            + [
-                f"NetworkPolicy {p['metadata']['name']} also selects the pod and admits traffic: it will be "
-                "patched to exclude quarantined pods"
-                for p in allows
-            ]
-        )
+        warnings = _pod_warnings(ctx, pod) + [
+            f"NetworkPolicy {p['metadata']['name']} also selects the pod and admits traffic: it will be "
+            "patched to exclude quarantined pods"
+            for p in allows
+        ]
         current = pod["metadata"].get("labels") or {}
         return CheckOutcome(
             ok=True,
@@ -166,7 +161,7 @@ class IsolatePod(Action[PodParams]):
             summary=f"Isolate pod {params.namespace}/{params.pod_name} (uid {params.pod_uid})",
             diff=tuple(diff),
             blast_radius=(f"only pod {params.pod_name}; other replicas keep serving",),
-            warnings=tuple(cni_warnings(ctx.k8s()) + _pod_warnings(pod)),
+            warnings=tuple(_pod_warnings(ctx, pod)),
         )
 
     def apply(self, ctx: ActionContext, params: PodParams) -> dict[str, Any]:
@@ -277,10 +272,17 @@ class IsolatePod(Action[PodParams]):
         ]
         if allows:
             problems.append(f"allow policies still select the pod: {', '.join(sorted(allows))}")
+        limits = isolation_limits(ctx.k8s(), pod)
         return VerifyOutcome(
             ok=not problems,
             detail="; ".join(problems) or f"only {params.pod_name} is selected by the deny-all",
-            observed={"selected": [n for _u, n in selected], "allow_policies": sorted(allows)},
+            observed={
+                "selected": [n for _u, n in selected],
+                "allow_policies": sorted(allows),
+                "limits": limits,
+            },
+            effective=not limits,
+            not_effective="; ".join(limits),
         )
 
     def _selected_pods(self, ctx: ActionContext, namespace: str, policy: dict[str, Any] | None) -> list[Any]:

@@ -35,16 +35,36 @@ from eksir.clients.k8s_rest import create_object, delete_object, get_object, rec
 from eksir.models.k8s_object import ObjectRef
 
 _HOST_FLAGS = ("hostPID", "hostIPC", "hostNetwork")
+_CONTROLLER_RESOURCES = {
+    "ReplicaSet": "replicasets",
+    "StatefulSet": "statefulsets",
+    "DaemonSet": "daemonsets",
+    "ReplicationController": "replicationcontrollers",
+    "Job": "jobs",
+}
 
 
-def fixed_pod(pod: dict[str, Any], new_name: str) -> tuple[dict[str, Any], list[str]]:
-    """A new pod body from `pod` without privilege, host namespaces or hostPath mounts; and what changed."""
+def fixed_pod(
+    pod: dict[str, Any], new_name: str, owner_selects: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], list[str]]:
+    """A new pod body from `pod` without privilege, host namespaces, hostPath mounts, host ports or ephemeral
+    containers; and what changed.
+
+    `owner_selects`: the label keys the old pod's owner (a ReplicaSet...) selects on. They are removed, or the
+    owner would adopt the replacement and scale a replica away (the replacement would not survive the day).
+    """
     body = recreatable(copy.deepcopy(pod))
     meta, spec, changes = body["metadata"], body.get("spec") or {}, []
     meta["name"] = new_name
     meta.pop("ownerReferences", None)
     meta.pop("generateName", None)
-    meta["labels"] = {k: v for k, v in (meta.get("labels") or {}).items() if not k.startswith("eksir.io/")}
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if not k.startswith("eksir.io/")}
+    dropped = sorted(k for k in labels if k in owner_selects or k == "pod-template-hash")
+    meta["labels"] = {k: v for k, v in labels.items() if k not in dropped}
+    if dropped:
+        changes.append(f"labels {', '.join(dropped)} removed (the owner would adopt the pod otherwise)")
+    if spec.pop("ephemeralContainers", None):
+        changes.append("ephemeral containers removed")
     for flag in _HOST_FLAGS:
         if spec.pop(flag, None):
             changes.append(f"{flag} removed")
@@ -63,7 +83,33 @@ def fixed_pod(pod: dict[str, Any], new_name: str) -> tuple[dict[str, Any], list[
         ctx["allowPrivilegeEscalation"] = False
         if (ctx.get("capabilities") or {}).pop("add", None):
             changes.append(f"container {container.get('name')}: added capabilities removed")
+        for port in container.get("ports") or []:
+            if port.pop("hostPort", None):
+                changes.append(f"container {container.get('name')}: hostPort removed")
     return body, changes
+
+
+def owner_selector_keys(api: Any, pod: dict[str, Any]) -> frozenset[str]:
+    """The label keys the pod's controller selects on (matchLabels, matchExpressions); none for a bare pod."""
+    meta = pod.get("metadata") or {}
+    for owner in meta.get("ownerReferences") or []:
+        group, _, version = str(owner.get("apiVersion", "")).rpartition("/")
+        resource = _CONTROLLER_RESOURCES.get(str(owner.get("kind")))
+        if not owner.get("controller") or resource is None:
+            continue
+        ref = ObjectRef(
+            api_group=group,
+            api_version=version,
+            resource=resource,
+            namespace=meta.get("namespace"),
+            name=owner["name"],
+        )
+        selector = ((get_object(api, ref) or {}).get("spec") or {}).get("selector") or {}
+        keys = set(selector.get("matchLabels") or {}) | {
+            e.get("key") for e in selector.get("matchExpressions") or []
+        }
+        return frozenset(str(k) for k in keys if k)
+    return frozenset()
 
 
 class ReplacePodParams(ActionParams):
@@ -79,7 +125,12 @@ class ReplaceWorkloadPod(RecoveryAction[ReplacePodParams]):
         id="k8s.replace_pod",
         phase=Phase.RECOVERY,
         title="Start a replacement pod from the fixed spec; keep the isolated original for forensics",
-        rbac=(RbacRule(("",), ("pods",), ("get", "create", "delete")),),
+        rbac=(
+            RbacRule(("",), ("pods",), ("get", "create", "delete")),
+            RbacRule(("",), ("replicationcontrollers",), ("get",)),
+            RbacRule(("apps",), ("replicasets", "statefulsets", "daemonsets"), ("get",)),
+            RbacRule(("batch",), ("jobs",), ("get",)),
+        ),
         destructive=False,
         reversible=True,
     )
@@ -101,7 +152,7 @@ class ReplaceWorkloadPod(RecoveryAction[ReplacePodParams]):
 
     def plan(self, ctx: ActionContext, params: ReplacePodParams) -> PlannedChange:
         old = self.describe(ctx, params)
-        changes = fixed_pod(old, params.new_name)[1] if old else []
+        changes = fixed_pod(old, params.new_name, owner_selector_keys(ctx.k8s(), old))[1] if old else []
         return PlannedChange(
             f"create pod {params.namespace}/{params.new_name}; keep {params.name} isolated",
             diff=(f"+ pod {params.new_name}", *(f"~ {c}" for c in changes)),
@@ -115,7 +166,7 @@ class ReplaceWorkloadPod(RecoveryAction[ReplacePodParams]):
         old = self.describe(ctx, params)
         if old is None:
             raise RuntimeError(f"pod {params.namespace}/{params.name} vanished before it could be replaced")
-        body, changes = fixed_pod(old, params.new_name)
+        body, changes = fixed_pod(old, params.new_name, owner_selector_keys(ctx.k8s(), old))
         created = create_object(ctx.k8s(), self._ref(params, params.new_name), body)
         return {"created": created, "changes": changes}
 

@@ -1,0 +1,231 @@
+"""After capture: close what node isolation deliberately left open (`ec2.tighten_isolation`,
+`ec2.disable_metadata`), and the opt-in subnet NACL (`ec2.deny_subnet_nacl`).
+
+Why in this order: the isolation group keeps tcp/443 to the VPC's SSM endpoints so volatile capture can still
+run; once capture is verified that egress is only a way out, so it goes. The instance metadata service is not
+filtered by security groups (EC2 user guide, instance-metadata-limiting-access): a process on the node can
+keep taking the node role's credentials from it, so `ModifyInstanceMetadataOptions(HttpEndpoint=disabled)`
+switches it off (the SSM agent needs those credentials too: after capture only). Credentials already taken
+stay valid until they expire (revoke the node role's sessions for that). A security group change leaves
+tracked flows (ICMP, anything through a NAT gateway or load balancer) alive (EC2 user guide,
+security-group-connection-tracking); a network ACL is stateless and cuts them, but for the whole subnet:
+every other instance in it loses its network too, so it is a separate step the responder asks for.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import Field
+
+from eksir.actions.base import (
+    Action,
+    ActionContext,
+    ActionParams,
+    ActionSpec,
+    CheckOutcome,
+    Phase,
+    PlannedChange,
+    VerifyOutcome,
+)
+from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, case_tags, require_live
+from eksir.actions.containment.ec2_isolation import describe_instance, group_name
+from eksir.actions.containment.ec2_network import find_group, node_enis, strip_rules
+from eksir.actions.registry import register_action
+from eksir.clients.aws import aws_call
+from eksir.errors import NotFoundError
+
+METADATA_BEFORE_TAG = "eksir.io/metadata-options-before"
+METADATA_KEYS = ("HttpEndpoint", "HttpTokens", "HttpPutResponseHopLimit")
+
+
+class NodeParams(ActionParams):
+    instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
+
+
+def _isolation_group(ctx: ActionContext, instance_id: str) -> dict[str, Any]:
+    """The case's isolation group in the instance's VPC; NotFoundError when isolation has not run."""
+    vpc_id = describe_instance(ctx, instance_id)["VpcId"]
+    group = find_group(ctx, group_name(ctx), vpc_id)
+    if group is None:
+        raise NotFoundError(
+            f"no isolation group {group_name(ctx)} in {vpc_id}: run ec2.isolate_instance first"
+        )
+    return group
+
+
+@register_action
+class TightenIsolation(Action[NodeParams]):
+    spec = ActionSpec(
+        id="ec2.tighten_isolation",
+        phase=Phase.CONTAINMENT,
+        title="Remove the isolation group's last egress (the SSM endpoints) once capture is verified",
+        iam_actions=(
+            "ec2:DescribeInstances",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:RevokeSecurityGroupEgress",
+            "ec2:AuthorizeSecurityGroupEgress",
+        ),
+        destructive=True,
+        reversible=True,
+    )
+    params_type = NodeParams
+
+    def check(self, ctx: ActionContext, params: NodeParams) -> CheckOutcome:
+        try:
+            group = _isolation_group(ctx, params.instance_id)
+        except NotFoundError as exc:
+            return CheckOutcome(ok=False, detail=exc.message)
+        rules = group.get("IpPermissionsEgress", [])
+        return CheckOutcome(
+            ok=True,
+            detail=f"{group['GroupId']} has {len(rules)} egress rule(s)",
+            warnings=("SSM Run Command stops reaching the node: no later collection over SSM",),
+            already_applied=not rules,
+        )
+
+    def plan(self, ctx: ActionContext, params: NodeParams) -> PlannedChange:
+        group = _isolation_group(ctx, params.instance_id)
+        diff = tuple(
+            f"- egress {json.dumps(r, sort_keys=True)}" for r in strip_rules(group["IpPermissionsEgress"])
+        )
+        return PlannedChange(
+            summary=f"No egress at all from {params.instance_id} ({group['GroupId']})",
+            diff=diff,
+            blast_radius=(f"node {params.instance_id} only (already isolated)",),
+        )
+
+    def apply(self, ctx: ActionContext, params: NodeParams) -> dict[str, Any]:
+        require_live(ctx, self.spec)
+        group = _isolation_group(ctx, params.instance_id)
+        before = strip_rules(group.get("IpPermissionsEgress", []))
+        if before:
+            with aws_call(f"revoke the egress of {group['GroupId']}"):
+                ctx.aws("ec2").revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=before)
+        return {"security_group_id": group["GroupId"], "egress_before": [dict(r) for r in before]}
+
+    def verify(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> VerifyOutcome:
+        gid = str(applied["security_group_id"])
+        group = _isolation_group(ctx, params.instance_id)
+        attached, branches = node_enis(ctx, params.instance_id)
+        elsewhere = [
+            e["NetworkInterfaceId"]
+            for e in [*attached, *branches]
+            if [g["GroupId"] for g in e["Groups"]] != [gid]
+        ]
+        problems = [f"{gid} still has egress"] if group.get("IpPermissionsEgress") else []
+        problems += [f"{gid} allows ingress"] if group.get("IpPermissions") else []
+        problems += [f"{eni} is not in {gid} alone" for eni in elsewhere]
+        return VerifyOutcome(
+            ok=not problems,
+            detail="; ".join(problems) or f"{gid} allows no traffic at all; every ENI is in it alone",
+            observed={"egress": group.get("IpPermissionsEgress", []), "enis_elsewhere": elsewhere},
+        )
+
+    def rollback(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> None:
+        """Give the isolation group back its recorded egress (group gone: nothing to restore)."""
+        require_live(ctx, self.spec)
+        before = list(applied.get("egress_before") or [])
+        if not before:
+            return
+        try:
+            group = _isolation_group(ctx, params.instance_id)
+        except NotFoundError:
+            return
+        if group.get("IpPermissionsEgress"):
+            return
+        with aws_call(f"restore the egress of {group['GroupId']}"):
+            ctx.aws("ec2").authorize_security_group_egress(GroupId=group["GroupId"], IpPermissions=before)
+
+
+def _metadata_options(ctx: ActionContext, instance_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    instance = describe_instance(ctx, instance_id)
+    tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+    return dict(instance.get("MetadataOptions") or {}), tags
+
+
+@register_action
+class DisableMetadata(Action[NodeParams]):
+    spec = ActionSpec(
+        id="ec2.disable_metadata",
+        phase=Phase.CONTAINMENT,
+        title="Switch off the node's instance metadata endpoint (node-role credentials) after capture",
+        iam_actions=(
+            "ec2:DescribeInstances",
+            "ec2:ModifyInstanceMetadataOptions",
+            "ec2:CreateTags",
+            "ec2:DeleteTags",
+        ),
+        destructive=True,
+        reversible=True,
+    )
+    params_type = NodeParams
+
+    def check(self, ctx: ActionContext, params: NodeParams) -> CheckOutcome:
+        try:
+            options, _tags = _metadata_options(ctx, params.instance_id)
+        except NotFoundError as exc:
+            return CheckOutcome(ok=False, detail=exc.message)
+        return CheckOutcome(
+            ok=True,
+            detail=f"metadata endpoint of {params.instance_id} is {options.get('HttpEndpoint', 'enabled')}",
+            warnings=(
+                "the SSM agent, the kubelet and the VPC CNI lose the node role's credentials; credentials "
+                "already taken stay valid until they expire (revoke the node role's sessions for those)",
+            ),
+            already_applied=options.get("HttpEndpoint") == "disabled",
+        )
+
+    def plan(self, ctx: ActionContext, params: NodeParams) -> PlannedChange:
+        options, _tags = _metadata_options(ctx, params.instance_id)
+        return PlannedChange(
+            summary=f"Disable the instance metadata endpoint of {params.instance_id}",
+            diff=(f"- HttpEndpoint {options.get('HttpEndpoint', 'enabled')}", "+ HttpEndpoint disabled"),
+            blast_radius=(f"node {params.instance_id} only",),
+        )
+
+    def apply(self, ctx: ActionContext, params: NodeParams) -> dict[str, Any]:
+        """Record the options on the instance (a tag) before the change: a re-run keeps the originals."""
+        require_live(ctx, self.spec)
+        options, tags = _metadata_options(ctx, params.instance_id)
+        if METADATA_BEFORE_TAG in tags:
+            before = dict(json.loads(tags[METADATA_BEFORE_TAG]))
+        else:
+            before = {k: options[k] for k in METADATA_KEYS if k in options}
+            with aws_call(f"record the metadata options of {params.instance_id}"):
+                ctx.aws("ec2").create_tags(
+                    Resources=[params.instance_id],
+                    Tags=[
+                        *case_tags(ctx),
+                        {"Key": METADATA_BEFORE_TAG, "Value": json.dumps(before, sort_keys=True)},
+                    ],
+                )
+        with aws_call(f"disable the metadata endpoint of {params.instance_id}"):
+            ctx.aws("ec2").modify_instance_metadata_options(
+                InstanceId=params.instance_id, HttpEndpoint="disabled"
+            )
+        return {"instance_id": params.instance_id, "before": before}
+
+    def verify(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> VerifyOutcome:
+        options, _tags = _metadata_options(ctx, params.instance_id)
+        disabled = options.get("HttpEndpoint") == "disabled"
+        return VerifyOutcome(
+            ok=disabled,
+            detail=f"metadata endpoint of {params.instance_id} is {options.get('HttpEndpoint', 'enabled')}",
+            observed={"metadata_options": options},
+        )
+
+    def rollback(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> None:
+        """Restore the recorded endpoint state, token requirement and hop limit; drop the record tag."""
+        require_live(ctx, self.spec)
+        before = dict(applied.get("before") or {})
+        restore: dict[str, Any] = {"HttpEndpoint": before.get("HttpEndpoint", "enabled")}
+        if before.get("HttpTokens"):
+            restore["HttpTokens"] = before["HttpTokens"]
+        if before.get("HttpPutResponseHopLimit"):
+            restore["HttpPutResponseHopLimit"] = int(before["HttpPutResponseHopLimit"])
+        with aws_call(f"restore the metadata options of {params.instance_id}"):
+            ctx.aws("ec2").modify_instance_metadata_options(InstanceId=params.instance_id, **restore)
+            ctx.aws("ec2").delete_tags(Resources=[params.instance_id], Tags=[{"Key": METADATA_BEFORE_TAG}])
