@@ -177,3 +177,12 @@ def test_an_unknown_case_is_one_line_and_exit_not_found(tmp_path, capsys, monkey
     )
     assert (code, out) == (10, "")
     assert err.count("\n") == 1
+
+
+def test_a_not_effective_step_is_a_risk_but_not_a_reason_to_resume(tmp_path):
+    handle = build_case(tmp_path, hunt=False)
+    handle.write_document("plan.json", orjson.dumps({"steps": PLAN["steps"][:1]}), "plan")
+    add_step(handle, "isolate-pod", "k8s.isolate_pod", "containment", "not-effective")
+    snap = snapshot(handle)
+    assert snap.risks == ["isolate-pod (k8s.isolate_pod) not-effective"]
+    assert snap.next_command == f"eksir hunt {handle.path.name}"

@@ -36,6 +36,8 @@ from eksir.store.case_store import CaseHandle
 RECENT = 8
 _UNDECIDED = ("", "pending", "checked")
 _UNFINISHED = ("pending", "checked", "approved", "applying", "applied", "rolling-back")
+_RETRIED = ("failed", "blocked", "rollback-failed")
+"""What running the track's command again acts on; `not-effective` is final (a risk, not a retry)."""
 
 
 @dataclass(frozen=True)
@@ -187,9 +189,7 @@ def _next_command(snap: Snapshot, plans: dict[str, Any], evidence: list[str], do
     case = snap.case_id
     if snap.status == "closed":
         return "none: the case is closed"
-    open_steps = [
-        v for v in snap.steps if v.status in _UNFINISHED or v.declined or status_tone(v.status) == "bad"
-    ]
+    open_steps = [v for v in snap.steps if v.status in _UNFINISHED + _RETRIED or v.declined]
     if open_steps:
         first = open_steps[0]
         command = _TRACK_COMMANDS.get(first.track, "eksir status {case}").format(case=case)
