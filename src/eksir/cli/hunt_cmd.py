@@ -166,8 +166,9 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     window = TimeWindow.parse(since, until)
     _require_a_source(source, lookup_events, athena, audit_log, cluster)
     _refuse_a_closed_case(handle, reopen, reason)
-    roles = load_role_map(assume_role, external_id, role_map)
-    access = _aws_access(handle, AwsAccess(region=region, profile=profile, endpoint_url=endpoint_url), roles)
+    access = AwsAccess(region=region, profile=profile, endpoint_url=endpoint_url)
+    if _reads_aws(source, lookup_events, athena, cluster, tags):
+        access = _aws_access(handle, access, load_role_map(assume_role, external_id, role_map))
     options = HuntOptions(lookup_events=lookup_events, athena=athena, audit_logs=tuple(audit_log))
     options = replace(options, cluster=cluster)
     options = _more_options(options, rules, cmdb, owner_tag, tags, workers, count_events)
@@ -198,6 +199,13 @@ def _more_options(  # noqa: PLR0917 - one per CLI option
         workers=workers,
         count_events=count_events,
     )
+
+
+def _reads_aws(
+    source: list[str], lookup: bool, athena: AthenaTarget | None, cluster: str | None, tags: bool
+) -> bool:
+    """Whether the hunt calls AWS at all: a hunt over local files never asks which account it is in."""
+    return bool(any(s.startswith("s3://") for s in source) or lookup or athena or cluster or tags)
 
 
 def _aws_access(handle: CaseHandle | None, access: AwsAccess, roles: RoleMap) -> AwsAccess:
