@@ -34,6 +34,7 @@ from eksir.cli.options import (
     print_json,
     require_yes,
 )
+from eksir.cli.reach import explained, reach_note
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
 from eksir.cli.run_progress import ProgressPrinter, approval_summary
 from eksir.cli.triage_cmd import handled_findings, read_input_bytes
@@ -164,6 +165,7 @@ class _Prepared:
     war_room: WarRoom | None
     finding: Finding
     home: AwsClients | None = None
+    reach: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,10 +207,12 @@ def _prepare(
     grant = grant_plan(finding, aws, kube, case, access.break_glass_kubeconfig)
     if grant is not None:  # no Kubernetes access yet: the plan is the break-glass step alone
         return _Prepared(case, case_id, aws, kube, grant, war_room, finding, home)
-    resolution = resolve(finding, aws.client, kube)
+    note = reach_note(finding.cluster.name if finding.cluster else None, aws, kube, case)
+    with explained(note):
+        resolution = resolve(finding, aws.client, kube)
     _store_resolution(case, resolution)
     plan = carry_grant(build_plan(finding, resolution, _with_case(options, case_id)), case)
-    return _Prepared(case, case_id, aws, kube, plan, war_room, finding, home)
+    return _Prepared(case, case_id, aws, kube, plan, war_room, finding, home, note)
 
 
 def _playbook_options(bucket: str | None, orphan_pod: bool, pause_container: bool) -> PlaybookOptions:
@@ -284,6 +288,8 @@ def _plan(
     ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=True)
     previews = preview_plan(prepared.plan, ctx)
     document = plan_document(prepared.case_id, prepared.plan, previews)
+    if prepared.reach:
+        document["endpoint_reach"] = prepared.reach
     prepared.case.write_document(
         "plan-preview.json", orjson.dumps(document, option=orjson.OPT_INDENT_2), "plan"
     )
