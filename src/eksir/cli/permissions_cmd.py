@@ -16,18 +16,26 @@ import typer
 import yaml
 
 from eksir.actions.permissions import DEFAULT_ROLE_NAME, all_specs, cluster_role, iam_policy
+from eksir.actions.permissions_template import cloudformation_template
 from eksir.cli.options import print_json
 
 
 class PermissionsFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
+    CLOUDFORMATION = "cloudformation"
 
 
 def permissions_cmd(
     output: Annotated[
         PermissionsFormat,
-        typer.Option("--output", "-o", help="text (policy JSON, then ClusterRole YAML) or json (both)"),
+        typer.Option(
+            "--output",
+            "--format",
+            "-o",
+            help="text (policy JSON, then ClusterRole YAML), json (both), or cloudformation (the member "
+            "account's template: the responder role, its trust to the security account, the policy)",
+        ),
     ] = PermissionsFormat.TEXT,
     role_name: Annotated[
         str, typer.Option("--role-name", help="name of the ClusterRole")
@@ -36,6 +44,9 @@ def permissions_cmd(
     """Print the least-privilege IAM policy and Kubernetes ClusterRole derived from the actions."""
     specs = all_specs()
     policy, role = iam_policy(specs), cluster_role(specs, role_name)
+    if output is PermissionsFormat.CLOUDFORMATION:
+        print_json(cloudformation_template(policy))
+        return
     if output is PermissionsFormat.JSON:
         print_json({"iam_policy": policy, "cluster_role": role, "actions": [s.id for s in specs]})
         return

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from eksir.clients.assume import AssumedRole, assumed_session
+from eksir.clients.call_log import record_calls
 from eksir.errors import (
     BadInputError,
     EksirError,
@@ -208,8 +209,8 @@ class AwsClients:
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = new_client(
-                service, session=self.session(), endpoint_url=self.endpoint_url
+            self._clients[service] = record_calls(
+                new_client(service, session=self.session(), endpoint_url=self.endpoint_url)
             )
         return self._clients[service]
 

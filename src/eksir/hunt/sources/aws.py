@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from eksir.clients.assume import AssumedRole, assumed_session
 from eksir.clients.aws import MAX_ATTEMPTS, new_client, new_session
+from eksir.clients.call_log import record_calls
 
 if TYPE_CHECKING:
     from eksir.clients.aws_types import RegionalClientFactory
@@ -45,10 +46,12 @@ class AwsAccess:
         session = new_session(self.profile)
         if self.role is not None:
             session = assumed_session(session, self.role, region or self.region, self.endpoint_url)
-        return new_client(
-            service,
-            session=session,
-            region=region or self.region,
-            endpoint_url=self.endpoint_url,
-            max_attempts=self.max_attempts,
+        return record_calls(
+            new_client(
+                service,
+                session=session,
+                region=region or self.region,
+                endpoint_url=self.endpoint_url,
+                max_attempts=self.max_attempts,
+            )
         )
