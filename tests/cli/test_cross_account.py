@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from eksir.cli.accounts import AccountAccess, load_role_map
+from eksir.cli.accounts import AccountAccess, caller_account, load_role_map
 from eksir.clients.assume import AssumedRole, RoleMap, sts_name
 from eksir.clients.aws import AwsClients
-from eksir.errors import BadInputError, ExitCode, RefusedError
+from eksir.errors import BadInputError, ExitCode, PermissionDeniedError, RefusedError
 from eksir.lab.moto_server import AwsEndpoint
 from tests.cli.helpers import FIXTURES, run_in_process
 
@@ -175,3 +175,38 @@ def test_a_bad_assume_role_option_exits_3(
     code, _out, err = run_in_process(args, capsys, monkeypatch)
     assert code == ExitCode.BAD_INPUT
     assert "'eksir-responder' is not an IAM role ARN" in err
+
+
+def test_the_eks_token_is_minted_with_the_member_roles_credentials(aws_env: AwsEndpoint) -> None:
+    """The token's presigned GetCallerIdentity is signed by the assumed session (ASIA... key, session
+    token), so EKS authenticates the member account's role, not the caller."""
+    from urllib.parse import parse_qs, urlparse
+
+    from eksir.clients.eks_token import decode_token
+    from eksir.engine.context import KubeProvider
+
+    access = AccountAccess("us-east-1", None, aws_env.url, RoleMap(TEMPLATE), operator="alice@host")
+    aws = access.route(MEMBER, "us-east-1").clients("eksir-token-case")
+    kube = KubeProvider(aws=aws, cluster_name="prod", environ={})
+    query = parse_qs(urlparse(decode_token(kube._mint())).query)
+    frozen = aws.session().get_credentials().get_frozen_credentials()
+    assert frozen.access_key != aws_env.access_key_id  # not the caller's own key
+    assert query["X-Amz-Credential"][0].startswith(frozen.access_key + "/")
+    assert query["X-Amz-Security-Token"] == [frozen.token]
+    assert "x-k8s-aws-id" in query["X-Amz-SignedHeaders"][0]
+
+
+def test_without_any_credentials_nothing_is_refused_and_the_first_aws_call_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_server: AwsEndpoint
+) -> None:
+    """A command that reaches the cluster with a kubeconfig alone (prevent --prove) needs no AWS; one that
+    does call AWS fails on that call with exit 8, as before."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    route = AccountAccess("us-east-1", None, moto_server.url).route(MEMBER, "us-east-1")
+    assert route.role_arn is None
+    with pytest.raises(PermissionDeniedError, match="no usable AWS credentials"):
+        caller_account(route.clients("c"))

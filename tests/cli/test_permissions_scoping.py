@@ -138,3 +138,26 @@ def test_no_rbac_rule_impersonates_without_naming_whom() -> None:
     for rule in cluster_role(all_specs())["rules"]:
         if "impersonate" in rule["verbs"]:
             assert rule.get("resourceNames"), rule
+
+
+def test_impersonation_is_granted_only_on_named_identities_and_an_unbounded_one_is_refused() -> None:
+    from eksir.actions.base import ActionSpec, Phase, RbacRule
+    from eksir.actions.permissions import rbac_rules
+
+    replay = RbacRule(("",), ("users", "groups"), ("impersonate",), ("attacker@case", "system:authenticated"))
+    reads = RbacRule(("",), ("pods",), ("get",))
+    spec = ActionSpec("t.replay", Phase.POST_INCIDENT, "replay", rbac=(reads, replay))
+    assert rbac_rules([spec]) == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+        {
+            "apiGroups": [""],
+            "resources": ["groups", "users"],
+            "verbs": ["impersonate"],
+            "resourceNames": ["attacker@case", "system:authenticated"],
+        },
+    ]
+    unbounded = ActionSpec(
+        "t.bad", Phase.POST_INCIDENT, "bad", rbac=(RbacRule(("",), ("users",), ("impersonate",)),)
+    )
+    with pytest.raises(ValueError, match=r"t.bad: \['impersonate'\] needs resource_names"):
+        rbac_rules([unbounded])

@@ -147,11 +147,49 @@ def _statement(
     return statement
 
 
+UNBOUNDED_VERBS = frozenset({"impersonate"})
+"""Verbs a rule may grant only on named objects: impersonating anyone would make the responder anyone."""
+
+
 def rbac_rules(specs: Iterable[ActionSpec]) -> list[dict[str, list[str]]]:
-    """ClusterRole rules: verbs merged per (apiGroup, resource), then resources with equal verbs merged."""
+    """ClusterRole rules: verbs merged per (apiGroup, resource), then resources with equal verbs merged;
+    rules naming their objects (`resourceNames`) kept as declared, after the others.
+
+    Raises ValueError for a rule granting `impersonate` without naming whom (a bug in an action's spec).
+    """
+    specs = list(specs)
+    named = [rule for spec in specs for rule in spec.rbac if rule.resource_names]
+    for spec in specs:
+        for rule in spec.rbac:
+            if UNBOUNDED_VERBS & set(rule.verbs) and not rule.resource_names:
+                raise ValueError(
+                    f"{spec.id}: {sorted(UNBOUNDED_VERBS & set(rule.verbs))} needs resource_names"
+                )
+    return [*_merged_rules(specs), *_named_rules(named)]
+
+
+def _named_rules(rules: list[RbacRule]) -> list[dict[str, list[str]]]:
+    shaped = {
+        (
+            tuple(r.api_groups),
+            tuple(sorted(r.resources)),
+            tuple(sorted(r.verbs)),
+            tuple(sorted(r.resource_names)),
+        )
+        for r in rules
+    }
+    return [
+        {"apiGroups": list(g), "resources": list(res), "verbs": list(v), "resourceNames": list(n)}
+        for g, res, v, n in sorted(shaped)
+    ]
+
+
+def _merged_rules(specs: list[ActionSpec]) -> list[dict[str, list[str]]]:
     verbs: dict[tuple[str, str], set[str]] = {}
     for spec in specs:
         for rule in spec.rbac:
+            if rule.resource_names:
+                continue
             for group in rule.api_groups:
                 for resource in rule.resources:
                     verbs.setdefault((group, resource), set()).update(rule.verbs)

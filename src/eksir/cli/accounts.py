@@ -117,7 +117,14 @@ class AccountAccess:
         home = self.home(region)
         if account is None:
             return Route(self, home.region, None, None)
-        caller = caller_account(home)
+        try:
+            caller = caller_account(home)
+        except PermissionDeniedError as exc:
+            if exc.code:  # AWS answered: these credentials are refused
+                raise
+            # No credentials at all: no call can land in any account, so there is nothing to refuse; a
+            # command that needs AWS fails on its first call, one with only a kubeconfig works.
+            return Route(self, home.region, account, self.roles.role_for(account))
         if caller == account:
             return Route(self, home.region, account, None)
         arn = self.roles.role_for(account)
