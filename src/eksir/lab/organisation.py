@@ -26,6 +26,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from eksir.actions.permissions import DEFAULT_ROLE_NAME, all_specs, iam_policy
 from eksir.actions.permissions_template import cloudformation_template
 from eksir.lab.moto_server import AwsEndpoint
@@ -153,3 +155,51 @@ def seed_organisation(management: AwsEndpoint) -> Organisation:
         external_id=external_id,
         responder_role_arn=role_arn,
     )
+
+
+def grant_responder(admin: Any, org: Organisation) -> None:
+    """The member cluster's access for eksir-responder, set up before the incident as a team would: an
+    aws-auth mapRoles entry to the group `eksir-responders`, bound to the ClusterRole `eksir permissions`
+    prints. `admin` is the cluster admin's ApiClient. Raises kubernetes ApiException."""
+    from kubernetes import client  # noqa: PLC0415 - the lab's Kubernetes side imports it lazily too
+
+    from eksir.actions.containment.eks_grant_access import RESPONDER_GROUP  # noqa: PLC0415
+    from eksir.actions.permissions import cluster_role  # noqa: PLC0415
+
+    core, rbac = client.CoreV1Api(admin), client.RbacAuthorizationV1Api(admin)
+    aws_auth = core.read_namespaced_config_map("aws-auth", "kube-system")
+    roles = yaml.safe_load(aws_auth.data.get("mapRoles") or "") or []
+    roles.append(
+        {"rolearn": org.responder_role_arn, "username": "eksir:{{SessionName}}", "groups": [RESPONDER_GROUP]}
+    )
+    aws_auth.data["mapRoles"] = yaml.safe_dump(roles, sort_keys=False)
+    core.replace_namespaced_config_map("aws-auth", "kube-system", aws_auth)
+    role = cluster_role(all_specs())
+    rbac.create_cluster_role(role)
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": role["metadata"]["name"]},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": role["metadata"]["name"],
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": RESPONDER_GROUP}],
+        }
+    )
+
+
+def accounts_of(org: Organisation) -> dict[str, str]:
+    """The three account ids, for ground-truth.json."""
+    return {"management": org.management, "security": org.security, "member": org.member}
+
+
+def state_of(org: Organisation) -> dict[str, str]:
+    """What lab.json keeps: the accounts, the operator's keys, the external id, the management's keys."""
+    return {
+        **accounts_of(org),
+        "operator_access_key_id": org.operator_endpoint.access_key_id,
+        "operator_secret_access_key": org.operator_endpoint.secret_access_key,
+        "external_id": org.external_id,
+        "role_template": org.role_template,
+    }
