@@ -210,3 +210,19 @@ def test_without_any_credentials_nothing_is_refused_and_the_first_aws_call_says_
     assert route.role_arn is None
     with pytest.raises(PermissionDeniedError, match="no usable AWS credentials"):
         caller_account(route.clients("c"))
+
+
+def test_close_out_clients_keep_guardduty_and_security_hub_home_and_snapshots_in_the_member(
+    aws_env: AwsEndpoint,
+) -> None:
+    from eksir.cli.accounts import SplitClients
+
+    access = AccountAccess("us-east-1", None, aws_env.url, RoleMap(TEMPLATE))
+    split = SplitClients(access.route(MEMBER, "us-east-1").clients("c"), access.home("us-east-1"))
+    member_ec2, home_gd = split.client("ec2"), split.client("guardduty")
+    assert member_ec2 is split.incident.client("ec2")
+    assert home_gd is split.home.client("guardduty")
+    assert split.client("securityhub") is split.home.client("securityhub")
+    volume = member_ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    snapshot = member_ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    assert member_ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["OwnerId"] == MEMBER

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,6 +29,9 @@ from eksir.clients.assume import (
 )
 from eksir.clients.aws import AwsClients, aws_call
 from eksir.errors import BadInputError, PermissionDeniedError, RefusedError
+
+if TYPE_CHECKING:
+    from eksir.clients.aws_types import ClientFactory
 
 AssumeRoleOpt = Annotated[
     str | None,
@@ -104,6 +107,11 @@ class AccountAccess:
     endpoint_url: str | None
     roles: RoleMap = field(default_factory=RoleMap)
     operator: str | None = None
+
+    def with_operator(self, operator: str) -> AccountAccess:
+        from dataclasses import replace  # noqa: PLC0415
+
+        return replace(self, operator=operator)
 
     def home(self, region: str | None = None) -> AwsClients:
         """Clients with the caller's own credentials (the security account)."""
@@ -182,3 +190,24 @@ def refusal(account: str, caller: str) -> str:
         f"{ASSUME_ROLE_ENV}, or map {account} in --role-map), with --external-id if the role's trust needs "
         f"one; or run with credentials of account {account}"
     )
+
+
+HOME_SERVICES = frozenset({"guardduty", "securityhub", "sns"})
+"""What belongs to the security account: GuardDuty's administrator, Security Hub, the war room."""
+
+
+@dataclass(frozen=True)
+class SplitClients:
+    """One client factory for a run that acts in both accounts (close-out: GuardDuty and Security Hub at
+    home, the member's snapshots shared from the member): each service's client from the account it
+    belongs to."""
+
+    incident: AwsClients
+    home: AwsClients
+
+    @property
+    def client(self) -> ClientFactory:
+        return self._client
+
+    def _client(self, service: str) -> Any:
+        return (self.home if service in HOME_SERVICES else self.incident).client(service)  # type: ignore[call-overload]
