@@ -215,12 +215,10 @@ def _aws_access(handle: CaseHandle | None, access: AwsAccess, roles: RoleMap) ->
         concrete = roles.template if roles.template and "{account}" not in roles.template else None
         return replace(access, role=AssumedRole(concrete, "eksir-hunt")) if concrete else access
     from eksir.cli.accounts import AccountAccess  # noqa: PLC0415 - see module docstring
-    from eksir.store import CaseStore  # noqa: PLC0415
 
     header = handle.load()
     region = access.region or header.region
-    actor = CaseStore(handle.path.parent).actor
-    accounts = AccountAccess(region, access.profile, access.endpoint_url, roles, actor)
+    accounts = AccountAccess(region, access.profile, access.endpoint_url, roles, handle.actor)
     role = accounts.route(header.account_id, region).role(header.id)
     return replace(access, region=region, role=role)
 
