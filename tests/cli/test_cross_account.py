@@ -226,3 +226,19 @@ def test_close_out_clients_keep_guardduty_and_security_hub_home_and_snapshots_in
     volume = member_ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
     snapshot = member_ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
     assert member_ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["OwnerId"] == MEMBER
+
+
+def test_doctor_checks_a_member_account_through_the_role_and_refuses_without_one(
+    aws_env: AwsEndpoint, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto has no cluster here: the cluster checks fail (exit 9); the identity check is the point."""
+    args = ["doctor", "--cluster", "prod", "--account", MEMBER, "--endpoint-url", aws_env.url, "-o", "json"]
+    code, _out, err = run_in_process(args, capsys, monkeypatch)
+    assert code == ExitCode.REFUSED, err
+    code, out, err = run_in_process([*args, "--assume-role", TEMPLATE], capsys, monkeypatch)
+    assert code == ExitCode.STEP_FAILED, err
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert checks["aws identity"]["detail"].startswith(f"arn:aws:sts::{MEMBER}:assumed-role/eksir-responder/")
+    code, _out, err = run_in_process([*args[:4], "12", *args[5:]], capsys, monkeypatch)
+    assert code == ExitCode.BAD_INPUT
+    assert "'12' is not a 12-digit AWS account id" in err

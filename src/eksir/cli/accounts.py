@@ -125,6 +125,8 @@ class AccountAccess:
         home = self.home(region)
         if account is None:
             return Route(self, home.region, None, None)
+        if not (len(account) == ACCOUNT_DIGITS and account.isdigit()):
+            raise BadInputError(f"{account!r} is not a 12-digit AWS account id")
         try:
             caller = caller_account(home)
         except PermissionDeniedError as exc:
@@ -192,6 +194,7 @@ def refusal(account: str, caller: str) -> str:
     )
 
 
+ACCOUNT_DIGITS = 12
 HOME_SERVICES = frozenset({"guardduty", "securityhub", "sns"})
 """What belongs to the security account: GuardDuty's administrator, Security Hub, the war room."""
 
