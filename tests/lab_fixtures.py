@@ -15,7 +15,7 @@ import pytest
 from eksir.errors import LabError
 from eksir.lab import lab as lab_module
 from eksir.lab.moto_server import AwsEndpoint, InProcessMoto
-from eksir.lab.scenarios import ScenarioName
+from eksir.lab.scenarios import SINGLE_ACCOUNT
 from tests.lab_plugin import SKIP_ENV, lab_disabled
 
 
@@ -29,7 +29,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsEndpoin
         server.stop()
 
 
-@pytest.fixture(scope="session", params=[s.value for s in ScenarioName])
+@pytest.fixture(scope="session", params=[s.value for s in SINGLE_ACCOUNT])
 def lab(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[lab_module.LabState]:

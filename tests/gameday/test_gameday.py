@@ -28,12 +28,12 @@ from eksir.cli.gameday_view import render_summary
 from eksir.lab import lab as lab_module
 from eksir.lab import node_runtime
 from eksir.lab.limits import simulated_node_reason
-from eksir.lab.scenarios import ScenarioName
+from eksir.lab.scenarios import SINGLE_ACCOUNT
 from tests.cli.helpers import run_in_process
 from tests.node_runtime import require_node_runtime
 
 pytestmark = pytest.mark.lab
-SCENARIOS = [s.value for s in ScenarioName]
+SCENARIOS = [s.value for s in SINGLE_ACCOUNT]  # cross-account: tests/lab/test_cross_account_lab.py
 PHASES = ["lab up", "triage", "plan", "respond", "hunt", "recover", "prevention proof", "report", "lab down"]
 CAPTURE = "ssm.capture_volatile"
 ISOLATE = "ec2.isolate_instance"

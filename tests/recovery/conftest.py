@@ -13,7 +13,7 @@ import pytest
 from eksir.cli.gameday_run import GameDay, Phase, _Day, _hunt, _plan, _triage, lab_environment
 from eksir.engine import ApprovalPolicy, PolicyGate, Runner
 from eksir.lab import lab as lab_module
-from eksir.lab.scenarios import ScenarioName
+from eksir.lab.scenarios import SINGLE_ACCOUNT
 from eksir.phases.recovery import recover
 from eksir.store.case_store import CaseHandle
 
@@ -31,7 +31,7 @@ class Incident:
         return _context(self.day)
 
 
-SCENARIOS = [s.value for s in ScenarioName]
+SCENARIOS = [s.value for s in SINGLE_ACCOUNT]  # cross-account: tests/lab/test_cross_account_lab.py
 
 
 @pytest.fixture(scope="module", params=SCENARIOS)

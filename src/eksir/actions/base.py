@@ -34,6 +34,8 @@ class RbacRule:
     api_groups: tuple[str, ...]
     resources: tuple[str, ...]
     verbs: tuple[str, ...]
+    resource_names: tuple[str, ...] = ()
+    """Only these objects (RBAC `resourceNames`); required with `impersonate`, which is never unbounded."""
 
 
 @dataclass(frozen=True)

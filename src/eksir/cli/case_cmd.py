@@ -8,6 +8,14 @@ from typing import Annotated
 import typer
 
 from eksir.actions.base import ActionContext
+from eksir.cli.accounts import (
+    AccountAccess,
+    AssumeRoleOpt,
+    ExternalIdOpt,
+    RoleMapOpt,
+    SplitClients,
+    load_role_map,
+)
 from eksir.cli.anchoring import anchor_phase
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
@@ -21,8 +29,8 @@ from eksir.cli.options import (
 )
 from eksir.cli.prevent_cmd import approval_gate
 from eksir.cli.sir_cmd import attach_export, sir_sync_cmd
-from eksir.clients.aws import AwsClients
 from eksir.errors import BadInputError, CaseInvalidError
+from eksir.models.case import Case
 from eksir.phases.closeout import CloseoutRequest, close_case, closeout, waive_step
 from eksir.safetext import line, plain_console
 from eksir.store import CaseStore, VerificationReport, verify_case
@@ -287,6 +295,9 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
     snapshot: Annotated[list[str] | None, typer.Option(help="snapshot id (default: the case's)")] = None,
     region: Annotated[str | None, typer.Option(envvar="AWS_REGION")] = None,
     profile: Annotated[str | None, typer.Option(envvar="AWS_PROFILE")] = None,
+    assume_role: AssumeRoleOpt = None,
+    external_id: ExternalIdOpt = None,
+    role_map: RoleMapOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="approve each step without prompting")] = False,
     approver: Annotated[str | None, typer.Option(help="name recorded as approver")] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
@@ -294,19 +305,16 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
     reopen: ReopenOption = False,
     reason: ReasonOption = None,
 ) -> None:
-    """Resolve in Security Hub, archive + feedback in GuardDuty, share snapshots: each step on approval."""
+    """Resolve in Security Hub, archive + feedback in GuardDuty, share snapshots: each step on approval.
+
+    GuardDuty and Security Hub in the caller's (security) account; snapshots shared from the case's."""
     if feedback.upper() not in ("USEFUL", "NOT_USEFUL", "NONE"):
         raise BadInputError("--feedback must be USEFUL, NOT_USEFUL or none")
     handle = CaseStore(cases_dir).get(case)
     record = handle.load()
     console = plain_console()
-    ctx = ActionContext(
-        case_id=record.id,
-        aws=AwsClients(region=region or record.region, profile=profile),
-        k8s=lambda: None,
-        region=region or record.region,
-        dry_run=False,
-    )
+    accounts = AccountAccess(region, profile, None, load_role_map(assume_role, external_id, role_map))
+    ctx = _closeout_context(record, accounts.with_operator(approver or handle.actor), bool(forensics_account))
     request = CloseoutRequest(
         note=note,
         securityhub=securityhub,
@@ -321,6 +329,18 @@ def closeout_cmd(  # noqa: PLR0917 - typer maps parameters to options
         ):
             console.print(f"{outcome.step_id}: {outcome.detail}", markup=False)
         anchor_phase(handle, "closeout", [])
+
+
+def _closeout_context(record: Case, accounts: AccountAccess, share: bool) -> ActionContext:
+    """Home clients, plus the case's account for sharing its snapshots (asked for only when sharing)."""
+    home = accounts.home(record.region)
+    if not share:
+        return ActionContext(
+            case_id=record.id, aws=home.client, k8s=lambda: None, region=home.region, dry_run=False
+        )
+    incident = accounts.route(record.account_id, record.region).clients(record.id)
+    aws = SplitClients(incident, home).client
+    return ActionContext(case_id=record.id, aws=aws, k8s=lambda: None, region=home.region, dry_run=False)
 
 
 @case_app.command("repair")

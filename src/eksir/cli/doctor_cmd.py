@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from eksir.cli.accounts import AssumeRoleOpt, ExternalIdOpt, RoleMapOpt, load_role_map
 from eksir.cli.options import OutputFormat, OutputOption, print_document
 from eksir.errors import StepFailedError
 from eksir.preflight.result import CheckResult, Verdict
@@ -25,14 +26,23 @@ def doctor_cmd(  # noqa: PLR0917 - typer maps parameters to options
         Path | None, typer.Option(help="use this kubeconfig instead of an EKS token")
     ] = None,
     context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="check this (member) account through --assume-role")
+    ] = None,
+    assume_role: AssumeRoleOpt = None,
+    external_id: ExternalIdOpt = None,
+    role_map: RoleMapOpt = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Check, before an incident, that eksir can authenticate, has its permissions and sees what it needs."""
+    """Check, before an incident, that eksir can authenticate, has its permissions and sees what it needs.
+
+    With --account, as eksir will in an incident there: through the role (exit 12 without one)."""
     from eksir.cli.respond_cmd import Access  # noqa: PLC0415 - the same access path as the response
     from eksir.preflight.run import Target, run_doctor  # noqa: PLC0415
 
     access = Access(region, profile, endpoint_url, kubeconfig, context)
-    aws = access.aws()
+    access = access.with_roles(load_role_map(assume_role, external_id, role_map), "eksir doctor")
+    aws = access.accounts().route(account, region).clients("doctor") if account else access.aws()
     results = run_doctor(Target(aws, cluster, access.kube(aws, cluster), evidence_bucket))
     if output.structured:
         print_document(output, {"cluster": cluster, "checks": [r.as_dict() for r in results]})

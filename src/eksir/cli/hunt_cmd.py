@@ -16,13 +16,16 @@ import io
 import os
 import sys
 import time
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from eksir.cli.accounts import AssumeRoleOpt, ExternalIdOpt, RoleMapOpt, load_role_map
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, ReasonOption, ReopenOption
+from eksir.clients.assume import AssumedRole, RoleMap
 from eksir.errors import BadInputError, UsageError
 from eksir.hunt.impact import OwnerKeys
 from eksir.hunt.principals import PrincipalSet
@@ -145,6 +148,9 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     endpoint_url: EndpointOpt = None,
+    assume_role: AssumeRoleOpt = None,
+    external_id: ExternalIdOpt = None,
+    role_map: RoleMapOpt = None,
     workers: WorkersOpt = 2,
     count_events: CountEventsOpt = False,
     reopen: ReopenOption = False,
@@ -162,12 +168,31 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     _require_a_source(source, lookup_events, athena, audit_log, cluster)
     _refuse_a_closed_case(handle, reopen, reason)
     access = AwsAccess(region=region, profile=profile, endpoint_url=endpoint_url)
-    options = HuntOptions(
-        lookup_events=lookup_events,
-        athena=athena,
-        audit_logs=tuple(audit_log),
-        cluster=cluster,
-        logs_insights=cluster is not None,
+    if _reads_aws(source, lookup_events, athena, cluster, tags):
+        access = _aws_access(handle, access, load_role_map(assume_role, external_id, role_map))
+    options = HuntOptions(lookup_events=lookup_events, athena=athena, audit_logs=tuple(audit_log))
+    options = replace(options, cluster=cluster)
+    options = _more_options(options, rules, cmdb, owner_tag, tags, workers, count_events)
+    result = _run_with_progress(principals, source, window, access, options)
+    if handle is not None:
+        _store_in_case(handle, result)
+    _render(result, output, show_queries)
+
+
+def _more_options(  # noqa: PLR0917 - one per CLI option
+    options: HuntOptions,
+    rules: list[Path],
+    cmdb: Path | None,
+    owner_tag: list[str],
+    tags: bool,
+    workers: int,
+    count_events: bool,
+) -> HuntOptions:
+    """The options that shape classification, ownership and scanning (Logs Insights with --cluster)."""
+
+    return replace(
+        options,
+        logs_insights=options.cluster is not None,
         rules=tuple(rules),
         cmdb=cmdb,
         owner_keys=OwnerKeys(owner=tuple(owner_tag)) if owner_tag else OwnerKeys(),
@@ -175,10 +200,28 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
         workers=workers,
         count_events=count_events,
     )
-    result = _run_with_progress(principals, source, window, access, options)
-    if handle is not None:
-        _store_in_case(handle, result)
-    _render(result, output, show_queries)
+
+
+def _reads_aws(
+    source: list[str], lookup: bool, athena: AthenaTarget | None, cluster: str | None, tags: bool
+) -> bool:
+    """Whether the hunt calls AWS at all: a hunt over local files never asks which account it is in."""
+    return bool(any(s.startswith("s3://") for s in source) or lookup or athena or cluster or tags)
+
+
+def _aws_access(handle: CaseHandle | None, access: AwsAccess, roles: RoleMap) -> AwsAccess:
+    """The hunt reads the incident's account: a case's account through its role (exit 12 without one when
+    it is not the caller's); without a case, a role ARN naming one account is assumed as given."""
+    if handle is None:
+        concrete = roles.template if roles.template and "{account}" not in roles.template else None
+        return replace(access, role=AssumedRole(concrete, "eksir-hunt")) if concrete else access
+    from eksir.cli.accounts import AccountAccess  # noqa: PLC0415 - see module docstring
+
+    header = handle.load()
+    region = access.region or header.region
+    accounts = AccountAccess(region, access.profile, access.endpoint_url, roles, handle.actor)
+    role = accounts.route(header.account_id, region).role(header.id)
+    return replace(access, region=region, role=role)
 
 
 def _athena(workgroup: str | None, output: str | None, database: str) -> AthenaTarget | None:

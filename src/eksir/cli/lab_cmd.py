@@ -152,9 +152,14 @@ def env_cmd(
     eks_token: Annotated[
         bool, typer.Option("--eks-token", help="unset KUBECONFIG: eksir then uses an EKS token, as on EKS")
     ] = False,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="cross-account lab: the management account's admin credentials")
+    ] = False,
 ) -> None:
-    """Print `export` lines so the AWS CLI and kubectl reach the lab: eval "$(eksir lab env)"."""
-    typer.echo(lab.env_exports(lab.load_state(lab_dir), eks_token=eks_token))
+    """Print `export` lines so the AWS CLI and kubectl reach the lab: eval "$(eksir lab env)".
+
+    A cross-account lab exports the security account's operator and EKSIR_ASSUME_ROLE, no KUBECONFIG."""
+    typer.echo(lab.env_exports(lab.load_state(lab_dir), eks_token=eks_token, admin=admin))
 
 
 @lab_app.command("down")

@@ -9,17 +9,33 @@ needs are declared here as one more spec. IAM statements are grouped by service,
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 import yaml
 
 from eksir.actions.permissions import DEFAULT_ROLE_NAME, all_specs, cluster_role, iam_policy
+from eksir.actions.permissions_template import cloudformation_template
 from eksir.cli.options import OutputFormat, OutputOption, print_document, print_json
+
+
+class PermissionsFormat(StrEnum):
+    POLICY = "policy"
+    CLOUDFORMATION = "cloudformation"
 
 
 def permissions_cmd(
     output: OutputOption = OutputFormat.TABLE,
+    form: Annotated[
+        PermissionsFormat,
+        typer.Option(
+            "--format",
+            help="policy (the IAM policy and the ClusterRole) or cloudformation (the member account's "
+            "template: the responder role, its trust to the security account, the policy; JSON, or YAML "
+            "with -o yaml)",
+        ),
+    ] = PermissionsFormat.POLICY,
     role_name: Annotated[
         str, typer.Option("--role-name", help="name of the ClusterRole")
     ] = DEFAULT_ROLE_NAME,
@@ -30,6 +46,13 @@ def permissions_cmd(
     """
     specs = all_specs()
     policy, role = iam_policy(specs), cluster_role(specs, role_name)
+    if form is PermissionsFormat.CLOUDFORMATION:
+        template = cloudformation_template(policy)
+        if output.structured:
+            print_document(output, template)
+        else:
+            print_json(template)
+        return
     if output.structured:
         print_document(output, {"iam_policy": policy, "cluster_role": role, "actions": [s.id for s in specs]})
         return

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from eksir.actions.base import ActionContext
 from eksir.actions.prevention.replay import verdict_text
+from eksir.cli.accounts import AccountAccess, AssumeRoleOpt, ExternalIdOpt, RoleMapOpt, load_role_map
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
     CasesDirOption,
@@ -121,6 +122,9 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
     detector_id: Annotated[str | None, typer.Option(help="GuardDuty detector id for --create-filter")] = None,
     region: Annotated[str | None, typer.Option(envvar="AWS_REGION")] = None,
     profile: Annotated[str | None, typer.Option(envvar="AWS_PROFILE")] = None,
+    assume_role: AssumeRoleOpt = None,
+    external_id: ExternalIdOpt = None,
+    role_map: RoleMapOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="approve without prompting (after review)")] = False,
     approver: Annotated[str | None, typer.Option(help="name recorded as approver")] = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
@@ -136,13 +140,16 @@ def prevent(  # noqa: PLR0917 - typer maps parameters to options
         run = _PreventRun(
             handle, console, output, lambda: approval_gate(yes, approver, handle.actor, console)
         )
-        header = handle.load()
-        aws = AwsClients(region=region or header.region, profile=profile)
         if create_filter:
+            aws = AwsClients(region=region, profile=profile)
             run.suppress(
-                ActionContext(case_id=run.case_id, aws=aws, k8s=lambda: None, dry_run=False), detector_id
+                ActionContext(case_id=run.case_id, aws=aws, k8s=lambda: None, region=region, dry_run=False),
+                detector_id,
             )
             return
+        header, roles = handle.load(), load_role_map(assume_role, external_id, role_map)
+        accounts = AccountAccess(region, profile, None, roles, approver or handle.actor)
+        aws = accounts.route(header.account_id, header.region).clients(header.id)  # the cluster's account
         api = KubeProvider(aws, header.cluster_name, kubeconfig, context)()
         run.assess(api, level, namespace)
         ctx = ActionContext(case_id=run.case_id, aws=aws, k8s=lambda: api, dry_run=False)

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from eksir.cli.accounts import AccountAccess, AssumeRoleOpt, ExternalIdOpt, RoleMapOpt, load_role_map
 from eksir.cli.anchoring import anchor_phase
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
@@ -28,7 +29,6 @@ from eksir.cli.options import (
     print_document,
     require_yes,
 )
-from eksir.clients.aws import AwsClients
 from eksir.engine import ApprovalPolicy, DenyAllGate, PolicyGate
 from eksir.engine.approval import ApprovalGate
 from eksir.engine.context import ContextFactory, KubeProvider
@@ -61,6 +61,9 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
         Path | None, typer.Option("--kubeconfig", help="kubeconfig instead of an EKS token")
     ] = None,
     context: Annotated[str | None, typer.Option("--context", help="kubeconfig context")] = None,
+    assume_role: AssumeRoleOpt = None,
+    external_id: ExternalIdOpt = None,
+    role_map: RoleMapOpt = None,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
@@ -74,7 +77,9 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
     handle = store.get(case)
     with reopening(reopen, reason), handle.writer("eksir recover", wait=wait):
         header = handle.load()
-        aws = AwsClients(region=region or header.region, profile=profile, endpoint_url=endpoint_url)
+        roles = load_role_map(assume_role, external_id, role_map)
+        accounts = AccountAccess(region, profile, endpoint_url, roles, store.actor)
+        aws = accounts.route(header.account_id, header.region).clients(header.id)
         kube = KubeProvider(aws=aws, cluster_name=header.cluster_name, kubeconfig=kubeconfig, context=context)
         gate = gate_for(approve, store.actor)
         ctx = ContextFactory(header.id, aws, kube, dry_run=gate is None, account_id=header.account_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +18,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from eksir.cli.accounts import AccountAccess, AssumeRoleOpt, ExternalIdOpt, RoleMapOpt, load_role_map
 from eksir.cli.anchoring import anchor_phase, publishers
 from eksir.cli.break_glass import carry_grant, grant_plan
 from eksir.cli.finding_trust import TrustFindingOpt, gate_for_finding, guardduty_in, recorded_gate, refusal
@@ -33,11 +34,13 @@ from eksir.cli.options import (
     print_document,
     require_yes,
 )
+from eksir.cli.reach import explained, reach_note
 from eksir.cli.respond_view import plan_document, render_plan, render_state, state_document
 from eksir.cli.rollback_view import describe, restores_access
 from eksir.cli.run_progress import ProgressPrinter, approval_summary
 from eksir.cli.scope_plan import resolve_and_plan
 from eksir.cli.triage_cmd import handled_findings, read_input_bytes
+from eksir.clients.assume import RoleMap
 from eksir.clients.aws import AwsClients
 from eksir.engine import (
     ApprovalGate,
@@ -115,9 +118,21 @@ class Access:
     webhook_url: str | None = None
     sns_topic_arn: str | None = None
     break_glass_kubeconfig: Path | None = None
+    roles: RoleMap = field(default_factory=RoleMap)
+    operator: str | None = None
 
     def aws(self, region: str | None = None) -> AwsClients:
-        return AwsClients(region=self.region or region, profile=self.profile, endpoint_url=self.endpoint_url)
+        """Home: the caller's own account (GuardDuty's administrator, the war room, the evidence bucket)."""
+        return self.accounts().home(region)
+
+    def accounts(self) -> AccountAccess:
+        """Which account each call goes to (cli/accounts.py): home, or the incident's through a role."""
+        return AccountAccess(self.region, self.profile, self.endpoint_url, self.roles, self.operator)
+
+    def with_roles(self, roles: RoleMap, operator: str) -> Access:
+        from dataclasses import replace  # noqa: PLC0415
+
+        return replace(self, roles=roles, operator=operator)
 
     def kube(self, aws: AwsClients, cluster: str | None) -> KubeProvider:
         return KubeProvider(aws=aws, cluster_name=cluster, kubeconfig=self.kubeconfig, context=self.context)
@@ -158,6 +173,8 @@ class _Prepared:
     plan: Plan
     war_room: WarRoom | None
     finding: Finding
+    home: AwsClients | None = None
+    reach: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,21 +200,24 @@ def _prepare(
     raw, input_name = read_input_bytes(finding_file, max_input_bytes)
     everything = read_findings(raw, max_bytes=max_input_bytes)
     finding = _pick(handled_findings(everything, _stderr()), finding_id)
+    route = access.accounts().route(finding.account_id, finding.region)  # refuses before the case opens
     evidence, info = finding_evidence(finding, raw, input_name, len(everything))
     case, created = CaseStore(cases_dir).open_for_finding(finding, evidence, input_name, info)
     writer.stack.enter_context(case.writer(writer.command, wait=writer.wait))
     case_id = case.load().id
-    aws = access.aws(finding.region)
-    war_room = access.war_room(case, aws)
+    aws, home = route.clients(case_id), access.aws(finding.region)
+    war_room = access.war_room(case, home)
     if war_room:
         cluster = finding.cluster.name if finding.cluster else None
         war_room.case_opened(case_id, finding.title or finding.type, cluster, created)
     kube = access.kube(aws, finding.cluster.name if finding.cluster else None)
     grant = grant_plan(finding, aws, kube, case, access.break_glass_kubeconfig)
     if grant is not None:  # no Kubernetes access yet: the plan is the break-glass step alone
-        return _Prepared(case, case_id, aws, kube, grant, war_room, finding)
-    plan = carry_grant(resolve_and_plan(finding, aws, kube, case, _with_case(options, case_id)), case)
-    return _Prepared(case, case_id, aws, kube, plan, war_room, finding)
+        return _Prepared(case, case_id, aws, kube, grant, war_room, finding, home)
+    note = reach_note(finding.cluster.name if finding.cluster else None, aws, kube, case)
+    with explained(note):
+        plan = carry_grant(resolve_and_plan(finding, aws, kube, case, _with_case(options, case_id)), case)
+    return _Prepared(case, case_id, aws, kube, plan, war_room, finding, home, note)
 
 
 def _with_case(options: PlaybookOptions, case_id: str) -> PlaybookOptions:
@@ -227,6 +247,9 @@ def plan_cmd(
     endpoint_url: EndpointOpt = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
+    assume_role: AssumeRoleOpt = None,
+    external_id: ExternalIdOpt = None,
+    role_map: RoleMapOpt = None,
     break_glass_kubeconfig: BreakGlassOpt = None,
     evidence_bucket: EvidenceBucketOpt = None,
     orphan_pod: OrphanPodOpt = False,
@@ -240,7 +263,7 @@ def plan_cmd(
     """Dry run: resolve the finding online, build the response plan, preview every step. Changes nothing."""
     access = Access(
         region, profile, endpoint_url, kubeconfig, context, break_glass_kubeconfig=break_glass_kubeconfig
-    )
+    ).with_roles(load_role_map(assume_role, external_id, role_map), CaseStore(cases_dir).actor)
     options = _options(evidence_bucket, orphan_pod, pause_container, strict_isolation, isolate_subnet)
     with ExitStack() as stack:
         writer = _Writer("eksir plan", wait, stack)
@@ -274,6 +297,8 @@ def _plan(
     ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=True)
     previews = preview_plan(prepared.plan, ctx)
     document = plan_document(prepared.case_id, prepared.plan, previews)
+    if prepared.reach:
+        document["endpoint_reach"] = prepared.reach
     prepared.case.write_document(
         "plan-preview.json", orjson.dumps(document, option=orjson.OPT_INDENT_2), "plan"
     )
@@ -349,6 +374,9 @@ def respond_cmd(
     endpoint_url: EndpointOpt = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
+    assume_role: AssumeRoleOpt = None,
+    external_id: ExternalIdOpt = None,
+    role_map: RoleMapOpt = None,
     break_glass_kubeconfig: BreakGlassOpt = None,
     evidence_bucket: EvidenceBucketOpt = None,
     orphan_pod: OrphanPodOpt = False,
@@ -369,31 +397,36 @@ def respond_cmd(
 
     Approval: a prompt, or --approve. Confirmation: GuardDuty knows the finding as the file says, or
     --trust-finding-file (recorded)."""
+    operator = approver or CaseStore(cases_dir).actor
     access = Access(
         region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn, break_glass_kubeconfig
-    )
-    asker = choose_gate(
-        approve, yes, sys.stdin.isatty(), approver or CaseStore(cases_dir).actor, approve_step
-    )
+    ).with_roles(load_role_map(assume_role, external_id, role_map), operator)
+    asker = choose_gate(approve, yes, sys.stdin.isatty(), operator, approve_step)
     options = _options(evidence_bucket, orphan_pod, pause_container, strict_isolation, isolate_subnet)
     with ExitStack() as stack:
         stack.enter_context(reopening(reopen, reason))
+        writer = _Writer("eksir respond", wait, stack)
         prepared = _prepare(
             finding_file,
             finding_id,
             cases_dir,
             access,
             options,
-            writer=_Writer("eksir respond", wait, stack),
+            writer=writer,
             max_input_bytes=max_input_bytes,
         )
         state, check = _run_response(prepared, asker, access, max_workers, trust_finding_file)
-        anchor_phase(prepared.case, "respond", publishers(prepared.war_room, prepared.aws, evidence_bucket))
-    if prepared.plan.playbook == "break-glass":
+        home = prepared.home or prepared.aws
+        anchor_phase(prepared.case, "respond", publishers(prepared.war_room, home, evidence_bucket))
+    _say_after_break_glass(prepared.plan)
+    _finish(state, output, "response", blocked=refusal(check))
+
+
+def _say_after_break_glass(plan: Plan) -> None:
+    if plan.playbook == "break-glass":
         _stderr().print(
             "eksir: break-glass step run: once verified, run `eksir respond` again to resolve and respond"
         )
-    _finish(state, output, "response", blocked=refusal(check))
 
 
 def _run_response(
@@ -458,8 +491,9 @@ def status_cmd(
 
 
 def _case_access(case: CaseHandle, access: Access) -> tuple[str, AwsClients, KubeProvider]:
+    """The case's incident clients: its account through the configured role (refused without one)."""
     header = case.load()
-    aws = access.aws(header.region)
+    aws = access.accounts().route(header.account_id, header.region).clients(header.id)
     return header.id, aws, access.kube(aws, header.cluster_name)
 
 
@@ -476,6 +510,9 @@ def resume_cmd(
     endpoint_url: EndpointOpt = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
+    assume_role: AssumeRoleOpt = None,
+    external_id: ExternalIdOpt = None,
+    role_map: RoleMapOpt = None,
     webhook_url: WebhookOpt = None,
     sns_topic_arn: SnsOpt = None,
     max_workers: WorkersOpt = 4,
@@ -491,18 +528,20 @@ def resume_cmd(
     --trust-finding-file."""
     store = CaseStore(cases_dir)
     case = store.get(case_ref)
-    access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
+    access = Access(
+        region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn
+    ).with_roles(load_role_map(assume_role, external_id, role_map), approver or store.actor)
     asker = choose_gate(approve, yes, sys.stdin.isatty(), approver or store.actor, approve_step)
     with reopening(reopen, reason), case.writer("eksir resume", wait=wait):
         gate, blocked = recorded_gate(case, asker, trust_finding_file)
         stored = StateStore(case).load()
         plan = stored.plan
         case_id, aws, kube = _case_access(case, access)
-        war_room = access.war_room(case, aws)
+        war_room = access.war_room(case, access.aws(aws.region))
         watchers = Observers([war_room, _progress(asker, plan, stored)])
         runner = Runner(case, plan, ContextFactory(case_id, aws, kube), gate, max_workers, observer=watchers)
         state = runner.run(retry_unfinished=True)
-        anchor_phase(case, "resume", publishers(war_room, aws, None))
+        anchor_phase(case, "resume", publishers(war_room, access.aws(aws.region), None))
     _finish(state, output, "resumed", blocked=blocked)
 
 
@@ -521,15 +560,20 @@ def rollback_cmd(
     endpoint_url: EndpointOpt = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
+    assume_role: AssumeRoleOpt = None,
+    external_id: ExternalIdOpt = None,
+    role_map: RoleMapOpt = None,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
     reopen: ReopenOption = False,
     reason: ReasonOption = None,
 ) -> None:
     """Undo applied steps (all, newest first, or one with --step) and verify each undo."""
-    case = CaseStore(cases_dir).get(case_ref)
+    store = CaseStore(cases_dir)
+    case = store.get(case_ref)
     with reopening(reopen, reason), case.writer("eksir rollback", wait=wait):
-        access = Access(region, profile, endpoint_url, kubeconfig, context)
+        roles = load_role_map(assume_role, external_id, role_map)
+        access = Access(region, profile, endpoint_url, kubeconfig, context).with_roles(roles, store.actor)
         _rollback(case, step, yes, access, output, track=track_named(track))
 
 

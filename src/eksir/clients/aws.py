@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from eksir.clients.assume import AssumedRole, assumed_session
+from eksir.clients.call_log import record_calls
 from eksir.errors import (
     BadInputError,
     EksirError,
@@ -173,17 +175,26 @@ def new_client(
 
 @dataclass
 class AwsClients:
-    """Creates and caches boto3 clients for one account/region (thread-safe after creation)."""
+    """Creates and caches boto3 clients for one account/region (thread-safe after creation).
+
+    With `role`, the clients act in that role's account through an assumed session whose credentials
+    botocore refreshes (clients/assume.py); `account_id` is the account they act in, when known.
+    """
 
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
+    role: AssumedRole | None = None
+    account_id: str | None = None
     _session: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def session(self) -> Any:
         if self._session is None:
-            self._session = new_session(self.profile, self.region)
+            base = new_session(self.profile, self.region)
+            if self.role is not None:
+                base = assumed_session(base, self.role, self.region, self.endpoint_url)
+            self._session = base
         return self._session
 
     @property
@@ -198,8 +209,8 @@ class AwsClients:
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = new_client(
-                service, session=self.session(), endpoint_url=self.endpoint_url
+            self._clients[service] = record_calls(
+                new_client(service, session=self.session(), endpoint_url=self.endpoint_url)
             )
         return self._clients[service]
 

@@ -75,12 +75,16 @@ def principal_predicate(principals: PrincipalSet, *, lake: bool = False) -> str:
     return "(\n    " + "\n    OR ".join(present) + "\n  )" if present else "(1 = 0)"
 
 
-def athena_ddl(table: str, bucket_prefix: str, accounts: list[str], regions: list[str]) -> str:
+def athena_ddl(
+    table: str, bucket_prefix: str, accounts: list[str], regions: list[str], organization: str | None = None
+) -> str:
     """CREATE TABLE for a trail bucket with partition projection over account, region and day.
 
-    `bucket_prefix` is `s3://bucket/optional/prefix` (the folder that holds `AWSLogs/`).
+    `bucket_prefix` is `s3://bucket/optional/prefix` (the folder that holds `AWSLogs/`). An organisation
+    trail delivers under `AWSLogs/<o-id>/<account>/...`: pass its `organization` id.
     """
     root = bucket_prefix.rstrip("/")
+    logs = f"{root}/AWSLogs/{organization}/" if organization else f"{root}/AWSLogs/"
     account_values = ",".join(accounts or [_PLACEHOLDER_ACCOUNT])
     return f"""CREATE EXTERNAL TABLE IF NOT EXISTS {table} (
 {_COLUMNS}
@@ -89,7 +93,7 @@ PARTITIONED BY (account STRING, region STRING, `timestamp` STRING)
 ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'
 STORED AS INPUTFORMAT 'com.amazon.emr.cloudtrail.CloudTrailInputFormat'
 OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
-LOCATION '{root}/AWSLogs/'
+LOCATION '{logs}'
 TBLPROPERTIES (
   'projection.enabled'='true',
   'projection.account.type'='enum',
@@ -101,7 +105,7 @@ TBLPROPERTIES (
   'projection.timestamp.range'='2015/01/01,NOW',
   'projection.timestamp.interval'='1',
   'projection.timestamp.interval.unit'='DAYS',
-  'storage.location.template'='{root}/AWSLogs/${{account}}/CloudTrail/${{region}}/${{timestamp}}'
+  'storage.location.template'='{logs}${{account}}/CloudTrail/${{region}}/${{timestamp}}'
 )"""
 
 

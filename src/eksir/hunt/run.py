@@ -7,6 +7,7 @@ Kubernetes audit trails must be hunted too, so the later steps use the grown pri
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -190,15 +191,25 @@ def _lookup(hunt: _Hunt) -> None:
     )
 
 
+_ORG_TRAIL = re.compile(r"(?:^|/)AWSLogs/(o-[a-z0-9]{10,32})(?:/|$)")
+
+
+def organization_of(prefix: str) -> str | None:
+    """The organisation id of an organisation trail's prefix (`AWSLogs/o-xxxxxxxxxx/<account>/...`)."""
+    match = _ORG_TRAIL.search(prefix)
+    return match.group(1) if match else None
+
+
 def _athena(hunt: _Hunt, s3_sources: list[str]) -> None:
     """Generate (always) and run (with a workgroup) the Athena DDL and hunt query; the Lake query text."""
     opts = hunt.options
-    root = "s3://<trail-bucket>"
+    root, organization = "s3://<trail-bucket>", None
     if s3_sources:
         bucket, prefix = parse_s3_url(s3_sources[0])
         root = f"s3://{bucket}/{prefix.split('AWSLogs/')[0].rstrip('/')}".rstrip("/")
+        organization = organization_of(prefix)
     accounts = queries.accounts_of(hunt.principals)
-    ddl = queries.athena_ddl(opts.athena_table, root, accounts, list(opts.regions))
+    ddl = queries.athena_ddl(opts.athena_table, root, accounts, list(opts.regions), organization)
     query = queries.athena_query(opts.athena_table, hunt.principals, hunt.window)
     generated = [GeneratedQuery(kind="athena-ddl", text=ddl), GeneratedQuery(kind="athena", text=query)]
     if opts.athena is not None:

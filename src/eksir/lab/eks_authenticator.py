@@ -122,15 +122,29 @@ def find_caller(config: AuthConfig, key_id: str) -> Caller:
     if known is not None:
         arn = known["arn"]
         return Caller(key_id, known["secret"], arn, arn, known.get("user_id", key_id), arn.split(":")[4])
+    session = _SESSIONS.get(key_id)
+    if session is not None:
+        return session
     try:
-        with urllib.request.urlopen(f"{config.moto_url}/moto-api/data.json", timeout=10) as resp:
+        with urllib.request.urlopen(f"{config.moto_url}/moto-api/data.json", timeout=DATA_TIMEOUT_S) as resp:
             data = json.loads(resp.read())
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise TokenRejected(f"moto at {config.moto_url} did not list its keys: {exc}") from exc
     caller = _caller_from_moto(data, key_id)
     if caller is None:
         raise TokenRejected(f"access key {key_id} is unknown or inactive")
+    if caller.session_token:  # an STS session cannot be deactivated, only expire: remembered
+        _SESSIONS[key_id] = caller
     return caller
+
+
+DATA_TIMEOUT_S = 60
+"""moto's data.json of a cross-account lab (managed policies loaded in three accounts) takes ~10 s."""
+_SESSIONS: dict[str, Caller] = {}
+"""Assumed-role sessions already found in moto, by key id. IAM user keys are looked up every time: a key
+deactivated by containment must stop authenticating at once, as on EKS. A session has no such switch (EKS
+keeps accepting a revoked session's tokens, shared/DESIGN.md), so remembering it changes nothing but the
+~10 s a review of a cross-account lab would otherwise wait for moto's data.json on every request."""
 
 
 def authenticate(token: str, config: AuthConfig, now: datetime | None = None) -> Caller:

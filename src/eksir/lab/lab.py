@@ -27,13 +27,22 @@ from kubernetes.client import ApiException
 from urllib3.exceptions import HTTPError
 
 from eksir.errors import EksirError, LabError
-from eksir.lab import aws_seed, eks_auth_setup, k8s_seed, node_runtime, node_teardown, processes, ssm_agent
+from eksir.lab import (
+    aws_seed,
+    eks_auth_setup,
+    k8s_seed,
+    node_runtime,
+    node_teardown,
+    organisation,
+    processes,
+    ssm_agent,
+)
 from eksir.lab.attack_aws import AttackLog, AwsAttacker, begin, finish
 from eksir.lab.build import LabBinaries, ensure_binaries
 from eksir.lab.cloudtrail_gen import background_records, log_files, routines, upload_tree, write_tree
 from eksir.lab.controlplane import ControlPlane, start_control_plane
 from eksir.lab.finding_gen import build_finding
-from eksir.lab.moto_server import AwsEndpoint, spawn_detached
+from eksir.lab.moto_server import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, AwsEndpoint, spawn_detached
 from eksir.lab.scenarios import Scenario, get_scenario
 
 DEFAULT_LAB_DIR = Path(".eksir-lab")
@@ -73,6 +82,9 @@ class LabState:
     """The attacked node's real containerd (lab.node_runtime.NodeRuntime), empty when it is simulated."""
     node_runtime_reason: str = "the lab did not record a node runtime"
     """Why the attacked node is simulated ("" when its containerd is real)."""
+    organisation: dict[str, str] = field(default_factory=dict)
+    """Cross-account scenario (lab/organisation.py): the account ids, the operator's and the management
+    account's keys, the external id; empty for a one-account lab (whose keys act in the member account)."""
 
     @property
     def endpoint(self) -> AwsEndpoint:
@@ -195,23 +207,26 @@ def _start_and_seed(
             with _phase(timings, "moto start", report):
                 moto = spawn_detached(lab_dir / "aws")
             with _phase(timings, "aws seed", report):
-                inv = aws_seed.seed_all(moto.endpoint)
+                org = organisation.seed_organisation(moto.endpoint) if scenario.organisation else None
+                endpoint = org.member_endpoint if org else moto.endpoint
+                inv = aws_seed.seed_all(endpoint)
         finally:
             with _phase(timings, "control plane start", report):
                 plane = plane_future.result()
     with _phase(timings, "eks authentication", report):
-        eks_auth_setup.connect(plane, moto.endpoint, inv.cluster_name, in_process=False)
+        eks_auth_setup.connect(plane, endpoint, inv.cluster_name, in_process=False)
     log = AttackLog()
     with _phase(timings, "k8s seed", report), plane.api_client() as admin:
         k8s_seed.seed_cluster(admin, inv)
+        if org:
+            organisation.grant_responder(admin, org)
     with _phase(timings, "attack", report):
-        attacker_pod, access_key = _attack(moto.endpoint, inv, scenario, plane, log=log, rng=rng)
+        attacker_pod, access_key = _attack(endpoint, inv, scenario, plane, log=log, rng=rng)
     with _phase(timings, "node runtime", report):
-        runtime, why = _start_node(lab_dir, moto.endpoint, attacker_pod, report)
+        runtime, why = _start_node(lab_dir, endpoint, attacker_pod, report)
     with _phase(timings, "logs + finding", report):
-        state = _write_outputs(
-            lab_dir, Run(scenario, inv, plane, moto.endpoint, log, attacker_pod, access_key, rng)
-        )
+        run = Run(scenario, inv, plane, endpoint, log, attacker_pod, access_key, rng, org)
+        state = _write_outputs(lab_dir, run)
     state.node_runtime, state.node_runtime_reason = runtime, why
     return state
 
@@ -290,6 +305,7 @@ class Run:
     pod: k8s_seed.AttackerPod
     access_key: dict[str, str] | None
     rng: random.Random
+    org: organisation.Organisation | None = None
 
 
 def _write_outputs(lab_dir: Path, run: Run) -> LabState:
@@ -305,6 +321,8 @@ def _write_outputs(lab_dir: Path, run: Run) -> LabState:
     events = [e for e in k8s_seed.read_audit_log(run.plane.audit_log) if e.get("stage") == "ResponseComplete"]
     aws_seed.put_audit_events(run.endpoint, inv, events, f"kube-apiserver-audit-{rng.getrandbits(128):032x}")
     finding = build_finding(inv, run.pod.pod, run.pod.create_event, run.access_key, rng)
+    if run.org:  # delivered in the security account (GuardDuty's administrator) about the member's cluster
+        finding["account"] = run.org.security
     (lab_dir / "finding.json").write_text(json.dumps(finding, indent=2), encoding="utf-8")
     truth = ground_truth(run, finding)
     (lab_dir / "ground-truth.json").write_text(json.dumps(truth, indent=2), encoding="utf-8")
@@ -329,6 +347,7 @@ def _write_outputs(lab_dir: Path, run: Run) -> LabState:
         log_group=inv.log_group,
         topic_arn=inv.topic_arn,
         created_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        organisation=organisation.state_of(run.org) if run.org else {},
     )
 
 
@@ -367,22 +386,45 @@ def ground_truth(run: Run, finding: dict[str, Any]) -> dict[str, Any]:
             "audit_id": pod.create_event["auditID"],
         },
         "finding_id": finding["detail"]["id"],
+        **({"accounts": organisation.accounts_of(run.org)} if run.org else {}),
     }
 
 
-def env_exports(state: LabState, *, eks_token: bool = False) -> str:
+def env_exports(state: LabState, *, eks_token: bool = False, admin: bool = False) -> str:
     """Shell `export` lines pointing the AWS CLI, kubectl and ctr at the lab, its kubectl first on PATH.
 
     `eks_token`: no KUBECONFIG (it is unset), so eksir reaches the cluster as on EKS without a kubeconfig:
     DescribeCluster's endpoint and CA and a token from the lab's AWS credentials (the cluster creator's).
+    A cross-account lab exports the security account's operator instead, with EKSIR_ASSUME_ROLE and
+    EKSIR_EXTERNAL_ID and no KUBECONFIG (eksir reaches the member's cluster through the role and an EKS
+    token); `admin`: the management account's credentials instead (the organisation's administrator).
     """
+    org = state.organisation
     values = {**state.endpoint.env()}
-    if not eks_token:
+    if org:
+        keys = (
+            (DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY)
+            if admin
+            else (
+                org["operator_access_key_id"],
+                org["operator_secret_access_key"],
+            )
+        )
+        values["AWS_ACCESS_KEY_ID"], values["AWS_SECRET_ACCESS_KEY"] = keys
+        if not admin:
+            values["EKSIR_ASSUME_ROLE"], values["EKSIR_EXTERNAL_ID"] = (
+                org["role_template"],
+                org["external_id"],
+            )
+    elif admin:
+        raise LabError("--admin applies to a cross-account lab (`eksir lab up --scenario cross-account`)")
+    unset = eks_token or bool(org)
+    if not unset:
         values["KUBECONFIG"] = state.admin_kubeconfig
     if state.node_runtime:  # `ctr -n k8s.io tasks ls` reaches the attacked node's containerd
         values["CONTAINERD_ADDRESS"] = str(state.node_runtime["socket"])
     lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
-    if eks_token:
+    if unset:
         lines.append("unset KUBECONFIG")
     if state.kubectl:
         lines.append(f'export PATH={shlex.quote(str(Path(state.kubectl).parent))}:"$PATH"')

@@ -37,6 +37,7 @@ class ScenarioName(StrEnum):
     OIDC_USER = "oidc-user"
     SERVICE_ACCOUNT = "service-account"
     ROLE_CHAINING = "role-chaining"
+    CROSS_ACCOUNT = "cross-account"
 
 
 class K8sIdentity(StrEnum):
@@ -70,6 +71,8 @@ class Scenario:
     namespace: str
     pod_name: str
     service_account: str = "default"
+    organisation: bool = False
+    """An AWS organisation (lab/organisation.py): the incident in a member account, eksir in another."""
 
 
 SCENARIOS: dict[ScenarioName, Scenario] = {
@@ -114,7 +117,18 @@ SCENARIOS: dict[ScenarioName, Scenario] = {
         namespace="default",
         pod_name="busybox-shell",
     ),
+    ScenarioName.CROSS_ACCOUNT: Scenario(
+        ScenarioName.CROSS_ACCOUNT,
+        "iam-user's incident in a member account of an organisation; eksir answers from the security account",
+        K8sIdentity.BUILTIN_ADMIN,
+        AwsActor.SAME_IAM_USER,
+        namespace="default",
+        pod_name="node-debugger-7f9c",
+        organisation=True,
+    ),
 }
+SINGLE_ACCOUNT = tuple(name for name in ScenarioName if not SCENARIOS[name].organisation)
+"""The one-account scenarios (the parametrised lab tests run these; cross-account has its own tests)."""
 
 
 def get_scenario(name: str) -> Scenario:

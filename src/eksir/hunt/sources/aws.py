@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from eksir.clients.assume import AssumedRole, assumed_session
 from eksir.clients.aws import MAX_ATTEMPTS, new_client, new_session
+from eksir.clients.call_log import record_calls
 
 if TYPE_CHECKING:
     from eksir.clients.aws_types import RegionalClientFactory
@@ -22,12 +24,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AwsAccess:
-    """Picklable connection settings: worker processes build their own clients from it."""
+    """Picklable connection settings: worker processes build their own clients from it.
+
+    With `role`, every client acts in that role's account (the incident's member account: LookupEvents,
+    its trail bucket, its log groups), assumed from the profile's credentials.
+    """
 
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
     max_attempts: int = MAX_ATTEMPTS
+    role: AssumedRole | None = None
 
     @property
     def client(self) -> RegionalClientFactory:
@@ -36,10 +43,15 @@ class AwsAccess:
 
     def _client(self, service: str, region: str | None = None) -> Any:
         """A boto3 client (standard retries); BadInputError for an unknown profile or no region."""
-        return new_client(
-            service,
-            session=new_session(self.profile),
-            region=region or self.region,
-            endpoint_url=self.endpoint_url,
-            max_attempts=self.max_attempts,
+        session = new_session(self.profile)
+        if self.role is not None:
+            session = assumed_session(session, self.role, region or self.region, self.endpoint_url)
+        return record_calls(
+            new_client(
+                service,
+                session=session,
+                region=region or self.region,
+                endpoint_url=self.endpoint_url,
+                max_attempts=self.max_attempts,
+            )
         )

@@ -1,0 +1,205 @@
+"""An AWS organisation in moto for the cross-account lab: management, security and member accounts.
+
+Why: in production a security team answers a GuardDuty finding from the security account (GuardDuty's
+delegated administrator) about a cluster in a member account, through a role it assumes there. The lab plays
+the same layout with real moto accounts (moto keeps one backend per account, and STS AssumeRole into a role
+ARN of another account returns keys whose calls land in that account):
+
+- management (moto's default account, the lab's own "testing" keys): creates the organisation and the two
+  accounts with AWS Organizations, as a real management account does;
+- member: `OrganizationAccountAccessRole`, trusting the management account, is how the management account
+  gets in (as Organizations creates it for a new account); through it the lab creates the member's seeding
+  user (the cluster creator's estate is seeded with its keys) and deploys eksir's own member-account template
+  (`eksir permissions --format cloudformation`) through the member's CloudFormation: the `eksir-responder`
+  role trusting the security account with an external id;
+- security: the operator user whose keys `eksir lab env` exports, allowed to assume `eksir-responder` in any
+  account (and to use the security account's own services).
+
+moto does not evaluate trust policies or external ids unless IAM enforcement is on: the lab creates them as
+AWS would and the tests read them back; it does not prove AWS's evaluation of them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from eksir.actions.permissions import DEFAULT_ROLE_NAME, all_specs, iam_policy
+from eksir.actions.permissions_template import cloudformation_template
+from eksir.lab.moto_server import AwsEndpoint
+
+ORG_ACCESS_ROLE = "OrganizationAccountAccessRole"
+ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
+SEEDER_USER = "lab-platform-admin"
+OPERATOR_USER = "eksir-operator"
+STACK_NAME = "eksir-responder"
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """The three accounts and the keys and names the lab hands out."""
+
+    management: str
+    security: str
+    member: str
+    member_endpoint: AwsEndpoint
+    """The member account's seeding identity (AdministratorAccess): the cluster, nodes, attacker, trail."""
+    operator_endpoint: AwsEndpoint
+    """The security account's operator: what `eksir lab env` exports."""
+    external_id: str
+    responder_role_arn: str
+
+    @property
+    def role_template(self) -> str:
+        return f"arn:aws:iam::{{account}}:role/{DEFAULT_ROLE_NAME}"
+
+
+def _keys(endpoint: AwsEndpoint, key: dict[str, Any]) -> AwsEndpoint:
+    return AwsEndpoint(endpoint.url, endpoint.region, str(key["AccessKeyId"]), str(key["SecretAccessKey"]))
+
+
+def _create_accounts(management: AwsEndpoint) -> tuple[str, str, str]:
+    """(management, security, member) account ids, the two new ones from Organizations CreateAccount."""
+    org = management.client("organizations")
+    org.create_organization(FeatureSet="ALL")
+    ids = []
+    for name in ("security", "workloads-prod"):
+        status = org.create_account(Email=f"aws+{name}@example.com", AccountName=name)["CreateAccountStatus"]
+        ids.append(
+            str(
+                org.describe_create_account_status(CreateAccountRequestId=status["Id"])[
+                    "CreateAccountStatus"
+                ]["AccountId"]
+            )
+        )
+    caller = str(management.client("sts").get_caller_identity()["Account"])
+    return caller, ids[0], ids[1]
+
+
+def _enter(management: AwsEndpoint, account: str) -> AwsEndpoint:
+    """Keys of a seeding user created in `account` through its OrganizationAccountAccessRole (which moto's
+    Organizations CreateAccount makes, trusting the management account, as AWS does)."""
+    creds = management.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{ORG_ACCESS_ROLE}", RoleSessionName="lab-setup"
+    )["Credentials"]
+    iam = management.client(
+        "iam",
+        access_key_id=creds["AccessKeyId"],
+        secret_access_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+    )
+    iam.create_user(UserName=SEEDER_USER)
+    iam.attach_user_policy(UserName=SEEDER_USER, PolicyArn=ADMIN_POLICY)
+    return _keys(management, iam.create_access_key(UserName=SEEDER_USER)["AccessKey"])
+
+
+def _deploy_responder(member: AwsEndpoint, security: str, external_id: str) -> str:
+    """eksir's member template through the member's CloudFormation; the role ARN it outputs."""
+    template = cloudformation_template(iam_policy(all_specs()))
+    cfn = member.client("cloudformation")
+    cfn.create_stack(
+        StackName=STACK_NAME,
+        TemplateBody=json.dumps(template),
+        Parameters=[
+            {"ParameterKey": "SecurityAccountId", "ParameterValue": security},
+            {"ParameterKey": "ExternalId", "ParameterValue": external_id},
+        ],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    outputs = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]["Outputs"]
+    return str(next(o["OutputValue"] for o in outputs if o["OutputKey"] == "RoleArn"))
+
+
+def _operator(management: AwsEndpoint, security: str) -> AwsEndpoint:
+    """The security account's operator: assume eksir-responder anywhere, plus the security account's side."""
+    seeder = _enter(management, security)
+    iam = seeder.client("iam")
+    iam.create_user(UserName=OPERATOR_USER)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+                "Resource": f"arn:aws:iam::*:role/{DEFAULT_ROLE_NAME}",
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["guardduty:*", "securityhub:*", "sns:Publish", "s3:*", "sts:GetCallerIdentity"],
+                "Resource": "*",
+            },
+        ],
+    }
+    iam.put_user_policy(
+        UserName=OPERATOR_USER, PolicyName="eksir-operator", PolicyDocument=json.dumps(policy)
+    )
+    return _keys(management, iam.create_access_key(UserName=OPERATOR_USER)["AccessKey"])
+
+
+def seed_organisation(management: AwsEndpoint) -> Organisation:
+    """Create the organisation, enter both accounts, deploy the responder role. Raises botocore errors."""
+    mgmt, security, member = _create_accounts(management)
+    member_endpoint = _enter(management, member)
+    external_id = f"eksir-lab-{secrets.token_hex(8)}"
+    role_arn = _deploy_responder(member_endpoint, security, external_id)
+    return Organisation(
+        management=mgmt,
+        security=security,
+        member=member,
+        member_endpoint=member_endpoint,
+        operator_endpoint=_operator(management, security),
+        external_id=external_id,
+        responder_role_arn=role_arn,
+    )
+
+
+def grant_responder(admin: Any, org: Organisation) -> None:
+    """The member cluster's access for eksir-responder, set up before the incident as a team would: an
+    aws-auth mapRoles entry to the group `eksir-responders`, bound to the ClusterRole `eksir permissions`
+    prints. `admin` is the cluster admin's ApiClient. Raises kubernetes ApiException."""
+    from kubernetes import client  # noqa: PLC0415 - the lab's Kubernetes side imports it lazily too
+
+    from eksir.actions.containment.eks_grant_access import RESPONDER_GROUP  # noqa: PLC0415
+    from eksir.actions.permissions import cluster_role  # noqa: PLC0415
+
+    core, rbac = client.CoreV1Api(admin), client.RbacAuthorizationV1Api(admin)
+    aws_auth = core.read_namespaced_config_map("aws-auth", "kube-system")
+    roles = yaml.safe_load(aws_auth.data.get("mapRoles") or "") or []
+    roles.append(
+        {"rolearn": org.responder_role_arn, "username": "eksir:{{SessionName}}", "groups": [RESPONDER_GROUP]}
+    )
+    aws_auth.data["mapRoles"] = yaml.safe_dump(roles, sort_keys=False)
+    core.replace_namespaced_config_map("aws-auth", "kube-system", aws_auth)
+    role = cluster_role(all_specs())
+    rbac.create_cluster_role(role)
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": role["metadata"]["name"]},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": role["metadata"]["name"],
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": RESPONDER_GROUP}],
+        }
+    )
+
+
+def accounts_of(org: Organisation) -> dict[str, str]:
+    """The three account ids, for ground-truth.json."""
+    return {"management": org.management, "security": org.security, "member": org.member}
+
+
+def state_of(org: Organisation) -> dict[str, str]:
+    """What lab.json keeps: the accounts, the operator's keys, the external id, the management's keys."""
+    return {
+        **accounts_of(org),
+        "operator_access_key_id": org.operator_endpoint.access_key_id,
+        "operator_secret_access_key": org.operator_endpoint.secret_access_key,
+        "external_id": org.external_id,
+        "role_template": org.role_template,
+    }
