@@ -75,12 +75,17 @@ def principal_predicate(principals: PrincipalSet, *, lake: bool = False) -> str:
     return "(\n    " + "\n    OR ".join(present) + "\n  )" if present else "(1 = 0)"
 
 
-def athena_ddl(table: str, bucket_prefix: str, accounts: list[str], regions: list[str]) -> str:
+def athena_ddl(
+    table: str, bucket_prefix: str, accounts: list[str], regions: list[str], org_id: str | None = None
+) -> str:
     """CREATE TABLE for a trail bucket with partition projection over account, region and day.
 
-    `bucket_prefix` is `s3://bucket/optional/prefix` (the folder that holds `AWSLogs/`).
+    `bucket_prefix` is `s3://bucket/optional/prefix` (the folder that holds `AWSLogs/`); an organisation
+    trail (`org_id`, `o-...`) writes under `AWSLogs/<org id>/<account>/`. Only the enumerated accounts and
+    regions are ever read: an account missing from `accounts` is silently outside the table, so an org
+    hunt lists the trail's accounts (`sources.files.trail_accounts`) rather than trusting the principals.
     """
-    root = bucket_prefix.rstrip("/")
+    root = bucket_prefix.rstrip("/") + ("/AWSLogs/" + org_id if org_id else "/AWSLogs")
     account_values = ",".join(accounts or [_PLACEHOLDER_ACCOUNT])
     return f"""CREATE EXTERNAL TABLE IF NOT EXISTS {table} (
 {_COLUMNS}
@@ -89,7 +94,7 @@ PARTITIONED BY (account STRING, region STRING, `timestamp` STRING)
 ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'
 STORED AS INPUTFORMAT 'com.amazon.emr.cloudtrail.CloudTrailInputFormat'
 OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
-LOCATION '{root}/AWSLogs/'
+LOCATION '{root}/'
 TBLPROPERTIES (
   'projection.enabled'='true',
   'projection.account.type'='enum',
@@ -101,18 +106,24 @@ TBLPROPERTIES (
   'projection.timestamp.range'='2015/01/01,NOW',
   'projection.timestamp.interval'='1',
   'projection.timestamp.interval.unit'='DAYS',
-  'storage.location.template'='{root}/AWSLogs/${{account}}/CloudTrail/${{region}}/${{timestamp}}'
+  'storage.location.template'='{root}/${{account}}/CloudTrail/${{region}}/${{timestamp}}'
 )"""
 
 
 def athena_query(table: str, principals: PrincipalSet, window: TimeWindow) -> str:
-    """The principal/time hunt over the projected table; the day bounds prune partitions."""
+    """The principal/time hunt over the projected table; the day bounds prune partitions.
+
+    The partition bound runs to the day after the window (a call at 23:58 is delivered after midnight, in
+    the next day's folder); `cost.partitions` must select the same days. The identity and the resources
+    come back as JSON (`json_format(CAST(... AS JSON))`) so `hunt.athena.rows_to_records` rebuilds the
+    record the local scan would have read: same matching, same classification, same owners.
+    """
     first = f"{window.since:%Y/%m/%d}"
     last = f"{window.until + timedelta(days=1):%Y/%m/%d}"
     return f"""SELECT eventtime, eventsource, eventname, awsregion, recipientaccountid, sourceipaddress,
-  useragent, errorcode, errormessage, useridentity.type, useridentity.arn, useridentity.accesskeyid,
-  useridentity.principalid, useridentity.sessioncontext.sessionissuer.arn AS issuer_arn,
-  requestparameters, responseelements, resources, eventid
+  useragent, errorcode, errormessage, json_format(CAST(useridentity AS JSON)) AS useridentity_json,
+  requestparameters, responseelements, json_format(CAST(resources AS JSON)) AS resources_json, eventid,
+  account, region
 FROM {table}
 WHERE "timestamp" BETWEEN {sql_literal(first)} AND {sql_literal(last)}
   AND eventtime BETWEEN {sql_literal(_iso(window.since))} AND {sql_literal(_iso(window.until))}

@@ -94,6 +94,11 @@ class GeneratedQuery(_Model):
     executed: bool = False
     execution_id: str | None = None
     note: str | None = None
+    round: int | None = None
+    """Athena hunt round (1 = the principals given; later rounds: the sessions earlier rounds issued)."""
+    bytes_scanned: int | None = None
+    """Bytes the engine reported scanned (Athena's DataScannedInBytes; moto always reports 0)."""
+    rows: int | None = None
 
 
 class OwnerNotice(_Model):
@@ -118,6 +123,8 @@ class HuntResult(_Model):
     queries: list[GeneratedQuery] = Field(default_factory=list)
     owners: list[OwnerNotice] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    athena_estimate: dict[str, Any] | None = None
+    """Partitions, bytes and price of the Athena hunt, computed before it ran (`hunt.cost`)."""
 
     def to_json(self) -> str:
         """Stable JSON for the case store (raw records included: they are the evidence)."""

@@ -17,8 +17,10 @@ from typing import Any
 import orjson
 
 from eksir.errors import BadInputError
-from eksir.hunt import queries
+from eksir.hunt import cost, queries
+from eksir.hunt.athena import Rounds, hunt_rounds
 from eksir.hunt.classify import RuleBook, load_rules
+from eksir.hunt.cost import Estimate
 from eksir.hunt.decode import DecodeError, inflate, parse_records
 from eksir.hunt.events import audit_time, cloudtrail_event, dedupe_audit, is_audit_event, kubernetes_event
 from eksir.hunt.impact import OwnerKeys, TagLookup, attribute, load_cmdb
@@ -27,7 +29,14 @@ from eksir.hunt.result import GeneratedQuery, HuntEvent, HuntResult, SkippedInpu
 from eksir.hunt.scan import Chainer, Scanner, ScanProgress
 from eksir.hunt.sources import cloud
 from eksir.hunt.sources.aws import AwsAccess
-from eksir.hunt.sources.files import FileRef, list_local, list_s3, parse_s3_url
+from eksir.hunt.sources.files import (
+    FileRef,
+    TrailLocation,
+    list_local,
+    list_s3,
+    trail_accounts,
+    trail_location,
+)
 from eksir.hunt.window import TimeWindow
 
 DEFAULT_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-central-1")
@@ -52,6 +61,9 @@ class HuntOptions:
     workers: int = 2
     engine: str = "auto"
     count_events: bool = False
+    accounts: tuple[str, ...] = ()
+    max_scan_bytes: int | None = None
+    price_per_tb: float | None = None
 
 
 @dataclass
@@ -190,65 +202,123 @@ def _lookup(hunt: _Hunt) -> None:
     )
 
 
-def _athena(hunt: _Hunt, s3_sources: list[str]) -> None:
-    """Generate (always) and run (with a workgroup) the Athena DDL and hunt query; the Lake query text."""
-    opts = hunt.options
-    root = "s3://<trail-bucket>"
-    if s3_sources:
-        bucket, prefix = parse_s3_url(s3_sources[0])
-        root = f"s3://{bucket}/{prefix.split('AWSLogs/')[0].rstrip('/')}".rstrip("/")
-    accounts = queries.accounts_of(hunt.principals)
-    ddl = queries.athena_ddl(opts.athena_table, root, accounts, list(opts.regions))
-    query = queries.athena_query(opts.athena_table, hunt.principals, hunt.window)
-    generated = [GeneratedQuery(kind="athena-ddl", text=ddl), GeneratedQuery(kind="athena", text=query)]
+@dataclass(frozen=True)
+class AthenaPlan:
+    """The table the Athena hunt defines: the trail it reads, the accounts and regions it projects."""
+
+    ddl: str
+    trail: TrailLocation | None
+    accounts: list[str]
+    regions: list[str]
+
+
+def athena_plan(
+    principals: PrincipalSet, s3_sources: Sequence[str], access: AwsAccess, options: HuntOptions
+) -> AthenaPlan:
+    """The DDL over the first s3:// source's trail (a placeholder bucket without one).
+
+    The projected accounts are `options.accounts`, else the trail's account folders (listed: an org hunt
+    must cover accounts the principals never named, where a chained session may act), else the accounts
+    the principals' ARNs name. Raises the AWS errors of `sources.files.trail_accounts`.
+    """
+    trail = trail_location(s3_sources[0]) if s3_sources else None
+    accounts = list(options.accounts)
+    if not accounts and trail is not None:
+        accounts = trail_accounts(access, trail)
+    accounts = accounts or queries.accounts_of(principals)
+    root = trail.url if trail else "s3://<trail-bucket>"
+    org_id = trail.org_id if trail else None
+    regions = list(options.regions)
+    ddl = queries.athena_ddl(options.athena_table, root, accounts, regions, org_id)
+    return AthenaPlan(ddl, trail, accounts, regions)
+
+
+def estimate_athena(
+    principals: PrincipalSet,
+    s3_sources: Sequence[str],
+    window: TimeWindow,
+    *,
+    access: AwsAccess | None = None,
+    options: HuntOptions | None = None,
+) -> Estimate:
+    """What the Athena hunt would read and cost (`--dry-run`): partitions, bytes under them, price, and
+    the workgroup's per-query limit. Runs nothing in Athena.
+
+    Raises BadInputError without an s3:// trail source (nothing to measure), and the AWS errors.
+    """
+    opts = options or HuntOptions()
+    aws = access or AwsAccess()
+    plan = athena_plan(principals, s3_sources, aws, opts)
+    if plan.trail is None:
+        raise BadInputError("an Athena estimate needs the trail's s3:// location as --source")
+    selected = cost.partitions(plan.accounts, plan.regions, window)
+    prefix = plan.trail.accounts_prefix
+    found = cost.estimate(
+        aws, plan.trail.bucket, prefix, selected, cost.price_for(aws.region, opts.price_per_tb)
+    )
     if opts.athena is not None:
+        found.workgroup_limit = cost.workgroup_limit(aws.client("athena"), opts.athena.workgroup)
+    return found
+
+
+def _athena(hunt: _Hunt, s3_sources: list[str]) -> None:
+    """Generate (always) and run (with a workgroup) the Athena DDL and hunt rounds; the Lake query text."""
+    opts = hunt.options
+    plan = athena_plan(hunt.principals, s3_sources, hunt.access, opts)
+    ddl = GeneratedQuery(kind="athena-ddl", text=plan.ddl)
+    hunt.result.queries.append(ddl)
+    if opts.athena is None:
+        query = queries.athena_query(opts.athena_table, hunt.principals, hunt.window)
+        hunt.result.queries.append(GeneratedQuery(kind="athena", text=query))
+    else:
+        _athena_guard(hunt, s3_sources)
         client = hunt.access.client("athena")
-        answers = cloud.run_athena(client, opts.athena, [ddl, query])
-        for item, (execution_id, _rows) in zip(generated, answers, strict=True):
-            item.executed, item.execution_id = True, execution_id
-        _athena_events(hunt, answers[-1][1])
-    hunt.result.queries.extend(generated)
+        target = opts.athena
+        answer = cloud.run_athena(client, target, plan.ddl)
+        ddl.executed, ddl.execution_id = True, answer.execution_id
+        rounds = hunt_rounds(
+            hunt.principals,
+            hunt.window,
+            opts.athena_table,
+            lambda text: cloud.run_athena(client, target, text),
+        )
+        hunt.result.queries.extend(rounds.queries)
+        _athena_events(hunt, rounds)
     lake = queries.lake_query(opts.lake_event_data_store, hunt.principals, hunt.window)
     hunt.result.queries.append(GeneratedQuery(kind="cloudtrail-lake", text=lake))
 
 
-def _athena_events(hunt: _Hunt, rows: list[list[str]]) -> None:
-    """Athena rows back into CloudTrail-shaped records, kept only when they really match."""
-    if len(rows) < 2:
+def _athena_guard(hunt: _Hunt, s3_sources: list[str]) -> None:
+    """Estimate and refuse over budget before anything runs (RefusedError, exit 12).
+
+    Without an s3:// source there is nothing to measure: a budget then cannot be kept, so it is refused
+    as bad input rather than ignored; without a budget the hunt runs and says it was not estimated.
+    """
+    opts = hunt.options
+    if not s3_sources:
+        if opts.max_scan_bytes is not None:
+            raise BadInputError("--max-scan-bytes needs the trail's s3:// location as --source")
+        hunt.result.warnings.append("Athena cost not estimated: no s3:// trail source given")
         return
-    header = rows[0]
+    found = estimate_athena(hunt.principals, s3_sources, hunt.window, access=hunt.access, options=opts)
+    hunt.result.athena_estimate = found.as_dict()
+    cost.check_budget(found, opts.max_scan_bytes)
+
+
+def _athena_events(hunt: _Hunt, rounds: Rounds) -> None:
+    """The rounds' records as events (kept only when they really match); the chain joins the hunt's."""
     known = {e.event_id for e in hunt.events}
-    for row in rows[1:]:
-        cells = dict(zip(header, row, strict=False))
-        record: dict[str, Any] = {
-            "eventTime": cells.get("eventtime"),
-            "eventSource": cells.get("eventsource"),
-            "eventName": cells.get("eventname"),
-            "awsRegion": cells.get("awsregion"),
-            "recipientAccountId": cells.get("recipientaccountid"),
-            "sourceIPAddress": cells.get("sourceipaddress"),
-            "userAgent": cells.get("useragent"),
-            "errorCode": cells.get("errorcode") or None,
-            "eventID": cells.get("eventid"),
-            "userIdentity": {
-                "type": cells.get("type"),
-                "arn": cells.get("arn"),
-                "accessKeyId": cells.get("accesskeyid"),
-                "principalId": cells.get("principalid"),
-                "sessionContext": {"sessionIssuer": {"arn": cells.get("issuer_arn")}},
-            },
-        }
-        for column, key in (
-            ("requestparameters", "requestParameters"),
-            ("responseelements", "responseElements"),
-        ):
-            try:
-                record[key] = orjson.loads(cells.get(column) or "null")
-            except orjson.JSONDecodeError:
-                record[key] = None
-        matched = hunt.principals.match(record)
-        if matched and record["eventID"] not in known:
+    principals = hunt.principals.union(rounds.chainer.principals)
+    for record in rounds.chainer.records.values():
+        matched = principals.match(record)
+        if matched and record.get("eventID") not in known:
             hunt.events.append(cloudtrail_event(record, hunt.ct_book, matched, "athena"))
+    hunt.principals = principals
+    if not rounds.closed:
+        hunt.result.warnings.append(
+            f"Athena: role chain not closed after {len(rounds.queries)} rounds; not searched: "
+            + ", ".join(rounds.unsearched)
+        )
 
 
 def _audit(hunt: _Hunt) -> None:
