@@ -105,10 +105,14 @@ def run_hunt(
         HuntResult(since=window.since, until=window.until, principals=principals.values()),
     )
     cmdb = load_cmdb(opts.cmdb) if opts.cmdb else []
-    _scan_sources(hunt, sources, on_progress)
+    s3_sources = [s for s in sources if s.startswith("s3://")]
+    # With a workgroup the trail is searched where it lies: its s3:// sources go to Athena, not downloaded.
+    scanned = [s for s in sources if opts.athena is None or s not in s3_sources]
+    if scanned or not s3_sources:
+        _scan_sources(hunt, scanned, on_progress)
     if opts.lookup_events:
         _lookup(hunt)
-    _athena(hunt, [s for s in sources if s.startswith("s3://")])
+    _athena(hunt, s3_sources)
     _audit(hunt)
     hunt.result.chained_principals = sorted(set(hunt.principals.values()) - set(principals.values()))
     hunt.events.sort(key=lambda e: (e.event_time is None, e.event_time.isoformat() if e.event_time else ""))
@@ -309,11 +313,21 @@ def _athena_events(hunt: _Hunt, rounds: Rounds) -> None:
     """The rounds' records as events (kept only when they really match); the chain joins the hunt's."""
     known = {e.event_id for e in hunt.events}
     principals = hunt.principals.union(rounds.chainer.principals)
+    found = 0
     for record in rounds.chainer.records.values():
         matched = principals.match(record)
         if matched and record.get("eventID") not in known:
             hunt.events.append(cloudtrail_event(record, hunt.ct_book, matched, "athena"))
+            found += 1
     hunt.principals = principals
+    hunt.result.sources.append(
+        SourceStat(
+            name=f"athena:{hunt.options.athena_table}",
+            kind="athena",
+            bytes_scanned=sum(q.bytes_scanned or 0 for q in rounds.queries),
+            events_matched=found,
+        )
+    )
     if not rounds.closed:
         hunt.result.warnings.append(
             f"Athena: role chain not closed after {len(rounds.queries)} rounds; not searched: "
