@@ -92,7 +92,8 @@ def test_athena_rows_become_the_events_the_local_scan_finds(
     assert {e.event_id for e in result.events} == set(truth["event_ids"])
     assert [_comparable(e) for e in result.events] == [_comparable(e) for e in local.events]
     assert {e.found_in for e in result.events} == {"athena"}
-    assert result.owners == local.owners and result.owners
+    assert result.owners == local.owners
+    assert result.owners
     assert result.counts_by_category() == local.counts_by_category()
     assert sorted(result.chained_principals) == sorted(local.chained_principals)
     rounds = [q for q in result.queries if q.kind == "athena"]
@@ -105,4 +106,5 @@ def test_athena_rows_become_the_events_the_local_scan_finds(
         assert sent["Query"] == query.text
         assert query.bytes_scanned == sent["Statistics"]["DataScannedInBytes"] == 0  # moto: always 0
     assert [s.kind for s in result.sources] == ["athena"]  # the bucket was queried, not downloaded
-    assert result.athena_estimate is not None and result.athena_estimate["bytes"] > 0
+    assert result.athena_estimate is not None
+    assert result.athena_estimate["bytes"] > 0
