@@ -20,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import orjson
 import typer
 
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, ReasonOption, ReopenOption
@@ -34,6 +35,7 @@ from eksir.hunt.window import TimeWindow
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from eksir.hunt.cost import Estimate
     from eksir.hunt.result import HuntResult
     from eksir.hunt.scan import ScanProgress
     from eksir.store import CaseHandle
@@ -113,6 +115,24 @@ RegionOpt = Annotated[str | None, typer.Option(help="AWS region")]
 ProfileOpt = Annotated[str | None, typer.Option(help="AWS CLI profile")]
 EndpointOpt = Annotated[str | None, typer.Option(help="AWS endpoint override")]
 WorkersOpt = Annotated[int, typer.Option(min=1, max=64, help="scan processes")]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="with --athena-workgroup: print the partitions, bytes and price the Athena hunt would scan, "
+        "run nothing",
+    ),
+]
+MaxScanBytesOpt = Annotated[
+    int | None, typer.Option(min=0, help="refuse (exit 12) an Athena hunt that would scan more bytes")
+]
+PricePerTbOpt = Annotated[
+    float | None, typer.Option(min=0, help="Athena $ per TB scanned (default: the region's list price)")
+]
+AccountOpt = Annotated[
+    list[str],
+    typer.Option("--account", help="account the Athena table projects (repeat; default: the trail's)"),
+]
 CountEventsOpt = Annotated[
     bool,
     typer.Option(
@@ -146,6 +166,9 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     endpoint_url: EndpointOpt = None,
     workers: WorkersOpt = 2,
     count_events: CountEventsOpt = False,
+    dry_run: DryRunOpt = False,
+    max_scan_bytes: MaxScanBytesOpt = None,
+    athena_price_per_tb: PricePerTbOpt = None,
     reopen: ReopenOption = False,
     reason: ReasonOption = None,
 ) -> None:
@@ -154,7 +177,7 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     With CASE, the principals come from the case (plus any --principal/--finding), --since defaults to 90
     days before the attacker was first seen, and the result is stored in the case as evidence `hunt.json`.
     """
-    athena = _athena(athena_workgroup, athena_output, athena_database)
+    athena = _athena(athena_workgroup, athena_output, athena_database, max_scan_bytes, athena_price_per_tb)
     handle = _open_case(cases_dir, case, reopen)
     principals, since = _with_case(handle, _principals(principal, finding), since)
     window = TimeWindow.parse(since, until)
@@ -174,17 +197,71 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
         workers=workers,
         count_events=count_events,
     )
-    result = _run_with_progress(principals, source, window, access, options)
+    if dry_run:
+        _dry_run(principals, source, window, access=access, options=options, output=output)
+        return
+    _conclude(handle, _run_with_progress(principals, source, window, access, options), output, show_queries)
+
+
+def _conclude(handle: CaseHandle | None, result: HuntResult, output: HuntOutput, show_queries: bool) -> None:
+    """Store the result in the case (if any), then print it."""
     if handle is not None:
         _store_in_case(handle, result)
     _render(result, output, show_queries)
 
 
-def _athena(workgroup: str | None, output: str | None, database: str) -> AthenaTarget | None:
-    """Where to run the Athena query, if asked; BadInputError when only one of workgroup and output is set."""
+def _dry_run(
+    principals: PrincipalSet,
+    sources: list[str],
+    window: TimeWindow,
+    *,
+    access: AwsAccess,
+    options: HuntOptions,
+    output: HuntOutput,
+) -> None:
+    """Print what the Athena hunt would read and cost, then refuse (exit 12) if it is over a budget."""
+    from eksir.hunt import cost  # noqa: PLC0415 - see module docstring
+    from eksir.hunt.run import estimate_athena  # noqa: PLC0415
+
+    if options.athena is None:
+        raise UsageError("--dry-run estimates an Athena hunt: give --athena-workgroup and --athena-output")
+    found = estimate_athena(
+        principals, [s for s in sources if s.startswith("s3://")], window, access=access, options=options
+    )
+    if output is HuntOutput.JSON:
+        typer.echo(orjson.dumps(found.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        for line in _estimate_lines(found):
+            typer.echo(line)
+    cost.check_budget(found, options.athena.max_scan_bytes)
+
+
+def _estimate_lines(found: Estimate) -> list[str]:
+    from eksir.hunt.cost import megabytes  # noqa: PLC0415 - see module docstring
+
+    lines = [
+        f"{p.account} {p.region} {p.timestamp}  {megabytes(n)}"
+        for p, n in sorted(found.bytes_by_partition.items())
+    ]
+    limit = f"; workgroup limit {megabytes(found.workgroup_limit)}" if found.workgroup_limit else ""
+    lines.append(
+        f"{len(found.partitions)} partition(s), {found.objects} object(s), {found.total_bytes} bytes "
+        f"({megabytes(found.total_bytes)}); billed {megabytes(found.billed_bytes)} (10 MB minimum) at "
+        f"${found.price_per_tb:g}/TB: ${found.price:.4f}{limit}"
+    )
+    return lines
+
+
+def _athena(
+    workgroup: str | None, output: str | None, database: str, max_scan_bytes: int | None, price: float | None
+) -> AthenaTarget | None:
+    """Where to run the Athena query, if asked, and its budget; BadInputError when only one of workgroup and
+    output is set, or a budget is given without them."""
     if bool(workgroup) != bool(output):
         raise BadInputError("--athena-workgroup and --athena-output go together")
-    return AthenaTarget(workgroup, output, database) if workgroup and output else None
+    if not workgroup and (max_scan_bytes is not None or price is not None):
+        raise BadInputError("--max-scan-bytes and --athena-price-per-tb apply to --athena-workgroup")
+    return AthenaTarget(workgroup, output, database, max_scan_bytes, price) if workgroup and output else None
 
 
 def _with_case(

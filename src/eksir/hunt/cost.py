@@ -61,7 +61,11 @@ class Partition:
 
     def prefix(self, trail_prefix: str) -> str:
         """The S3 key prefix `storage.location.template` maps this partition to."""
-        return f"{trail_prefix}{self.account}/CloudTrail/{self.region}/{self.timestamp}/"
+        return f"{self.region_prefix(trail_prefix)}{self.timestamp}/"
+
+    def region_prefix(self, trail_prefix: str) -> str:
+        """The key prefix of the account's and region's day folders."""
+        return f"{trail_prefix}{self.account}/CloudTrail/{self.region}/"
 
 
 def query_days(window: TimeWindow) -> list[date]:
@@ -120,27 +124,43 @@ class Estimate:
 def estimate(
     access: AwsAccess, bucket: str, trail_prefix: str, selected: list[Partition], price_per_tb: float
 ) -> Estimate:
-    """List every selected partition's prefix and total the object sizes.
+    """Total the object sizes under the selected partitions.
 
+    One ListObjectsV2 walk per (account, region), starting after the first day's folder and stopping past
+    the last (keys sort by day): a year of an org trail is not listed to price a week of it.
     Raises PermissionDeniedError / NotFoundError / TemporaryError (`clients.aws.translate_client_error`).
     """
     client: S3Client = access.client("s3")
     result = Estimate(selected, price_per_tb=price_per_tb)
+    wanted: dict[tuple[str, str], dict[str, Partition]] = {}
     for partition in selected:
-        total = 0
+        result.bytes_by_partition[partition] = 0
+        wanted.setdefault((partition.account, partition.region), {})[partition.timestamp] = partition
+    for days in wanted.values():
+        prefix = next(iter(days.values())).region_prefix(trail_prefix)
         try:
-            for page in client.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=partition.prefix(trail_prefix)
-            ):
-                for obj in page.get("Contents", []):
-                    total += int(obj.get("Size", 0))
-                    result.objects += 1
+            _total_days(client, bucket, prefix, days, result)
         except Exception as exc:
-            raise translate_client_error(
-                exc, f"listing s3://{bucket}/{partition.prefix(trail_prefix)}"
-            ) from exc
-        result.bytes_by_partition[partition] = total
+            raise translate_client_error(exc, f"listing s3://{bucket}/{prefix}") from exc
     return result
+
+
+def _total_days(
+    client: S3Client, bucket: str, prefix: str, days: dict[str, Partition], result: Estimate
+) -> None:
+    """Add the sizes of the objects in `days` (yyyy/MM/dd folders under `prefix`) to `result`."""
+    first, last = min(days), max(days)
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, StartAfter=prefix + first
+    )
+    for page in pages:
+        for obj in page.get("Contents", []):
+            day = str(obj["Key"])[len(prefix) : len(prefix) + 10]
+            if day > last:
+                return
+            if day in days:
+                result.bytes_by_partition[days[day]] += int(obj.get("Size", 0))
+                result.objects += 1
 
 
 def workgroup_limit(client: AthenaClient, workgroup: str) -> int | None:

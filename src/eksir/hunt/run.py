@@ -62,8 +62,6 @@ class HuntOptions:
     engine: str = "auto"
     count_events: bool = False
     accounts: tuple[str, ...] = ()
-    max_scan_bytes: int | None = None
-    price_per_tb: float | None = None
 
 
 @dataclass
@@ -258,7 +256,11 @@ def estimate_athena(
     selected = cost.partitions(plan.accounts, plan.regions, window)
     prefix = plan.trail.accounts_prefix
     found = cost.estimate(
-        aws, plan.trail.bucket, prefix, selected, cost.price_for(aws.region, opts.price_per_tb)
+        aws,
+        plan.trail.bucket,
+        prefix,
+        selected,
+        cost.price_for(aws.region, opts.athena.price_per_tb if opts.athena else None),
     )
     if opts.athena is not None:
         found.workgroup_limit = cost.workgroup_limit(aws.client("athena"), opts.athena.workgroup)
@@ -299,14 +301,15 @@ def _athena_guard(hunt: _Hunt, s3_sources: list[str]) -> None:
     as bad input rather than ignored; without a budget the hunt runs and says it was not estimated.
     """
     opts = hunt.options
+    budget = opts.athena.max_scan_bytes if opts.athena else None
     if not s3_sources:
-        if opts.max_scan_bytes is not None:
+        if budget is not None:
             raise BadInputError("--max-scan-bytes needs the trail's s3:// location as --source")
         hunt.result.warnings.append("Athena cost not estimated: no s3:// trail source given")
         return
     found = estimate_athena(hunt.principals, s3_sources, hunt.window, access=hunt.access, options=opts)
     hunt.result.athena_estimate = found.as_dict()
-    cost.check_budget(found, opts.max_scan_bytes)
+    cost.check_budget(found, budget)
 
 
 def _athena_events(hunt: _Hunt, rounds: Rounds) -> None:

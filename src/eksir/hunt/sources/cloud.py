@@ -74,11 +74,15 @@ def lookup_events(
 
 @dataclass(frozen=True)
 class AthenaTarget:
-    """Where Athena runs: workgroup, result location, database."""
+    """Where Athena runs: workgroup, result location, database; and the budget it runs under."""
 
     workgroup: str
     output: str
     database: str = "default"
+    max_scan_bytes: int | None = None
+    """Refuse (exit 12) a hunt whose estimate is over this many bytes."""
+    price_per_tb: float | None = None
+    """USD per TB scanned; None: the region's list price (`hunt.cost.PRICE_PER_TB`)."""
 
 
 def run_athena(
