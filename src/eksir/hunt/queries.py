@@ -169,3 +169,54 @@ def _regex_literal(value: str) -> str:
 
 def _iso(moment: datetime) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _ocsf_predicate(principals: PrincipalSet) -> str:
+    """The identity tests over Security Lake's OCSF columns (CloudTrail `userIdentity` as OCSF 1.1 maps it:
+    arn -> actor.user.uid, principalId -> actor.user.uid_alt, accessKeyId -> actor.user.credential_uid,
+    userName -> actor.user.name, sessionIssuer.arn -> actor.session.issuer). OCSF keeps no issuer name,
+    so a role name is matched as the issuer ARN's last segment."""
+    user = "actor.user"
+    parts = [
+        _in(f"{user}.credential_uid", principals.access_key_ids),
+        _in(f"{user}.uid", principals.user_arns | principals.session_arns),
+        _in("actor.session.issuer", principals.role_arns),
+        _in(f"{user}.uid_alt", principals.principal_ids),
+    ]
+    parts += [
+        f"actor.session.issuer LIKE {sql_literal('%/' + name)}" for name in sorted(principals.role_names)
+    ]
+    parts += [
+        f"{user}.uid_alt LIKE {sql_literal(v + ':%')}"
+        for v in sorted(principals.principal_ids)
+        if ":" not in v
+    ]
+    if principals.user_names:
+        parts.append(f"({user}.type = 'IAMUser' AND {_in(f'{user}.name', principals.user_names)})")
+    if principals.k8s_usernames:
+        parts.append(f"({user}.type = 'WebIdentityUser' AND {_in(f'{user}.name', principals.k8s_usernames)})")
+    parts += [
+        f"{user}.uid LIKE {sql_literal('%:assumed-role/%/' + s)}" for s in sorted(principals.session_names)
+    ]
+    present = [p for p in parts if p]
+    return "(\n    " + "\n    OR ".join(present) + "\n  )" if present else "(1 = 0)"
+
+
+def security_lake_query(table: str, principals: PrincipalSet, window: TimeWindow) -> str:
+    """The hunt over a Security Lake CloudTrail management-events table (OCSF 1.1 API Activity, source
+    version 2), such as `amazon_security_lake_glue_db_us_east_1.
+    amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0`.
+
+    Security Lake partitions by `region`, `accountid` and `eventday` (yyyyMMdd of the event's time, not of
+    delivery): bounding `eventday` prunes to the window's days.
+    """
+    return f"""SELECT metadata.uid AS eventid, time_dt, api.operation, api.service.name AS service,
+  cloud.region AS awsregion, actor.user.uid AS arn, actor.user.credential_uid AS accesskeyid,
+  actor.session.issuer AS issuer_arn, api.response.error AS errorcode, src_endpoint.ip AS sourceipaddress,
+  api.request.data AS requestparameters, api.response.data AS responseelements, accountid, region
+FROM {table}
+WHERE eventday BETWEEN {sql_literal(f"{window.since:%Y%m%d}")} AND {sql_literal(f"{window.until:%Y%m%d}")}
+  AND time_dt BETWEEN TIMESTAMP {sql_literal(f"{window.since:%Y-%m-%d %H:%M:%S}")}
+    AND TIMESTAMP {sql_literal(f"{window.until:%Y-%m-%d %H:%M:%S}")}
+  AND {_ocsf_predicate(principals)}
+ORDER BY time_dt"""

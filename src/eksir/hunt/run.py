@@ -292,6 +292,10 @@ def _athena(hunt: _Hunt, s3_sources: list[str]) -> None:
         _athena_events(hunt, rounds)
     lake = queries.lake_query(opts.lake_event_data_store, hunt.principals, hunt.window)
     hunt.result.queries.append(GeneratedQuery(kind="cloudtrail-lake", text=lake))
+    region = (hunt.access.region or "us-east-1").replace("-", "_")
+    table = f"amazon_security_lake_glue_db_{region}.amazon_security_lake_table_{region}_cloud_trail_mgmt_2_0"
+    text = queries.security_lake_query(table, hunt.principals, hunt.window)
+    hunt.result.queries.append(GeneratedQuery(kind="security-lake", text=text, note="OCSF 1.1, source 2.0"))
 
 
 def _athena_guard(hunt: _Hunt, s3_sources: list[str]) -> None:
