@@ -1,15 +1,14 @@
 """`eksir hunt ... --dry-run`: the partitions an Athena hunt reads, the bytes under them, price and limits.
 
-The org trail is in moto's S3 (ListObjectsV2 gives the sizes). The partitions the estimate selects must be the
-ones DuckDB's evaluation of the generated query's partition predicates admits (`athena_sql`), for windows that
-cross UTC day, month and year boundaries, and the bytes the sum of the objects under them. moto reports 0
-bytes scanned and enforces no workgroup limit, so the budget checks are eksir's own, before anything runs:
-these tests check eksir refuses, not that Athena would.
+The org trail's days around the new year are in moto's S3 (`org_bucket`; ListObjectsV2 gives the sizes).
+The partitions the estimate selects must be the ones DuckDB's evaluation of the generated query's partition
+predicates admits (`athena_sql`), for windows that cross UTC day, month and year boundaries, and the bytes
+the sum of the objects under them. moto reports 0 bytes scanned and enforces no workgroup limit, so the
+budget checks are eksir's own, before anything runs: these tests check eksir refuses, not that Athena would.
 """
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 
@@ -26,29 +25,10 @@ from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.sources.cloud import AthenaTarget
 from eksir.hunt.window import TimeWindow
 from tests.hunt import athena_sql, orgtrail
+from tests.hunt.conftest import BUCKET, KEY, SOURCE
 from tests.hunt.test_athena_sql import TABLE
 
 pytestmark = pytest.mark.usefixtures("aws_env")
-BUCKET = "org-trail-cost"
-SOURCE = f"s3://{BUCKET}/AWSLogs/{orgtrail.ORG}/"
-_KEY = re.compile(r"AWSLogs/o-[a-z0-9]+/(\d{12})/CloudTrail/([a-z0-9-]+)/(\d{4}/\d{2}/\d{2})/")
-
-
-@pytest.fixture(scope="module")
-def uploaded(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> orgtrail.OrgTrail:
-    trail = orgtrail.build(tmp_path_factory.mktemp("org-cost"))
-    s3 = boto3.client(
-        "s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
-    )
-    s3.create_bucket(Bucket=BUCKET)
-    for path in trail.root.rglob("*.json.gz"):  # 5 days around the new year: moto lists slowly
-        if not _KEY.search(path.as_posix()) or not FIRST <= _KEY.search(path.as_posix()).group(3) <= LAST:
-            continue
-        s3.put_object(Bucket=BUCKET, Key=path.relative_to(trail.root).as_posix(), Body=path.read_bytes())
-    s3.put_object(
-        Bucket=BUCKET, Key=f"AWSLogs/{orgtrail.ORG}/444444444444-not-an-account/x.json.gz", Body=b"x"
-    )
-    return trail
 
 
 def _sizes_by_partition(moto_url: str) -> dict[tuple[str, str, str], int]:
@@ -57,14 +37,13 @@ def _sizes_by_partition(moto_url: str) -> dict[tuple[str, str, str], int]:
     totals: dict[tuple[str, str, str], int] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
         for obj in page.get("Contents", []):
-            found = _KEY.match(obj["Key"])
+            found = KEY.match(obj["Key"])
             if found:
                 key = (found.group(1), found.group(2), found.group(3))
                 totals[key] = totals.get(key, 0) + obj["Size"]
     return totals
 
 
-FIRST, LAST = "2023/12/30", "2024/01/03"
 WINDOWS = [
     ("2023-12-31T23:30:00Z", "2024-01-01T00:10:00Z"),  # minutes across the new year
     ("2023-12-30T22:00:00Z", "2023-12-30T23:59:59Z"),  # one day, its late delivery in the next folder
@@ -75,7 +54,7 @@ WINDOWS = [
 
 @pytest.mark.parametrize(("since", "until"), WINDOWS)
 def test_the_estimate_reads_the_partitions_duckdb_needed_and_their_bytes(
-    moto_url: str, uploaded: orgtrail.OrgTrail, since: str, until: str
+    moto_url: str, org_bucket: orgtrail.OrgTrail, since: str, until: str
 ) -> None:
     access = AwsAccess(region="us-east-1", endpoint_url=moto_url)
     options = HuntOptions(
@@ -98,7 +77,7 @@ def test_the_estimate_reads_the_partitions_duckdb_needed_and_their_bytes(
 
 
 def test_the_workgroup_limit_is_read_and_a_query_over_it_refused(
-    moto_url: str, uploaded: orgtrail.OrgTrail
+    moto_url: str, org_bucket: orgtrail.OrgTrail
 ) -> None:
     athena = boto3.client("athena", endpoint_url=moto_url, region_name="us-east-1")
     athena.create_work_group(
@@ -125,7 +104,7 @@ def _eksir(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_dry_run_prints_the_estimate_and_a_budget_refuses(
-    moto_url: str, uploaded: orgtrail.OrgTrail
+    moto_url: str, org_bucket: orgtrail.OrgTrail
 ) -> None:
     common = [
         "hunt", "-p", orgtrail.STOLEN_KEY, "--since", WINDOWS[0][0], "--until", WINDOWS[0][1], "-s", SOURCE,
@@ -137,7 +116,7 @@ def test_cli_dry_run_prints_the_estimate_and_a_budget_refuses(
     shown = orjson.loads(done.stdout)
     sizes = _sizes_by_partition(moto_url)
     days = ("2023/12/31", "2024/01/01", "2024/01/02")
-    expected = [(a, r, d) for a in orgtrail.ACCOUNTS for r in HuntOptions().regions for d in days]
+    expected = [(a, r, d) for a in orgtrail.ACCOUNTS for r in orgtrail.REGIONS for d in days]
     assert sorted((p["account"], p["region"], p["timestamp"]) for p in shown["partitions"]) == sorted(
         expected
     )

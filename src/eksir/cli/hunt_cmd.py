@@ -115,6 +115,14 @@ RegionOpt = Annotated[str | None, typer.Option(help="AWS region")]
 ProfileOpt = Annotated[str | None, typer.Option(help="AWS CLI profile")]
 EndpointOpt = Annotated[str | None, typer.Option(help="AWS endpoint override")]
 WorkersOpt = Annotated[int, typer.Option(min=1, max=64, help="scan processes")]
+OrgTrailOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--org-trail",
+        help="organisation trail s3://bucket/[prefix/]AWSLogs/o-xxxx/: every account and region (repeat)",
+    ),
+]
+AthenaTableOpt = Annotated[str, typer.Option(help="name of the Athena table the hunt defines and queries")]
 DryRunOpt = Annotated[
     bool,
     typer.Option(
@@ -148,10 +156,12 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     since: SinceOpt = None,
     until: UntilOpt = None,
     source: SourceOpt = [],  # noqa: B006
+    org_trail: OrgTrailOpt = [],  # noqa: B006
     lookup_events: LookupOpt = False,
     athena_workgroup: WorkgroupOpt = None,
     athena_output: AthenaOutputOpt = None,
     athena_database: DatabaseOpt = "default",
+    athena_table: AthenaTableOpt = "cloudtrail_logs_eksir",
     audit_log: AuditLogOpt = [],  # noqa: B006
     cluster: ClusterOpt = None,
     rules: RulesOpt = [],  # noqa: B006
@@ -174,14 +184,12 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
 ) -> None:
     """Hunt the compromised principals' API calls in CloudTrail and Kubernetes audit logs.
 
-    With CASE, the principals come from the case (plus any --principal/--finding), --since defaults to 90
-    days before the attacker was first seen, and the result is stored in the case as evidence `hunt.json`.
+    With CASE: its principals too, --since 90 days before first seen, the result stored as evidence.
     """
     athena = _athena(athena_workgroup, athena_output, athena_database, max_scan_bytes, athena_price_per_tb)
     handle = _open_case(cases_dir, case, reopen)
-    principals, since = _with_case(handle, _principals(principal, finding), since)
-    window = TimeWindow.parse(since, until)
-    _require_a_source(source, lookup_events, athena, audit_log, cluster)
+    principals, window = _with_case(handle, _principals(principal, finding), since, until)
+    source = _sources(source, org_trail, athena, bool(lookup_events or audit_log or cluster))
     _refuse_a_closed_case(handle, reopen, reason)
     access = AwsAccess(region=region, profile=profile, endpoint_url=endpoint_url)
     options = HuntOptions(
@@ -196,30 +204,44 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
         tag_lookup=tags,
         workers=workers,
         count_events=count_events,
+        athena_table=athena_table,
     )
-    if dry_run:
-        _dry_run(principals, source, window, access=access, options=options, output=output)
-        return
-    _conclude(handle, _run_with_progress(principals, source, window, access, options), output, show_queries)
+    run = _dry_run if dry_run else _hunt_and_render
+    run(handle, principals, source, window, access, options, output, show_queries)
 
 
-def _conclude(handle: CaseHandle | None, result: HuntResult, output: HuntOutput, show_queries: bool) -> None:
-    """Store the result in the case (if any), then print it."""
+def _hunt_and_render(  # noqa: PLR0917 - the same arguments as _dry_run, chosen between by --dry-run
+    handle: CaseHandle | None,
+    principals: PrincipalSet,
+    sources: list[str],
+    window: TimeWindow,
+    access: AwsAccess,
+    options: HuntOptions,
+    output: HuntOutput,
+    show_queries: bool,
+) -> None:
+    """Hunt, store the result in the case (if any), then print it."""
+    result = _run_with_progress(principals, sources, window, access, options)
     if handle is not None:
         _store_in_case(handle, result)
     _render(result, output, show_queries)
 
 
-def _dry_run(
+def _dry_run(  # noqa: PLR0917 - the same arguments as _hunt_and_render
+    handle: CaseHandle | None,
     principals: PrincipalSet,
     sources: list[str],
     window: TimeWindow,
-    *,
     access: AwsAccess,
     options: HuntOptions,
     output: HuntOutput,
+    show_queries: bool,
 ) -> None:
-    """Print what the Athena hunt would read and cost, then refuse (exit 12) if it is over a budget."""
+    """Print what the Athena hunt would read and cost, then refuse (exit 12) if it is over a budget.
+
+    Nothing is scanned, queried or stored in the case (`handle` and `show_queries` are unused).
+    """
+    del handle, show_queries
     from eksir.hunt import cost  # noqa: PLC0415 - see module docstring
     from eksir.hunt.run import estimate_athena  # noqa: PLC0415
 
@@ -265,8 +287,8 @@ def _athena(
 
 
 def _with_case(
-    handle: CaseHandle | None, principals: PrincipalSet, since: str | None
-) -> tuple[PrincipalSet, str]:
+    handle: CaseHandle | None, principals: PrincipalSet, since: str | None, until: str | None
+) -> tuple[PrincipalSet, TimeWindow]:
     """Add the case's principals and default --since to the case's hunt start; BadInputError without one."""
     if handle is not None:
         from eksir.hunt.case import case_principals, case_since  # noqa: PLC0415 - see module docstring
@@ -275,7 +297,7 @@ def _with_case(
         since = since or case_since(handle).isoformat()
     if not since:
         raise BadInputError("--since is required (e.g. --since 2024-08-01T10:00Z or --since 7d)")
-    return principals, since
+    return principals, TimeWindow.parse(since, until)
 
 
 def _store_in_case(handle: CaseHandle, result: HuntResult) -> None:
@@ -290,16 +312,27 @@ def _store_in_case(handle: CaseHandle, result: HuntResult) -> None:
     plain_console(stderr=True).print(f"hunt stored in the case as {item.path} (sha256 {item.sha256[:12]})")
 
 
-def _require_a_source(
-    source: list[str], lookup: bool, athena: AthenaTarget | None, audit_log: list[Path], cluster: str | None
-) -> None:
-    """A hunt that reads nothing finds nothing; stored in a case it would read as "no attacker calls"."""
-    if not (source or lookup or athena or audit_log or cluster):
+def _sources(source: list[str], org_trails: list[str], athena: AthenaTarget | None, other: bool) -> list[str]:
+    """The CloudTrail sources, org trails included (each must name its organisation: `AWSLogs/o-xxxx/`).
+
+    A hunt that reads nothing finds nothing; stored in a case it would read as "no attacker calls": a
+    UsageError (`other`: LookupEvents or an audit log is asked for). An org trail is an ordinary source
+    to the scan (every account and region under it is listed) and to Athena (its accounts and regions are
+    listed into the table's projection).
+    """
+    from eksir.hunt.sources.files import trail_location  # noqa: PLC0415 - see module docstring
+
+    for url in org_trails:
+        if not url.startswith("s3://") or trail_location(url).org_id is None:
+            raise BadInputError(f"--org-trail {url!r} is not s3://bucket/[prefix/]AWSLogs/o-xxxx/")
+    source = [*source, *org_trails]
+    if not (source or athena or other):
         raise UsageError(
             "nothing to hunt in: give at least one source: --source PATH|s3://BUCKET/PREFIX (CloudTrail "
             "files), --lookup-events (CloudTrail API, 90 days), --athena-workgroup with --athena-output, "
             "--audit-log FILE (Kubernetes), --cluster NAME (its audit log in CloudWatch Logs)"
         )
+    return source
 
 
 def _open_case(cases_dir: Path, case: str | None, reopen: bool) -> CaseHandle | None:
@@ -460,6 +493,11 @@ def _table(result: HuntResult) -> None:
     counts = ", ".join(f"{k}: {v}" for k, v in result.counts_by_category().items())
     if counts:
         console.print(f"By category: {counts}")
+    for group in result.accounts:
+        cats = ", ".join(f"{k}: {v}" for k, v in group.by_category.items())
+        console.print(
+            f"Account {group.account_id}: {group.events} call(s) in {', '.join(group.regions)} ({cats})"
+        )
     if result.chained_principals:
         console.print(f"Chained credentials also hunted: {', '.join(result.chained_principals)}")
     for skipped in result.skipped:

@@ -36,6 +36,7 @@ from eksir.hunt.sources.files import (
     list_s3,
     trail_accounts,
     trail_location,
+    trail_regions,
 )
 from eksir.hunt.window import TimeWindow
 
@@ -57,7 +58,8 @@ class HuntOptions:
     cmdb: Path | None = None
     owner_keys: OwnerKeys = field(default_factory=OwnerKeys)
     tag_lookup: bool = False
-    regions: tuple[str, ...] = DEFAULT_REGIONS
+    regions: tuple[str, ...] = ()
+    """Regions the Athena table projects; empty: the trail's region folders, else DEFAULT_REGIONS."""
     workers: int = 2
     engine: str = "auto"
     count_events: bool = False
@@ -121,6 +123,7 @@ def run_hunt(
         hunt.result.warnings.extend(lookup.warnings)
     hunt.result.owners = attribute(hunt.events, tags, cmdb, opts.owner_keys)
     hunt.result.events = hunt.events
+    hunt.result.accounts = hunt.result.group_by_account()
     return hunt.result
 
 
@@ -221,16 +224,20 @@ def athena_plan(
 
     The projected accounts are `options.accounts`, else the trail's account folders (listed: an org hunt
     must cover accounts the principals never named, where a chained session may act), else the accounts
-    the principals' ARNs name. Raises the AWS errors of `sources.files.trail_accounts`.
+    the principals' ARNs name; the regions likewise `options.regions`, else the trail's region folders.
+    Raises the AWS errors of `sources.files.trail_accounts`.
     """
     trail = trail_location(s3_sources[0]) if s3_sources else None
     accounts = list(options.accounts)
     if not accounts and trail is not None:
         accounts = trail_accounts(access, trail)
     accounts = accounts or queries.accounts_of(principals)
+    regions = list(options.regions)
+    if not regions and trail is not None:
+        regions = trail_regions(access, trail, accounts)
+    regions = regions or list(DEFAULT_REGIONS)
     root = trail.url if trail else "s3://<trail-bucket>"
     org_id = trail.org_id if trail else None
-    regions = list(options.regions)
     ddl = queries.athena_ddl(options.athena_table, root, accounts, regions, org_id)
     return AthenaPlan(ddl, trail, accounts, regions)
 

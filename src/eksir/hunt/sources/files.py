@@ -246,21 +246,34 @@ def trail_location(url: str) -> TrailLocation:
     return TrailLocation(bucket, root.rstrip("/"), first if _ORG.match(first) else None)
 
 
+def _folders(client: S3Client, bucket: str, prefix: str) -> list[str]:
+    """The names of the folders one level under `prefix`; raises translated AWS errors."""
+    names: list[str] = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, Delimiter="/"
+        ):
+            names.extend(
+                str(c["Prefix"]).rstrip("/").rsplit("/", 1)[-1] for c in page.get("CommonPrefixes", [])
+            )
+    except Exception as exc:
+        raise translate_client_error(exc, f"listing s3://{bucket}/{prefix}") from exc
+    return names
+
+
 def trail_accounts(access: AwsAccess, trail: TrailLocation) -> list[str]:
     """The account folders under the trail's `AWSLogs/` (one ListObjectsV2 level).
 
     Raises PermissionDeniedError / NotFoundError / TemporaryError (`clients.aws.translate_client_error`).
     """
+    names = _folders(access.client("s3"), trail.bucket, trail.accounts_prefix)
+    return sorted(n for n in names if len(n) == 12 and n.isdigit())
+
+
+def trail_regions(access: AwsAccess, trail: TrailLocation, accounts: Sequence[str]) -> list[str]:
+    """Every region folder under the accounts' `CloudTrail/` (a listing per account); AWS errors as above."""
     client = access.client("s3")
-    found: list[str] = []
-    try:
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=trail.bucket, Prefix=trail.accounts_prefix, Delimiter="/"
-        ):
-            for common in page.get("CommonPrefixes", []):
-                name = str(common["Prefix"]).rstrip("/").rsplit("/", 1)[-1]
-                if len(name) == 12 and name.isdigit():
-                    found.append(name)
-    except Exception as exc:
-        raise translate_client_error(exc, f"listing s3://{trail.bucket}/{trail.accounts_prefix}") from exc
-    return sorted(found)
+    found: set[str] = set()
+    for account in accounts:
+        found.update(_folders(client, trail.bucket, f"{trail.accounts_prefix}{account}/CloudTrail/"))
+    return sorted(r for r in found if re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", r))
