@@ -27,6 +27,8 @@ DAYS = 40  # 2023-12-05 .. 2024-01-13
 STOLEN_KEY = "AKIAORGSTOLEN0000001"
 CROSS_KEY = "ASIAORGCROSS00000001"
 THIRD_KEY = "ASIAORGTHIRD00000001"
+NODE = "i-0a1b2c3d4e5f60718"
+NODE_IPS = ("10.0.1.5",)
 
 
 @dataclass
@@ -36,6 +38,8 @@ class OrgTrail:
     root: Path
     records: list[dict[str, Any]] = field(default_factory=list)
     attacker_ids: set[str] = field(default_factory=set)
+    stolen_node_ids: set[str] = field(default_factory=set)
+    """Calls of the node's instance-role session made off the node (IMDS credentials used elsewhere)."""
 
 
 def _user(account: str, name: str, key: str) -> Principal:
@@ -158,6 +162,43 @@ def _attack(rng: random.Random) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
+def _node(source_ip: str, created: datetime) -> Principal:
+    node = _session(ACCOUNTS[0], "eks-node-role", NODE, "ASIANODE000000000001", created)
+    return Principal(
+        **{**node.__dict__, "source_ip": source_ip, "access_key_id": f"ASIANODE{source_ip[-1]}00000000001"}
+    )
+
+
+def _node_calls(
+    day: datetime, region: str, rng: random.Random
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the node's own calls, the same session's calls from elsewhere) on one day in the first account."""
+    own = [
+        api_call(
+            _node(NODE_IPS[0], day),
+            day + timedelta(hours=h),
+            "ec2.amazonaws.com",
+            "DescribeInstances",
+            region=region,
+            rng=rng,
+            read_only=True,
+        )
+        for h in (2, 14)
+    ]
+    stolen = [
+        api_call(
+            _node("198.51.100.99", day),
+            day + timedelta(hours=23, minutes=57),
+            "s3.amazonaws.com",
+            "ListBuckets",
+            region=region,
+            rng=rng,
+            read_only=True,
+        )
+    ]
+    return own, stolen
+
+
 def _routine(account: str, region: str, day: datetime, rng: random.Random) -> list[dict[str, Any]]:
     ops = _user(account, "ops-alice", f"AKIAOPS{account[:3]}{region[:2].upper()}0000001"[:20])
     lookalike = _user(account, "build-bot2", STOLEN_KEY[:-1] + "2")
@@ -206,6 +247,10 @@ def build(root: Path, seed: int = 21) -> OrgTrail:
     for account, region, record in _attack(rng):
         by_place[(account, region)].append(record)
         trail.attacker_ids.add(record["eventID"])
+    for offset, region in ((8, "us-east-1"), (26, "eu-west-1")):  # 12-13 and 12-31, late in the day
+        own, stolen = _node_calls(FIRST_DAY + timedelta(days=offset), region, rng)
+        by_place[(ACCOUNTS[0], region)].extend([*own, *stolen])
+        trail.stolen_node_ids.update(r["eventID"] for r in stolen)
     for (account, region), records in by_place.items():
         files = log_files(records, account, region, rng)
         write_tree(

@@ -94,7 +94,8 @@ WINDOWS = [
     ("2023-11-28T00:00:00Z", "2023-12-06T02:00:00Z"),  # starts before the trail does
     ("2023-12-30T00:00:00Z", "2024-01-13T23:59:59Z"),
 ]
-PRINCIPALS = [
+PRINCIPALS: list[list[str] | PrincipalSet] = [
+    PrincipalSet.for_instance(orgtrail.NODE, orgtrail.NODE_IPS),
     [orgtrail.STOLEN_KEY],
     [f"arn:aws:sts::{orgtrail.ACCOUNTS[1]}:assumed-role/org-admin/x1"],
     [f"arn:aws:iam::{orgtrail.ACCOUNTS[2]}:role/data-reader"],
@@ -126,17 +127,31 @@ def test_duckdb_and_the_local_scan_agree_across_principals_windows_and_regions(
         )
         athena_sql.load_table(con, ddl, org.root, TABLE)
         for values, (since, until) in itertools.product(PRINCIPALS, WINDOWS):
-            principals, window = PrincipalSet.from_values(values), TimeWindow.parse(since, until)
+            principals = values if isinstance(values, PrincipalSet) else PrincipalSet.from_values(values)
+            window = TimeWindow.parse(since, until)
             rounds = hunt_rounds(principals, window, TABLE, executor(con))
             local = _local_ids(org.root, principals, window, regions)
-            assert set(rounds.chainer.records) == local, (values, since, until, regions)
+            assert set(rounds.chainer.records) == local, (principals.values(), since, until, regions)
             assert rounds.closed
             nonempty += bool(local)
             query = queries.athena_query(TABLE, principals, window)
             needed = athena_sql.needed_partitions(con, ddl, query)
             selected = cost.partitions(list(orgtrail.ACCOUNTS), list(regions), window)
             assert [(p.account, p.region, p.timestamp) for p in selected] == needed
-    assert nonempty >= 20
+    assert nonempty >= 25
+
+
+def test_the_node_session_is_hunted_only_off_the_node(
+    con: duckdb.DuckDBPyConnection, org: orgtrail.OrgTrail
+) -> None:
+    ddl = queries.athena_ddl(
+        TABLE, "s3://org-trail", list(orgtrail.ACCOUNTS), list(orgtrail.REGIONS), orgtrail.ORG
+    )
+    window = TimeWindow.parse(*WINDOWS[0])
+    node = PrincipalSet.for_instance(orgtrail.NODE, orgtrail.NODE_IPS)
+    rounds = duckdb_hunt(con, ddl, org.root, node, window)
+    assert set(rounds.chainer.records) == org.stolen_node_ids
+    assert len(org.stolen_node_ids) == 2
 
 
 def test_the_whole_org_trail_hunt_crosses_all_three_accounts(

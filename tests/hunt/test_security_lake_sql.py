@@ -50,7 +50,8 @@ WINDOWS = [
     ("2024-01-01T23:59:00Z", "2024-01-02T23:59:59Z"),
     ("2023-12-26T00:00:00Z", "2024-01-10T23:59:59Z"),
 ]
-PRINCIPALS = [
+PRINCIPALS: list[list[str] | PrincipalSet] = [
+    PrincipalSet.for_instance(orgtrail.NODE, orgtrail.NODE_IPS),
     [orgtrail.STOLEN_KEY],
     [f"arn:aws:sts::{orgtrail.ACCOUNTS[1]}:assumed-role/org-admin/x1"],
     [f"arn:aws:iam::{orgtrail.ACCOUNTS[2]}:role/data-reader"],
@@ -65,12 +66,18 @@ def test_the_lake_query_and_the_local_scan_name_the_same_events(
     nonempty = 0
     for values, (since, until) in itertools.product(PRINCIPALS, WINDOWS):
         window = TimeWindow.parse(since, until)
-        local = run_hunt(
-            PrincipalSet.from_values(values), [str(trail.root)], window, options=HuntOptions(workers=1)
+        given = values if isinstance(values, PrincipalSet) else PrincipalSet.from_values(values)
+        local = run_hunt(given, [str(trail.root)], window, options=HuntOptions(workers=1))
+        hunted = (
+            given.union(PrincipalSet.from_values(local.chained_principals))
+            if local.chained_principals
+            else given
         )
-        hunted = PrincipalSet.from_values([*values, *local.chained_principals])
         columns, rows = athena_sql.run(con, queries.security_lake_query(TABLE, hunted, window))
-        assert athena_sql.event_ids(columns, rows) == {str(e.event_id) for e in local.events}, (values, since)
+        assert athena_sql.event_ids(columns, rows) == {str(e.event_id) for e in local.events}, (
+            given.values(),
+            since,
+        )
         nonempty += bool(rows)
     assert nonempty >= 10
 

@@ -104,9 +104,12 @@ def rows_to_records(rows: list[list[str | None]]) -> list[dict[str, Any]]:
 
 
 def minus(have: PrincipalSet, asked: PrincipalSet) -> PrincipalSet:
-    """The principals in `have` not yet asked about."""
+    """The principals in `have` not yet asked about; a node's addresses stay (they qualify its session)."""
     return PrincipalSet(
-        **{name: getattr(have, name) - getattr(asked, name) for name in PrincipalSet.model_fields}
+        **{
+            name: getattr(have, name) - (getattr(asked, name) if name != "instance_ips" else frozenset())
+            for name in PrincipalSet.model_fields
+        }
     )
 
 

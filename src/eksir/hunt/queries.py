@@ -71,8 +71,22 @@ def principal_predicate(principals: PrincipalSet, *, lake: bool = False) -> str:
         parts.append(f"({ui}.type = 'WebIdentityUser' AND {_in(f'{ui}.{name}', principals.k8s_usernames)})")
     for session in sorted(principals.session_names):
         parts.append(f"{ui}.arn LIKE {sql_literal('%:assumed-role/%/' + session)}")
+    parts += _instance_sessions(
+        principals, f"{ui}.type", f"{ui}.arn", "sourceIPAddress" if lake else "sourceipaddress"
+    )
     present = [p for p in parts if p]
     return "(\n    " + "\n    OR ".join(present) + "\n  )" if present else "(1 = 0)"
+
+
+def _instance_sessions(principals: PrincipalSet, kind: str, arn: str, source_ip: str) -> list[str]:
+    """A node's instance-role session (session name = instance id) used from anywhere but the node itself:
+    `PrincipalSet.match`'s off-host rule, so credentials stolen from IMDS are hunted where they were used."""
+    own = _in(source_ip, principals.instance_ips)
+    return [
+        f"({kind} = 'AssumedRole' AND {arn} LIKE {sql_literal('%:assumed-role/%/' + instance)}"
+        + (f" AND NOT {own})" if own else ")")
+        for instance in sorted(principals.instance_sessions)
+    ]
 
 
 def athena_ddl(
@@ -198,6 +212,7 @@ def _ocsf_predicate(principals: PrincipalSet) -> str:
     parts += [
         f"{user}.uid LIKE {sql_literal('%:assumed-role/%/' + s)}" for s in sorted(principals.session_names)
     ]
+    parts += _instance_sessions(principals, f"{user}.type", f"{user}.uid", "src_endpoint.ip")
     present = [p for p in parts if p]
     return "(\n    " + "\n    OR ".join(present) + "\n  )" if present else "(1 = 0)"
 

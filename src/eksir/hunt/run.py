@@ -224,7 +224,8 @@ def athena_plan(
 
     The projected accounts are `options.accounts`, else the trail's account folders (listed: an org hunt
     must cover accounts the principals never named, where a chained session may act), else the accounts
-    the principals' ARNs name; the regions likewise `options.regions`, else the trail's region folders.
+    the principals' ARNs name; the regions likewise `options.regions`, else (when the hunt runs in Athena)
+    the trail's region folders, else `DEFAULT_REGIONS`.
     Raises the AWS errors of `sources.files.trail_accounts`.
     """
     trail = trail_location(s3_sources[0]) if s3_sources else None
@@ -233,7 +234,7 @@ def athena_plan(
         accounts = trail_accounts(access, trail)
     accounts = accounts or queries.accounts_of(principals)
     regions = list(options.regions)
-    if not regions and trail is not None:
+    if not regions and trail is not None and options.athena is not None:  # a listing per account: only to run
         regions = trail_regions(access, trail, accounts)
     regions = regions or list(DEFAULT_REGIONS)
     root = trail.url if trail else "s3://<trail-bucket>"
