@@ -20,12 +20,16 @@ import requests
 
 from eksir.hunt import queries
 from eksir.hunt.athena import hunt_rounds
+from eksir.hunt.case import record_hunt
 from eksir.hunt.principals import PrincipalSet
 from eksir.hunt.result import HuntEvent, HuntResult
 from eksir.hunt.run import HuntOptions, run_hunt
 from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.sources.cloud import AthenaTarget
 from eksir.hunt.window import TimeWindow
+from eksir.store import CaseStore
+from eksir.store.verify import verify_case
+from tests.factories import make_finding
 from tests.hunt import athena_sql
 from tests.hunt.test_athena_sql import TABLE, executor
 
@@ -106,5 +110,19 @@ def test_athena_rows_become_the_events_the_local_scan_finds(
         assert sent["Query"] == query.text
         assert query.bytes_scanned == sent["Statistics"]["DataScannedInBytes"] == 0  # moto: always 0
     assert [s.kind for s in result.sources] == ["athena"]  # the bucket was queried, not downloaded
+    _rounds_are_recorded_in_the_case(tmp_path, result)
     assert result.athena_estimate is not None
     assert result.athena_estimate["bytes"] > 0
+
+
+def _rounds_are_recorded_in_the_case(tmp_path: Path, result: HuntResult) -> None:
+    """Each round's execution id and bytes scanned are in the case's log, and the whole result as evidence."""
+    handle, _ = CaseStore(tmp_path / "cases").open_for_finding(make_finding(), b"{}", "test")
+    record_hunt(handle, result)
+    (logged,) = [e for e in handle.log.events() if e.type == "hunt.completed"]
+    rounds = [q for q in result.queries if q.kind == "athena"]
+    assert logged.data["athena_rounds"] == [
+        {"round": q.round, "execution_id": q.execution_id, "bytes_scanned": 0, "rows": q.rows} for q in rounds
+    ]
+    assert logged.data["accounts"] == {"111122223333": len(result.events)}
+    assert verify_case(handle).ok
