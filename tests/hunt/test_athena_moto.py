@@ -126,3 +126,23 @@ def _rounds_are_recorded_in_the_case(tmp_path: Path, result: HuntResult) -> None
     ]
     assert logged.data["accounts"] == {"111122223333": len(result.events)}
     assert verify_case(handle).ok
+
+
+def test_an_athena_query_that_cannot_start_is_an_error_naming_athena(
+    moto_url: str, tree: Path, truth: dict[str, Any]
+) -> None:
+    """A refused query ends the hunt with a one-line error, never an empty result read as 'nothing found'."""
+    from eksir.errors import BadInputError
+
+    with pytest.raises(BadInputError) as caught:
+        run_hunt(
+            PrincipalSet.from_values([truth["principal"]]),
+            [],
+            TimeWindow.parse(truth["since"], truth["until"]),
+            access=AwsAccess(region="us-east-1", endpoint_url=moto_url),
+            options=HuntOptions(athena=AthenaTarget("no-such-workgroup", "s3://r/")),
+        )
+    assert (
+        str(caught.value)
+        == "Athena query: rejected as invalid (InvalidRequestException: WorkGroup does not exist)"
+    )

@@ -170,3 +170,17 @@ def test_the_whole_org_trail_hunt_crosses_all_three_accounts(
     )
     partial = duckdb_hunt(con, only_named, org.root, PrincipalSet.from_values([orgtrail.STOLEN_KEY]), window)
     assert set(partial.chainer.records) < org.attacker_ids  # why the projection lists the trail's accounts
+
+
+def test_a_chain_still_open_after_the_last_round_names_what_was_not_searched(
+    con: duckdb.DuckDBPyConnection, tree: Path, truth: dict[str, Any]
+) -> None:
+    ddl = queries.athena_ddl(TABLE, "s3://trail", ["111122223333"], ["us-east-1"])
+    athena_sql.load_table(con, ddl, tree, TABLE)
+    window = TimeWindow.parse(truth["since"], truth["until"])
+    rounds = hunt_rounds(
+        PrincipalSet.from_values([truth["principal"]]), window, TABLE, executor(con), max_rounds=1
+    )
+    assert not rounds.closed
+    assert truth["chained"][0] in rounds.unsearched
+    assert set(rounds.chainer.records) < set(truth["event_ids"])
