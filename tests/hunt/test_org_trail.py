@@ -10,6 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
 
 import boto3
 import duckdb
@@ -18,15 +20,18 @@ import pytest
 
 from eksir.errors import ExitCode
 from eksir.hunt.athena import hunt_rounds
+from eksir.hunt.case import record_hunt
 from eksir.hunt.principals import PrincipalSet
 from eksir.hunt.run import HuntOptions, athena_plan, run_hunt
 from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.sources.cloud import AthenaTarget
 from eksir.hunt.window import TimeWindow
+from eksir.report import generate_report
 from tests.hunt import athena_sql, orgtrail
 from tests.hunt.conftest import SOURCE
 from tests.hunt.test_athena_moto import _seed
 from tests.hunt.test_athena_sql import TABLE, executor
+from tests.report.case_builder import build_case
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 KEYS = [orgtrail.STOLEN_KEY, orgtrail.CROSS_KEY, orgtrail.THIRD_KEY]
@@ -99,3 +104,29 @@ def test_athena_over_the_org_trail_projects_its_accounts_and_regions_and_groups_
         athena.get_query_execution(QueryExecutionId=str(ddl.execution_id))["QueryExecution"]["Query"]
         == plan.ddl
     )
+
+
+def test_the_report_groups_an_org_hunt_by_account(tmp_path: Path) -> None:
+    """An org hunt stored in a case: the report (Markdown and HTML) has the calls per account."""
+    trail = orgtrail.build(tmp_path / "org")
+    result = run_hunt(
+        PrincipalSet.from_values(KEYS[:1]),
+        [str(trail.root / "AWSLogs" / orgtrail.ORG)],
+        TimeWindow.parse(*orgtrail_window()),
+        options=HuntOptions(workers=1),
+    )
+    handle = build_case(tmp_path / "cases", hunt=False)
+    record_hunt(handle, result)
+    report, written = generate_report(handle, ["md", "html"], now=datetime(2026, 11, 21, tzinfo=UTC))
+    by_account = Counter(str(e.account_id) for e in result.events)
+    assert [(a.account, a.count) for a in report.hunt_accounts] == by_account.most_common()
+    assert len(report.hunt_accounts) == 3
+    markdown = (handle.path / "report.md").read_text()
+    assert "By account:" in markdown
+    assert all(account in markdown for account in orgtrail.ACCOUNTS)
+    assert "<h3>By account</h3>" in (handle.path / "report.html").read_text()
+    assert written
+
+
+def orgtrail_window() -> tuple[str, str]:
+    return "2023-12-05T00:00:00Z", "2024-01-13T23:59:59Z"

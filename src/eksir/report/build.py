@@ -9,6 +9,7 @@ manifest and custody events, and the prevention records written by `eksir preven
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 
 from eksir.models.finding import Finding
 from eksir.report.lessons import lessons
-from eksir.report.model import EvidenceRow, HuntCategory, Lane, OwnerRow, Report, StepRow
+from eksir.report.model import EvidenceRow, HuntAccount, HuntCategory, Lane, OwnerRow, Report, StepRow
 from eksir.report.steps import phase_map, step_rows
 from eksir.report.timeline import (
     attacker_entries,
@@ -90,10 +91,28 @@ def build_report(record: CaseRecord, now: datetime) -> Report:
         "cluster": triage.get("cluster"),
     }
     report.summary = executive_summary(report, finding)
+    report.hunt_accounts = hunt_accounts(hunt)
     report.notes = [f"{path}: read without a logged hash (unverified)" for path in record.unverified]
     if hunt is None:
         report.notes.append("no hunt result in the case: attacker activity is only what the finding shows")
     return report
+
+
+def hunt_accounts(hunt: dict[str, Any] | None) -> list[HuntAccount]:
+    """The hunt's calls per account, busiest first. Grouped here from the (merged) events, not taken from a
+    run's `accounts`, so every run of the case counts, older hunts included."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in (hunt or {}).get("events") or []:
+        if isinstance(event, dict) and isinstance(event.get("account_id"), str):
+            groups[event["account_id"]].append(event)
+    rows = []
+    for account, events in groups.items():
+        regions = tuple(sorted({str(e["region"]) for e in events if e.get("region")}))
+        counts = Counter(str(e.get("category")) for e in events)
+        rows.append(
+            HuntAccount(account, len(events), regions, tuple(f"{c} {n}" for c, n in counts.most_common()))
+        )
+    return sorted(rows, key=lambda row: (-row.count, row.account))
 
 
 def hunt_categories(hunt: dict[str, Any] | None) -> list[HuntCategory]:

@@ -82,6 +82,16 @@ class HuntCategory:
 
 
 @dataclass(frozen=True)
+class HuntAccount:
+    """The attacker's calls in one account (an organisation-wide hunt spans several)."""
+
+    account: str
+    count: int
+    regions: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class OwnerRow:
     owner: str
     applications: tuple[str, ...]
@@ -117,6 +127,7 @@ class Report:
     lessons: list[Lesson]
     prevention: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    hunt_accounts: list[HuntAccount] = field(default_factory=list)
 
     def steps_in(self, *phases: str) -> list[StepRow]:
         return [s for s in self.steps if s.phase in phases]
