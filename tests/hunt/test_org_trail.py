@@ -130,3 +130,19 @@ def test_the_report_groups_an_org_hunt_by_account(tmp_path: Path) -> None:
 
 def orgtrail_window() -> tuple[str, str]:
     return "2023-12-05T00:00:00Z", "2024-01-13T23:59:59Z"
+
+
+def test_the_default_table_is_named_after_its_projection(
+    moto_url: str, org_bucket: orgtrail.OrgTrail
+) -> None:
+    """`CREATE ... IF NOT EXISTS` keeps an older table of one name: a changed projection gets a new name."""
+    access = AwsAccess(region="us-east-1", endpoint_url=moto_url)
+    principals = PrincipalSet.from_values(KEYS[:1])
+    whole = athena_plan(principals, [SOURCE], access, HuntOptions())
+    fewer = athena_plan(principals, [SOURCE], access, HuntOptions(accounts=orgtrail.ACCOUNTS[:1]))
+    again = athena_plan(principals, [SOURCE], access, HuntOptions())
+    assert whole.table.startswith("cloudtrail_logs_eksir_")
+    assert whole.table == again.table != fewer.table
+    assert f"IF NOT EXISTS {whole.table} (" in whole.ddl
+    named = athena_plan(principals, [SOURCE], access, HuntOptions(athena_table="mine"))
+    assert named.table == "mine"

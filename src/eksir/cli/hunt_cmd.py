@@ -122,7 +122,10 @@ OrgTrailOpt = Annotated[
         help="organisation trail s3://bucket/[prefix/]AWSLogs/o-xxxx/: every account and region (repeat)",
     ),
 ]
-AthenaTableOpt = Annotated[str, typer.Option(help="name of the Athena table the hunt defines and queries")]
+AthenaTableOpt = Annotated[
+    str | None,
+    typer.Option(help="Athena table to define and query (default: named after the trail and its projection)"),
+]
 DryRunOpt = Annotated[
     bool,
     typer.Option(
@@ -161,7 +164,7 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     athena_workgroup: WorkgroupOpt = None,
     athena_output: AthenaOutputOpt = None,
     athena_database: DatabaseOpt = "default",
-    athena_table: AthenaTableOpt = "cloudtrail_logs_eksir",
+    athena_table: AthenaTableOpt = None,
     audit_log: AuditLogOpt = [],  # noqa: B006
     cluster: ClusterOpt = None,
     rules: RulesOpt = [],  # noqa: B006

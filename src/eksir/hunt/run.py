@@ -7,6 +7,7 @@ Kubernetes audit trails must be hunted too, so the later steps use the grown pri
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -49,7 +50,8 @@ class HuntOptions:
 
     lookup_events: bool = False
     athena: cloud.AthenaTarget | None = None
-    athena_table: str = "cloudtrail_logs_eksir"
+    athena_table: str | None = None
+    """None: `cloudtrail_logs_eksir_<hash>` of the location and projection (see `athena_plan`)."""
     lake_event_data_store: str = "<event-data-store-id>"
     audit_logs: tuple[Path, ...] = ()
     cluster: str | None = None
@@ -212,6 +214,7 @@ class AthenaPlan:
     """The table the Athena hunt defines: the trail it reads, the accounts and regions it projects."""
 
     ddl: str
+    table: str
     trail: TrailLocation | None
     accounts: list[str]
     regions: list[str]
@@ -239,8 +242,16 @@ def athena_plan(
     regions = regions or list(DEFAULT_REGIONS)
     root = trail.url if trail else "s3://<trail-bucket>"
     org_id = trail.org_id if trail else None
-    ddl = queries.athena_ddl(options.athena_table, root, accounts, regions, org_id)
-    return AthenaPlan(ddl, trail, accounts, regions)
+    table = options.athena_table or _table_name(queries.athena_ddl("t", root, accounts, regions, org_id))
+    ddl = queries.athena_ddl(table, root, accounts, regions, org_id)
+    return AthenaPlan(ddl, table, trail, accounts, regions)
+
+
+def _table_name(ddl: str) -> str:
+    """A table name that changes with the location and projection. The DDL is `CREATE ... IF NOT EXISTS`:
+    under a fixed name, an older table projecting fewer accounts or regions would be kept and queried, and
+    the calls outside it silently missed."""
+    return f"cloudtrail_logs_eksir_{hashlib.sha256(ddl.encode()).hexdigest()[:12]}"
 
 
 def estimate_athena(
@@ -282,7 +293,7 @@ def _athena(hunt: _Hunt, s3_sources: list[str]) -> None:
     ddl = GeneratedQuery(kind="athena-ddl", text=plan.ddl)
     hunt.result.queries.append(ddl)
     if opts.athena is None:
-        query = queries.athena_query(opts.athena_table, hunt.principals, hunt.window)
+        query = queries.athena_query(plan.table, hunt.principals, hunt.window)
         hunt.result.queries.append(GeneratedQuery(kind="athena", text=query))
     else:
         _athena_guard(hunt, s3_sources)
@@ -293,11 +304,11 @@ def _athena(hunt: _Hunt, s3_sources: list[str]) -> None:
         rounds = hunt_rounds(
             hunt.principals,
             hunt.window,
-            opts.athena_table,
+            plan.table,
             lambda text: cloud.run_athena(client, target, text),
         )
         hunt.result.queries.extend(rounds.queries)
-        _athena_events(hunt, rounds)
+        _athena_events(hunt, rounds, plan.table)
     lake = queries.lake_query(opts.lake_event_data_store, hunt.principals, hunt.window)
     hunt.result.queries.append(GeneratedQuery(kind="cloudtrail-lake", text=lake))
     region = (hunt.access.region or "us-east-1").replace("-", "_")
@@ -324,7 +335,7 @@ def _athena_guard(hunt: _Hunt, s3_sources: list[str]) -> None:
     cost.check_budget(found, budget)
 
 
-def _athena_events(hunt: _Hunt, rounds: Rounds) -> None:
+def _athena_events(hunt: _Hunt, rounds: Rounds, table: str) -> None:
     """The rounds' records as events (kept only when they really match); the chain joins the hunt's."""
     known = {e.event_id for e in hunt.events}
     principals = hunt.principals.union(rounds.chainer.principals)
@@ -337,7 +348,7 @@ def _athena_events(hunt: _Hunt, rounds: Rounds) -> None:
     hunt.principals = principals
     hunt.result.sources.append(
         SourceStat(
-            name=f"athena:{hunt.options.athena_table}",
+            name=f"athena:{table}",
             kind="athena",
             bytes_scanned=sum(q.bytes_scanned or 0 for q in rounds.queries),
             events_matched=found,
