@@ -269,7 +269,11 @@ def estimate_athena(
     """
     opts = options or HuntOptions()
     aws = access or AwsAccess()
-    plan = athena_plan(principals, s3_sources, aws, opts)
+    return _estimate(athena_plan(principals, s3_sources, aws, opts), window, aws, opts)
+
+
+def _estimate(plan: AthenaPlan, window: TimeWindow, aws: AwsAccess, opts: HuntOptions) -> Estimate:
+    """`estimate_athena` for a plan already made (the hunt estimates the very table it then queries)."""
     if plan.trail is None:
         raise BadInputError("an Athena estimate needs the trail's s3:// location as --source")
     selected = cost.partitions(plan.accounts, plan.regions, window)
@@ -296,7 +300,7 @@ def _athena(hunt: _Hunt, s3_sources: list[str]) -> None:
         query = queries.athena_query(plan.table, hunt.principals, hunt.window)
         hunt.result.queries.append(GeneratedQuery(kind="athena", text=query))
     else:
-        _athena_guard(hunt, s3_sources)
+        _athena_guard(hunt, plan)
         client = hunt.access.client("athena")
         target = opts.athena
         answer = cloud.run_athena(client, target, plan.ddl)
@@ -317,7 +321,7 @@ def _athena(hunt: _Hunt, s3_sources: list[str]) -> None:
     hunt.result.queries.append(GeneratedQuery(kind="security-lake", text=text, note="OCSF 1.1, source 2.0"))
 
 
-def _athena_guard(hunt: _Hunt, s3_sources: list[str]) -> None:
+def _athena_guard(hunt: _Hunt, plan: AthenaPlan) -> None:
     """Estimate and refuse over budget before anything runs (RefusedError, exit 12).
 
     Without an s3:// source there is nothing to measure: a budget then cannot be kept, so it is refused
@@ -325,12 +329,12 @@ def _athena_guard(hunt: _Hunt, s3_sources: list[str]) -> None:
     """
     opts = hunt.options
     budget = opts.athena.max_scan_bytes if opts.athena else None
-    if not s3_sources:
+    if plan.trail is None:
         if budget is not None:
             raise BadInputError("--max-scan-bytes needs the trail's s3:// location as --source")
         hunt.result.warnings.append("Athena cost not estimated: no s3:// trail source given")
         return
-    found = estimate_athena(hunt.principals, s3_sources, hunt.window, access=hunt.access, options=opts)
+    found = _estimate(plan, hunt.window, hunt.access, opts)
     hunt.result.athena_estimate = found.as_dict()
     cost.check_budget(found, budget)
 
