@@ -17,7 +17,7 @@ import duckdb
 import orjson
 import pytest
 
-from eksir.errors import ExitCode, RefusedError
+from eksir.errors import BadInputError, ExitCode, RefusedError
 from eksir.hunt import cost, queries
 from eksir.hunt.principals import PrincipalSet
 from eksir.hunt.run import HuntOptions, athena_plan, estimate_athena
@@ -126,3 +126,10 @@ def test_cli_dry_run_prints_the_estimate_and_a_budget_refuses(
     assert "over --max-scan-bytes of 1000 bytes" in refused.stderr
     assert f"{len(expected)} partition(s)" in refused.stdout  # the estimate is shown before the refusal
     assert "$5/TB" in refused.stdout
+
+
+def test_prices_come_from_the_shipped_table_and_an_unknown_region_asks_for_a_rate() -> None:
+    assert cost.price_for("us-west-1", None) == cost.prices()["us-west-1"] == 6.75
+    assert cost.price_for("xx-nowhere-1", 4.5) == 4.5
+    with pytest.raises(BadInputError, match="give --athena-price-per-tb"):
+        cost.price_for("xx-nowhere-1", None)

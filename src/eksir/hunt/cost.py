@@ -17,10 +17,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from importlib import resources
 from typing import TYPE_CHECKING
 
+import yaml
+
 from eksir.clients.aws import translate_client_error
-from eksir.errors import EksirError, RefusedError
+from eksir.errors import BadInputError, EksirError, RefusedError
 from eksir.hunt.sources.aws import AwsAccess
 from eksir.hunt.window import TimeWindow
 
@@ -28,19 +31,8 @@ if TYPE_CHECKING:
     from types_boto3_athena.client import AthenaClient
     from types_boto3_s3.client import S3Client
 
-#: Athena SQL on-demand price in USD per TB scanned (aws.amazon.com/athena/pricing, checked 2026-12).
-#: `--athena-price-per-tb` overrides it for regions (or contracts) not listed here.
-PRICE_PER_TB: dict[str, float] = {
-    "us-east-1": 5.0,
-    "us-east-2": 5.0,
-    "us-west-1": 6.75,
-    "us-west-2": 5.0,
-    "eu-west-1": 5.0,
-    "eu-west-2": 5.0,
-    "eu-central-1": 5.0,
-    "ap-southeast-1": 5.0,
-    "ap-northeast-1": 5.0,
-}
+#: The $/TB rates by region ship as data (`hunt/athena-prices.yaml`); `--athena-price-per-tb` overrides.
+PRICES_FILE = "athena-prices.yaml"
 MB = 1024 * 1024
 MIN_BILLED_BYTES = 10 * MB
 TB = 1024**4
@@ -195,13 +187,22 @@ def check_budget(found: Estimate, max_scan_bytes: int | None) -> None:
             )
 
 
+def prices() -> dict[str, float]:
+    """The shipped $/TB rates by region; EksirError if the data file is malformed."""
+    text = resources.files("eksir.hunt").joinpath(PRICES_FILE).read_text(encoding="utf-8")
+    loaded = yaml.safe_load(text)
+    if not isinstance(loaded, dict) or not all(isinstance(v, int | float) for v in loaded.values()):
+        raise EksirError(f"{PRICES_FILE} is not a mapping of region to USD per TB")
+    return {str(region): float(rate) for region, rate in loaded.items()}
+
+
 def price_for(region: str | None, override: float | None) -> float:
-    """The $/TB rate: the override, else the region's list price; EksirError for an unknown region."""
+    """The $/TB rate: the override, else the region's list price; BadInputError for an unknown region."""
     if override is not None:
         return override
-    rate = PRICE_PER_TB.get(region or "us-east-1")
+    rate = prices().get(region or "us-east-1")
     if rate is None:
-        raise EksirError(f"no Athena price known for {region}: give --athena-price-per-tb")
+        raise BadInputError(f"no Athena price known for region {region}: give --athena-price-per-tb")
     return rate
 
 

@@ -82,7 +82,7 @@ class AthenaTarget:
     max_scan_bytes: int | None = None
     """Refuse (exit 12) a hunt whose estimate is over this many bytes."""
     price_per_tb: float | None = None
-    """USD per TB scanned; None: the region's list price (`hunt.cost.PRICE_PER_TB`)."""
+    """USD per TB scanned; None: the region's list price (`hunt/athena-prices.yaml`)."""
 
 
 def run_athena(
