@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+
+from tests.hunt import orgtrail
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_REAL = REPO.parent / "shared" / "data" / "real"
@@ -53,6 +57,31 @@ def moto_url() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+BUCKET = "org-trail-cost"
+SOURCE = f"s3://{BUCKET}/AWSLogs/{orgtrail.ORG}/"
+KEY = re.compile(r"AWSLogs/o-[a-z0-9]+/(\d{12})/CloudTrail/([a-z0-9-]+)/(\d{4}/\d{2}/\d{2})/")
+FIRST, LAST = "2023/12/30", "2024/01/03"
+
+
+@pytest.fixture(scope="session")
+def org_bucket(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> orgtrail.OrgTrail:
+    """The generated org trail's 5 days around the new year in moto's S3 (moto lists slowly: not all 40),
+    plus a folder under the org that is not an account."""
+    trail = orgtrail.build(tmp_path_factory.mktemp("org-s3"))
+    s3 = boto3.client(
+        "s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    s3.create_bucket(Bucket=BUCKET)
+    for path in trail.root.rglob("*.json.gz"):
+        found = KEY.search(path.as_posix())
+        if found and FIRST <= found.group(3) <= LAST:
+            s3.put_object(Bucket=BUCKET, Key=path.relative_to(trail.root).as_posix(), Body=path.read_bytes())
+    s3.put_object(
+        Bucket=BUCKET, Key=f"AWSLogs/{orgtrail.ORG}/444444444444-not-an-account/x.json.gz", Body=b"x"
+    )
+    return trail
 
 
 @pytest.fixture

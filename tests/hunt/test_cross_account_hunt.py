@@ -19,8 +19,8 @@ from eksir.clients.assume import AssumedRole
 from eksir.clients.aws import AwsClients
 from eksir.errors import ExitCode
 from eksir.hunt.queries import athena_ddl
-from eksir.hunt.run import organization_of
 from eksir.hunt.sources.aws import AwsAccess
+from eksir.hunt.sources.files import trail_location
 from eksir.models.finding import Actor, ActorKind
 from eksir.store import CaseStore
 from tests.factories import make_finding
@@ -99,9 +99,9 @@ def test_hunt_of_a_member_accounts_case_without_a_role_is_refused(
 
 
 def test_organisation_trail_prefixes_are_recognised_and_put_in_the_athena_table() -> None:
-    assert organization_of(f"AWSLogs/{ORG}/{MEMBER}/CloudTrail/") == ORG
-    assert organization_of(f"trails/AWSLogs/{ORG}") == ORG
-    assert organization_of(f"AWSLogs/{MEMBER}/CloudTrail/") is None
+    assert trail_location(f"s3://b/AWSLogs/{ORG}/{MEMBER}/CloudTrail/").org_id == ORG
+    assert trail_location(f"s3://b/trails/AWSLogs/{ORG}").org_id == ORG
+    assert trail_location(f"s3://b/AWSLogs/{MEMBER}/CloudTrail/").org_id is None
     ddl = athena_ddl("t", "s3://b/p", [MEMBER], ["us-east-1"], ORG)
     assert f"LOCATION 's3://b/p/AWSLogs/{ORG}/'" in ddl
     assert f"'storage.location.template'='s3://b/p/AWSLogs/{ORG}/${{account}}/CloudTrail/" in ddl

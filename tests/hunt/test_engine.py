@@ -105,6 +105,7 @@ def test_hunt_result_round_trips_through_json(tree: Path, truth: dict[str, Any])
         "athena-ddl",
         "athena",
         "cloudtrail-lake",
+        "security-lake",
         "logs-insights",
     }
     assert set(truth["chained"]) <= set(document["chained_principals"])

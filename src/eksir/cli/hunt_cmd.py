@@ -21,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import orjson
 import typer
 
 from eksir.cli.accounts import AssumeRoleOpt, ExternalIdOpt, RoleMapOpt, load_role_map
@@ -37,6 +38,7 @@ from eksir.hunt.window import TimeWindow
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from eksir.hunt.cost import Estimate
     from eksir.hunt.result import HuntResult
     from eksir.hunt.scan import ScanProgress
     from eksir.store import CaseHandle
@@ -117,6 +119,35 @@ RegionOpt = Annotated[str | None, typer.Option(help="AWS region")]
 ProfileOpt = Annotated[str | None, typer.Option(help="AWS CLI profile")]
 EndpointOpt = Annotated[str | None, typer.Option(help="AWS endpoint override")]
 WorkersOpt = Annotated[int, typer.Option(min=1, max=64, help="scan processes")]
+OrgTrailOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--org-trail",
+        help="organisation trail s3://bucket/[prefix/]AWSLogs/o-xxxx/: every account and region (repeat)",
+    ),
+]
+AthenaTableOpt = Annotated[
+    str | None,
+    typer.Option(help="Athena table to define and query (default: named after the trail and its projection)"),
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="with --athena-workgroup: print the partitions, bytes and price the Athena hunt would scan, "
+        "run nothing",
+    ),
+]
+MaxScanBytesOpt = Annotated[
+    int | None, typer.Option(min=0, help="refuse (exit 12) an Athena hunt that would scan more bytes")
+]
+PricePerTbOpt = Annotated[
+    float | None, typer.Option(min=0, help="Athena $ per TB scanned (default: the region's list price)")
+]
+AccountOpt = Annotated[
+    list[str],
+    typer.Option("--account", help="account the Athena table projects (repeat; default: the trail's)"),
+]
 CountEventsOpt = Annotated[
     bool,
     typer.Option(
@@ -132,10 +163,12 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     since: SinceOpt = None,
     until: UntilOpt = None,
     source: SourceOpt = [],  # noqa: B006
+    org_trail: OrgTrailOpt = [],  # noqa: B006
     lookup_events: LookupOpt = False,
     athena_workgroup: WorkgroupOpt = None,
     athena_output: AthenaOutputOpt = None,
     athena_database: DatabaseOpt = "default",
+    athena_table: AthenaTableOpt = None,
     audit_log: AuditLogOpt = [],  # noqa: B006
     cluster: ClusterOpt = None,
     rules: RulesOpt = [],  # noqa: B006
@@ -153,30 +186,29 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     role_map: RoleMapOpt = None,
     workers: WorkersOpt = 2,
     count_events: CountEventsOpt = False,
+    dry_run: DryRunOpt = False,
+    max_scan_bytes: MaxScanBytesOpt = None,
+    athena_price_per_tb: PricePerTbOpt = None,
     reopen: ReopenOption = False,
     reason: ReasonOption = None,
 ) -> None:
     """Hunt the compromised principals' API calls in CloudTrail and Kubernetes audit logs.
 
-    With CASE, the principals come from the case (plus any --principal/--finding), --since defaults to 90
-    days before the attacker was first seen, and the result is stored in the case as evidence `hunt.json`.
+    With CASE: its principals too, --since 90 days before first seen, the result stored as evidence.
     """
-    athena = _athena(athena_workgroup, athena_output, athena_database)
+    athena = _athena(athena_workgroup, athena_output, athena_database, max_scan_bytes, athena_price_per_tb)
     handle = _open_case(cases_dir, case, reopen)
-    principals, since = _with_case(handle, _principals(principal, finding), since)
-    window = TimeWindow.parse(since, until)
-    _require_a_source(source, lookup_events, athena, audit_log, cluster)
+    principals, window = _with_case(handle, _principals(principal, finding), since, until)
+    source = _sources(source, org_trail, athena, bool(lookup_events or audit_log or cluster))
     _refuse_a_closed_case(handle, reopen, reason)
     access = AwsAccess(region=region, profile=profile, endpoint_url=endpoint_url)
     if _reads_aws(source, lookup_events, athena, cluster, tags):
         access = _aws_access(handle, access, load_role_map(assume_role, external_id, role_map))
     options = HuntOptions(lookup_events=lookup_events, athena=athena, audit_logs=tuple(audit_log))
-    options = replace(options, cluster=cluster)
+    options = replace(options, cluster=cluster, athena_table=athena_table)
     options = _more_options(options, rules, cmdb, owner_tag, tags, workers, count_events)
-    result = _run_with_progress(principals, source, window, access, options)
-    if handle is not None:
-        _store_in_case(handle, result)
-    _render(result, output, show_queries)
+    run = _dry_run if dry_run else _hunt_and_render
+    run(handle, principals, source, window, access, options, output, show_queries)
 
 
 def _more_options(  # noqa: PLR0917 - one per CLI option
@@ -224,16 +256,85 @@ def _aws_access(handle: CaseHandle | None, access: AwsAccess, roles: RoleMap) ->
     return replace(access, region=region, role=role)
 
 
-def _athena(workgroup: str | None, output: str | None, database: str) -> AthenaTarget | None:
-    """Where to run the Athena query, if asked; BadInputError when only one of workgroup and output is set."""
+def _hunt_and_render(  # noqa: PLR0917 - the same arguments as _dry_run, chosen between by --dry-run
+    handle: CaseHandle | None,
+    principals: PrincipalSet,
+    sources: list[str],
+    window: TimeWindow,
+    access: AwsAccess,
+    options: HuntOptions,
+    output: HuntOutput,
+    show_queries: bool,
+) -> None:
+    """Hunt, store the result in the case (if any), then print it."""
+    result = _run_with_progress(principals, sources, window, access, options)
+    if handle is not None:
+        _store_in_case(handle, result)
+    _render(result, output, show_queries)
+
+
+def _dry_run(  # noqa: PLR0917 - the same arguments as _hunt_and_render
+    handle: CaseHandle | None,
+    principals: PrincipalSet,
+    sources: list[str],
+    window: TimeWindow,
+    access: AwsAccess,
+    options: HuntOptions,
+    output: HuntOutput,
+    show_queries: bool,
+) -> None:
+    """Print what the Athena hunt would read and cost, then refuse (exit 12) if it is over a budget.
+
+    Nothing is scanned, queried or stored in the case (`handle` and `show_queries` are unused).
+    """
+    del handle, show_queries
+    from eksir.hunt import cost  # noqa: PLC0415 - see module docstring
+    from eksir.hunt.run import estimate_athena  # noqa: PLC0415
+
+    if options.athena is None:
+        raise UsageError("--dry-run estimates an Athena hunt: give --athena-workgroup and --athena-output")
+    found = estimate_athena(
+        principals, [s for s in sources if s.startswith("s3://")], window, access=access, options=options
+    )
+    if output is HuntOutput.JSON:
+        typer.echo(orjson.dumps(found.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        for line in _estimate_lines(found):
+            typer.echo(line)
+    cost.check_budget(found, options.athena.max_scan_bytes)
+
+
+def _estimate_lines(found: Estimate) -> list[str]:
+    from eksir.hunt.cost import megabytes  # noqa: PLC0415 - see module docstring
+
+    lines = [
+        f"{p.account} {p.region} {p.timestamp}  {megabytes(n)}"
+        for p, n in sorted(found.bytes_by_partition.items())
+    ]
+    limit = f"; workgroup limit {megabytes(found.workgroup_limit)}" if found.workgroup_limit else ""
+    lines.append(
+        f"{len(found.partitions)} partition(s), {found.objects} object(s), {found.total_bytes} bytes "
+        f"({megabytes(found.total_bytes)}); billed {megabytes(found.billed_bytes)} (10 MB minimum) at "
+        f"${found.price_per_tb:g}/TB: ${found.price:.4f}{limit}"
+    )
+    return lines
+
+
+def _athena(
+    workgroup: str | None, output: str | None, database: str, max_scan_bytes: int | None, price: float | None
+) -> AthenaTarget | None:
+    """Where to run the Athena query, if asked, and its budget; BadInputError when only one of workgroup and
+    output is set, or a budget is given without them."""
     if bool(workgroup) != bool(output):
         raise BadInputError("--athena-workgroup and --athena-output go together")
-    return AthenaTarget(workgroup, output, database) if workgroup and output else None
+    if not workgroup and (max_scan_bytes is not None or price is not None):
+        raise BadInputError("--max-scan-bytes and --athena-price-per-tb apply to --athena-workgroup")
+    return AthenaTarget(workgroup, output, database, max_scan_bytes, price) if workgroup and output else None
 
 
 def _with_case(
-    handle: CaseHandle | None, principals: PrincipalSet, since: str | None
-) -> tuple[PrincipalSet, str]:
+    handle: CaseHandle | None, principals: PrincipalSet, since: str | None, until: str | None
+) -> tuple[PrincipalSet, TimeWindow]:
     """Add the case's principals and default --since to the case's hunt start; BadInputError without one."""
     if handle is not None:
         from eksir.hunt.case import case_principals, case_since  # noqa: PLC0415 - see module docstring
@@ -242,7 +343,7 @@ def _with_case(
         since = since or case_since(handle).isoformat()
     if not since:
         raise BadInputError("--since is required (e.g. --since 2024-08-01T10:00Z or --since 7d)")
-    return principals, since
+    return principals, TimeWindow.parse(since, until)
 
 
 def _store_in_case(handle: CaseHandle, result: HuntResult) -> None:
@@ -257,16 +358,27 @@ def _store_in_case(handle: CaseHandle, result: HuntResult) -> None:
     plain_console(stderr=True).print(f"hunt stored in the case as {item.path} (sha256 {item.sha256[:12]})")
 
 
-def _require_a_source(
-    source: list[str], lookup: bool, athena: AthenaTarget | None, audit_log: list[Path], cluster: str | None
-) -> None:
-    """A hunt that reads nothing finds nothing; stored in a case it would read as "no attacker calls"."""
-    if not (source or lookup or athena or audit_log or cluster):
+def _sources(source: list[str], org_trails: list[str], athena: AthenaTarget | None, other: bool) -> list[str]:
+    """The CloudTrail sources, org trails included (each must name its organisation: `AWSLogs/o-xxxx/`).
+
+    A hunt that reads nothing finds nothing; stored in a case it would read as "no attacker calls": a
+    UsageError (`other`: LookupEvents or an audit log is asked for). An org trail is an ordinary source
+    to the scan (every account and region under it is listed) and to Athena (its accounts and regions are
+    listed into the table's projection).
+    """
+    from eksir.hunt.sources.files import trail_location  # noqa: PLC0415 - see module docstring
+
+    for url in org_trails:
+        if not url.startswith("s3://") or trail_location(url).org_id is None:
+            raise BadInputError(f"--org-trail {url!r} is not s3://bucket/[prefix/]AWSLogs/o-xxxx/")
+    source = [*source, *org_trails]
+    if not (source or athena or other):
         raise UsageError(
             "nothing to hunt in: give at least one source: --source PATH|s3://BUCKET/PREFIX (CloudTrail "
             "files), --lookup-events (CloudTrail API, 90 days), --athena-workgroup with --athena-output, "
             "--audit-log FILE (Kubernetes), --cluster NAME (its audit log in CloudWatch Logs)"
         )
+    return source
 
 
 def _open_case(cases_dir: Path, case: str | None, reopen: bool) -> CaseHandle | None:
@@ -431,6 +543,11 @@ def _table(result: HuntResult) -> None:
     counts = ", ".join(f"{k}: {v}" for k, v in result.counts_by_category().items())
     if counts:
         console.print(f"By category: {counts}")
+    for group in result.accounts:
+        cats = ", ".join(f"{k}: {v}" for k, v in group.by_category.items())
+        console.print(
+            f"Account {group.account_id}: {group.events} call(s) in {', '.join(group.regions)} ({cats})"
+        )
     if result.chained_principals:
         console.print(f"Chained credentials also hunted: {', '.join(result.chained_principals)}")
     for skipped in result.skipped:

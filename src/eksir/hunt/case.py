@@ -75,7 +75,8 @@ def case_since(handle: CaseHandle) -> datetime:
 
 
 def record_hunt(handle: CaseHandle, result: HuntResult) -> EvidenceItem:
-    """Store the result (with its queries and the sources read) as evidence and log the counts."""
+    """Store the result (with its queries and the sources read) as evidence and log the counts, the
+    calls per account, and each Athena round with its execution id and bytes scanned (what it cost)."""
     body = result.to_json().encode()
     item = handle.add_evidence(
         HUNT_EVIDENCE_NAME,
@@ -93,6 +94,17 @@ def record_hunt(handle: CaseHandle, result: HuntResult) -> EvidenceItem:
             "by_category": result.counts_by_category(),
             "owners": sorted({notice.owner for notice in result.owners}),
             "sources": [s.name for s in result.sources],
+            "accounts": {group.account_id: group.events for group in result.accounts},
+            "athena_rounds": [
+                {
+                    "round": q.round,
+                    "execution_id": q.execution_id,
+                    "bytes_scanned": q.bytes_scanned,
+                    "rows": q.rows,
+                }
+                for q in result.queries
+                if q.kind == "athena" and q.executed
+            ],
         },
     )
     return item

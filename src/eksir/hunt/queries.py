@@ -71,20 +71,35 @@ def principal_predicate(principals: PrincipalSet, *, lake: bool = False) -> str:
         parts.append(f"({ui}.type = 'WebIdentityUser' AND {_in(f'{ui}.{name}', principals.k8s_usernames)})")
     for session in sorted(principals.session_names):
         parts.append(f"{ui}.arn LIKE {sql_literal('%:assumed-role/%/' + session)}")
+    parts += _instance_sessions(
+        principals, f"{ui}.type", f"{ui}.arn", "sourceIPAddress" if lake else "sourceipaddress"
+    )
     present = [p for p in parts if p]
     return "(\n    " + "\n    OR ".join(present) + "\n  )" if present else "(1 = 0)"
 
 
+def _instance_sessions(principals: PrincipalSet, kind: str, arn: str, source_ip: str) -> list[str]:
+    """A node's instance-role session (session name = instance id) used from anywhere but the node itself:
+    `PrincipalSet.match`'s off-host rule, so credentials stolen from IMDS are hunted where they were used."""
+    own = _in(source_ip, principals.instance_ips)
+    return [
+        f"({kind} = 'AssumedRole' AND {arn} LIKE {sql_literal('%:assumed-role/%/' + instance)}"
+        + (f" AND NOT {own})" if own else ")")
+        for instance in sorted(principals.instance_sessions)
+    ]
+
+
 def athena_ddl(
-    table: str, bucket_prefix: str, accounts: list[str], regions: list[str], organization: str | None = None
+    table: str, bucket_prefix: str, accounts: list[str], regions: list[str], org_id: str | None = None
 ) -> str:
     """CREATE TABLE for a trail bucket with partition projection over account, region and day.
 
-    `bucket_prefix` is `s3://bucket/optional/prefix` (the folder that holds `AWSLogs/`). An organisation
-    trail delivers under `AWSLogs/<o-id>/<account>/...`: pass its `organization` id.
+    `bucket_prefix` is `s3://bucket/optional/prefix` (the folder that holds `AWSLogs/`); an organisation
+    trail (`org_id`, `o-...`) writes under `AWSLogs/<org id>/<account>/`. Only the enumerated accounts and
+    regions are ever read: an account missing from `accounts` is silently outside the table, so an org
+    hunt lists the trail's accounts (`sources.files.trail_accounts`) rather than trusting the principals.
     """
-    root = bucket_prefix.rstrip("/")
-    logs = f"{root}/AWSLogs/{organization}/" if organization else f"{root}/AWSLogs/"
+    root = bucket_prefix.rstrip("/") + ("/AWSLogs/" + org_id if org_id else "/AWSLogs")
     account_values = ",".join(accounts or [_PLACEHOLDER_ACCOUNT])
     return f"""CREATE EXTERNAL TABLE IF NOT EXISTS {table} (
 {_COLUMNS}
@@ -93,7 +108,7 @@ PARTITIONED BY (account STRING, region STRING, `timestamp` STRING)
 ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'
 STORED AS INPUTFORMAT 'com.amazon.emr.cloudtrail.CloudTrailInputFormat'
 OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
-LOCATION '{logs}'
+LOCATION '{root}/'
 TBLPROPERTIES (
   'projection.enabled'='true',
   'projection.account.type'='enum',
@@ -105,18 +120,24 @@ TBLPROPERTIES (
   'projection.timestamp.range'='2015/01/01,NOW',
   'projection.timestamp.interval'='1',
   'projection.timestamp.interval.unit'='DAYS',
-  'storage.location.template'='{logs}${{account}}/CloudTrail/${{region}}/${{timestamp}}'
+  'storage.location.template'='{root}/${{account}}/CloudTrail/${{region}}/${{timestamp}}'
 )"""
 
 
 def athena_query(table: str, principals: PrincipalSet, window: TimeWindow) -> str:
-    """The principal/time hunt over the projected table; the day bounds prune partitions."""
+    """The principal/time hunt over the projected table; the day bounds prune partitions.
+
+    The partition bound runs to the day after the window (a call at 23:58 is delivered after midnight, in
+    the next day's folder); `cost.partitions` must select the same days. The identity and the resources
+    come back as JSON (`json_format(CAST(... AS JSON))`) so `hunt.athena.rows_to_records` rebuilds the
+    record the local scan would have read: same matching, same classification, same owners.
+    """
     first = f"{window.since:%Y/%m/%d}"
     last = f"{window.until + timedelta(days=1):%Y/%m/%d}"
     return f"""SELECT eventtime, eventsource, eventname, awsregion, recipientaccountid, sourceipaddress,
-  useragent, errorcode, errormessage, useridentity.type, useridentity.arn, useridentity.accesskeyid,
-  useridentity.principalid, useridentity.sessioncontext.sessionissuer.arn AS issuer_arn,
-  requestparameters, responseelements, resources, eventid
+  useragent, errorcode, errormessage, json_format(CAST(useridentity AS JSON)) AS useridentity_json,
+  requestparameters, responseelements, json_format(CAST(resources AS JSON)) AS resources_json, eventid,
+  account, region
 FROM {table}
 WHERE "timestamp" BETWEEN {sql_literal(first)} AND {sql_literal(last)}
   AND eventtime BETWEEN {sql_literal(_iso(window.since))} AND {sql_literal(_iso(window.until))}
@@ -162,3 +183,55 @@ def _regex_literal(value: str) -> str:
 
 def _iso(moment: datetime) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _ocsf_predicate(principals: PrincipalSet) -> str:
+    """The identity tests over Security Lake's OCSF columns (CloudTrail `userIdentity` as OCSF 1.1 maps it:
+    arn -> actor.user.uid, principalId -> actor.user.uid_alt, accessKeyId -> actor.user.credential_uid,
+    userName -> actor.user.name, sessionIssuer.arn -> actor.session.issuer). OCSF keeps no issuer name,
+    so a role name is matched as the issuer ARN's last segment."""
+    user = "actor.user"
+    parts = [
+        _in(f"{user}.credential_uid", principals.access_key_ids),
+        _in(f"{user}.uid", principals.user_arns | principals.session_arns),
+        _in("actor.session.issuer", principals.role_arns),
+        _in(f"{user}.uid_alt", principals.principal_ids),
+    ]
+    parts += [
+        f"actor.session.issuer LIKE {sql_literal('%/' + name)}" for name in sorted(principals.role_names)
+    ]
+    parts += [
+        f"{user}.uid_alt LIKE {sql_literal(v + ':%')}"
+        for v in sorted(principals.principal_ids)
+        if ":" not in v
+    ]
+    if principals.user_names:
+        parts.append(f"({user}.type = 'IAMUser' AND {_in(f'{user}.name', principals.user_names)})")
+    if principals.k8s_usernames:
+        parts.append(f"({user}.type = 'WebIdentityUser' AND {_in(f'{user}.name', principals.k8s_usernames)})")
+    parts += [
+        f"{user}.uid LIKE {sql_literal('%:assumed-role/%/' + s)}" for s in sorted(principals.session_names)
+    ]
+    parts += _instance_sessions(principals, f"{user}.type", f"{user}.uid", "src_endpoint.ip")
+    present = [p for p in parts if p]
+    return "(\n    " + "\n    OR ".join(present) + "\n  )" if present else "(1 = 0)"
+
+
+def security_lake_query(table: str, principals: PrincipalSet, window: TimeWindow) -> str:
+    """The hunt over a Security Lake CloudTrail management-events table (OCSF 1.1 API Activity, source
+    version 2), such as `amazon_security_lake_glue_db_us_east_1.
+    amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0`.
+
+    Security Lake partitions by `region`, `accountid` and `eventday` (yyyyMMdd of the event's time, not of
+    delivery): bounding `eventday` prunes to the window's days.
+    """
+    return f"""SELECT metadata.uid AS eventid, time_dt, api.operation, api.service.name AS service,
+  cloud.region AS awsregion, actor.user.uid AS arn, actor.user.credential_uid AS accesskeyid,
+  actor.session.issuer AS issuer_arn, api.response.error AS errorcode, src_endpoint.ip AS sourceipaddress,
+  api.request.data AS requestparameters, api.response.data AS responseelements, accountid, region
+FROM {table}
+WHERE eventday BETWEEN {sql_literal(f"{window.since:%Y%m%d}")} AND {sql_literal(f"{window.until:%Y%m%d}")}
+  AND time_dt BETWEEN TIMESTAMP {sql_literal(f"{window.since:%Y-%m-%d %H:%M:%S}")}
+    AND TIMESTAMP {sql_literal(f"{window.until:%Y-%m-%d %H:%M:%S}")}
+  AND {_ocsf_predicate(principals)}
+ORDER BY time_dt"""

@@ -94,6 +94,11 @@ class GeneratedQuery(_Model):
     executed: bool = False
     execution_id: str | None = None
     note: str | None = None
+    round: int | None = None
+    """Athena hunt round (1 = the principals given; later rounds: the sessions earlier rounds issued)."""
+    bytes_scanned: int | None = None
+    """Bytes the engine reported scanned (Athena's DataScannedInBytes; moto always reports 0)."""
+    rows: int | None = None
 
 
 class OwnerNotice(_Model):
@@ -103,6 +108,17 @@ class OwnerNotice(_Model):
     applications: list[str] = Field(default_factory=list)
     resources: list[str] = Field(default_factory=list)
     events: int = 0
+
+
+class AccountActivity(_Model):
+    """What the hunted principals did in one account (an org trail's hunt spans many)."""
+
+    account_id: str
+    events: int = 0
+    failed: int = 0
+    by_category: dict[str, int] = Field(default_factory=dict)
+    regions: list[str] = Field(default_factory=list)
+    principals: list[str] = Field(default_factory=list)
 
 
 class HuntResult(_Model):
@@ -118,10 +134,28 @@ class HuntResult(_Model):
     queries: list[GeneratedQuery] = Field(default_factory=list)
     owners: list[OwnerNotice] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    athena_estimate: dict[str, Any] | None = None
+    """Partitions, bytes and price of the Athena hunt, computed before it ran (`hunt.cost`)."""
+    accounts: list[AccountActivity] = Field(default_factory=list)
+    """The events grouped by the account they happened in (`recipientAccountId`), busiest first."""
 
     def to_json(self) -> str:
         """Stable JSON for the case store (raw records included: they are the evidence)."""
         return self.model_dump_json(indent=2)
+
+    def group_by_account(self) -> list[AccountActivity]:
+        """The CloudTrail events per account (Kubernetes events have none and are not grouped)."""
+        groups: dict[str, AccountActivity] = {}
+        for event in self.events:
+            if not event.account_id:
+                continue
+            group = groups.setdefault(event.account_id, AccountActivity(account_id=event.account_id))
+            group.events += 1
+            group.failed += event.failed
+            group.by_category[event.category] = group.by_category.get(event.category, 0) + 1
+            group.regions = sorted({*group.regions, *([event.region] if event.region else [])})
+            group.principals = sorted({*group.principals, *([event.principal] if event.principal else [])})
+        return sorted(groups.values(), key=lambda g: (-g.events, g.account_id))
 
     def counts_by_category(self) -> dict[str, int]:
         """How many events fell in each category, for the summary line."""

@@ -7,7 +7,7 @@ Kubernetes audit trails must be hunted too, so the later steps use the grown pri
 
 from __future__ import annotations
 
-import re
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,8 +18,10 @@ from typing import Any
 import orjson
 
 from eksir.errors import BadInputError
-from eksir.hunt import queries
+from eksir.hunt import cost, queries
+from eksir.hunt.athena import Rounds, hunt_rounds
 from eksir.hunt.classify import RuleBook, load_rules
+from eksir.hunt.cost import Estimate
 from eksir.hunt.decode import DecodeError, inflate, parse_records
 from eksir.hunt.events import audit_time, cloudtrail_event, dedupe_audit, is_audit_event, kubernetes_event
 from eksir.hunt.impact import OwnerKeys, TagLookup, attribute, load_cmdb
@@ -28,7 +30,15 @@ from eksir.hunt.result import GeneratedQuery, HuntEvent, HuntResult, SkippedInpu
 from eksir.hunt.scan import Chainer, Scanner, ScanProgress
 from eksir.hunt.sources import cloud
 from eksir.hunt.sources.aws import AwsAccess
-from eksir.hunt.sources.files import FileRef, list_local, list_s3, parse_s3_url
+from eksir.hunt.sources.files import (
+    FileRef,
+    TrailLocation,
+    list_local,
+    list_s3,
+    trail_accounts,
+    trail_location,
+    trail_regions,
+)
 from eksir.hunt.window import TimeWindow
 
 DEFAULT_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-central-1")
@@ -40,7 +50,8 @@ class HuntOptions:
 
     lookup_events: bool = False
     athena: cloud.AthenaTarget | None = None
-    athena_table: str = "cloudtrail_logs_eksir"
+    athena_table: str | None = None
+    """None: `cloudtrail_logs_eksir_<hash>` of the location and projection (see `athena_plan`)."""
     lake_event_data_store: str = "<event-data-store-id>"
     audit_logs: tuple[Path, ...] = ()
     cluster: str | None = None
@@ -49,10 +60,12 @@ class HuntOptions:
     cmdb: Path | None = None
     owner_keys: OwnerKeys = field(default_factory=OwnerKeys)
     tag_lookup: bool = False
-    regions: tuple[str, ...] = DEFAULT_REGIONS
+    regions: tuple[str, ...] = ()
+    """Regions the Athena table projects; empty: the trail's region folders, else DEFAULT_REGIONS."""
     workers: int = 2
     engine: str = "auto"
     count_events: bool = False
+    accounts: tuple[str, ...] = ()
 
 
 @dataclass
@@ -94,10 +107,14 @@ def run_hunt(
         HuntResult(since=window.since, until=window.until, principals=principals.values()),
     )
     cmdb = load_cmdb(opts.cmdb) if opts.cmdb else []
-    _scan_sources(hunt, sources, on_progress)
+    s3_sources = [s for s in sources if s.startswith("s3://")]
+    # With a workgroup the trail is searched where it lies: its s3:// sources go to Athena, not downloaded.
+    scanned = [s for s in sources if opts.athena is None or s not in s3_sources]
+    if scanned or not s3_sources:
+        _scan_sources(hunt, scanned, on_progress)
     if opts.lookup_events:
         _lookup(hunt)
-    _athena(hunt, [s for s in sources if s.startswith("s3://")])
+    _athena(hunt, s3_sources)
     _audit(hunt)
     hunt.result.chained_principals = sorted(set(hunt.principals.values()) - set(principals.values()))
     hunt.events.sort(key=lambda e: (e.event_time is None, e.event_time.isoformat() if e.event_time else ""))
@@ -108,6 +125,7 @@ def run_hunt(
         hunt.result.warnings.extend(lookup.warnings)
     hunt.result.owners = attribute(hunt.events, tags, cmdb, opts.owner_keys)
     hunt.result.events = hunt.events
+    hunt.result.accounts = hunt.result.group_by_account()
     return hunt.result
 
 
@@ -191,75 +209,160 @@ def _lookup(hunt: _Hunt) -> None:
     )
 
 
-_ORG_TRAIL = re.compile(r"(?:^|/)AWSLogs/(o-[a-z0-9]{10,32})(?:/|$)")
+@dataclass(frozen=True)
+class AthenaPlan:
+    """The table the Athena hunt defines: the trail it reads, the accounts and regions it projects."""
+
+    ddl: str
+    table: str
+    trail: TrailLocation | None
+    accounts: list[str]
+    regions: list[str]
 
 
-def organization_of(prefix: str) -> str | None:
-    """The organisation id of an organisation trail's prefix (`AWSLogs/o-xxxxxxxxxx/<account>/...`)."""
-    match = _ORG_TRAIL.search(prefix)
-    return match.group(1) if match else None
+def athena_plan(
+    principals: PrincipalSet, s3_sources: Sequence[str], access: AwsAccess, options: HuntOptions
+) -> AthenaPlan:
+    """The DDL over the first s3:// source's trail (a placeholder bucket without one).
+
+    The projected accounts are `options.accounts`, else the trail's account folders (listed: an org hunt
+    must cover accounts the principals never named, where a chained session may act), else the accounts
+    the principals' ARNs name; the regions likewise `options.regions`, else (when the hunt runs in Athena)
+    the trail's region folders, else `DEFAULT_REGIONS`.
+    Raises the AWS errors of `sources.files.trail_accounts`.
+    """
+    trail = trail_location(s3_sources[0]) if s3_sources else None
+    accounts = list(options.accounts)
+    if not accounts and trail is not None:
+        accounts = trail_accounts(access, trail)
+    accounts = accounts or queries.accounts_of(principals)
+    regions = list(options.regions)
+    if not regions and trail is not None and options.athena is not None:  # a listing per account: only to run
+        regions = trail_regions(access, trail, accounts)
+    regions = regions or list(DEFAULT_REGIONS)
+    root = trail.url if trail else "s3://<trail-bucket>"
+    org_id = trail.org_id if trail else None
+    table = options.athena_table or _table_name(queries.athena_ddl("t", root, accounts, regions, org_id))
+    ddl = queries.athena_ddl(table, root, accounts, regions, org_id)
+    return AthenaPlan(ddl, table, trail, accounts, regions)
+
+
+def _table_name(ddl: str) -> str:
+    """A table name that changes with the location and projection. The DDL is `CREATE ... IF NOT EXISTS`:
+    under a fixed name, an older table projecting fewer accounts or regions would be kept and queried, and
+    the calls outside it silently missed."""
+    return f"cloudtrail_logs_eksir_{hashlib.sha256(ddl.encode()).hexdigest()[:12]}"
+
+
+def estimate_athena(
+    principals: PrincipalSet,
+    s3_sources: Sequence[str],
+    window: TimeWindow,
+    *,
+    access: AwsAccess | None = None,
+    options: HuntOptions | None = None,
+) -> Estimate:
+    """What the Athena hunt would read and cost (`--dry-run`): partitions, bytes under them, price, and
+    the workgroup's per-query limit. Runs nothing in Athena.
+
+    Raises BadInputError without an s3:// trail source (nothing to measure), and the AWS errors.
+    """
+    opts = options or HuntOptions()
+    aws = access or AwsAccess()
+    return _estimate(athena_plan(principals, s3_sources, aws, opts), window, aws, opts)
+
+
+def _estimate(plan: AthenaPlan, window: TimeWindow, aws: AwsAccess, opts: HuntOptions) -> Estimate:
+    """`estimate_athena` for a plan already made (the hunt estimates the very table it then queries)."""
+    if plan.trail is None:
+        raise BadInputError("an Athena estimate needs the trail's s3:// location as --source")
+    selected = cost.partitions(plan.accounts, plan.regions, window)
+    prefix = plan.trail.accounts_prefix
+    found = cost.estimate(
+        aws,
+        plan.trail.bucket,
+        prefix,
+        selected,
+        cost.price_for(aws.region, opts.athena.price_per_tb if opts.athena else None),
+    )
+    if opts.athena is not None:
+        found.workgroup_limit = cost.workgroup_limit(aws.client("athena"), opts.athena.workgroup)
+    return found
 
 
 def _athena(hunt: _Hunt, s3_sources: list[str]) -> None:
-    """Generate (always) and run (with a workgroup) the Athena DDL and hunt query; the Lake query text."""
+    """Generate (always) and run (with a workgroup) the Athena DDL and hunt rounds; the Lake query text."""
     opts = hunt.options
-    root, organization = "s3://<trail-bucket>", None
-    if s3_sources:
-        bucket, prefix = parse_s3_url(s3_sources[0])
-        root = f"s3://{bucket}/{prefix.split('AWSLogs/')[0].rstrip('/')}".rstrip("/")
-        organization = organization_of(prefix)
-    accounts = queries.accounts_of(hunt.principals)
-    ddl = queries.athena_ddl(opts.athena_table, root, accounts, list(opts.regions), organization)
-    query = queries.athena_query(opts.athena_table, hunt.principals, hunt.window)
-    generated = [GeneratedQuery(kind="athena-ddl", text=ddl), GeneratedQuery(kind="athena", text=query)]
-    if opts.athena is not None:
+    plan = athena_plan(hunt.principals, s3_sources, hunt.access, opts)
+    ddl = GeneratedQuery(kind="athena-ddl", text=plan.ddl)
+    hunt.result.queries.append(ddl)
+    if opts.athena is None:
+        query = queries.athena_query(plan.table, hunt.principals, hunt.window)
+        hunt.result.queries.append(GeneratedQuery(kind="athena", text=query))
+    else:
+        _athena_guard(hunt, plan)
         client = hunt.access.client("athena")
-        answers = cloud.run_athena(client, opts.athena, [ddl, query])
-        for item, (execution_id, _rows) in zip(generated, answers, strict=True):
-            item.executed, item.execution_id = True, execution_id
-        _athena_events(hunt, answers[-1][1])
-    hunt.result.queries.extend(generated)
+        target = opts.athena
+        answer = cloud.run_athena(client, target, plan.ddl)
+        ddl.executed, ddl.execution_id = True, answer.execution_id
+        rounds = hunt_rounds(
+            hunt.principals,
+            hunt.window,
+            plan.table,
+            lambda text: cloud.run_athena(client, target, text),
+        )
+        hunt.result.queries.extend(rounds.queries)
+        _athena_events(hunt, rounds, plan.table)
     lake = queries.lake_query(opts.lake_event_data_store, hunt.principals, hunt.window)
     hunt.result.queries.append(GeneratedQuery(kind="cloudtrail-lake", text=lake))
+    region = (hunt.access.region or "us-east-1").replace("-", "_")
+    table = f"amazon_security_lake_glue_db_{region}.amazon_security_lake_table_{region}_cloud_trail_mgmt_2_0"
+    text = queries.security_lake_query(table, hunt.principals, hunt.window)
+    hunt.result.queries.append(GeneratedQuery(kind="security-lake", text=text, note="OCSF 1.1, source 2.0"))
 
 
-def _athena_events(hunt: _Hunt, rows: list[list[str]]) -> None:
-    """Athena rows back into CloudTrail-shaped records, kept only when they really match."""
-    if len(rows) < 2:
+def _athena_guard(hunt: _Hunt, plan: AthenaPlan) -> None:
+    """Estimate and refuse over budget before anything runs (RefusedError, exit 12).
+
+    Without an s3:// source there is nothing to measure: a budget then cannot be kept, so it is refused
+    as bad input rather than ignored; without a budget the hunt runs and says it was not estimated.
+    """
+    opts = hunt.options
+    budget = opts.athena.max_scan_bytes if opts.athena else None
+    if plan.trail is None:
+        if budget is not None:
+            raise BadInputError("--max-scan-bytes needs the trail's s3:// location as --source")
+        hunt.result.warnings.append("Athena cost not estimated: no s3:// trail source given")
         return
-    header = rows[0]
+    found = _estimate(plan, hunt.window, hunt.access, opts)
+    hunt.result.athena_estimate = found.as_dict()
+    cost.check_budget(found, budget)
+
+
+def _athena_events(hunt: _Hunt, rounds: Rounds, table: str) -> None:
+    """The rounds' records as events (kept only when they really match); the chain joins the hunt's."""
     known = {e.event_id for e in hunt.events}
-    for row in rows[1:]:
-        cells = dict(zip(header, row, strict=False))
-        record: dict[str, Any] = {
-            "eventTime": cells.get("eventtime"),
-            "eventSource": cells.get("eventsource"),
-            "eventName": cells.get("eventname"),
-            "awsRegion": cells.get("awsregion"),
-            "recipientAccountId": cells.get("recipientaccountid"),
-            "sourceIPAddress": cells.get("sourceipaddress"),
-            "userAgent": cells.get("useragent"),
-            "errorCode": cells.get("errorcode") or None,
-            "eventID": cells.get("eventid"),
-            "userIdentity": {
-                "type": cells.get("type"),
-                "arn": cells.get("arn"),
-                "accessKeyId": cells.get("accesskeyid"),
-                "principalId": cells.get("principalid"),
-                "sessionContext": {"sessionIssuer": {"arn": cells.get("issuer_arn")}},
-            },
-        }
-        for column, key in (
-            ("requestparameters", "requestParameters"),
-            ("responseelements", "responseElements"),
-        ):
-            try:
-                record[key] = orjson.loads(cells.get(column) or "null")
-            except orjson.JSONDecodeError:
-                record[key] = None
-        matched = hunt.principals.match(record)
-        if matched and record["eventID"] not in known:
+    principals = hunt.principals.union(rounds.chainer.principals)
+    found = 0
+    for record in rounds.chainer.records.values():
+        matched = principals.match(record)
+        if matched and record.get("eventID") not in known:
             hunt.events.append(cloudtrail_event(record, hunt.ct_book, matched, "athena"))
+            found += 1
+    hunt.principals = principals
+    hunt.result.sources.append(
+        SourceStat(
+            name=f"athena:{table}",
+            kind="athena",
+            bytes_scanned=sum(q.bytes_scanned or 0 for q in rounds.queries),
+            events_matched=found,
+        )
+    )
+    if not rounds.closed:
+        hunt.result.warnings.append(
+            f"Athena: role chain not closed after {len(rounds.queries)} rounds; not searched: "
+            + ", ".join(rounds.unsearched)
+        )
 
 
 def _audit(hunt: _Hunt) -> None:

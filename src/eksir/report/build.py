@@ -9,6 +9,7 @@ manifest and custody events, and the prevention records written by `eksir preven
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from eksir.models.finding import Finding
 from eksir.report.briefing import build_briefing
 from eksir.report.custody import build_custody
 from eksir.report.lessons import lessons
-from eksir.report.model import EvidenceRow, HuntCategory, Lane, OwnerRow, Report, StepRow
+from eksir.report.model import EvidenceRow, HuntAccount, HuntCategory, Lane, OwnerRow, Report, StepRow
 from eksir.report.sequence_timeline import joined_findings, sequence_entries
 from eksir.report.steps import phase_map, step_rows
 from eksir.report.timeline import (
@@ -100,6 +101,7 @@ def build_report(record: CaseRecord, now: datetime) -> Report:
     report.summary = executive_summary(report, finding) + milder_triage_runs(record)
     told_below = {*impact_lines(report), *_steps_needing_attention(report.steps)}
     report.briefing.headline = [line for line in report.summary if line not in told_below]
+    report.hunt_accounts = hunt_accounts(hunt)
     report.notes = [f"{path}: read without a logged hash (unverified)" for path in record.unverified]
     if hunt is None:
         report.notes.append("no hunt result in the case: attacker activity is only what the finding shows")
@@ -113,6 +115,23 @@ def _recovery(record: CaseRecord) -> dict[str, Any]:
         "plan": plan if isinstance(plan, dict) else {},
         "worklist": (worklist.get("worklist") if isinstance(worklist, dict) else None) or [],
     }
+
+
+def hunt_accounts(hunt: dict[str, Any] | None) -> list[HuntAccount]:
+    """The hunt's calls per account, busiest first. Grouped here from the (merged) events, not taken from a
+    run's `accounts`, so every run of the case counts, older hunts included."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in (hunt or {}).get("events") or []:
+        if isinstance(event, dict) and isinstance(event.get("account_id"), str):
+            groups[event["account_id"]].append(event)
+    rows = []
+    for account, events in groups.items():
+        regions = tuple(sorted({str(e["region"]) for e in events if e.get("region")}))
+        counts = Counter(str(e.get("category")) for e in events)
+        rows.append(
+            HuntAccount(account, len(events), regions, tuple(f"{c} {n}" for c, n in counts.most_common()))
+        )
+    return sorted(rows, key=lambda row: (-row.count, row.account))
 
 
 def hunt_categories(hunt: dict[str, Any] | None) -> list[HuntCategory]:

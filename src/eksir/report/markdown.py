@@ -217,6 +217,15 @@ def _hunt(report: Report) -> list[str]:
         ["category", "calls", "examples"],
         [[c.category, c.count, ", ".join(c.examples)] for c in report.hunt_categories],
     )
+    if report.hunt_accounts:
+        out += ["", "By account:", ""]
+        out += _table(
+            ["account", "calls", "regions", "categories"],
+            [
+                [a.account, a.count, ", ".join(a.regions), ", ".join(a.categories)]
+                for a in report.hunt_accounts
+            ],
+        )
     out += ["", "Owners of touched resources:", ""]
     if not report.owners:
         return [*out, "None identified."]

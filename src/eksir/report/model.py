@@ -88,6 +88,16 @@ class HuntCategory:
 
 
 @dataclass(frozen=True)
+class HuntAccount:
+    """The attacker's calls in one account (an organisation-wide hunt spans several)."""
+
+    account: str
+    count: int
+    regions: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class OwnerRow:
     owner: str
     applications: tuple[str, ...]
@@ -187,6 +197,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     briefing: Briefing = field(default_factory=Briefing)
     custody: Custody = field(default_factory=Custody)
+    hunt_accounts: list[HuntAccount] = field(default_factory=list)
 
     def steps_in(self, *phases: str) -> list[StepRow]:
         return [s for s in self.steps if s.phase in phases]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from eksir.clients.aws import translate_client_error
 from eksir.errors import EksirError, TemporaryError
+from eksir.hunt.athena import AthenaAnswer
 from eksir.hunt.decode import unwrap
 from eksir.hunt.principals import PrincipalSet
 from eksir.hunt.sources.aws import AwsAccess
@@ -73,55 +74,60 @@ def lookup_events(
 
 @dataclass(frozen=True)
 class AthenaTarget:
-    """Where Athena runs: workgroup, result location, database."""
+    """Where Athena runs: workgroup, result location, database; and the budget it runs under."""
 
     workgroup: str
     output: str
     database: str = "default"
+    max_scan_bytes: int | None = None
+    """Refuse (exit 12) a hunt whose estimate is over this many bytes."""
+    price_per_tb: float | None = None
+    """USD per TB scanned; None: the region's list price (`hunt/athena-prices.yaml`)."""
 
 
 def run_athena(
     client: AthenaClient,
     target: AthenaTarget,
-    statements: list[str],
+    statement: str,
     *,
     poll: float = 1.0,
     timeout: float = 900.0,
     sleep: Callable[[float], None] = time.sleep,
-) -> list[tuple[str, list[list[str]]]]:
-    """Run statements in order; returns (execution id, result rows) for each.
+) -> AthenaAnswer:
+    """Run one statement in the workgroup; its execution id, rows (header first) and bytes scanned.
 
-    Raises TemporaryError when a query does not finish in time, EksirError when it fails.
+    Raises TemporaryError when the query does not finish in time, EksirError when it fails (a query the
+    workgroup's byte cutoff cancelled fails here too, by name: its rows would be a partial answer).
     """
-    results = []
-    for statement in statements:
-        try:
-            started = client.start_query_execution(
-                QueryString=statement,
-                WorkGroup=target.workgroup,
-                QueryExecutionContext={"Database": target.database},
-                ResultConfiguration={"OutputLocation": target.output},
-            )
-            execution_id = str(started["QueryExecutionId"])
-            _wait_athena(client, execution_id, poll, timeout, sleep)
-            rows = _athena_rows(client, execution_id)
-        except EksirError:
-            raise
-        except Exception as exc:
-            raise translate_client_error(exc, "Athena query") from exc
-        results.append((execution_id, rows))
-    return results
+    try:
+        started = client.start_query_execution(
+            QueryString=statement,
+            WorkGroup=target.workgroup,
+            QueryExecutionContext={"Database": target.database},
+            ResultConfiguration={"OutputLocation": target.output},
+        )
+        execution_id = str(started["QueryExecutionId"])
+        scanned = _wait_athena(client, execution_id, poll, timeout, sleep)
+        rows = _athena_rows(client, execution_id)
+    except EksirError:
+        raise
+    except Exception as exc:
+        raise translate_client_error(exc, "Athena query") from exc
+    return AthenaAnswer(execution_id, rows, scanned)
 
 
 def _wait_athena(
     client: AthenaClient, execution_id: str, poll: float, timeout: float, sleep: Callable[[float], None]
-) -> None:
+) -> int | None:
+    """Poll until the query ends; the bytes it scanned (None when Athena does not say)."""
     waited = 0.0
     while True:
-        status = client.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]["Status"]
+        execution = client.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
+        status = execution["Status"]
         state = str(status.get("State", ""))
         if state == "SUCCEEDED":
-            return
+            scanned = execution.get("Statistics", {}).get("DataScannedInBytes")
+            return int(scanned) if scanned is not None else None
         if state in _DONE:
             raise EksirError(f"Athena query {execution_id} {state}: {status.get('StateChangeReason', '')}")
         if waited >= timeout:
@@ -130,11 +136,12 @@ def _wait_athena(
         waited += poll
 
 
-def _athena_rows(client: AthenaClient, execution_id: str) -> list[list[str]]:
-    rows: list[list[str]] = []
+def _athena_rows(client: AthenaClient, execution_id: str) -> list[list[str | None]]:
+    """Every result row; a NULL cell (no VarCharValue) stays None, not an empty string."""
+    rows: list[list[str | None]] = []
     for page in client.get_paginator("get_query_results").paginate(QueryExecutionId=execution_id):
         for row in page.get("ResultSet", {}).get("Rows", []):
-            rows.append([str(cell.get("VarCharValue", "")) for cell in row.get("Data", [])])
+            rows.append([cell.get("VarCharValue") for cell in row.get("Data", [])])
     return rows
 
 

@@ -213,3 +213,67 @@ def read_bytes(ref: FileRef, s3_client: S3Client | None) -> bytes:
         return bytes(body.read())
     finally:
         body.close()
+
+
+_ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
+
+
+@dataclass(frozen=True)
+class TrailLocation:
+    """Where a trail writes: bucket, the prefix holding `AWSLogs/`, and an org trail's organisation id."""
+
+    bucket: str
+    root: str
+    org_id: str | None = None
+
+    @property
+    def url(self) -> str:
+        """`s3://bucket/root` without a trailing slash (the DDL's `bucket_prefix`)."""
+        return f"s3://{self.bucket}/{self.root}".rstrip("/")
+
+    @property
+    def accounts_prefix(self) -> str:
+        """The key prefix whose children are the account folders."""
+        base = f"{self.root.rstrip('/')}/AWSLogs/" if self.root.strip("/") else "AWSLogs/"
+        return f"{base}{self.org_id}/" if self.org_id else base
+
+
+def trail_location(url: str) -> TrailLocation:
+    """Read `s3://bucket/prefix[/AWSLogs[/o-xxxx[/account/...]]]` as a trail; BadInputError if not s3://."""
+    bucket, prefix = parse_s3_url(url)
+    root, _, tail = prefix.partition("AWSLogs/")
+    first = tail.split("/", 1)[0]
+    return TrailLocation(bucket, root.rstrip("/"), first if _ORG.match(first) else None)
+
+
+def _folders(client: S3Client, bucket: str, prefix: str) -> list[str]:
+    """The names of the folders one level under `prefix`; raises translated AWS errors."""
+    names: list[str] = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, Delimiter="/"
+        ):
+            names.extend(
+                str(c["Prefix"]).rstrip("/").rsplit("/", 1)[-1] for c in page.get("CommonPrefixes", [])
+            )
+    except Exception as exc:
+        raise translate_client_error(exc, f"listing s3://{bucket}/{prefix}") from exc
+    return names
+
+
+def trail_accounts(access: AwsAccess, trail: TrailLocation) -> list[str]:
+    """The account folders under the trail's `AWSLogs/` (one ListObjectsV2 level).
+
+    Raises PermissionDeniedError / NotFoundError / TemporaryError (`clients.aws.translate_client_error`).
+    """
+    names = _folders(access.client("s3"), trail.bucket, trail.accounts_prefix)
+    return sorted(n for n in names if len(n) == 12 and n.isdigit())
+
+
+def trail_regions(access: AwsAccess, trail: TrailLocation, accounts: Sequence[str]) -> list[str]:
+    """Every region folder under the accounts' `CloudTrail/` (a listing per account); AWS errors as above."""
+    client = access.client("s3")
+    found: set[str] = set()
+    for account in accounts:
+        found.update(_folders(client, trail.bucket, f"{trail.accounts_prefix}{account}/CloudTrail/"))
+    return sorted(r for r in found if re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", r))
