@@ -288,7 +288,11 @@ def test_respond_to_the_reverse_shell_isolates_the_attackers_pod(lab: Lab) -> No
     case_id = json.loads(result.stdout)["case_id"]
     state = json.loads((Path(cases) / case_id / "plan-state.json").read_text())
     isolate = next(s for s in state["plan"]["steps"] if s["action_id"] == "k8s.isolate_pod")
-    assert state["steps"][isolate["id"]]["status"] == "verified"
+    # the lab's VPC CNI enforces no NetworkPolicy and the attacker's pod is standalone: isolation is in
+    # place but reported not effective with its reason (issue 15), never green
+    isolated = state["steps"][isolate["id"]]
+    assert isolated["status"] == "not-effective"
+    assert "not enforced" in isolated["detail"]
     pod = lab.pod(attacker.namespace, attacker.name)
     assert pod["metadata"]["labels"].get("eksir.io/case-id") == case_id
     policies = NetworkingV1Api(lab.admin).list_namespaced_network_policy(attacker.namespace).items

@@ -22,6 +22,13 @@ def _s3_export(tmp_path: Path) -> tuple[Path, list[bytes]]:
     for number in range(FINDINGS):
         finding_id = f"{number:032x}"
         item = {**detail, "id": finding_id, "arn": detail["arn"].replace(detail["id"], finding_id)}
+        # each finding names its own pod: twenty incidents (findings naming one pod join one case)
+        item["resource"] = json.loads(json.dumps(detail["resource"]))
+        workload = item["resource"]["kubernetesDetails"]["kubernetesWorkloadDetails"]
+        workload["name"], workload["uid"] = (
+            f"{workload['name']}-{number}",
+            f"{number:08x}-0000-4000-8000-000000000000",
+        )
         lines.append(json.dumps(item).encode())
     path = tmp_path / "export.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")

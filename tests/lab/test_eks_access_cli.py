@@ -159,7 +159,7 @@ def test_a_responder_unknown_to_the_cluster_gets_break_glass_access_planned_gran
     log = (Path(lab_state.lab_dir) / "k8s" / "eks-authenticator.log").read_text(encoding="utf-8")
     assert f"authenticated {arn} as eksir-responder ['eksir-responders']" in log
 
-    case_id = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())[0]
+    case_id = sorted(p.name for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith("."))[0]
     refused = _eksir(lab_state, "case", "close", case_id, "--cases-dir", cases, **me)
     assert refused.returncode == ExitCode.REFUSED
     assert f"eksir rollback {case_id} --step break-glass-access --yes" in refused.stderr
