@@ -114,7 +114,9 @@ def test_respond_refuses_without_the_role_then_contains_through_it_and_the_hunt_
     assert done.returncode == 0, done.stderr
     steps = json.loads(done.stdout)["steps"]
     assert steps
-    assert all(s["status"] == "verified" for s in steps), steps
+    # pod isolation is in place but not effective in the lab (its VPC CNI enforces no NetworkPolicy: issue 15)
+    assert all(s["status"] == "verified" for s in steps if s["action_id"] != "k8s.isolate_pod"), steps
+    assert {s["status"] for s in steps if s["action_id"] == "k8s.isolate_pod"} == {"not-effective"}
     assert any("iam.deactivate_access_key" in s["step_id"] for s in steps)  # the member's IAM user key
     case = next(p for p in cases.iterdir() if not p.name.startswith(".")).name
     assert _eksir(env, "triage", xlab.finding, "--cases-dir", str(cases)).returncode == 0
