@@ -15,6 +15,7 @@ is touched, so a re-run after a crash restores the true originals, not the isola
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -86,8 +87,25 @@ def allow_all_name(ctx: ActionContext) -> str:
     return f"eksir-allow-all-{ctx.case_id}"
 
 
+_GROUP_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_GROUP_LOCKS_GUARD = threading.Lock()
+
+
+def _group_lock(name: str, vpc_id: str) -> threading.Lock:
+    """One lock per case group: the nodes of one case are isolated in parallel steps (an attack sequence names
+    several) and share the case's groups; without it both create the group, or both add the same rule and
+    the second fails with InvalidPermission.Duplicate."""
+    with _GROUP_LOCKS_GUARD:
+        return _GROUP_LOCKS.setdefault((name, vpc_id), threading.Lock())
+
+
 def _create_group(ctx: ActionContext, name: str, vpc_id: str, purpose: str) -> dict[str, Any]:
     """Create (or reuse) a case-tagged group; raises NotFoundError when it cannot be read back."""
+    with _group_lock(name, vpc_id):
+        return _create_group_locked(ctx, name, vpc_id, purpose)
+
+
+def _create_group_locked(ctx: ActionContext, name: str, vpc_id: str, purpose: str) -> dict[str, Any]:
     group = find_group(ctx, name, vpc_id)
     if group is None:
         with aws_call(f"create security group {name} in {vpc_id}"):
@@ -104,7 +122,19 @@ def _create_group(ctx: ActionContext, name: str, vpc_id: str, purpose: str) -> d
 
 
 def _set_rules(ctx: ActionContext, group: dict[str, Any], ingress: list[Any], egress: list[Any]) -> None:
-    """Make a group's rules exactly `ingress` and `egress` (compared as atoms, descriptions ignored)."""
+    """Make a group's rules exactly `ingress` and `egress` (compared as atoms, descriptions ignored), reading
+    them again under the group's lock (another step of the case may have just set them)."""
+    name, vpc_id = group.get("GroupName"), group.get("VpcId")
+    if not name or not vpc_id:
+        _set_rules_locked(ctx, group, ingress, egress)
+        return
+    with _group_lock(name, vpc_id):
+        _set_rules_locked(ctx, find_group(ctx, name, vpc_id) or group, ingress, egress)
+
+
+def _set_rules_locked(
+    ctx: ActionContext, group: dict[str, Any], ingress: list[Any], egress: list[Any]
+) -> None:
     ec2, gid = ctx.aws("ec2"), group["GroupId"]
     with aws_call(f"set the rules of security group {gid}"):
         if rule_atoms(group.get("IpPermissions", [])) != rule_atoms(ingress):
@@ -232,13 +262,10 @@ class IsolateInstance(Action[IsolateInstanceParams]):
         egress = desired_egress(ctx, vpc_id, params.keep_ssm_egress)
         group = _create_group(ctx, group_name(ctx), vpc_id, "isolation: no ingress, SSM endpoints or nothing")
         _set_rules(ctx, group, [], egress)
-        transit = None
         if params.cut_tracked:
-            transit = _create_group(ctx, allow_all_name(ctx), vpc_id, "transient allow-all (untracks flows)")
-            _set_rules(ctx, transit, ALLOW_ALL, ALLOW_ALL)
-        originals = self._move_enis(ctx, params, group, transit)
-        if transit is not None:
-            _delete_group(ctx, transit["GroupId"])
+            originals = self._move_through_passage(ctx, params, group, vpc_id)
+        else:
+            originals = self._move_enis(ctx, params, group, None)
         return {
             "instance_id": params.instance_id,
             "vpc_id": vpc_id,
@@ -247,6 +274,19 @@ class IsolateInstance(Action[IsolateInstanceParams]):
             "egress": egress,
             "original_groups": originals,
         }
+
+    def _move_through_passage(
+        self, ctx: ActionContext, params: IsolateInstanceParams, group: dict[str, Any], vpc_id: str
+    ) -> dict[str, list[str]]:
+        """Move the ENIs through the case's transient allow-all group, then delete it. One node at a time:
+        the nodes of a case share that group, and one node's delete must not pull it from under another."""
+        name = allow_all_name(ctx)
+        with _group_lock(name, vpc_id):
+            transit = _create_group_locked(ctx, name, vpc_id, "transient allow-all (untracks flows)")
+            _set_rules_locked(ctx, transit, ALLOW_ALL, ALLOW_ALL)
+            originals = self._move_enis(ctx, params, group, transit)
+            _delete_group(ctx, transit["GroupId"])
+        return originals
 
     def _move_enis(
         self, ctx: ActionContext, params: IsolateInstanceParams, group: dict[str, Any], transit: Any
