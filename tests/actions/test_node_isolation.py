@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from eksir.actions.base import ActionContext
-from eksir.actions.containment.ec2_hardening import DisableMetadata, NodeParams, TightenIsolation
+from eksir.actions.containment.ec2_hardening import DisableMetadata, TightenIsolation
 from eksir.actions.containment.ec2_isolation import IsolateInstance, IsolateInstanceParams
 from eksir.actions.containment.ec2_nacl import DenySubnetNacl
 from eksir.actions.containment.ec2_network import TRUNK_TAG, rule_atoms
+from eksir.actions.containment.ec2_node import InstanceParams
 from eksir.errors import RefusedError
 from tests.actions.conftest import CASE_ID, boto_client, make_ctx
 from tests.actions.test_ec2_node import Node, _groups_by_eni, node  # noqa: F401 (the fixture)
@@ -173,7 +174,7 @@ def test_tightening_leaves_no_egress_and_rollback_gives_the_endpoints_back(
 ) -> None:
     ec2, params, action = (
         boto_client(moto, "ec2"),
-        NodeParams(instance_id=node.instance_id),
+        InstanceParams(instance_id=node.instance_id),
         TightenIsolation(),
     )
     assert not action.check(aws_ctx, params).already_applied
@@ -190,7 +191,7 @@ def test_tightening_before_isolation_is_refused_by_check(
     aws_ctx: ActionContext,
     node: Node,  # noqa: F811
 ) -> None:
-    outcome = TightenIsolation().check(aws_ctx, NodeParams(instance_id=node.instance_id))
+    outcome = TightenIsolation().check(aws_ctx, InstanceParams(instance_id=node.instance_id))
     assert not outcome.ok
     assert "isolate_instance" in outcome.detail
 
@@ -205,7 +206,7 @@ def test_the_metadata_endpoint_is_disabled_once_and_rollback_restores_it(
     moto: Any,
     node: Node,  # noqa: F811
 ) -> None:
-    params, action = NodeParams(instance_id=node.instance_id), DisableMetadata()
+    params, action = InstanceParams(instance_id=node.instance_id), DisableMetadata()
     applied = action.apply(aws_ctx, params)
     assert _metadata(moto, node.instance_id)["HttpEndpoint"] == "disabled"
     assert action.verify(aws_ctx, params, applied).ok
@@ -219,7 +220,7 @@ def test_the_metadata_endpoint_is_disabled_once_and_rollback_restores_it(
 def test_a_dry_run_context_changes_nothing(moto: Any, node: Node) -> None:  # noqa: F811
     ctx = make_ctx(aws=lambda service: boto_client(moto, service), dry_run=True)
     with pytest.raises(RefusedError, match="dry run"):
-        DisableMetadata().apply(ctx, NodeParams(instance_id=node.instance_id))
+        DisableMetadata().apply(ctx, InstanceParams(instance_id=node.instance_id))
     assert _metadata(moto, node.instance_id)["HttpEndpoint"] == "enabled"
 
 
@@ -235,7 +236,11 @@ def test_the_subnet_nacl_shows_its_blast_radius_denies_all_and_rolls_back(
     moto: Any,
     node: Node,  # noqa: F811
 ) -> None:
-    ec2, params, action = boto_client(moto, "ec2"), NodeParams(instance_id=node.instance_id), DenySubnetNacl()
+    ec2, params, action = (
+        boto_client(moto, "ec2"),
+        InstanceParams(instance_id=node.instance_id),
+        DenySubnetNacl(),
+    )
     neighbour = ec2.create_network_interface(SubnetId=node.subnet_id, Description="another pod host")
     before = _acl_of(ec2, node.subnet_id)
     planned = action.plan(aws_ctx, params)

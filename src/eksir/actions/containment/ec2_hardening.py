@@ -17,31 +17,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import Field
-
 from eksir.actions.base import (
     Action,
     ActionContext,
-    ActionParams,
     ActionSpec,
     CheckOutcome,
     Phase,
     PlannedChange,
     VerifyOutcome,
 )
-from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, case_tags, require_live
+from eksir.actions.containment.casework import case_tags, require_live
 from eksir.actions.containment.ec2_isolation import describe_instance, group_name
 from eksir.actions.containment.ec2_network import find_group, node_enis, strip_rules
+from eksir.actions.containment.ec2_node import InstanceParams
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
 
 METADATA_BEFORE_TAG = "eksir.io/metadata-options-before"
 METADATA_KEYS = ("HttpEndpoint", "HttpTokens", "HttpPutResponseHopLimit")
-
-
-class NodeParams(ActionParams):
-    instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
 
 
 def _isolation_group(ctx: ActionContext, instance_id: str) -> dict[str, Any]:
@@ -56,7 +50,7 @@ def _isolation_group(ctx: ActionContext, instance_id: str) -> dict[str, Any]:
 
 
 @register_action
-class TightenIsolation(Action[NodeParams]):
+class TightenIsolation(Action[InstanceParams]):
     spec = ActionSpec(
         id="ec2.tighten_isolation",
         phase=Phase.CONTAINMENT,
@@ -71,9 +65,9 @@ class TightenIsolation(Action[NodeParams]):
         destructive=True,
         reversible=True,
     )
-    params_type = NodeParams
+    params_type = InstanceParams
 
-    def check(self, ctx: ActionContext, params: NodeParams) -> CheckOutcome:
+    def check(self, ctx: ActionContext, params: InstanceParams) -> CheckOutcome:
         try:
             group = _isolation_group(ctx, params.instance_id)
         except NotFoundError as exc:
@@ -86,7 +80,7 @@ class TightenIsolation(Action[NodeParams]):
             already_applied=not rules,
         )
 
-    def plan(self, ctx: ActionContext, params: NodeParams) -> PlannedChange:
+    def plan(self, ctx: ActionContext, params: InstanceParams) -> PlannedChange:
         group = _isolation_group(ctx, params.instance_id)
         diff = tuple(
             f"- egress {json.dumps(r, sort_keys=True)}" for r in strip_rules(group["IpPermissionsEgress"])
@@ -97,7 +91,7 @@ class TightenIsolation(Action[NodeParams]):
             blast_radius=(f"node {params.instance_id} only (already isolated)",),
         )
 
-    def apply(self, ctx: ActionContext, params: NodeParams) -> dict[str, Any]:
+    def apply(self, ctx: ActionContext, params: InstanceParams) -> dict[str, Any]:
         require_live(ctx, self.spec)
         group = _isolation_group(ctx, params.instance_id)
         before = strip_rules(group.get("IpPermissionsEgress", []))
@@ -106,7 +100,7 @@ class TightenIsolation(Action[NodeParams]):
                 ctx.aws("ec2").revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=before)
         return {"security_group_id": group["GroupId"], "egress_before": [dict(r) for r in before]}
 
-    def verify(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> VerifyOutcome:
+    def verify(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> VerifyOutcome:
         gid = str(applied["security_group_id"])
         group = _isolation_group(ctx, params.instance_id)
         attached, branches = node_enis(ctx, params.instance_id)
@@ -124,7 +118,7 @@ class TightenIsolation(Action[NodeParams]):
             observed={"egress": group.get("IpPermissionsEgress", []), "enis_elsewhere": elsewhere},
         )
 
-    def rollback(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> None:
+    def rollback(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> None:
         """Give the isolation group back its recorded egress (group gone: nothing to restore)."""
         require_live(ctx, self.spec)
         before = list(applied.get("egress_before") or [])
@@ -147,7 +141,7 @@ def _metadata_options(ctx: ActionContext, instance_id: str) -> tuple[dict[str, A
 
 
 @register_action
-class DisableMetadata(Action[NodeParams]):
+class DisableMetadata(Action[InstanceParams]):
     spec = ActionSpec(
         id="ec2.disable_metadata",
         phase=Phase.CONTAINMENT,
@@ -161,9 +155,9 @@ class DisableMetadata(Action[NodeParams]):
         destructive=True,
         reversible=True,
     )
-    params_type = NodeParams
+    params_type = InstanceParams
 
-    def check(self, ctx: ActionContext, params: NodeParams) -> CheckOutcome:
+    def check(self, ctx: ActionContext, params: InstanceParams) -> CheckOutcome:
         try:
             options, _tags = _metadata_options(ctx, params.instance_id)
         except NotFoundError as exc:
@@ -178,7 +172,7 @@ class DisableMetadata(Action[NodeParams]):
             already_applied=options.get("HttpEndpoint") == "disabled",
         )
 
-    def plan(self, ctx: ActionContext, params: NodeParams) -> PlannedChange:
+    def plan(self, ctx: ActionContext, params: InstanceParams) -> PlannedChange:
         options, _tags = _metadata_options(ctx, params.instance_id)
         return PlannedChange(
             summary=f"Disable the instance metadata endpoint of {params.instance_id}",
@@ -186,7 +180,7 @@ class DisableMetadata(Action[NodeParams]):
             blast_radius=(f"node {params.instance_id} only",),
         )
 
-    def apply(self, ctx: ActionContext, params: NodeParams) -> dict[str, Any]:
+    def apply(self, ctx: ActionContext, params: InstanceParams) -> dict[str, Any]:
         """Record the options on the instance (a tag) before the change: a re-run keeps the originals."""
         require_live(ctx, self.spec)
         options, tags = _metadata_options(ctx, params.instance_id)
@@ -208,7 +202,7 @@ class DisableMetadata(Action[NodeParams]):
             )
         return {"instance_id": params.instance_id, "before": before}
 
-    def verify(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> VerifyOutcome:
+    def verify(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> VerifyOutcome:
         options, _tags = _metadata_options(ctx, params.instance_id)
         disabled = options.get("HttpEndpoint") == "disabled"
         return VerifyOutcome(
@@ -217,7 +211,7 @@ class DisableMetadata(Action[NodeParams]):
             observed={"metadata_options": options},
         )
 
-    def rollback(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> None:
+    def rollback(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> None:
         """Restore the recorded endpoint state, token requirement and hop limit; drop the record tag."""
         require_live(ctx, self.spec)
         before = dict(applied.get("before") or {})

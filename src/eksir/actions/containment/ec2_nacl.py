@@ -22,9 +22,9 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.containment.casework import case_tags, require_live
-from eksir.actions.containment.ec2_hardening import NodeParams
 from eksir.actions.containment.ec2_isolation import describe_instance
 from eksir.actions.containment.ec2_network import attached_enis
+from eksir.actions.containment.ec2_node import InstanceParams
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
@@ -79,7 +79,7 @@ def _neighbours(ctx: ActionContext, subnets: list[str], instance_id: str) -> lis
 
 
 @register_action
-class DenySubnetNacl(Action[NodeParams]):
+class DenySubnetNacl(Action[InstanceParams]):
     spec = ActionSpec(
         id="ec2.deny_subnet_nacl",
         phase=Phase.CONTAINMENT,
@@ -96,9 +96,9 @@ class DenySubnetNacl(Action[NodeParams]):
         destructive=True,
         reversible=True,
     )
-    params_type = NodeParams
+    params_type = InstanceParams
 
-    def check(self, ctx: ActionContext, params: NodeParams) -> CheckOutcome:
+    def check(self, ctx: ActionContext, params: InstanceParams) -> CheckOutcome:
         try:
             instance = describe_instance(ctx, params.instance_id)
         except NotFoundError as exc:
@@ -114,7 +114,7 @@ class DenySubnetNacl(Action[NodeParams]):
             already_applied=applied,
         )
 
-    def plan(self, ctx: ActionContext, params: NodeParams) -> PlannedChange:
+    def plan(self, ctx: ActionContext, params: InstanceParams) -> PlannedChange:
         subnets = _subnets(ctx, params.instance_id)
         current = _acls(ctx, subnets)
         others = _neighbours(ctx, subnets, params.instance_id)
@@ -131,7 +131,7 @@ class DenySubnetNacl(Action[NodeParams]):
             warnings=("the whole subnet loses its network, not only the node",),
         )
 
-    def apply(self, ctx: ActionContext, params: NodeParams) -> dict[str, Any]:
+    def apply(self, ctx: ActionContext, params: InstanceParams) -> dict[str, Any]:
         require_live(ctx, self.spec)
         ec2 = ctx.aws("ec2")
         vpc_id = describe_instance(ctx, params.instance_id)["VpcId"]
@@ -164,7 +164,7 @@ class DenySubnetNacl(Action[NodeParams]):
             "original_acls": originals,
         }
 
-    def verify(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> VerifyOutcome:
+    def verify(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> VerifyOutcome:
         acl_id = str(applied["acl_id"])
         current = _acls(ctx, sorted(applied.get("original_acls", {})))
         problems = [f"subnet {s} uses {acl}" for s, (_a, acl) in current.items() if acl != acl_id]
@@ -180,7 +180,7 @@ class DenySubnetNacl(Action[NodeParams]):
             observed={"associations": {s: acl for s, (_a, acl) in current.items()}},
         )
 
-    def rollback(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> None:
+    def rollback(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> None:
         """Give each subnet its recorded ACL back, then delete ours."""
         require_live(ctx, self.spec)
         ec2 = ctx.aws("ec2")
