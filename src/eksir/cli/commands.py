@@ -96,7 +96,9 @@ COMMANDS: tuple[CommandEntry, ...] = (
         "Lab up, triage, plan, respond, hunt, recover, prove prevention, report; then lab down.",
     ),
     CommandEntry("case", "eksir.cli.case_cmd", "Inspect and verify case bundles."),
-    CommandEntry("deploy", "eksir.cli.deploy_cmd", "Deploy fleet mode: the security account's CloudFormation."),
+    CommandEntry(
+        "deploy", "eksir.cli.deploy_cmd", "Deploy fleet mode: the security account's CloudFormation."
+    ),
     CommandEntry(
         "lab",
         "eksir.cli.lab_cmd",

@@ -16,7 +16,9 @@ from eksir.actions.permissions import all_specs, iam_policy
 from eksir.cli.options import OutputFormat, print_document
 from eksir.deploy.template import fleet_template
 
-deploy_app = typer.Typer(help="Deploy fleet mode: the security account's CloudFormation.", no_args_is_help=True)
+deploy_app = typer.Typer(
+    help="Deploy fleet mode: the security account's CloudFormation.", no_args_is_help=True
+)
 
 
 @deploy_app.command("template")
@@ -30,7 +32,8 @@ def template_cmd(
         typer.Option(
             "--org-unit",
             help="an OU id (ou-...) or root id (r-...) whose accounts get the member role as a StackSet; "
-            "repeatable. Without it, deploy `eksir permissions --format cloudformation` as a StackSet yourself",
+            "repeatable. Without it, deploy `eksir permissions --format cloudformation` as a StackSet "
+            "yourself",
         ),
     ] = None,
 ) -> None:

@@ -1,4 +1,4 @@
-"""Fleet mode's infrastructure as data: the security account's CloudFormation template (`eksir deploy template`).
+"""Fleet mode's infrastructure as data: the security account's CloudFormation (`eksir deploy template`).
 
 Why a package of its own: the template is neither an action nor a command. It reads the finding types eksir
 handles (models) and the policy eksir derives from its actions (actions.permissions), and builds plain dicts

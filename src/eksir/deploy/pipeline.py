@@ -1,5 +1,4 @@
-"""The intake half of fleet mode: EventBridge rule -> SQS queue (+ dead-letter queue), the lease table, the case
-bucket.
+"""Fleet mode's intake and storage: EventBridge rule -> SQS queue (+ DLQ), lease table, case bucket.
 
 Why these shapes:
 - The rule matches the finding types eksir handles (`models.finding.HANDLED_TYPES`: the privileged-container

@@ -23,17 +23,20 @@ from eksir.deploy import pipeline, service, worker_role
 from eksir.errors import BadInputError
 
 ORG_UNIT = re.compile(r"^(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
-"""An organizational unit id (`ou-...`) or the organization's root (`r-...`), as AWS Organizations spells them."""
+"""An organizational unit id (`ou-...`) or the organization's root (`r-...`), as Organizations spells it."""
 
 
 def parameters() -> dict[str, Any]:
     """What differs per deployment; everything else is named by CloudFormation."""
     return {
-        "ImageUri": {"Type": "String", "Description": "the worker image (the repository's Dockerfile), by digest"},
+        "ImageUri": {
+            "Type": "String",
+            "Description": "the worker image (the repository's Dockerfile), by digest",
+        },
         "MemberRoleName": {
             "Type": "String",
             "Default": DEFAULT_ROLE_NAME,
-            "Description": "the responder role in every member account (eksir permissions --format cloudformation)",
+            "Description": "the member accounts' responder role (eksir permissions --format cloudformation)",
         },
         "ExternalId": {
             "Type": "String",
@@ -46,10 +49,17 @@ def parameters() -> dict[str, Any]:
         "Concurrency": {"Type": "Number", "Default": 4, "MinValue": 1, "MaxValue": 64},
         "WorkerCount": {"Type": "Number", "Default": 2, "MinValue": 0, "MaxValue": 100},
         "MaxReceiveCount": {"Type": "Number", "Default": 5, "MinValue": 1, "MaxValue": 1000},
-        "RetentionMode": {"Type": "String", "Default": "GOVERNANCE", "AllowedValues": ["GOVERNANCE", "COMPLIANCE"]},
+        "RetentionMode": {
+            "Type": "String",
+            "Default": "GOVERNANCE",
+            "AllowedValues": ["GOVERNANCE", "COMPLIANCE"],
+        },
         "RetentionDays": {"Type": "Number", "Default": 365, "MinValue": 1, "MaxValue": 36500},
         "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "the VPC of the worker subnets"},
-        "SubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>", "Description": "subnets with a route to AWS and EKS"},
+        "SubnetIds": {
+            "Type": "List<AWS::EC2::Subnet::Id>",
+            "Description": "subnets with a route to AWS and EKS",
+        },
         "AssignPublicIp": {"Type": "String", "Default": "DISABLED", "AllowedValues": ["ENABLED", "DISABLED"]},
     }
 
@@ -58,7 +68,9 @@ def check_org_units(org_units: Sequence[str]) -> list[str]:
     """The OU ids, de-duplicated in order. Raises BadInputError naming the first malformed one."""
     for unit in org_units:
         if not ORG_UNIT.match(unit):
-            raise BadInputError(f"--org-unit {unit!r} is not an OU id (ou-xxxx-xxxxxxxx) or a root id (r-xxxx)")
+            raise BadInputError(
+                f"--org-unit {unit!r} is not an OU id (ou-xxxx-xxxxxxxx) or a root id (r-xxxx)"
+            )
     return list(dict.fromkeys(org_units))
 
 
@@ -79,7 +91,10 @@ def member_stack_set(policy: dict[str, Any], org_units: list[str]) -> dict[str, 
                 "Capabilities": ["CAPABILITY_NAMED_IAM"],
                 "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
                 "StackInstancesGroup": [
-                    {"DeploymentTargets": {"OrganizationalUnitIds": org_units}, "Regions": [{"Ref": "AWS::Region"}]}
+                    {
+                        "DeploymentTargets": {"OrganizationalUnitIds": org_units},
+                        "Regions": [{"Ref": "AWS::Region"}],
+                    }
                 ],
                 "TemplateBody": json.dumps(member, separators=(",", ":"), sort_keys=True),
             },
@@ -94,7 +109,9 @@ def _outputs() -> dict[str, Any]:
     return {
         "QueueUrl": out({"Ref": "FindingQueue"}, "eksir serve --queue-url"),
         "DeadLetterQueueUrl": out({"Ref": "DeadLetterQueue"}, "refused and undeliverable messages"),
-        "CasesDir": out({"Fn::Sub": f"s3://${{CaseBucket}}/{service.CASES_PREFIX}"}, "--cases-dir of every command"),
+        "CasesDir": out(
+            {"Fn::Sub": f"s3://${{CaseBucket}}/{service.CASES_PREFIX}"}, "--cases-dir of every command"
+        ),
         "LockTable": out({"Ref": "LeaseTable"}, "eksir serve --lock-table"),
         "WorkerRoleArn": out({"Fn::GetAtt": ["WorkerRole", "Arn"]}, "the workers' identity"),
         "RuleArn": out({"Fn::GetAtt": ["FindingRule", "Arn"]}, "the EventBridge rule"),
@@ -121,11 +138,11 @@ def fleet_template(policy: dict[str, Any], org_units: Sequence[str] = ()) -> dic
             "Type": "String",
             "Default": "DELEGATED_ADMIN",
             "AllowedValues": ["SELF", "DELEGATED_ADMIN"],
-            "Description": "SELF in the management account, DELEGATED_ADMIN in a StackSets delegated administrator",
+            "Description": "SELF in the management account, DELEGATED_ADMIN in a StackSets delegated admin",
         }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "eksir fleet mode: GuardDuty findings -> EventBridge -> SQS -> eksir workers on ECS Fargate",
+        "Description": "eksir fleet mode: GuardDuty findings -> EventBridge -> SQS -> eksir on ECS Fargate",
         "Parameters": params,
         "Resources": resources,
         "Outputs": _outputs(),

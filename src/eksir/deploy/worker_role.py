@@ -99,10 +99,13 @@ def worker_role(policy: dict[str, Any]) -> dict[str, Any]:
                 "Tags": [{"Key": "app.kubernetes.io/managed-by", "Value": "eksir"}],
             },
         },
-        "WorkerFleetPolicy": _managed("eksir fleet worker: queue, leases, case bucket, member roles", {
-            "Version": "2012-10-17",
-            "Statement": fleet_statements(),
-        }),
+        "WorkerFleetPolicy": _managed(
+            "eksir fleet worker: queue, leases, case bucket, member roles",
+            {
+                "Version": "2012-10-17",
+                "Statement": fleet_statements(),
+            },
+        ),
     }
     for index, chunk in enumerate(chunks, start=1):
         document = {"Version": policy["Version"], "Statement": chunk}
