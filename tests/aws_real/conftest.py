@@ -3,18 +3,19 @@
 Tests marked `aws_real` are skipped with the reason (sandbox.skip_reason) unless EKSIR_TEST_AWS=1 and
 credentials resolve, so `make test` collects them and reports them as skipped, never failed. With the opt-in,
 the session fixture asks STS who the credentials are and stops the run (pytest.exit) when the account is not
-the configured sandbox, before any test makes a call that changes anything.
+the configured sandbox (or STS cannot say), before any test makes a call that changes anything.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
-from eksir.clients.aws import AwsClients, new_session
+from eksir.clients.aws import AwsClients, aws_call, new_session
+from eksir.errors import EksirError
 from tests.aws_real.sandbox import SandboxConfig, refusal, skip_reason
 
 MARKER = "aws_real"
@@ -57,8 +58,16 @@ class Sandbox:
 def sandbox() -> Sandbox:
     """The sandbox, after STS confirmed the credentials are in it; stops the run otherwise."""
     config = SandboxConfig.from_env(os.environ)
-    aws = AwsClients(region=config.region, profile=config.profile)
-    identity = aws.client("sts").get_caller_identity()
+    region = config.region or new_session(config.profile).region_name
+    if not region:
+        pytest.exit("make test-aws: set AWS_REGION (or a region in the profile)", returncode=4)
+    config = replace(config, region=region)
+    aws = AwsClients(region=region, profile=config.profile)
+    try:
+        with aws_call("ask STS who the test credentials are"):
+            identity = aws.client("sts").get_caller_identity()
+    except EksirError as exc:
+        pytest.exit(f"make test-aws: {exc.message}", returncode=4)
     problem = refusal(config, identity["Account"])
     if problem:
         pytest.exit(f"make test-aws: {problem}", returncode=4)

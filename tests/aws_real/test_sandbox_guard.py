@@ -6,9 +6,16 @@ that is not a configured sandbox, so it is tested where it cannot be skipped.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from eksir.lab.moto_server import AwsEndpoint
 from tests.aws_real.sandbox import SandboxConfig, cluster_refusal, refusal, skip_reason
 
 SANDBOX = "111122223333"
+HERE = Path(__file__).resolve().parent
 
 
 def _config(account: str = SANDBOX) -> SandboxConfig:
@@ -54,3 +61,33 @@ def test_the_configuration_is_read_from_the_environment() -> None:
         True,
     )
     assert config.assume_role is None
+
+
+def test_opted_in_with_credentials_of_another_account_the_whole_run_stops(moto_server: AwsEndpoint) -> None:
+    """End to end through pytest and STS (moto's, account 123456789012): the configured sandbox differs, so
+    the run stops with exit 4 before any test runs, naming both accounts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "EKSIR_TEST_AWS"))}
+    env.update(moto_server.env())
+    env.update(
+        {"EKSIR_TEST_AWS": "1", "EKSIR_TEST_AWS_ACCOUNT": SANDBOX, "EKSIR_TEST_AWS_CLUSTER": "sandbox"}
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(HERE / "test_eks_token_real.py"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=HERE.parents[1],
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "resolve to account 123456789012, not the sandbox 111122223333" in result.stdout
+    assert " passed" not in result.stdout
