@@ -12,6 +12,7 @@ import json
 import re
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from eksir.deploy.worker_role import fleet_statements
 from eksir.lab.moto_server import AwsEndpoint
 from tests.deploy.cfn_resolve import StackValues
 
+REPO = Path(__file__).resolve().parents[2]
 POLICY = iam_policy(all_specs())
 OU = "ou-ab12-cdef3456"
 STACK = "eksir-fleet"
@@ -321,3 +323,37 @@ def test_the_member_stack_set_created_directly_because_moto_skips_the_type(
     stored = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["Parameters"]}
     assert stored == {"SecurityAccountId": ACCOUNT, "ExternalId": "xid-fleet", "RoleName": "eksir-responder"}
     assert group["DeploymentTargets"] == {"OrganizationalUnitIds": [OU]}
+
+
+def _sent(events: Any, event: dict[str, Any]) -> None:
+    entry = {
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(event["detail"]),
+        "EventBusName": "default",
+    }
+    assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+
+
+def test_a_handled_finding_reaches_the_queue_and_other_findings_do_not(
+    deployed: Deployed, moto_server: AwsEndpoint
+) -> None:
+    """moto's EventBridge evaluates the deployed rule's pattern and delivers to its SQS target: the example
+    finding arrives in the queue; the same event with a type eksir does not handle, or from another source,
+    does not."""
+    events, sqs = moto_server.client("events"), moto_server.client("sqs")
+    handled = json.loads((REPO / "examples" / "finding-eventbridge.json").read_text(encoding="utf-8"))
+    other_type = {
+        **handled,
+        "detail": {**handled["detail"], "type": "Discovery:Kubernetes/SuccessfulAnonymousAccess"},
+    }
+    other_source = {**handled, "source": "eksir.test"}
+    for event in (other_type, other_source, handled):
+        _sent(events, event)
+    received = sqs.receive_message(
+        QueueUrl=deployed.outputs["QueueUrl"], MaxNumberOfMessages=10, WaitTimeSeconds=2
+    )
+    bodies = [json.loads(m["Body"]) for m in received.get("Messages", [])]
+    assert [(b["source"], b["detail"]["type"], b["detail"]["id"]) for b in bodies] == [
+        ("aws.guardduty", handled["detail"]["type"], handled["detail"]["id"])
+    ]
