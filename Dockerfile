@@ -1,10 +1,10 @@
 # The eksir fleet worker: `eksir serve`, run by the ECS Fargate service of `eksir deploy template`.
 #
 # Why this shape:
-# - Every Python package comes from the hash-checked lock (`pip install --require-hashes --no-deps`), as in
-#   `make test`: the image runs exactly the versions the suite passed with, and nothing is resolved at build
-#   time. The repository has one lock (requirements/dev.lock), so the image also carries the test tools; a
-#   runtime-only lock would make it smaller.
+# - Every Python package comes from the hash-checked lock (`pip install --require-hashes --no-deps`):
+#   requirements/runtime.lock is requirements/dev.lock (what `make test` passed with) cut to eksir's run-time
+#   dependencies and its build backend (scripts/runtime_lock.py, run by `make lock`), same pins, same hashes.
+#   Nothing is resolved at build time and no test tool lands in the image.
 # - eksir itself is installed with --no-deps --no-build-isolation, so its build backend (hatchling) also comes
 #   from the lock.
 # - Two stages: the final image has the virtual environment, not the build context.
@@ -17,9 +17,9 @@
 FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY requirements/dev.lock requirements/dev.lock
+COPY requirements/runtime.lock requirements/runtime.lock
 RUN python -m venv /opt/eksir \
-    && /opt/eksir/bin/python -m pip install --require-hashes --no-deps -r requirements/dev.lock
+    && /opt/eksir/bin/python -m pip install --require-hashes --no-deps -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN /opt/eksir/bin/python -m pip install --no-deps --no-build-isolation . \
