@@ -3,10 +3,11 @@
 Why the whole derived policy and not only the security account's share: a finding in the security account
 itself (or in any account where no member role is configured) is handled with the worker's own credentials,
 exactly as `eksir respond` run there would be. Fleet mode adds, each scoped to this stack's resources: reading
-and settling messages on its queue (and sending the reason of a refused message to the dead-letter queue),
-conditional writes on the lease table, the case bucket, and `sts:AssumeRole` (with SourceIdentity, which eksir
-sets to the operator) into the member accounts' responder role by name. The derived policy is split into
-managed policies under IAM's size limit the same way the member template splits it.
+and settling messages on its queue; sending a refused message with its reason to the dead-letter queue (found
+from the queue's redrive policy, hence GetQueueUrl); conditional writes on the lease table; the case bucket;
+and `sts:AssumeRole` (with SourceIdentity, which eksir sets to the operator) into the member accounts'
+responder role by name. The derived policy is split into managed policies under IAM's size limit the same way
+the member template splits it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def fleet_statements() -> list[dict[str, Any]]:
         {
             "Sid": "EksirFleetDeadLetters",
             "Effect": "Allow",
-            "Action": ["sqs:GetQueueAttributes", "sqs:SendMessage"],
+            "Action": ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"],
             "Resource": _arn("DeadLetterQueue"),
         },
         {
