@@ -50,6 +50,10 @@ class CaseEvent(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     prev_hash: str
     hash: str
+    fence: int | None = None
+    """The writer's lease token on a shared (S3) store: every event a lease holder writes carries it, so a
+    stale holder's write is visible. Absent (and not hashed) everywhere else, so events written before it
+    existed keep their hashes."""
 
 
 class Case(BaseModel):
