@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from eksir.errors import BadInputError, NotFoundError, RefusedError
-from eksir.store import CaseHandle, CaseStore, verify_case
+from eksir.store import CaseHandle, CaseStore, case_id_for, verify_case
 from eksir.store.atomic import sha256_bytes
 from eksir.store.dynamo_lease import DynamoCaseLock
 from eksir.store.event_log import canonical_event_bytes, event_line
@@ -334,3 +334,61 @@ def test_a_bucket_with_object_lock_keeps_every_record_object_under_retention(
     listed = shared_store.s3.list_objects_v2(Bucket=bucket, Prefix=f"cases/{handle.case_id}/")["Contents"]
     modes = {shared_store.s3.head_object(Bucket=bucket, Key=o["Key"]).get("ObjectLockMode") for o in listed}
     assert modes == {"GOVERNANCE"}
+
+
+OPENER = """
+import sys, time
+from pathlib import Path
+from eksir.store import CaseStore
+from tests.factories import make_finding
+url, finding_id, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+store = CaseStore(url, actor="opener@x")
+while not go.exists():
+    time.sleep(0.005)
+handle, created = store.open_for_finding(make_finding(id=finding_id), b"{}", "finding.json")
+print(handle.case_id, created)
+"""
+
+
+def test_two_workers_opening_the_same_new_finding_at_once_make_one_whole_case(
+    shared_store: SharedStore, tmp_path: Path
+) -> None:
+    finding_id, go = uuid.uuid4().hex, tmp_path / "go"
+    children = []
+    for who in ("a", "b"):
+        code = f"import os; os.environ['EKSIR_S3_CACHE'] = {str(tmp_path / who)!r}\n" + OPENER
+        children.append(_python(code, shared_store.url, finding_id, str(go)))
+    time.sleep(1.0)
+    go.touch()
+    answers = []
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        answers.append(out.split())
+
+    assert len({case_id for case_id, _ in answers}) == 1
+    assert sorted(created for _, created in answers) == ["False", "True"]
+    handle = CaseStore(shared_store.url).get(answers[0][0])
+    types = [e.type for e in handle.log.events()]
+    assert types.count("case.opened") == 1
+    assert types.count("finding.received-again") == 1
+    assert len(handle.load().evidence) == 1
+    assert verify_case(handle).ok
+
+
+def test_a_case_whose_opener_died_after_its_first_event_is_completed_by_the_next_opener(
+    shared_store: SharedStore, tmp_path: Path
+) -> None:
+    finding = make_finding(id=uuid.uuid4().hex)
+    store = CaseStore(shared_store.url, actor="dead@x")
+    assert store.backend is not None
+    case_id = case_id_for(finding)
+    half = CaseHandle(tmp_path / "half", "dead@x", store.backend.remote(case_id, tmp_path / "half"))
+    half.append("case.opened", {"case_id": case_id, "finding_id": finding.id})  # then the opener died
+
+    handle, created = CaseStore(shared_store.url, actor="next@y").open_for_finding(finding, RAW, "again.json")
+
+    assert not created
+    assert handle.load().id == case_id
+    assert [item.name for item in handle.load().evidence] == ["finding-as-received.json"]
+    assert verify_case(handle).ok

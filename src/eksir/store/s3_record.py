@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eksir.clients.aws import aws_call
-from eksir.errors import EksirError, NotFoundError
+from eksir.errors import BadInputError, EksirError, NotFoundError
 from eksir.store.atomic import sha256_bytes
 from eksir.store.s3_location import S3Location, check_case_id
 
@@ -47,11 +47,14 @@ def seq_key_name(seq: int) -> str:
 class S3Record:
     """The S3 side of one case; every method documents what it raises (eksir errors via `aws_call`)."""
 
-    def __init__(self, s3: S3Client, location: S3Location, case_id: str) -> None:
+    def __init__(
+        self, s3: S3Client, location: S3Location, case_id: str, bucket_lock: dict[str, Any] | None = None
+    ) -> None:
         self.s3 = s3
         self.location = location
         self.case_id = check_case_id(case_id)
-        self._lock_args: dict[str, Any] | None = None
+        self._bucket_lock = {} if bucket_lock is None else bucket_lock
+        """Shared by the store's records: the bucket's Object Lock answer, asked once per store."""
 
     @property
     def url(self) -> str:
@@ -91,19 +94,20 @@ class S3Record:
 
     def _object_lock(self) -> dict[str, Any]:
         """Retention arguments for a bucket with Object Lock but no default rule (asked once)."""
-        if self._lock_args is None:
-            self._lock_args = {}
+        if "enabled" not in self._bucket_lock:
             try:
                 with aws_call(f"read the Object Lock configuration of {self.location.bucket}"):
                     found = self.s3.get_object_lock_configuration(Bucket=self.location.bucket)
+                config = found.get("ObjectLockConfiguration", {})
+                enabled = config.get("ObjectLockEnabled") == "Enabled" and not config.get("Rule")
             except NotFoundError:
-                return self._lock_args
-            config = found.get("ObjectLockConfiguration", {})
-            if config.get("ObjectLockEnabled") == "Enabled" and not config.get("Rule"):
-                days = int(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION_DAYS)
-                until = datetime.now(UTC) + timedelta(days=days)
-                self._lock_args = {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": until}
-        return self._lock_args
+                enabled = False
+            self._bucket_lock["enabled"] = enabled
+        if not self._bucket_lock["enabled"]:
+            return {}
+        days = retention_days()
+        until = datetime.now(UTC) + timedelta(days=days)
+        return {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": until}
 
     def event_body(self, seq: int) -> bytes | None:
         """Event `seq`'s object, None when absent."""
@@ -160,6 +164,16 @@ class S3Record:
 
         with ThreadPoolExecutor(max_workers=_FETCH_THREADS) as pool:
             return list(pool.map(fetch, names))
+
+
+def retention_days() -> int:
+    """`EKSIR_S3_RETENTION_DAYS` (default 365); raises BadInputError when it is not a positive number."""
+    raw = os.environ.get(RETENTION_ENV) or str(DEFAULT_RETENTION_DAYS)
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadInputError(
+            f"{RETENTION_ENV}={raw!r}: the Object Lock retention is a number of days (1 or more)"
+        )
+    return int(raw)
 
 
 def event_seq(name: str) -> int | None:

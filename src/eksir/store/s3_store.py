@@ -41,6 +41,7 @@ class S3Backend:
     table: str
     aws: AwsClients = field(default_factory=AwsClients)
     _checked: bool = False
+    _bucket_lock: dict[str, Any] = field(default_factory=dict)
 
     @property
     def s3(self) -> S3Client:
@@ -55,7 +56,7 @@ class S3Backend:
         return self.location.cache_dir()
 
     def remote(self, case_id: str, case_dir: Path | None = None) -> RemoteCase:
-        record = S3Record(self.s3, self.location, case_id)
+        record = S3Record(self.s3, self.location, case_id, self._bucket_lock)
         return RemoteCase(record, self.dynamo, self.table, case_dir or self.cache_root / case_id)
 
     def check_bucket(self) -> None:
