@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from eksir.engine import StateStore
 from eksir.errors import BadInputError, NotFoundError, RefusedError
 from eksir.store import CaseHandle, CaseStore, case_id_for, verify_case
 from eksir.store.atomic import sha256_bytes
@@ -25,6 +26,7 @@ from eksir.store.dynamo_lease import DynamoCaseLock
 from eksir.store.event_log import canonical_event_bytes, event_line
 from eksir.store.lock import case_lease
 from tests.cli.helpers import REPO, run_eksir
+from tests.engine.conftest import make_plan, mark_step
 from tests.factories import make_finding
 from tests.store.s3_fixtures import SharedStore
 
@@ -392,3 +394,17 @@ def test_a_case_whose_opener_died_after_its_first_event_is_completed_by_the_next
     assert handle.load().id == case_id
     assert [item.name for item in handle.load().evidence] == ["finding-as-received.json"]
     assert verify_case(handle).ok
+
+
+def test_status_reads_a_plan_recorded_on_another_machine_from_s3(shared_store: SharedStore) -> None:
+    handle = _open(shared_store)
+    with handle.writer("record plan"):
+        StateStore(handle).record_plan(make_plan(mark_step("s1", ("ns", "cm"), "a")), handle.case_id)
+    _drop_cache(shared_store)
+
+    status = run_eksir("status", handle.case_id, "--cases-dir", shared_store.url, "-o", "json")
+
+    assert status.returncode == 0, status.stderr
+    document = orjson.loads(status.stdout)
+    assert document["case_id"] == handle.case_id
+    assert "s1" in status.stdout
