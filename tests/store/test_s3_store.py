@@ -31,6 +31,7 @@ from tests.factories import make_finding
 from tests.store.s3_fixtures import SharedStore
 
 RAW = b'{"detail-type": "GuardDuty Finding", "detail": {}}\n'
+EXAMPLE = REPO / "examples" / "finding-eventbridge.json"
 
 
 def _open(store: SharedStore) -> CaseHandle:
@@ -408,3 +409,18 @@ def test_status_reads_a_plan_recorded_on_another_machine_from_s3(shared_store: S
     document = orjson.loads(status.stdout)
     assert document["case_id"] == handle.case_id
     assert "s1" in status.stdout
+
+
+def test_triage_opens_its_case_in_s3_and_a_repeat_lands_in_the_same_case(shared_store: SharedStore) -> None:
+    first = run_eksir("triage", str(EXAMPLE), "--cases-dir", shared_store.url, "-o", "json")
+    again = run_eksir("triage", str(EXAMPLE), "--cases-dir", shared_store.url, "-o", "json")
+
+    assert first.returncode == 0, first.stderr
+    assert again.returncode == 0, again.stderr
+    case_id = orjson.loads(first.stdout)["case"]["id"]
+    assert orjson.loads(again.stdout)["case"]["id"] == case_id
+    handle = CaseStore(shared_store.url).get(case_id)
+    types = [e.type for e in handle.log.events()]
+    assert types.count("case.opened") == 1
+    assert "finding.received-again" in types
+    assert verify_case(handle).ok

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 EVENTS_FILE = "events.jsonl"
 
 
-@dataclass
+@dataclass(eq=False)
 class RemoteCase:
     """One S3 case and its lease; implements the event log's `RemoteLog` and the uploads of a handle.
 
