@@ -41,10 +41,7 @@ def canonical_event_bytes(fields: dict[str, Any]) -> bytes:
 
 def event_line(event: CaseEvent) -> bytes:
     """One line of `events.jsonl` (and the body of an event object in S3)."""
-    body = event.model_dump(mode="json")
-    if body.get("fence") is None:
-        body.pop("fence", None)
-    return orjson.dumps(body) + b"\n"
+    return orjson.dumps(event.model_dump(mode="json")) + b"\n"
 
 
 class RemoteLog(Protocol):
