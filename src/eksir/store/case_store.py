@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -36,9 +36,11 @@ from eksir.store.event_log import EventLog
 from eksir.store.frozen import ensure_open
 from eksir.store.incident import IncidentIndex, finding_key, workload_keys
 from eksir.store.lock import Lease, case_lease
-from eksir.store.s3_case import RemoteCase, materialise
-from eksir.store.s3_location import check_case_id, is_s3, parse_s3, split_case_url
-from eksir.store.s3_store import S3Backend, S3IncidentIndex, backend_for
+from eksir.store.s3_location import S3Location, check_case_id, is_s3, parse_s3, split_case_url
+
+if TYPE_CHECKING:
+    from eksir.store.s3_case import RemoteCase
+    from eksir.store.s3_store import S3Backend, S3IncidentIndex
 
 CASE_FILE = "case.json"
 EVENTS_FILE = "events.jsonl"
@@ -206,7 +208,7 @@ class CaseStore:
         self.lock_table = lock_table
         self.backend: S3Backend | None = None
         if is_s3(root):
-            self.backend = backend_for(parse_s3(root), lock_table)
+            self.backend = _backend_for(parse_s3(root), lock_table)
             self.root = self.backend.cache_root
         else:
             self.root = Path(root)
@@ -218,7 +220,7 @@ class CaseStore:
             location, case_id = split_case_url(case_ref)
             backend = self.backend
             if backend is None or backend.location != location:
-                backend = backend_for(location, self.lock_table)
+                backend = _backend_for(location, self.lock_table)
             return self._remote_handle(backend, case_id)
         if self.backend is not None:
             return self._remote_handle(self.backend, case_ref)
@@ -243,7 +245,11 @@ class CaseStore:
         return CaseHandle(target, self.actor) if (target / CASE_FILE).is_file() else None
 
     def _incidents(self) -> IncidentIndex | S3IncidentIndex:
-        return S3IncidentIndex(self.backend) if self.backend is not None else IncidentIndex(self.root)
+        if self.backend is None:
+            return IncidentIndex(self.root)
+        from eksir.store.s3_store import S3IncidentIndex  # noqa: PLC0415 - see _backend_for
+
+        return S3IncidentIndex(self.backend)
 
     def open_for_finding(
         self, finding: Finding, raw_input: bytes, input_name: str, input_info: Mapping[str, Any] | None = None
@@ -326,6 +332,8 @@ class CaseStore:
         except OSError:  # a copy made meanwhile by another process here: bring it up to date instead
             shutil.rmtree(staging, ignore_errors=True)
         final = backend.remote(case_id)
+        from eksir.store.s3_case import materialise  # noqa: PLC0415 - see _backend_for
+
         materialise(final)
         self._index(case_id, finding)
         return CaseHandle(final.case_dir, self.actor, final), True
@@ -442,6 +450,14 @@ class CaseStore:
                 or "The GuardDuty finding exactly as received (every byte), before any parsing."
             ),
         )
+
+
+def _backend_for(location: S3Location, table: str | None) -> S3Backend:
+    """The S3 store's backend, imported only for an S3 store: a directory store (and triage without a case)
+    loads none of the AWS client layer."""
+    from eksir.store.s3_store import backend_for  # noqa: PLC0415
+
+    return backend_for(location, table)
 
 
 def _dump(model: Case) -> bytes:

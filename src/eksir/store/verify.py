@@ -20,7 +20,6 @@ from eksir.models.case import CaseEvent
 from eksir.store.anchor import PublishedHead, check_anchors
 from eksir.store.atomic import pending_path, sha256_file
 from eksir.store.case_store import CASE_FILE, EVENTS_FILE, CaseHandle
-from eksir.store.s3_case import fresh_copy
 
 REPAIR_HINT = "a write did not complete: run `eksir case repair`"
 
@@ -48,6 +47,8 @@ def verify_case(handle: CaseHandle, published: Sequence[PublishedHead] = ()) -> 
     object under another number, a stale lease holder's write). Raises the S3 read errors.
     """
     if handle.remote is not None:
+        from eksir.store.s3_case import fresh_copy  # noqa: PLC0415 - S3 cases only load the AWS layer
+
         with tempfile.TemporaryDirectory(prefix="eksir-verify-") as scratch:
             fresh = Path(scratch) / handle.case_id
             s3_problems = fresh_copy(handle.remote, fresh)
