@@ -16,6 +16,7 @@ once with If-None-Match), so every worker joins a finding to the same case.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,9 +77,12 @@ class S3Backend:
         """The case materialised in the local copy, None when S3 has no such case."""
         self.check_bucket()
         remote = self.remote(check_case_id(case_id))
-        if not remote.record.exists():
-            return None
+        if not remote.case_dir.is_dir() and not remote.record.exists():
+            return None  # a copy here is checked against S3 by materialise instead (one call fewer)
         materialise(remote)
+        log = remote.case_dir / "events.jsonl"
+        if not log.is_file() or log.stat().st_size == 0:
+            return None  # a copy of a case S3 no longer has: materialise emptied its log
         return remote
 
     def case_ids(self) -> list[str]:
@@ -87,8 +91,14 @@ class S3Backend:
 
 
 def backend_for(location: S3Location, table: str | None = None, aws: AwsClients | None = None) -> S3Backend:
-    """The backend of `s3://bucket/prefix`; `table`: `--lock-table`, else EKSIR_LOCK_TABLE, else a default."""
-    return S3Backend(location, lock_table(table), aws or AwsClients())
+    """The backend of `s3://bucket/prefix`; `table`: `--lock-table`, else EKSIR_LOCK_TABLE, else a default.
+
+    The clients are the process's own (the security account's, not a case's member account), in
+    `AWS_REGION` (as every command's `--region` default) or the profile's region.
+    """
+    return S3Backend(
+        location, lock_table(table), aws or AwsClients(region=os.environ.get("AWS_REGION") or None)
+    )
 
 
 class S3IncidentIndex:
