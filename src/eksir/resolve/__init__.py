@@ -19,7 +19,8 @@ from typing import Any
 
 from eksir.errors import UnreachableError
 from eksir.models.finding import Finding
-from eksir.models.resolution import InstanceInfo, NodeInfo, Resolution
+from eksir.models.resolution import InstanceInfo, NodeCompute, NodeInfo, Resolution
+from eksir.resolve.checkpoint import checkpoint_preflight
 from eksir.resolve.cluster import cluster_name, describe_cluster
 from eksir.resolve.context import AwsFactory, Ctx
 from eksir.resolve.identity import resolve_actor, service_account_roles
@@ -39,8 +40,10 @@ def resolve(
     k8s: Callable[[], Any],
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    checkpoint: bool = False,
 ) -> Resolution:
-    """Resolve the finding against the live cluster and account (read-only).
+    """Resolve the finding against the live cluster and account (read-only); `checkpoint` adds the kubelet
+    checkpoint preflight for the pod's node (`--checkpoint`, resolve/checkpoint.py).
 
     Raises BadInputError (the finding names no cluster), NotFoundError / PermissionDeniedError /
     TemporaryError (DescribeCluster or a required read failed), UnreachableError (AWS or the API server).
@@ -49,7 +52,7 @@ def resolve(
     cluster = describe_cluster(aws("eks"), name)
     api_client = k8s()
     kube = KubeReader(api_client)
-    ctx = Ctx(aws=aws, kube=kube, cluster=cluster, owners=OwnerCache(kube))
+    ctx = Ctx(aws=aws, kube=kube, cluster=cluster, owners=OwnerCache(kube), checkpoint=checkpoint)
     if cluster.audit_logging_enabled is False:
         ctx.notes.append(
             f"audit logging is off on cluster {name}: the hunt cannot use the EKS audit log for the past; "
@@ -102,12 +105,15 @@ def _node_and_instance(ctx: Ctx, found: FoundPod | None) -> tuple[NodeInfo | Non
     if not found.info.node_name:
         ctx.notes.append(f"pod {found.info.namespace}/{found.info.name} is not scheduled to a node")
         return None, None
-    node_found = find_node(ctx.kube, found.info.node_name, ctx.notes)
+    node_found = find_node(ctx.kube, found.info.node_name, ctx.notes, ctx.cluster.auto_mode)
     if node_found is None:
         return None, None
     node = node_found[0]
+    if ctx.checkpoint and node.kind is not None:
+        preflight = checkpoint_preflight(ctx.kube, node_found[1], node.kind)
+        node = node.model_copy(update={"checkpoint": preflight})
     if node.fargate or node.instance_id is None:
-        if not node.fargate:
+        if not node.fargate and not (node.kind and node.kind.compute is NodeCompute.HYBRID):
             ctx.notes.append(
                 f"node {node.name} has no EC2 providerID ({node.provider_id!r}): instance unknown"
             )
