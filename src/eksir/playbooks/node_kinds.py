@@ -59,10 +59,10 @@ def kind_note(b: Builder, node: NodeInfo) -> None:
     if kind is None:
         return
     how = "; ".join(kind.signals) or "no kind signal: an ordinary EC2 node assumed"
-    b.note("node kind", f"node {node.name} is {kind.compute.value} ({kind.os.value}): {how}")
+    b.note("node-kind", f"node {node.name} is {kind.compute.value} ({kind.os.value}): {how}")
     if kind.os is NodeOs.BOTTLEROCKET and kind.compute is NodeCompute.EC2:
         b.note(
-            "node kind",
+            "node-kind",
             "Bottlerocket: SSM Run Command lands in the control container, which has no view of the host's "
             "processes or containerd; volatile capture runs through the admin container (host namespaces).",
         )
