@@ -129,6 +129,7 @@ def test_an_auto_mode_node_gets_no_ssm_or_security_group_step_and_a_node_diagnos
     assert "no security-group swap" in notes
     assert "NodeDiagnostic" in notes
     assert "Kubernetes-only isolation" in notes
+    assert "node isolation is the primary control" not in notes  # there is none on Auto Mode
 
 
 def test_a_fargate_pod_gets_pod_level_steps_only(

@@ -120,10 +120,16 @@ def _pod_steps(b: _Builder) -> None:
     )
     if pod is not None and (pod.host_network or not pod.owner_chain):
         why = "uses the host network" if pod.host_network else "is standalone (no ownerReferences)"
+        control = (
+            "node isolation is the primary control."
+            if compute_of(b.resolution.node) is NodeCompute.EC2
+            else "this kind of node has no security-group isolation either: revoke the identities and "
+            "delete the pod once its evidence is kept."
+        )
         b.note(
             "pod",
             f"the pod {why}: a NetworkPolicy will not isolate it (never for hostNetwork; the VPC CNI applies "
-            "none to standalone pods); node isolation is the primary control.",
+            f"none to standalone pods); {control}",
             WARN,
         )
     if b.resolution.node is not None and b.resolution.node.fargate:
