@@ -28,6 +28,7 @@ from eksir.actions.evidence.node_diagnostic import (
     CollectNodeDiagnostic,
     NodeDiagnosticParams,
 )
+from eksir.errors import StepFailedError
 from tests.actions.conftest import AwsEndpoint, boto_client, make_ctx
 
 pytestmark = pytest.mark.lab
@@ -78,6 +79,7 @@ def crd(control_plane: Any) -> Iterator[None]:
             except ApiException:
                 time.sleep(0.1)
         yield
+        ext.delete_custom_resource_definition(CRD["metadata"]["name"])
 
 
 @pytest.fixture
@@ -95,6 +97,18 @@ def setup(crd: None, control_plane: Any, moto: AwsEndpoint) -> Iterator[dict[str
         with contextlib.suppress(ApiException):
             client.CustomObjectsApi(api).delete_cluster_custom_object(GROUP, VERSION, PLURAL, node)
         api.close()
+
+
+def test_a_cluster_without_the_node_monitoring_agent_fails_the_step_and_says_why(
+    control_plane: Any, moto: AwsEndpoint
+) -> None:
+    """Runs before the module installs the CRD (tests run in file order; the CRD fixture is lazy)."""
+    with control_plane.api_client() as api:
+        ctx = make_ctx(aws=lambda service: boto_client(moto, service), k8s=lambda: api)
+        params = NodeDiagnosticParams(node_name="n-without-agent", bucket=BUCKET, key="k/b.tar.gz")
+        with pytest.raises(StepFailedError) as failed:
+            CollectNodeDiagnostic().apply(ctx, params)
+    assert "node monitoring agent is not installed" in failed.value.message
 
 
 def _bundle() -> bytes:

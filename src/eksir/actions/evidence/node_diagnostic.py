@@ -132,8 +132,14 @@ class CollectNodeDiagnostic(Action[NodeDiagnosticParams]):
             "metadata": {"name": params.node_name, "labels": {CASE_LABEL: ctx.case_id}},
             "spec": {"logCapture": {"destination": url}},
         }
-        with k8s_write(f"create NodeDiagnostic {params.node_name}"):
-            created = custom(ctx.k8s()).create_cluster_custom_object(GROUP, VERSION, PLURAL, body)
+        try:
+            with k8s_write(f"create NodeDiagnostic {params.node_name}"):
+                created = custom(ctx.k8s()).create_cluster_custom_object(GROUP, VERSION, PLURAL, body)
+        except NotFoundError as exc:
+            raise StepFailedError(
+                f"the cluster does not serve {GROUP}/{VERSION} NodeDiagnostic: the EKS node monitoring agent "
+                "is not installed (built into Auto Mode; an add-on elsewhere)"
+            ) from exc
         return {"uid": created["metadata"]["uid"], "key": params.key}
 
     def verify(
