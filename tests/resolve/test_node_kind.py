@@ -78,8 +78,11 @@ def test_the_os_comes_from_the_os_image() -> None:
     assert detect_node_kind(_node("n", {})).os is NodeOs.UNKNOWN
 
 
-def test_a_hybrid_node_has_no_instance_id_even_when_its_name_looks_like_one() -> None:
-    info = node_info(_node("i-0abc", {"eks.amazonaws.com/compute-type": "hybrid"}, "aws:///x/i-0abc"))
+def test_a_hybrid_node_has_no_instance_id() -> None:
+    raw = _node(
+        "mi-0abc", {"eks.amazonaws.com/compute-type": "hybrid"}, "eks-hybrid:///us-west-2/prod/mi-0abc"
+    )
+    info = node_info(raw)
 
     assert info.instance_id is None
     assert info.kind is not None
@@ -109,3 +112,28 @@ def test_describe_cluster_reads_compute_config_enabled_for_auto_mode() -> None:
 
     stub.assert_no_pending_responses()
     assert answers == [True, None, None]
+
+
+def test_a_fargate_or_hybrid_label_on_an_ec2_instance_is_distrusted_and_planned_as_ec2() -> None:
+    """A kubelet can set eks.amazonaws.com/* labels on its own node; the providerID cannot change."""
+    for value in ("fargate", "hybrid"):
+        raw = _node("ip-10-0-1-5", {"eks.amazonaws.com/compute-type": value}, "aws:///us-east-1a/i-0abc123")
+        kind = detect_node_kind(raw)
+        assert kind.compute is NodeCompute.EC2
+        assert any(s.startswith(f"DISTRUSTED: {value} is claimed") for s in kind.signals)
+        assert node_info(raw).instance_id == "i-0abc123"
+
+
+def test_an_auto_mode_label_where_the_cluster_has_auto_mode_off_is_distrusted() -> None:
+    raw = _node("ip-10-0-1-5", {"eks.amazonaws.com/compute-type": "auto"}, "aws:///us-east-1a/i-0abc123")
+
+    assert detect_node_kind(raw, cluster_auto_mode=False).compute is NodeCompute.EC2
+    assert detect_node_kind(raw, cluster_auto_mode=True).compute is NodeCompute.AUTO_MODE
+
+
+def test_node_reported_text_is_bounded() -> None:
+    kind = detect_node_kind(_node("n", {}, os_image="Bottlerocket " + "x" * 5000))
+
+    assert kind.os is NodeOs.BOTTLEROCKET
+    assert kind.os_image is not None
+    assert len(kind.os_image) == 200

@@ -59,7 +59,9 @@ def kind_note(b: Builder, node: NodeInfo) -> None:
     if kind is None:
         return
     how = "; ".join(kind.signals) or "no kind signal: an ordinary EC2 node assumed"
-    b.note("node-kind", f"node {node.name} is {kind.compute.value} ({kind.os.value}): {how}")
+    distrusted = any(signal.startswith("DISTRUSTED") for signal in kind.signals)
+    level = WARN if distrusted else NoteLevel.INFO
+    b.note("node-kind", f"node {node.name} is {kind.compute.value} ({kind.os.value}): {how}", level)
     if kind.os is NodeOs.BOTTLEROCKET and kind.compute is NodeCompute.EC2:
         b.note(
             "node-kind",

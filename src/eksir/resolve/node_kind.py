@@ -18,6 +18,8 @@ plan and the case say why a step was left out. Pure: the node's JSON and the clu
 
 from __future__ import annotations
 
+import re
+
 from eksir.models.resolution import NodeCompute, NodeKind, NodeOs
 from eksir.resolve.kube import JsonObj, meta, section, str_map
 
@@ -27,6 +29,8 @@ NODEPOOL = "karpenter.sh/nodepool"
 AUTO_NODECLASS = "eks.amazonaws.com/nodeclass"
 KARPENTER_NODECLASS = "karpenter.k8s.aws/ec2nodeclass"
 HYBRID_PROVIDER = "eks-hybrid:///"
+_EC2_INSTANCE = re.compile(r"^aws:///[^/]*/i-[0-9a-f]+$")
+_MAX_TEXT = 200
 _COMPUTE_LABELS = {
     "auto": NodeCompute.AUTO_MODE,
     "fargate": NodeCompute.FARGATE,
@@ -47,7 +51,7 @@ def detect_node_kind(raw: JsonObj, cluster_auto_mode: bool | None = None) -> Nod
     provider_id = section(raw, "spec").get("providerID")
     provider = provider_id if isinstance(provider_id, str) else ""
     os_image = section(section(raw, "status"), "nodeInfo").get("osImage")
-    image = os_image if isinstance(os_image, str) and os_image else None
+    image = _short(os_image) if isinstance(os_image, str) and os_image else None
     compute, signals = _compute(labels, name, provider, cluster_auto_mode)
     os_kind = _os(image)
     if image:
@@ -64,16 +68,17 @@ def detect_node_kind(raw: JsonObj, cluster_auto_mode: bool | None = None) -> Nod
 def _compute(
     labels: dict[str, str], name: str, provider: str, auto_mode: bool | None
 ) -> tuple[NodeCompute, list[str]]:
-    """Labels first (set by EKS itself), then the providerID and name, then Auto Mode's NodeClass."""
+    """Labels first (set by EKS itself), then the providerID and name, then Auto Mode's NodeClass; then a
+    claim the immutable facts contradict is distrusted (`_distrust`)."""
     signals: list[str] = []
     labelled = _COMPUTE_LABELS.get(labels.get(COMPUTE_TYPE, ""))
     if labelled is not None:
-        signals.append(f"label {COMPUTE_TYPE}={labels[COMPUTE_TYPE]}")
+        signals.append(f"label {COMPUTE_TYPE}={_short(labels[COMPUTE_TYPE])}")
     if provider.startswith(HYBRID_PROVIDER):
-        signals.append(f"providerID {provider!r} (nodeadm's hybrid prefix)")
+        signals.append(f"providerID {_short(provider)!r} (nodeadm's hybrid prefix)")
         labelled = labelled or NodeCompute.HYBRID
     if name.startswith("fargate-"):
-        signals.append(f"node name {name!r} (Fargate's fargate-ip-... naming)")
+        signals.append(f"node name {_short(name)!r} (Fargate's fargate-ip-... naming)")
         labelled = labelled or NodeCompute.FARGATE
     if labels.get(NODEPOOL) and labels.get(AUTO_NODECLASS):
         signals.append(f"labels {NODEPOOL} with {AUTO_NODECLASS} (an Auto Mode NodeClass)")
@@ -81,9 +86,43 @@ def _compute(
     if auto_mode is not None:
         enabled = "enabled" if auto_mode else "not enabled"
         signals.append(f"DescribeCluster computeConfig: Auto Mode {enabled} on the cluster")
+    if labelled is not None:
+        labelled = _distrust(labelled, provider, auto_mode, signals)
     if labelled is None and provider.startswith("aws:///"):
-        signals.append(f"providerID {provider!r} (an EC2 instance)")
+        signals.append(f"providerID {_short(provider)!r} (an EC2 instance)")
     return labelled or NodeCompute.EC2, signals
+
+
+def _distrust(
+    claimed: NodeCompute, provider: str, auto_mode: bool | None, signals: list[str]
+) -> NodeCompute | None:
+    """None (an EC2 node) when the claim contradicts what a node cannot change about itself.
+
+    Why: a kubelet may set `eks.amazonaws.com/*` labels on its own node (NodeRestriction forbids only the
+    kubernetes.io prefixes), so an attacker on the node could relabel it Fargate or Auto Mode and make the
+    plan leave out its capture and isolation. The providerID cannot be changed once set, and Auto Mode is a
+    cluster setting: a Fargate or hybrid label on a node whose providerID names an EC2 instance, or an Auto
+    Mode label where DescribeCluster says Auto Mode is off, is a lie and the node is planned as EC2.
+    """
+    ec2_instance = _EC2_INSTANCE.match(provider) is not None
+    if claimed in (NodeCompute.FARGATE, NodeCompute.HYBRID) and ec2_instance:
+        signals.append(
+            f"DISTRUSTED: {claimed.value} is claimed but the providerID (immutable) names an EC2 instance: "
+            "planned as EC2 (a node can relabel itself)"
+        )
+        return None
+    if claimed is NodeCompute.AUTO_MODE and auto_mode is False:
+        signals.append(
+            "DISTRUSTED: Auto Mode is claimed but DescribeCluster says it is not enabled: planned as EC2 "
+            "(a node can relabel itself)"
+        )
+        return None
+    return claimed
+
+
+def _short(text: str) -> str:
+    """Node-reported text (a compromised node can write it) bounded for the plan's notes."""
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
 
 
 def _os(image: str | None) -> NodeOs:
