@@ -137,3 +137,47 @@ def test_node_reported_text_is_bounded() -> None:
     assert kind.os is NodeOs.BOTTLEROCKET
     assert kind.os_image is not None
     assert len(kind.os_image) == 200
+
+
+def _instance_answer(operator: dict[str, Any] | None) -> dict[str, Any]:
+    instance: dict[str, Any] = {"InstanceId": "i-0abc123", "State": {"Name": "running", "Code": 16}}
+    if operator is not None:
+        instance["Operator"] = operator
+    return {"Reservations": [{"Instances": [instance]}]}
+
+
+def test_describe_instance_reads_the_operator_and_an_auto_mode_claim_is_checked_against_it() -> None:
+    """moto's DescribeInstances has no Operator: the Stubber answers with the EC2 model's OperatorResponse."""
+    from eksir.resolve.instance import describe_instance
+    from eksir.resolve.node_kind import corroborate_auto_mode
+
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="eu-west-1")
+    ec2, autoscaling = session.client("ec2"), session.client("autoscaling")
+    ec2_stub, asg_stub = Stubber(ec2), Stubber(autoscaling)
+    operators = [{"Managed": True, "Principal": "eks.amazonaws.com"}, {"Managed": False}, None]
+    for operator in operators:
+        ec2_stub.add_response(
+            "describe_instances", _instance_answer(operator), {"InstanceIds": ["i-0abc123"]}
+        )
+        asg_stub.add_response(
+            "describe_auto_scaling_instances", {"AutoScalingInstances": []}, {"InstanceIds": ["i-0abc123"]}
+        )
+        ec2_stub.add_response(
+            "describe_instance_attribute",
+            {"DisableApiTermination": {"Value": False}},
+            {"InstanceId": "i-0abc123", "Attribute": "disableApiTermination"},
+        )
+    with ec2_stub, asg_stub:
+        managed = [describe_instance(ec2, autoscaling, "i-0abc123", []) for _ in operators]
+    ec2_stub.assert_no_pending_responses()
+
+    assert [m.managed_by if m else "?" for m in managed] == ["eks.amazonaws.com", "", None]
+    claim = detect_node_kind(
+        _node("n", {"eks.amazonaws.com/compute-type": "auto"}, "aws:///eu-west-1a/i-0abc123"), True
+    )
+    kept, refuted, unknown = (corroborate_auto_mode(claim, m.managed_by if m else None) for m in managed)
+    assert kept.compute is NodeCompute.AUTO_MODE
+    assert "EC2 Operator: managed by eks.amazonaws.com" in kept.signals
+    assert refuted.compute is NodeCompute.EC2
+    assert any("EC2 says the instance is not a managed instance" in s for s in refuted.signals)
+    assert unknown == claim

@@ -132,6 +132,9 @@ class InstanceInfo(_Frozen):
     volume_ids: tuple[str, ...] = ()
     iam_instance_profile_arn: str | None = None
     termination_protected: bool | None = None
+    managed_by: str | None = (
+        None  # DescribeInstances Operator: its Principal if managed, "" if not, None unknown
+    )
 
 
 class MappingSource(StrEnum):

@@ -120,6 +120,21 @@ def _distrust(
     return claimed
 
 
+def corroborate_auto_mode(kind: NodeKind, managed_by: str | None) -> NodeKind:
+    """Check an Auto Mode claim against DescribeInstances' Operator: an instance EC2 reports as not managed
+    is no Auto Mode node, whatever its labels say (planned as EC2, with the reason); unknown (None) or
+    managed by EKS keeps the claim, with the signal."""
+    if kind.compute is not NodeCompute.AUTO_MODE or managed_by is None:
+        return kind
+    if "eks" in managed_by:
+        return kind.model_copy(update={"signals": (*kind.signals, f"EC2 Operator: managed by {managed_by}")})
+    why = f"managed by {_short(managed_by)}" if managed_by else "not a managed instance"
+    signal = f"DISTRUSTED: Auto Mode is claimed but EC2 says the instance is {why}: planned as EC2"
+    return kind.model_copy(
+        update={"compute": NodeCompute.EC2, "provisioner": None, "signals": (*kind.signals, signal)}
+    )
+
+
 def _short(text: str) -> str:
     """Node-reported text (a compromised node can write it) bounded for the plan's notes."""
     return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
