@@ -69,6 +69,15 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
     wait: WaitOption = False,
     reopen: ReopenOption = False,
     reason: ReasonOption = None,
+    override_pdb: Annotated[
+        str | None,
+        typer.Option(
+            "--override-pdb",
+            metavar="REASON",
+            help="delete pods a PodDisruptionBudget keeps from eviction when the node is drained; the "
+            "reason is recorded in the case",
+        ),
+    ] = None,
     yes: YesOption = False,
 ) -> None:
     """Preserve, then delete/restore what the attacker created or changed; worklist for the rest."""
@@ -83,7 +92,7 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
         kube = KubeProvider(aws=aws, cluster_name=header.cluster_name, kubeconfig=kubeconfig, context=context)
         gate = gate_for(approve, store.actor)
         ctx = ContextFactory(header.id, aws, kube, dry_run=gate is None, account_id=header.account_id)
-        document = recover(handle, ctx, gate)
+        document = recover(handle, ctx, gate, override_pdb)
         anchor_phase(handle, "recover", [])
         if output.structured:
             print_document(output, document)

@@ -64,6 +64,11 @@ class PodInfo(_Frozen):
     aws_roles: tuple[IdentityMapping, ...] = ()
 
 
+def is_bottlerocket(os_image: str | None) -> bool:
+    """True when a node's `status.nodeInfo.osImage` names Bottlerocket (case-insensitive, any version)."""
+    return "bottlerocket" in (os_image or "").lower()
+
+
 class NodeInfo(_Frozen):
     name: str
     provider_id: str | None = None
@@ -74,6 +79,12 @@ class NodeInfo(_Frozen):
     fargate: bool = False
     unschedulable: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
+    os_image: str | None = None  # status.nodeInfo.osImage, e.g. "Bottlerocket OS 1.26.1 (aws-k8s-1.31)"
+
+    @property
+    def bottlerocket(self) -> bool:
+        """Bottlerocket reports itself in the node's OS image; Run Command there needs the admin container."""
+        return is_bottlerocket(self.os_image)
 
 
 class NetworkInterfaceInfo(_Frozen):
@@ -94,6 +105,7 @@ class InstanceInfo(_Frozen):
     volume_ids: tuple[str, ...] = ()
     iam_instance_profile_arn: str | None = None
     termination_protected: bool | None = None
+    nodegroup: str | None = None  # the EKS managed node group (instance tag eks:nodegroup-name)
 
 
 class MappingSource(StrEnum):

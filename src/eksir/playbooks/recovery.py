@@ -40,6 +40,8 @@ class CaseFacts:
     node_name: str | None = None
     instance_id: str | None = None
     snapshot_ids: tuple[str, ...] = ()
+    override_pdb: str | None = None
+    """`eksir recover --override-pdb REASON`: pods whose budget refuses eviction are deleted (recorded)."""
     opened_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -124,22 +126,7 @@ def _workload_steps(facts: CaseFacts, earlier: list[str], notes: list[PlanNote])
         }
         steps.append(_step(30, "k8s.replace_pod", params, "replace the compromised pod, privilege removed"))
     if facts.node_name and facts.instance_id and facts.snapshot_ids:
-        params = {
-            "node_name": facts.node_name,
-            "instance_id": facts.instance_id,
-            "snapshot_ids": list(facts.snapshot_ids),
-            "keep_pods": [facts.pod_name] if facts.pod_name else [],
-        }
-        after = (*earlier, *(s.id for s in steps))
-        steps.append(
-            _step(
-                90,
-                "k8s.drain_terminate_node",
-                params,
-                "final step: the node's snapshots are verified",
-                depends_on=after,
-            )
-        )
+        steps += _node_steps(facts, (*earlier, *(s.id for s in steps)))
     elif facts.node_name:
         notes.append(
             PlanNote(
@@ -149,6 +136,32 @@ def _workload_steps(facts: CaseFacts, earlier: list[str], notes: list[PlanNote])
             )
         )
     return steps
+
+
+def _node_steps(facts: CaseFacts, after: tuple[str, ...]) -> list[PlanStep]:
+    """Clear termination protection (its own approved, reversible step), then drain and terminate."""
+    assert facts.node_name and facts.instance_id  # guarded by the caller
+    snapshots = list(facts.snapshot_ids)
+    clear = _step(
+        89,
+        "ec2.clear_termination_protection",
+        {"instance_id": facts.instance_id, "snapshot_ids": snapshots},
+        "termination protection was set to keep the evidence; the snapshots are verified, so it may go",
+        depends_on=after,
+    )
+    params: dict[str, Any] = {
+        "node_name": facts.node_name,
+        "instance_id": facts.instance_id,
+        "snapshot_ids": snapshots,
+        "keep_pods": [facts.pod_name] if facts.pod_name else [],
+    }
+    if facts.override_pdb:
+        params["override_pdb"] = facts.override_pdb
+    rationale = "final step: the node's snapshots are verified; pods are evicted, PodDisruptionBudgets honoured"
+    if facts.override_pdb:
+        rationale += f"; budgets overridden by the responder: {facts.override_pdb}"
+    drain = _step(90, "k8s.drain_terminate_node", params, rationale, depends_on=(*after, clear.id))
+    return [clear, drain]
 
 
 def _advice(item: Item) -> str:

@@ -16,6 +16,7 @@ from eksir.actions.base import Phase
 from eksir.playbooks.plan import PlanStep
 
 # Canonical order: evidence that must come first, pod/node containment, identity, node isolation, queries.
+# Two actions added later share a number with their neighbour (ids differ by action id), so no recorded id moves.
 STEP_NUMBERS: dict[str, int] = {
     "ssm.capture_volatile": 1,
     "ec2.snapshot_volumes": 2,
@@ -23,8 +24,10 @@ STEP_NUMBERS: dict[str, int] = {
     "k8s.orphan_pod": 4,
     "k8s.label_node": 5,
     "k8s.cordon_node": 6,
+    "k8s.block_node_disruption": 6,
     "ec2.enable_termination_protection": 7,
     "asg.protect_instance": 8,
+    "asg.suspend_processes": 8,
     "iam.deactivate_access_key": 9,
     "iam.revoke_role_sessions": 10,
     "eks.delete_access_entry": 11,

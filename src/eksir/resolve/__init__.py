@@ -26,6 +26,7 @@ from eksir.resolve.identity import resolve_actor, service_account_roles
 from eksir.resolve.instance import describe_instance
 from eksir.resolve.kube import KubeReader
 from eksir.resolve.node import find_node
+from eksir.resolve.nodegroup import with_nodegroup
 from eksir.resolve.outage import assess_outage
 from eksir.resolve.owners import OwnerCache
 from eksir.resolve.pod import FoundPod, find_pod, find_pod_by_container
@@ -113,4 +114,6 @@ def _node_and_instance(ctx: Ctx, found: FoundPod | None) -> tuple[NodeInfo | Non
             )
         return node, None
     instance = describe_instance(ctx.aws("ec2"), ctx.aws("autoscaling"), node.instance_id, ctx.notes)
-    return node, instance
+    if instance is None:
+        return node, None
+    return with_nodegroup(ctx.aws("eks"), ctx.cluster.name, node, instance, ctx.notes)

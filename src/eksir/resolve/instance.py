@@ -17,6 +17,7 @@ from eksir.models.resolution import InstanceInfo, NetworkInterfaceInfo
 from eksir.resolve.notes import optional
 
 _ASG_TAG = "aws:autoscaling:groupName"
+_NODEGROUP_TAG = "eks:nodegroup-name"
 
 
 def describe_instance(ec2: Any, autoscaling: Any, instance_id: str, notes: list[str]) -> InstanceInfo | None:
@@ -70,6 +71,7 @@ def describe_instance(ec2: Any, autoscaling: Any, instance_id: str, notes: list[
         ),
         iam_instance_profile_arn=(raw.get("IamInstanceProfile") or {}).get("Arn"),
         termination_protected=optional(notes, lambda: _termination_protected(ec2, instance_id)),
+        nodegroup=_tag(raw, _NODEGROUP_TAG),
     )
 
 

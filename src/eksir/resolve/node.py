@@ -53,4 +53,12 @@ def node_info(raw: JsonObj) -> NodeInfo:
         fargate=fargate,
         unschedulable=bool(spec.get("unschedulable")),
         labels=labels,
+        os_image=_os_image(raw),
     )
+
+
+def _os_image(raw: JsonObj) -> str | None:
+    """status.nodeInfo.osImage, bounded (it is node-reported text), or None."""
+    info = section(section(raw, "status"), "nodeInfo")
+    image = info.get("osImage")
+    return image[:200] if isinstance(image, str) and image else None

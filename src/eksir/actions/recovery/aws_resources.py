@@ -25,7 +25,7 @@ from eksir.actions.containment.ec2_isolation import describe_instance
 from eksir.actions.recovery.base import RecoveryAction, aws_or_none
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
-from eksir.errors import NotFoundError
+from eksir.errors import NotFoundError, PermanentError
 
 _GONE_STATES = ("shutting-down", "terminated")
 
@@ -138,6 +138,20 @@ class DeleteLambdaFunction(RecoveryAction[FunctionParams]):
         return None  # not reversible
 
 
+_DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys per request
+_KEEP = ("Key", "VersionId", "Size", "ETag", "LastModified")
+
+
+def _all_versions(s3: Any, bucket: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(object versions, delete markers) over every page of ListObjectVersions."""
+    objects: list[dict[str, Any]] = []
+    markers: list[dict[str, Any]] = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        objects += [{k: v for k, v in o.items() if k in _KEEP} for o in page.get("Versions", [])]
+        markers += [{k: v for k, v in o.items() if k in _KEEP} for o in page.get("DeleteMarkers", [])]
+    return objects, markers
+
+
 class BucketParams(ActionParams):
     bucket: str = Field(min_length=3, max_length=63)
 
@@ -155,15 +169,12 @@ class DeleteS3Bucket(RecoveryAction[BucketParams]):
     params_type = BucketParams
 
     def describe(self, ctx: ActionContext, params: BucketParams) -> dict[str, Any] | None:
-        s3 = ctx.aws("s3")
-        listing = aws_or_none(
-            f"list bucket {params.bucket}", lambda: s3.list_object_versions(Bucket=params.bucket)
-        )
+        """Every object version and delete marker, over every page (ListObjectVersions returns 1,000 at most
+        per call: a bucket read from one page would be "emptied" and then refuse to be deleted)."""
+        listing = aws_or_none(f"list bucket {params.bucket}", lambda: _all_versions(ctx.aws("s3"), params.bucket))
         if listing is None:
             return None
-        keep = ("Key", "VersionId", "Size", "ETag", "LastModified")
-        objects = [{k: v for k, v in o.items() if k in keep} for o in listing.get("Versions", [])]
-        markers = [{k: v for k, v in o.items() if k in keep} for o in listing.get("DeleteMarkers", [])]
+        objects, markers = listing
         return {"bucket": params.bucket, "objects": objects, "delete_markers": markers}
 
     def check(self, ctx: ActionContext, params: BucketParams) -> CheckOutcome:
@@ -186,11 +197,19 @@ class DeleteS3Bucket(RecoveryAction[BucketParams]):
         if before is None:
             return {"before": None}
         s3 = ctx.aws("s3")
+        items = [{"Key": i["Key"], "VersionId": i.get("VersionId") or "null"} for i in before["objects"]]
+        items += [{"Key": i["Key"], "VersionId": i.get("VersionId") or "null"} for i in before["delete_markers"]]
         with aws_call(f"empty and delete bucket {params.bucket}"):
-            for item in before["objects"] + before["delete_markers"]:
-                s3.delete_object(
-                    Bucket=params.bucket, Key=item["Key"], VersionId=item.get("VersionId") or "null"
+            for start in range(0, len(items), _DELETE_BATCH):
+                answer = s3.delete_objects(
+                    Bucket=params.bucket, Delete={"Objects": items[start : start + _DELETE_BATCH], "Quiet": True}
                 )
+                if answer.get("Errors"):
+                    first = answer["Errors"][0]
+                    raise PermanentError(
+                        f"bucket {params.bucket}: {len(answer['Errors'])} object version(s) not deleted, "
+                        f"first {first.get('Key')!r}: {first.get('Code')}"
+                    )
             s3.delete_bucket(Bucket=params.bucket)
         return {"before": before}
 
