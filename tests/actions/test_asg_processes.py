@@ -24,7 +24,9 @@ def group(moto: Any) -> AsgGroupParams:
     ec2, asg = boto_client(moto, "ec2"), boto_client(moto, "autoscaling")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="t3.micro")
+    asg.create_launch_configuration(
+        LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
+    )
     asg.create_auto_scaling_group(
         AutoScalingGroupName=GROUP,
         LaunchConfigurationName="lc",
@@ -89,7 +91,9 @@ def test_a_rerun_after_a_crash_reads_the_before_state_from_the_group_tag(
     assert _suspended(moto) == set()
 
 
-def test_check_reports_a_missing_group_and_a_dry_run_changes_nothing(aws_ctx: ActionContext, moto: Any) -> None:
+def test_check_reports_a_missing_group_and_a_dry_run_changes_nothing(
+    aws_ctx: ActionContext, moto: Any
+) -> None:
     missing = AsgGroupParams(autoscaling_group="nope")
     assert not SuspendScalingProcesses().check(aws_ctx, missing).ok
     dry = make_ctx(aws=lambda s: boto_client(moto, s), dry_run=True)

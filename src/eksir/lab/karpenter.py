@@ -30,7 +30,12 @@ def _crd() -> dict[str, Any]:
         "spec": {
             "group": GROUP,
             "scope": "Cluster",
-            "names": {"plural": PLURAL, "singular": "nodeclaim", "kind": "NodeClaim", "listKind": "NodeClaimList"},
+            "names": {
+                "plural": PLURAL,
+                "singular": "nodeclaim",
+                "kind": "NodeClaim",
+                "listKind": "NodeClaimList",
+            },
             "versions": [
                 {
                     "name": VERSION,
@@ -59,7 +64,7 @@ def install_nodeclaim_crd(api: ApiClient, timeout: float = 30.0) -> None:
 
 
 def seed_nodeclaim(api: ApiClient, node: NodeInstance) -> str:
-    """The NodeClaim that (in the story) launched `node`, with the status Karpenter writes; returns its name."""
+    """The NodeClaim that launched `node`, with the status Karpenter writes; returns its name."""
     custom = client.CustomObjectsApi(api)
     name = f"{NODEPOOL}-{node.instance_id[-5:]}"
     body = {

@@ -140,7 +140,8 @@ def _workload_steps(facts: CaseFacts, earlier: list[str], notes: list[PlanNote])
 
 def _node_steps(facts: CaseFacts, after: tuple[str, ...]) -> list[PlanStep]:
     """Clear termination protection (its own approved, reversible step), then drain and terminate."""
-    assert facts.node_name and facts.instance_id  # guarded by the caller
+    assert facts.node_name  # guarded by the caller
+    assert facts.instance_id
     snapshots = list(facts.snapshot_ids)
     clear = _step(
         89,
@@ -157,7 +158,9 @@ def _node_steps(facts: CaseFacts, after: tuple[str, ...]) -> list[PlanStep]:
     }
     if facts.override_pdb:
         params["override_pdb"] = facts.override_pdb
-    rationale = "final step: the node's snapshots are verified; pods are evicted, PodDisruptionBudgets honoured"
+    rationale = (
+        "final step: the node's snapshots are verified; pods are evicted, PodDisruptionBudgets honoured"
+    )
     if facts.override_pdb:
         rationale += f"; budgets overridden by the responder: {facts.override_pdb}"
     drain = _step(90, "k8s.drain_terminate_node", params, rationale, depends_on=(*after, clear.id))

@@ -16,7 +16,7 @@ from eksir.actions.base import Phase
 from eksir.playbooks.plan import PlanStep
 
 # Canonical order: evidence that must come first, pod/node containment, identity, node isolation, queries.
-# Two actions added later share a number with their neighbour (ids differ by action id), so no recorded id moves.
+# Actions added later share a number with their neighbour (ids differ by action id): no recorded id moves.
 STEP_NUMBERS: dict[str, int] = {
     "ssm.capture_volatile": 1,
     "ec2.snapshot_volumes": 2,

@@ -11,7 +11,7 @@ suspension (so a re-run after a crash still knows it) and rollback resumes only 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -29,6 +29,9 @@ from eksir.actions.containment.casework import require_live
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from types_boto3_autoscaling.type_defs import TagTypeDef
 
 PROCESSES: tuple[str, ...] = ("ReplaceUnhealthy", "AZRebalance", "HealthCheck")
 BEFORE_TAG = "eksir.io/suspended-before"
@@ -123,7 +126,7 @@ class SuspendScalingProcesses(Action[AsgGroupParams]):
         return {"autoscaling_group": name, "suspended_before": sorted(before), "suspended": ours}
 
     def _tag(self, ctx: ActionContext, name: str, value: str) -> None:
-        tag = {
+        tag: TagTypeDef = {
             "ResourceId": name,
             "ResourceType": "auto-scaling-group",
             "Key": BEFORE_TAG,

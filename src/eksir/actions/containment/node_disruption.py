@@ -3,8 +3,8 @@
 Why: cordon keeps new pods away and termination protection stops an API terminate, but Karpenter disrupts
 nodes on its own (consolidation, drift, expiry) by deleting its NodeClaim, and a deleted NodeClaim takes the
 instance, and the volatile evidence on it, with it. `karpenter.sh/do-not-disrupt: "true"` on the node and on
-its NodeClaim is the documented way to stop voluntary disruption. Where no Karpenter runs (no NodeClaim API, or
-no NodeClaim for this node) only the node is annotated: harmless, and it holds if Karpenter is added later.
+its NodeClaim is the documented way to stop voluntary disruption. Where no Karpenter runs (no NodeClaim API,
+or no NodeClaim for this node) only the node is annotated: harmless, and it holds if Karpenter is added later.
 
 As with cordon, the before-state goes into an annotation in the same patch that sets the value, so a re-run
 after a crash reads the true original; rollback restores exactly that (removing what was absent).
@@ -108,7 +108,7 @@ class BlockNodeDisruption(Action[NodeParams]):
     spec = ActionSpec(
         id="k8s.block_node_disruption",
         phase=Phase.CONTAINMENT,
-        title="Hold the node against Karpenter disruption (karpenter.sh/do-not-disrupt on node and NodeClaim)",
+        title="Hold the node against Karpenter disruption (do-not-disrupt on the node and its NodeClaim)",
         rbac=(
             RbacRule(("",), ("nodes",), ("get", "patch")),
             RbacRule(("karpenter.sh",), ("nodeclaims",), ("get", "list", "patch")),
@@ -134,7 +134,9 @@ class BlockNodeDisruption(Action[NodeParams]):
             return CheckOutcome(ok=False, detail=exc.message)
         held = all(_annotations(obj).get(DO_NOT_DISRUPT) == "true" for _, obj in targets)
         where = ", ".join(ref.label() for ref, _ in targets)
-        warnings = () if len(targets) > 1 else ("no Karpenter NodeClaim for this node: only the node is marked",)
+        warnings = (
+            () if len(targets) > 1 else ("no Karpenter NodeClaim for this node: only the node is marked",)
+        )
         return CheckOutcome(ok=True, detail=f"{where}", warnings=warnings, already_applied=held)
 
     def plan(self, ctx: ActionContext, params: NodeParams) -> PlannedChange:
@@ -147,7 +149,9 @@ class BlockNodeDisruption(Action[NodeParams]):
         return PlannedChange(
             summary=f"Mark node {params.node_name} do-not-disrupt for Karpenter",
             diff=diff,
-            blast_radius=("Karpenter will not consolidate, expire or drift-replace this node until rollback",),
+            blast_radius=(
+                "Karpenter will not consolidate, expire or drift-replace this node until rollback",
+            ),
         )
 
     def apply(self, ctx: ActionContext, params: NodeParams) -> dict[str, Any]:
@@ -169,7 +173,8 @@ class BlockNodeDisruption(Action[NodeParams]):
         missing = sorted(k for k, v in observed.items() if v != "true")
         return VerifyOutcome(
             ok=bool(observed) and not missing,
-            detail=f"{DO_NOT_DISRUPT} missing on {', '.join(missing)}" if missing or not observed
+            detail=f"{DO_NOT_DISRUPT} missing on {', '.join(missing)}"
+            if missing or not observed
             else f"{DO_NOT_DISRUPT}=true on {', '.join(sorted(observed))}",
             observed=observed,
         )

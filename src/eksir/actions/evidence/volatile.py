@@ -203,7 +203,7 @@ class CaptureVolatile(Action[CaptureVolatileParams]):
             "only tools already on the node are used: a missing crictl/ctr/nsenter/avml is reported in the "
             "manifest; memory is captured only if avml is already installed",
             "Bottlerocket: the script runs through the admin container (apiclient exec admin sheltie), which "
-            "must be enabled; the host has no aws CLI, so the archive stays on the node unless uploaded by hand"
+            "must be enabled; the host has no aws CLI, so the archive stays on the node unless copied by hand"
             if params.host_os == "bottlerocket"
             else "a Bottlerocket node not recognised as such would run the script in its control container",
         )

@@ -7,7 +7,7 @@ goes into the case before `apply` runs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -25,7 +25,10 @@ from eksir.actions.containment.ec2_isolation import describe_instance
 from eksir.actions.recovery.base import RecoveryAction, aws_or_none
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
-from eksir.errors import NotFoundError, PermanentError
+from eksir.errors import EksirError, NotFoundError
+
+if TYPE_CHECKING:
+    from types_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 _GONE_STATES = ("shutting-down", "terminated")
 
@@ -171,7 +174,9 @@ class DeleteS3Bucket(RecoveryAction[BucketParams]):
     def describe(self, ctx: ActionContext, params: BucketParams) -> dict[str, Any] | None:
         """Every object version and delete marker, over every page (ListObjectVersions returns 1,000 at most
         per call: a bucket read from one page would be "emptied" and then refuse to be deleted)."""
-        listing = aws_or_none(f"list bucket {params.bucket}", lambda: _all_versions(ctx.aws("s3"), params.bucket))
+        listing = aws_or_none(
+            f"list bucket {params.bucket}", lambda: _all_versions(ctx.aws("s3"), params.bucket)
+        )
         if listing is None:
             return None
         objects, markers = listing
@@ -197,16 +202,19 @@ class DeleteS3Bucket(RecoveryAction[BucketParams]):
         if before is None:
             return {"before": None}
         s3 = ctx.aws("s3")
-        items = [{"Key": i["Key"], "VersionId": i.get("VersionId") or "null"} for i in before["objects"]]
-        items += [{"Key": i["Key"], "VersionId": i.get("VersionId") or "null"} for i in before["delete_markers"]]
+        items: list[ObjectIdentifierTypeDef] = [
+            {"Key": i["Key"], "VersionId": i.get("VersionId") or "null"}
+            for i in before["objects"] + before["delete_markers"]
+        ]
         with aws_call(f"empty and delete bucket {params.bucket}"):
             for start in range(0, len(items), _DELETE_BATCH):
                 answer = s3.delete_objects(
-                    Bucket=params.bucket, Delete={"Objects": items[start : start + _DELETE_BATCH], "Quiet": True}
+                    Bucket=params.bucket,
+                    Delete={"Objects": items[start : start + _DELETE_BATCH], "Quiet": True},
                 )
                 if answer.get("Errors"):
                     first = answer["Errors"][0]
-                    raise PermanentError(
+                    raise EksirError(
                         f"bucket {params.bucket}: {len(answer['Errors'])} object version(s) not deleted, "
                         f"first {first.get('Key')!r}: {first.get('Code')}"
                     )

@@ -224,7 +224,9 @@ class DrainTerminateNode(RecoveryAction[DrainTerminateParams]):
             "terminated": params.instance_id,
         }
 
-    def _drain(self, ctx: ActionContext, params: DrainTerminateParams) -> tuple[list[str], list[dict[str, str]]]:
+    def _drain(
+        self, ctx: ActionContext, params: DrainTerminateParams
+    ) -> tuple[list[str], list[dict[str, str]]]:
         """Evict each pod; a refused one is deleted only under the override, else the drain stops here."""
         api, evicted, overridden = ctx.k8s(), [], []
         for pod in drainable_pods(ctx, params.node_name, params.keep_pods):

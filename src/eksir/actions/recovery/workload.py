@@ -21,12 +21,9 @@ from eksir.actions.base import (
     RbacRule,
     VerifyOutcome,
 )
-from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, K8S_NAME_PATTERN, require_live
-from eksir.actions.recovery.aws_resources import instance_or_none
+from eksir.actions.containment.casework import K8S_NAME_PATTERN, require_live
 from eksir.actions.recovery.base import RecoveryAction
 from eksir.actions.registry import register_action
-from eksir.clients.aws import aws_call
-from eksir.clients.k8s import k8s_call
 from eksir.clients.k8s_rest import create_object, delete_object, get_object, recreatable
 from eksir.models.k8s_object import ObjectRef
 
