@@ -1,4 +1,4 @@
-"""The suppression filter for an authorised change: the finding's own imagePrefix and actor, the change window.
+"""The suppression filter for an authorised change: the finding's own imagePrefix and actor, the window.
 
 The filter is checked two ways: against GuardDuty's CreateFilter input shape from botocore's service model
 (field types: `updatedAt` bounds are epoch milliseconds), and by evaluating its criteria, with GuardDuty's

@@ -50,9 +50,13 @@ def _crd() -> dict[str, Any]:
 
 
 def install_nodeclaim_crd(api: ApiClient, timeout: float = 30.0) -> None:
-    """Create the CRD and wait until it is Established. Raises LabError when it never is."""
+    """Create the CRD (if absent) and wait until it is Established. Raises LabError when it never is."""
     extensions = client.ApiextensionsV1Api(api)
-    extensions.create_custom_resource_definition(_crd())
+    try:
+        extensions.create_custom_resource_definition(_crd())
+    except client.ApiException as exc:
+        if exc.status != 409:  # already there (a test control plane shared by several modules)
+            raise
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         crd = extensions.read_custom_resource_definition(f"{PLURAL}.{GROUP}")
