@@ -101,10 +101,16 @@ def build_recovery_plan(items: list[Item], facts: CaseFacts) -> RecoveryPlan:
             result.worklist.append(_row(item, _advice(item)))
             continue
         number = 10 if item.disposition == "created" else 20
+        guards = _instance_guards(item)
         step = _step(
-            number, item.action_id, item.params, f"{item.call} by the attacker (event {item.event_id})"
+            number,
+            item.action_id,
+            item.params,
+            f"{item.call} by the attacker (event {item.event_id})",
+            depends_on=tuple(g.id for g in guards),
         )
-        steps.setdefault(step.id, step)
+        for guard in (*guards, step):
+            steps.setdefault(guard.id, guard)
     ordered = list(steps.values())
     notes: list[PlanNote] = []
     ordered += _workload_steps(facts, [s.id for s in ordered], notes)
@@ -113,6 +119,23 @@ def build_recovery_plan(items: list[Item], facts: CaseFacts) -> RecoveryPlan:
     ]
     result.plan = _empty(facts).model_copy(update={"steps": tuple(ordered), "notes": tuple(notes)})
     return result
+
+
+def _instance_guards(item: Item) -> list[PlanStep]:
+    """Before an attacker's instance is terminated: snapshot it (evidence), then clear the termination
+    protection the attacker may have set, as its own approved step, once those snapshots are completed."""
+    if item.action_id != "ec2.terminate_instance" or not item.params.get("instance_id"):
+        return []
+    iid = {"instance_id": item.params["instance_id"]}
+    snapshot = _step(5, "ec2.snapshot_volumes", iid, "the attacker's instance is evidence: snapshot it first")
+    clear = _step(
+        6,
+        "ec2.clear_termination_protection",
+        iid,
+        "an attacker's instance may carry termination protection; cleared only after its snapshots",
+        depends_on=(snapshot.id,),
+    )
+    return [snapshot, clear]
 
 
 def _workload_steps(facts: CaseFacts, earlier: list[str], notes: list[PlanNote]) -> list[PlanStep]:

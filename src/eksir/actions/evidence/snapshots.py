@@ -53,7 +53,7 @@ def attached_volumes(instance: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _case_snapshots(ctx: ActionContext, instance_id: str) -> list[SnapshotTypeDef]:
+def case_snapshots(ctx: ActionContext, instance_id: str) -> list[SnapshotTypeDef]:
     """Snapshots this case already took of this instance (found by tags, so a re-run can reuse them)."""
     with aws_call(f"list the case's snapshots of {instance_id}"):
         pages = (
@@ -123,7 +123,7 @@ class SnapshotVolumes(Action[SnapshotVolumesParams]):
         volumes = attached_volumes(instance)
         if not volumes:
             return CheckOutcome(ok=False, detail=f"{params.instance_id} has no EBS volume to snapshot")
-        taken = set(complete_set(_case_snapshots(ctx, params.instance_id), volumes) or {})
+        taken = set(complete_set(case_snapshots(ctx, params.instance_id), volumes) or {})
         return CheckOutcome(
             ok=True,
             detail=f"{params.instance_id} has {len(volumes)} EBS volume(s): {', '.join(sorted(volumes))}",
@@ -150,7 +150,7 @@ class SnapshotVolumes(Action[SnapshotVolumesParams]):
         require_live(ctx, self.spec)
         volumes = attached_volumes(describe_instance(ctx, params.instance_id))
         found: Mapping[str, Mapping[str, Any]] | None = complete_set(
-            _case_snapshots(ctx, params.instance_id), volumes
+            case_snapshots(ctx, params.instance_id), volumes
         )
         if found is None:
             set_id = uuid.uuid4().hex[:12]

@@ -45,13 +45,21 @@ def instance_or_none(ctx: ActionContext, instance_id: str) -> dict[str, Any] | N
         return None
 
 
+def _termination_protected(ctx: ActionContext, instance_id: str) -> bool:
+    with aws_call(f"read termination protection of {instance_id}"):
+        attr = ctx.aws("ec2").describe_instance_attribute(
+            InstanceId=instance_id, Attribute="disableApiTermination"
+        )
+    return bool(attr["DisableApiTermination"]["Value"])
+
+
 @register_action
 class TerminateInstance(RecoveryAction[InstanceParams]):
     spec = ActionSpec(
         id="ec2.terminate_instance",
         phase=Phase.RECOVERY,
         title="Terminate an EC2 instance the attacker launched",
-        iam_actions=("ec2:DescribeInstances", "ec2:TerminateInstances"),
+        iam_actions=("ec2:DescribeInstances", "ec2:DescribeInstanceAttribute", "ec2:TerminateInstances"),
         destructive=True,
         reversible=False,
     )
@@ -65,6 +73,12 @@ class TerminateInstance(RecoveryAction[InstanceParams]):
         state = (found or {}).get("State", {}).get("Name")
         if found is None or state in _GONE_STATES:
             return CheckOutcome(True, f"{params.instance_id} is {state or 'gone'}", already_applied=True)
+        if _termination_protected(ctx, params.instance_id):
+            return CheckOutcome(
+                False,
+                f"{params.instance_id} has termination protection (set by the attacker?): the plan's "
+                "ec2.clear_termination_protection step clears it once the instance's snapshots are completed",
+            )
         return CheckOutcome(True, f"{params.instance_id} is {state} ({found.get('InstanceType')})")
 
     def plan(self, ctx: ActionContext, params: InstanceParams) -> PlannedChange:

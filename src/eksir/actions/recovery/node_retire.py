@@ -28,6 +28,7 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, require_live
+from eksir.actions.evidence.snapshots import attached_volumes, case_snapshots, complete_set
 from eksir.actions.recovery.aws_resources import instance_or_none
 from eksir.actions.recovery.base import RecoveryAction
 from eksir.actions.recovery.pdb import blocking_budgets, drainable_pods
@@ -44,6 +45,8 @@ _GONE = ("shutting-down", "terminated", "gone")
 
 def evidence_problem(ctx: ActionContext, snapshot_ids: tuple[str, ...]) -> str | None:
     """Why the evidence is not verified (a snapshot missing or not `completed`), or None when it is."""
+    if not snapshot_ids:
+        return "no evidence snapshot of the instance in this case"
     with aws_call("describe the evidence snapshots"):
         found = ctx.aws("ec2").describe_snapshots(
             OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": list(snapshot_ids)}]
@@ -67,7 +70,17 @@ def _state(ctx: ActionContext, instance_id: str) -> str:
 
 class ClearProtectionParams(ActionParams):
     instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
-    snapshot_ids: tuple[str, ...] = Field(min_length=1)
+    snapshot_ids: tuple[str, ...] = ()
+    """The evidence snapshots to require; empty: the case's own complete set of the instance (found by tags,
+    for an instance the attacker launched, snapshotted by an earlier step of the same plan)."""
+
+
+def _evidence_ids(ctx: ActionContext, params: ClearProtectionParams) -> tuple[str, ...]:
+    if params.snapshot_ids:
+        return params.snapshot_ids
+    instance = instance_or_none(ctx, params.instance_id) or {}
+    found = complete_set(case_snapshots(ctx, params.instance_id), attached_volumes(instance))
+    return tuple(sorted(str(s["SnapshotId"]) for s in (found or {}).values()))
 
 
 @register_action
@@ -94,7 +107,7 @@ class ClearTerminationProtection(RecoveryAction[ClearProtectionParams]):
     def check(self, ctx: ActionContext, params: ClearProtectionParams) -> CheckOutcome:
         if _state(ctx, params.instance_id) in _GONE:
             return CheckOutcome(True, f"{params.instance_id} is gone", already_applied=True)
-        problem = evidence_problem(ctx, params.snapshot_ids)
+        problem = evidence_problem(ctx, _evidence_ids(ctx, params))
         if problem:
             return CheckOutcome(False, f"refusing to clear protection of {params.instance_id}: {problem}")
         protected = _protected(ctx, params.instance_id)
@@ -113,7 +126,7 @@ class ClearTerminationProtection(RecoveryAction[ClearProtectionParams]):
 
     def apply(self, ctx: ActionContext, params: ClearProtectionParams) -> dict[str, Any]:
         require_live(ctx, self.spec)
-        problem = evidence_problem(ctx, params.snapshot_ids)
+        problem = evidence_problem(ctx, _evidence_ids(ctx, params))
         if problem:
             raise RefusedError(f"refusing to clear protection of {params.instance_id}: {problem}")
         previous = _protected(ctx, params.instance_id)
