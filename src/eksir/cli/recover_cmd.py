@@ -32,7 +32,7 @@ from eksir.cli.options import (
 from eksir.engine import ApprovalPolicy, DenyAllGate, PolicyGate
 from eksir.engine.approval import ApprovalGate
 from eksir.engine.context import ContextFactory, KubeProvider
-from eksir.errors import StepFailedError
+from eksir.errors import StepFailedError, UsageError
 from eksir.phases.recovery import recover
 from eksir.safetext import line, plain_console, styled
 from eksir.store import CaseStore
@@ -82,6 +82,8 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
 ) -> None:
     """Preserve, then delete/restore what the attacker created or changed; worklist for the rest."""
     require_yes(approve, yes)
+    if override_pdb is not None and not override_pdb.strip():
+        raise UsageError("--override-pdb needs a reason (it is recorded in the case)")
     store = CaseStore(cases_dir)
     handle = store.get(case)
     with reopening(reopen, reason), handle.writer("eksir recover", wait=wait):
