@@ -63,17 +63,25 @@ def test_snapshotting_twice_reuses_the_case_snapshots(
     assert len(_case_snapshots(moto)) == len(instance[1])
 
 
-def test_a_rerun_after_a_partial_snapshot_only_fills_in_the_missing_volume(
+def test_a_rerun_after_a_partial_set_takes_a_whole_new_multi_volume_set(
     aws_ctx: ActionContext, moto: Any, instance: tuple[str, set[str]]
 ) -> None:
+    """A lost snapshot is not topped up alone (that would mix points in time): the re-run takes every volume
+    again in one CreateSnapshots call (moto implements it), all sharing one set tag."""
     params = SnapshotVolumesParams(instance_id=instance[0])
-    SnapshotVolumes().apply(aws_ctx, params)
+    first = SnapshotVolumes().apply(aws_ctx, params)
     ec2 = boto_client(moto, "ec2")
     lost = _case_snapshots(moto)[0]
     ec2.delete_snapshot(SnapshotId=lost["SnapshotId"])
     again = SnapshotVolumes().apply(aws_ctx, params)
     assert {s["volume_id"] for s in again["snapshots"]} == instance[1]
-    assert len(_case_snapshots(moto)) == len(instance[1])
+    new_ids = {s["snapshot_id"] for s in again["snapshots"]}
+    assert not new_ids & {s["snapshot_id"] for s in first["snapshots"]}
+    new = [s for s in _case_snapshots(moto) if s["SnapshotId"] in new_ids]
+    sets = {next(t["Value"] for t in s["Tags"] if t["Key"] == "eksir.io/snapshot-set") for s in new}
+    assert len(sets) == 1, "the new snapshots come from one multi-volume call"
+    assert len(_case_snapshots(moto)) == 2 * len(instance[1]) - 1  # the survivor of the first set is kept
+    assert SnapshotVolumes().verify(aws_ctx, params, again).ok
 
 
 def test_rollback_keeps_the_snapshots_because_they_are_evidence(

@@ -513,10 +513,11 @@ def test_a_dry_run_sends_nothing(moto: Any, instance_id: str) -> None:
     assert boto_client(moto, "ssm").list_commands(InstanceId=instance_id)["Commands"] == []
 
 
-def test_without_node_uploads_the_command_output_in_s3_is_the_evidence(
+def test_without_node_uploads_only_the_command_output_arrives_and_verify_fails_keeping_it(
     aws_ctx: ActionContext, moto: Any, instance_id: str, tmp_path: Path
 ) -> None:
-    """A node without the aws CLI: SSM itself still writes the script's stdout to the evidence bucket."""
+    """A node without the aws CLI: SSM itself still writes the script's stdout to the evidence bucket. It goes
+    into the case, but the capture is not verified: the host evidence (the node's archive) never arrived."""
     case = empty_case(tmp_path / "case")
     aws_ctx.extras[CASE_EXTRA] = case
     params = _params(instance_id=instance_id)
@@ -525,8 +526,9 @@ def test_without_node_uploads_the_command_output_in_s3_is_the_evidence(
     body = b"eksir-uploaded: 0\n----- host/proc-table.tsv\npid\tppid\n1\t0\n"
     boto_client(moto, "s3").put_object(Bucket=BUCKET, Key=key, Body=body)
     outcome = CaptureVolatile().verify(aws_ctx, params, applied)
-    assert outcome.ok, outcome.detail
-    assert "0 archive(s)" in outcome.detail
+    assert not outcome.ok
+    assert "host evidence missing" in outcome.detail
+    assert "only the SSM command output arrived" in outcome.detail
     [item] = case.load().evidence
     assert item.sha256 == hashlib.sha256(body).hexdigest()
     assert item.name.endswith("awsrunShellScript/0.awsrunShellScript/stdout")
@@ -550,7 +552,7 @@ def test_markers_past_the_invocations_24000_characters_are_read_from_the_full_st
         + "".join(f"{pid}\t1\t0\tS\tsleep {pid}\n" for pid in range(3000))
         + "eksir-kept-on-node: /var/tmp/eksir-volatile-case\n"
     )
-    assert len(full) > INVOCATION_OUTPUT_LIMIT
+    assert len(full) > 30_000 > INVOCATION_OUTPUT_LIMIT
     key = output_key(f"{PREFIX}ssm-output/", command_id, params.instance_id)
     boto_client(moto, "s3").put_object(Bucket=BUCKET, Key=key, Body=full.encode())
     invocation = {
@@ -567,7 +569,7 @@ def test_markers_past_the_invocations_24000_characters_are_read_from_the_full_st
         )
         outcome = CaptureVolatile().verify(ctx, params, {"command_id": command_id})
     assert "eksir-kept-on-node" not in invocation["StandardOutputContent"]
-    assert outcome.ok, outcome.detail
+    assert not outcome.ok, "only the SSM output arrived: the host evidence is still on the node"
     assert "it is kept on the node in /var/tmp/eksir-volatile-case" in outcome.detail
     [item] = case.load().evidence
     assert item.sha256 == hashlib.sha256(full.encode()).hexdigest()

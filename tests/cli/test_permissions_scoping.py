@@ -68,7 +68,11 @@ def test_changes_to_what_eksir_created_need_the_case_tag() -> None:
 def test_eks_iam_and_logs_are_limited_to_the_resource_types_eksir_touches() -> None:
     by_sid = {st["Sid"]: st for st in POLICY["Statement"]}
     assert by_sid["EksirEks"]["Resource"] == list(SERVICE_RESOURCES["eks"])
-    assert not any("nodegroup" in arn or "addon" in arn for arn in by_sid["EksirEks"]["Resource"])
+    assert not any("addon" in arn for arn in by_sid["EksirEks"]["Resource"])
+    # node groups only for DescribeNodegroup (the managed group's Auto Scaling group, resolve/nodegroup.py)
+    assert [arn for arn in by_sid["EksirEks"]["Resource"] if "nodegroup" in arn] == [
+        "arn:aws:eks:*:*:nodegroup/*/*/*"
+    ]
     assert by_sid["EksirLogs"]["Resource"] == ["arn:aws:logs:*:*:log-group:/aws/eks/*"]
     assert "cloudtrail:LookupEvents" in by_sid["EksirCloudtrailAny"]["Action"]
     assert {"sns:Publish"} == set(by_sid["EksirSns"]["Action"])

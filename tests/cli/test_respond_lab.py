@@ -27,6 +27,7 @@ from kubernetes.client import (
     AppsV1Api,
     AuthorizationV1Api,
     CoreV1Api,
+    CustomObjectsApi,
     NetworkingV1Api,
     RbacAuthorizationV1Api,
     V1ClusterRoleBinding,
@@ -160,6 +161,15 @@ def observe(lab: Lab) -> dict[str, Any]:
             "unschedulable": node["spec"].get("unschedulable"),
             "taints": node["spec"].get("taints"),
             "labels": node["metadata"]["labels"],
+            "annotations": node["metadata"].get("annotations"),
+        },
+        "node_claims": {c["metadata"]["name"]: c["metadata"].get("annotations") for c in _node_claims(lab)},
+        "suspended_processes": {
+            g["AutoScalingGroupName"]: (
+                sorted(p["ProcessName"] for p in g.get("SuspendedProcesses", [])),
+                sorted(t["Key"] for t in g.get("Tags", [])),
+            )
+            for g in lab.aws("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
         },
         "termination_protection": ec2.describe_instance_attribute(
             InstanceId=iid, Attribute="disableApiTermination"
@@ -287,6 +297,28 @@ def check_scale_in(lab: Lab, params: dict[str, Any], case_id: str) -> None:
     assert [i["ProtectedFromScaleIn"] for i in found["AutoScalingInstances"]] == [True]
 
 
+def _node_claims(lab: Lab) -> list[dict[str, Any]]:
+    """The lab's NodeClaims (its own minimal karpenter.sh/v1 CRD), read with the generic custom-object API."""
+    found = CustomObjectsApi(lab.admin).list_cluster_custom_object("karpenter.sh", "v1", "nodeclaims")
+    return list(found["items"])
+
+
+def check_do_not_disrupt(lab: Lab, params: dict[str, Any], case_id: str) -> None:
+    node = CoreV1Api(lab.admin).read_node(params["node_name"])
+    assert (node.metadata.annotations or {}).get("karpenter.sh/do-not-disrupt") == "true"
+    claims = [c for c in _node_claims(lab) if c["status"]["nodeName"] == params["node_name"]]
+    assert claims, "the lab seeds a NodeClaim for the attacked node"
+    assert all(c["metadata"]["annotations"]["karpenter.sh/do-not-disrupt"] == "true" for c in claims)
+
+
+def check_suspended_processes(lab: Lab, params: dict[str, Any], case_id: str) -> None:
+    found = lab.aws("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[params["autoscaling_group"]]
+    )
+    held = {p["ProcessName"] for p in found["AutoScalingGroups"][0]["SuspendedProcesses"]}
+    assert {"ReplaceUnhealthy", "AZRebalance", "HealthCheck"} <= held
+
+
 def check_access_key(lab: Lab, params: dict[str, Any], case_id: str) -> None:
     keys = lab.aws("iam").list_access_keys(UserName=params["user_name"])["AccessKeyMetadata"]
     assert {k["AccessKeyId"]: k["Status"] for k in keys}[params["access_key_id"]] == "Inactive"
@@ -381,6 +413,8 @@ EFFECT_CHECKS: dict[str, Callable[[Lab, dict[str, Any], str], None]] = {
     "k8s.cordon_node": check_cordon_node,
     "ec2.enable_termination_protection": check_termination_protection,
     "asg.protect_instance": check_scale_in,
+    "k8s.block_node_disruption": check_do_not_disrupt,
+    "asg.suspend_processes": check_suspended_processes,
     "iam.deactivate_access_key": check_access_key,
     "iam.revoke_role_sessions": check_role_sessions,
     "ec2.isolate_instance": check_isolate_instance,
@@ -481,6 +515,7 @@ def test_respond_contains_and_every_effect_holds_when_read_back_independently(
     lab.runs["case_id"] = doc["case_id"]
     checked = check_every_effect(lab, doc)
     expected = {"k8s.isolate_pod", "ec2.enable_termination_protection", "asg.protect_instance"}
+    expected |= {"k8s.block_node_disruption", "asg.suspend_processes"}
     expected |= {"ec2.isolate_instance", "ec2.snapshot_volumes"}
     expected |= {"iam.deactivate_access_key"} if scenario == "iam-user" else {"iam.revoke_role_sessions"}
     expected |= {a for a in ("k8s.label_node", "k8s.cordon_node") if a in load_all()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -265,7 +266,10 @@ def _force_authorized(handle) -> None:
 
     document = _triage(handle)
     record = ChangeRecord.model_construct(
-        id="CHG-1", image_prefixes=("123456789012.dkr.ecr.us-east-1.amazonaws.com/platform",)
+        id="CHG-1",
+        image_prefixes=("123456789012.dkr.ecr.us-east-1.amazonaws.com/platform",),
+        window_start=datetime(2026, 11, 20, 8, tzinfo=UTC),
+        window_end=datetime(2026, 11, 20, 18, tzinfo=UTC),
     )
     document["verdict"]["decision"] = "authorized-change"
     document["verdict"]["suppression_filter"] = suppression_filter_for(make_finding(), record)

@@ -81,6 +81,19 @@ def test_the_attacker_pod_is_privileged_running_and_bound_to_the_ground_truth_no
     assert pod.status.pod_ip
 
 
+def test_the_attacked_node_has_a_nodeclaim_of_the_labs_minimal_karpenter_crd(lab: LabState) -> None:
+    api = config.new_client_from_config(config_file=lab.admin_kubeconfig)
+    claims = client.CustomObjectsApi(api).list_cluster_custom_object("karpenter.sh", "v1", "nodeclaims")[
+        "items"
+    ]
+    truth = _load(lab.ground_truth)["pod"]
+    node = _core(lab).read_node(truth["node"])
+    [claim] = claims
+    assert claim["status"]["nodeName"] == truth["node"]
+    assert claim["status"]["providerID"] == node.spec.provider_id
+    assert "karpenter.sh/do-not-disrupt" not in (claim["metadata"].get("annotations") or {})
+
+
 def test_the_audit_log_shows_the_attacker_creating_the_pod(lab: LabState) -> None:
     truth = _load(lab.ground_truth)
     events = {

@@ -84,3 +84,24 @@ def test_planning_again_gives_the_same_plan() -> None:
 def test_a_sequence_without_a_workload_here_is_refused() -> None:
     with pytest.raises(BadInputError, match="names no Kubernetes workload"):
         build_sequence_plan(_sequence(), [])
+
+
+def test_two_nodes_of_one_auto_scaling_group_suspend_its_processes_once_and_each_node_is_held() -> None:
+    finding = _sequence()
+    parts = [
+        (
+            w,
+            r.model_copy(
+                update={"instance": r.instance.model_copy(update={"autoscaling_group": "eks-ng-a1"})}
+            ),
+        )
+        for w, r in _parts(finding)
+        if r.instance is not None
+    ]
+    plan = build_sequence_plan(finding, parts)
+    suspend = [s for s in plan.steps if s.action_id == "asg.suspend_processes"]
+    assert [s.id for s in suspend] == ["asg/eks-ng-a1#s08-asg.suspend_processes"]
+    held = sorted(s.params["node_name"] for s in plan.steps if s.action_id == "k8s.block_node_disruption")
+    assert held == ["ip-10-0-1-23", "ip-10-0-2-34"]
+    isolations = [s for s in plan.steps if s.action_id == "ec2.isolate_instance"]
+    assert all(suspend[0].id in s.depends_on for s in isolations)

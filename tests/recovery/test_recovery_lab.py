@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from kubernetes.client import CoreV1Api
+from kubernetes.config import new_client_from_config
 
 from eksir.cli.gameday_run import lab_environment
 from eksir.engine.tracks import RECOVERY
@@ -84,6 +86,34 @@ def test_the_node_goes_last_and_only_with_verified_snapshots(incident, recovered
     assert node[0]["status"] == "verified"
     assert node[0]["params"]["snapshot_ids"]
     assert incident.truth["pod"]["name"] in node[0]["params"]["keep_pods"]
+    assert "override_pdb" not in node[0]["params"]
+    clear = [s for s in steps if s["action_id"] == "ec2.clear_termination_protection"]
+    assert [s["status"] for s in clear if s["params"]["instance_id"] == node[0]["params"]["instance_id"]] == [
+        "verified"
+    ]
+
+
+def test_the_drain_evicted_the_workload_pods_and_kept_the_evidence_pod_and_daemonsets(incident, recovered):
+    """Evicted through the Eviction API (no kubelet in the lab: an evicted pod stays, marked for deletion)."""
+    node = next(s for s in recovered["steps"] if s["action_id"] == "k8s.drain_terminate_node")
+    api = new_client_from_config(incident.state.admin_kubeconfig)
+    try:
+        pods = (
+            CoreV1Api(api)
+            .list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node['params']['node_name']}")
+            .items
+        )
+    finally:
+        api.close()
+    owned_by_ds = {
+        p.metadata.name for p in pods if any(o.kind == "DaemonSet" for o in p.metadata.owner_references or [])
+    }
+    evicted = {p.metadata.name for p in pods if p.metadata.deletion_timestamp is not None}
+    kept = {p.metadata.name for p in pods} - evicted
+    assert incident.truth["pod"]["name"] in kept
+    assert owned_by_ds <= kept
+    assert evicted, "the workload pods on the node were evicted"
+    assert kept - owned_by_ds == {incident.truth["pod"]["name"]}
 
 
 def test_rollback_recreates_the_reversible_user_deletion_and_refuses_the_irreversible_ones(

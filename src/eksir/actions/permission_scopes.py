@@ -82,6 +82,7 @@ CONDITIONED: tuple[Grant, ...] = (
 
 UNSCOPED = frozenset(
     {
+        "autoscaling:DescribeAutoScalingGroups",
         "autoscaling:DescribeAutoScalingInstances",
         "cloudtrail:LookupEvents",
         "ec2:DescribeInstances",
@@ -128,6 +129,7 @@ SERVICE_RESOURCES: Mapping[str, tuple[str, ...]] = {
         "arn:aws:eks:*:*:access-entry/*/*/*/*/*",
         "arn:aws:eks:*:*:identityproviderconfig/*/*/*/*",
         "arn:aws:eks:*:*:podidentityassociation/*/*",
+        "arn:aws:eks:*:*:nodegroup/*/*/*",
     ),
     "glue": ("arn:aws:glue:*:*:catalog", "arn:aws:glue:*:*:database/*", "arn:aws:glue:*:*:table/*/*"),
     "guardduty": ("arn:aws:guardduty:*:*:detector/*", "arn:aws:guardduty:*:*:detector/*/filter/*"),

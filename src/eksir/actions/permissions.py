@@ -30,6 +30,7 @@ RESOLVE_SPEC = ActionSpec(
         "eks:DescribeIdentityProviderConfig",
         "eks:ListPodIdentityAssociations",
         "eks:DescribePodIdentityAssociation",
+        "eks:DescribeNodegroup",
         "ec2:DescribeInstances",
         "ec2:DescribeInstanceAttribute",
         "autoscaling:DescribeAutoScalingInstances",

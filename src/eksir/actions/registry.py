@@ -19,6 +19,7 @@ A = TypeVar("A", bound=type[Action[Any]])
 # against the source tree, so a new action module that is not listed fails the suite instead of silently
 # becoming "not available in this version". Add a module here when you add one.
 ACTION_MODULES: tuple[str, ...] = (
+    "eksir.actions.containment.asg_processes",
     "eksir.actions.containment.audit_queries",
     "eksir.actions.containment.container_pause",
     "eksir.actions.containment.ec2_hardening",
@@ -36,6 +37,7 @@ ACTION_MODULES: tuple[str, ...] = (
     "eksir.actions.containment.k8s_secrets",
     "eksir.actions.evidence.checkpoint",
     "eksir.actions.evidence.node_diagnostic",
+    "eksir.actions.containment.node_disruption",
     "eksir.actions.evidence.snapshots",
     "eksir.actions.evidence.volatile",
     "eksir.actions.closeout.findings",
@@ -47,6 +49,7 @@ ACTION_MODULES: tuple[str, ...] = (
     "eksir.actions.recovery.iam_other",
     "eksir.actions.recovery.iam_user",
     "eksir.actions.recovery.k8s_objects",
+    "eksir.actions.recovery.node_retire",
     "eksir.actions.recovery.workload",
 )
 

@@ -32,7 +32,7 @@ from eksir.cli.options import (
 from eksir.engine import ApprovalPolicy, DenyAllGate, PolicyGate
 from eksir.engine.approval import ApprovalGate
 from eksir.engine.context import ContextFactory, KubeProvider
-from eksir.errors import StepFailedError
+from eksir.errors import StepFailedError, UsageError
 from eksir.phases.recovery import recover
 from eksir.safetext import line, plain_console, styled
 from eksir.store import CaseStore
@@ -69,10 +69,21 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
     wait: WaitOption = False,
     reopen: ReopenOption = False,
     reason: ReasonOption = None,
+    override_pdb: Annotated[
+        str | None,
+        typer.Option(
+            "--override-pdb",
+            metavar="REASON",
+            help="delete pods a PodDisruptionBudget keeps from eviction when the node is drained; the "
+            "reason is recorded in the case",
+        ),
+    ] = None,
     yes: YesOption = False,
 ) -> None:
     """Preserve, then delete/restore what the attacker created or changed; worklist for the rest."""
     require_yes(approve, yes)
+    if override_pdb is not None and not override_pdb.strip():
+        raise UsageError("--override-pdb needs a reason (it is recorded in the case)")
     store = CaseStore(cases_dir)
     handle = store.get(case)
     with reopening(reopen, reason), handle.writer("eksir recover", wait=wait):
@@ -83,7 +94,7 @@ def recover_cmd(  # noqa: PLR0917 - typer maps parameters to options
         kube = KubeProvider(aws=aws, cluster_name=header.cluster_name, kubeconfig=kubeconfig, context=context)
         gate = gate_for(approve, store.actor)
         ctx = ContextFactory(header.id, aws, kube, dry_run=gate is None, account_id=header.account_id)
-        document = recover(handle, ctx, gate)
+        document = recover(handle, ctx, gate, override_pdb)
         anchor_phase(handle, "recover", [])
         if output.structured:
             print_document(output, document)

@@ -83,3 +83,19 @@ def list_objects(api: Any, ref: ObjectRef) -> list[dict[str, Any]]:
         found = _call(api, ref.collection(), "GET")
     items = found.get("items") if isinstance(found, dict) else None
     return [item for item in items or [] if isinstance(item, dict)]
+
+
+def json_patch_object(api: Any, ref: ObjectRef, ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """Apply RFC 6902 `ops` to the object (a `test` op makes it conditional); raises eksir errors."""
+    with k8s_call(f"patch {ref.label()}"):
+        patched = api.call_api(
+            ref.path(),
+            "PATCH",
+            header_params={"Accept": "application/json", "Content-Type": "application/json-patch+json"},
+            body=ops,
+            response_type="object",
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _request_timeout=_TIMEOUT,
+        )
+    return patched if isinstance(patched, dict) else {}

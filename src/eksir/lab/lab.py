@@ -31,6 +31,7 @@ from eksir.lab import (
     aws_seed,
     eks_auth_setup,
     k8s_seed,
+    karpenter,
     node_runtime,
     node_teardown,
     organisation,
@@ -222,6 +223,9 @@ def _start_and_seed(
             organisation.grant_responder(admin, org)
     with _phase(timings, "attack", report):
         attacker_pod, access_key = _attack(endpoint, inv, scenario, plane, log=log, rng=rng)
+    with _phase(timings, "karpenter", report), plane.api_client() as admin:
+        karpenter.install_nodeclaim_crd(admin)
+        karpenter.seed_nodeclaim(admin, attacker_pod.node)
     with _phase(timings, "node runtime", report):
         runtime, why = _start_node(lab_dir, endpoint, attacker_pod, report)
     with _phase(timings, "logs + finding", report):

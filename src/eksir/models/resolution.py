@@ -100,6 +100,11 @@ class CheckpointPreflight(_Frozen):
     reasons: tuple[str, ...] = ()
 
 
+def is_bottlerocket(os_image: str | None) -> bool:
+    """True when a node's `status.nodeInfo.osImage` names Bottlerocket (case-insensitive, any version)."""
+    return "bottlerocket" in (os_image or "").lower()
+
+
 class NodeInfo(_Frozen):
     name: str
     provider_id: str | None = None
@@ -112,6 +117,14 @@ class NodeInfo(_Frozen):
     labels: dict[str, str] = Field(default_factory=dict)
     kind: NodeKind | None = None  # None: resolved by a version before node kinds
     checkpoint: CheckpointPreflight | None = None  # only with --checkpoint
+    os_image: str | None = None  # status.nodeInfo.osImage, e.g. "Bottlerocket OS 1.26.1 (aws-k8s-1.31)"
+
+    @property
+    def bottlerocket(self) -> bool:
+        """Bottlerocket reports itself in the node's OS image; Run Command there needs the admin container."""
+        return is_bottlerocket(self.os_image) or (
+            self.kind is not None and self.kind.os is NodeOs.BOTTLEROCKET
+        )
 
 
 class NetworkInterfaceInfo(_Frozen):
@@ -135,6 +148,7 @@ class InstanceInfo(_Frozen):
     managed_by: str | None = (
         None  # DescribeInstances Operator: its Principal if managed, "" if not, None unknown
     )
+    nodegroup: str | None = None  # the EKS managed node group (instance tag eks:nodegroup-name)
 
 
 class MappingSource(StrEnum):

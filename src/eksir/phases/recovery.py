@@ -37,7 +37,7 @@ def _json(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
-def case_facts(handle: CaseHandle, record: CaseRecord) -> CaseFacts:
+def case_facts(handle: CaseHandle, record: CaseRecord, override_pdb: str | None = None) -> CaseFacts:
     """The finding's pod, its node and the snapshots containment verified, from the case only."""
     case, finding = record.case, load_finding(record)
     workload = finding.workload if finding else None
@@ -59,17 +59,18 @@ def case_facts(handle: CaseHandle, record: CaseRecord) -> CaseFacts:
         node_name=node.get("name"),
         instance_id=node.get("instance_id") or (resolution.get("instance") or {}).get("instance_id"),
         snapshot_ids=tuple(snapshots),
+        override_pdb=override_pdb,
         opened_at=case.opened_at,
     )
 
 
-def prepare(handle: CaseHandle) -> RecoveryPlan:
+def prepare(handle: CaseHandle, override_pdb: str | None = None) -> RecoveryPlan:
     """Build the recovery plan from the case; raises BadInputError when the case holds no hunt result."""
     record = load_record(handle)
     hunt = record.hunt()
     if hunt is None:
         raise BadInputError(f"case {record.case.id} has no hunt result: run the hunt for this case first")
-    return build_recovery_plan(attacker_items(hunt), case_facts(handle, record))
+    return build_recovery_plan(attacker_items(hunt), case_facts(handle, record, override_pdb))
 
 
 @dataclass(frozen=True)
@@ -174,9 +175,15 @@ def summary(recovery: RecoveryPlan, preserved: list[Preserved], state: RunState 
     }
 
 
-def recover(handle: CaseHandle, ctx: ContextFactory, gate: ApprovalGate | None) -> dict[str, Any]:
-    """Plan, preserve, record the worklist, then run behind `gate` (None: preview only, nothing changed)."""
-    recovery = prepare(handle)
+def recover(
+    handle: CaseHandle, ctx: ContextFactory, gate: ApprovalGate | None, override_pdb: str | None = None
+) -> dict[str, Any]:
+    """Plan, preserve, record the worklist, then run behind `gate` (None: preview only, nothing changed).
+
+    `override_pdb`: the responder's reason to delete pods whose PodDisruptionBudget refuses eviction; it
+    goes into the plan (and so the case record) as the drain step's parameter.
+    """
+    recovery = prepare(handle, override_pdb)
     preserved = preserve(handle, recovery, ctx())
     record_worklist(handle, recovery, preserved)
     if gate is None:

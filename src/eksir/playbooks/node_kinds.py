@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from eksir.models.resolution import NodeCompute, NodeInfo, NodeOs, Resolution
+from eksir.models.resolution import NodeCompute, NodeInfo, Resolution
 from eksir.playbooks.plan import NoteLevel
 
 WARN = NoteLevel.WARNING
@@ -62,17 +62,16 @@ def kind_note(b: Builder, node: NodeInfo) -> None:
     distrusted = any(signal.startswith("DISTRUSTED") for signal in kind.signals)
     level = WARN if distrusted else NoteLevel.INFO
     b.note("node-kind", f"node {node.name} is {kind.compute.value} ({kind.os.value}): {how}", level)
-    if kind.os is NodeOs.BOTTLEROCKET and kind.compute is NodeCompute.EC2:
-        b.note(
-            "node-kind",
-            "Bottlerocket: SSM Run Command lands in the control container, which has no view of the host's "
-            "processes or containerd; volatile capture runs through the admin container (host namespaces).",
-        )
 
 
 def plan_auto_mode(b: Builder, node: NodeInfo, bucket: str | None, prefix: str) -> list[str]:
     """Kubernetes-only containment plus the NodeDiagnostic log bundle; returns the evidence step keys."""
     _label_and_cordon(b, node, "Auto Mode")
+    b.add(
+        "k8s.block_node_disruption",
+        {"node_name": node.name},
+        "Auto Mode runs on Karpenter: keep it from consolidating or replacing the node (do-not-disrupt).",
+    )
     b.note(
         "node",
         "EKS Auto Mode: the instance is an EC2 managed instance owned by EKS: no SSM capture (SSH and SSM "

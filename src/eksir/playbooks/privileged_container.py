@@ -175,6 +175,11 @@ def _node_steps(b: _Builder) -> None:
             {"node_name": node.name},
             "Stop new pods landing on a compromised node (running pods, and evidence, stay).",
         )
+        b.add(
+            "k8s.block_node_disruption",
+            {"node_name": node.name},
+            "Keep Karpenter from consolidating or replacing the node (do-not-disrupt on node and NodeClaim).",
+        )
     if instance is None:
         if node is not None:
             b.note("instance", "the node's EC2 instance is unknown: no snapshot/protection/isolation", WARN)
@@ -216,6 +221,14 @@ def _instance_steps(b: _Builder, checkpoints: list[str]) -> None:
                 "Keep the Auto Scaling group from scaling the node in.",
             )
         )
+        keep.append(
+            b.add(
+                "asg.suspend_processes",
+                {"autoscaling_group": instance.autoscaling_group},
+                "Scale-in protection does not stop health-check replacement: suspend ReplaceUnhealthy, "
+                "AZRebalance and HealthCheck for the case (isolation makes the node look unhealthy).",
+            )
+        )
     evidence = [
         *checkpoints,
         b.add("ec2.snapshot_volumes", {"instance_id": iid}, "Crash-consistent copy of every volume."),
@@ -249,6 +262,15 @@ def _capture_steps(b: _Builder, iid: str) -> list[str]:
     }
     if b.options.capture_wait_seconds is not None:
         params["wait_seconds"] = params["upload_wait_seconds"] = b.options.capture_wait_seconds
+    node = b.resolution.node
+    if node is not None and node.bottlerocket:
+        params["host_os"] = "bottlerocket"
+        b.note(
+            "evidence",
+            f"{node.name} runs Bottlerocket ({node.os_image}): capture goes through the admin container "
+            "(apiclient exec admin sheltie), which must be enabled; the host has no aws CLI to upload with.",
+            WARN,
+        )
     capture = b.add(
         "ssm.capture_volatile",
         params,

@@ -40,6 +40,8 @@ class CaseFacts:
     node_name: str | None = None
     instance_id: str | None = None
     snapshot_ids: tuple[str, ...] = ()
+    override_pdb: str | None = None
+    """`eksir recover --override-pdb REASON`: pods whose budget refuses eviction are deleted (recorded)."""
     opened_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -99,10 +101,16 @@ def build_recovery_plan(items: list[Item], facts: CaseFacts) -> RecoveryPlan:
             result.worklist.append(_row(item, _advice(item)))
             continue
         number = 10 if item.disposition == "created" else 20
+        guards = _instance_guards(item)
         step = _step(
-            number, item.action_id, item.params, f"{item.call} by the attacker (event {item.event_id})"
+            number,
+            item.action_id,
+            item.params,
+            f"{item.call} by the attacker (event {item.event_id})",
+            depends_on=tuple(g.id for g in guards),
         )
-        steps.setdefault(step.id, step)
+        for guard in (*guards, step):
+            steps.setdefault(guard.id, guard)
     ordered = list(steps.values())
     notes: list[PlanNote] = []
     ordered += _workload_steps(facts, [s.id for s in ordered], notes)
@@ -111,6 +119,23 @@ def build_recovery_plan(items: list[Item], facts: CaseFacts) -> RecoveryPlan:
     ]
     result.plan = _empty(facts).model_copy(update={"steps": tuple(ordered), "notes": tuple(notes)})
     return result
+
+
+def _instance_guards(item: Item) -> list[PlanStep]:
+    """Before an attacker's instance is terminated: snapshot it (evidence), then clear the termination
+    protection the attacker may have set, as its own approved step, once those snapshots are completed."""
+    if item.action_id != "ec2.terminate_instance" or not item.params.get("instance_id"):
+        return []
+    iid = {"instance_id": item.params["instance_id"]}
+    snapshot = _step(5, "ec2.snapshot_volumes", iid, "the attacker's instance is evidence: snapshot it first")
+    clear = _step(
+        6,
+        "ec2.clear_termination_protection",
+        iid,
+        "an attacker's instance may carry termination protection; cleared only after its snapshots",
+        depends_on=(snapshot.id,),
+    )
+    return [snapshot, clear]
 
 
 def _workload_steps(facts: CaseFacts, earlier: list[str], notes: list[PlanNote]) -> list[PlanStep]:
@@ -124,22 +149,7 @@ def _workload_steps(facts: CaseFacts, earlier: list[str], notes: list[PlanNote])
         }
         steps.append(_step(30, "k8s.replace_pod", params, "replace the compromised pod, privilege removed"))
     if facts.node_name and facts.instance_id and facts.snapshot_ids:
-        params = {
-            "node_name": facts.node_name,
-            "instance_id": facts.instance_id,
-            "snapshot_ids": list(facts.snapshot_ids),
-            "keep_pods": [facts.pod_name] if facts.pod_name else [],
-        }
-        after = (*earlier, *(s.id for s in steps))
-        steps.append(
-            _step(
-                90,
-                "k8s.drain_terminate_node",
-                params,
-                "final step: the node's snapshots are verified",
-                depends_on=after,
-            )
-        )
+        steps += _node_steps(facts, (*earlier, *(s.id for s in steps)))
     elif facts.node_name:
         notes.append(
             PlanNote(
@@ -149,6 +159,35 @@ def _workload_steps(facts: CaseFacts, earlier: list[str], notes: list[PlanNote])
             )
         )
     return steps
+
+
+def _node_steps(facts: CaseFacts, after: tuple[str, ...]) -> list[PlanStep]:
+    """Clear termination protection (its own approved, reversible step), then drain and terminate."""
+    assert facts.node_name  # guarded by the caller
+    assert facts.instance_id
+    snapshots = list(facts.snapshot_ids)
+    clear = _step(
+        89,
+        "ec2.clear_termination_protection",
+        {"instance_id": facts.instance_id, "snapshot_ids": snapshots},
+        "termination protection was set to keep the evidence; the snapshots are verified, so it may go",
+        depends_on=after,
+    )
+    params: dict[str, Any] = {
+        "node_name": facts.node_name,
+        "instance_id": facts.instance_id,
+        "snapshot_ids": snapshots,
+        "keep_pods": [facts.pod_name] if facts.pod_name else [],
+    }
+    if facts.override_pdb:
+        params["override_pdb"] = facts.override_pdb
+    rationale = (
+        "final step: the node's snapshots are verified; pods are evicted, PodDisruptionBudgets honoured"
+    )
+    if facts.override_pdb:
+        rationale += f"; budgets overridden by the responder: {facts.override_pdb}"
+    drain = _step(90, "k8s.drain_terminate_node", params, rationale, depends_on=(*after, clear.id))
+    return [clear, drain]
 
 
 def _advice(item: Item) -> str:

@@ -38,6 +38,7 @@ _KEY_PARAMS = (
     ("arn", "principal", ("arn",)),
     ("service_account", "sa", ("namespace", "service_account")),
     ("username", "user", ("username",)),
+    ("autoscaling_group", "asg", ("autoscaling_group",)),
 )
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:/-]+")
 

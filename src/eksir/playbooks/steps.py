@@ -16,6 +16,7 @@ from eksir.actions.base import Phase
 from eksir.playbooks.plan import PlanStep
 
 # Canonical order: evidence that must come first, pod/node containment, identity, node isolation, queries.
+# Actions added later share a number with their neighbour (ids differ by action id): no recorded id moves.
 STEP_NUMBERS: dict[str, int] = {
     "k8s.checkpoint_container": 0,
     "k8s.collect_node_diagnostic": 1,  # Auto Mode's stand-in for ssm.capture_volatile: never both
@@ -25,8 +26,10 @@ STEP_NUMBERS: dict[str, int] = {
     "k8s.orphan_pod": 4,
     "k8s.label_node": 5,
     "k8s.cordon_node": 6,
+    "k8s.block_node_disruption": 6,
     "ec2.enable_termination_protection": 7,
     "asg.protect_instance": 8,
+    "asg.suspend_processes": 8,
     "iam.deactivate_access_key": 9,
     "iam.revoke_role_sessions": 10,
     "eks.delete_access_entry": 11,

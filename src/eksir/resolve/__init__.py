@@ -28,6 +28,7 @@ from eksir.resolve.instance import describe_instance
 from eksir.resolve.kube import KubeReader
 from eksir.resolve.node import find_node
 from eksir.resolve.node_kind import corroborate_auto_mode
+from eksir.resolve.nodegroup import with_nodegroup
 from eksir.resolve.outage import assess_outage
 from eksir.resolve.owners import OwnerCache
 from eksir.resolve.pod import FoundPod, find_pod, find_pod_by_container
@@ -120,6 +121,8 @@ def _node_and_instance(ctx: Ctx, found: FoundPod | None) -> tuple[NodeInfo | Non
             )
         return node, None
     instance = describe_instance(ctx.aws("ec2"), ctx.aws("autoscaling"), node.instance_id, ctx.notes)
-    if instance is not None and node.kind is not None:
+    if instance is None:
+        return node, None
+    if node.kind is not None:
         node = node.model_copy(update={"kind": corroborate_auto_mode(node.kind, instance.managed_by)})
-    return node, instance
+    return with_nodegroup(ctx.aws("eks"), ctx.cluster.name, node, instance, ctx.notes)

@@ -18,6 +18,7 @@ from eksir.models.resolution import InstanceInfo, NetworkInterfaceInfo
 from eksir.resolve.notes import optional
 
 _ASG_TAG = "aws:autoscaling:groupName"
+_NODEGROUP_TAG = "eks:nodegroup-name"
 
 
 def describe_instance(ec2: Any, autoscaling: Any, instance_id: str, notes: list[str]) -> InstanceInfo | None:
@@ -72,6 +73,7 @@ def describe_instance(ec2: Any, autoscaling: Any, instance_id: str, notes: list[
         iam_instance_profile_arn=(raw.get("IamInstanceProfile") or {}).get("Arn"),
         termination_protected=optional(notes, lambda: _termination_protected(ec2, instance_id)),
         managed_by=_managed_by(raw),
+        nodegroup=_tag(raw, _NODEGROUP_TAG),
     )
 
 

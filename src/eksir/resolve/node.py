@@ -58,4 +58,12 @@ def node_info(raw: JsonObj, cluster_auto_mode: bool | None = None) -> NodeInfo:
         unschedulable=bool(spec.get("unschedulable")),
         labels=labels,
         kind=kind,
+        os_image=_os_image(raw),
     )
+
+
+def _os_image(raw: JsonObj) -> str | None:
+    """status.nodeInfo.osImage, bounded (it is node-reported text), or None."""
+    info = section(section(raw, "status"), "nodeInfo")
+    image = info.get("osImage")
+    return image[:200] if isinstance(image, str) and image else None

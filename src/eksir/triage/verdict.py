@@ -87,12 +87,27 @@ def _judge(finding: Finding, config: TriageConfig) -> Verdict:
     return Verdict(Decision.SUSPICIOUS, tuple(reasons), checks, record)
 
 
+_WORKLOAD = "resource.kubernetesDetails.kubernetesWorkloadDetails"
+
+
 def suppression_filter_for(finding: Finding, record: ChangeRecord) -> dict[str, Any]:
     """The GuardDuty CreateFilter request (boto3 member names) that would auto-archive repeats of this change.
 
-    Scoped as narrowly as the finding allows: type, cluster, actor, namespace and image prefix.
+    Scoped as narrowly as the finding allows: type, cluster, actor, namespace, the finding's own image
+    prefixes, and the change window. Why the finding's `imagePrefix` values and not the change record's
+    prefixes: GuardDuty's `imagePrefix` is the registry part of the image, compared for equality, so a record
+    prefix such as `123456789012.dkr.ecr.../platform/` never equals it and the filter would archive nothing.
+    The record's prefixes are what triage checked the images against; the filter repeats what GuardDuty
+    reported. Why `updatedAt` bounds: a filter outlives the change, and a repeat of the finding after the
+    window (GuardDuty updates the same finding) must reach a person again.
     """
-    criterion: dict[str, dict[str, list[str]]] = {"type": {"Equals": [finding.type]}}
+    criterion: dict[str, dict[str, Any]] = {
+        "type": {"Equals": [finding.type]},
+        "updatedAt": {
+            "GreaterThanOrEqual": int(record.window_start.timestamp() * 1000),
+            "LessThan": int(record.window_end.timestamp() * 1000),
+        },
+    }
     if finding.cluster:
         criterion["resource.eksClusterDetails.name"] = {"Equals": [finding.cluster.name]}
     if finding.actor and finding.actor.username:
@@ -100,22 +115,30 @@ def suppression_filter_for(finding: Finding, record: ChangeRecord) -> dict[str, 
             "Equals": [finding.actor.username]
         }
     if finding.workload and finding.workload.namespace:
-        criterion["resource.kubernetesDetails.kubernetesWorkloadDetails.namespace"] = {
-            "Equals": [finding.workload.namespace]
-        }
-    if record.image_prefixes:
-        criterion["resource.kubernetesDetails.kubernetesWorkloadDetails.containers.imagePrefix"] = {
-            "Equals": list(record.image_prefixes)
-        }
+        criterion[f"{_WORKLOAD}.namespace"] = {"Equals": [finding.workload.namespace]}
+    prefixes = _image_prefixes(finding)
+    if prefixes:
+        criterion[f"{_WORKLOAD}.containers.imagePrefix"] = {"Equals": prefixes}
     name = re.sub(r"[^A-Za-z0-9._-]", "-", f"eksir-approved-{record.id}")[:64]
     return {
         "DetectorId": "<detector-id>" if not finding.detector_id else finding.detector_id,
         "Name": name,
-        "Description": f"Auto-archive privileged-container findings covered by approved change {record.id}",
+        "Description": f"Auto-archive privileged-container findings covered by approved change {record.id} "
+        "during its window",
         "Action": "ARCHIVE",
         "Rank": 1,
         "FindingCriteria": {"Criterion": criterion},
     }
+
+
+def _image_prefixes(finding: Finding) -> list[str]:
+    """The distinct non-empty `imagePrefix` values the finding reported for its containers, in order.
+
+    An image without a registry (`busybox:1.36`) has an empty prefix; an `Equals [""]` criterion is not a
+    narrowing GuardDuty documents, so it is left out (the other criteria still bind the filter).
+    """
+    containers = finding.workload.containers if finding.workload else ()
+    return list(dict.fromkeys(c.image_prefix for c in containers if c.image_prefix))
 
 
 def _authorized_follow_ups(finding: Finding, record: ChangeRecord) -> tuple[str, ...]:

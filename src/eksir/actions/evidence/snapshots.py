@@ -4,12 +4,14 @@ Why CreateSnapshots (one call for the instance) and not CreateSnapshot per volum
 at the same point in time, so the root and data volumes (Bottlerocket keeps container state on the second
 one) agree with each other. Each snapshot is tagged with the case id and its source volume and device, so
 the set can be found and restored together without the case record. Snapshots are evidence: rollback never
-deletes them (reversible=False); a re-run finds the case's existing snapshots and only fills in missing
-volumes.
+deletes them (reversible=False). A re-run reuses a complete set the case already took (found by its set
+tag) and otherwise takes a whole new set in one call: a partial set is never topped up volume by volume,
+which would mix points in time.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 SOURCE_INSTANCE_TAG = "eksir.io/source-instance"
 SOURCE_VOLUME_TAG = "eksir.io/source-volume"
 SOURCE_DEVICE_TAG = "eksir.io/source-device"
+SNAPSHOT_SET_TAG = "eksir.io/snapshot-set"
 
 
 class SnapshotVolumesParams(ActionParams):
@@ -50,7 +53,7 @@ def attached_volumes(instance: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _case_snapshots(ctx: ActionContext, instance_id: str) -> list[SnapshotTypeDef]:
+def case_snapshots(ctx: ActionContext, instance_id: str) -> list[SnapshotTypeDef]:
     """Snapshots this case already took of this instance (found by tags, so a re-run can reuse them)."""
     with aws_call(f"list the case's snapshots of {instance_id}"):
         pages = (
@@ -65,6 +68,24 @@ def _case_snapshots(ctx: ActionContext, instance_id: str) -> list[SnapshotTypeDe
             )
         )
         return [s for page in pages for s in page["Snapshots"]]
+
+
+def complete_set(
+    snapshots: Sequence[Mapping[str, Any]], volumes: Mapping[str, str]
+) -> dict[str, Mapping[str, Any]] | None:
+    """The newest set (one CreateSnapshots call, same set tag) covering every attached volume; None if none.
+
+    Why whole sets only: snapshots from different calls are not of the same instant; topping up a partial
+    set with a per-volume snapshot would give a root and a data volume that disagree.
+    """
+    sets: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for snap in snapshots:
+        if snap.get("State") == "error":
+            continue
+        tags = {t["Key"]: t["Value"] for t in snap.get("Tags") or []}
+        sets.setdefault(tags.get(SNAPSHOT_SET_TAG, ""), {})[snap["VolumeId"]] = snap
+    full = [s for key, s in sets.items() if key and set(volumes) <= set(s)]
+    return max(full, key=lambda s: max(str(x.get("StartTime", "")) for x in s.values())) if full else None
 
 
 def _record(snapshot: Mapping[str, Any], device: str) -> dict[str, Any]:
@@ -86,7 +107,6 @@ class SnapshotVolumes(Action[SnapshotVolumesParams]):
             "ec2:DescribeInstances",
             "ec2:DescribeSnapshots",
             "ec2:CreateSnapshots",
-            "ec2:CreateSnapshot",
             "ec2:CreateTags",
         ),
         destructive=False,
@@ -103,7 +123,7 @@ class SnapshotVolumes(Action[SnapshotVolumesParams]):
         volumes = attached_volumes(instance)
         if not volumes:
             return CheckOutcome(ok=False, detail=f"{params.instance_id} has no EBS volume to snapshot")
-        taken = {s["VolumeId"] for s in _case_snapshots(ctx, params.instance_id)}
+        taken = set(complete_set(case_snapshots(ctx, params.instance_id), volumes) or {})
         return CheckOutcome(
             ok=True,
             detail=f"{params.instance_id} has {len(volumes)} EBS volume(s): {', '.join(sorted(volumes))}",
@@ -126,51 +146,33 @@ class SnapshotVolumes(Action[SnapshotVolumesParams]):
         )
 
     def apply(self, ctx: ActionContext, params: SnapshotVolumesParams) -> dict[str, Any]:
+        """Reuse a complete set the case already took; otherwise take a new one, all volumes at once."""
         require_live(ctx, self.spec)
         volumes = attached_volumes(describe_instance(ctx, params.instance_id))
-        existing = {s["VolumeId"]: s for s in _case_snapshots(ctx, params.instance_id)}
-        missing = [v for v in volumes if v not in existing]
-        created: Sequence[Mapping[str, Any]] = []
-        if missing and len(missing) == len(volumes):
-            created = self._snapshot_all(ctx, params.instance_id)
-        else:
-            created = [self._snapshot_one(ctx, params.instance_id, v, volumes[v]) for v in missing]
-        for snap in created:
-            self._tag_source(ctx, params.instance_id, snap, volumes.get(snap["VolumeId"], ""))
-        found: dict[str, Mapping[str, Any]] = {**existing, **{s["VolumeId"]: s for s in created}}
+        found: Mapping[str, Mapping[str, Any]] | None = complete_set(
+            case_snapshots(ctx, params.instance_id), volumes
+        )
+        if found is None:
+            set_id = uuid.uuid4().hex[:12]
+            created = self._snapshot_all(ctx, params.instance_id, set_id)
+            for snap in created:
+                self._tag_source(ctx, params.instance_id, snap, volumes.get(snap["VolumeId"], ""))
+            found = {s["VolumeId"]: s for s in created}
         return {
             "instance_id": params.instance_id,
             "snapshots": [_record(found[v], volumes[v]) for v in sorted(volumes) if v in found],
         }
 
-    def _snapshot_all(self, ctx: ActionContext, instance_id: str) -> Sequence[Mapping[str, Any]]:
+    def _snapshot_all(self, ctx: ActionContext, instance_id: str, set_id: str) -> Sequence[Mapping[str, Any]]:
+        tags = case_tags(ctx, **{SOURCE_INSTANCE_TAG: instance_id, SNAPSHOT_SET_TAG: set_id})
         with aws_call(f"snapshot the volumes of {instance_id}"):
             result = ctx.aws("ec2").create_snapshots(
                 InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
                 Description=f"eksir case {ctx.case_id}: {instance_id}",
-                TagSpecifications=[
-                    {"ResourceType": "snapshot", "Tags": case_tags(ctx, **{SOURCE_INSTANCE_TAG: instance_id})}
-                ],
+                TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}],
                 CopyTagsFromSource="volume",
             )
         return list(result["Snapshots"])
-
-    def _snapshot_one(
-        self, ctx: ActionContext, instance_id: str, volume_id: str, device: str
-    ) -> dict[str, Any]:
-        with aws_call(f"snapshot volume {volume_id} of {instance_id}"):
-            return dict(
-                ctx.aws("ec2").create_snapshot(
-                    VolumeId=volume_id,
-                    Description=f"eksir case {ctx.case_id}: {instance_id} {device}",
-                    TagSpecifications=[
-                        {
-                            "ResourceType": "snapshot",
-                            "Tags": case_tags(ctx, **{SOURCE_INSTANCE_TAG: instance_id}),
-                        }
-                    ],
-                )
-            )
 
     def _tag_source(self, ctx: ActionContext, instance_id: str, snap: Mapping[str, Any], device: str) -> None:
         """Per-snapshot tags CreateSnapshots cannot set: which volume and device each one came from."""

@@ -52,6 +52,20 @@ def script_command(env: Mapping[str, str], script: str) -> list[str]:
     return [f"{assignments} bash -s <<'{HEREDOC_END}'", script, HEREDOC_END]
 
 
+def host_shell_command(env: Mapping[str, str], script: str) -> list[str]:
+    """The same script for a Bottlerocket node, run on the host through its admin container.
+
+    Why: on Bottlerocket, Run Command lands in the control container, which has its own /proc and no crictl,
+    ctr or host files; `apiclient exec admin sheltie` opens a root shell in the host's namespaces (the admin
+    container must be enabled). sheltie's shell reads the script on stdin, so the environment is exported
+    at its top instead of being set on the command line.
+    """
+    if any(line.strip() == HEREDOC_END for line in script.splitlines()):
+        raise ValueError(f"the script contains the heredoc delimiter {HEREDOC_END}")
+    exports = "export " + " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+    return [f"apiclient exec admin sheltie <<'{HEREDOC_END}'", exports, script, HEREDOC_END]
+
+
 def not_running(ctx: ActionContext, instance_id: str, consequence: str) -> CheckOutcome | None:
     """The failed check for an instance that cannot run an SSM command (missing or not running), else None.
 

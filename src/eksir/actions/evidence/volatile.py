@@ -9,7 +9,9 @@ node's `aws s3 cp` when present; the command's output also goes to the bucket (O
 
 Why verify downloads everything: the step is only done when the evidence is in the case. Verify waits for the
 invocation, lists the objects under the prefix, hashes each one (streamed), checks it against its sidecar and
-enters it into the evidence manifest. A failed or missing capture fails the step, and the playbook's node
+enters it into the evidence manifest. The step is verified only when the node's own archive arrived: the
+SSM command output alone (kept as evidence all the same) is excerpts, not the host evidence. A failed or
+missing capture fails the step, and the playbook's node
 isolation depends on this step being verified, so a failed capture never leads to cutting the node off.
 """
 
@@ -20,7 +22,7 @@ import json
 import time
 from collections.abc import Mapping
 from importlib import resources
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -74,6 +76,9 @@ class CaptureVolatileParams(ActionParams):
     wait_seconds: float = Field(default=900.0, ge=0, le=7200)
     upload_wait_seconds: float = Field(default=60.0, ge=0, le=3600)
     """After Success, how long to wait for the output in S3 (the status can come before the upload)."""
+    host_os: Literal["linux", "bottlerocket"] = "linux"
+    """`bottlerocket`: the script runs on the host through the admin container (`apiclient exec admin
+    sheltie`), not in the control container where Run Command lands."""
 
     @property
     def key_prefix(self) -> str:
@@ -95,6 +100,8 @@ def capture_commands(ctx: ActionContext, params: CaptureVolatileParams) -> list[
         "EKSIR_PREFIX": params.key_prefix,
         "EKSIR_REGION": ctx.region or "",
     }
+    if params.host_os == "bottlerocket":
+        return ssm_run.host_shell_command(env, collection_script())
     return ssm_run.script_command(env, collection_script())
 
 
@@ -131,6 +138,24 @@ def _manifest_findings(data: bytes) -> list[str]:
         if len(parts) >= 4 and parts[2] != "ok":  # kind, name, status, detail
             findings.append(f"{parts[0]} {parts[1]}: {parts[2]} ({parts[3]})")
     return findings
+
+
+def _no_host_evidence(stdout: str, recorded: int) -> str:
+    """Why a capture without the node's archive is not verified, whatever the command printed.
+
+    The SSM output holds at most excerpts (a process table, sockets): the container's writable layer, the
+    runtime state and the hashes of the collection exist only in the archive. Verify says where it is.
+    """
+    kept = ssm_run.marker(stdout, "eksir-kept-on-node")
+    where = (
+        f"the node could not upload it: it is kept on the node in {kept}"
+        if kept
+        else "the node uploaded nothing (no aws CLI, or its role cannot write to the bucket?)"
+    )
+    return (
+        f"host evidence missing: no archive from the node reached the bucket, {where}; only the SSM command "
+        f"output arrived ({recorded} object(s) hashed into the case)"
+    )
 
 
 @register_action
@@ -177,7 +202,10 @@ class CaptureVolatile(Action[CaptureVolatileParams]):
             f"s3:PutObject on s3://{params.bucket}/{params.key_prefix}*",
             "only tools already on the node are used: a missing crictl/ctr/nsenter/avml is reported in the "
             "manifest; memory is captured only if avml is already installed",
-            "Bottlerocket: Run Command lands in the control container, where host tools are not present",
+            "Bottlerocket: the script runs through the admin container (apiclient exec admin sheltie), which "
+            "must be enabled; the host has no aws CLI, so the archive stays on the node unless copied by hand"
+            if params.host_os == "bottlerocket"
+            else "a Bottlerocket node not recognised as such would run the script in its control container",
         )
 
     def plan(self, ctx: ActionContext, params: CaptureVolatileParams) -> PlannedChange:
@@ -275,17 +303,14 @@ class CaptureVolatile(Action[CaptureVolatileParams]):
             for f in _manifest_findings(data or b"")
         ]
         archives = [k for k in fetched if k.endswith(".tar.gz")]
-        if not archives and not output:
-            problems.append("no archive and no command output: the node uploaded nothing usable")
+        if not archives:
+            problems.append(_no_host_evidence(stdout, len(items)))
         detail = (
             "; ".join(problems)
             if problems
             else f"{len(items)} object(s) hashed into the case ({len(archives)} archive(s))"
             + (f"; node reported {len(findings)} gap(s): {'; '.join(findings[:6])}" if findings else "")
         )
-        kept = ssm_run.marker(stdout, "eksir-kept-on-node")
-        if kept and not problems:
-            detail += f"; the node could not upload its archive: it is kept on the node in {kept}"
         return VerifyOutcome(
             ok=not problems,
             detail=detail,

@@ -7,7 +7,7 @@ goes into the case before `apply` runs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -25,7 +25,10 @@ from eksir.actions.containment.ec2_isolation import describe_instance
 from eksir.actions.recovery.base import RecoveryAction, aws_or_none
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
-from eksir.errors import NotFoundError
+from eksir.errors import EksirError, NotFoundError
+
+if TYPE_CHECKING:
+    from types_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 _GONE_STATES = ("shutting-down", "terminated")
 
@@ -42,13 +45,21 @@ def instance_or_none(ctx: ActionContext, instance_id: str) -> dict[str, Any] | N
         return None
 
 
+def _termination_protected(ctx: ActionContext, instance_id: str) -> bool:
+    with aws_call(f"read termination protection of {instance_id}"):
+        attr = ctx.aws("ec2").describe_instance_attribute(
+            InstanceId=instance_id, Attribute="disableApiTermination"
+        )
+    return bool(attr["DisableApiTermination"]["Value"])
+
+
 @register_action
 class TerminateInstance(RecoveryAction[InstanceParams]):
     spec = ActionSpec(
         id="ec2.terminate_instance",
         phase=Phase.RECOVERY,
         title="Terminate an EC2 instance the attacker launched",
-        iam_actions=("ec2:DescribeInstances", "ec2:TerminateInstances"),
+        iam_actions=("ec2:DescribeInstances", "ec2:DescribeInstanceAttribute", "ec2:TerminateInstances"),
         destructive=True,
         reversible=False,
     )
@@ -62,6 +73,12 @@ class TerminateInstance(RecoveryAction[InstanceParams]):
         state = (found or {}).get("State", {}).get("Name")
         if found is None or state in _GONE_STATES:
             return CheckOutcome(True, f"{params.instance_id} is {state or 'gone'}", already_applied=True)
+        if _termination_protected(ctx, params.instance_id):
+            return CheckOutcome(
+                False,
+                f"{params.instance_id} has termination protection (set by the attacker?): the plan's "
+                "ec2.clear_termination_protection step clears it once the instance's snapshots are completed",
+            )
         return CheckOutcome(True, f"{params.instance_id} is {state} ({found.get('InstanceType')})")
 
     def plan(self, ctx: ActionContext, params: InstanceParams) -> PlannedChange:
@@ -138,6 +155,20 @@ class DeleteLambdaFunction(RecoveryAction[FunctionParams]):
         return None  # not reversible
 
 
+_DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys per request
+_KEEP = ("Key", "VersionId", "Size", "ETag", "LastModified")
+
+
+def _all_versions(s3: Any, bucket: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(object versions, delete markers) over every page of ListObjectVersions."""
+    objects: list[dict[str, Any]] = []
+    markers: list[dict[str, Any]] = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        objects += [{k: v for k, v in o.items() if k in _KEEP} for o in page.get("Versions", [])]
+        markers += [{k: v for k, v in o.items() if k in _KEEP} for o in page.get("DeleteMarkers", [])]
+    return objects, markers
+
+
 class BucketParams(ActionParams):
     bucket: str = Field(min_length=3, max_length=63)
 
@@ -155,15 +186,14 @@ class DeleteS3Bucket(RecoveryAction[BucketParams]):
     params_type = BucketParams
 
     def describe(self, ctx: ActionContext, params: BucketParams) -> dict[str, Any] | None:
-        s3 = ctx.aws("s3")
+        """Every object version and delete marker, over every page (ListObjectVersions returns 1,000 at most
+        per call: a bucket read from one page would be "emptied" and then refuse to be deleted)."""
         listing = aws_or_none(
-            f"list bucket {params.bucket}", lambda: s3.list_object_versions(Bucket=params.bucket)
+            f"list bucket {params.bucket}", lambda: _all_versions(ctx.aws("s3"), params.bucket)
         )
         if listing is None:
             return None
-        keep = ("Key", "VersionId", "Size", "ETag", "LastModified")
-        objects = [{k: v for k, v in o.items() if k in keep} for o in listing.get("Versions", [])]
-        markers = [{k: v for k, v in o.items() if k in keep} for o in listing.get("DeleteMarkers", [])]
+        objects, markers = listing
         return {"bucket": params.bucket, "objects": objects, "delete_markers": markers}
 
     def check(self, ctx: ActionContext, params: BucketParams) -> CheckOutcome:
@@ -186,11 +216,22 @@ class DeleteS3Bucket(RecoveryAction[BucketParams]):
         if before is None:
             return {"before": None}
         s3 = ctx.aws("s3")
+        items: list[ObjectIdentifierTypeDef] = [
+            {"Key": i["Key"], "VersionId": i.get("VersionId") or "null"}
+            for i in before["objects"] + before["delete_markers"]
+        ]
         with aws_call(f"empty and delete bucket {params.bucket}"):
-            for item in before["objects"] + before["delete_markers"]:
-                s3.delete_object(
-                    Bucket=params.bucket, Key=item["Key"], VersionId=item.get("VersionId") or "null"
+            for start in range(0, len(items), _DELETE_BATCH):
+                answer = s3.delete_objects(
+                    Bucket=params.bucket,
+                    Delete={"Objects": items[start : start + _DELETE_BATCH], "Quiet": True},
                 )
+                if answer.get("Errors"):
+                    first = answer["Errors"][0]
+                    raise EksirError(
+                        f"bucket {params.bucket}: {len(answer['Errors'])} object version(s) not deleted, "
+                        f"first {first.get('Key')!r}: {first.get('Code')}"
+                    )
             s3.delete_bucket(Bucket=params.bucket)
         return {"before": before}
 

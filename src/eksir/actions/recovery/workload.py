@@ -1,11 +1,7 @@
-"""The compromised workload and its node.
-
-Replace the pod from a fixed spec; drain and terminate the node last.
+"""The compromised workload: replace the pod from a fixed spec (the node is retired in node_retire.py).
 
 Why the old pod stays: it is isolated (deny-all NetworkPolicy) and is the live evidence until forensics is
-done, so the replacement is a *new* pod with the privilege removed, not an edit of the old one. Why the node
-step checks the snapshots itself: "never before its evidence is verified" must hold even if someone builds a
-plan by hand, so `check` refuses unless every snapshot containment took is `completed` in EC2.
+done, so the replacement is a *new* pod with the privilege removed, not an edit of the old one.
 """
 
 from __future__ import annotations
@@ -25,12 +21,9 @@ from eksir.actions.base import (
     RbacRule,
     VerifyOutcome,
 )
-from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, K8S_NAME_PATTERN, require_live
-from eksir.actions.recovery.aws_resources import instance_or_none
+from eksir.actions.containment.casework import K8S_NAME_PATTERN, require_live
 from eksir.actions.recovery.base import RecoveryAction
 from eksir.actions.registry import register_action
-from eksir.clients.aws import aws_call
-from eksir.clients.k8s import k8s_call
 from eksir.clients.k8s_rest import create_object, delete_object, get_object, recreatable
 from eksir.models.k8s_object import ObjectRef
 
@@ -186,113 +179,3 @@ class ReplaceWorkloadPod(RecoveryAction[ReplacePodParams]):
     def rollback(self, ctx: ActionContext, params: ReplacePodParams, applied: dict[str, Any]) -> None:
         require_live(ctx, self.spec)
         delete_object(ctx.k8s(), self._ref(params, params.new_name))
-
-
-class DrainTerminateParams(ActionParams):
-    node_name: str = Field(min_length=1, max_length=253)
-    instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
-    snapshot_ids: tuple[str, ...] = Field(min_length=1)
-    keep_pods: tuple[str, ...] = ()
-
-
-@register_action
-class DrainTerminateNode(RecoveryAction[DrainTerminateParams]):
-    spec = ActionSpec(
-        id="k8s.drain_terminate_node",
-        phase=Phase.RECOVERY,
-        title="Drain and terminate the compromised node (only after its snapshots are verified)",
-        iam_actions=(
-            "ec2:DescribeSnapshots",
-            "ec2:DescribeInstances",
-            "ec2:ModifyInstanceAttribute",
-            "ec2:TerminateInstances",
-        ),
-        rbac=(RbacRule(("",), ("nodes",), ("get", "patch")), RbacRule(("",), ("pods",), ("list", "delete"))),
-        destructive=True,
-        reversible=False,
-    )
-    params_type = DrainTerminateParams
-
-    def describe(self, ctx: ActionContext, params: DrainTerminateParams) -> dict[str, Any] | None:
-        return instance_or_none(ctx, params.instance_id)
-
-    def _evidence_problem(self, ctx: ActionContext, params: DrainTerminateParams) -> str | None:
-        with aws_call("describe the evidence snapshots"):
-            found = ctx.aws("ec2").describe_snapshots(SnapshotIds=list(params.snapshot_ids))["Snapshots"]
-        states = {s["SnapshotId"]: s["State"] for s in found}
-        bad = [
-            f"{sid}: {states.get(sid, 'missing')}"
-            for sid in params.snapshot_ids
-            if states.get(sid) != "completed"
-        ]
-        return f"evidence not verified ({', '.join(bad)})" if bad else None
-
-    def check(self, ctx: ActionContext, params: DrainTerminateParams) -> CheckOutcome:
-        state = ((self.describe(ctx, params) or {}).get("State") or {}).get("Name", "gone")
-        if state in ("shutting-down", "terminated", "gone"):
-            return CheckOutcome(True, f"{params.instance_id} is {state}", already_applied=True)
-        problem = self._evidence_problem(ctx, params)
-        if problem:
-            return CheckOutcome(False, f"refusing to terminate {params.instance_id}: {problem}")
-        return CheckOutcome(True, f"{len(params.snapshot_ids)} evidence snapshot(s) completed; node may go")
-
-    def _pods(self, ctx: ActionContext, params: DrainTerminateParams) -> list[dict[str, Any]]:
-        with k8s_call(f"list pods on {params.node_name}"):
-            found = ctx.k8s().call_api(
-                "/api/v1/pods",
-                "GET",
-                query_params=[("fieldSelector", f"spec.nodeName={params.node_name}")],
-                header_params={"Accept": "application/json"},
-                response_type="object",
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
-            )
-        return [p for p in (found or {}).get("items", []) if p["metadata"]["name"] not in params.keep_pods]
-
-    def plan(self, ctx: ActionContext, params: DrainTerminateParams) -> PlannedChange:
-        pods = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in self._pods(ctx, params)]
-        return PlannedChange(
-            f"cordon and drain {params.node_name}, then terminate {params.instance_id}",
-            diff=(f"- instance {params.instance_id}", *(f"- pod {p}" for p in pods)),
-            blast_radius=tuple(pods),
-            warnings=("terminating the node cannot be undone",),
-        )
-
-    def apply(self, ctx: ActionContext, params: DrainTerminateParams) -> dict[str, Any]:
-        require_live(ctx, self.spec)
-        problem = self._evidence_problem(ctx, params)
-        if problem:
-            raise RuntimeError(problem)
-        api, drained = ctx.k8s(), []
-        with k8s_call(f"cordon {params.node_name}"):
-            api.call_api(
-                f"/api/v1/nodes/{params.node_name}",
-                "PATCH",
-                header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
-                body={"spec": {"unschedulable": True}},
-                response_type="object",
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
-            )
-        for pod in self._pods(ctx, params):
-            meta = pod["metadata"]
-            delete_object(api, ObjectRef(resource="pods", namespace=meta["namespace"], name=meta["name"]))
-            drained.append(f"{meta['namespace']}/{meta['name']}")
-        ec2 = ctx.aws("ec2")
-        with aws_call(f"terminate {params.instance_id}"):
-            ec2.modify_instance_attribute(
-                InstanceId=params.instance_id, DisableApiTermination={"Value": False}
-            )
-            ec2.terminate_instances(InstanceIds=[params.instance_id])
-        return {"drained": drained, "terminated": params.instance_id}
-
-    def verify(
-        self, ctx: ActionContext, params: DrainTerminateParams, applied: dict[str, Any]
-    ) -> VerifyOutcome:
-        state = ((self.describe(ctx, params) or {}).get("State") or {}).get("Name", "gone")
-        return VerifyOutcome(
-            state in ("shutting-down", "terminated", "gone"), f"{params.instance_id} is {state}"
-        )
-
-    def rollback(self, ctx: ActionContext, params: DrainTerminateParams, applied: dict[str, Any]) -> None:
-        return None  # not reversible

@@ -1,0 +1,196 @@
+"""`k8s.block_node_disruption`: keep Karpenter from consolidating, expiring or replacing the suspect node.
+
+Why: cordon keeps new pods away and termination protection stops an API terminate, but Karpenter disrupts
+nodes on its own (consolidation, drift, expiry) by deleting its NodeClaim, and a deleted NodeClaim takes the
+instance, and the volatile evidence on it, with it. `karpenter.sh/do-not-disrupt: "true"` on the node and on
+its NodeClaim is the documented way to stop voluntary disruption. Where no Karpenter runs (no NodeClaim API,
+or no NodeClaim for this node) only the node is annotated: harmless, and it holds if Karpenter is added later.
+
+As with cordon, the before-state goes into an annotation in the same patch that sets the value, so a re-run
+after a crash reads the true original; rollback restores exactly that (removing what was absent).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eksir.actions.base import (
+    Action,
+    ActionContext,
+    ActionSpec,
+    CheckOutcome,
+    Phase,
+    PlannedChange,
+    RbacRule,
+    VerifyOutcome,
+)
+from eksir.actions.containment.casework import json_pointer, require_live
+from eksir.actions.containment.k8s_node import NodeParams
+from eksir.actions.registry import register_action
+from eksir.clients.k8s_rest import get_object, json_patch_object, list_objects
+from eksir.errors import NotFoundError
+from eksir.models.k8s_object import ObjectRef
+
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+BEFORE = "eksir.io/do-not-disrupt-before"
+ABSENT = "<absent>"
+NODECLAIMS = ObjectRef(api_group="karpenter.sh", api_version="v1", resource="nodeclaims", name="-")
+
+
+def _node_ref(name: str) -> ObjectRef:
+    return ObjectRef(resource="nodes", name=name)
+
+
+def _claim_ref(name: str) -> ObjectRef:
+    return NODECLAIMS.model_copy(update={"name": name})
+
+
+def node_claim_for(ctx: ActionContext, node: dict[str, Any]) -> dict[str, Any] | None:
+    """The NodeClaim that launched `node` (status.nodeName or the same providerID); None without Karpenter.
+
+    A cluster without the NodeClaim API answers 404 for the collection: that is "no Karpenter", not an error.
+    """
+    try:
+        claims = list_objects(ctx.k8s(), NODECLAIMS)
+    except NotFoundError:
+        return None
+    name = node["metadata"]["name"]
+    provider = (node.get("spec") or {}).get("providerID")
+    for claim in claims:
+        status = claim.get("status") or {}
+        if status.get("nodeName") == name or (provider and status.get("providerID") == provider):
+            return claim
+    return None
+
+
+def _annotations(obj: dict[str, Any]) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+def _hold_ops(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """Set do-not-disrupt and note the value it replaces, guarded by the object's uid; [] when already held
+    by an earlier run (the noted original stays)."""
+    meta, notes = obj["metadata"], _annotations(obj)
+    if notes.get(DO_NOT_DISRUPT) == "true" and BEFORE in notes:
+        return []
+    ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": meta["uid"]}]
+    if not meta.get("annotations"):
+        ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
+    before = notes.get(DO_NOT_DISRUPT, ABSENT)
+    return [
+        *ops,
+        {"op": "add", "path": json_pointer("metadata", "annotations", DO_NOT_DISRUPT), "value": "true"},
+        {"op": "add", "path": json_pointer("metadata", "annotations", BEFORE), "value": before},
+    ]
+
+
+def _release_ops(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """Put back the noted value (remove it when it was absent) and drop the note; [] when nothing is noted."""
+    notes = _annotations(obj)
+    if BEFORE not in notes:
+        return []
+    path = json_pointer("metadata", "annotations", DO_NOT_DISRUPT)
+    before = notes[BEFORE]
+    restore: list[dict[str, Any]]
+    if before == ABSENT:
+        restore = [{"op": "remove", "path": path}] if DO_NOT_DISRUPT in notes else []
+    else:
+        restore = [{"op": "add", "path": path, "value": before}]
+    return [
+        {"op": "test", "path": "/metadata/uid", "value": obj["metadata"]["uid"]},
+        *restore,
+        {"op": "remove", "path": json_pointer("metadata", "annotations", BEFORE)},
+    ]
+
+
+@register_action
+class BlockNodeDisruption(Action[NodeParams]):
+    spec = ActionSpec(
+        id="k8s.block_node_disruption",
+        phase=Phase.CONTAINMENT,
+        title="Hold the node against Karpenter disruption (do-not-disrupt on the node and its NodeClaim)",
+        rbac=(
+            RbacRule(("",), ("nodes",), ("get", "patch")),
+            RbacRule(("karpenter.sh",), ("nodeclaims",), ("get", "list", "patch")),
+        ),
+        destructive=False,
+        reversible=True,
+        description="Annotates the node and, where Karpenter runs, its NodeClaim; nothing is evicted.",
+    )
+    params_type = NodeParams
+
+    def _targets(self, ctx: ActionContext, name: str) -> list[tuple[ObjectRef, dict[str, Any]]]:
+        node = get_object(ctx.k8s(), _node_ref(name))
+        if node is None:
+            raise NotFoundError(f"node {name} does not exist")
+        claim = node_claim_for(ctx, node)
+        found = [(_node_ref(name), node)]
+        return found + ([(_claim_ref(claim["metadata"]["name"]), claim)] if claim else [])
+
+    def check(self, ctx: ActionContext, params: NodeParams) -> CheckOutcome:
+        try:
+            targets = self._targets(ctx, params.node_name)
+        except NotFoundError as exc:
+            return CheckOutcome(ok=False, detail=exc.message)
+        held = all(_annotations(obj).get(DO_NOT_DISRUPT) == "true" for _, obj in targets)
+        where = ", ".join(ref.label() for ref, _ in targets)
+        warnings = (
+            () if len(targets) > 1 else ("no Karpenter NodeClaim for this node: only the node is marked",)
+        )
+        return CheckOutcome(ok=True, detail=f"{where}", warnings=warnings, already_applied=held)
+
+    def plan(self, ctx: ActionContext, params: NodeParams) -> PlannedChange:
+        targets = self._targets(ctx, params.node_name)
+        diff = tuple(
+            f"~ {ref.label()} annotation {DO_NOT_DISRUPT}: "
+            f"{_annotations(obj).get(DO_NOT_DISRUPT, '(absent)')} -> true"
+            for ref, obj in targets
+        )
+        return PlannedChange(
+            summary=f"Mark node {params.node_name} do-not-disrupt for Karpenter",
+            diff=diff,
+            blast_radius=(
+                "Karpenter will not consolidate, expire or drift-replace this node until rollback",
+            ),
+        )
+
+    def apply(self, ctx: ActionContext, params: NodeParams) -> dict[str, Any]:
+        """Annotate every target; the record names them (with uids) for verify and rollback."""
+        require_live(ctx, self.spec)
+        held = []
+        for ref, obj in self._targets(ctx, params.node_name):
+            ops = _hold_ops(obj)
+            if ops:
+                json_patch_object(ctx.k8s(), ref, ops)
+            held.append({"name": ref.name, "resource": ref.resource, "uid": obj["metadata"]["uid"]})
+        return {"node_name": params.node_name, "held": held}
+
+    def verify(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> VerifyOutcome:
+        observed: dict[str, Any] = {}
+        for item in applied.get("held") or []:
+            obj = get_object(ctx.k8s(), self._ref(item)) or {}
+            observed[f"{item['resource']}/{item['name']}"] = _annotations(obj).get(DO_NOT_DISRUPT)
+        missing = sorted(k for k, v in observed.items() if v != "true")
+        return VerifyOutcome(
+            ok=bool(observed) and not missing,
+            detail=f"{DO_NOT_DISRUPT} missing on {', '.join(missing)}"
+            if missing or not observed
+            else f"{DO_NOT_DISRUPT}=true on {', '.join(sorted(observed))}",
+            observed=observed,
+        )
+
+    def rollback(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> None:
+        """Restore each target's noted value; a target gone or replaced (other uid) is left alone."""
+        require_live(ctx, self.spec)
+        for item in applied.get("held") or []:
+            ref = self._ref(item)
+            obj = get_object(ctx.k8s(), ref)
+            if obj is None or obj["metadata"]["uid"] != item.get("uid"):
+                continue
+            ops = _release_ops(obj)
+            if ops:
+                json_patch_object(ctx.k8s(), ref, ops)
+
+    @staticmethod
+    def _ref(item: dict[str, Any]) -> ObjectRef:
+        return _node_ref(item["name"]) if item["resource"] == "nodes" else _claim_ref(item["name"])
