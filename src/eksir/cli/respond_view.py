@@ -13,9 +13,10 @@ from rich.table import Table
 from rich.text import Text
 
 from eksir.actions.containment.netpol import NOT_EFFECTIVE_PREFIX
+from eksir.engine.guards import OVERRIDE_OPTION
 from eksir.engine.preview import StepPreview
 from eksir.engine.state import RunState, StepStatus
-from eksir.playbooks.plan import NoteLevel, Plan
+from eksir.playbooks.plan import NoteLevel, Plan, PlanStep
 from eksir.safetext import cells, line, styled
 
 _STATUS_STYLE = {
@@ -51,14 +52,37 @@ def render_plan(console: Console, case_id: str, plan: Plan, previews: list[StepP
         table.add_row(
             *cells(
                 step.id,
-                styled("ask", "bold red") if step.requires_approval else "auto",
+                _approval_cell(step),
                 ", ".join(step.depends_on) or "-",
-                step.rationale,
+                _why_cell(step),
                 _preview_cell(preview),
             )
         )
     console.print(table)
     render_notes(console, plan)
+
+
+def _approval_cell(step: PlanStep) -> Text:
+    if step.outage_blocks:
+        return styled(f"blocked (outage): needs {OVERRIDE_OPTION}", "bold red")
+    return styled("ask", "bold red") if step.requires_approval else styled("auto")
+
+
+def _why_cell(step: PlanStep) -> Text:
+    """The rationale, the outage items that block the step, and the choice offered if its evidence fails."""
+    parts = [styled(step.rationale)]
+    for item in step.outage_blocks:
+        parts.append(styled(f"blocked by the outage check: {item}", "bold red"))
+    if step.fallback is not None:
+        fallback = step.fallback
+        parts.append(
+            styled(
+                f"if {', '.join(fallback.without)} fails: asks {fallback.approval_id} "
+                f"({fallback.title}): {fallback.trade_off}",
+                "yellow",
+            )
+        )
+    return Text("\n").join(parts)
 
 
 def _preview_cell(preview: StepPreview | None) -> Text:
