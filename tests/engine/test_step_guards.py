@@ -15,7 +15,7 @@ import pytest
 from kubernetes.client import ApiClient, CoreV1Api
 from rich.console import Console
 
-from eksir.engine import DenyAllGate, InteractiveGate, Runner, StepListGate, StepStatus
+from eksir.engine import InteractiveGate, Runner, StepListGate, StepStatus
 from eksir.engine.guards import FALLBACK_DECLINED, OUTAGE_BLOCKED, OutageOverride, outage_blocked
 from eksir.playbooks.fallbacks import offer_isolation_without_evidence
 from eksir.playbooks.plan import Fallback, PlanStep
@@ -156,18 +156,23 @@ def test_the_interactive_prompt_names_the_fallback_and_states_the_trade_off(
     assert state.steps["isolate"].status is StepStatus.BLOCKED
 
 
-def test_a_step_waiting_for_other_dependencies_is_not_asked_before_they_are_met(
+def test_a_failed_dependency_the_fallback_does_not_name_blocks_the_step_without_asking(
     case: CaseHandle, k8s_admin: ApiClient, configmap: tuple[str, str]
 ) -> None:
     capture, snapshot, isolate = _capture_plan(configmap)
     failing_snapshot = snapshot.model_copy(update={"params": {**snapshot.params, "temporary_failures": 99}})
     state = Runner(
-        case, make_plan(capture, failing_snapshot, isolate), ctx_factory_for(k8s_admin), DenyAllGate()
+        case,
+        make_plan(capture, failing_snapshot, isolate),
+        ctx_factory_for(k8s_admin),
+        StepListGate(frozenset({"isolate:without-evidence"}), "alice@laptop"),
+        retry=FAST_RETRY,
     ).run()
     record = state.steps["isolate"]  # a dependency the fallback does not name failed: plainly blocked
     assert record.status is StepStatus.BLOCKED
     assert record.fallback_approval is None
     assert "snapshot is failed" in record.detail
+    assert not [e for e in case.log.events() if e.type == "step.fallback"]
 
 
 def test_the_playbook_offers_isolation_without_evidence_only_where_isolation_waits_for_a_capture() -> None:
