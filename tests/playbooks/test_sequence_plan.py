@@ -84,3 +84,19 @@ def test_planning_again_gives_the_same_plan() -> None:
 def test_a_sequence_without_a_workload_here_is_refused() -> None:
     with pytest.raises(BadInputError, match="names no Kubernetes workload"):
         build_sequence_plan(_sequence(), [])
+
+
+def test_each_node_isolation_offers_isolating_without_evidence_under_its_own_merged_ids() -> None:
+    finding = _sequence()
+    options = PlaybookOptions(case_id="eksir-20261120-0000000000", evidence_bucket="ir-evidence")
+    plan = build_sequence_plan(finding, _parts(finding), options)
+    ids = {step.id for step in plan.steps}
+    isolations = [s for s in plan.steps if s.action_id == "ec2.isolate_instance"]
+    assert len(isolations) == 2
+    for step in isolations:
+        assert step.fallback is not None
+        assert step.fallback.approval_id == f"{step.id}:without-evidence"
+        assert step.fallback.without
+        assert set(step.fallback.without) <= set(step.depends_on) <= ids
+        assert all("ssm.capture_volatile" in dep for dep in step.fallback.without)
+        assert f"--approve-step {step.id}:without-evidence" in step.fallback.declined_risk
