@@ -361,12 +361,15 @@ ApproverOpt = Annotated[
 ]
 
 
-def _progress(gate: ApprovalGate, plan: Plan, state: RunState | None) -> ProgressPrinter | None:
+def _progress(
+    gate: ApprovalGate, plan: Plan, state: RunState | None, override: OutageOverride | None = None
+) -> ProgressPrinter | None:
     """At a terminal: the approval summary now, and each step's result as it lands."""
     if not (isinstance(gate, InteractiveGate) or sys.stderr.isatty()):
         return None
     console = _stderr()
-    console.print(approval_summary(plan, state), markup=False, highlight=False)
+    summary = approval_summary(plan, state, outage_overridden=override is not None)
+    console.print(summary, markup=False, highlight=False)
     return ProgressPrinter(console)
 
 
@@ -456,8 +459,8 @@ def _run_response(
         trust_finding_file,
     )
     ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
-    watchers = Observers([prepared.war_room, _progress(asker, prepared.plan, None)])
     max_workers, override = run
+    watchers = Observers([prepared.war_room, _progress(asker, prepared.plan, None, override)])
     runner = Runner(
         prepared.case, prepared.plan, ctx, gate, max_workers, observer=watchers, outage_override=override
     )
@@ -573,7 +576,7 @@ def resume_cmd(
         plan = stored.plan
         case_id, aws, kube = _case_access(case, access)
         war_room = access.war_room(case, access.aws(aws.region))
-        watchers = Observers([war_room, _progress(asker, plan, stored)])
+        watchers = Observers([war_room, _progress(asker, plan, stored, override)])
         ctx = ContextFactory(case_id, aws, kube)
         runner = Runner(case, plan, ctx, gate, max_workers, observer=watchers, outage_override=override)
         state = runner.run(retry_unfinished=True)
