@@ -174,6 +174,10 @@ def test_a_failed_capture_offers_isolation_without_evidence_as_its_own_approval(
     assert "the node stays on the network" in node["detail"]
     assert _groups(lab) == before
     case_id = json.loads(declined.stdout)["case_id"]
+    status = _steps(lab.eksir("status", case_id, "--cases-dir", cases, "-o", "json"))[ISOLATE_NODE]
+    assert status["error_kind"] == "fallback-declined"
+    assert status["fallback"]["approval_id"] == WITHOUT
+    assert status["fallback"]["trade_off"].startswith("the node is cut off now")
 
     approved = lab.eksir("resume", case_id, "--trust-finding-file", "--approve-step", WITHOUT,
                          "--approver", "bob", "--cases-dir", cases, *lab.access(), "-o", "json")  # fmt: skip

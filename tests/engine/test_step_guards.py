@@ -15,6 +15,7 @@ import pytest
 from kubernetes.client import ApiClient, CoreV1Api
 from rich.console import Console
 
+from eksir.cli.respond_view import render_state
 from eksir.engine import InteractiveGate, Runner, StepListGate, StepStatus
 from eksir.engine.guards import FALLBACK_DECLINED, OUTAGE_BLOCKED, OutageOverride, outage_blocked
 from eksir.playbooks.fallbacks import offer_isolation_without_evidence
@@ -127,6 +128,9 @@ def test_approving_the_isolation_itself_does_not_approve_isolating_without_evide
     assert "isolate now without volatile evidence (isolate:without-evidence) not approved" in record.detail
     assert record.detail.endswith("the node stays on the network: an open risk")
     assert _value(core, configmap, "isolate") is None
+    shown = io.StringIO()
+    render_state(Console(file=shown, width=1000), state, "status")
+    assert "if isolate:without-evidence is approved: the node is cut off now" in shown.getvalue()
 
     again = StepListGate(frozenset({"isolate:without-evidence"}), "carol@laptop")
     resumed = Runner(case, plan, ctx_factory_for(k8s_admin), again, retry=FAST_RETRY).run(True)

@@ -6,10 +6,10 @@ it is *verified*); a failed step blocks only its dependents. The applied record 
 persisted the moment `apply` returns. A process killed mid-run is resumed from the case: a step found
 `applying` is not blindly re-applied; its action's `check` decides, and the step is marked resumed.
 In lab mode (engine/lab_mode.py) a step the lab cannot perform ends `unavailable-in-lab` instead of `failed`,
-and its dependents run without it, each saying so in its record. Two guards beyond the gate (engine/guards.py):
-a step a blocking outage item names ends `blocked` unless the run carries an outage override, and a step whose
-plan offers a fallback (node isolation after a failed capture) asks that fallback's own approval instead of
-being blocked by the dead dependency.
+and its dependents run without it, each saying so in its record. Two guards beyond the gate
+(engine/guards.py): a step a blocking outage item names ends `blocked` unless the run carries an outage
+override, and a step whose plan offers a fallback (node isolation after a failed capture) asks that
+fallback's own approval instead of being blocked by the dead dependency.
 """
 
 from __future__ import annotations
