@@ -112,7 +112,7 @@ def test_a_pdb_at_its_minimum_blocks_pod_isolation_until_the_outage_is_accepted_
         before = _netpols(lab)
 
         done = lab.eksir("respond", lab.state.finding, "--trust-finding-file", "--approve", "all", "--yes",
-                         "--cases-dir", cases, *lab.access(), "-o", "json")  # fmt: skip
+                         "--approver", "carol", "--cases-dir", cases, *lab.access(), "-o", "json")  # fmt: skip
         assert done.returncode == ExitCode.REFUSED, done.stderr
         assert f"blocked by the outage check ({ISOLATE_POD})" in done.stderr
         assert "--override-outage REASON" in done.stderr
@@ -120,6 +120,8 @@ def test_a_pdb_at_its_minimum_blocks_pod_isolation_until_the_outage_is_accepted_
         assert record["status"] == "blocked"
         assert f"PodDisruptionBudget {PDB} allows 0 disruptions" in record["detail"]
         assert _netpols(lab) == before  # nothing isolated the pod
+        cordon = _steps(done)["s06-k8s.cordon_node"]  # issue: every approver was recorded as root@vm
+        assert (cordon["status"], cordon["approval"]["approver"]) == ("verified", "carol")
         case_id = json.loads(done.stdout)["case_id"]
 
         status = lab.eksir("status", case_id, "--cases-dir", cases)
