@@ -111,8 +111,9 @@ def test_a_pdb_at_its_minimum_blocks_pod_isolation_until_the_outage_is_accepted_
         assert f"PodDisruptionBudget {PDB} allows 0 disruptions" in plan.stdout
         before = _netpols(lab)
 
-        done = lab.eksir("respond", lab.state.finding, "--trust-finding-file", "--approve", "all", "--yes",
-                         "--approver", "carol", "--cases-dir", cases, *lab.access(), "-o", "json")  # fmt: skip
+        done = lab.eksir("respond", lab.state.finding, "--trust-finding-file", "--approve", "all",
+                         "--yes", "--approver", "carol", "--cases-dir", cases, *lab.access(),
+                         "-o", "json")  # fmt: skip
         assert done.returncode == ExitCode.REFUSED, done.stderr
         assert f"blocked by the outage check ({ISOLATE_POD})" in done.stderr
         assert "--override-outage REASON" in done.stderr
