@@ -32,7 +32,7 @@ LabDirOption = Annotated[
 ScenarioOption = Annotated[
     str,
     typer.Option(
-        "--scenario", "-s", help=f"which incident to seed: {', '.join(s.value for s in ScenarioName)}"
+        "--scenario", help=f"which incident to seed: {', '.join(s.value for s in ScenarioName)}"
     ),
 ]
 
