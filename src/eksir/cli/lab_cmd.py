@@ -31,9 +31,7 @@ LabDirOption = Annotated[
 ]
 ScenarioOption = Annotated[
     str,
-    typer.Option(
-        "--scenario", help=f"which incident to seed: {', '.join(s.value for s in ScenarioName)}"
-    ),
+    typer.Option("--scenario", help=f"which incident to seed: {', '.join(s.value for s in ScenarioName)}"),
 ]
 
 
