@@ -1,9 +1,12 @@
 """`eksir doctor` against the lab (real kube-apiserver, moto as a server), as a user runs it.
 
-What the lab truthfully lacks shows as failures with their fix: the attacker deleted the trail, the lab's
-VPC CNI does not enforce NetworkPolicy, the evidence bucket has no Object Lock. moto has no
-SimulatePrincipalPolicy and no SSM DescribeInstanceInformation: those checks say "skip" here and are tested
-with botocore's Stubber in tests/preflight/test_aws_checks.py.
+`eksir doctor` does not know it faces the lab: what the lab truthfully lacks shows as failures with their fix
+(no CNI enforces NetworkPolicy; an evidence bucket without Object Lock). The attacker deleted the account's
+trail, but the organisation's trail the lab keeps still logs. moto has no SimulatePrincipalPolicy and no SSM
+DescribeInstanceInformation: those checks say "skip" here and are tested with botocore's Stubber in
+tests/preflight/test_aws_checks.py. `eksir lab doctor` is told it faces the lab: it passes, with what the lab
+cannot provide said as `unavailable-in-lab`, and still fails, with the fix, on a removed ClusterRole binding
+and on audit logging switched off.
 """
 
 from __future__ import annotations
@@ -66,7 +69,9 @@ def test_the_doctor_names_what_works_and_what_the_lab_lacks_with_the_fix(lab: la
     assert lab.cluster in found["eks cluster"]["detail"]
     assert verdicts["kubernetes authentication"] == "pass"
     assert verdicts["kubernetes permissions"] == "pass"  # the lab's admin
-    assert verdicts["cloudtrail"] == "fail"  # the attacker deleted the trail
+    assert verdicts["cloudtrail"] == "pass"  # the attacker deleted the account's trail, not the org's
+    assert "org-management-events" in found["cloudtrail"]["detail"]
+    assert verdicts["audit logging"] == "pass"
     assert verdicts["networkpolicy enforcement"] == "fail"
     assert "enableNetworkPolicy" in found["networkpolicy enforcement"]["fix"]
     assert verdicts["evidence bucket"] == "pass"  # the lab makes its evidence bucket with Object Lock
@@ -132,3 +137,94 @@ def test_an_unreachable_cluster_fails_authentication_and_skips_what_depends_on_i
     for name in ("kubernetes permissions", "networkpolicy enforcement", "ssm on nodes"):
         assert found[name]["verdict"] == "skip"
         assert found[name]["detail"] == "not authenticated to the cluster"
+
+
+def lab_doctor(state: lab_module.LabState, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.pop("KUBECONFIG", None)  # `eksir lab doctor` needs nothing but the lab folder
+    command = [
+        sys.executable,
+        "-m",
+        "eksir",
+        "lab",
+        "doctor",
+        "--lab-dir",
+        state.lab_dir,
+        "-o",
+        "json",
+        *extra,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def test_the_lab_doctor_passes_and_says_what_the_lab_cannot_provide_and_why(lab: lab_module.LabState) -> None:
+    done = lab_doctor(lab)
+    assert done.returncode == 0, done.stderr
+    found = checks(done)
+    unavailable = {name: c["detail"] for name, c in found.items() if c["verdict"] == "unavailable-in-lab"}
+    assert {c["verdict"] for c in found.values()} <= {"pass", "unavailable-in-lab"}
+    assert set(unavailable) <= {"networkpolicy enforcement", "iam permissions", "ssm on nodes"}
+    assert "networkpolicy enforcement" in unavailable
+    assert "no network policy agent" in unavailable["networkpolicy enforcement"]
+    assert "SimulatePrincipalPolicy" in unavailable["iam permissions"]
+    for name in ("aws identity", "eks cluster", "audit logging", "kubernetes authentication",
+                 "kubernetes permissions", "cloudtrail", "evidence bucket"):  # fmt: skip
+        assert found[name]["verdict"] == "pass", found[name]
+
+
+def _bind_emitted_cluster_role(state: lab_module.LabState) -> RbacAuthorizationV1Api:
+    env = {**os.environ, **state.endpoint.env()}
+    emitted = subprocess.run(
+        [sys.executable, "-m", "eksir", "permissions", "-o", "json"],
+        capture_output=True, text=True, env=env, check=True, timeout=60,
+    )  # fmt: skip
+    rbac = RbacAuthorizationV1Api(new_client_from_config(state.admin_kubeconfig))
+    rbac.create_cluster_role(json.loads(emitted.stdout)["cluster_role"])
+    binding = V1ClusterRoleBinding(
+        metadata=V1ObjectMeta(name="eksir-responder"),
+        role_ref=V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="eksir-responder"),
+        subjects=[{"kind": "User", "name": "eksir-responder", "apiGroup": "rbac.authorization.k8s.io"}],
+    )
+    rbac.create_cluster_role_binding(binding)
+    return rbac
+
+
+def test_a_removed_cluster_role_binding_fails_the_lab_doctor_with_the_command_that_restores_it(
+    lab: lab_module.LabState,
+) -> None:
+    rbac = _bind_emitted_cluster_role(lab)
+    try:
+        bound = lab_doctor(lab, "--kubeconfig", lab.responder_kubeconfig)
+        assert bound.returncode == 0, bound.stdout
+        rbac.delete_cluster_role_binding("eksir-responder")
+        done = lab_doctor(lab, "--kubeconfig", lab.responder_kubeconfig)
+        assert done.returncode == ExitCode.STEP_FAILED
+        assert done.stderr == "eksir: error: 1 check(s) failed: kubernetes permissions\n"
+        permissions = checks(done)["kubernetes permissions"]
+        assert permissions["verdict"] == "fail"
+        assert permissions["fix"].endswith(
+            "kubectl create clusterrolebinding eksir-responder --clusterrole eksir-responder "
+            "--user eksir-responder"
+        )
+    finally:
+        rbac.delete_cluster_role("eksir-responder")
+
+
+def test_audit_logging_switched_off_fails_the_lab_doctor_with_the_command_that_turns_it_on(
+    lab: lab_module.LabState,
+) -> None:
+    eks = lab.endpoint.client("eks")
+    logging = eks.describe_cluster(name=lab.cluster)["cluster"]["logging"]
+    off = {"clusterLogging": [{"types": ["api", "audit", "authenticator"], "enabled": False}]}
+    eks.update_cluster_config(name=lab.cluster, logging=off)
+    try:
+        done = lab_doctor(lab)
+        assert done.returncode == ExitCode.STEP_FAILED
+        assert done.stderr == "eksir: error: 1 check(s) failed: audit logging\n"
+        audit = checks(done)["audit logging"]
+        assert audit["verdict"] == "fail"
+        assert audit["fix"].startswith(f"aws eks update-cluster-config --name {lab.cluster} --logging")
+        assert '"types":["audit"],"enabled":true' in audit["fix"]
+    finally:
+        eks.update_cluster_config(name=lab.cluster, logging=logging)
+    assert lab_doctor(lab).returncode == 0

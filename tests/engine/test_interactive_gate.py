@@ -146,3 +146,14 @@ def test_the_summary_counts_the_steps_that_will_ask() -> None:
         ),
     )
     assert approval_summary(plan) == "3 steps, 2 need you: s2, s3"
+
+
+def test_the_summary_says_apart_which_steps_the_outage_check_blocks() -> None:
+    plan = Plan(playbook="t", finding_id="f", created_at=datetime.now(UTC), steps=(
+        PlanStep(id="s1", action_id="ec2.snapshot_volumes", phase=Phase.EVIDENCE),
+        PlanStep(id="s2", action_id="k8s.isolate_pod", phase=Phase.CONTAINMENT, requires_approval=True,
+                 outage_blocks=("pod default/web-1: the only ready replica",)),
+        PlanStep(id="s3", action_id="k8s.cordon_node", phase=Phase.CONTAINMENT, requires_approval=True),
+    ))  # fmt: skip
+    assert approval_summary(plan) == "3 steps, 1 need you: s3; 1 blocked by the outage check: s2"
+    assert approval_summary(plan, outage_overridden=True) == "3 steps, 2 need you: s2, s3"

@@ -105,3 +105,19 @@ def test_two_nodes_of_one_auto_scaling_group_suspend_its_processes_once_and_each
     assert held == ["ip-10-0-1-23", "ip-10-0-2-34"]
     isolations = [s for s in plan.steps if s.action_id == "ec2.isolate_instance"]
     assert all(suspend[0].id in s.depends_on for s in isolations)
+
+
+def test_each_node_isolation_offers_isolating_without_evidence_under_its_own_merged_ids() -> None:
+    finding = _sequence()
+    options = PlaybookOptions(case_id="eksir-20261120-0000000000", evidence_bucket="ir-evidence")
+    plan = build_sequence_plan(finding, _parts(finding), options)
+    ids = {step.id for step in plan.steps}
+    isolations = [s for s in plan.steps if s.action_id == "ec2.isolate_instance"]
+    assert len(isolations) == 2
+    for step in isolations:
+        assert step.fallback is not None
+        assert step.fallback.approval_id == f"{step.id}:without-evidence"
+        assert step.fallback.without
+        assert set(step.fallback.without) <= set(step.depends_on) <= ids
+        assert all("ssm.capture_volatile" in dep for dep in step.fallback.without)
+        assert f"--approve-step {step.id}:without-evidence" in step.fallback.declined_risk

@@ -44,6 +44,11 @@ def doctor_cmd(  # noqa: PLR0917 - typer maps parameters to options
     access = access.with_roles(load_role_map(assume_role, external_id, role_map), "eksir doctor")
     aws = access.accounts().route(account, region).clients("doctor") if account else access.aws()
     results = run_doctor(Target(aws, cluster, access.kube(aws, cluster), evidence_bucket))
+    report(cluster, results, output)
+
+
+def report(cluster: str, results: list[CheckResult], output: OutputFormat) -> None:
+    """Print the checks; a failed one exits 9 naming every failure (a lab-unavailable one does not)."""
     if output.structured:
         print_document(output, {"cluster": cluster, "checks": [r.as_dict() for r in results]})
     else:

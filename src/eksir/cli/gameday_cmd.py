@@ -32,7 +32,7 @@ from eksir.safetext import plain_console
 def gameday(
     scenario: Annotated[
         str,
-        typer.Option("--scenario", "-s", help=f"lab scenario: {', '.join(s.value for s in ScenarioName)}"),
+        typer.Option("--scenario", help=f"lab scenario: {', '.join(s.value for s in ScenarioName)}"),
     ] = ScenarioName.IAM_USER.value,
     lab_dir: Annotated[Path, typer.Option("--lab-dir", help="folder for the lab's state")] = DEFAULT_LAB_DIR,
     cases_dir: CasesDirOption = DEFAULT_CASES_DIR,

@@ -1,4 +1,4 @@
-"""`eksir lab build|up|status|env|down`: a local lab on real servers (kube-apiserver + etcd + moto).
+"""`eksir lab build|up|status|env|down|doctor`: a local lab on real servers (kube-apiserver + etcd + moto).
 
 The lab lives in a folder (default `./.eksir-lab`, git-ignored) so `up` can return while the servers run and
 `down` can stop them later from another shell. Progress goes to stderr so `eksir lab env` output can be
@@ -31,9 +31,7 @@ LabDirOption = Annotated[
 ]
 ScenarioOption = Annotated[
     str,
-    typer.Option(
-        "--scenario", "-s", help=f"which incident to seed: {', '.join(s.value for s in ScenarioName)}"
-    ),
+    typer.Option("--scenario", help=f"which incident to seed: {', '.join(s.value for s in ScenarioName)}"),
 ]
 
 
@@ -170,5 +168,7 @@ def down_cmd(lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `eksir lab ...` to the app."""
+    """Add `eksir lab ...` to the app (`lab doctor` lives in its own module, which adds itself to lab_app)."""
+    from eksir.cli import lab_doctor_cmd  # noqa: F401, PLC0415 - importing it registers `lab doctor`
+
     app.add_typer(lab_app, name="lab")

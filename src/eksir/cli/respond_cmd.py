@@ -58,6 +58,7 @@ from eksir.engine import (
     rollback_targets,
 )
 from eksir.engine.context import ContextFactory, KubeProvider
+from eksir.engine.guards import OVERRIDE_OPTION, OutageOverride, outage_blocked
 from eksir.engine.observers import Observers
 from eksir.engine.preview import preview_plan
 from eksir.engine.tracks import Track, TrackName, track_named
@@ -357,17 +358,29 @@ ApproveStepOpt = Annotated[
         "--approve-step", help="approve this step by id (repeatable); others needing approval decline"
     ),
 ]
+OverrideOutageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--override-outage",
+        metavar="REASON",
+        help="run the steps the outage check blocks (it predicts taking a service down); "
+        "the reason and approver are recorded in the case",
+    ),
+]
 ApproverOpt = Annotated[
     str | None, typer.Option("--approver", help="name recorded as the approver (default: user@host)")
 ]
 
 
-def _progress(gate: ApprovalGate, plan: Plan, state: RunState | None) -> ProgressPrinter | None:
+def _progress(
+    gate: ApprovalGate, plan: Plan, state: RunState | None, override: OutageOverride | None = None
+) -> ProgressPrinter | None:
     """At a terminal: the approval summary now, and each step's result as it lands."""
     if not (isinstance(gate, InteractiveGate) or sys.stderr.isatty()):
         return None
     console = _stderr()
-    console.print(approval_summary(plan, state), markup=False, highlight=False)
+    summary = approval_summary(plan, state, outage_overridden=override is not None)
+    console.print(summary, markup=False, highlight=False)
     return ProgressPrinter(console)
 
 
@@ -404,16 +417,15 @@ def respond_cmd(
     max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
     reopen: ReopenOption = False,
     reason: ReasonOption = None,
+    override_outage: OverrideOutageOpt = None,
 ) -> None:
-    """Resolve, plan and run the response; destructive steps need approval and GuardDuty's confirmation.
-
-    Approval: a prompt, or --approve. Confirmation: GuardDuty knows the finding as the file says, or
-    --trust-finding-file (recorded)."""
+    """Resolve, plan and run the response; destructive steps need approval and GuardDuty's confirmation."""
     operator = approver or CaseStore(cases_dir).actor
     access = Access(
         region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn, break_glass_kubeconfig
     ).with_roles(load_role_map(assume_role, external_id, role_map), operator)
     asker = choose_gate(approve, yes, sys.stdin.isatty(), operator, approve_step)
+    run = (max_workers, outage_override(override_outage, operator))
     options = _options(evidence_bucket, orphan_pod, pause_container, strict_isolation, isolate_subnet, ckpt)
     with ExitStack() as stack:
         stack.enter_context(reopening(reopen, reason))
@@ -426,22 +438,26 @@ def respond_cmd(
             writer=_Writer("eksir respond", wait, stack),
             max_input_bytes=max_input_bytes,
         )
-        state, check = _run_response(prepared, asker, access, max_workers, trust_finding_file)
+        state, check = _run_response(prepared, asker, access, run, trust_finding_file)
         home = prepared.home or prepared.aws
         anchor_phase(prepared.case, "respond", publishers(prepared.war_room, home, evidence_bucket))
-    _say_after_break_glass(prepared.plan)
-    _finish(state, output, "response", blocked=refusal(check))
+    _finish_response(prepared.plan, state, output, refusal(check))
 
 
-def _say_after_break_glass(plan: Plan) -> None:
+def _finish_response(plan: Plan, state: RunState, output: OutputFormat, refused: str | None) -> None:
     if plan.playbook == "break-glass":
         _stderr().print(
             "eksir: break-glass step run: once verified, run `eksir respond` again to resolve and respond"
         )
+    _finish(state, output, "response", blocked=refused)
 
 
 def _run_response(
-    prepared: _Prepared, asker: ApprovalGate, access: Access, max_workers: int, trust_finding_file: bool
+    prepared: _Prepared,
+    asker: ApprovalGate,
+    access: Access,
+    run: tuple[int, OutageOverride | None],
+    trust_finding_file: bool,
 ) -> tuple[RunState, FindingCheck | None]:
     """Confirm the finding with GuardDuty (it decides what the gate may approve), then run the plan."""
     gate, check = gate_for_finding(
@@ -452,9 +468,21 @@ def _run_response(
         trust_finding_file,
     )
     ctx = ContextFactory(prepared.case_id, prepared.aws, prepared.kube, dry_run=False)
-    watchers = Observers([prepared.war_room, _progress(asker, prepared.plan, None)])
-    runner = Runner(prepared.case, prepared.plan, ctx, gate, max_workers, observer=watchers)
+    max_workers, override = run
+    watchers = Observers([prepared.war_room, _progress(asker, prepared.plan, None, override)])
+    runner = Runner(
+        prepared.case, prepared.plan, ctx, gate, max_workers, observer=watchers, outage_override=override
+    )
     return runner.run(), check
+
+
+def outage_override(reason: str | None, approver: str) -> OutageOverride | None:
+    """`--override-outage REASON`: an empty reason is a usage error (exit 2), never an override."""
+    if reason is None:
+        return None
+    if not reason.strip():
+        raise UsageError("--override-outage needs a reason (it is recorded in the case)")
+    return OutageOverride(reason=reason.strip(), approver=approver)
 
 
 _RUN_FAILURES = frozenset({StepStatus.FAILED, StepStatus.ROLLBACK_FAILED})
@@ -479,6 +507,12 @@ def _finish(
     if failed:
         raise StepFailedError(
             f"{len(failed)} step(s) failed ({', '.join(failed)}); see `eksir status {state.case_id}`"
+        )
+    held = outage_blocked(state)
+    if held:
+        raise RefusedError(
+            f"{len(held)} step(s) blocked by the outage check ({', '.join(held)}): accept the outage with "
+            f"`eksir resume {state.case_id} {OVERRIDE_OPTION}` (recorded)"
         )
 
 
@@ -532,6 +566,7 @@ def resume_cmd(
     trust_finding_file: TrustFindingOpt = False,
     reopen: ReopenOption = False,
     reason: ReasonOption = None,
+    override_outage: OverrideOutageOpt = None,
 ) -> None:
     """Continue the case's run: interrupted steps are checked before anything is re-applied.
 
@@ -543,14 +578,16 @@ def resume_cmd(
         region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn
     ).with_roles(load_role_map(assume_role, external_id, role_map), approver or store.actor)
     asker = choose_gate(approve, yes, sys.stdin.isatty(), approver or store.actor, approve_step)
+    override = outage_override(override_outage, approver or store.actor)
     with reopening(reopen, reason), case.writer("eksir resume", wait=wait):
         gate, blocked = recorded_gate(case, asker, trust_finding_file)
         stored = StateStore(case).load()
         plan = stored.plan
         case_id, aws, kube = _case_access(case, access)
         war_room = access.war_room(case, access.aws(aws.region))
-        watchers = Observers([war_room, _progress(asker, plan, stored)])
-        runner = Runner(case, plan, ContextFactory(case_id, aws, kube), gate, max_workers, observer=watchers)
+        watchers = Observers([war_room, _progress(asker, plan, stored, override)])
+        ctx = ContextFactory(case_id, aws, kube)
+        runner = Runner(case, plan, ctx, gate, max_workers, observer=watchers, outage_override=override)
         state = runner.run(retry_unfinished=True)
         anchor_phase(case, "resume", publishers(war_room, access.aws(aws.region), None))
     _finish(state, output, "resumed", blocked=blocked)

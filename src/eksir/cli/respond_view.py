@@ -13,9 +13,10 @@ from rich.table import Table
 from rich.text import Text
 
 from eksir.actions.containment.netpol import NOT_EFFECTIVE_PREFIX
+from eksir.engine.guards import FALLBACK_DECLINED, OVERRIDE_OPTION
 from eksir.engine.preview import StepPreview
-from eksir.engine.state import RunState, StepStatus
-from eksir.playbooks.plan import NoteLevel, Plan
+from eksir.engine.state import RunState, StepRecord, StepStatus
+from eksir.playbooks.plan import NoteLevel, Plan, PlanStep
 from eksir.safetext import cells, line, styled
 
 _STATUS_STYLE = {
@@ -51,14 +52,37 @@ def render_plan(console: Console, case_id: str, plan: Plan, previews: list[StepP
         table.add_row(
             *cells(
                 step.id,
-                styled("ask", "bold red") if step.requires_approval else "auto",
+                _approval_cell(step),
                 ", ".join(step.depends_on) or "-",
-                step.rationale,
+                _why_cell(step),
                 _preview_cell(preview),
             )
         )
     console.print(table)
     render_notes(console, plan)
+
+
+def _approval_cell(step: PlanStep) -> Text:
+    if step.outage_blocks:
+        return styled(f"blocked (outage): needs {OVERRIDE_OPTION}", "bold red")
+    return styled("ask", "bold red") if step.requires_approval else styled("auto")
+
+
+def _why_cell(step: PlanStep) -> Text:
+    """The rationale, the outage items that block the step, and the choice offered if its evidence fails."""
+    parts = [styled(step.rationale)]
+    for item in step.outage_blocks:
+        parts.append(styled(f"blocked by the outage check: {item}", "bold red"))
+    if step.fallback is not None:
+        fallback = step.fallback
+        parts.append(
+            styled(
+                f"if {', '.join(fallback.without)} fails: asks {fallback.approval_id} "
+                f"({fallback.title}): {fallback.trade_off}",
+                "yellow",
+            )
+        )
+    return Text("\n").join(parts)
 
 
 def _preview_cell(preview: StepPreview | None) -> Text:
@@ -92,8 +116,24 @@ def state_document(state: RunState) -> dict[str, Any]:
         "case_id": state.case_id,
         "plan_digest": state.plan_digest,
         "counts": state.counts(),
-        "steps": [state.steps[s.id].model_dump(mode="json") for s in state.plan.order()],
+        "steps": [_step_document(state, s) for s in state.plan.order()],
     }
+
+
+def _step_document(state: RunState, step: PlanStep) -> dict[str, Any]:
+    """The step's record, and the choice its plan offers should its evidence fail (with the trade-off)."""
+    document = state.steps[step.id].model_dump(mode="json")
+    if step.fallback is not None:
+        document["fallback"] = step.fallback.model_dump(mode="json")
+    return document
+
+
+def _detail(record: StepRecord, step: PlanStep) -> str:
+    """The record's detail; a declined fallback adds what approving it would trade (status shows it)."""
+    detail = record.full_detail()
+    if step.fallback is not None and record.error_kind == FALLBACK_DECLINED:
+        detail += f"\nif {step.fallback.approval_id} is approved: {step.fallback.trade_off}"
+    return detail
 
 
 def render_state(console: Console, state: RunState, title: str) -> None:
@@ -104,7 +144,7 @@ def render_state(console: Console, state: RunState, title: str) -> None:
         record = state.steps[step.id]
         style = _STATUS_STYLE.get(record.status, "")
         approver = record.approval.approver if record.approval and record.approval.approved else ""
-        table.add_row(*cells(step.id, styled(record.status.value, style), record.full_detail(), approver))
+        table.add_row(*cells(step.id, styled(record.status.value, style), _detail(record, step), approver))
     console.print(table)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(state.counts().items()))
     console.print(styled(counts, "bold"))

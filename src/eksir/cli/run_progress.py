@@ -32,12 +32,15 @@ def needs_person(step: PlanStep) -> bool:
     return step.requires_approval or destructive
 
 
-def approval_summary(plan: Plan, state: RunState | None = None) -> str:
-    """`11 steps, 4 need you: s03-..., ...` (steps already final in `state` are not counted)."""
+def approval_summary(plan: Plan, state: RunState | None = None, outage_overridden: bool = False) -> str:
+    """`11 steps, 4 need you: s03-..., ...` (steps already final in `state` are not counted); steps the
+    outage check blocks are said apart, since no answer at a prompt runs them without the override."""
     open_steps = [s for s in plan.steps if state is None or state.steps[s.id].status is StepStatus.PENDING]
-    asking = [s.id for s in open_steps if needs_person(s)]
+    held = [] if outage_overridden else [s.id for s in open_steps if s.outage_blocks]
+    asking = [s.id for s in open_steps if needs_person(s) and s.id not in held]
     listed = f": {', '.join(asking)}" if asking else ""
-    return f"{len(open_steps)} steps, {len(asking)} need you{listed}"
+    blocked = f"; {len(held)} blocked by the outage check: {', '.join(held)}" if held else ""
+    return f"{len(open_steps)} steps, {len(asking)} need you{listed}{blocked}"
 
 
 class ProgressPrinter:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from rich.text import Text
 
 from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_document
+from eksir.engine.guards import FALLBACK_DECLINED, OUTAGE_BLOCKED, OVERRIDE_OPTION
 from eksir.engine.tracks import TRACKS
 from eksir.models.case import CaseEvent
 from eksir.report.briefing import bounded
@@ -153,12 +154,35 @@ def _changes(events: list[CaseEvent]) -> list[str]:
     return lines[-RECENT:]
 
 
-def _pending(views: list[StepView], plans: dict[str, dict[str, Any]]) -> list[str]:
-    """Steps that need a person: planned with approval and not decided yet, or declined and not run."""
+def _holds(events: list[CaseEvent], plans: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Step id -> the option that releases it, for a step blocked now by the outage check or by a declined
+    fallback (engine/guards.py): `--override-outage REASON`, or `--approve-step <step>:without-evidence`."""
+    planned, holds = _plan_steps(plans), dict[str, str]()
+    for event in events:
+        record = event.data.get("record") if event.type.startswith("step.") else None
+        if not isinstance(record, dict) or not record.get("step_id"):
+            continue
+        step_id, kind = str(record["step_id"]), record.get("error_kind")
+        holds.pop(step_id, None)
+        fallback = planned.get(step_id, ("", {}))[1].get("fallback") or {}
+        if record.get("status") == "blocked" and kind == OUTAGE_BLOCKED:
+            holds[step_id] = OVERRIDE_OPTION
+        elif record.get("status") == "blocked" and kind == FALLBACK_DECLINED and fallback.get("approval_id"):
+            holds[step_id] = f"--approve-step {fallback['approval_id']}"
+    return holds
+
+
+def _pending(
+    views: list[StepView], plans: dict[str, dict[str, Any]], holds: dict[str, str] | None = None
+) -> list[str]:
+    """Steps that need a person: planned with approval and not decided yet, declined and not run, or held
+    by the outage check or a declined fallback (with the option that releases them)."""
     planned = _plan_steps(plans)
     waiting = []
     for v in views:
-        if v.declined:
+        if v.step_id in (holds or {}):
+            waiting.append(f"{v.step_id} ({v.action_id}, {v.track}): needs {(holds or {})[v.step_id]}")
+        elif v.declined:
             waiting.append(f"{v.step_id} ({v.action_id}, {v.track}): declined by {v.declined_by}")
         elif v.status in _UNDECIDED and planned.get(v.step_id, ("", {}))[1].get("requires_approval"):
             waiting.append(f"{v.step_id} ({v.action_id}, {v.track})")
@@ -184,7 +208,9 @@ _TRACK_COMMANDS = {
 """The command that carries an unfinished track on."""
 
 
-def _next_command(snap: Snapshot, plans: dict[str, Any], evidence: list[str], docs: set[str]) -> str:
+def _next_command(
+    snap: Snapshot, plans: dict[str, Any], evidence: list[str], docs: set[str], holds: dict[str, str]
+) -> str:
     """The next command in playbook order, from what the record holds (the README's incident sequence)."""
     case = snap.case_id
     if snap.status == "closed":
@@ -193,6 +219,8 @@ def _next_command(snap: Snapshot, plans: dict[str, Any], evidence: list[str], do
     if open_steps:
         first = open_steps[0]
         command = _TRACK_COMMANDS.get(first.track, "eksir status {case}").format(case=case)
+        if first.step_id in holds:
+            return f"{command} {holds[first.step_id]}"
         waiting = first.step_id if f"{first.step_id} (" in " ".join(snap.pending) else None
         return f"{command} --approve-step {waiting}" if waiting and first.track == "response" else command
     for missing, command in (
@@ -224,13 +252,13 @@ def snapshot(handle: CaseHandle) -> Snapshot:
         events[-1].seq if events else 0,
         steps=views,
         changes=_changes(events),
-        pending=_pending(views, plans),
+        pending=_pending(views, plans, holds := _holds(events, plans)),
     )
     snap.risks = [
         f"{v.step_id} ({v.action_id}) {v.status}" for v in views if status_tone(v.status) == "bad"
     ] + [f"{v.step_id}: not performed in the lab" for v in views if v.status == "unavailable-in-lab"]
     docs = {str(e.data.get("path")) for e in events if e.type == "document.written"}
-    snap.next_command = _next_command(snap, plans, [item.name for item in case.evidence], docs)
+    snap.next_command = _next_command(snap, plans, [item.name for item in case.evidence], docs, holds)
     return snap
 
 

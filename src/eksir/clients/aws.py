@@ -14,6 +14,7 @@ recognised by their botocore class names, so translating needs no import either.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -237,24 +238,42 @@ def error_class(code: str, status: int) -> tuple[type[EksirError], str]:
     return EksirError, "failed"
 
 
+_PAGE = re.compile(r"<\s*(!doctype|html|head|body|title)\b", re.IGNORECASE)
+_MESSAGE_LIMIT = 300
+
+
+def readable(text: str) -> str:
+    """An SDK or service message fit for a one-line error: a web page an endpoint sent instead of an AWS
+    answer (a proxy's, or moto's 404 page) is named, never printed; anything else is its first line, cut."""
+    found = _PAGE.search(text)
+    if found:
+        before = text[: found.start()].strip().splitlines()
+        lead = before[0].rstrip(" :b'\"") if before else ""
+        return f"{lead}: " * bool(lead) + "the endpoint answered with a web page, not an AWS response"
+    lines = text.strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if len(first) <= _MESSAGE_LIMIT else first[:_MESSAGE_LIMIT] + "..."
+
+
 def translate_client_error(exc: BaseException, doing: str) -> EksirError:
     """Map an SDK exception to the eksir error a responder can act on; `doing` names the call."""
     names = _sdk_names(exc)
     if "ClientError" in names:
         response: dict[str, Any] = getattr(exc, "response", {}) or {}
         code = str(response.get("Error", {}).get("Code", ""))
-        message = str(response.get("Error", {}).get("Message", "")) or code
+        message = readable(str(response.get("Error", {}).get("Message", ""))) or code
         status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         kind, what = error_class(code, status)
-        return kind(f"{doing}: {what} ({code or status}: {message})", code=code)
+        said = f"{code or status}: {message}" if message else f"{code or status}"
+        return kind(f"{doing}: {what} ({said})", code=code)
     if "NoRegionError" in names:
         return BadInputError(f"{doing}: no AWS region: pass --region or set AWS_REGION")
     if names & SDK_DENIED:
-        return PermissionDeniedError(f"{doing}: no usable AWS credentials ({exc})")
+        return PermissionDeniedError(f"{doing}: no usable AWS credentials ({readable(str(exc))})")
     if names & SDK_INVALID:
-        return BadInputError(f"{doing}: {exc}")
+        return BadInputError(f"{doing}: {readable(str(exc))}")
     if names:
-        return UnreachableError(f"{doing}: cannot reach AWS ({exc})")
+        return UnreachableError(f"{doing}: cannot reach AWS ({readable(str(exc))})")
     return EksirError(f"{doing}: {exc}")
 
 

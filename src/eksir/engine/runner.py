@@ -6,7 +6,10 @@ it is *verified*); a failed step blocks only its dependents. The applied record 
 persisted the moment `apply` returns. A process killed mid-run is resumed from the case: a step found
 `applying` is not blindly re-applied; its action's `check` decides, and the step is marked resumed.
 In lab mode (engine/lab_mode.py) a step the lab cannot perform ends `unavailable-in-lab` instead of `failed`,
-and its dependents run without it, each saying so in its record.
+and its dependents run without it, each saying so in its record. Two guards beyond the gate
+(engine/guards.py): a step a blocking outage item names ends `blocked` unless the run carries an outage
+override, and a step whose plan offers a fallback (node isolation after a failed capture) asks that
+fallback's own approval instead of being blocked by the dead dependency.
 """
 
 from __future__ import annotations
@@ -27,10 +30,21 @@ from eksir.actions.evidence.case_evidence import CASE_EXTRA
 from eksir.actions.registry import get_action
 from eksir.engine.accumulate import merge_plans
 from eksir.engine.approval import ApprovalGate, ApprovalRequest
+from eksir.engine.guards import (
+    FALLBACK_DECLINED,
+    OUTAGE_BLOCKED,
+    OutageOverride,
+    declined_detail,
+    fallback_request_step,
+    outage_block_detail,
+    waivable_now,
+    waived_deps,
+)
 from eksir.engine.lab_mode import LabMode, ran_without_detail, unavailable_detail
 from eksir.engine.retry import RetryPolicy
 from eksir.engine.state import (
     TERMINAL,
+    Approval,
     RunState,
     StateStore,
     StepRecord,
@@ -92,8 +106,10 @@ class Runner:
         observer: RunObserver | None = None,
         lab_mode: LabMode | None = None,
         track: Track = RESPONSE,
+        outage_override: OutageOverride | None = None,
     ) -> None:
         self.case = case
+        self.outage_override = outage_override
         self.plan = plan
         self.ctx_factory = with_case(ctx_factory, case)
         self.gate = gate
@@ -180,7 +196,10 @@ class Runner:
             for step in self.plan.order()
             if step.id not in running
             and steps[step.id].status not in TERMINAL
-            and all(dependency_met(steps[d].status, self.lab_mode is not None) for d in step.depends_on)
+            and (
+                all(dependency_met(steps[d].status, self.lab_mode is not None) for d in step.depends_on)
+                or waived_deps(step, self.state, self.lab_mode is not None)
+            )
         ]
 
     def _block_unreachable(self, running: set[str]) -> None:
@@ -190,7 +209,7 @@ class Runner:
                 continue
             lab = self.lab_mode is not None
             dead = [d for d in step.depends_on if dependency_dead(self.state.steps[d].status, lab)]
-            if dead:
+            if dead and not waivable_now(step, self.state, lab):
                 detail = ", ".join(f"{d} is {self.state.steps[d].status.value}" for d in dead)
                 self._transition(record, status=StepStatus.BLOCKED, detail=f"blocked: {detail}")
                 if self.observer:
@@ -201,7 +220,10 @@ class Runner:
             if record.status in (StepStatus.SKIPPED, StepStatus.BLOCKED) or (
                 record.status is StepStatus.FAILED and not record.applied
             ):
-                self._transition(record, status=StepStatus.PENDING, detail="reset for resume", error=None)
+                reset = {"fallback_approval": None, "outage_override": None, "error_kind": None}
+                self._transition(
+                    record, status=StepStatus.PENDING, detail="reset for resume", error=None, **reset
+                )
             elif (
                 record.status in (StepStatus.FAILED, StepStatus.UNAVAILABLE_IN_LAB, StepStatus.NOT_EFFECTIVE)
                 and record.applied
@@ -249,6 +271,8 @@ class Runner:
         status = self.state.steps[step.id].status
         if status is StepStatus.PENDING:
             self._note_ran_without(step)
+        if status not in (StepStatus.APPLYING, StepStatus.APPLIED):
+            self._guard_outage(step)
         if status is StepStatus.APPLYING:
             if not self._resume_applying(step, action, params, ctx):
                 return
@@ -274,6 +298,47 @@ class Runner:
             self.state, "step.ran-without", {"step_id": step.id, "detail": ran_without_detail(waived)}
         )
         self.state.steps[step.id] = self.state.steps[step.id].model_copy(update={"ran_without": waived})
+
+    def _guard_outage(self, step: PlanStep) -> None:
+        """A step the outage check blocks runs only under an override that covers it (recorded, with the
+        approver and reason); otherwise it ends `blocked` naming the items and the option."""
+        if not step.outage_blocks:
+            return
+        override = self.outage_override
+        if override is None or not override.covers(step.id):
+            record = self.state.steps[step.id]
+            detail = outage_block_detail(step)
+            self._transition(record, status=StepStatus.BLOCKED, detail=detail, error_kind=OUTAGE_BLOCKED)
+            log.warning("case %s step %s: %s", self.state.case_id, step.id, detail)
+            raise _StepFailed
+        approval = override.approval()
+        data = {"step_id": step.id, "approver": approval.approver, "reason": approval.reason}
+        self.store.event(self.state, "step.outage-overridden", {**data, "items": list(step.outage_blocks)})
+        self.state.steps[step.id] = self.state.steps[step.id].model_copy(update={"outage_override": approval})
+
+    def _decide(self, request: ApprovalRequest) -> Approval:
+        """The gate's answer; for a step whose fallback applies (only the dependencies it may run without
+        are dead), the answer to the fallback's own approval id, recorded apart; declined, the step ends
+        `blocked` saying what stays open."""
+        step = request.step
+        waived = waived_deps(step, self.state, self.lab_mode is not None)
+        if not waived or step.fallback is None:
+            return self.gate.decide(request)
+        asked = ApprovalRequest(
+            fallback_request_step(step, waived, self.state), request.spec, request.check, request.change
+        )
+        approval = self.gate.decide(asked)
+        data = {"step_id": step.id, "approval_id": step.fallback.approval_id, "without": waived}
+        self.store.event(self.state, "step.fallback", {**data, "approval": approval.model_dump(mode="json")})
+        record = self.state.steps[step.id].model_copy(update={"fallback_approval": approval})
+        if not approval.approved:
+            detail = declined_detail(step, waived, self.state, approval.reason)
+            self._transition(record, status=StepStatus.BLOCKED, detail=detail, error_kind=FALLBACK_DECLINED)
+            log.warning("case %s step %s: %s", self.state.case_id, step.id, detail)
+            raise _StepFailed
+        self.state.steps[step.id] = record
+        how = f"{step.fallback.approval_id} ({approval.how})"
+        return approval.model_copy(update={"how": how})
 
     def _load(self, step: PlanStep) -> tuple[Action[Any], ActionParams]:
         try:
@@ -319,7 +384,7 @@ class Runner:
         declined_note: str = "",
     ) -> bool:
         change = self._call(step, "plan", lambda: action.plan(ctx, params))
-        approval = self.gate.decide(ApprovalRequest(step=step, spec=action.spec, check=check, change=change))
+        approval = self._decide(ApprovalRequest(step=step, spec=action.spec, check=check, change=change))
         record = self.state.steps[step.id]
         status = StepStatus.APPROVED if approval.approved else StepStatus.SKIPPED
         detail = (

@@ -112,6 +112,10 @@ class StepRecord(BaseModel):
     """Why the lab cannot perform this step (status `unavailable-in-lab`)."""
     ran_without: dict[str, str] = Field(default_factory=dict)
     """Lab mode: dependencies unavailable in the lab (step id -> reason) that this step ran without."""
+    outage_override: Approval | None = None
+    """Who accepted the outage the check predicted for this step, and why (`--override-outage`)."""
+    fallback_approval: Approval | None = None
+    """The answer to the step's fallback choice (e.g. isolate without volatile evidence), when asked."""
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @property

@@ -361,9 +361,24 @@ def seed_stores(endpoint: AwsEndpoint, inv: AwsInventory) -> None:
         Name="management-events", S3BucketName=inv.cloudtrail_bucket, IsMultiRegionTrail=True
     )
     inv.trail_arn = trail["TrailARN"]
+    _organisation_trail(endpoint, inv)
     inv.log_group = f"/aws/eks/{inv.cluster_name}/cluster"
     endpoint.client("logs").create_log_group(logGroupName=inv.log_group)
     inv.topic_arn = endpoint.client("sns").create_topic(Name="eksir-war-room")["TopicArn"]
+
+
+ORG_TRAIL = "org-management-events"
+
+
+def _organisation_trail(endpoint: AwsEndpoint, inv: AwsInventory) -> None:
+    """The organisation's trail, logging: a member account cannot delete or stop it, so the attacker's
+    DeleteTrail removes only the account's own trail (`management-events`) and the hunt's source stays on.
+
+    Lab imitation: moto has one account here, so the trail is created in it and the attacker simply does not
+    touch it, as a member account could not. It delivers to the bucket the lab writes the trail files to."""
+    trails = endpoint.client("cloudtrail")
+    trails.create_trail(Name=ORG_TRAIL, S3BucketName=inv.cloudtrail_bucket, IsMultiRegionTrail=True)
+    trails.start_logging(Name=ORG_TRAIL)
 
 
 def seed_all(endpoint: AwsEndpoint) -> AwsInventory:

@@ -33,3 +33,23 @@ def unavailable_in_lab(node_runtime_reason: str) -> Mapping[str, str]:
         return MappingProxyType({})
     reason = simulated_node_reason(node_runtime_reason)
     return MappingProxyType(dict.fromkeys(NODE_STEPS, reason))
+
+
+DOCTOR_UNAVAILABLE: Mapping[str, str] = MappingProxyType(
+    {
+        "networkpolicy enforcement": (
+            "the lab runs no CNI and no network policy agent (no kubelets): NetworkPolicies are stored by "
+            "the real kube-apiserver but nothing enforces them"
+        ),
+        "iam permissions": (
+            "moto has no IAM SimulatePrincipalPolicy (the check is tested with botocore's Stubber against "
+            "the real service model)"
+        ),
+        "ssm on nodes": (
+            "moto keeps no SSM managed-instance registry for the lab's nodes (DescribeInstanceInformation; "
+            "the check is tested with botocore's Stubber)"
+        ),
+    }
+)
+"""`eksir lab doctor`: check name -> why the lab cannot provide what it looks for (a check that passes
+anyway simply passes)."""

@@ -15,7 +15,14 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from eksir.actions.base import Phase
 from eksir.models.resolution import OutageItem
@@ -41,6 +48,28 @@ class PlanNote(_Frozen):
     level: NoteLevel = NoteLevel.INFO
 
 
+class Fallback(_Frozen):
+    """A choice offered, as its own approval, when dependencies of the step end without being met.
+
+    Why: node isolation waits for the volatile capture, and a failed capture must not leave the node on the
+    network silently; the responder is asked "isolate now without volatile evidence?" with the trade-off,
+    and that answer (approvable by `approval_id`) is recorded apart from the step's own approval.
+    """
+
+    approval_id: str
+    without: tuple[str, ...]
+    """The dependency step ids the step may run without (the capture and what only follows it)."""
+    title: str
+    trade_off: str
+    declined_risk: str
+    """What stays open when the choice is declined (recorded as the step's blocked detail)."""
+
+
+_OPTIONAL_STEP_FIELDS = {"outage_blocks": (), "fallback": None}
+"""Fields added after plans were first recorded: left out of the document while at their default, so the
+digest of a plan recorded by an earlier version (and the resume that compares it) does not change."""
+
+
 class PlanStep(_Frozen):
     """One action to run with its parameters; `depends_on` steps must be *verified* before it starts."""
 
@@ -52,6 +81,18 @@ class PlanStep(_Frozen):
     phase: Phase
     rationale: str = ""
     approval_reasons: tuple[str, ...] = ()
+    outage_blocks: tuple[str, ...] = ()
+    """Blocking outage items (resolve/outage.py) naming this step: the engine blocks it until a run is
+    given an explicit outage override with a reason (`--override-outage`)."""
+    fallback: Fallback | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name, default in _OPTIONAL_STEP_FIELDS.items():
+            if name in data and data[name] in (default, []):
+                del data[name]
+        return data
 
 
 class Plan(_Frozen):

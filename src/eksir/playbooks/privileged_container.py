@@ -18,6 +18,7 @@ from typing import Any
 from eksir.actions.base import Phase
 from eksir.models.finding import ActorKind, Finding
 from eksir.models.resolution import NodeCompute, Resolution
+from eksir.playbooks.fallbacks import offer_isolation_without_evidence
 from eksir.playbooks.identity import identity_steps
 from eksir.playbooks.node_kinds import (
     compute_of,
@@ -84,6 +85,7 @@ def build_plan(finding: Finding, resolution: Resolution, options: PlaybookOption
     _evidence_queries(builder)
     steps = number_steps(builder.drafts)
     steps = _apply_outage(steps, resolution, builder)
+    steps = offer_isolation_without_evidence(steps)
     for extra in opts.extra_notes:
         builder.note("options", extra)
     for warning in resolution.warnings:
@@ -392,7 +394,8 @@ def _evidence_queries(b: _Builder) -> None:
 
 
 def _apply_outage(steps: list[PlanStep], resolution: Resolution, b: _Builder) -> list[PlanStep]:
-    """Blocking outage items force approval on the steps they name; all items are shown."""
+    """Blocking outage items block the steps they name (the engine runs them only under an outage override
+    with a reason) and force approval on them; all items are shown."""
     result: list[PlanStep] = []
     for step in steps:
         reasons = [
@@ -401,7 +404,11 @@ def _apply_outage(steps: list[PlanStep], resolution: Resolution, b: _Builder) ->
             if item.blocking and (step.action_id in item.steps or step.id in item.steps)
         ]
         if reasons:
-            update = {"requires_approval": True, "approval_reasons": (*step.approval_reasons, *reasons)}
+            update = {
+                "requires_approval": True,
+                "approval_reasons": (*step.approval_reasons, *reasons),
+                "outage_blocks": tuple(reasons),
+            }
             result.append(step.model_copy(update=update))
         else:
             result.append(step)

@@ -22,7 +22,7 @@ from eksir.errors import BadInputError
 from eksir.findings.scope import scope_of
 from eksir.models.finding import Finding
 from eksir.models.resolution import OutageItem, Resolution
-from eksir.playbooks.plan import NoteLevel, Plan, PlanNote, PlanStep
+from eksir.playbooks.plan import Fallback, NoteLevel, Plan, PlanNote, PlanStep
 from eksir.playbooks.privileged_container import PlaybookOptions, build_plan
 
 PLAYBOOK_ID = "attack-sequence"
@@ -105,10 +105,28 @@ def _merge(
         added[step_id] = step
     return {
         step_id: step.model_copy(
-            update={"id": step_id, "depends_on": tuple(names[d] for d in step.depends_on)}
+            update={
+                "id": step_id,
+                "depends_on": tuple(names[d] for d in step.depends_on),
+                "fallback": _renamed(step.fallback, step_id, names),
+            }
         )
         for step_id, step in added.items()
     }
+
+
+def _renamed(fallback: Fallback | None, step_id: str, names: dict[str, str]) -> Fallback | None:
+    """The fallback with the merged plan's step ids (its approval id follows the step's new id)."""
+    if fallback is None:
+        return None
+    suffix = fallback.approval_id.rpartition(":")[2]
+    return fallback.model_copy(
+        update={
+            "approval_id": f"{step_id}:{suffix}",
+            "without": tuple(names[d] for d in fallback.without),
+            "declined_risk": fallback.declined_risk.replace(fallback.approval_id, f"{step_id}:{suffix}"),
+        }
+    )
 
 
 def _uncovered(finding: Finding, steps: Iterable[PlanStep]) -> list[PlanNote]:

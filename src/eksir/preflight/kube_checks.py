@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from eksir.actions.containment.netpol import CNI_NAMESPACES, VPC_CNI, enforcing_cnis
+from eksir.actions.permissions import DEFAULT_ROLE_NAME
 from eksir.clients.k8s_rest import create_object, list_objects
 from eksir.errors import EksirError
 from eksir.models.k8s_object import ObjectRef
@@ -60,7 +61,27 @@ def _granted(rule: dict[str, Any], need: Need) -> bool:
     )
 
 
-def permissions(api: Any, rules: list[dict[str, Any]], namespace: str = "default") -> CheckResult:
+def authenticated_user(check: CheckResult) -> str | None:
+    """The username a passed authentication check names (for the fix of a missing binding)."""
+    prefix = "authenticated as "
+    if not check.detail.startswith(prefix):
+        return None
+    return check.detail.removeprefix(prefix).split(" (", 1)[0] or None
+
+
+def binding_fix(user: str | None) -> str:
+    """Apply the generated ClusterRole and bind it: the exact commands, for the user the server named."""
+    subject = f"--user {user}" if user else "--user <the responder's Kubernetes username> (or --group)"
+    return (
+        f"apply the ClusterRole `eksir permissions` prints ({DEFAULT_ROLE_NAME}) and bind it to the "
+        f"responder: kubectl create clusterrolebinding {DEFAULT_ROLE_NAME} "
+        f"--clusterrole {DEFAULT_ROLE_NAME} {subject}"
+    )
+
+
+def permissions(
+    api: Any, rules: list[dict[str, Any]], namespace: str = "default", user: str | None = None
+) -> CheckResult:
     """SelfSubjectRulesReview against the ClusterRole `eksir permissions` prints (cluster-wide grants show in
     any namespace's review)."""
     try:
@@ -81,7 +102,7 @@ def permissions(api: Any, rules: list[dict[str, Any]], namespace: str = "default
     if missing:
         shown = ", ".join(f"{v} {g + '/' if g else ''}{r}" for g, r, v in missing[:10])
         more = " ..." if len(missing) > 10 else ""
-        fix = "apply the ClusterRole `eksir permissions` prints and bind it to the responder"
+        fix = binding_fix(user)
         return failed("kubernetes permissions", f"{len(missing)} grants missing: {shown}{more}", fix)
     note = (
         " (the review is incomplete: an authorizer could not list its rules)"

@@ -12,6 +12,7 @@ bounded here and escaped by each renderer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from eksir.report.model import Briefing, ImpactItem, StepRow, utc_text
@@ -223,3 +224,20 @@ def build_briefing(
     brief.approvals = _approvals(steps)
     brief.open_risks = _risks(brief, steps, list(recovery.get("worklist") or []), proven)
     return brief
+
+
+def exceptions_granted(events: Iterable[Any]) -> list[str]:
+    """Who overrode a guard, for page 1's approvals: an outage the check predicted, accepted with a reason
+    (`--override-outage`), and node isolation approved without volatile evidence after a failed capture."""
+    lines = []
+    for event in events:
+        data = event.data if isinstance(event.data, dict) else {}
+        step = bounded(data.get("step_id"), 60)
+        if event.type == "step.outage-overridden":
+            who, why = bounded(data.get("approver"), 120), bounded(data.get("reason"), 200)
+            lines.append(f"{who} accepted the outage the check predicted for {step}: {why}")
+        elif event.type == "step.fallback" and (data.get("approval") or {}).get("approved"):
+            who = bounded(data["approval"].get("approver"), 120)
+            what = bounded(data.get("approval_id"), 90)
+            lines.append(f"{who} approved {step} without its volatile evidence ({what})")
+    return lines

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from eksir.models.finding import Finding
-from eksir.report.briefing import build_briefing
+from eksir.report.briefing import build_briefing, exceptions_granted
 from eksir.report.custody import build_custody
 from eksir.report.lessons import lessons
 from eksir.report.model import EvidenceRow, HuntAccount, HuntCategory, Lane, OwnerRow, Report, StepRow
@@ -97,6 +97,7 @@ def build_report(record: CaseRecord, now: datetime) -> Report:
         "cluster": triage.get("cluster"),
     }
     report.briefing = build_briefing(hunt, steps, _recovery(record), (proof or {}).get("result") == "proven")
+    report.briefing.approvals += exceptions_granted(record.events)
     report.custody = build_custody(record.events)
     report.summary = executive_summary(report, finding) + milder_triage_runs(record)
     told_below = {*impact_lines(report), *_steps_needing_attention(report.steps)}
