@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,6 +86,7 @@ def test_two_workers_and_a_kill_give_one_case_per_incident_and_nothing_applied_t
         _all_responded(cases, INCIDENTS) and fleet_run.queue_empty(security, fleet["queue_url"])
     ):
         time.sleep(1)
+    continued = _approve_one_step(cases, fleet, fleet_run.worker_env(flab))
     codes = workers.stop_all()
     dlq = fleet_run.drain(security, fleet["dlq_url"])
     scored = fleet_run.report(
@@ -99,13 +102,52 @@ def test_two_workers_and_a_kill_give_one_case_per_incident_and_nothing_applied_t
     assert scored["cases_without_auto_steps"] == []
     assert scored["dead_lettered"] == scored["non_findings_sent"] == 4 + len(fleet["garbage"])
     assert fleet_run.queue_empty(security, fleet["queue_url"])
-    _destructive_steps_wait(cases)
+    _destructive_steps_wait(cases, skip=continued)
+    state = json.loads((cases / continued / "plan-state.json").read_text())
+    cordon = next(r for r in state["steps"].values() if r["action_id"] == "k8s.cordon_node")
+    assert cordon["status"] == "verified", cordon
+    assert cordon["approval"]["approver"] == "alice"
 
 
-def _destructive_steps_wait(cases: Path) -> None:
-    """No destructive step ran: each waits, saying the command that approves it."""
+def _approve_one_step(cases: Path, fleet: dict[str, Any], env: dict[str, str]) -> str:
+    """`eksir approve CASE --step <cordon> --yes --queue-url`: a worker continues the case and runs it."""
+    case = next(p for p in sorted(cases.iterdir()) if p.name.startswith("eksir-"))
+    state = json.loads((case / "plan-state.json").read_text())
+    step = next(sid for sid, r in state["steps"].items() if r["action_id"] == "k8s.cordon_node")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eksir",
+            "approve",
+            case.name,
+            "--step",
+            step,
+            "--yes",
+            "--approver",
+            "alice",
+            "--cases-dir",
+            str(cases),
+            "--queue-url",
+            fleet["queue_url"],
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    deadline = time.time() + 60
+    while time.time() < deadline and b'"serve.continued"' not in (case / "events.jsonl").read_bytes():
+        time.sleep(0.5)
+    return case.name
+
+
+def _destructive_steps_wait(cases: Path, skip: str) -> None:
+    """No destructive step ran unapproved: each waits, saying the command that approves it."""
     for case in cases.iterdir():
-        if not case.name.startswith("eksir-"):
+        if not case.name.startswith("eksir-") or case.name == skip:
             continue
         state = json.loads((case / "plan-state.json").read_text())
         waiting = [
