@@ -18,6 +18,7 @@ in there without this module changing.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from eksir.cli.serve_gate import FleetGate
 from eksir.engine import LabMode, Runner, RunState, StateStore, StepStatus
 from eksir.engine.context import ContextFactory
 from eksir.engine.observers import Observers
-from eksir.errors import RefusedError, TemporaryError
+from eksir.errors import EksirError, TemporaryError
 from eksir.models.case import CaseStatus
 from eksir.models.finding import Finding
 from eksir.notify.message import approvals_waiting, closed_repeat
@@ -107,13 +108,20 @@ def closed_case(store: CaseStore, finding: Finding) -> CaseHandle | None:
             continue
         try:
             case = store.get(case_id)
-        except RefusedError:
-            continue
-        except Exception:
+        except EksirError:  # not found or unreadable: not a closed case
             continue
         if case.load().status is CaseStatus.CLOSED:
             return case
     return None
+
+
+def _started_soon(case: CaseHandle) -> bool:
+    """Whether a worker runs this case: its `serve.started` is there now or within a second (the holder may
+    have just taken the lease)."""
+    if _has(case, STARTED):
+        return True
+    time.sleep(1.0)
+    return _has(case, STARTED)
 
 
 class CaseHandler:
@@ -142,13 +150,15 @@ class CaseHandler:
                     return "repeats"
                 self._respond(case, created, finding, message_id)
         except CaseLockedError:
-            if _has(case, STARTED):
+            if _started_soon(case):
                 return "repeats"  # another worker runs this case; its own message stays until it is done
             raise TemporaryError(f"case {case.path.name} is held by another writer; retried later") from None
         return "processed"
 
     def _respond(self, case: CaseHandle, created: bool, finding: Finding, message_id: str) -> None:
         setup = self.setup
+        resuming = _has(case, STARTED) and StateStore(case).exists()
+        case.append(STARTED, {"message_id": message_id, "resumed": resuming})  # first: repeats see it
         if not _has(case, "triage.completed"):
             _, verdict = record_triage(case, created, finding, setup.triage_config)
         else:
@@ -156,8 +166,6 @@ class CaseHandler:
 
             verdict = triage_finding(finding, setup.triage_config)
         decision = decide(setup.policy, facts_of(finding, setup.policy, verdict.decision.value))
-        resuming = _has(case, STARTED) and StateStore(case).exists()
-        case.append(STARTED, {"message_id": message_id, "rule": decision.rule.name, "resumed": resuming})
         if resuming:
             case_id, aws, kube = _case_access(case, setup.access)
             plan, war_room = StateStore(case).load().plan, setup.access.war_room(case, setup.access.aws())
