@@ -1,5 +1,6 @@
 """The fleet gate: policy's automatic steps run, a step that needs approval waits (saying the command) until
-the case records an approval for it; a later denial wins over an earlier approval; time alone changes nothing."""
+the case records an approval for it; a later denial wins over an earlier approval; time alone changes
+nothing."""
 
 from __future__ import annotations
 
