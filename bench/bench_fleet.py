@@ -59,6 +59,7 @@ def _burst(state: lab.LabState, lab_dir: Path, work: Path, concurrency: int) -> 
         cases,
         lab_dir,
         work / "logs",
+        state.responder_kubeconfig,
         concurrency=concurrency,
         visibility=20,
     )

@@ -71,7 +71,8 @@ def test_two_workers_and_a_kill_give_one_case_per_incident_and_nothing_applied_t
     burst = _burst(fleet)
     security = fleet_run.security(flab)
     cases = tmp_path / "cases"
-    workers = fleet_run.Workers(fleet_run.worker_env(flab), fleet, cases, lab_dir, tmp_path / "logs")
+    env = fleet_run.worker_env(flab)
+    workers = fleet_run.Workers(env, fleet, cases, lab_dir, tmp_path / "logs", flab.responder_kubeconfig)
     workers.start(0)
     workers.start(1)
     half = len(burst) // 2

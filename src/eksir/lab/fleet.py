@@ -109,6 +109,30 @@ def seed_pods(admin: Any, template_pod: dict[str, Any], incidents: int) -> list[
     return pods
 
 
+def bind_responder_certificate(admin: Any) -> None:
+    """Bind the responder ClusterRole (`eksir permissions`) to the lab's responder client certificate.
+
+    Why: the fleet's workers reach the cluster with `--kubeconfig` (the responder's certificate) rather than
+    EKS tokens. Each case assumes `eksir-responder` with its own session, and the lab's stand-in EKS
+    authenticator finds a new session by reading moto's whole data.json, about 30 s in this lab (26 MB):
+    longer than the API server's webhook timeout. The permissions are the same ClusterRole EKS tokens get.
+    """
+    from kubernetes import client  # noqa: PLC0415
+
+    from eksir.actions.permissions import all_specs, cluster_role  # noqa: PLC0415
+
+    name = cluster_role(all_specs())["metadata"]["name"]
+    client.RbacAuthorizationV1Api(admin).create_cluster_role_binding(
+        {
+            "metadata": {"name": f"{name}-certificate"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "eksir-responder"}
+            ],
+        }
+    )
+
+
 @dataclass(frozen=True)
 class _Node:
     """What `mark_running` reads of a node: its IP (the pods share the attacked node)."""
@@ -276,6 +300,7 @@ def seed_fleet(lab_dir: Path, state: Any, incidents: int, seed: int) -> Path:
             client.CoreV1Api(admin).read_namespaced_pod(truth["name"], truth["namespace"])
         )
         pods = seed_pods(admin, attacked, incidents)
+        bind_responder_certificate(admin)
     findings = [finding_for(template, pod, rng) for pod in pods]
     pipeline = create_pipeline(security)
     noise = max(4, incidents // 4)

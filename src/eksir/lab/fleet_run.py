@@ -53,6 +53,7 @@ class Workers:
     cases: Path
     lab_dir: Path
     logs: Path
+    kubeconfig: str = ""
     concurrency: int = 2
     visibility: int = 15
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -69,6 +70,8 @@ class Workers:
             "--cases-dir",
             str(self.cases),
             "--trust-finding-file",
+            "--kubeconfig",
+            self.kubeconfig,
             "--lab-dir",
             str(self.lab_dir),
             "--concurrency",
