@@ -180,6 +180,9 @@ class CaseScore:
     responded: bool
     auto_steps: dict[str, str]
     applied_twice: list[str]
+    node_label_overwritten: list[str]
+    """k8s.label_node steps whose verify found another case's label: several incidents on one node, the
+    last case to label it wins (the action's own rule); reported, not hidden."""
 
 
 def score_case(case_dir: Path) -> CaseScore:
@@ -189,7 +192,7 @@ def score_case(case_dir: Path) -> CaseScore:
     for e in events:
         if e["type"] in ("case.opened", "case.joined"):
             pods |= {"/".join(w.split("/")[-2:]) for w in e["data"].get("workloads", [])}
-        if e["type"] == "step.applied":
+        if e["type"] == "step.applied" and "re-verify" not in str(e["data"]["record"].get("detail")):
             key = (str(e["data"].get("plan_digest")), str(e["data"]["record"]["step_id"]))
             applied[key] = applied.get(key, 0) + 1
     state = (
@@ -202,7 +205,18 @@ def score_case(case_dir: Path) -> CaseScore:
         for sid, r in state["steps"].items()
         if (r.get("approval") or {}).get("how", "").startswith("policy:")
     }
-    done = [_at(e) for e in events if e["type"].startswith("step.") and e["type"][5:] in DONE_STATUSES]
+    overwritten = [
+        sid
+        for sid, r in state["steps"].items()
+        if r["action_id"] == "k8s.label_node" and "labels missing or changed" in str(r.get("detail"))
+    ]
+    done = [
+        _at(e)
+        for e in events
+        if e["type"].startswith("step.")
+        and e["type"][5:] in DONE_STATUSES
+        and e["data"].get("record", {}).get("step_id") in auto
+    ]
     return CaseScore(
         case_id=case_dir.name,
         pods=pods,
@@ -211,6 +225,7 @@ def score_case(case_dir: Path) -> CaseScore:
         responded=any(e["type"] == "serve.responded" for e in events),
         auto_steps=auto,
         applied_twice=[f"{sid}" for (_d, sid), n in applied.items() if n > 1],
+        node_label_overwritten=overwritten,
     )
 
 
@@ -260,9 +275,16 @@ def report(
         "auto_steps_not_done": {
             c.case_id: s
             for c in cases
-            for s in [{k: v for k, v in c.auto_steps.items() if v not in DONE_STATUSES}]
+            for s in [
+                {
+                    k: v
+                    for k, v in c.auto_steps.items()
+                    if v not in DONE_STATUSES and k not in c.node_label_overwritten
+                }
+            ]
             if s
         },
+        "node_labels_overwritten_by_another_case": sum(len(c.node_label_overwritten) for c in cases),
         "cases_without_auto_steps": [c.case_id for c in cases if not c.auto_steps],
         "applied_twice": {c.case_id: c.applied_twice for c in cases if c.applied_twice},
         "non_findings_sent": non_findings,
