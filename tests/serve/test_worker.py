@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from eksir.clients.aws import AwsClients
-from eksir.clients.sqs import REASON_ATTRIBUTE, Queue
+from eksir.clients.sqs import REASON_ATTRIBUTE, SOURCE_ATTRIBUTE, Queue
 from eksir.errors import TemporaryError
 from eksir.lab.moto_server import AwsEndpoint
 from eksir.serve.intake import ContinueIntake, FindingIntake
@@ -103,6 +103,7 @@ def test_a_handled_finding_is_deleted_after_the_handler_and_garbage_goes_to_the_
     ]
     assert [m["Body"] for m in dead] == ["{not json"]
     assert dead[0]["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"].startswith("unreadable:")
+    assert dead[0]["MessageAttributes"][SOURCE_ATTRIBUTE]["StringValue"]
     rejects = FleetLog(tmp_path).read(REJECTS)
     assert [r["excerpt"] for r in rejects] == ["{not json"]
     snap = metrics.snapshot()

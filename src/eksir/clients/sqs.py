@@ -16,6 +16,10 @@ import orjson
 from eksir.clients.aws import AwsClients, aws_call, new_client
 
 REASON_ATTRIBUTE = "eksir-reason"
+SOURCE_ATTRIBUTE = "eksir-source-message-id"
+"""The dead-lettered message's id in the source queue: sending to the DLQ and deleting from the source are two
+calls, so a worker killed between them dead-letters the message again on redelivery (SQS is at-least-once);
+this attribute lets a DLQ consumer count each source message once."""
 CONTINUE_KIND = "eksir.continue-case"
 
 

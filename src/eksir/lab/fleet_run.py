@@ -289,6 +289,13 @@ def report(
         "applied_twice": {c.case_id: c.applied_twice for c in cases if c.applied_twice},
         "non_findings_sent": non_findings,
         "dead_lettered": len(dlq),
+        "dead_lettered_distinct": len(
+            {
+                m.get("MessageAttributes", {}).get("eksir-source-message-id", {}).get("StringValue")
+                or m["MessageId"]
+                for m in dlq
+            }
+        ),
         "dlq_reasons": sorted(
             {m.get("MessageAttributes", {}).get("eksir-reason", {}).get("StringValue", "")[:40] for m in dlq}
         ),

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from eksir.clients.sqs import REASON_ATTRIBUTE, Queue, Received
+from eksir.clients.sqs import REASON_ATTRIBUTE, SOURCE_ATTRIBUTE, Queue, Received
 from eksir.errors import EksirError
 from eksir.serve.intake import ContinueIntake, FindingIntake, Intake, Reject, classify, digest
 from eksir.serve.metrics import Metrics
@@ -152,7 +152,8 @@ class Worker:
             },
         )
         if self.dead_letter is not None:
-            self.dead_letter.send(message.body, {REASON_ATTRIBUTE: reject.reason})
+            attributes = {REASON_ATTRIBUTE: reject.reason, SOURCE_ATTRIBUTE: message.message_id}
+            self.dead_letter.send(message.body, attributes)
             self.queue.delete(message)
         elif message.receive_count >= self.settings.max_receives:
             self.queue.delete(message)  # no dead-letter queue: recorded above, nowhere else to go
