@@ -91,7 +91,10 @@ def _print_table(doc: dict[str, Any]) -> None:
     decision = doc["decision"]
     how = "matched" if decision["matched"] else "no rule matched: the default"
     out.print(f"finding {doc['finding_id']}: rule {decision['rule']!r} ({how})", markup=False)
-    out.print(f"  facts: {doc['facts']}", markup=False)
+    facts = "; ".join(
+        f"{k} {v if not isinstance(v, tuple | list) else ', '.join(v)}" for k, v in doc["facts"].items()
+    )
+    out.print(f"  facts: {facts}", markup=False, highlight=False)
     out.print(f"  notify: {', '.join(decision['notify']) or '(nobody extra)'}", markup=False)
     for row in doc["actions"]:
         kind = "destructive" if row["destructive"] else "non-destructive"
