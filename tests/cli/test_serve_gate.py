@@ -66,3 +66,15 @@ def test_a_recorded_approval_lets_the_step_run_and_a_later_denial_wins(tmp_path:
     denied = _gate(case).decide(_request("cordon", "k8s.cordon_node", destructive=True))
     assert not denied.approved
     assert (denied.approver, denied.reason) == ("bob", "prod outage")
+
+
+def test_a_stopping_worker_starts_no_new_step(tmp_path: Path) -> None:
+    import threading
+
+    case = _case(tmp_path)
+    stopping = threading.Event()
+    stopping.set()
+    gate = FleetGate(case, case.path.name, Decision(DEFAULT_POLICY.default, matched=False), "w", stopping)
+    decision = gate.decide(_request("snap", "ec2.snapshot_volumes", destructive=False))
+    assert not decision.approved
+    assert decision.how == "worker-stopping"

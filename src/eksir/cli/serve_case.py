@@ -27,7 +27,7 @@ from typing import Any
 
 from eksir.cli.finding_trust import gate_for_finding, guardduty_in, recorded_gate
 from eksir.cli.respond_cmd import Access, _case_access, prepare_case
-from eksir.cli.serve_gate import FleetGate
+from eksir.cli.serve_gate import STOPPING, FleetGate
 from eksir.engine import LabMode, Runner, RunState, StateStore, StepStatus
 from eksir.engine.context import ContextFactory
 from eksir.engine.observers import Observers
@@ -39,6 +39,7 @@ from eksir.playbooks import PlaybookOptions
 from eksir.policy import Decision, ResponsePolicy, decide, facts_of
 from eksir.serve.intake import ContinueIntake, FindingIntake
 from eksir.serve.records import CLOSED_REPEATS, FleetLog
+from eksir.serve.worker import HandOverError
 from eksir.store import CaseHandle, CaseStore, case_id_for
 from eksir.store.incident import IncidentIndex, finding_key
 from eksir.store.lock import CaseLockedError
@@ -48,6 +49,7 @@ from eksir.triage.config import TriageConfig
 STARTED = "serve.started"
 RESPONDED = "serve.responded"
 CONTINUED = "serve.continued"
+HANDED_OVER = "serve.handed-over"
 StoreFactory = Callable[[], CaseStore]
 LockFactory = Callable[[CaseHandle, str], AbstractContextManager[object]]
 
@@ -91,6 +93,8 @@ class FleetSetup:
     trust_findings: bool = False
     lab_mode: LabMode | None = None
     max_workers: int = 4
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set by SIGTERM: the gate starts no new step (serve/worker.py shares the event)."""
     approve_hint: str = ""
     """Options the war room's approve command needs (e.g. `--cases-dir ... --queue-url ...`)."""
     notes: list[str] = field(default_factory=list)
@@ -113,6 +117,17 @@ def closed_case(store: CaseStore, finding: Finding) -> CaseHandle | None:
         if case.load().status is CaseStatus.CLOSED:
             return case
     return None
+
+
+def _hand_over_if_stopping(case: CaseHandle, state: RunState, message_id: str) -> None:
+    """A run cut short by SIGTERM (steps declined as `worker-stopping`) records no outcome: its message goes
+    back to the queue and the next worker resumes the case, asking those steps again."""
+    cut = [r.step_id for r in state.steps.values() if r.approval is not None and r.approval.how == STOPPING]
+    if cut:
+        case.append(HANDED_OVER, {"message_id": message_id, "steps_not_started": cut})
+        raise HandOverError(
+            f"case {state.case_id}: worker stopping, {len(cut)} step(s) left for the next worker"
+        )
 
 
 def _started_soon(case: CaseHandle) -> bool:
@@ -181,7 +196,7 @@ class CaseHandler:
         gate, _check = gate_for_finding(
             case,
             finding,
-            FleetGate(case, case_id, decision, setup.actor),
+            FleetGate(case, case_id, decision, setup.actor, setup.stopping),
             guardduty_in(setup.access.profile, setup.access.endpoint_url),
             setup.trust_findings,
         )
@@ -195,6 +210,7 @@ class CaseHandler:
             lab_mode=setup.lab_mode,
         )
         state = runner.run(retry_unfinished=resuming)
+        _hand_over_if_stopping(case, state, message_id)
         self._record(case, state, decision, RESPONDED, war_room)
 
     def resume(self, intake: ContinueIntake, message_id: str) -> str:
@@ -206,7 +222,7 @@ class CaseHandler:
             stored = StateStore(case).load()
             decision = Decision(setup.policy.default, matched=False)
             gate, _blocked = recorded_gate(
-                case, FleetGate(case, case_id, decision, setup.actor), setup.trust_findings
+                case, FleetGate(case, case_id, decision, setup.actor, setup.stopping), setup.trust_findings
             )
             war_room = setup.access.war_room(case, setup.access.aws())
             runner = Runner(
@@ -219,6 +235,7 @@ class CaseHandler:
                 lab_mode=setup.lab_mode,
             )
             state = runner.run(retry_unfinished=True)
+            _hand_over_if_stopping(case, state, message_id)
             self._record(case, state, decision, CONTINUED, war_room, message_id=message_id)
         return "continued"
 

@@ -9,6 +9,7 @@ passed: without a recorded approval the answer is the same on every run.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from eksir.policy import Decision
 from eksir.store import CaseHandle
 
 GRANTED = "approval.granted"
+STOPPING = "worker-stopping"
 DENIED = "approval.denied"
 
 
@@ -66,15 +68,33 @@ class RecordedApprovals:
 class FleetGate:
     """Approves a step when an approval is recorded for it, or when the policy runs it automatically."""
 
-    def __init__(self, case: CaseHandle, case_id: str, decision: Decision, actor: str) -> None:
+    def __init__(
+        self,
+        case: CaseHandle,
+        case_id: str,
+        decision: Decision,
+        actor: str,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.approvals = RecordedApprovals.of(case)
         self.case_id = case_id
         self.decision = decision
         self.actor = actor
+        self.stopping = stopping or threading.Event()
 
     def decide(self, request: ApprovalRequest) -> Approval:
         step, needs = request.step, request.needs_approval
         now = datetime.now(UTC)
+        if (
+            self.stopping.is_set()
+        ):  # SIGTERM: steps running finish, no new one starts; the case is handed over
+            return Approval(
+                approved=False,
+                approver=self.actor,
+                at=now,
+                how=STOPPING,
+                reason="the worker is stopping: another worker continues this case",
+            )
         recorded = self.approvals.latest(step.id, needs)
         if recorded is not None:
             how = "approved" if recorded.granted else "denied"

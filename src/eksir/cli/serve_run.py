@@ -85,6 +85,7 @@ def run_serve(access: Access, roles: RoleMap, options: ServeOptions, *, signal_m
         settings=settings,
         dead_letter=queue.dead_letter_queue(),
     )
+    setup.stopping = worker.stopping
     signal_module.signal(signal_module.SIGTERM, lambda *_: worker.stop())
     signal_module.signal(signal_module.SIGINT, lambda *_: worker.stop())
     if options.metrics_port:

@@ -6,8 +6,9 @@ visibility timeout and the next worker continues the case from its record (the e
 `applying` is checked, never blindly applied again). Why a heartbeat: a response takes longer than any
 sensible visibility timeout, so the message is extended every `visibility / 3` seconds while it is worked on.
 
-SIGTERM (the platform stopping a task) stops receiving; the messages in hand run to the end of their case's
-current run and are deleted, leases are released as their blocks exit, and the process exits 0.
+SIGTERM (the platform stopping a task) stops receiving; the steps running finish and the gate starts no new
+one (cli/serve_gate.py), the case is handed over (`HandOverError`: the message is made visible again at once,
+the next worker resumes the case), leases are released as their blocks exit, and the process exits 0.
 A message that is not a handled finding is recorded (rejects log) and sent to the dead-letter queue with the
 reason as a message attribute; one that fails `max_receives` times goes there too, with its last error.
 """
@@ -21,12 +22,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from eksir.clients.sqs import REASON_ATTRIBUTE, SOURCE_ATTRIBUTE, Queue, Received
-from eksir.errors import EksirError
+from eksir.errors import EksirError, TemporaryError
 from eksir.serve.intake import ContinueIntake, FindingIntake, Intake, Reject, classify, digest
 from eksir.serve.metrics import Metrics
 from eksir.serve.records import REJECTS, FleetLog
 
 log = logging.getLogger("eksir.serve")
+
+
+class HandOverError(TemporaryError):
+    """The worker is stopping and left the rest of a case to the next worker: release the message now."""
 
 
 class Handler(Protocol):
@@ -112,6 +117,10 @@ class Worker:
         ):
             try:
                 outcome = self._handle(intake, message)
+            except HandOverError as exc:
+                log.warning("eksir serve: %s", exc.message)
+                self.queue.extend(message, 0)  # visible again at once, for a worker that is not stopping
+                return
             except EksirError as exc:
                 self._failed(message, exc.message)
                 return
