@@ -1,5 +1,6 @@
 """The fleet end to end in the lab: EventBridge PutEvents -> rule -> SQS -> two `eksir serve` processes, one
-killed with SIGKILL mid-burst and started again (issue 20's CI test: a smaller burst than the bench).
+killed with SIGKILL mid-burst and started again, the other stopped with SIGTERM mid-burst (exit 0, its case
+handed over) and started again (issue 20's CI test: a smaller burst than the bench).
 
 Asserted from the records: every incident has exactly one case whose automatic (non-destructive) steps are
 done, no step was applied twice (the case logs), every non-finding is in the dead-letter queue with its
@@ -81,6 +82,9 @@ def test_two_workers_and_a_kill_give_one_case_per_incident_and_nothing_applied_t
     workers.kill(1)  # SIGKILL mid-burst: its messages come back after the visibility timeout
     workers.start(1)
     sent += fleet_run.put_events(security, burst[half:])
+    time.sleep(1.0)
+    terminated = workers.terminate(0)  # SIGTERM mid-burst: running steps finish, the rest is handed over
+    workers.start(0)
     fleet_run.send_garbage(security, fleet["queue_url"], fleet["garbage"])
     deadline = time.time() + 100
     while time.time() < deadline and not (
@@ -94,6 +98,7 @@ def test_two_workers_and_a_kill_give_one_case_per_incident_and_nothing_applied_t
         {**fleet, "events": burst}, sent, fleet_run.cases_of(cases), dlq, len(fleet["garbage"])
     )
     logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in (tmp_path / "logs").iterdir())
+    assert terminated == 0, logs
     assert codes == {0: 0, 1: 0}, logs
     assert scored["incidents_with_exactly_one_case"] == INCIDENTS, (scored, logs)
     assert scored["cases"] == INCIDENTS

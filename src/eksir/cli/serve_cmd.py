@@ -13,24 +13,49 @@ DynamoDB lease are merged (they plug in at `FleetSetup.store_factory` / `lock_fa
 from __future__ import annotations
 
 import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from eksir.cli.accounts import AssumeRoleOpt, ExternalIdOpt, RoleMapOpt, load_role_map
-from eksir.cli.respond_cmd import (
-    Access,
-    ContextOpt,
-    EndpointOpt,
-    EvidenceBucketOpt,
-    KubeconfigOpt,
-    ProfileOpt,
-    RegionOpt,
-    SnsOpt,
-    WebhookOpt,
-)
 from eksir.errors import UsageError
+
+# The same options as respond's and the accounts' (cli/respond_cmd.py, cli/accounts.py), declared here so this
+# module imports neither: the SIGTERM handler must be in place before the seconds of importing the engine.
+RegionOpt = Annotated[str | None, typer.Option("--region", envvar="AWS_REGION", help="AWS region")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", envvar="AWS_PROFILE", help="AWS profile")]
+EndpointOpt = Annotated[str | None, typer.Option("--endpoint-url", help="AWS endpoint (moto, VPC endpoint)")]
+KubeconfigOpt = Annotated[
+    Path | None, typer.Option("--kubeconfig", help="use this kubeconfig instead of an EKS token from AWS")
+]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context")]
+WebhookOpt = Annotated[str | None, typer.Option("--webhook-url", help="Slack-compatible war-room webhook")]
+SnsOpt = Annotated[str | None, typer.Option("--sns-topic-arn", help="SNS topic for war-room summaries")]
+EvidenceBucketOpt = Annotated[str | None, typer.Option("--evidence-bucket", help="S3 bucket for captures")]
+AssumeRoleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--assume-role",
+        envvar="EKSIR_ASSUME_ROLE",
+        help="role to act in the finding's account, a template: arn:aws:iam::{account}:role/eksir-responder",
+    ),
+]
+ExternalIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--external-id", envvar="EKSIR_EXTERNAL_ID", help="external id the member role's trust requires"
+    ),
+]
+RoleMapOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--role-map",
+        envvar="EKSIR_ROLE_MAP",
+        help="YAML: assume_role, external_id, accounts {id: ARN}, "
+        "organizational_units {ou: {role, accounts}}",
+    ),
+]
 
 CasesDirText = Annotated[
     str,
@@ -74,6 +99,14 @@ LabDirOpt = Annotated[
 ]
 
 
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM/SIGINT set the returned event: the worker stops receiving, finishes what it holds, exits 0."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    return stopping
+
+
 def _cases_dir(text: str, lock_table: str | None) -> Path:
     if text.startswith("s3://"):
         raise UsageError("--cases-dir s3://... is not supported by this build yet: use a local directory")
@@ -112,7 +145,10 @@ def serve_cmd(
     """Work findings from SQS: one case per incident, policy's steps run, the rest wait for approval.
 
     SIGTERM finishes the work in hand, releases the case leases and exits 0."""
-    from eksir.cli.serve_run import ServeOptions, run_serve  # noqa: PLC0415 - heavy imports only when serving
+    stopping = _stop_on_signals()  # first: a SIGTERM during the (seconds long) imports still ends with exit 0
+    from eksir.cli.accounts import load_role_map  # noqa: PLC0415 - heavy imports only when serving
+    from eksir.cli.respond_cmd import Access  # noqa: PLC0415
+    from eksir.cli.serve_run import ServeOptions, run_serve  # noqa: PLC0415
 
     root = _cases_dir(cases_dir, lock_table)
     access = Access(region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn)
@@ -132,7 +168,7 @@ def serve_cmd(
         triage_config=triage_config,
         lab_dir=lab_dir,
     )
-    run_serve(access, roles, options, signal_module=signal)
+    run_serve(access, roles, options, stopping=stopping)
 
 
 def register(app: typer.Typer) -> None:

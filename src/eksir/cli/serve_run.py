@@ -6,9 +6,9 @@ errors never import the engine; everything here is imported when serving starts.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 from eksir.cli.respond_cmd import Access
 from eksir.cli.serve_case import CaseHandler, FleetSetup, directory_store, file_lease
@@ -69,7 +69,7 @@ def build_setup(access: Access, roles: RoleMap, options: ServeOptions) -> FleetS
     )
 
 
-def run_serve(access: Access, roles: RoleMap, options: ServeOptions, *, signal_module: ModuleType) -> None:
+def run_serve(access: Access, roles: RoleMap, options: ServeOptions, *, stopping: threading.Event) -> None:
     """Serve until SIGTERM/SIGINT; the work in hand finishes, leases are released, exit 0."""
     setup = build_setup(access, roles, options)
     queue = Queue(access.aws(), options.queue_url)
@@ -84,10 +84,9 @@ def run_serve(access: Access, roles: RoleMap, options: ServeOptions, *, signal_m
         metrics=metrics,
         settings=settings,
         dead_letter=queue.dead_letter_queue(),
+        stopping=stopping,
     )
     setup.stopping = worker.stopping
-    signal_module.signal(signal_module.SIGTERM, lambda *_: worker.stop())
-    signal_module.signal(signal_module.SIGINT, lambda *_: worker.stop())
     if options.metrics_port:
         serve_prometheus(metrics, options.metrics_port)
     health = HealthLine(metrics, options.health_interval)

@@ -94,6 +94,16 @@ class Workers:
         self.procs[index].send_signal(signal.SIGKILL)
         self.procs[index].wait()
 
+    def terminate(self, index: int, timeout: float = 60) -> int | None:
+        """SIGTERM one worker and wait: its exit code (None if it had to be killed)."""
+        proc = self.procs[index]
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return None
+
     def stop_all(self, timeout: float = 60) -> dict[int, int | None]:
         for proc in self.procs.values():
             if proc.poll() is None:

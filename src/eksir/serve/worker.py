@@ -61,6 +61,7 @@ class Worker:
         metrics: Metrics,
         settings: Settings,
         dead_letter: Queue | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.queue = queue
         self.handler = handler
@@ -68,7 +69,7 @@ class Worker:
         self.metrics = metrics
         self.settings = settings
         self.dead_letter = dead_letter
-        self.stopping = threading.Event()
+        self.stopping = stopping or threading.Event()
 
     def stop(self) -> None:
         self.stopping.set()
