@@ -81,8 +81,8 @@ def test_two_workers_and_a_kill_give_one_case_per_incident_and_nothing_applied_t
     time.sleep(2.0)
     workers.kill(1)  # SIGKILL mid-burst: its messages come back after the visibility timeout
     workers.start(1)
+    _wait_until_working(tmp_path / "logs", deadline=time.time() + 30)
     sent += fleet_run.put_events(security, burst[half:])
-    time.sleep(1.0)
     terminated = workers.terminate(0)  # SIGTERM mid-burst: running steps finish, the rest is handed over
     workers.start(0)
     fleet_run.send_garbage(security, fleet["queue_url"], fleet["garbage"])
@@ -115,6 +115,16 @@ def test_two_workers_and_a_kill_give_one_case_per_incident_and_nothing_applied_t
     cordon = next(r for r in state["steps"].values() if r["action_id"] == "k8s.cordon_node")
     assert cordon["status"] == "verified", cordon
     assert cordon["approval"]["approver"] == "alice"
+
+
+def _wait_until_working(logs: Path, deadline: float) -> None:
+    """Until worker 0 reports received messages (so the SIGTERM is likely to find it mid-case)."""
+    while time.time() < deadline:
+        for log in logs.glob("worker-0.*.log"):
+            lines = [line for line in log.read_bytes().splitlines() if line.startswith(b'{"eksir-serve"')]
+            if lines and json.loads(lines[-1])["eksir-serve"]["received"] > 0:
+                return
+        time.sleep(0.3)
 
 
 def _approve_one_step(cases: Path, fleet: dict[str, Any], env: dict[str, str]) -> str:
