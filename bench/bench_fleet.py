@@ -63,24 +63,25 @@ def _burst(state: lab.LabState, lab_dir: Path, work: Path, concurrency: int) -> 
         concurrency=concurrency,
         visibility=20,
     )
-    workers.start(0)
-    workers.start(1)
-    start = time.time()
-    third = len(events) // 3
-    sent = fleet_run.put_events(security, events[:third])
-    workers.kill(1)
-    workers.start(1)
-    sent += fleet_run.put_events(security, events[third:])
-    fleet_run.send_garbage(security, fleet["queue_url"], fleet["garbage"])
-    sent_s = time.time() - start
-    expected = len(fleet["expected_incidents"])
-    deadline = time.time() + 900
-    while time.time() < deadline and not (
-        _responded(cases) >= expected and fleet_run.queue_empty(security, fleet["queue_url"])
-    ):
-        time.sleep(0.5)
-    drained_s = time.time() - start
-    codes = workers.stop_all()
+    with workers:
+        workers.start(0)
+        workers.start(1)
+        start = time.time()
+        third = len(events) // 3
+        sent = fleet_run.put_events(security, events[:third])
+        workers.kill(1)
+        workers.start(1)
+        sent += fleet_run.put_events(security, events[third:])
+        fleet_run.send_garbage(security, fleet["queue_url"], fleet["garbage"])
+        sent_s = time.time() - start
+        expected = len(fleet["expected_incidents"])
+        deadline = time.time() + 900
+        while time.time() < deadline and not (
+            _responded(cases) >= expected and fleet_run.queue_empty(security, fleet["queue_url"])
+        ):
+            time.sleep(0.5)
+        drained_s = time.time() - start
+        codes = workers.stop_all()
     dlq = fleet_run.drain(security, fleet["dlq_url"])
     scored = fleet_run.report(fleet, sent, fleet_run.cases_of(cases), dlq, len(fleet["garbage"]))
     total = len(events) + len(fleet["garbage"])

@@ -74,25 +74,26 @@ def test_two_workers_and_a_kill_give_one_case_per_incident_and_nothing_applied_t
     cases = tmp_path / "cases"
     env = fleet_run.worker_env(flab)
     workers = fleet_run.Workers(env, fleet, cases, lab_dir, tmp_path / "logs", flab.responder_kubeconfig)
-    workers.start(0)
-    workers.start(1)
-    half = len(burst) // 2
-    sent = fleet_run.put_events(security, burst[:half])
-    time.sleep(2.0)
-    workers.kill(1)  # SIGKILL mid-burst: its messages come back after the visibility timeout
-    workers.start(1)
-    _wait_until_working(tmp_path / "logs", deadline=time.time() + 30)
-    sent += fleet_run.put_events(security, burst[half:])
-    terminated = workers.terminate(0)  # SIGTERM mid-burst: running steps finish, the rest is handed over
-    workers.start(0)
-    fleet_run.send_garbage(security, fleet["queue_url"], fleet["garbage"])
-    deadline = time.time() + 100
-    while time.time() < deadline and not (
-        _all_responded(cases, INCIDENTS) and fleet_run.queue_empty(security, fleet["queue_url"])
-    ):
-        time.sleep(1)
-    continued = _approve_one_step(cases, fleet, fleet_run.worker_env(flab))
-    codes = workers.stop_all()
+    with workers:
+        workers.start(0)
+        workers.start(1)
+        half = len(burst) // 2
+        sent = fleet_run.put_events(security, burst[:half])
+        time.sleep(2.0)
+        workers.kill(1)  # SIGKILL mid-burst: its messages come back after the visibility timeout
+        workers.start(1)
+        _wait_until_working(tmp_path / "logs", deadline=time.time() + 30)
+        sent += fleet_run.put_events(security, burst[half:])
+        terminated = workers.terminate(0)  # SIGTERM mid-burst: running steps finish, the rest is handed over
+        workers.start(0)
+        fleet_run.send_garbage(security, fleet["queue_url"], fleet["garbage"])
+        deadline = time.time() + 100
+        while time.time() < deadline and not (
+            _all_responded(cases, INCIDENTS) and fleet_run.queue_empty(security, fleet["queue_url"])
+        ):
+            time.sleep(1)
+        continued = _approve_one_step(cases, fleet, fleet_run.worker_env(flab))
+        codes = workers.stop_all()
     dlq = fleet_run.drain(security, fleet["dlq_url"])
     scored = fleet_run.report(
         {**fleet, "events": burst}, sent, fleet_run.cases_of(cases), dlq, len(fleet["garbage"])

@@ -94,6 +94,13 @@ class Workers:
         self.procs[index].send_signal(signal.SIGKILL)
         self.procs[index].wait()
 
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Never leave a worker behind, whatever failed (a no-op for workers already stopped)."""
+        self.stop_all(timeout=20)
+
     def terminate(self, index: int, timeout: float = 60) -> int | None:
         """SIGTERM one worker and wait: its exit code (None if it had to be killed)."""
         proc = self.procs[index]
