@@ -110,7 +110,7 @@ def test_an_unknown_scenario_is_one_line_and_starts_nothing(tmp_path: Path) -> N
     assert result.returncode == 3
     assert result.stderr.strip().splitlines() == [
         "eksir: error: unknown lab scenario 'nope'; choose one of: "
-        "iam-user, aws-auth-role, oidc-user, service-account, role-chaining, cross-account"
+        "iam-user, aws-auth-role, oidc-user, service-account, role-chaining, cross-account, fleet"
     ]
     assert not (tmp_path / "lab" / "k8s" / "processes.json").exists()
 

@@ -66,6 +66,21 @@ COMMANDS: tuple[CommandEntry, ...] = (
         "Undo applied steps (all, newest first, or one with --step) and verify each undo.",
     ),
     CommandEntry(
+        "serve",
+        "eksir.cli.serve_cmd",
+        "Work findings from SQS: one case per incident, policy's steps run, the rest wait for approval.",
+    ),
+    CommandEntry(
+        "approve",
+        "eksir.cli.approve_cmd",
+        "Approve waiting steps of a case (recorded with the approver); a worker or `resume` then runs them.",
+    ),
+    CommandEntry(
+        "deny",
+        "eksir.cli.approve_cmd",
+        "Deny waiting steps of a case (recorded with who denied): they stay declined.",
+    ),
+    CommandEntry(
         "watch",
         "eksir.cli.watch_cmd",
         "Watch a case live: phase, steps changing state, pending approvals, open risks, the next command.",
@@ -94,6 +109,11 @@ COMMANDS: tuple[CommandEntry, ...] = (
         "gameday",
         "eksir.cli.gameday_cmd",
         "Lab up, triage, plan, respond, hunt, recover, prove prevention, report; then lab down.",
+    ),
+    CommandEntry(
+        "policy",
+        "eksir.cli.policy_cmd",
+        "Check a response policy file; explain its decision for a finding.",
     ),
     CommandEntry("case", "eksir.cli.case_cmd", "Inspect and verify case bundles."),
     CommandEntry(

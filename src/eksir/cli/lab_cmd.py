@@ -60,12 +60,15 @@ def up_cmd(
     scenario: ScenarioOption = ScenarioName.IAM_USER.value,
     lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR,
     output: OutputOption = OutputFormat.TABLE,
+    incidents: Annotated[
+        int, typer.Option("--incidents", min=1, max=500, help="fleet scenario: how many attacked pods")
+    ] = 8,
 ) -> None:
     """Start the servers and seed one incident; writes finding.json and ground-truth.json."""
     err = plain_console(stderr=True)
     chosen = get_scenario(scenario)  # BadInputError (one line, exit 3) for an unknown name
     err.print(f"scenario {chosen.name.value}: {chosen.summary}")
-    state = lab.up(lab_dir, chosen.name.value, progress=_progress(err))
+    state = lab.up(lab_dir, chosen.name.value, progress=_progress(err), fleet_incidents=incidents)
     if output.structured:
         print_document(output, _public(state))
         return

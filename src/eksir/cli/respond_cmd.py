@@ -208,10 +208,20 @@ def _prepare(
     raw, input_name = read_input_bytes(finding_file, max_input_bytes)
     everything = read_findings(raw, max_bytes=max_input_bytes)
     finding = _pick(handled_findings(everything, _stderr()), finding_id)
-    route = access.accounts().route(finding.account_id, finding.region)  # refuses before the case opens
+    access.accounts().route(finding.account_id, finding.region)  # refuses before the case opens
     evidence, info = finding_evidence(finding, raw, input_name, len(everything))
     case, created = CaseStore(cases_dir).open_for_finding(finding, evidence, input_name, info)
     writer.stack.enter_context(case.writer(writer.command, wait=writer.wait))
+    return prepare_case(case, created, finding, access, options)
+
+
+def prepare_case(
+    case: CaseHandle, created: bool, finding: Finding, access: Access, options: PlaybookOptions
+) -> _Prepared:
+    """For an open case whose writer lease the caller holds: route, tell the war room, resolve, plan.
+
+    Shared by `respond` and the fleet worker (cli/serve_case.py), so both plan a finding the same way."""
+    route = access.accounts().route(finding.account_id, finding.region)
     case_id = case.load().id
     aws, home = route.clients(case_id), access.aws(finding.region)
     war_room = access.war_room(case, home)

@@ -160,6 +160,7 @@ def up(
     progress: Progress | None = None,
     cache_dir: Path | None = None,
     seed: int | None = None,
+    fleet_incidents: int = 8,
 ) -> LabState:
     """Build if needed, start etcd + kube-apiserver + moto, seed the scenario, write lab.json.
 
@@ -184,11 +185,27 @@ def up(
         if isinstance(exc, SEED_ERRORS):
             raise LabError(f"lab seeding failed and the lab was stopped: {_one_line(exc)}") from exc
         raise
+    if scenario.name.value == "fleet":
+        with _phase(timings, "fleet", report):
+            _seed_fleet(lab_dir, state, fleet_incidents, seed)
     timings["total"] = round(time.monotonic() - started, 2)
     state.timings = timings
     state.kubectl = str(binaries.kubectl)
     (lab_dir / LAB_FILE).write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
     return state
+
+
+def _seed_fleet(lab_dir: Path, state: LabState, incidents: int, seed: int | None) -> None:
+    """The fleet scenario's pods, event pipeline and fleet.json (lab/fleet.py); stops the lab on failure."""
+    from eksir.lab import fleet  # noqa: PLC0415
+
+    try:
+        fleet.seed_fleet(lab_dir, state, incidents, seed if seed is not None else secrets.randbits(32))
+    except BaseException as exc:
+        down(lab_dir)
+        if isinstance(exc, SEED_ERRORS):
+            raise LabError(f"fleet seeding failed and the lab was stopped: {_one_line(exc)}") from exc
+        raise
 
 
 def _start_and_seed(

@@ -38,6 +38,7 @@ class ScenarioName(StrEnum):
     SERVICE_ACCOUNT = "service-account"
     ROLE_CHAINING = "role-chaining"
     CROSS_ACCOUNT = "cross-account"
+    FLEET = "fleet"
 
 
 class K8sIdentity(StrEnum):
@@ -120,6 +121,15 @@ SCENARIOS: dict[ScenarioName, Scenario] = {
     ScenarioName.CROSS_ACCOUNT: Scenario(
         ScenarioName.CROSS_ACCOUNT,
         "iam-user's incident in a member account of an organisation; eksir answers from the security account",
+        K8sIdentity.BUILTIN_ADMIN,
+        AwsActor.SAME_IAM_USER,
+        namespace="default",
+        pod_name="node-debugger-7f9c",
+        organisation=True,
+    ),
+    ScenarioName.FLEET: Scenario(
+        ScenarioName.FLEET,
+        "cross-account, plus many attacked pods over several namespaces and the EventBridge -> SQS pipeline",
         K8sIdentity.BUILTIN_ADMIN,
         AwsActor.SAME_IAM_USER,
         namespace="default",

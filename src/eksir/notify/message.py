@@ -81,3 +81,24 @@ def case_opened(case_id: str, title: str, cluster: str | None, created: bool) ->
     verb = "opened" if created else "reopened"
     lines = (f"finding: {title}", f"cluster: {cluster or 'unknown'}")
     return Message("case-opened", f"eksir case {case_id} {verb}", lines)
+
+
+def approvals_waiting(case_id: str, waiting: list[str], hint: str = "") -> Message:
+    """The fleet worker ran what policy allows; these steps wait: the exact commands that approve or deny
+    them (`hint`: the options those commands need, such as `--cases-dir` and `--queue-url`)."""
+    suffix = f" {hint}" if hint else ""
+    lines = [f"eksir approve {case_id} --step {step} --yes{suffix}" for step in waiting[:_MAX_LISTED]]
+    lines.append(f"eksir approve {case_id} --destructive --yes{suffix}   (every step that waits)")
+    lines.append(f"eksir deny {case_id} --destructive --yes{suffix}")
+    return Message(
+        "approvals-waiting", f"Case {case_id}: {len(waiting)} step(s) wait for approval", tuple(lines)
+    )
+
+
+def closed_repeat(case_id: str, finding_id: str, count: int | None) -> Message:
+    """GuardDuty repeated a finding whose case is closed: recorded, not re-run."""
+    return Message(
+        "closed-repeat",
+        f"Case {case_id} is closed; finding {finding_id} arrived again (count {count})",
+        ("recorded in the fleet log, nothing re-run; to act: eksir respond ... --reopen --reason TEXT",),
+    )

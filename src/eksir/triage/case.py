@@ -113,3 +113,13 @@ def _record_triage(
         handle.save(case.model_copy(update={"verdict": decided}), "verdict recorded")
     document["case"]["created"] = created
     return document
+
+
+def record_triage(
+    handle: CaseHandle, created: bool, finding: Finding, config: TriageConfig
+) -> tuple[dict[str, Any], Verdict]:
+    """Judge `finding` and record the verdict in an open case whose writer lease the caller holds (the fleet
+    worker opens the case itself, so a repeat is recorded once, as an update, and never triaged again)."""
+    verdict = triage_finding(finding, config)
+    inputs = {"config_sha256": hashlib.sha256(config.model_dump_json().encode()).hexdigest()}
+    return _record_triage(handle, created, finding, verdict, inputs), verdict
