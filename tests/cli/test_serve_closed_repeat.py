@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from eksir.cli.respond_cmd import Access
-from eksir.cli.serve_case import CaseHandler, FleetSetup, directory_store, file_lease
+from eksir.cli.serve_case import CaseHandler, FleetSetup, case_lease, case_store
 from eksir.models.case import CaseStatus
 from eksir.playbooks import PlaybookOptions
 from eksir.policy.model import DEFAULT_POLICY
@@ -29,8 +29,8 @@ def test_a_repeat_of_a_closed_case_is_recorded_in_the_fleet_log_and_changes_noth
         policy=DEFAULT_POLICY,
         options=PlaybookOptions(),
         triage_config=load_triage_config(None),
-        store_factory=directory_store(tmp_path, "worker"),
-        lock_factory=file_lease,
+        store_factory=case_store(tmp_path, "worker"),
+        lock_factory=case_lease,
         fleet_log=FleetLog(tmp_path),
         actor="worker",
     )

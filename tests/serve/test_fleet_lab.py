@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from eksir.lab import fleet_run, lab, node_runtime
+from eksir.store import CaseStore
 from tests.lab_plugin import lab_disabled
 
 pytestmark = pytest.mark.lab
@@ -175,3 +176,77 @@ def _destructive_steps_wait(cases: Path, skip: str) -> None:
         assert waiting, case.name
         assert all(r["status"] == "skipped" for r in waiting)
         assert all(f"eksir approve {case.name} --step" in r["approval"]["reason"] for r in waiting)
+
+
+def _s3_case_copies(store_url: str, table: str) -> Path:
+    """Every case of the S3 store read back (S3 is the record; the copies are this test's own cache)."""
+    store = CaseStore(store_url, lock_table=table)
+    assert store.backend is not None
+    for case_id in store.backend.case_ids():
+        store.get(case_id)
+    return store.root
+
+
+def test_workers_on_an_s3_store_and_a_dynamodb_lease_give_one_verified_case_per_incident(
+    flab: lab.LabState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same fleet with the shared store (issue 20, items 4-5): cases in S3, one DynamoDB lease per case,
+    a worker killed with SIGKILL while it holds leases; every case verifies from S3 alone."""
+    lab_dir = Path(flab.lab_dir)
+    fleet = json.loads((lab_dir / "fleet.json").read_text())
+    security = fleet_run.security(flab)
+    bucket, table = "eksir-fleet-cases", "eksir-case-leases"
+    security.client("s3").create_bucket(Bucket=bucket)
+    key = [{"AttributeName": "case_key", "KeyType": "HASH"}]
+    security.client("dynamodb").create_table(
+        TableName=table,
+        KeySchema=key,
+        AttributeDefinitions=[{"AttributeName": "case_key", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    store_url = f"s3://{bucket}/cases"
+    env = fleet_run.worker_env(flab) | {"EKSIR_S3_CACHE": str(tmp_path / "workers")}
+    env["EKSIR_LEASE_SECONDS"] = "10"  # a killed worker's leases expire within the test's patience
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.setenv("AWS_REGION", env["AWS_DEFAULT_REGION"])
+    monkeypatch.setenv("EKSIR_S3_CACHE", str(tmp_path / "reader"))
+    firsts = [e for e in fleet["events"] if e["kind"] == "finding"]
+    burst = firsts + [e for e in fleet["events"] if e["kind"] in ("repeat", "join")][:6]
+    logs = tmp_path / "logs"
+    workers = fleet_run.Workers(
+        env, fleet, store_url, lab_dir, logs, flab.responder_kubeconfig, lock_table=table
+    )
+    with workers:
+        workers.start(0)
+        workers.start(1)
+        sent = fleet_run.put_events(security, burst[: len(firsts)])
+        time.sleep(2.0)
+        workers.kill(1)  # SIGKILL while it may hold leases: they expire, another worker resumes the case
+        workers.start(1)
+        sent += fleet_run.put_events(security, burst[len(firsts) :])
+        deadline = time.time() + 150
+        while time.time() < deadline and not (
+            fleet_run.queue_empty(security, fleet["queue_url"])
+            and _all_responded(_s3_case_copies(store_url, table), INCIDENTS)
+        ):
+            time.sleep(2)
+        codes = workers.stop_all()
+    text = "\n".join(p.read_text(errors="replace")[-2000:] for p in logs.iterdir())
+    copies = _s3_case_copies(store_url, table)
+    scored = fleet_run.report({**fleet, "events": burst}, sent, fleet_run.cases_of(copies), [], 0)
+    assert codes == {0: 0, 1: 0}, text
+    assert scored["incidents_with_exactly_one_case"] == INCIDENTS == scored["cases"], (scored, text)
+    assert scored["responded"] == INCIDENTS, text
+    assert scored["applied_twice"] == {}
+    assert scored["auto_steps_not_done"] == {}, scored
+    for case in (p.name for p in copies.iterdir() if p.name.startswith("eksir-")):
+        verify = subprocess.run(
+            [sys.executable, "-m", "eksir", "case", "verify", f"{store_url}/{case}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -11,8 +11,7 @@ A repeat of a closed case changes nothing (a closed case is frozen): it is recor
 announced in the war room.
 
 The seam for a shared store: `FleetSetup.store_factory` makes the CaseStore and `lock_factory` the case's
-one-writer lease; the directory store and its flock are the defaults, an S3 store and a DynamoDB lease plug
-in there without this module changing.
+one-writer lease: a directory and its flock, or S3 and a DynamoDB lease (`case_store`, `case_lease`).
 """
 
 from __future__ import annotations
@@ -54,9 +53,10 @@ StoreFactory = Callable[[], CaseStore]
 LockFactory = Callable[[CaseHandle, str], AbstractContextManager[object]]
 
 
-def directory_store(cases_dir: Path, actor: str) -> StoreFactory:
-    """The local cases directory (one machine; several worker processes share it through flock)."""
-    return lambda: CaseStore(cases_dir, actor)
+def case_store(cases_dir: Path | str, actor: str, lock_table: str | None = None) -> StoreFactory:
+    """The local cases directory (one machine; several worker processes share it through flock), or an
+    `s3://` store (any number of machines; the case's writer lease is then a DynamoDB item)."""
+    return lambda: CaseStore(cases_dir, actor, lock_table=lock_table)
 
 
 _THREAD_LEASES: dict[Path, threading.Lock] = {}
@@ -64,9 +64,10 @@ _THREAD_GUARD = threading.Lock()
 
 
 @contextmanager
-def file_lease(case: CaseHandle, command: str) -> Iterator[object]:
-    """The case's flock lease (store/lock.py), plus a per-process mutex: the flock is re-entrant within a
-    process, and two worker threads of one process must not both write one case."""
+def case_lease(case: CaseHandle, command: str) -> Iterator[object]:
+    """The case's writer lease (a flock for a directory store, a DynamoDB lease for an S3 store), plus a
+    per-process mutex: both are re-entrant within a process, and two worker threads of one process must not
+    both write one case."""
     with _THREAD_GUARD:
         mutex = _THREAD_LEASES.setdefault(case.path.resolve(), threading.Lock())
     if not mutex.acquire(blocking=False):

@@ -5,9 +5,9 @@ visibility, extended by a heartbeat), each case by one writer (the case lease), 
 after its case records the outcome. See cli/serve_case.py for what a message does to a case and
 serve/worker.py for the loop.
 
-This build's case store is a local directory shared by the worker processes of one machine (flock leases);
-`--cases-dir s3://...` and `--lock-table` are accepted and refused with exit 2 until the S3 store and the
-DynamoDB lease are merged (they plug in at `FleetSetup.store_factory` / `lock_factory`).
+The case store is a local directory shared by the worker processes of one machine (flock leases), or
+`--cases-dir s3://bucket/prefix` with `--lock-table` (a DynamoDB lease per case, with a fencing token) for
+workers on any number of machines (store/s3_store.py).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ CasesDirText = Annotated[
     typer.Option(
         "--cases-dir",
         envvar="EKSIR_CASES_DIR",
-        help="where cases live (a directory; s3:// after the S3 store)",
+        help="where cases live: a directory (one machine) or s3://bucket/prefix (any number)",
     ),
 ]
 QueueUrlOpt = Annotated[str, typer.Option("--queue-url", help="the SQS queue the EventBridge rule feeds")]
@@ -107,11 +107,12 @@ def _stop_on_signals() -> threading.Event:
     return stopping
 
 
-def _cases_dir(text: str, lock_table: str | None) -> Path:
+def _cases_dir(text: str, lock_table: str | None) -> Path | str:
+    """A directory, or `s3://bucket/prefix` kept as text (a Path would fold its `//`)."""
     if text.startswith("s3://"):
-        raise UsageError("--cases-dir s3://... is not supported by this build yet: use a local directory")
+        return text
     if lock_table:
-        raise UsageError("--lock-table goes with an s3:// --cases-dir, which this build does not support yet")
+        raise UsageError("--lock-table goes with an s3:// --cases-dir (a directory store leases with flock)")
     return Path(text)
 
 
@@ -156,6 +157,7 @@ def serve_cmd(
     options = ServeOptions(
         queue_url=queue_url,
         cases_dir=root,
+        lock_table=lock_table,
         policy=policy,
         concurrency=concurrency,
         metrics_port=metrics_port,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eksir.cli.respond_cmd import Access
-from eksir.cli.serve_case import CaseHandler, FleetSetup, directory_store, file_lease
+from eksir.cli.serve_case import CaseHandler, FleetSetup, case_lease, case_store
 from eksir.clients.assume import RoleMap
 from eksir.clients.sqs import Queue
 from eksir.engine import LabMode
@@ -21,14 +21,16 @@ from eksir.policy.model import DEFAULT_POLICY
 from eksir.serve.metrics import HealthLine, Metrics, serve_prometheus
 from eksir.serve.records import FleetLog
 from eksir.serve.worker import Settings, Worker
-from eksir.store.case_store import current_actor
+from eksir.store.case_store import CaseStore, current_actor
 from eksir.triage import load_triage_config
 
 
 @dataclass(frozen=True)
 class ServeOptions:
     queue_url: str
-    cases_dir: Path
+    cases_dir: Path | str
+    """A directory, or `s3://bucket/prefix` (with `lock_table`)."""
+    lock_table: str | None
     policy: Path | None
     concurrency: int
     metrics_port: int | None
@@ -51,6 +53,14 @@ def _lab_mode(lab_dir: Path | None) -> LabMode | None:
     return LabMode(unavailable_in_lab(load_state(lab_dir).node_runtime_reason))
 
 
+def _local_root(options: ServeOptions) -> Path:
+    """Where this worker keeps its fleet log (rejects, closed-case repeats): the cases directory, or for an
+    S3 store its local copy (each worker's own; the DLQ, with the reasons, is the shared record)."""
+    if isinstance(options.cases_dir, Path):
+        return options.cases_dir
+    return CaseStore(options.cases_dir, lock_table=options.lock_table).root
+
+
 def build_setup(access: Access, roles: RoleMap, options: ServeOptions) -> FleetSetup:
     actor = f"eksir-serve:{current_actor()}"
     hint = f"--cases-dir {options.cases_dir} --queue-url {options.queue_url}"
@@ -59,9 +69,9 @@ def build_setup(access: Access, roles: RoleMap, options: ServeOptions) -> FleetS
         policy=load_policy(options.policy) if options.policy else DEFAULT_POLICY,
         options=PlaybookOptions(evidence_bucket=options.evidence_bucket),
         triage_config=load_triage_config(options.triage_config),
-        store_factory=directory_store(options.cases_dir, actor),
-        lock_factory=file_lease,
-        fleet_log=FleetLog(options.cases_dir),
+        store_factory=case_store(options.cases_dir, actor, options.lock_table),
+        lock_factory=case_lease,
+        fleet_log=FleetLog(_local_root(options)),
         actor=actor,
         trust_findings=options.trust,
         lab_mode=_lab_mode(options.lab_dir),

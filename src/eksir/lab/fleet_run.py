@@ -46,16 +46,17 @@ def security(state: LabState) -> AwsEndpoint:
 
 @dataclass
 class Workers:
-    """`eksir serve` processes on one cases dir; logs in `logs/`."""
+    """`eksir serve` processes on one case store (a directory, or s3:// with `lock_table`); logs in logs/."""
 
     env: dict[str, str]
     fleet: dict[str, Any]
-    cases: Path
+    cases: Path | str
     lab_dir: Path
     logs: Path
     kubeconfig: str = ""
     concurrency: int = 2
     visibility: int = 15
+    lock_table: str | None = None
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, index: int) -> subprocess.Popen[bytes]:
@@ -84,6 +85,7 @@ class Workers:
             "2",
             "--max-receives",
             str(self.fleet["max_receives"]),
+            *(["--lock-table", self.lock_table] if self.lock_table else []),
         ]
         out = (self.logs / f"worker-{index}.{time.monotonic_ns()}.log").open("wb")
         proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT)
