@@ -18,11 +18,17 @@ from typing import Any
 from eksir.actions.base import Phase
 from eksir.models.finding import ActorKind, Finding
 from eksir.models.resolution import Resolution
-from eksir.playbooks.identity import identity_steps
+from eksir.playbooks.credentials import node_credentials_draft, node_notes, workload_role_drafts
+from eksir.playbooks.identity import dedupe, identity_steps, is_root
 from eksir.playbooks.plan import NoteLevel, Plan, PlanNote, PlanStep
 from eksir.playbooks.steps import DESTRUCTIVE_ACTIONS, PHASES, StepDraft, number_steps
 
 PLAYBOOK_ID = "privileged-container"
+ROOT_NOTE = (
+    "the actor is the account's root user: no step is planned for its keys (root's permissions cannot be "
+    "changed by policy and a responder role cannot manage root's keys); follow the root-credential runbook "
+    "(README, 'Root credentials'): sign in as root, delete its access keys, reset password and MFA"
+)
 WARN = NoteLevel.WARNING
 
 
@@ -53,6 +59,8 @@ class _Builder:
     options: PlaybookOptions
     drafts: list[StepDraft] = field(default_factory=list)
     notes: list[PlanNote] = field(default_factory=list)
+    capture_keys: tuple[str, ...] = ()
+    """The capture (and pause) steps: what must be verified before the node's credentials are cut."""
 
     def add(self, action_id: str, params: dict[str, Any], rationale: str, after: tuple[str, ...] = ()) -> str:
         key = f"{action_id}#{len(self.drafts)}"
@@ -69,8 +77,10 @@ def build_plan(finding: Finding, resolution: Resolution, options: PlaybookOption
     builder = _Builder(finding, resolution, opts)
     _pod_steps(builder)
     _node_steps(builder)
-    builder.drafts.extend(identity_steps(finding, resolution))
+    identity = [*workload_role_drafts(resolution), *identity_steps(finding, resolution, builder.capture_keys)]
+    builder.drafts.extend(dedupe(identity))
     builder.notes.extend(_identity_notes(finding, resolution))
+    builder.notes.extend(node_notes(resolution))
     _evidence_queries(builder)
     steps = number_steps(builder.drafts)
     steps = _apply_outage(steps, resolution, builder)
@@ -189,7 +199,18 @@ def _instance_steps(b: _Builder) -> None:
         )
     evidence = [b.add("ec2.snapshot_volumes", {"instance_id": iid}, "Crash-consistent copy of every volume.")]
     evidence.extend(_capture_steps(b, iid))
-    _isolate_instance(b, iid, (*keep, *evidence))
+    isolation = _isolate_instance(b, iid, (*keep, *evidence))
+    b.capture_keys = tuple(
+        k for k in evidence if k.startswith(("ssm.capture_volatile", "ssm.pause_container"))
+    )
+    if not b.capture_keys:
+        b.note(
+            "node credentials",
+            "no volatile capture planned: the node role's deny for this instance runs after isolation, and "
+            "it also stops the node's SSM agent (collect any evidence by hand before approving it)",
+            WARN,
+        )
+    b.drafts.append(node_credentials_draft(iid, b.capture_keys or isolation))
 
 
 def _capture_steps(b: _Builder, iid: str) -> list[str]:
@@ -242,7 +263,7 @@ def _pause_steps(b: _Builder, iid: str, container_ids: list[str], capture: str, 
     ]
 
 
-def _isolate_instance(b: _Builder, iid: str, after: tuple[str, ...]) -> None:
+def _isolate_instance(b: _Builder, iid: str, after: tuple[str, ...]) -> tuple[str, ...]:
     """Isolate (egress to the VPC's SSM endpoints only, or none when strict), then once capture is verified
     remove that egress and switch the metadata endpoint off; the subnet NACL only when asked for."""
     captured = any(key.startswith("ssm.capture_volatile") for key in after)
@@ -287,6 +308,7 @@ def _isolate_instance(b: _Builder, iid: str, after: tuple[str, ...]) -> None:
             "its network.",
             after=last,
         )
+    return last
 
 
 def _identity_notes(finding: Finding, resolution: Resolution) -> list[PlanNote]:
@@ -294,6 +316,8 @@ def _identity_notes(finding: Finding, resolution: Resolution) -> list[PlanNote]:
     notes: list[PlanNote] = []
     if kind is None:
         notes.append(PlanNote(subject="identity", message="the finding names no actor", level=WARN))
+    elif is_root(finding, resolution):
+        notes.append(PlanNote(subject="identity", message=ROOT_NOTE, level=NoteLevel.BLOCKING))
     elif kind in (ActorKind.NODE, ActorKind.EC2_INSTANCE_ROLE):
         notes.append(
             PlanNote(

@@ -26,6 +26,7 @@ from eksir.resolve.identity import resolve_actor, service_account_roles
 from eksir.resolve.instance import describe_instance
 from eksir.resolve.kube import KubeReader
 from eksir.resolve.node import find_node
+from eksir.resolve.node_identities import node_service_accounts, role_users
 from eksir.resolve.outage import assess_outage
 from eksir.resolve.owners import OwnerCache
 from eksir.resolve.pod import FoundPod, find_pod, find_pod_by_container
@@ -76,6 +77,7 @@ def _resolve(ctx: Ctx, finding: Finding, now: Callable[[], datetime]) -> Resolut
         pod = found.info.model_copy(update={"aws_roles": roles})
     actor = resolve_actor(ctx, finding)
     outage = assess_outage(ctx, found, node, instance)
+    accounts = node_service_accounts(ctx, node.name) if node is not None and not node.fargate else ()
     return Resolution(
         resolved_at=now(),
         cluster=ctx.cluster,
@@ -84,6 +86,8 @@ def _resolve(ctx: Ctx, finding: Finding, now: Callable[[], datetime]) -> Resolut
         instance=instance,
         actor=actor,
         outage=outage,
+        node_service_accounts=accounts,
+        role_users=role_users(ctx, accounts),
         warnings=tuple(dict.fromkeys(ctx.notes)),
     )
 

@@ -136,8 +136,13 @@ class _RevokeSessions:
         previous = self._current(ctx, params)
         if self._in_place(ctx, params, previous):
             # A resumed apply: this case's policy is already there; the earlier before-state is not known.
-            return {f"{self.kind}_name": name, "previous_policy": None, "policy": previous,
-                    "cutoff": _cutoff_of(previous), "previous_unknown": True}  # fmt: skip
+            return {
+                f"{self.kind}_name": name,
+                "previous_policy": None,
+                "policy": previous,
+                "cutoff": _cutoff_of(previous),
+                "previous_unknown": True,
+            }
         cutoff = params.issued_before or datetime.now(UTC)
         desired = revoke_policy_document(cutoff, case_sid(SID_PREFIX, ctx.case_id))
         put_inline(ctx, self.kind, name, REVOKE_POLICY_NAME, desired)
@@ -174,8 +179,13 @@ def _cutoff_of(document: dict[str, Any] | None) -> str | None:
     return None
 
 
-_ROLE_IAM = ("iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:PutRolePolicy",
-             "iam:DeleteRolePolicy")  # fmt: skip
+_ROLE_IAM = (
+    "iam:GetRole",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+)
 
 
 @register_action
