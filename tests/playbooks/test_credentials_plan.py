@@ -38,15 +38,28 @@ def _irsa(arn: str, source: MappingSource = MappingSource.IRSA) -> IdentityMappi
 
 def _resolution(actor: ActorResolution | None = None) -> Resolution:
     accounts = (
-        NodeServiceAccount(namespace="payments", name="payments-api", pods=("payments-api-1",),
-                           roles=(_irsa(PAYMENTS),), mounted_secrets=("payments/db-password",),
-                           projected_tokens=("payments-api-1: sts.amazonaws.com",)),
-        NodeServiceAccount(namespace="shop", name="storefront", pods=("storefront-1", "storefront-2"),
-                           roles=(_irsa(STOREFRONT),)),
-        NodeServiceAccount(namespace="cache", name="redis", pods=("redis-0",),
-                           roles=(_irsa(CACHE, MappingSource.POD_IDENTITY),)),
+        NodeServiceAccount(
+            namespace="payments",
+            name="payments-api",
+            pods=("payments-api-1",),
+            roles=(_irsa(PAYMENTS),),
+            mounted_secrets=("payments/db-password",),
+            projected_tokens=("payments-api-1: sts.amazonaws.com",),
+        ),
+        NodeServiceAccount(
+            namespace="shop",
+            name="storefront",
+            pods=("storefront-1", "storefront-2"),
+            roles=(_irsa(STOREFRONT),),
+        ),
+        NodeServiceAccount(
+            namespace="cache",
+            name="redis",
+            pods=("redis-0",),
+            roles=(_irsa(CACHE, MappingSource.POD_IDENTITY),),
+        ),
         NodeServiceAccount(namespace="kube-system", name="coredns", pods=("coredns-1",)),
-    )  # fmt: skip
+    )
     return Resolution(
         resolved_at=datetime(2026, 11, 20, 11, 0, tzinfo=UTC),
         cluster=ClusterInfo(name="prod-eks"),
@@ -55,7 +68,7 @@ def _resolution(actor: ActorResolution | None = None) -> Resolution:
             name="node-problem-detector-x1",
             uid="6f1d2c3b-aaaa-bbbb-cccc-123456789abc",
             node_name=NODE,
-        ),  # fmt: skip
+        ),
         node=NodeInfo(name=NODE, instance_id=IID),
         instance=InstanceInfo(instance_id=IID),
         actor=actor or ActorResolution(),
@@ -134,10 +147,19 @@ def test_mounted_secrets_and_tokens_are_in_the_rotation_worklist() -> None:
     assert any("payments-api-1: sts.amazonaws.com" in n for n in notes)
 
 
-USER = Actor(kind=ActorKind.IAM_USER, username="kubernetes-admin", user_name="eks-admin",
-             access_key_id="AKIAIOSFODNN7EXAMPLE", user_type="IAMUser")  # fmt: skip
-USER_RESOLVED = ActorResolution(principal_arn="arn:aws:iam::123456789012:user/eks-admin", principal_type="user",
-                                user_name="eks-admin", access_key_id="AKIAIOSFODNN7EXAMPLE")  # fmt: skip
+USER = Actor(
+    kind=ActorKind.IAM_USER,
+    username="kubernetes-admin",
+    user_name="eks-admin",
+    access_key_id="AKIAIOSFODNN7EXAMPLE",
+    user_type="IAMUser",
+)
+USER_RESOLVED = ActorResolution(
+    principal_arn="arn:aws:iam::123456789012:user/eks-admin",
+    principal_type="user",
+    user_name="eks-admin",
+    access_key_id="AKIAIOSFODNN7EXAMPLE",
+)
 
 
 def test_an_iam_user_loses_every_key_its_sessions_and_its_console_password_after_approval() -> None:
@@ -181,7 +203,8 @@ def test_root_gets_no_key_step_and_a_blocking_note_with_the_runbook() -> None:
     plan = _plan(actor, resolved)
     assert not [s for s in plan.steps if s.action_id.startswith("iam.") and "user" in str(s.params)]
     blocking = [n.message for n in plan.notes if n.level is NoteLevel.BLOCKING and n.subject == "identity"]
-    assert blocking and "root-credential runbook" in blocking[0]
+    assert blocking
+    assert "root-credential runbook" in blocking[0]
 
 
 def test_a_node_role_actors_revocation_waits_for_the_capture() -> None:
