@@ -320,6 +320,14 @@ def seed_identities(endpoint: AwsEndpoint, inv: AwsInventory) -> None:
         _web_identity_trust(inv, "payments", "payments-api"),
         ("arn:aws:iam::aws:policy/AmazonS3FullAccess", "arn:aws:iam::aws:policy/AmazonEC2FullAccess"),
     )
+    # A second IRSA role used by pods on the attacked node (issue 16: every workload role reachable from the
+    # node is contained, one revocation per role): the storefront reads its catalogue bucket.
+    inv.roles["storefront-irsa"] = _role(
+        iam,
+        "storefront-irsa",
+        _web_identity_trust(inv, "shop", "storefront"),
+        ("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",),
+    )
     iam.put_role_policy(
         RoleName="payments-api-irsa",
         PolicyName="payments-api-iam",
