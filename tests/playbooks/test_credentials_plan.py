@@ -193,6 +193,7 @@ def test_an_asia_key_of_a_role_session_revokes_the_role() -> None:
     plan = _plan(actor, resolved)
     assert _by_action(plan, "iam.deactivate_access_key") == []
     assert {"role_name": "ops-admin"} in _by_action(plan, "iam.revoke_role_sessions")
+    assert any("source principal" in n.message for n in plan.notes if n.subject == "identity")
 
 
 def test_root_gets_no_key_step_and_a_blocking_note_with_the_runbook() -> None:

@@ -24,6 +24,11 @@ from eksir.playbooks.plan import NoteLevel, Plan, PlanNote, PlanStep
 from eksir.playbooks.steps import DESTRUCTIVE_ACTIONS, PHASES, StepDraft, number_steps
 
 PLAYBOOK_ID = "privileged-container"
+SOURCE_PRINCIPAL_NOTE = (
+    "the actor is a role session: revoking the role's older sessions does not stop whoever assumed it from "
+    "assuming it again; `eksir hunt` follows the role chain to the source principal (its AssumeRole calls): "
+    "contain that principal too (its keys or sessions), or break the role's trust for it"
+)
 ROOT_NOTE = (
     "the actor is the account's root user: no step is planned for its keys (root's permissions cannot be "
     "changed by policy and a responder role cannot manage root's keys); follow the root-credential runbook "
@@ -318,6 +323,8 @@ def _identity_notes(finding: Finding, resolution: Resolution) -> list[PlanNote]:
         notes.append(PlanNote(subject="identity", message="the finding names no actor", level=WARN))
     elif is_root(finding, resolution):
         notes.append(PlanNote(subject="identity", message=ROOT_NOTE, level=NoteLevel.BLOCKING))
+    elif kind is ActorKind.IAM_ROLE:
+        notes.append(PlanNote(subject="identity", message=SOURCE_PRINCIPAL_NOTE, level=WARN))
     elif kind in (ActorKind.NODE, ActorKind.EC2_INSTANCE_ROLE):
         notes.append(
             PlanNote(
