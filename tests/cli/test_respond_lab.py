@@ -187,6 +187,8 @@ def observe(lab: Lab) -> dict[str, Any]:
             for u in users
         },
         "role_policies": {r: sorted(iam.list_role_policies(RoleName=r)["PolicyNames"]) for r in roles},
+        "role_trust": {r["RoleName"]: r["AssumeRolePolicyDocument"] for r in iam.list_roles()["Roles"]},
+        "user_policies": {u: sorted(iam.list_user_policies(UserName=u)["PolicyNames"]) for u in users},
         "aws_auth": aws_auth,
         "cluster_role_bindings": {
             b["metadata"]["name"]: (b["roleRef"], b.get("subjects"))
@@ -289,7 +291,52 @@ def check_scale_in(lab: Lab, params: dict[str, Any], case_id: str) -> None:
 
 def check_access_key(lab: Lab, params: dict[str, Any], case_id: str) -> None:
     keys = lab.aws("iam").list_access_keys(UserName=params["user_name"])["AccessKeyMetadata"]
-    assert {k["AccessKeyId"]: k["Status"] for k in keys}[params["access_key_id"]] == "Inactive"
+    statuses = {k["AccessKeyId"]: k["Status"] for k in keys}
+    assert statuses[params["access_key_id"]] == "Inactive"
+    if params.get("every_key"):  # every key of the attacker's user, not only the finding's
+        assert set(statuses.values()) == {"Inactive"}, statuses
+
+
+def _documents(iam: Any, kind: str, name: str) -> dict[str, Any]:
+    key = {"role": "RoleName", "user": "UserName"}[kind]
+    listed = getattr(iam, f"list_{kind}_policies")(**{key: name})["PolicyNames"]
+    found = {}
+    for policy in listed:
+        doc = getattr(iam, f"get_{kind}_policy")(**{key: name, "PolicyName": policy})["PolicyDocument"]
+        found[policy] = json.loads(doc) if isinstance(doc, str) else doc
+    return found
+
+
+def check_user_sessions(lab: Lab, params: dict[str, Any], case_id: str) -> None:
+    statement = _documents(lab.aws("iam"), "user", params["user_name"])["AWSRevokeOlderSessions"][
+        "Statement"
+    ][0]
+    assert statement["Effect"] == "Deny"
+    assert "aws:TokenIssueTime" in statement["Condition"]["DateLessThan"]
+
+
+def check_login_profile(lab: Lab, params: dict[str, Any], case_id: str) -> None:
+    with pytest.raises(ClientError) as raised:
+        lab.aws("iam").get_login_profile(UserName=params["user_name"])
+    assert raised.value.response["Error"]["Code"] == "NoSuchEntity"
+
+
+def check_instance_deny(lab: Lab, params: dict[str, Any], case_id: str) -> None:
+    iam, iid = lab.aws("iam"), params["instance_id"]
+    profile = lab.aws("ec2").describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    name = profile["IamInstanceProfile"]["Arn"].rsplit("/", 1)[-1]
+    role = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"][0]["RoleName"]
+    statement = _documents(iam, "role", role)[f"eksir-deny-instance-{iid}"]["Statement"][0]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"]["ArnEquals"]["ec2:SourceInstanceARN"].endswith(f":instance/{iid}")
+
+
+def check_role_trust(lab: Lab, params: dict[str, Any], case_id: str) -> None:
+    doc = lab.aws("iam").get_role(RoleName=params["role_name"])["Role"]["AssumeRolePolicyDocument"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    subject = f"system:serviceaccount:{params['namespace']}:{params['service_account']}"
+    denies = [s for s in doc["Statement"] if s["Effect"] == "Deny" and subject in json.dumps(s)]
+    assert denies, doc
 
 
 def check_role_sessions(lab: Lab, params: dict[str, Any], case_id: str) -> None:
@@ -383,6 +430,10 @@ EFFECT_CHECKS: dict[str, Callable[[Lab, dict[str, Any], str], None]] = {
     "asg.protect_instance": check_scale_in,
     "iam.deactivate_access_key": check_access_key,
     "iam.revoke_role_sessions": check_role_sessions,
+    "iam.revoke_user_sessions": check_user_sessions,
+    "iam.delete_login_profile": check_login_profile,
+    "iam.deny_instance_credentials": check_instance_deny,
+    "iam.break_role_trust": check_role_trust,
     "ec2.isolate_instance": check_isolate_instance,
     "ec2.tighten_isolation": check_tighten_isolation,
     "ec2.disable_metadata": check_disable_metadata,
@@ -483,12 +534,58 @@ def test_respond_contains_and_every_effect_holds_when_read_back_independently(
     expected = {"k8s.isolate_pod", "ec2.enable_termination_protection", "asg.protect_instance"}
     expected |= {"ec2.isolate_instance", "ec2.snapshot_volumes"}
     expected |= {"iam.deactivate_access_key"} if scenario == "iam-user" else {"iam.revoke_role_sessions"}
+    expected |= {"iam.deny_instance_credentials", "iam.break_role_trust"}
     expected |= {a for a in ("k8s.label_node", "k8s.cordon_node") if a in load_all()}
     assert expected <= set(checked)
     after = observe(lab)
     assert (
         after["node"]["labels"] != lab.runs["before"]["node"]["labels"] or "k8s.label_node" not in load_all()
     )
+
+
+def _seq(events: list[dict[str, Any]], event_type: str, step_id: str) -> int:
+    return next(e["seq"] for e in events if e["type"] == event_type and e["data"].get("step_id") == step_id)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_nodes_and_every_workloads_credentials_are_contained_in_order(
+    labs: Callable[[str], Lab], scenario: str
+) -> None:
+    """Issue 16: the node role denies the attacked instance only after the capture is verified (event order
+    in the case), both seeded IRSA roles with pods on the attacked node have their own revocation step."""
+    lab = labs(scenario)
+    cases = Path(cases_dir(lab, "cases"))
+    state = json.loads((cases / lab.runs["case_id"] / "plan-state.json").read_text())
+    steps = {
+        s["action_id"] + ":" + json.dumps(s["params"], sort_keys=True): s for s in state["plan"]["steps"]
+    }
+    by_action: dict[str, list[dict[str, Any]]] = {}
+    for step in steps.values():
+        by_action.setdefault(step["action_id"], []).append(step)
+    (deny,) = by_action["iam.deny_instance_credentials"]
+    assert deny["params"] == {"instance_id": lab.truth["pod"]["instance_id"]}
+    (capture,) = by_action["ssm.capture_volatile"]
+    assert capture["id"] in deny["depends_on"]
+    events = _events(cases / lab.runs["case_id"])
+    applying = _seq(events, "step.applying", deny["id"])
+    records = state["steps"]
+    if records.get(capture["id"], {}).get("status") == "verified":
+        assert _seq(events, "step.verified", capture["id"]) < applying
+    else:  # the lab's node is simulated: capture is unavailable-in-lab, and the deny still waited for it
+        assert _seq(events, "step.unavailable-in-lab", capture["id"]) < applying
+    revoked = {s["params"]["role_name"] for s in by_action["iam.revoke_role_sessions"]}
+    assert {"payments-api-irsa", "storefront-irsa"} <= revoked
+    trusts = {
+        (s["params"]["role_name"], s["params"]["service_account"]) for s in by_action["iam.break_role_trust"]
+    }
+    assert {("payments-api-irsa", "payments-api"), ("storefront-irsa", "storefront")} <= trusts
+    assert all(s["requires_approval"] for s in by_action["iam.revoke_role_sessions"])
+    if scenario == "iam-user":
+        (login,) = by_action["iam.delete_login_profile"]
+        assert login["requires_approval"]
+        keys = lab.aws("iam").list_access_keys(UserName=login["params"]["user_name"])["AccessKeyMetadata"]
+        assert len(keys) == 2  # the finding's key and the user's second (CI) key
+        assert {k["Status"] for k in keys} == {"Inactive"}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -308,6 +308,8 @@ def seed_identities(endpoint: AwsEndpoint, inv: AwsInventory) -> None:
     """IAM users with keys and the roles every scenario needs, the IRSA role trusting the OIDC provider."""
     iam = endpoint.client("iam")
     inv.users["eks-admin"] = _user(iam, "eks-admin", (ADMIN_POLICY,))
+    # A second key the finding does not name (CI's): containment deactivates every key of the user.
+    iam.create_access_key(UserName="eks-admin")
     inv.users["alice"] = _user(iam, "alice", ("arn:aws:iam::aws:policy/ReadOnlyAccess",))
     inv.users["bob"] = _user(iam, "bob", ("arn:aws:iam::aws:policy/AmazonEC2ReadOnlyAccess",))
     account = _account_trust(inv.account_id)
