@@ -223,3 +223,9 @@ def test_a_node_role_actors_revocation_waits_for_the_capture() -> None:
     )
     capture = next(s for s in plan.steps if s.action_id == "ssm.capture_volatile")
     assert capture.id in revoke.depends_on
+
+
+def test_the_secrets_worklist_step_carries_every_secret_and_token_mounted_on_the_node() -> None:
+    (params,) = _by_action(_plan(), "k8s.secrets_worklist")
+    assert params["mounted_on_node"] == ["payments/db-password"]
+    assert params["node_tokens"] == ["payments/payments-api: payments-api-1: sts.amazonaws.com"]

@@ -351,10 +351,17 @@ def _evidence_queries(b: _Builder) -> None:
     if actor is None or not actor.username:
         b.note("evidence", "actor username unknown: audit-log and secrets worklist steps omitted", WARN)
         return
+    accounts = b.resolution.node_service_accounts
     b.add(
         "k8s.secrets_worklist",
-        {"username": actor.username, "groups": list(actor.groups)},
-        "List the secrets this identity could read: they must be rotated.",
+        {
+            "username": actor.username,
+            "groups": list(actor.groups),
+            "mounted_on_node": sorted({s for a in accounts for s in a.mounted_secrets}),
+            "node_tokens": [f"{a.namespace}/{a.name}: {t}" for a in accounts for t in a.projected_tokens],
+        },
+        "List the secrets this identity could read, and every Secret and token mounted on the attacked "
+        "node (root there reads them all): they must be rotated.",
     )
     start = b.finding.event_first_seen or b.finding.created_at or b.resolution.resolved_at
     b.add(
