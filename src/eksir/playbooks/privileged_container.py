@@ -3,10 +3,12 @@
 Why the order is what it is (DESIGN.md, "Domain rules"): volatile evidence dies with the node's network, so
 capture and snapshots come before `ec2.isolate_instance` and before anything destructive on the node, and
 node isolation waits until capture is *verified*. Identity revocation and pod isolation destroy no evidence
-and stop the attacker soonest, so they start at once and in parallel. Revoking IAM sessions alone leaves
-Kubernetes access (EKS authenticates with a presigned GetCallerIdentity that works under a Deny), so every
-mapping (access entry, aws-auth) is removed as well. Anything the resolution could not tell us becomes a note,
-never a crash and never a guess.
+and stop the attacker soonest, so they start at once and in parallel, except what cuts the node's own
+credentials (the node role's deny for the instance, a node-role actor's revocation): the SSM agent and the
+capture's upload use them, so those wait for the verified capture (playbooks/credentials.py).
+Revoking IAM sessions alone leaves Kubernetes access (EKS authenticates with a presigned GetCallerIdentity
+that works under a Deny), so every mapping (access entry, aws-auth) is removed as well. Anything the
+resolution could not tell us becomes a note, never a crash and never a guess.
 """
 
 from __future__ import annotations
