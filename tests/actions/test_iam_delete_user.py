@@ -166,6 +166,7 @@ def test_a_user_with_a_certificate_an_ssh_key_an_mfa_device_and_a_codecommit_cre
         iam.list_virtual_mfa_devices()["VirtualMFADevices"] == []
     )  # the virtual device is deleted, not orphaned
     assert any("signing certificate" in item for item in applied["not_restorable"])
+    assert f"MFA device {backdoor['mfa']}" in applied["not_restorable"]
 
 
 def test_a_deletion_that_fails_halfway_is_recorded_and_resumes_with_what_is_left(

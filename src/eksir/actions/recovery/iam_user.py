@@ -26,7 +26,7 @@ from eksir.actions.base import (
 )
 from eksir.actions.containment.casework import require_live
 from eksir.actions.recovery.base import RecoveryAction, aws_or_none, paged
-from eksir.actions.recovery.iam_user_parts import describe_parts, preserve, remove_parts
+from eksir.actions.recovery.iam_user_parts import CREDENTIAL_PARTS, describe_parts, preserve, remove_parts
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 
@@ -64,11 +64,10 @@ def not_restorable(before: dict[str, Any]) -> list[str]:
     if before.get("login_profile"):
         lost.append("the console password (login profile)")
     parts = before.get("credentials") or {}
-    for kind in ("signing certificate", "SSH public key", "service-specific credential"):
-        lost += [
-            f"{kind} {next(iter(v for k, v in i.items() if k.endswith('Id')), '?')}"
-            for i in parts.get(kind) or []
-        ]
+    for part in CREDENTIAL_PARTS[1:]:  # access keys are named above
+        lost += [f"{part.kind} {item.get(part.id_field)}" for item in parts.get(part.kind) or []]
+    if not parts:  # a before-state recorded by an earlier version: MFA devices were listed on their own
+        lost += [f"MFA device {d['SerialNumber']}" for d in before.get("mfa_devices") or []]
     lost.append(f"the original UserId {before['user'].get('UserId')} (a recreated user gets a new one)")
     return lost
 
