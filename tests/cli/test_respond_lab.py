@@ -521,6 +521,59 @@ def test_plan_previews_every_step_and_changes_nothing(labs: Callable[[str], Lab]
     assert not [m for m in exposed if "payments-api" in m or "storefront" in m], exposed
 
 
+def _seq(events: list[dict[str, Any]], event_type: str, step_id: str) -> int:
+    return next(e["seq"] for e in events if e["type"] == event_type and e["data"].get("step_id") == step_id)
+
+
+def _planned(state: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    by_action: dict[str, list[dict[str, Any]]] = {}
+    for step in state["plan"]["steps"]:
+        by_action.setdefault(step["action_id"], []).append(step)
+    return by_action
+
+
+def test_the_nodes_and_every_workloads_credentials_are_contained_in_order_and_rolled_back(
+    labs: Callable[[str], Lab],
+) -> None:
+    """Issue 16, with a volatile capture (an evidence bucket): the node role denies the attacked instance only
+    after the capture is verified (event order in the case); both seeded IRSA roles with pods on the
+    attacked node have their own revocation and trust break; every key of the attacker's user is inactive and
+    the login profile step asked for approval; rollback restores every reversible change."""
+    lab = labs("iam-user")
+    before = observe(lab)
+    cases = Path(cases_dir(lab, "credential-cases"))
+    result, doc = respond(lab, str(cases), "--evidence-bucket", lab.state.evidence_bucket)
+    assert result.returncode == 0, result.stdout + result.stderr
+    case = cases / doc["case_id"]
+    state = json.loads((case / "plan-state.json").read_text())
+    by_action = _planned(state)
+    (deny,) = by_action["iam.deny_instance_credentials"]
+    assert deny["params"] == {"instance_id": lab.truth["pod"]["instance_id"]}
+    (capture,) = by_action["ssm.capture_volatile"]
+    assert capture["id"] in deny["depends_on"]
+    assert state["steps"][capture["id"]]["status"] == "verified", state["steps"][capture["id"]]["detail"]
+    assert state["steps"][deny["id"]]["status"] == "verified", state["steps"][deny["id"]]["detail"]
+    events = _events(case)
+    assert _seq(events, "step.verified", capture["id"]) < _seq(events, "step.applying", deny["id"])
+    check_instance_deny(lab, deny["params"], doc["case_id"])
+    revoked = {s["params"]["role_name"] for s in by_action["iam.revoke_role_sessions"]}
+    assert {"payments-api-irsa", "storefront-irsa"} <= revoked
+    assert all(s["requires_approval"] for s in by_action["iam.revoke_role_sessions"])
+    trusts = {
+        (s["params"]["role_name"], s["params"]["service_account"]) for s in by_action["iam.break_role_trust"]
+    }
+    assert {("payments-api-irsa", "payments-api"), ("storefront-irsa", "storefront")} <= trusts
+    (login,) = by_action["iam.delete_login_profile"]
+    assert login["requires_approval"]
+    assert state["steps"][login["id"]]["approval"]["approved"] is True
+    keys = lab.aws("iam").list_access_keys(UserName=login["params"]["user_name"])["AccessKeyMetadata"]
+    assert len(keys) == 2  # the finding's key and the user's second (CI) key
+    assert {k["Status"] for k in keys} == {"Inactive"}
+    rolled = eksir(lab, "rollback", doc["case_id"], "--yes", "--cases-dir", str(cases), *lab.access())
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert observe(lab) == before
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_respond_contains_and_every_effect_holds_when_read_back_independently(
     labs: Callable[[str], Lab], scenario: str
@@ -541,51 +594,6 @@ def test_respond_contains_and_every_effect_holds_when_read_back_independently(
     assert (
         after["node"]["labels"] != lab.runs["before"]["node"]["labels"] or "k8s.label_node" not in load_all()
     )
-
-
-def _seq(events: list[dict[str, Any]], event_type: str, step_id: str) -> int:
-    return next(e["seq"] for e in events if e["type"] == event_type and e["data"].get("step_id") == step_id)
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_the_nodes_and_every_workloads_credentials_are_contained_in_order(
-    labs: Callable[[str], Lab], scenario: str
-) -> None:
-    """Issue 16: the node role denies the attacked instance only after the capture is verified (event order
-    in the case), both seeded IRSA roles with pods on the attacked node have their own revocation step."""
-    lab = labs(scenario)
-    cases = Path(cases_dir(lab, "cases"))
-    state = json.loads((cases / lab.runs["case_id"] / "plan-state.json").read_text())
-    steps = {
-        s["action_id"] + ":" + json.dumps(s["params"], sort_keys=True): s for s in state["plan"]["steps"]
-    }
-    by_action: dict[str, list[dict[str, Any]]] = {}
-    for step in steps.values():
-        by_action.setdefault(step["action_id"], []).append(step)
-    (deny,) = by_action["iam.deny_instance_credentials"]
-    assert deny["params"] == {"instance_id": lab.truth["pod"]["instance_id"]}
-    (capture,) = by_action["ssm.capture_volatile"]
-    assert capture["id"] in deny["depends_on"]
-    events = _events(cases / lab.runs["case_id"])
-    applying = _seq(events, "step.applying", deny["id"])
-    records = state["steps"]
-    if records.get(capture["id"], {}).get("status") == "verified":
-        assert _seq(events, "step.verified", capture["id"]) < applying
-    else:  # the lab's node is simulated: capture is unavailable-in-lab, and the deny still waited for it
-        assert _seq(events, "step.unavailable-in-lab", capture["id"]) < applying
-    revoked = {s["params"]["role_name"] for s in by_action["iam.revoke_role_sessions"]}
-    assert {"payments-api-irsa", "storefront-irsa"} <= revoked
-    trusts = {
-        (s["params"]["role_name"], s["params"]["service_account"]) for s in by_action["iam.break_role_trust"]
-    }
-    assert {("payments-api-irsa", "payments-api"), ("storefront-irsa", "storefront")} <= trusts
-    assert all(s["requires_approval"] for s in by_action["iam.revoke_role_sessions"])
-    if scenario == "iam-user":
-        (login,) = by_action["iam.delete_login_profile"]
-        assert login["requires_approval"]
-        keys = lab.aws("iam").list_access_keys(UserName=login["params"]["user_name"])["AccessKeyMetadata"]
-        assert len(keys) == 2  # the finding's key and the user's second (CI) key
-        assert {k["Status"] for k in keys} == {"Inactive"}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
