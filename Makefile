@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 LOCK := requirements/dev.lock
 STAGE := sh scripts/stage.sh
 
-.PHONY: demo triage-example test system-deps build lint typecheck unit lock bench clean
+.PHONY: demo triage-example test test-aws system-deps build lint typecheck unit lock bench clean
 
 # The environment comes from the hash-checked lock only (see scripts/install-locked.sh); `make lock` refreshes it.
 $(STAMP): $(LOCK) pyproject.toml
@@ -30,6 +30,11 @@ triage-example: $(STAMP)
 
 ## test: lint, type-check and run the whole test suite (builds the lab's kube-apiserver/etcd on first use; needs Go)
 test: $(STAMP) system-deps build lint typecheck unit
+
+## test-aws: opt-in tests against a real AWS sandbox account and EKS cluster (README "Real AWS, opt-in"); never
+## part of `make test` or CI. Stops unless the credentials resolve to EKSIR_TEST_AWS_ACCOUNT.
+test-aws: $(STAMP)
+	EKSIR_TEST_AWS=1 $(BIN)/pytest -q -rs tests/aws_real
 
 # Chromium for the HTML report test (Debian package; does nothing when already installed).
 system-deps:

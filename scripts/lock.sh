@@ -1,5 +1,6 @@
 #!/bin/sh
-# lock.sh: refresh requirements/dev.lock, the hash-locked environment that `make test`, `make demo` and CI install.
+# lock.sh: refresh requirements/dev.lock, the hash-locked environment that `make test`, `make demo` and CI install,
+# and requirements/runtime.lock, its run-time part that the worker image (Dockerfile) installs.
 #
 # Why uv: it resolves for every platform and Python eksir supports in one pass (--universal) and writes every
 # distribution's sha256, in the requirements format plain pip installs with --require-hashes. uv itself comes
@@ -20,4 +21,5 @@ PIP_DISABLE_PIP_VERSION_CHECK=1 "$tools/bin/python" -m pip install --quiet --req
     --upgrade --generate-hashes --universal --python-version 3.11 \
     --custom-compile-command "make lock" \
     --output-file requirements/dev.lock
+"$python" scripts/runtime_lock.py
 echo "lock: requirements/dev.lock refreshed; check it with 'make clean test' before committing"

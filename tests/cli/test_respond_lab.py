@@ -795,3 +795,29 @@ def test_a_planned_action_this_version_does_not_ship_is_shown_as_not_available_i
     assert "x.not_shipped: not available in this version" in console.export_text()
     doc = plan_document("case-1", plan, previews)
     assert doc["plan"]["steps"][0]["preview"]["problem"] == "x.not_shipped: not available in this version"
+
+
+def test_plan_with_checkpoint_says_the_lab_node_cannot_and_keeps_the_crictl_capture(
+    labs: Callable[[str], Lab],
+) -> None:
+    """`--checkpoint` end to end: the lab's node is AL2023 on containerd 1.6 with no kubelet behind the node
+    proxy, so the preflight says why not, the plan keeps the crictl/ctr capture, and the case records the
+    node's kind and the preflight (README, "Node kinds")."""
+    lab = labs("iam-user")
+    cases = cases_dir(lab, "checkpoint-cases")
+    result = eksir(
+        lab, "plan", lab.finding, "--cases-dir", cases, *lab.access(), "--checkpoint",
+        "--evidence-bucket", "eksir-evidence-lab", "--output", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    actions = [s["action_id"] for s in doc["plan"]["steps"]]
+    assert "k8s.checkpoint_container" not in actions
+    assert "ssm.capture_volatile" in actions
+    notes = {n["subject"]: n["message"] for n in doc["plan"]["notes"]}
+    assert notes["checkpoint"].startswith("--checkpoint: the kubelet checkpoint API is not available")
+    assert "crictl/ctr capture" in notes["checkpoint"]
+    assert "is ec2 (al2023)" in notes["node-kind"]
+    resolution = json.loads((Path(cases) / doc["case_id"] / "resolution.json").read_text())
+    assert resolution["node"]["kind"]["compute"] == "ec2"
+    assert resolution["node"]["checkpoint"]["available"] is False

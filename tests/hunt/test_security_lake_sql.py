@@ -17,10 +17,15 @@ import duckdb
 import pytest
 
 from eksir.hunt import queries
+from eksir.hunt.athena import HuntTable, Rounds, hunt_rounds, lake_rows_to_records
+from eksir.hunt.classify import load_rules
+from eksir.hunt.events import cloudtrail_event
 from eksir.hunt.principals import PrincipalSet
+from eksir.hunt.result import HuntEvent
 from eksir.hunt.run import HuntOptions, run_hunt
 from eksir.hunt.window import TimeWindow
 from tests.hunt import athena_sql, ocsf, orgtrail
+from tests.hunt.test_athena_sql import executor
 
 TABLE = "amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0"
 
@@ -112,3 +117,72 @@ def test_the_lake_parquet_has_the_security_lake_partitions(tmp_path: Path) -> No
         "accountId=333333333333",
         "eventDay=20240101",
     )
+
+
+def _lake_rounds(
+    con: duckdb.DuckDBPyConnection, given: PrincipalSet, window: TimeWindow
+) -> tuple[list[HuntEvent], Rounds]:
+    """The lake hunt as eksir runs it in Athena (`HuntTable` "security-lake"), with DuckDB as the engine."""
+    rounds = hunt_rounds(given, window, HuntTable(TABLE, "security-lake"), executor(con))
+    book = load_rules("cloudtrail", ())
+    principals = rounds.chainer.principals
+    events = [cloudtrail_event(r, book, principals.match(r), "lake") for r in rounds.chainer.records.values()]
+    return sorted(events, key=lambda e: (str(e.event_time), str(e.event_id))), rounds
+
+
+def test_the_lake_rounds_find_the_chain_and_the_events_of_the_local_scan_on_their_own(
+    lake: tuple[orgtrail.OrgTrail, duckdb.DuckDBPyConnection],
+) -> None:
+    """Unlike the one-pass test above, the chain is not borrowed from the local scan: the lake's rounds must
+    follow the sessions (AssumeRole in the OCSF `api.response.data`) to the same fixed point, and the rows
+    rebuilt from OCSF must classify as the CloudTrail records do."""
+    trail, con = lake
+    for values in PRINCIPALS:
+        given = values if isinstance(values, PrincipalSet) else PrincipalSet.from_values(values)
+        window = TimeWindow.parse(*WINDOWS[0])
+        local = run_hunt(given, [str(trail.root)], window, options=HuntOptions(workers=1))
+        events, rounds = _lake_rounds(con, given, window)
+        assert rounds.closed
+        assert [e.event_id for e in events if e.matched_on] == [e.event_id for e in local.events]
+        assert [(e.action, e.principal, e.category, e.access_key_id, e.account_id) for e in events] == [
+            (e.action, e.principal, e.category, e.access_key_id, e.account_id) for e in local.events
+        ]
+        chained = set(rounds.chainer.principals.values()) - set(given.values())
+        assert chained == set(local.chained_principals)
+
+
+def test_the_stolen_keys_chain_across_accounts_is_found_in_the_lake_alone(
+    lake: tuple[orgtrail.OrgTrail, duckdb.DuckDBPyConnection],
+) -> None:
+    trail, con = lake
+    window = TimeWindow.parse(*WINDOWS[0])
+    events, rounds = _lake_rounds(con, PrincipalSet.from_values([orgtrail.STOLEN_KEY]), window)
+    assert {str(e.event_id) for e in events} == trail.attacker_ids
+    assert len(rounds.queries) >= 3  # the key, then the sessions it chained into, then nothing new
+    assert {orgtrail.CROSS_KEY, orgtrail.THIRD_KEY} <= set(rounds.chainer.principals.values())
+
+
+def test_ocsf_rows_rebuild_the_cloudtrail_members_the_hunt_reads() -> None:
+    header = ["eventid", "time_ms", "eventname", "usertype", "arn", "issuer_arn", "responseelements"]
+    row: list[str | None] = [
+        "e-1",
+        "1704153480000",
+        "AssumeRole",
+        "AssumedRole",
+        "arn:aws:sts::111111111111:assumed-role/org-admin/x1",
+        "arn:aws:iam::111111111111:role/org-admin",
+        '{"credentials": {"accessKeyId": "ASIAX"}}',
+    ]
+    (record,) = lake_rows_to_records([header, row])
+    assert record["eventTime"] == "2024-01-01T23:58:00Z"
+    assert record["userIdentity"]["sessionContext"]["sessionIssuer"] == {
+        "arn": "arn:aws:iam::111111111111:role/org-admin",
+        "type": "Role",
+        "accountId": "111111111111",
+        "userName": "org-admin",
+    }
+    assert record["responseElements"] == {"credentials": {"accessKeyId": "ASIAX"}}
+    assert "errorCode" not in record  # a NULL cell is an absent member, as in CloudTrail
+    (garbled,) = lake_rows_to_records([header, ["e-2", "not-a-time", None, None, None, None, "{"]])
+    assert "eventTime" not in garbled
+    assert garbled["responseElements"] == "{"  # malformed JSON stays text, never raises

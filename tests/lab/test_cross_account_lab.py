@@ -118,6 +118,7 @@ def test_respond_refuses_without_the_role_then_contains_through_it_and_the_hunt_
     assert all(s["status"] == "verified" for s in steps if s["action_id"] != "k8s.isolate_pod"), steps
     assert {s["status"] for s in steps if s["action_id"] == "k8s.isolate_pod"} == {"not-effective"}
     assert any("iam.deactivate_access_key" in s["step_id"] for s in steps)  # the member's IAM user key
+    _the_organisations_administrator_sees_the_key_contained(xlab, truth)
     case = next(p for p in cases.iterdir() if not p.name.startswith(".")).name
     assert _eksir(env, "triage", xlab.finding, "--cases-dir", str(cases)).returncode == 0
     hunt = _eksir(
@@ -126,3 +127,37 @@ def test_respond_refuses_without_the_role_then_contains_through_it_and_the_hunt_
     assert hunt.returncode == 0, hunt.stderr
     found = {e["event_id"] for e in json.loads(hunt.stdout)["events"]}
     assert set(truth["cloudtrail_event_ids"]) <= found
+
+
+def _the_organisations_administrator_sees_the_key_contained(
+    xlab: lab.LabState, truth: dict[str, Any]
+) -> None:
+    """An independent check: with `eksir lab env --admin` (the management account) through the member's
+    `OrganizationAccountAccessRole`, not eksir's role, the attacker's IAM user key is inactive."""
+    admin = _env(xlab, admin=True)
+    management = AwsEndpoint(
+        xlab.aws_endpoint, xlab.region, admin["AWS_ACCESS_KEY_ID"], admin["AWS_SECRET_ACCESS_KEY"]
+    )
+    member = truth["accounts"]["member"]
+    role = f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole"
+    keys = management.client("sts").assume_role(RoleArn=role, RoleSessionName="independent-check")
+    creds = keys["Credentials"]
+    iam = management.client(
+        "iam",
+        access_key_id=creds["AccessKeyId"],
+        secret_access_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+    )
+    attacker_keys = {
+        p["access_key_id"]
+        for p in truth["attacker"]["aws_principals"]
+        if str(p.get("access_key_id") or "").startswith("AKIA")
+    }
+    assert attacker_keys
+    statuses = {
+        key["AccessKeyId"]: key["Status"]
+        for user in iam.list_users()["Users"]
+        for key in iam.list_access_keys(UserName=user["UserName"])["AccessKeyMetadata"]
+    }
+    assert {statuses[k] for k in attacker_keys} == {"Inactive"}
+    assert "Active" in statuses.values()  # the member's other users' keys were left alone

@@ -6,13 +6,15 @@ import gzip
 import json
 import random
 import socket
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from eksir.errors import LabError
-from eksir.lab import aws_seed, processes
+from eksir.lab import aws_seed, eks_authenticator, processes
 from eksir.lab.cloudtrail_gen import KEY_PATTERN, Principal, api_call, log_files, read_records, write_tree
 from eksir.lab.moto_server import AwsEndpoint, spawn_detached
 
@@ -136,3 +138,33 @@ def test_a_port_in_use_is_refused_with_one_message_and_nothing_started(tmp_path:
         with pytest.raises(LabError, match=f"{port}.*already in use"):
             spawn_detached(tmp_path, port=port)
     assert processes.read_records(tmp_path) == []
+
+
+def test_the_lab_route_tells_the_authenticator_what_data_json_does_about_one_key(tmp_path: Path) -> None:
+    """The lab's EKS authenticator reads one key from the detached moto's lab route instead of data.json
+    (10-40 s in the cross-account lab: over the API server's 30 s webhook timeout); both must give the same
+    caller, and an inactive key none."""
+    server = spawn_detached(tmp_path)
+    try:
+        iam, sts = server.endpoint.client("iam"), server.endpoint.client("sts")
+        iam.create_user(UserName="bob")
+        key = iam.create_access_key(UserName="bob")["AccessKey"]
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}}]}
+        trust["Statement"][0]["Action"] = "sts:AssumeRole"
+        role = iam.create_role(RoleName="responder", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+        session = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="r1")["Credentials"]
+        for key_id in (key["AccessKeyId"], session["AccessKeyId"]):
+            fast = eks_authenticator._moto_key_data(server.endpoint.url, key_id)
+            with urllib.request.urlopen(f"{server.endpoint.url}/moto-api/data.json", timeout=60) as resp:
+                full = json.loads(resp.read())
+            assert eks_authenticator._caller_from_moto(fast, key_id) is not None
+            assert eks_authenticator._caller_from_moto(fast, key_id) == eks_authenticator._caller_from_moto(
+                full, key_id
+            )
+        iam.update_access_key(UserName="bob", AccessKeyId=key["AccessKeyId"], Status="Inactive")
+        fast = eks_authenticator._moto_key_data(server.endpoint.url, key["AccessKeyId"])
+        assert eks_authenticator._caller_from_moto(fast, key["AccessKeyId"]) is None
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"{server.endpoint.url}/eksir-lab/access-key?id=../x", timeout=10)
+    finally:
+        processes.stop_all(tmp_path)

@@ -38,6 +38,8 @@ ACTION_MODULES: tuple[str, ...] = (
     "eksir.actions.containment.k8s_orphan",
     "eksir.actions.containment.k8s_pod",
     "eksir.actions.containment.k8s_secrets",
+    "eksir.actions.evidence.checkpoint",
+    "eksir.actions.evidence.node_diagnostic",
     "eksir.actions.evidence.snapshots",
     "eksir.actions.evidence.volatile",
     "eksir.actions.closeout.findings",

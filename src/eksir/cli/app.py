@@ -39,8 +39,20 @@ def _top_level(
     debug: Annotated[
         bool, typer.Option("--debug", help="log every call and print the full trace of an error to stderr")
     ] = False,
+    lock_table: Annotated[
+        str | None,
+        typer.Option(
+            "--lock-table",
+            envvar="EKSIR_LOCK_TABLE",
+            help="DynamoDB table of case leases of a `--cases-dir s3://...` store (eksir-case-leases)",
+        ),
+    ] = None,
 ) -> None:
     """Options of every command; typer also needs a callback to build a group resolved lazily."""
+    if lock_table:
+        import os  # noqa: PLC0415
+
+        os.environ["EKSIR_LOCK_TABLE"] = lock_table  # read by store/s3_location.py's lock_table()
     if debug:
         import logging  # noqa: PLC0415
 

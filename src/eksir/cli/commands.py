@@ -97,6 +97,9 @@ COMMANDS: tuple[CommandEntry, ...] = (
     ),
     CommandEntry("case", "eksir.cli.case_cmd", "Inspect and verify case bundles."),
     CommandEntry(
+        "deploy", "eksir.cli.deploy_cmd", "Deploy fleet mode: the security account's CloudFormation."
+    ),
+    CommandEntry(
         "lab",
         "eksir.cli.lab_cmd",
         "A local lab: real kube-apiserver + etcd + moto, seeded with an EKS incident.",

@@ -130,6 +130,13 @@ AthenaTableOpt = Annotated[
     str | None,
     typer.Option(help="Athena table to define and query (default: named after the trail and its projection)"),
 ]
+SecurityLakeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--security-lake-table",
+        help="with --athena-workgroup: hunt this Security Lake CloudTrail table too (OCSF, db.table)",
+    ),
+]
 DryRunOpt = Annotated[
     bool,
     typer.Option(
@@ -169,6 +176,7 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     athena_output: AthenaOutputOpt = None,
     athena_database: DatabaseOpt = "default",
     athena_table: AthenaTableOpt = None,
+    security_lake_table: SecurityLakeOpt = None,
     audit_log: AuditLogOpt = [],  # noqa: B006
     cluster: ClusterOpt = None,
     rules: RulesOpt = [],  # noqa: B006
@@ -194,18 +202,20 @@ def hunt(  # noqa: PLR0917 - typer maps each CLI option to a parameter
 ) -> None:
     """Hunt the compromised principals' API calls in CloudTrail and Kubernetes audit logs.
 
-    With CASE: its principals too, --since 90 days before first seen, the result stored as evidence.
-    """
+    With CASE: its principals too, --since 90 days before first seen, the result stored as evidence."""
     athena = _athena(athena_workgroup, athena_output, athena_database, max_scan_bytes, athena_price_per_tb)
     handle = _open_case(cases_dir, case, reopen)
     principals, window = _with_case(handle, _principals(principal, finding), since, until)
-    source = _sources(source, org_trail, athena, bool(lookup_events or audit_log or cluster))
+    lake = athena is not None and security_lake_table is not None
+    source = _sources(source, org_trail, athena, bool(lookup_events or audit_log or cluster or lake))
     _refuse_a_closed_case(handle, reopen, reason)
     access = AwsAccess(region=region, profile=profile, endpoint_url=endpoint_url)
     if _reads_aws(source, lookup_events, athena, cluster, tags):
         access = _aws_access(handle, access, load_role_map(assume_role, external_id, role_map))
-    options = HuntOptions(lookup_events=lookup_events, athena=athena, audit_logs=tuple(audit_log))
-    options = replace(options, cluster=cluster, athena_table=athena_table)
+    options = HuntOptions(
+        lookup_events=lookup_events, athena=athena, audit_logs=tuple(audit_log), cluster=cluster
+    )
+    options = replace(options, athena_table=athena_table, security_lake_table=security_lake_table)
     options = _more_options(options, rules, cmdb, owner_tag, tags, workers, count_events)
     run = _dry_run if dry_run else _hunt_and_render
     run(handle, principals, source, window, access, options, output, show_queries)
@@ -376,7 +386,8 @@ def _sources(source: list[str], org_trails: list[str], athena: AthenaTarget | No
         raise UsageError(
             "nothing to hunt in: give at least one source: --source PATH|s3://BUCKET/PREFIX (CloudTrail "
             "files), --lookup-events (CloudTrail API, 90 days), --athena-workgroup with --athena-output, "
-            "--audit-log FILE (Kubernetes), --cluster NAME (its audit log in CloudWatch Logs)"
+            "--security-lake-table with --athena-workgroup (OCSF), --audit-log FILE (Kubernetes), "
+            "--cluster NAME (its audit log in CloudWatch Logs)"
         )
     return source
 

@@ -31,7 +31,13 @@ OutputOption = Annotated[
 ]
 CasesDirOption = Annotated[
     Path,
-    typer.Option("--cases-dir", envvar="EKSIR_CASES_DIR", help="where case bundles live", show_default=True),
+    typer.Option(
+        "--cases-dir",
+        envvar="EKSIR_CASES_DIR",
+        help="where case bundles live: a directory, or s3://bucket/prefix (shared; one DynamoDB lease per"
+        " case, see eksir --lock-table)",
+        show_default=True,
+    ),
 ]
 DEFAULT_CASES_DIR = Path("cases")
 WaitOption = Annotated[

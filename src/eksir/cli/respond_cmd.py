@@ -103,6 +103,13 @@ IsolateSubnetOpt = Annotated[
     bool,
     typer.Option("--isolate-subnet", help="also a deny-all network ACL on the node's subnets (whole subnet)"),
 ]
+CheckpointOpt = Annotated[
+    bool,
+    typer.Option(
+        "--checkpoint",
+        help="also checkpoint each container through the kubelet (CRIU) where the node's preflight allows",
+    ),
+]
 WorkersOpt = Annotated[int, typer.Option("--max-workers", min=1, max=16, help="steps run in parallel")]
 
 
@@ -226,9 +233,12 @@ def _with_case(options: PlaybookOptions, case_id: str) -> PlaybookOptions:
     return replace(options, case_id=case_id)
 
 
-def _options(bucket: str | None, orphan: bool, pause: bool, strict: bool, subnet: bool) -> PlaybookOptions:
+def _options(  # noqa: PLR0917 - one positional per plan flag, in the CLI's order
+    bucket: str | None, orphan: bool, pause: bool, strict: bool, subnet: bool, checkpoint: bool = False
+) -> PlaybookOptions:
     """The responder's plan choices (flags shared by plan and respond)."""
     return PlaybookOptions(
+        checkpoint=checkpoint,
         evidence_bucket=bucket,
         orphan_pod=orphan,
         pause_container=pause,
@@ -256,6 +266,7 @@ def plan_cmd(
     pause_container: PauseContainerOpt = False,
     strict_isolation: StrictIsolationOpt = False,
     isolate_subnet: IsolateSubnetOpt = False,
+    ckpt: CheckpointOpt = False,
     output: OutputOption = OutputFormat.TABLE,
     wait: WaitOption = False,
     max_input_bytes: MaxInputOption = DEFAULT_MAX_INPUT_BYTES,
@@ -264,7 +275,7 @@ def plan_cmd(
     access = Access(
         region, profile, endpoint_url, kubeconfig, context, break_glass_kubeconfig=break_glass_kubeconfig
     ).with_roles(load_role_map(assume_role, external_id, role_map), CaseStore(cases_dir).actor)
-    options = _options(evidence_bucket, orphan_pod, pause_container, strict_isolation, isolate_subnet)
+    options = _options(evidence_bucket, orphan_pod, pause_container, strict_isolation, isolate_subnet, ckpt)
     with ExitStack() as stack:
         writer = _Writer("eksir plan", wait, stack)
         _plan(
@@ -383,6 +394,7 @@ def respond_cmd(
     pause_container: PauseContainerOpt = False,
     strict_isolation: StrictIsolationOpt = False,
     isolate_subnet: IsolateSubnetOpt = False,
+    ckpt: CheckpointOpt = False,
     webhook_url: WebhookOpt = None,
     sns_topic_arn: SnsOpt = None,
     max_workers: WorkersOpt = 4,
@@ -402,17 +414,16 @@ def respond_cmd(
         region, profile, endpoint_url, kubeconfig, context, webhook_url, sns_topic_arn, break_glass_kubeconfig
     ).with_roles(load_role_map(assume_role, external_id, role_map), operator)
     asker = choose_gate(approve, yes, sys.stdin.isatty(), operator, approve_step)
-    options = _options(evidence_bucket, orphan_pod, pause_container, strict_isolation, isolate_subnet)
+    options = _options(evidence_bucket, orphan_pod, pause_container, strict_isolation, isolate_subnet, ckpt)
     with ExitStack() as stack:
         stack.enter_context(reopening(reopen, reason))
-        writer = _Writer("eksir respond", wait, stack)
         prepared = _prepare(
             finding_file,
             finding_id,
             cases_dir,
             access,
             options,
-            writer=writer,
+            writer=_Writer("eksir respond", wait, stack),
             max_input_bytes=max_input_bytes,
         )
         state, check = _run_response(prepared, asker, access, max_workers, trust_finding_file)

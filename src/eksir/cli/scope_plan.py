@@ -27,7 +27,7 @@ def resolve_and_plan(
     from eksir.resolve import resolve  # noqa: PLC0415 - imported only by the verbs that go online
 
     if finding.sequence is None:
-        resolution = resolve(finding, aws.client, kube)
+        resolution = resolve(finding, aws.client, kube, checkpoint=options.checkpoint)
         _store(case, "resolution.json", resolution)
         return build_plan(finding, resolution, options)
     cluster = finding.cluster.name if finding.cluster else None
@@ -39,7 +39,7 @@ def resolve_and_plan(
         if workload.cluster is None or workload.cluster.name != cluster:
             elsewhere.append(label)
             continue
-        parts.append((workload, resolve(workload, aws.client, kube)))
+        parts.append((workload, resolve(workload, aws.client, kube, checkpoint=options.checkpoint)))
     if parts:
         _store(case, "resolution.json", parts[0][1])
         body = [

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from types_boto3_athena.client import AthenaClient
     from types_boto3_autoscaling.client import AutoScalingClient
     from types_boto3_cloudtrail.client import CloudTrailClient
+    from types_boto3_dynamodb.client import DynamoDBClient
     from types_boto3_ec2.client import EC2Client
     from types_boto3_eks.client import EKSClient
     from types_boto3_guardduty.client import GuardDutyClient
@@ -40,6 +41,8 @@ class ClientFactory(Protocol):
     def __call__(self, service: Literal["autoscaling"], /) -> AutoScalingClient: ...
     @overload
     def __call__(self, service: Literal["cloudtrail"], /) -> CloudTrailClient: ...
+    @overload
+    def __call__(self, service: Literal["dynamodb"], /) -> DynamoDBClient: ...
     @overload
     def __call__(self, service: Literal["ec2"], /) -> EC2Client: ...
     @overload

@@ -17,6 +17,7 @@ from kubernetes.client import (
     AppsV1Api,
     AuthorizationV1Api,
     CoreV1Api,
+    CustomObjectsApi,
     NetworkingV1Api,
     RbacAuthorizationV1Api,
     V1DeleteOptions,
@@ -52,6 +53,11 @@ def networking(api: ApiClient) -> NetworkingV1Api:
 def rbac(api: ApiClient) -> RbacAuthorizationV1Api:
     """Roles, ClusterRoles and their bindings."""
     return RbacAuthorizationV1Api(api)
+
+
+def custom(api: ApiClient) -> CustomObjectsApi:
+    """Custom resources (EKS's NodeDiagnostic)."""
+    return CustomObjectsApi(api)
 
 
 def authorization(api: ApiClient) -> AuthorizationV1Api:

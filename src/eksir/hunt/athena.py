@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -103,6 +104,96 @@ def rows_to_records(rows: list[list[str | None]]) -> list[dict[str, Any]]:
     return records
 
 
+#: Security Lake's OCSF columns (as `queries.security_lake_query` names them) -> CloudTrail's top-level keys.
+_LAKE_TOP = {
+    "eventid": "eventID",
+    "eventname": "eventName",
+    "eventsource": "eventSource",
+    "awsregion": "awsRegion",
+    "recipientaccountid": "recipientAccountId",
+    "errorcode": "errorCode",
+    "errormessage": "errorMessage",
+    "sourceipaddress": "sourceIPAddress",
+    "useragent": "userAgent",
+}
+#: ... and -> `userIdentity` members (OCSF 1.1's CloudTrail mapping, inverted).
+_LAKE_IDENTITY = {
+    "usertype": "type",
+    "principalid": "principalId",
+    "arn": "arn",
+    "useraccountid": "accountId",
+    "accesskeyid": "accessKeyId",
+    "username": "userName",
+    "invokedby": "invokedBy",
+}
+
+
+def _epoch_ms_to_iso(value: str | None) -> str | None:
+    """OCSF `time` (epoch milliseconds; Athena returns a BIGINT as text) as CloudTrail's `eventTime`."""
+    try:
+        moment = datetime.fromtimestamp(int(str(value)) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+    return f"{moment:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _issuer(arn: str) -> dict[str, str]:
+    """OCSF keeps only the session issuer's ARN; its name and account are read back from the ARN."""
+    parts = arn.split(":")
+    issuer = {"arn": arn, "type": "Role" if ":role/" in arn else "IAMUser" if ":user/" in arn else "Root"}
+    if len(parts) > 4 and parts[4]:
+        issuer["accountId"] = parts[4]
+    issuer["userName"] = arn.rsplit("/", 1)[-1]
+    return issuer
+
+
+def lake_rows_to_records(rows: list[list[str | None]]) -> list[dict[str, Any]]:
+    """Security Lake (OCSF 1.1 API Activity) result rows, header first, as CloudTrail records.
+
+    What OCSF does not keep stays absent: the `resources` list (resources are then named from the request
+    and response, as for a record without one) and the issuer's details other than its ARN.
+    """
+    if not rows:
+        return []
+    header = [str(h) for h in rows[0]]
+    records = []
+    for row in rows[1:]:
+        cells = {k: v for k, v in zip(header, row, strict=False) if v not in (None, "")}
+        record: dict[str, Any] = {name: cells[col] for col, name in _LAKE_TOP.items() if col in cells}
+        when = _epoch_ms_to_iso(cells.get("time_ms"))
+        if when:
+            record["eventTime"] = when
+        identity: dict[str, Any] = {name: cells[col] for col, name in _LAKE_IDENTITY.items() if col in cells}
+        if cells.get("issuer_arn"):
+            identity["sessionContext"] = {"sessionIssuer": _issuer(str(cells["issuer_arn"]))}
+        if identity:
+            record["userIdentity"] = identity
+        record["requestParameters"] = _json(cells.get("requestparameters"))
+        record["responseElements"] = _json(cells.get("responseelements"))
+        records.append(record)
+    return records
+
+
+@dataclass(frozen=True)
+class HuntTable:
+    """Where the rounds run: a CloudTrail table (`athena`) or a Security Lake OCSF table (`security-lake`).
+
+    The kind names the query each round sends and how its rows become records; everything after that
+    (chaining, classification, owners) is the same for both.
+    """
+
+    name: str
+    kind: str = "athena"
+
+    def query(self, principals: PrincipalSet, window: TimeWindow) -> str:
+        if self.kind == "security-lake":
+            return queries.security_lake_query(self.name, principals, window)
+        return queries.athena_query(self.name, principals, window)
+
+    def records(self, rows: list[list[str | None]]) -> list[dict[str, Any]]:
+        return lake_rows_to_records(rows) if self.kind == "security-lake" else rows_to_records(rows)
+
+
 def minus(have: PrincipalSet, asked: PrincipalSet) -> PrincipalSet:
     """The principals in `have` not yet asked about; a node's addresses stay (they qualify its session)."""
     return PrincipalSet(
@@ -127,7 +218,7 @@ class Rounds:
 def hunt_rounds(
     principals: PrincipalSet,
     window: TimeWindow,
-    table: str,
+    table: str | HuntTable,
     execute: Callable[[str], AthenaAnswer],
     max_rounds: int = MAX_ROUNDS,
 ) -> Rounds:
@@ -136,20 +227,21 @@ def hunt_rounds(
     `execute` runs one query and returns its answer (Athena in production; the tests hand DuckDB in); its
     errors propagate. Only the new principals are named in a later round: the earlier ones' rows are in.
     """
+    where = table if isinstance(table, HuntTable) else HuntTable(table)
     found = Rounds(Chainer(principals))
     asked = PrincipalSet()
     for number in range(1, max_rounds + 1):
         todo = minus(found.chainer.principals, asked)
         if todo.is_empty():
             return found
-        text = queries.athena_query(table, todo, window)
+        text = where.query(todo, window)
         answer = execute(text)
         asked = asked.union(todo)
-        records = rows_to_records(answer.rows)
-        found.chainer.add(records, "athena")
+        records = where.records(answer.rows)
+        found.chainer.add(records, where.kind)
         found.queries.append(
             GeneratedQuery(
-                kind="athena",
+                kind=where.kind,
                 text=text,
                 executed=True,
                 execution_id=answer.execution_id,

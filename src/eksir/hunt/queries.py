@@ -223,12 +223,18 @@ def security_lake_query(table: str, principals: PrincipalSet, window: TimeWindow
     amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0`.
 
     Security Lake partitions by `region`, `accountid` and `eventday` (yyyyMMdd of the event's time, not of
-    delivery): bounding `eventday` prunes to the window's days.
+    delivery): bounding `eventday` prunes to the window's days. The columns are every CloudTrail member the
+    OCSF mapping keeps that the hunt reads, so `hunt.athena.lake_rows_to_records` can rebuild the record
+    (OCSF keeps no `resources` list and only the session issuer's ARN).
     """
-    return f"""SELECT metadata.uid AS eventid, time_dt, api.operation, api.service.name AS service,
-  cloud.region AS awsregion, actor.user.uid AS arn, actor.user.credential_uid AS accesskeyid,
-  actor.session.issuer AS issuer_arn, api.response.error AS errorcode, src_endpoint.ip AS sourceipaddress,
-  api.request.data AS requestparameters, api.response.data AS responseelements, accountid, region
+    return f"""SELECT metadata.uid AS eventid, time AS time_ms, api.operation AS eventname,
+  api.service.name AS eventsource, cloud.region AS awsregion, cloud.account.uid AS recipientaccountid,
+  actor.user.uid AS arn, actor.user.uid_alt AS principalid, actor.user.credential_uid AS accesskeyid,
+  actor.user.name AS username, actor.user.type AS usertype, actor.user.account.uid AS useraccountid,
+  actor.session.issuer AS issuer_arn, actor.invoked_by AS invokedby, api.response.error AS errorcode,
+  api.response.message AS errormessage, src_endpoint.ip AS sourceipaddress,
+  http_request.user_agent AS useragent, api.request.data AS requestparameters,
+  api.response.data AS responseelements, accountid, region
 FROM {table}
 WHERE eventday BETWEEN {sql_literal(f"{window.since:%Y%m%d}")} AND {sql_literal(f"{window.until:%Y%m%d}")}
   AND time_dt BETWEEN TIMESTAMP {sql_literal(f"{window.since:%Y-%m-%d %H:%M:%S}")}

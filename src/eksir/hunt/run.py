@@ -19,7 +19,7 @@ import orjson
 
 from eksir.errors import BadInputError
 from eksir.hunt import cost, queries
-from eksir.hunt.athena import Rounds, hunt_rounds
+from eksir.hunt.athena import HuntTable, Rounds, hunt_rounds
 from eksir.hunt.classify import RuleBook, load_rules
 from eksir.hunt.cost import Estimate
 from eksir.hunt.decode import DecodeError, inflate, parse_records
@@ -53,6 +53,8 @@ class HuntOptions:
     athena_table: str | None = None
     """None: `cloudtrail_logs_eksir_<hash>` of the location and projection (see `athena_plan`)."""
     lake_event_data_store: str = "<event-data-store-id>"
+    security_lake_table: str | None = None
+    """With `athena`: the Security Lake CloudTrail table (`db.table`) the rounds also run over (OCSF)."""
     audit_logs: tuple[Path, ...] = ()
     cluster: str | None = None
     logs_insights: bool = False
@@ -291,7 +293,30 @@ def _estimate(plan: AthenaPlan, window: TimeWindow, aws: AwsAccess, opts: HuntOp
 
 
 def _athena(hunt: _Hunt, s3_sources: list[str]) -> None:
-    """Generate (always) and run (with a workgroup) the Athena DDL and hunt rounds; the Lake query text."""
+    """Generate (always) and run (with a workgroup) the Athena DDL and hunt rounds; the Lake query texts.
+
+    With a Security Lake table the rounds run there too (alone when no s3:// trail is given): many
+    organisations keep CloudTrail only in Security Lake.
+    """
+    opts = hunt.options
+    runs_lake = opts.athena is not None and opts.security_lake_table is not None
+    if s3_sources or not runs_lake:
+        _cloudtrail_table(hunt, s3_sources)
+    lake = queries.lake_query(opts.lake_event_data_store, hunt.principals, hunt.window)
+    hunt.result.queries.append(GeneratedQuery(kind="cloudtrail-lake", text=lake))
+    if opts.athena is not None and opts.security_lake_table is not None:
+        _run_rounds(hunt, HuntTable(opts.security_lake_table, "security-lake"), opts.athena)
+        return
+    region = (hunt.access.region or "us-east-1").replace("-", "_")
+    table = opts.security_lake_table or (
+        f"amazon_security_lake_glue_db_{region}.amazon_security_lake_table_{region}_cloud_trail_mgmt_2_0"
+    )
+    text = queries.security_lake_query(table, hunt.principals, hunt.window)
+    hunt.result.queries.append(GeneratedQuery(kind="security-lake", text=text, note="OCSF 1.1, source 2.0"))
+
+
+def _cloudtrail_table(hunt: _Hunt, s3_sources: list[str]) -> None:
+    """The CloudTrail table over the trail's bucket: DDL and query printed, or run in rounds."""
     opts = hunt.options
     plan = athena_plan(hunt.principals, s3_sources, hunt.access, opts)
     ddl = GeneratedQuery(kind="athena-ddl", text=plan.ddl)
@@ -299,26 +324,21 @@ def _athena(hunt: _Hunt, s3_sources: list[str]) -> None:
     if opts.athena is None:
         query = queries.athena_query(plan.table, hunt.principals, hunt.window)
         hunt.result.queries.append(GeneratedQuery(kind="athena", text=query))
-    else:
-        _athena_guard(hunt, plan)
-        client = hunt.access.client("athena")
-        target = opts.athena
-        answer = cloud.run_athena(client, target, plan.ddl)
-        ddl.executed, ddl.execution_id = True, answer.execution_id
-        rounds = hunt_rounds(
-            hunt.principals,
-            hunt.window,
-            plan.table,
-            lambda text: cloud.run_athena(client, target, text),
-        )
-        hunt.result.queries.extend(rounds.queries)
-        _athena_events(hunt, rounds, plan.table)
-    lake = queries.lake_query(opts.lake_event_data_store, hunt.principals, hunt.window)
-    hunt.result.queries.append(GeneratedQuery(kind="cloudtrail-lake", text=lake))
-    region = (hunt.access.region or "us-east-1").replace("-", "_")
-    table = f"amazon_security_lake_glue_db_{region}.amazon_security_lake_table_{region}_cloud_trail_mgmt_2_0"
-    text = queries.security_lake_query(table, hunt.principals, hunt.window)
-    hunt.result.queries.append(GeneratedQuery(kind="security-lake", text=text, note="OCSF 1.1, source 2.0"))
+        return
+    _athena_guard(hunt, plan)
+    answer = cloud.run_athena(hunt.access.client("athena"), opts.athena, plan.ddl)
+    ddl.executed, ddl.execution_id = True, answer.execution_id
+    _run_rounds(hunt, HuntTable(plan.table), opts.athena)
+
+
+def _run_rounds(hunt: _Hunt, table: HuntTable, target: cloud.AthenaTarget) -> None:
+    """The hunt's rounds in Athena over one table, to the role chain's fixed point; the records as events."""
+    client = hunt.access.client("athena")
+    rounds = hunt_rounds(
+        hunt.principals, hunt.window, table, lambda text: cloud.run_athena(client, target, text)
+    )
+    hunt.result.queries.extend(rounds.queries)
+    _athena_events(hunt, rounds, table)
 
 
 def _athena_guard(hunt: _Hunt, plan: AthenaPlan) -> None:
@@ -339,7 +359,7 @@ def _athena_guard(hunt: _Hunt, plan: AthenaPlan) -> None:
     cost.check_budget(found, budget)
 
 
-def _athena_events(hunt: _Hunt, rounds: Rounds, table: str) -> None:
+def _athena_events(hunt: _Hunt, rounds: Rounds, table: HuntTable) -> None:
     """The rounds' records as events (kept only when they really match); the chain joins the hunt's."""
     known = {e.event_id for e in hunt.events}
     principals = hunt.principals.union(rounds.chainer.principals)
@@ -347,20 +367,20 @@ def _athena_events(hunt: _Hunt, rounds: Rounds, table: str) -> None:
     for record in rounds.chainer.records.values():
         matched = principals.match(record)
         if matched and record.get("eventID") not in known:
-            hunt.events.append(cloudtrail_event(record, hunt.ct_book, matched, "athena"))
+            hunt.events.append(cloudtrail_event(record, hunt.ct_book, matched, table.kind))
             found += 1
     hunt.principals = principals
     hunt.result.sources.append(
         SourceStat(
-            name=f"athena:{table}",
-            kind="athena",
+            name=f"{table.kind}:{table.name}",
+            kind=table.kind,
             bytes_scanned=sum(q.bytes_scanned or 0 for q in rounds.queries),
             events_matched=found,
         )
     )
     if not rounds.closed:
         hunt.result.warnings.append(
-            f"Athena: role chain not closed after {len(rounds.queries)} rounds; not searched: "
+            f"{table.kind}: role chain not closed after {len(rounds.queries)} rounds; not searched: "
             + ", ".join(rounds.unsearched)
         )
 

@@ -9,9 +9,10 @@ moto routes a presigned GetCallerIdentity GET to S3, and upstream aws-iam-authen
    the lab cluster's name, at most 15 minutes old;
 2. finds the key's secret and principal in moto: `GET /moto-api/data.json` lists every IAM access key (AKIA,
    with its user) and every STS session moto issued (ASIA, with its assumed-role ARN, session name and
-   token). That endpoint works for the in-process moto of the tests and the detached one of `eksir lab up`
-   alike, where reaching into moto's backends would only work in-process. Keys the lab made up itself (the
-   dummy key that seeded, and so created, the cluster) are listed in the configuration;
+   token). The detached moto of `eksir lab up` answers the same for one key on a lab route
+   (`eksir.lab.moto_eks.access_key_data`, milliseconds instead of data.json's 10-40 s, which the API server's
+   30 s webhook timeout does not wait for); the in-process moto of the tests has only data.json. Keys the
+   lab made up itself (the dummy key that seeded, and so created, the cluster) are in the configuration;
 3. maps the principal like EKS in CONFIG_MAP mode: the cluster creator is `kubernetes-admin` in
    `system:masters`; otherwise kube-system/aws-auth's mapUsers (user ARN) or mapRoles (the role ARN of an
    assumed-role session, path dropped), with the `{{AccountID}}`, `{{SessionName}}` ('@' -> '-'),
@@ -30,6 +31,7 @@ import re
 import ssl
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +43,7 @@ import yaml
 
 from eksir.lab import eks_presign
 from eksir.lab.eks_presign import TokenRejected
+from eksir.lab.moto_eks import KEY_ROUTE
 
 CONFIG_FILE = "eks-authenticator.json"
 CREATOR_USERNAME = "kubernetes-admin"
@@ -125,12 +128,7 @@ def find_caller(config: AuthConfig, key_id: str) -> Caller:
     session = _SESSIONS.get(key_id)
     if session is not None:
         return session
-    try:
-        with urllib.request.urlopen(f"{config.moto_url}/moto-api/data.json", timeout=DATA_TIMEOUT_S) as resp:
-            data = json.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise TokenRejected(f"moto at {config.moto_url} did not list its keys: {exc}") from exc
-    caller = _caller_from_moto(data, key_id)
+    caller = _caller_from_moto(_moto_key_data(config.moto_url, key_id), key_id)
     if caller is None:
         raise TokenRejected(f"access key {key_id} is unknown or inactive")
     if caller.session_token:  # an STS session cannot be deactivated, only expire: remembered
@@ -138,8 +136,24 @@ def find_caller(config: AuthConfig, key_id: str) -> Caller:
     return caller
 
 
+def _moto_key_data(moto_url: str, key_id: str) -> dict[str, Any]:
+    """moto's records of the key: the lab route of `eksir.lab.moto_eks` (milliseconds), else data.json (an
+    in-process moto of the tests has no lab route). Raises TokenRejected when moto answers neither."""
+    for url in (f"{moto_url}{KEY_ROUTE}?id={urllib.parse.quote(key_id)}", f"{moto_url}/moto-api/data.json"):
+        try:
+            with urllib.request.urlopen(url, timeout=DATA_TIMEOUT_S) as resp:
+                return dict(json.loads(resp.read()))
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise TokenRejected(f"moto at {moto_url} did not list its keys: {exc}") from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise TokenRejected(f"moto at {moto_url} did not list its keys: {exc}") from exc
+    raise TokenRejected(f"moto at {moto_url} did not list its keys")
+
+
 DATA_TIMEOUT_S = 60
-"""moto's data.json of a cross-account lab (managed policies loaded in three accounts) takes ~10 s."""
+"""moto's data.json of a cross-account lab (managed policies loaded in three accounts) takes ~10 s idle;
+the lab route answers in milliseconds."""
 _SESSIONS: dict[str, Caller] = {}
 """Assumed-role sessions already found in moto, by key id. IAM user keys are looked up every time: a key
 deactivated by containment must stop authenticating at once, as on EKS. A session has no such switch (EKS

@@ -5,8 +5,9 @@ Why: without a kubeconfig, eksir reaches a cluster the way every EKS tool does, 
 random CA text) and has no API to change them, so the lab writes the lab API server's address and CA into
 moto's cluster object. In-process (tests) that is a direct write into moto's backend. The detached moto of
 `eksir lab up` runs as `python -m eksir.lab.moto_eks`: moto's own server application, unchanged, behind one
-extra lab-only route, `POST /eksir-lab/eks-cluster-endpoint`, that does the same write in that process.
-Nothing else about moto changes; the product never imports this module.
+extra lab-only route, `POST /eksir-lab/eks-cluster-endpoint`, that does the same write in that process, and
+`GET /eksir-lab/access-key?id=KEY`, what data.json says about one access key (for the lab's EKS
+authenticator, see `access_key_data`). Nothing else about moto changes; the product never imports this module.
 """
 
 from __future__ import annotations
@@ -23,11 +24,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from eksir.errors import LabError
 
 ROUTE = "/eksir-lab/eks-cluster-endpoint"
+KEY_ROUTE = "/eksir-lab/access-key"
 _MAX_BODY = 64 * 1024
+#: The members of moto's models the lab's EKS authenticator reads (`eks_authenticator._caller_from_moto`).
+_KEY_MEMBERS = {
+    ("sts", "AssumedRole"): (
+        *("access_key_id", "secret_access_key", "session_token", "arn", "role_arn"),
+        *("session_name", "account_id"),
+    ),
+    ("iam", "AccessKey"): ("access_key_id", "secret_access_key", "user_name", "status"),
+    ("iam", "User"): ("name", "arn", "id", "account_id"),
+    ("iam", "Role"): ("arn", "id"),
+}
 
 
 def ca_data(ca_file: Path) -> str:
@@ -74,10 +87,41 @@ def publish_cluster_endpoint(moto_url: str, target: ClusterEndpoint) -> None:
         raise LabError(f"moto at {moto_url} did not take the cluster endpoint: {exc}") from exc
 
 
+def access_key_data(key_id: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """What `/moto-api/data.json` says about one access key, read from this process's moto in milliseconds.
+
+    Why: data.json serialises every attribute of every model instance (AWS managed policies in three
+    accounts in the cross-account lab): ~10 s idle and over the API server's 30 s webhook timeout on a busy
+    machine, so a responder's token was refused (401) for no reason of its own. Same shape, same
+    instances (moto's `instances_tracked`), only the key's session or key record and the users and roles.
+    """
+    from moto.core.model_instances import model_data  # noqa: PLC0415 - moto is the optional `lab` extra
+
+    answer: dict[str, dict[str, list[dict[str, Any]]]] = {"sts": {}, "iam": {}}
+    for (service, model), members in _KEY_MEMBERS.items():
+        tracked = getattr(model_data.get(service, {}).get(model), "instances_tracked", [])
+        rows = [{m: getattr(obj, m, None) for m in members} for obj in tracked]
+        if "access_key_id" in members:
+            rows = [row for row in rows if row["access_key_id"] == key_id]
+        answer[service][model] = [{k: v for k, v in row.items() if isinstance(v, str | None)} for row in rows]
+    return answer
+
+
+def _key_lookup(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    key_id = parse_qs(environ.get("QUERY_STRING") or "").get("id", [""])[0]
+    if not key_id.isalnum() or len(key_id) > 128:
+        start_response("400 Bad Request", [("Content-Type", "text/plain")])
+        return [b"id: an access key id"]
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(access_key_data(key_id)).encode()]
+
+
 def with_lab_route(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-    """moto's WSGI application plus the lab's one route; every other request goes to moto untouched."""
+    """moto's WSGI application plus the lab's two routes; every other request goes to moto untouched."""
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == KEY_ROUTE and environ.get("REQUEST_METHOD") == "GET":
+            return _key_lookup(environ, start_response)
         if environ.get("PATH_INFO") != ROUTE or environ.get("REQUEST_METHOD") != "POST":
             return app(environ, start_response)
         try:

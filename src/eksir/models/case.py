@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 CASE_SCHEMA_VERSION = 1
 
@@ -50,6 +50,18 @@ class CaseEvent(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     prev_hash: str
     hash: str
+    fence: int | None = None
+    """The writer's lease token on a shared (S3) store: every event a lease holder writes carries it, so a
+    stale holder's write is visible. Absent (and not hashed) everywhere else, so events written before it
+    existed keep their hashes."""
+
+    @model_serializer(mode="wrap")
+    def _without_absent_fence(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """An event without a lease token serialises exactly as before the field existed."""
+        body: dict[str, Any] = handler(self)
+        if body.get("fence") is None:
+            body.pop("fence", None)
+        return body
 
 
 class Case(BaseModel):

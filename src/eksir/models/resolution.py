@@ -31,6 +31,7 @@ class ClusterInfo(_Frozen):
     audit_logging_enabled: bool | None = None
     vpc_id: str | None = None
     security_group_ids: tuple[str, ...] = ()
+    auto_mode: bool | None = None  # DescribeCluster computeConfig.enabled (None: the API did not say)
 
 
 class OwnerRef(_Frozen):
@@ -64,6 +65,41 @@ class PodInfo(_Frozen):
     aws_roles: tuple[IdentityMapping, ...] = ()
 
 
+class NodeCompute(StrEnum):
+    """Who runs the machine: what eksir may touch follows from it (README, "Node kinds")."""
+
+    EC2 = "ec2"  # managed node group, self-managed or Karpenter: the customer's instance
+    AUTO_MODE = "auto-mode"  # an EC2 managed instance owned by EKS: no SSM, no ENI or profile change
+    FARGATE = "fargate"  # one pod in a micro-VM: no node or instance a customer can touch
+    HYBRID = "hybrid"  # the customer's own machine outside AWS: no EC2 instance
+
+
+class NodeOs(StrEnum):
+    BOTTLEROCKET = "bottlerocket"
+    AL2023 = "al2023"
+    AL2 = "al2"
+    WINDOWS = "windows"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class NodeKind(_Frozen):
+    """What kind of node it is and every signal that said so (shown in the plan and kept in the case)."""
+
+    compute: NodeCompute = NodeCompute.EC2
+    os: NodeOs = NodeOs.UNKNOWN
+    os_image: str | None = None
+    provisioner: str | None = None  # managed-node-group | karpenter | auto-mode | fargate | hybrid | None
+    signals: tuple[str, ...] = ()
+
+
+class CheckpointPreflight(_Frozen):
+    """Whether the kubelet checkpoint API may be tried on this node (`--checkpoint`), and why (not)."""
+
+    available: bool
+    reasons: tuple[str, ...] = ()
+
+
 class NodeInfo(_Frozen):
     name: str
     provider_id: str | None = None
@@ -74,6 +110,8 @@ class NodeInfo(_Frozen):
     fargate: bool = False
     unschedulable: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
+    kind: NodeKind | None = None  # None: resolved by a version before node kinds
+    checkpoint: CheckpointPreflight | None = None  # only with --checkpoint
 
 
 class NetworkInterfaceInfo(_Frozen):
@@ -94,6 +132,9 @@ class InstanceInfo(_Frozen):
     volume_ids: tuple[str, ...] = ()
     iam_instance_profile_arn: str | None = None
     termination_protected: bool | None = None
+    managed_by: str | None = (
+        None  # DescribeInstances Operator: its Principal if managed, "" if not, None unknown
+    )
 
 
 class MappingSource(StrEnum):

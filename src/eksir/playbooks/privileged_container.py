@@ -19,9 +19,17 @@ from typing import Any
 
 from eksir.actions.base import Phase
 from eksir.models.finding import ActorKind, Finding
-from eksir.models.resolution import Resolution
+from eksir.models.resolution import NodeCompute, Resolution
 from eksir.playbooks.credentials import node_credentials_draft, node_notes, workload_role_drafts
 from eksir.playbooks.identity import dedupe, identity_steps, is_root
+from eksir.playbooks.node_kinds import (
+    compute_of,
+    kind_note,
+    plan_auto_mode,
+    plan_checkpoint,
+    plan_fargate,
+    plan_hybrid,
+)
 from eksir.playbooks.plan import NoteLevel, Plan, PlanNote, PlanStep
 from eksir.playbooks.steps import DESTRUCTIVE_ACTIONS, PHASES, StepDraft, number_steps
 
@@ -56,6 +64,8 @@ class PlaybookOptions:
     isolate_subnet: bool = False
     """`--isolate-subnet`: a deny-all network ACL on the node's subnets too (tracked flows; whole subnet)."""
     audit_lookback: timedelta = timedelta(hours=24)
+    checkpoint: bool = False
+    """`--checkpoint`: a kubelet (CRIU) checkpoint of each container where the node's preflight allows."""
     extra_notes: tuple[str, ...] = field(default=())
 
 
@@ -127,10 +137,16 @@ def _pod_steps(b: _Builder) -> None:
     )
     if pod is not None and (pod.host_network or not pod.owner_chain):
         why = "uses the host network" if pod.host_network else "is standalone (no ownerReferences)"
+        control = (
+            "node isolation is the primary control."
+            if compute_of(b.resolution.node) is NodeCompute.EC2
+            else "this kind of node has no security-group isolation either: revoke the identities and "
+            "delete the pod once its evidence is kept."
+        )
         b.note(
             "pod",
             f"the pod {why}: a NetworkPolicy will not isolate it (never for hostNetwork; the VPC CNI applies "
-            "none to standalone pods); node isolation is the primary control.",
+            f"none to standalone pods); {control}",
             WARN,
         )
     if b.resolution.node is not None and b.resolution.node.fargate:
@@ -151,15 +167,22 @@ def _pod_steps(b: _Builder) -> None:
 
 
 def _node_steps(b: _Builder) -> None:
-    """Preserve, then capture, then (only when capture is verified) isolate the node."""
+    """Preserve, then capture, then (only when capture is verified) isolate the node; on a node that is not
+    the customer's EC2 instance, only what can work there (playbooks/node_kinds.py)."""
     node, instance = b.resolution.node, b.resolution.instance
-    if node is not None and node.fargate:
-        b.note(
-            "node",
-            "Fargate pod: there is no node to cordon, label, protect, snapshot or isolate; "
-            "node steps omitted.",
-        )
+    compute = compute_of(node)
+    if node is not None:
+        kind_note(b, node)
+    if compute is not NodeCompute.EC2:
+        if compute is NodeCompute.FARGATE:
+            plan_fargate(b)
+        elif compute is NodeCompute.AUTO_MODE and node is not None:
+            plan_auto_mode(b, node, b.options.evidence_bucket, _prefix(b))
+        elif node is not None:
+            plan_hybrid(b, node)
+        plan_checkpoint(b, b.options.checkpoint)
         return
+    checkpoints = plan_checkpoint(b, b.options.checkpoint)
     if node is None:
         b.note("node", "the pod's node is unknown: no node steps planned", WARN)
     else:
@@ -173,10 +196,16 @@ def _node_steps(b: _Builder) -> None:
         if node is not None:
             b.note("instance", "the node's EC2 instance is unknown: no snapshot/protection/isolation", WARN)
         return
-    _instance_steps(b)
+    _instance_steps(b, checkpoints)
 
 
-def _instance_steps(b: _Builder) -> None:
+def _prefix(b: _Builder) -> str:
+    return b.options.evidence_prefix or f"eksir/{b.options.case_id or b.finding.id}/volatile/"
+
+
+def _instance_steps(b: _Builder, checkpoints: list[str]) -> None:
+    """Checkpoints (`--checkpoint`) go before isolation: the node proxy reaches the kubelet over the node's
+    network, which the isolation group closes."""
     instance = b.resolution.instance
     assert instance is not None  # guarded by the caller
     iid = instance.instance_id
@@ -204,11 +233,14 @@ def _instance_steps(b: _Builder) -> None:
                 "Keep the Auto Scaling group from scaling the node in.",
             )
         )
-    evidence = [b.add("ec2.snapshot_volumes", {"instance_id": iid}, "Crash-consistent copy of every volume.")]
+    evidence = [
+        *checkpoints,
+        b.add("ec2.snapshot_volumes", {"instance_id": iid}, "Crash-consistent copy of every volume."),
+    ]
     evidence.extend(_capture_steps(b, iid))
     isolation = _isolate_instance(b, iid, (*keep, *evidence))
     b.capture_keys = tuple(
-        k for k in evidence if k.startswith(("ssm.capture_volatile", "ssm.pause_container"))
+        k for k in evidence if k.startswith(("ssm.capture_volatile", "ssm.pause_container", "k8s.checkpoint"))
     )
     if not b.capture_keys:
         b.note(
@@ -235,7 +267,7 @@ def _capture_steps(b: _Builder, iid: str) -> list[str]:
             WARN,
         )
         return []
-    prefix = b.options.evidence_prefix or f"eksir/{b.options.case_id or b.finding.id}/volatile/"
+    prefix = _prefix(b)
     params: dict[str, Any] = {
         "instance_id": iid,
         "container_ids": container_ids,

@@ -17,6 +17,8 @@ from eksir.playbooks.plan import PlanStep
 
 # Canonical order: evidence that must come first, pod/node containment, identity, node isolation, queries.
 STEP_NUMBERS: dict[str, int] = {
+    "k8s.checkpoint_container": 0,
+    "k8s.collect_node_diagnostic": 1,  # Auto Mode's stand-in for ssm.capture_volatile: never both
     "ssm.capture_volatile": 1,
     "ec2.snapshot_volumes": 2,
     "k8s.isolate_pod": 3,
@@ -45,6 +47,8 @@ STEP_NUMBERS: dict[str, int] = {
 }
 
 PHASES: dict[str, Phase] = {
+    "k8s.checkpoint_container": Phase.EVIDENCE,
+    "k8s.collect_node_diagnostic": Phase.EVIDENCE,
     "ssm.capture_volatile": Phase.EVIDENCE,
     "ec2.snapshot_volumes": Phase.EVIDENCE,
     "k8s.secrets_worklist": Phase.EVIDENCE,
@@ -62,6 +66,7 @@ DESTRUCTIVE_ACTIONS: frozenset[str] = frozenset(
         "ec2.disable_metadata",
         "ec2.deny_subnet_nacl",
         "ssm.pause_container",
+        "k8s.checkpoint_container",
         "iam.deactivate_access_key",
         "iam.revoke_role_sessions",
         "eks.delete_access_entry",

@@ -105,7 +105,21 @@ def build_report(record: CaseRecord, now: datetime) -> Report:
     report.notes = [f"{path}: read without a logged hash (unverified)" for path in record.unverified]
     if hunt is None:
         report.notes.append("no hunt result in the case: attacker activity is only what the finding shows")
+    report.notes += _node_notes(record.read_json("plan.json"))
     return report
+
+
+_NODE_SUBJECTS = ("node-kind", "node", "checkpoint")
+
+
+def _node_notes(plan: Any) -> list[str]:
+    """What the plan said about the node's kind and the steps it replaced (README, "Node kinds")."""
+    notes = plan.get("notes") if isinstance(plan, dict) else None
+    return [
+        f"plan, {n['subject']}: {n.get('message', '')}"
+        for n in notes or []
+        if isinstance(n, dict) and n.get("subject") in _NODE_SUBJECTS
+    ]
 
 
 def _recovery(record: CaseRecord) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from typing import Any
 
 from eksir.errors import UnreachableError
 from eksir.models.finding import Finding
-from eksir.models.resolution import InstanceInfo, NodeInfo, Resolution
+from eksir.models.resolution import InstanceInfo, NodeCompute, NodeInfo, Resolution
+from eksir.resolve.checkpoint import checkpoint_preflight
 from eksir.resolve.cluster import cluster_name, describe_cluster
 from eksir.resolve.context import AwsFactory, Ctx
 from eksir.resolve.identity import resolve_actor, service_account_roles
@@ -27,6 +28,7 @@ from eksir.resolve.instance import describe_instance
 from eksir.resolve.kube import KubeReader
 from eksir.resolve.node import find_node
 from eksir.resolve.node_identities import node_service_accounts, role_users
+from eksir.resolve.node_kind import corroborate_auto_mode
 from eksir.resolve.outage import assess_outage
 from eksir.resolve.owners import OwnerCache
 from eksir.resolve.pod import FoundPod, find_pod, find_pod_by_container
@@ -40,8 +42,10 @@ def resolve(
     k8s: Callable[[], Any],
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    checkpoint: bool = False,
 ) -> Resolution:
-    """Resolve the finding against the live cluster and account (read-only).
+    """Resolve the finding against the live cluster and account (read-only); `checkpoint` adds the kubelet
+    checkpoint preflight for the pod's node (`--checkpoint`, resolve/checkpoint.py).
 
     Raises BadInputError (the finding names no cluster), NotFoundError / PermissionDeniedError /
     TemporaryError (DescribeCluster or a required read failed), UnreachableError (AWS or the API server).
@@ -50,7 +54,7 @@ def resolve(
     cluster = describe_cluster(aws("eks"), name)
     api_client = k8s()
     kube = KubeReader(api_client)
-    ctx = Ctx(aws=aws, kube=kube, cluster=cluster, owners=OwnerCache(kube))
+    ctx = Ctx(aws=aws, kube=kube, cluster=cluster, owners=OwnerCache(kube), checkpoint=checkpoint)
     if cluster.audit_logging_enabled is False:
         ctx.notes.append(
             f"audit logging is off on cluster {name}: the hunt cannot use the EKS audit log for the past; "
@@ -106,15 +110,20 @@ def _node_and_instance(ctx: Ctx, found: FoundPod | None) -> tuple[NodeInfo | Non
     if not found.info.node_name:
         ctx.notes.append(f"pod {found.info.namespace}/{found.info.name} is not scheduled to a node")
         return None, None
-    node_found = find_node(ctx.kube, found.info.node_name, ctx.notes)
+    node_found = find_node(ctx.kube, found.info.node_name, ctx.notes, ctx.cluster.auto_mode)
     if node_found is None:
         return None, None
     node = node_found[0]
+    if ctx.checkpoint and node.kind is not None:
+        preflight = checkpoint_preflight(ctx.kube, node_found[1], node.kind)
+        node = node.model_copy(update={"checkpoint": preflight})
     if node.fargate or node.instance_id is None:
-        if not node.fargate:
+        if not node.fargate and not (node.kind and node.kind.compute is NodeCompute.HYBRID):
             ctx.notes.append(
                 f"node {node.name} has no EC2 providerID ({node.provider_id!r}): instance unknown"
             )
         return node, None
     instance = describe_instance(ctx.aws("ec2"), ctx.aws("autoscaling"), node.instance_id, ctx.notes)
+    if instance is not None and node.kind is not None:
+        node = node.model_copy(update={"kind": corroborate_auto_mode(node.kind, instance.managed_by)})
     return node, instance

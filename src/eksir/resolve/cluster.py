@@ -3,7 +3,8 @@
 Why these fields: the endpoint and CA build the Kubernetes client; `accessConfig.authenticationMode` decides
 where a principal can be mapped (aws-auth, access entries, or both, where access entries win); the OIDC
 issuer is what IRSA trust policies name; whether `audit` logging is on decides whether the hunt can use the
-audit log at all. A cluster from before access entries has no `accessConfig`: it authenticates through
+audit log at all; `computeConfig.enabled` says whether EKS Auto Mode runs nodes (resolve/node_kind.py). A
+cluster from before access entries has no `accessConfig`: it authenticates through
 aws-auth only; its mode stays None (as the model documents) and is treated exactly like `CONFIG_MAP`.
 """
 
@@ -59,7 +60,14 @@ def describe_cluster(eks: Any, name: str) -> ClusterInfo:
         audit_logging_enabled=_audit_logging_enabled(cluster.get("logging") or {}),
         vpc_id=vpc.get("vpcId"),
         security_group_ids=tuple(dict.fromkeys(str(group) for group in groups)),
+        auto_mode=_auto_mode(cluster),
     )
+
+
+def _auto_mode(cluster: dict[str, Any]) -> bool | None:
+    """`computeConfig.enabled`: whether EKS Auto Mode runs the cluster's compute (None: not reported)."""
+    enabled = (cluster.get("computeConfig") or {}).get("enabled")
+    return enabled if isinstance(enabled, bool) else None
 
 
 def _audit_logging_enabled(logging: dict[str, Any]) -> bool:

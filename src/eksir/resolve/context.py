@@ -21,6 +21,7 @@ class Ctx:
     cluster: ClusterInfo
     owners: OwnerCache
     notes: list[str] = field(default_factory=list)
+    checkpoint: bool = False  # `--checkpoint`: run the kubelet checkpoint preflight on the pod's node
     # roles per (namespace, service account): the pod's and the actor's service account are often the same
     sa_roles: dict[tuple[str, str], tuple[IdentityMapping, ...]] = field(default_factory=dict)
     pod_identity_failed: bool = False

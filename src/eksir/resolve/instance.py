@@ -3,7 +3,8 @@
 Why each field: ENIs with their security groups are what `ec2.isolate_instance` replaces and must restore;
 EBS volume ids are what gets snapshotted; the instance profile is the node role an attacker on a privileged
 pod can steal through IMDS; Spot instances cannot get termination protection and may be reclaimed with two
-minutes' notice; the Auto Scaling group may replace the instance unless it is protected or detached.
+minutes' notice; the Auto Scaling group may replace the instance unless it is protected or detached; the
+Operator says whether EKS runs it as an Auto Mode managed instance (node_kind.py checks the node's claim).
 DescribeInstances is required; the attribute and ASG lookups only enrich and degrade to notes.
 """
 
@@ -70,7 +71,16 @@ def describe_instance(ec2: Any, autoscaling: Any, instance_id: str, notes: list[
         ),
         iam_instance_profile_arn=(raw.get("IamInstanceProfile") or {}).get("Arn"),
         termination_protected=optional(notes, lambda: _termination_protected(ec2, instance_id)),
+        managed_by=_managed_by(raw),
     )
+
+
+def _managed_by(raw: dict[str, Any]) -> str | None:
+    """The service operating a managed instance (EKS for Auto Mode); "" when not managed; None unknown."""
+    operator = raw.get("Operator")
+    if not isinstance(operator, dict) or "Managed" not in operator:
+        return None
+    return str(operator.get("Principal") or "") if operator.get("Managed") else ""
 
 
 def _termination_protected(ec2: Any, instance_id: str) -> bool:

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -36,6 +36,11 @@ from eksir.store.event_log import EventLog
 from eksir.store.frozen import ensure_open
 from eksir.store.incident import IncidentIndex, finding_key, workload_keys
 from eksir.store.lock import Lease, case_lease
+from eksir.store.s3_location import S3Location, check_case_id, is_s3, parse_s3, split_case_url
+
+if TYPE_CHECKING:
+    from eksir.store.s3_case import RemoteCase
+    from eksir.store.s3_store import S3Backend, S3IncidentIndex
 
 CASE_FILE = "case.json"
 EVENTS_FILE = "events.jsonl"
@@ -81,10 +86,21 @@ class CaseHandle:
 
     path: Path
     actor: str
+    remote: RemoteCase | None = None
+    """A shared (S3) case: `path` is its local copy and every write goes to S3 first (store/s3_case.py)."""
 
     @property
     def log(self) -> EventLog:
-        return EventLog(self.path / EVENTS_FILE)
+        return EventLog(self.path / EVENTS_FILE, self.remote)
+
+    @property
+    def case_id(self) -> str:
+        return self.remote.record.case_id if self.remote is not None else self.path.name
+
+    def _upload(self, data: bytes) -> None:
+        """Write-ahead on a shared store: the bytes are in S3 before the event that logs them."""
+        if self.remote is not None:
+            self.remote.upload(data)
 
     def load(self) -> Case:
         """Read case.json; raises CaseInvalidError when it is unreadable."""
@@ -105,7 +121,11 @@ class CaseHandle:
         A closed case refuses too (exit 12, store/frozen.py) unless the command reopens it or is one of the
         few that may touch a closed case (`closed_ok`: export, repair, close itself).
         """
-        with case_lease(self.path, command, wait=wait) as lease:
+        remote = self.remote
+        lock, key = (remote.new_lock(), remote.lease_key) if remote is not None else (None, None)
+        with case_lease(self.path, command, wait=wait, lock=lock, key=key) as lease:
+            if remote is not None:
+                remote.refresh()
             if not closed_ok:
                 ensure_open(self, command)
             yield lease
@@ -114,6 +134,7 @@ class CaseHandle:
         """Rewrite case.json write-ahead: staged, its hash logged, then renamed into place."""
         payload = _dump(case)
         pending = stage(self.path / CASE_FILE, payload)
+        self._upload(payload)
         self.append("case.written", {"reason": reason, "sha256": sha256_bytes(payload)})
         commit(pending, self.path / CASE_FILE)
         return case
@@ -122,6 +143,7 @@ class CaseHandle:
         """Write a derived document write-ahead (staged, hash logged, renamed); returns the sha256."""
         pending = stage(self.path / relative, data)
         digest = sha256_bytes(data)
+        self._upload(data)
         self.append("document.written", {"path": relative, "sha256": digest, "kind": kind, "size": len(data)})
         commit(pending, self.path / relative)
         return digest
@@ -161,6 +183,7 @@ class CaseHandle:
             description=description,
             media_type=media_type,
         )
+        self._upload(data)
         self.append("evidence.collected", item.model_dump(mode="json"))
         commit(pending, self.path / relative, exclusive=True)
         self.save(case.model_copy(update={"evidence": (*case.evidence, item)}), f"evidence {number} added")
@@ -177,19 +200,56 @@ class CaseHandle:
 
 
 class CaseStore:
-    """The directory holding every case (`--cases-dir`, default `./cases`)."""
+    """Where every case lives (`--cases-dir`, default `./cases`): a directory, or `s3://bucket/prefix` with a
+    DynamoDB lease table (store/s3_store.py), whose handles work on a local copy of each S3 case."""
 
-    def __init__(self, root: Path, actor: str | None = None) -> None:
-        self.root = root
+    def __init__(self, root: Path | str, actor: str | None = None, *, lock_table: str | None = None) -> None:
         self.actor = actor or current_actor()
+        self.lock_table = lock_table
+        self.backend: S3Backend | None = None
+        if is_s3(root):
+            self.backend = _backend_for(parse_s3(root), lock_table)
+            self.root = self.backend.cache_root
+        else:
+            self.root = Path(root)
 
     def get(self, case_ref: str) -> CaseHandle:
-        """Find a case by id (under the root) or by path; raises NotFoundError."""
+        """Find a case by id (under the root), by path or by `s3://bucket/prefix/CASE`; raises NotFoundError
+        (BadInputError for a malformed S3 reference)."""
+        if is_s3(case_ref):
+            location, case_id = split_case_url(case_ref)
+            backend = self.backend
+            if backend is None or backend.location != location:
+                backend = _backend_for(location, self.lock_table)
+            return self._remote_handle(backend, case_id)
+        if self.backend is not None:
+            return self._remote_handle(self.backend, case_ref)
         candidates = [Path(case_ref), self.root / case_ref]
         for candidate in candidates:
             if (candidate / CASE_FILE).is_file():
                 return CaseHandle(candidate, self.actor)
         raise NotFoundError(f"no case {case_ref!r} (looked in {self.root} and at that path)")
+
+    def _remote_handle(self, backend: S3Backend, case_ref: str) -> CaseHandle:
+        remote = backend.open(check_case_id(case_ref))
+        if remote is None:
+            raise NotFoundError(f"no case {case_ref!r} in {backend.location.url}")
+        return CaseHandle(remote.case_dir, self.actor, remote)
+
+    def _existing(self, case_id: str) -> CaseHandle | None:
+        """The case `case_id` when it exists (an S3 case materialised), else None."""
+        if self.backend is not None:
+            remote = self.backend.open(case_id)
+            return CaseHandle(remote.case_dir, self.actor, remote) if remote is not None else None
+        target = self.root / case_id
+        return CaseHandle(target, self.actor) if (target / CASE_FILE).is_file() else None
+
+    def _incidents(self) -> IncidentIndex | S3IncidentIndex:
+        if self.backend is None:
+            return IncidentIndex(self.root)
+        from eksir.store.s3_store import S3IncidentIndex  # noqa: PLC0415 - see _backend_for
+
+        return S3IncidentIndex(self.backend)
 
     def open_for_finding(
         self, finding: Finding, raw_input: bytes, input_name: str, input_info: Mapping[str, Any] | None = None
@@ -200,19 +260,27 @@ class CaseStore:
         the evidence relates to it) is recorded with it when the input held more than this finding.
         """
         case_id = case_id_for(finding)
-        target = self.root / case_id
         info = dict(input_info or {})
-        joined = None if (target / CASE_FILE).is_file() else self._joined_case(finding)
-        if joined is not None:
-            target = joined
-        if (target / CASE_FILE).is_file():
-            handle = CaseHandle(target, self.actor)
+        handle = self._existing(case_id)
+        if handle is None and (joined := self._joined_case(finding)) is not None:
+            handle = self._existing(joined)
+        if handle is not None:
+            self._complete(handle, finding, raw_input, input_name, info)
             ensure_open(handle, "record the finding received again")
             handle.append("finding.received-again", {"finding_id": finding.id, "input": input_name, **info})
             return handle, False
         overlap = self._overlapping_case(finding)
         if overlap is not None:
             return self._join(overlap, finding, raw_input, input_name, info), False
+        if self.backend is not None:
+            return self._create_remote(self.backend, case_id, finding, raw_input, input_name, info)
+        return self._create(case_id, finding, raw_input, input_name, info)
+
+    def _create(
+        self, case_id: str, finding: Finding, raw_input: bytes, input_name: str, info: dict[str, Any]
+    ) -> tuple[CaseHandle, bool]:
+        """A new case directory: assembled hidden, then renamed into place (never half a case)."""
+        target = self.root / case_id
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{case_id}.", dir=self.root))
         try:
@@ -234,19 +302,69 @@ class CaseStore:
             raise
         return CaseHandle(target, self.actor), True
 
-    def _joined_case(self, finding: Finding) -> Path | None:
+    def _create_remote(  # noqa: PLR0917 - the finding as received, with its provenance
+        self,
+        backend: S3Backend,
+        case_id: str,
+        finding: Finding,
+        raw_input: bytes,
+        input_name: str,
+        info: dict[str, Any],
+    ) -> tuple[CaseHandle, bool]:
+        """A new S3 case, under its lease from the first event on: writing event 1 conditionally is the
+        claim (another worker's event 1 wins: its case is then opened instead); a concurrent opener waits
+        on the lease until the case is whole, and completes it if this process dies (`_complete`)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{case_id}.", dir=self.root))
+        remote = backend.remote(case_id, staging)
+        try:
+            with case_lease(staging, "open case", wait=True, lock=remote.new_lock(), key=remote.lease_key):
+                handle = CaseHandle(staging, self.actor, remote)
+                self._assemble(handle, case_id, finding, raw_input, input_name, info=info)
+        except FileExistsError:
+            shutil.rmtree(staging, ignore_errors=True)
+            return self.open_for_finding(finding, raw_input, input_name, info)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        try:
+            staging.rename(self.root / case_id)
+        except OSError:  # a copy made meanwhile by another process here: bring it up to date instead
+            shutil.rmtree(staging, ignore_errors=True)
+        final = backend.remote(case_id)
+        from eksir.store.s3_case import materialise  # noqa: PLC0415 - see _backend_for
+
+        materialise(final)
+        self._index(case_id, finding)
+        return CaseHandle(final.case_dir, self.actor, final), True
+
+    def _complete(
+        self, handle: CaseHandle, finding: Finding, raw_input: bytes, input_name: str, info: dict[str, Any]
+    ) -> None:
+        """An S3 case whose opener has not finished (or died) after its first event: wait for the opener's
+        lease, then finish the opening from this finding when it is still unfinished."""
+        if handle.remote is None or (handle.path / CASE_FILE).is_file():
+            return
+        with handle.writer("complete the opening of the case", wait=True, closed_ok=True):
+            if (handle.path / CASE_FILE).is_file():
+                return
+            case_id = handle.case_id
+            handle.save(self._new_case(case_id, finding), "case opened (completed: its opener stopped)")
+            self._first_evidence(handle, raw_input, input_name, info)
+            self._index(case_id, finding)
+
+    def _joined_case(self, finding: Finding) -> str | None:
         """The case this finding joined earlier (a repeat of a joined finding is an update there)."""
-        case_id = IncidentIndex(self.root).lookup("findings", finding_key(finding))
-        return self.root / case_id if case_id else None
+        return self._incidents().lookup("findings", finding_key(finding))
 
     def _overlapping_case(self, finding: Finding) -> CaseHandle | None:
         """An open case already naming one of this finding's workloads."""
-        index = IncidentIndex(self.root)
+        index = self._incidents()
         for key in workload_keys(finding):
             case_id = index.lookup("workloads", key)
-            if case_id is None or not (self.root / case_id / CASE_FILE).is_file():
+            handle = self._existing(case_id) if case_id is not None else None
+            if handle is None or not (handle.path / CASE_FILE).is_file():
                 continue
-            handle = CaseHandle(self.root / case_id, self.actor)
             if handle.load().status is CaseStatus.OPEN:
                 return handle
             index.release("workloads", key)
@@ -256,7 +374,7 @@ class CaseStore:
         self, handle: CaseHandle, finding: Finding, raw_input: bytes, input_name: str, info: dict[str, Any]
     ) -> CaseHandle:
         """Add a finding naming an open case's workload to that case, on the record (`case.joined`)."""
-        case_id = handle.path.name
+        case_id = handle.case_id
         keys = workload_keys(finding)
         with _case_lock(handle.path), handle.writer("join finding to case", wait=True):
             handle.append(
@@ -279,22 +397,13 @@ class CaseStore:
         return handle
 
     def _index(self, case_id: str, finding: Finding) -> None:
-        index = IncidentIndex(self.root)
+        index = self._incidents()
         index.claim("findings", finding_key(finding), case_id)
         for key in workload_keys(finding):
             index.claim("workloads", key, case_id)
 
-    def _assemble(
-        self,
-        handle: CaseHandle,
-        case_id: str,
-        finding: Finding,
-        raw_input: bytes,
-        input_name: str,
-        *,
-        info: dict[str, Any],
-    ) -> None:
-        case = Case(
+    def _new_case(self, case_id: str, finding: Finding) -> Case:
+        return Case(
             id=case_id,
             opened_at=datetime.now(UTC),
             opened_by=self.actor,
@@ -306,6 +415,17 @@ class CaseStore:
             region=finding.region,
             title=finding.title or finding.type,
         )
+
+    def _assemble(
+        self,
+        handle: CaseHandle,
+        case_id: str,
+        finding: Finding,
+        raw_input: bytes,
+        input_name: str,
+        *,
+        info: dict[str, Any],
+    ) -> None:
         handle.append(
             "case.opened",
             {
@@ -316,7 +436,11 @@ class CaseStore:
                 **info,
             },
         )
-        handle.save(case, "case opened")
+        handle.save(self._new_case(case_id, finding), "case opened")
+        self._first_evidence(handle, raw_input, input_name, info)
+
+    @staticmethod
+    def _first_evidence(handle: CaseHandle, raw_input: bytes, input_name: str, info: dict[str, Any]) -> None:
         handle.add_evidence(
             "finding-as-received.json",
             raw_input,
@@ -326,6 +450,14 @@ class CaseStore:
                 or "The GuardDuty finding exactly as received (every byte), before any parsing."
             ),
         )
+
+
+def _backend_for(location: S3Location, table: str | None) -> S3Backend:
+    """The S3 store's backend, imported only for an S3 store: a directory store (and triage without a case)
+    loads none of the AWS client layer."""
+    from eksir.store.s3_store import backend_for  # noqa: PLC0415
+
+    return backend_for(location, table)
 
 
 def _dump(model: Case) -> bytes:

@@ -13,21 +13,51 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 
-from eksir.errors import CaseInvalidError
+from eksir.errors import CaseInvalidError, RefusedError
 from eksir.models.case import CaseEvent
 from eksir.store.atomic import sha256_bytes
 
 GENESIS_HASH = "0" * 64
 
 
+MAX_CONFLICTS = 20
+"""How many times an append to a shared store re-reads and retries when other writers keep appending."""
+
+
 def canonical_event_bytes(fields: dict[str, Any]) -> bytes:
-    """Serialise an event for hashing: stable key order, UTC timestamps, no hash field."""
-    body = {key: value for key, value in fields.items() if key != "hash"}
+    """Serialise an event for hashing: stable key order, UTC timestamps, no hash field, and no `fence`
+    unless it is set (events written before the field existed keep their hashes)."""
+    body = {
+        key: value
+        for key, value in fields.items()
+        if key != "hash" and not (key == "fence" and value is None)
+    }
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z)
+
+
+def event_line(event: CaseEvent) -> bytes:
+    """One line of `events.jsonl` (and the body of an event object in S3)."""
+    return orjson.dumps(event.model_dump(mode="json")) + b"\n"
+
+
+class RemoteLog(Protocol):
+    """The record a log is mirrored from (a shared store: store/s3_case.py); the local file is a copy."""
+
+    def fence(self) -> int | None:
+        """The lease token to record (None without a lease); raises RefusedError when the lease was lost."""
+        ...
+
+    def put_event(self, seq: int, line: bytes) -> bool:
+        """Write event `seq` unless another writer did: False then."""
+        ...
+
+    def lines_after(self, seq: int) -> list[bytes]:
+        """The record's event lines after `seq`, to bring the local copy up to date."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -39,35 +69,52 @@ class ChainProblem:
 class EventLog:
     """Appends events under an exclusive file lock so concurrent steps never interleave a line."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, remote: RemoteLog | None = None) -> None:
         self.path = path
+        self.remote = remote
 
     def append(self, event_type: str, actor: str, data: dict[str, Any]) -> CaseEvent:
-        """Append one event; returns it with its sequence number and hash."""
+        """Append one event; returns it with its sequence number and hash.
+
+        With a remote record (S3) the event is written there first, conditionally: when another writer
+        appended in between, the local copy catches up and the event is rebuilt on the new head (a linear
+        chain, never a fork). Raises CaseExistsError when event 1 exists already (the case was created by
+        another writer), RefusedError when the lease was lost or writers keep colliding.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("ab+") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
-                last = _last_event(self.path)
-                seq = 1 if last is None else last.seq + 1
-                prev = GENESIS_HASH if last is None else last.hash
-                fields: dict[str, Any] = {
-                    "seq": seq,
-                    "at": datetime.now(UTC),
-                    "actor": actor,
-                    "type": event_type,
-                    "data": data,
-                    "prev_hash": prev,
-                }
-                digest = sha256_bytes(canonical_event_bytes(fields))
-                event = CaseEvent(**fields, hash=digest)
-                line = orjson.dumps(event.model_dump(mode="json")) + b"\n"
-                handle.write(line)
-                handle.flush()
-                os.fsync(handle.fileno())
-                return event
+                for _ in range(MAX_CONFLICTS):
+                    event = self._next(event_type, actor, data)
+                    line = event_line(event)
+                    if self.remote is None or self.remote.put_event(event.seq, line):
+                        _write(handle, line)
+                        return event
+                    if event.seq == 1:
+                        raise CaseExistsError(f"case record {self.path.parent.name} exists already")
+                    _write(handle, b"".join(self.remote.lines_after(event.seq - 1)))
+                raise RefusedError(
+                    f"{self.path.parent.name}: other writers kept appending ({MAX_CONFLICTS} tries): "
+                    "the event was not written"
+                )
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _next(self, event_type: str, actor: str, data: dict[str, Any]) -> CaseEvent:
+        last = _last_event(self.path)
+        fields: dict[str, Any] = {
+            "seq": 1 if last is None else last.seq + 1,
+            "at": datetime.now(UTC),
+            "actor": actor,
+            "type": event_type,
+            "data": data,
+            "prev_hash": GENESIS_HASH if last is None else last.hash,
+        }
+        fence = self.remote.fence() if self.remote is not None else None
+        if fence is not None:
+            fields["fence"] = fence
+        return CaseEvent(**fields, hash=sha256_bytes(canonical_event_bytes(fields)))
 
     def events(self) -> Iterator[CaseEvent]:
         """Yield every event; raises CaseInvalidError on a line that is not a valid event."""
@@ -105,6 +152,17 @@ class EventLog:
                 prev = event.hash
                 expected_seq = event.seq + 1
         return problems
+
+
+class CaseExistsError(FileExistsError):
+    """The first event of a case is in the shared record already: another writer created the case."""
+
+
+def _write(handle: BinaryIO, data: bytes) -> None:
+    if data:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _parse_line(raw: bytes, number: int, path: Path) -> CaseEvent:

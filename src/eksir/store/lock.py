@@ -125,27 +125,46 @@ class _Held:
     count: int
 
 
-_HELD: dict[Path, _Held] = {}
-_MUTEXES: dict[Path, threading.Lock] = {}
+_HELD: dict[str, _Held] = {}
+_MUTEXES: dict[str, threading.Lock] = {}
 _GUARD = threading.Lock()
 
 
-def _mutex(key: Path) -> threading.Lock:
+def _mutex(key: str) -> threading.Lock:
     with _GUARD:
         return _MUTEXES.setdefault(key, threading.Lock())
 
 
+def held_lock(key: str) -> CaseLock | None:
+    """The lock this process holds under `key` (a shared store's fencing check asks), None when not held."""
+    with _GUARD:
+        held = _HELD.get(key)
+    return held.lock if held is not None else None
+
+
 @contextmanager
-def case_lease(case_dir: Path, command: str, *, wait: bool = False) -> Iterator[Lease]:
-    """Hold the case's lease for the block; re-entrant within this process (a command calling the store)."""
-    key = case_dir.resolve()
+def case_lease(
+    case_dir: Path,
+    command: str,
+    *,
+    wait: bool = False,
+    lock: CaseLock | None = None,
+    key: str | None = None,
+) -> Iterator[Lease]:
+    """Hold the case's lease for the block; re-entrant within this process (a command calling the store).
+
+    `lock` and `key`: a shared store's lock (store/dynamo_lease.py) and the key naming its case; by default
+    the case directory's file lock, keyed by the directory.
+    """
+    key = key or str(case_dir.resolve())
     mutex = _mutex(key)
     with mutex:
         held = _HELD.get(key)
         if held is None:
-            lock = FileCaseLock(case_dir)
-            held = _Held(lock, lock.acquire(command, wait=wait), 0)
-            _HELD[key] = held
+            chosen = lock or FileCaseLock(case_dir)
+            held = _Held(chosen, chosen.acquire(command, wait=wait), 0)
+            with _GUARD:
+                _HELD[key] = held
         held.count += 1
     try:
         yield held.lease
@@ -153,5 +172,6 @@ def case_lease(case_dir: Path, command: str, *, wait: bool = False) -> Iterator[
         with mutex:
             held.count -= 1
             if held.count == 0:
-                _HELD.pop(key, None)
+                with _GUARD:
+                    _HELD.pop(key, None)
                 held.lock.release()

@@ -10,6 +10,7 @@ against the `evidence.collected` events (an item missing from either side).
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,8 @@ REPAIR_HINT = "a write did not complete: run `eksir case repair`"
 
 @dataclass
 class VerificationReport:
-    case_path: Path
+    case_path: Path | str
+    """The case directory, or `s3://bucket/prefix/case` for a shared case (verified from S3)."""
     events_checked: int = 0
     files_checked: int = 0
     problems: list[str] = field(default_factory=list)
@@ -38,7 +40,26 @@ class VerificationReport:
 
 def verify_case(handle: CaseHandle, published: Sequence[PublishedHead] = ()) -> VerificationReport:
     """Verify one case bundle (and that its chain still reaches each published head); never raises for
-    tampering, it reports it."""
+    tampering, it reports it.
+
+    A shared (S3) case is verified from S3 alone, never from the local copy: a fresh copy is made from the
+    event objects and the blobs they log, checked like a directory, plus what only S3 can show (an event
+    object under another number, a stale lease holder's write). Raises the S3 read errors.
+    """
+    if handle.remote is not None:
+        from eksir.store.s3_case import fresh_copy  # noqa: PLC0415 - S3 cases only load the AWS layer
+
+        with tempfile.TemporaryDirectory(prefix="eksir-verify-") as scratch:
+            fresh = Path(scratch) / handle.case_id
+            s3_problems = fresh_copy(handle.remote, fresh)
+            report = _verify_directory(CaseHandle(fresh, handle.actor), published)
+        report.case_path = handle.remote.record.url
+        report.problems[:0] = s3_problems
+        return report
+    return _verify_directory(handle, published)
+
+
+def _verify_directory(handle: CaseHandle, published: Sequence[PublishedHead]) -> VerificationReport:
     report = VerificationReport(handle.path)
     report.problems.extend(f"{EVENTS_FILE} line {p.line}: {p.message}" for p in handle.log.verify())
     events = readable_events(handle)
