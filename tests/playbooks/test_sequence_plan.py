@@ -84,3 +84,33 @@ def test_planning_again_gives_the_same_plan() -> None:
 def test_a_sequence_without_a_workload_here_is_refused() -> None:
     with pytest.raises(BadInputError, match="names no Kubernetes workload"):
         build_sequence_plan(_sequence(), [])
+
+
+def test_a_workload_role_on_both_nodes_is_revoked_once() -> None:
+    from eksir.models.resolution import IdentityMapping, MappingSource, NodeServiceAccount
+
+    finding = _sequence()
+    role = IdentityMapping(
+        source=MappingSource.IRSA, principal_arn="arn:aws:iam::123456789012:role/shared-irsa"
+    )
+    parts = [
+        (
+            w,
+            r.model_copy(
+                update={
+                    "node_service_accounts": (
+                        NodeServiceAccount(
+                            namespace="shop",
+                            name=("storefront", "catalogue")[i],
+                            pods=(f"web-{i}",),
+                            roles=(role,),
+                        ),
+                    )
+                }
+            ),
+        )
+        for i, (w, r) in enumerate(_parts(finding))
+    ]
+    plan = build_sequence_plan(finding, parts, PlaybookOptions(case_id="eksir-20261120-0000000000"))
+    revocations = [s for s in plan.steps if s.action_id == "iam.revoke_role_sessions"]
+    assert [s.params["role_name"] for s in revocations] == ["shared-irsa"]  # used_by differs: one step

@@ -93,7 +93,7 @@ def _merge(
     names: dict[str, str] = {}
     added: dict[str, PlanStep] = {}
     for step in new:  # first every step's new id, then the steps: a dependency may come later in `new`
-        content = orjson.dumps([step.action_id, step.params], option=orjson.OPT_SORT_KEYS)
+        content = orjson.dumps([step.action_id, _identity(step.params)], option=orjson.OPT_SORT_KEYS)
         if content in by_content:
             names[step.id] = by_content[content]
             continue
@@ -108,6 +108,12 @@ def _merge(
         )
         for step_id, step in added.items()
     }
+
+
+def _identity(params: dict[str, object]) -> dict[str, object]:
+    """What makes two steps the same change: `used_by` only describes the blast radius (which workloads of
+    each plan use a role), so one role revoked from two workloads' plans is one step, not two."""
+    return {k: v for k, v in params.items() if k != "used_by"}
 
 
 def _uncovered(finding: Finding, steps: Iterable[PlanStep]) -> list[PlanNote]:
