@@ -408,6 +408,24 @@ def test_the_secrets_worklist_names_exactly_what_the_identity_can_read_without_v
     assert SecretsWorklist().verify(ctx, params, applied).ok
 
 
+def test_secrets_and_tokens_mounted_on_the_node_join_the_worklist_whatever_the_identity_can_read(
+    ctx: ActionContext, k8s_admin: ApiClient, k8s_namespace: str
+) -> None:
+    """Root on the node reads every mounted Secret: the worklist names them even with no RBAC grant."""
+    user = f"oidc:nobody-{uuid.uuid4().hex[:6]}"
+    params = SecretsWorklistParams(
+        username=user,
+        mounted_on_node=[f"{k8s_namespace}/db-password", f"{k8s_namespace}/db-password"],
+        node_tokens=["payments/payments-api: payments-api-1: sts.amazonaws.com"],
+    )
+    applied = SecretsWorklist().apply(ctx, params)
+    assert applied["secrets"] == [
+        {"namespace": k8s_namespace, "name": "db-password", "type": None, "via": "mounted on the node"}
+    ]
+    assert applied["node_tokens"] == ["payments/payments-api: payments-api-1: sts.amazonaws.com"]
+    assert SecretsWorklist().verify(ctx, params, applied).ok
+
+
 def test_the_declared_rbac_rules_are_enough_for_every_identity_action(
     control_plane: ControlPlane, k8s_admin: ApiClient, aws_auth: dict[str, Any], user_world: dict[str, Any]
 ) -> None:

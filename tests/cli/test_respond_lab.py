@@ -197,6 +197,8 @@ def observe(lab: Lab) -> dict[str, Any]:
             for u in users
         },
         "role_policies": {r: sorted(iam.list_role_policies(RoleName=r)["PolicyNames"]) for r in roles},
+        "role_trust": {r["RoleName"]: r["AssumeRolePolicyDocument"] for r in iam.list_roles()["Roles"]},
+        "user_policies": {u: sorted(iam.list_user_policies(UserName=u)["PolicyNames"]) for u in users},
         "aws_auth": aws_auth,
         "cluster_role_bindings": {
             b["metadata"]["name"]: (b["roleRef"], b.get("subjects"))
@@ -321,7 +323,52 @@ def check_suspended_processes(lab: Lab, params: dict[str, Any], case_id: str) ->
 
 def check_access_key(lab: Lab, params: dict[str, Any], case_id: str) -> None:
     keys = lab.aws("iam").list_access_keys(UserName=params["user_name"])["AccessKeyMetadata"]
-    assert {k["AccessKeyId"]: k["Status"] for k in keys}[params["access_key_id"]] == "Inactive"
+    statuses = {k["AccessKeyId"]: k["Status"] for k in keys}
+    assert statuses[params["access_key_id"]] == "Inactive"
+    if params.get("every_key"):  # every key of the attacker's user, not only the finding's
+        assert set(statuses.values()) == {"Inactive"}, statuses
+
+
+def _documents(iam: Any, kind: str, name: str) -> dict[str, Any]:
+    key = {"role": "RoleName", "user": "UserName"}[kind]
+    listed = getattr(iam, f"list_{kind}_policies")(**{key: name})["PolicyNames"]
+    found = {}
+    for policy in listed:
+        doc = getattr(iam, f"get_{kind}_policy")(**{key: name, "PolicyName": policy})["PolicyDocument"]
+        found[policy] = json.loads(doc) if isinstance(doc, str) else doc
+    return found
+
+
+def check_user_sessions(lab: Lab, params: dict[str, Any], case_id: str) -> None:
+    statement = _documents(lab.aws("iam"), "user", params["user_name"])["AWSRevokeOlderSessions"][
+        "Statement"
+    ][0]
+    assert statement["Effect"] == "Deny"
+    assert "aws:TokenIssueTime" in statement["Condition"]["DateLessThan"]
+
+
+def check_login_profile(lab: Lab, params: dict[str, Any], case_id: str) -> None:
+    with pytest.raises(ClientError) as raised:
+        lab.aws("iam").get_login_profile(UserName=params["user_name"])
+    assert raised.value.response["Error"]["Code"] == "NoSuchEntity"
+
+
+def check_instance_deny(lab: Lab, params: dict[str, Any], case_id: str) -> None:
+    iam, iid = lab.aws("iam"), params["instance_id"]
+    profile = lab.aws("ec2").describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    name = profile["IamInstanceProfile"]["Arn"].rsplit("/", 1)[-1]
+    role = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"][0]["RoleName"]
+    statement = _documents(iam, "role", role)[f"eksir-deny-instance-{iid}"]["Statement"][0]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"]["ArnEquals"]["ec2:SourceInstanceARN"].endswith(f":instance/{iid}")
+
+
+def check_role_trust(lab: Lab, params: dict[str, Any], case_id: str) -> None:
+    doc = lab.aws("iam").get_role(RoleName=params["role_name"])["Role"]["AssumeRolePolicyDocument"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    subject = f"system:serviceaccount:{params['namespace']}:{params['service_account']}"
+    denies = [s for s in doc["Statement"] if s["Effect"] == "Deny" and subject in json.dumps(s)]
+    assert denies, doc
 
 
 def check_role_sessions(lab: Lab, params: dict[str, Any], case_id: str) -> None:
@@ -417,6 +464,10 @@ EFFECT_CHECKS: dict[str, Callable[[Lab, dict[str, Any], str], None]] = {
     "asg.suspend_processes": check_suspended_processes,
     "iam.deactivate_access_key": check_access_key,
     "iam.revoke_role_sessions": check_role_sessions,
+    "iam.revoke_user_sessions": check_user_sessions,
+    "iam.delete_login_profile": check_login_profile,
+    "iam.deny_instance_credentials": check_instance_deny,
+    "iam.break_role_trust": check_role_trust,
     "ec2.isolate_instance": check_isolate_instance,
     "ec2.tighten_isolation": check_tighten_isolation,
     "ec2.disable_metadata": check_disable_metadata,
@@ -504,6 +555,59 @@ def test_plan_previews_every_step_and_changes_nothing(labs: Callable[[str], Lab]
     assert not [m for m in exposed if "payments-api" in m or "storefront" in m], exposed
 
 
+def _seq(events: list[dict[str, Any]], event_type: str, step_id: str) -> int:
+    return next(e["seq"] for e in events if e["type"] == event_type and e["data"].get("step_id") == step_id)
+
+
+def _planned(state: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    by_action: dict[str, list[dict[str, Any]]] = {}
+    for step in state["plan"]["steps"]:
+        by_action.setdefault(step["action_id"], []).append(step)
+    return by_action
+
+
+def test_the_nodes_and_every_workloads_credentials_are_contained_in_order_and_rolled_back(
+    labs: Callable[[str], Lab],
+) -> None:
+    """Issue 16, with a volatile capture (an evidence bucket): the node role denies the attacked instance only
+    after the capture is verified (event order in the case); both seeded IRSA roles with pods on the
+    attacked node have their own revocation and trust break; every key of the attacker's user is inactive and
+    the login profile step asked for approval; rollback restores every reversible change."""
+    lab = labs("iam-user")
+    before = observe(lab)
+    cases = Path(cases_dir(lab, "credential-cases"))
+    result, doc = respond(lab, str(cases), "--evidence-bucket", lab.state.evidence_bucket)
+    assert result.returncode == 0, result.stdout + result.stderr
+    case = cases / doc["case_id"]
+    state = json.loads((case / "plan-state.json").read_text())
+    by_action = _planned(state)
+    (deny,) = by_action["iam.deny_instance_credentials"]
+    assert deny["params"] == {"instance_id": lab.truth["pod"]["instance_id"]}
+    (capture,) = by_action["ssm.capture_volatile"]
+    assert capture["id"] in deny["depends_on"]
+    assert state["steps"][capture["id"]]["status"] == "verified", state["steps"][capture["id"]]["detail"]
+    assert state["steps"][deny["id"]]["status"] == "verified", state["steps"][deny["id"]]["detail"]
+    events = _events(case)
+    assert _seq(events, "step.verified", capture["id"]) < _seq(events, "step.applying", deny["id"])
+    check_instance_deny(lab, deny["params"], doc["case_id"])
+    revoked = {s["params"]["role_name"] for s in by_action["iam.revoke_role_sessions"]}
+    assert {"payments-api-irsa", "storefront-irsa"} <= revoked
+    assert all(s["requires_approval"] for s in by_action["iam.revoke_role_sessions"])
+    trusts = {
+        (s["params"]["role_name"], s["params"]["service_account"]) for s in by_action["iam.break_role_trust"]
+    }
+    assert {("payments-api-irsa", "payments-api"), ("storefront-irsa", "storefront")} <= trusts
+    (login,) = by_action["iam.delete_login_profile"]
+    assert login["requires_approval"]
+    assert state["steps"][login["id"]]["approval"]["approved"] is True
+    keys = lab.aws("iam").list_access_keys(UserName=login["params"]["user_name"])["AccessKeyMetadata"]
+    assert len(keys) == 2  # the finding's key and the user's second (CI) key
+    assert {k["Status"] for k in keys} == {"Inactive"}
+    rolled = eksir(lab, "rollback", doc["case_id"], "--yes", "--cases-dir", str(cases), *lab.access())
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert observe(lab) == before
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_respond_contains_and_every_effect_holds_when_read_back_independently(
     labs: Callable[[str], Lab], scenario: str
@@ -518,6 +622,7 @@ def test_respond_contains_and_every_effect_holds_when_read_back_independently(
     expected |= {"k8s.block_node_disruption", "asg.suspend_processes"}
     expected |= {"ec2.isolate_instance", "ec2.snapshot_volumes"}
     expected |= {"iam.deactivate_access_key"} if scenario == "iam-user" else {"iam.revoke_role_sessions"}
+    expected |= {"iam.deny_instance_credentials", "iam.break_role_trust"}
     expected |= {a for a in ("k8s.label_node", "k8s.cordon_node") if a in load_all()}
     assert expected <= set(checked)
     after = observe(lab)

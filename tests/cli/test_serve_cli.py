@@ -6,7 +6,7 @@ from tests.cli.helpers import run_eksir
 
 
 def test_a_malformed_s3_cases_dir_is_one_line_and_exit_3() -> None:
-    """An s3:// store is served (tests/serve/test_fleet_lab.py); a bucket AWS would not accept is bad input."""
+    """An s3:// store is served (tests/serve/test_fleet_lab.py); a bucket AWS would refuse is bad input."""
     bad = "s3://Not_A_Bucket/cases"
     done = run_eksir(
         "serve", "--queue-url", "https://sqs.invalid/q", "--cases-dir", bad, "--region", "us-east-1"

@@ -154,6 +154,10 @@ def test_what_the_attacker_created_exists_in_moto_and_the_trail_is_gone(lab: Lab
     ]
     attached = iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]
     assert [p["PolicyName"] for p in attached] == ["AdministratorAccess"]
+    # what IAM refuses DeleteUser past: recovery's user deletion must remove these first (issue 16)
+    assert iam.list_signing_certificates(UserName=user)["Certificates"]
+    assert iam.list_ssh_public_keys(UserName=user)["SSHPublicKeys"]
+    assert iam.list_mfa_devices(UserName=user)["MFADevices"]
     ec2 = lab.endpoint.client("ec2")
     reservation = ec2.describe_instances(InstanceIds=[created["AWS::EC2::Instance"]["id"]])["Reservations"][0]
     assert reservation["Instances"][0]["IamInstanceProfile"]["Arn"].endswith("eksir-lab-node-profile")

@@ -121,3 +121,33 @@ def test_each_node_isolation_offers_isolating_without_evidence_under_its_own_mer
         assert set(step.fallback.without) <= set(step.depends_on) <= ids
         assert all("ssm.capture_volatile" in dep for dep in step.fallback.without)
         assert f"--approve-step {step.id}:without-evidence" in step.fallback.declined_risk
+
+
+def test_a_workload_role_on_both_nodes_is_revoked_once() -> None:
+    from eksir.models.resolution import IdentityMapping, MappingSource, NodeServiceAccount
+
+    finding = _sequence()
+    role = IdentityMapping(
+        source=MappingSource.IRSA, principal_arn="arn:aws:iam::123456789012:role/shared-irsa"
+    )
+    parts = [
+        (
+            w,
+            r.model_copy(
+                update={
+                    "node_service_accounts": (
+                        NodeServiceAccount(
+                            namespace="shop",
+                            name=("storefront", "catalogue")[i],
+                            pods=(f"web-{i}",),
+                            roles=(role,),
+                        ),
+                    )
+                }
+            ),
+        )
+        for i, (w, r) in enumerate(_parts(finding))
+    ]
+    plan = build_sequence_plan(finding, parts, PlaybookOptions(case_id="eksir-20261120-0000000000"))
+    revocations = [s for s in plan.steps if s.action_id == "iam.revoke_role_sessions"]
+    assert [s.params["role_name"] for s in revocations] == ["shared-irsa"]  # used_by differs: one step

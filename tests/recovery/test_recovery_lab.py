@@ -65,6 +65,12 @@ def test_each_deletion_was_preceded_by_its_description_in_the_evidence_store(inc
             body = json.loads((incident.case.path / item.path).read_text())
             assert body["description"]["user"]["UserName"] == step["params"]["user_name"]
             assert body["description"]["access_keys"], "the backdoor key is described before deletion"
+            # issue 16: what DeleteUser refuses to delete past is removed first, each item preserved
+            credentials = body["description"]["credentials"]
+            for kind in ("signing certificate", "SSH public key", "MFA device"):
+                assert credentials[kind], kind
+            record = next(r for r in incident.case.load().evidence if "SSH-public-key" in r.path)
+            assert record.source.startswith(f"iam:user/{step['params']['user_name']} SSH public key")
 
 
 def test_the_changed_resource_is_restored_and_the_deleted_trail_is_on_the_recreate_worklist(

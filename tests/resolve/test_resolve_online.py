@@ -263,3 +263,62 @@ def test_an_unreachable_api_server_raises_unreachable_error_with_a_one_line_mess
     assert "\n" not in raised.value.message
     assert "is unreachable" in raised.value.message
     assert incident.aws.cluster in raised.value.message
+
+
+def test_every_workload_identity_on_the_node_is_resolved_with_its_roles_secrets_and_tokens(
+    incident: Incident, aws: AwsClients, k8s: Any, control_plane: Any
+) -> None:
+    cache_role = f"arn:aws:iam::{incident.aws.irsa_role_arn.split(':')[4]}:role/cache-irsa"
+    with control_plane.api_client() as api:
+        core = client.CoreV1Api(api)
+        annotated = {"eks.amazonaws.com/role-arn": cache_role}
+        core.create_namespaced_service_account(
+            incident.namespace, {"metadata": {"name": "cache", "annotations": annotated}}
+        )
+        elsewhere = {"eks.amazonaws.com/role-arn": incident.aws.irsa_role_arn}
+        core.create_namespaced_service_account(
+            incident.namespace, {"metadata": {"name": "reports", "annotations": elsewhere}}
+        )
+        token = {"serviceAccountToken": {"audience": "sts.amazonaws.com", "path": "token"}}
+        create_pod(
+            api,
+            incident.namespace,
+            "cache-0",
+            incident.node,
+            None,
+            "cache",
+            serviceAccountName="cache",
+            volumes=[
+                {"name": "creds", "secret": {"secretName": "cache-password"}},
+                {"name": "aws-iam-token", "projected": {"sources": [token]}},
+            ],
+            containers=[
+                {
+                    "name": "cache",
+                    "image": "redis:7",
+                    "env": [
+                        {
+                            "name": "TOKEN",
+                            "valueFrom": {"secretKeyRef": {"name": "cache-api-token", "key": "t"}},
+                        }
+                    ],
+                }
+            ],
+        )
+
+    resolution = resolve(incident.finding(), aws, k8s)
+
+    accounts = {f"{a.namespace}/{a.name}": a for a in resolution.node_service_accounts}
+    cache = accounts[f"{incident.namespace}/cache"]
+    assert [(m.source, m.principal_arn) for m in cache.roles] == [(MappingSource.IRSA, cache_role)]
+    assert cache.pods == ("cache-0",)
+    assert set(cache.mounted_secrets) == {
+        f"{incident.namespace}/cache-password",
+        f"{incident.namespace}/cache-api-token",
+    }
+    assert "cache-0: sts.amazonaws.com" in cache.projected_tokens
+    payments = accounts[f"{incident.namespace}/payments"]
+    assert [m.principal_arn for m in payments.roles] == [incident.aws.irsa_role_arn]
+    users = resolution.role_users[incident.aws.irsa_role_arn]
+    assert f"{incident.namespace}/reports" in users  # the blast radius reaches past the node
+    assert f"{incident.namespace}/payments" in users

@@ -213,6 +213,7 @@ class AwsAttacker:
         self.record(
             "iam.amazonaws.com", "AttachUserPolicy", request={"userName": name, "policyArn": ADMIN_POLICY}
         )
+        _more_credentials(iam, name)
         self.log.created += [
             {"type": "AWS::IAM::User", "id": name, "arn": user["Arn"]},
             {"type": "AWS::IAM::AccessKey", "id": key["AccessKeyId"], "user": name},
@@ -421,3 +422,38 @@ def finish(
     if creds is None:
         raise LabError(f"scenario {scenario.name} has no AWS credentials for its attacker")
     AwsAttacker(endpoint, inv, creds, log, rng).persist(inv.subnet_ids[0])
+
+
+# A public certificate (Amazon Root CA 3) and a throwaway SSH key: what an attacker uploads to keep a way in.
+BACKDOOR_CERTIFICATE = """-----BEGIN CERTIFICATE-----
+MIIBtjCCAVugAwIBAgITBmyf1XSXNmY/Owua2eiedgPySjAKBggqhkjOPQQDAjA5
+MQswCQYDVQQGEwJVUzEPMA0GA1UEChMGQW1hem9uMRkwFwYDVQQDExBBbWF6b24g
+Um9vdCBDQSAzMB4XDTE1MDUyNjAwMDAwMFoXDTQwMDUyNjAwMDAwMFowOTELMAkG
+A1UEBhMCVVMxDzANBgNVBAoTBkFtYXpvbjEZMBcGA1UEAxMQQW1hem9uIFJvb3Qg
+Q0EgMzBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABCmXp8ZBf8ANm+gBG1bG8lKl
+ui2yEujSLtf6ycXYqm0fc4E7O5hrOXwzpcVOho6AF2hiRVd9RFgdszflZwjrZt6j
+QjBAMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQDAgGGMB0GA1UdDgQWBBSr
+ttvXBp43rDCGB5Fwx5zEGbF4wDAKBggqhkjOPQQDAgNJADBGAiEA4IWSoxe3jfkr
+BqWTrBqYaGFy+uGh0PsceGCmQ5nFuMQCIQCcAu/xlJyzlvnrxir4tiz+OpAUFteM
+YyRIHN8wfdVoOw==
+-----END CERTIFICATE-----
+"""
+BACKDOOR_SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxhYmJhY2tkb29ya2V5Zm9yZWtzaXJsYWJvbmx5MDAw backdoor"
+
+
+def _more_credentials(iam: Any, name: str) -> None:
+    """A signing certificate, an SSH public key and a virtual MFA device on the backdoor user.
+
+    Why: IAM refuses DeleteUser while any of them is left, so recovery's user deletion must remove them
+    first (issue 16). They are made for real in moto but not written to the lab's trail: the hunt's
+    inventory of these event names is not what the lab exercises here, and the deletion finds them by
+    listing the user, never from the log.
+    """
+    iam.upload_signing_certificate(UserName=name, CertificateBody=BACKDOOR_CERTIFICATE)
+    iam.upload_ssh_public_key(UserName=name, SSHPublicKeyBody=BACKDOOR_SSH_KEY)
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=f"{name}-mfa")["VirtualMFADevice"][
+        "SerialNumber"
+    ]
+    iam.enable_mfa_device(
+        UserName=name, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
+    )

@@ -308,6 +308,8 @@ def seed_identities(endpoint: AwsEndpoint, inv: AwsInventory) -> None:
     """IAM users with keys and the roles every scenario needs, the IRSA role trusting the OIDC provider."""
     iam = endpoint.client("iam")
     inv.users["eks-admin"] = _user(iam, "eks-admin", (ADMIN_POLICY,))
+    # A second key the finding does not name (CI's): containment deactivates every key of the user.
+    iam.create_access_key(UserName="eks-admin")
     inv.users["alice"] = _user(iam, "alice", ("arn:aws:iam::aws:policy/ReadOnlyAccess",))
     inv.users["bob"] = _user(iam, "bob", ("arn:aws:iam::aws:policy/AmazonEC2ReadOnlyAccess",))
     account = _account_trust(inv.account_id)
@@ -319,6 +321,14 @@ def seed_identities(endpoint: AwsEndpoint, inv: AwsInventory) -> None:
         "payments-api-irsa",
         _web_identity_trust(inv, "payments", "payments-api"),
         ("arn:aws:iam::aws:policy/AmazonS3FullAccess", "arn:aws:iam::aws:policy/AmazonEC2FullAccess"),
+    )
+    # A second IRSA role used by pods on the attacked node (issue 16: every workload role reachable from the
+    # node is contained, one revocation per role): the storefront reads its catalogue bucket.
+    inv.roles["storefront-irsa"] = _role(
+        iam,
+        "storefront-irsa",
+        _web_identity_trust(inv, "shop", "storefront"),
+        ("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",),
     )
     iam.put_role_policy(
         RoleName="payments-api-irsa",

@@ -36,7 +36,7 @@ WORKLOADS: tuple[tuple[str, str, int, str, str], ...] = (
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/payments-api:1.14.2",
         "payments-api",
     ),
-    ("shop", "storefront", 3, "public.ecr.aws/nginx/nginx:1.27", "default"),
+    ("shop", "storefront", 3, "public.ecr.aws/nginx/nginx:1.27", "storefront"),
     ("monitoring", "prometheus", 1, "quay.io/prometheus/prometheus:v2.54.1", "default"),
     (
         "kube-system",
@@ -45,6 +45,11 @@ WORKLOADS: tuple[tuple[str, str, int, str, str], ...] = (
         "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/coredns:v1.11.3",
         "default",
     ),
+)
+IRSA_ACCOUNTS: tuple[tuple[str, str, str], ...] = (
+    # namespace, service account, IRSA role: both have a pod on the attacked node (nodes[1])
+    ("payments", "payments-api", "payments-api-irsa"),
+    ("shop", "storefront", "storefront-irsa"),
 )
 NAMESPACES = {
     "payments": {},
@@ -376,11 +381,12 @@ def _rbac_and_identities(seeder: _Seeder) -> None:
     core.create_namespaced_config_map(
         "kube-system", {"metadata": {"name": "aws-auth"}, "data": aws_auth_data(seeder.inv)}
     )
-    role_arn = seeder.inv.roles["payments-api-irsa"].arn
-    core.create_namespaced_service_account(
-        "payments",
-        {"metadata": {"name": "payments-api", "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
-    )
+    for namespace, account, role in IRSA_ACCOUNTS:
+        role_arn = seeder.inv.roles[role].arn
+        core.create_namespaced_service_account(
+            namespace,
+            {"metadata": {"name": account, "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
+        )
     admin_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"}
     for name, group in (
         ("platform-admins", "platform-admins"),

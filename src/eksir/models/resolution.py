@@ -201,6 +201,21 @@ class OutageAssessment(_Frozen):
     items: tuple[OutageItem, ...] = ()
 
 
+class NodeServiceAccount(_Frozen):
+    """A service account with pods on the attacked node: root there reads their tokens and secrets.
+
+    Why per service account: IRSA and Pod Identity roles hang off the service account, and every pod of it
+    on the node exposes the same projected token audience and mounted Secrets.
+    """
+
+    namespace: str
+    name: str
+    pods: tuple[str, ...] = ()  # pod names on the node
+    roles: tuple[IdentityMapping, ...] = ()  # IRSA / Pod Identity roles it can obtain
+    mounted_secrets: tuple[str, ...] = ()  # namespace/name of Secrets its pods on the node mount or reference
+    projected_tokens: tuple[str, ...] = ()  # "pod: audience" of projected service-account tokens
+
+
 class Resolution(_Frozen):
     resolved_at: datetime
     cluster: ClusterInfo
@@ -209,4 +224,7 @@ class Resolution(_Frozen):
     instance: InstanceInfo | None = None
     actor: ActorResolution = Field(default_factory=ActorResolution)
     outage: OutageAssessment = Field(default_factory=OutageAssessment)
+    node_service_accounts: tuple[NodeServiceAccount, ...] = ()
+    role_users: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """IRSA role ARN -> every namespace/service-account in the cluster annotated with it (blast radius)."""
     warnings: tuple[str, ...] = ()

@@ -27,49 +27,90 @@ def role_name_from_arn(arn: str | None) -> str | None:
     return arn.rsplit("/", 1)[-1] or None
 
 
-def identity_steps(finding: Finding, resolution: Resolution) -> list[StepDraft]:
-    """Drafts for every identity step the actor kind calls for (independent: they run in parallel)."""
+def identity_steps(
+    finding: Finding, resolution: Resolution, node_after: tuple[str, ...] = ()
+) -> list[StepDraft]:
+    """Drafts for every identity step the actor kind calls for (independent: they run in parallel), except
+    a node role's revocation, which waits for `node_after` (the capture: the SSM agent uses that role)."""
     actor = finding.actor
     if actor is None:
         return []
     drafts: list[StepDraft] = []
-    drafts.extend(_aws_credential_steps(finding, resolution))
+    drafts.extend(_aws_credential_steps(finding, resolution, node_after))
     if actor.kind not in _NODE_KINDS:
         for mapping in resolution.actor.mappings:
             draft = _mapping_step(mapping, resolution, actor.username)
             if draft is not None:
                 drafts.append(draft)
     drafts.extend(_kubernetes_identity_steps(finding, resolution))
-    return _dedupe(drafts)
+    return dedupe(drafts)
 
 
-def _aws_credential_steps(finding: Finding, resolution: Resolution) -> list[StepDraft]:
+def is_root(finding: Finding, resolution: Resolution) -> bool:
+    """The actor is the account's root user (its keys cannot be contained by a responder)."""
+    actor = finding.actor
+    if actor is None:
+        return False
+    arn = resolution.actor.principal_arn or ""
+    return (actor.user_type or "").lower() == "root" or actor.user_name == "root" or arn.endswith(":root")
+
+
+def _aws_credential_steps(
+    finding: Finding, resolution: Resolution, node_after: tuple[str, ...]
+) -> list[StepDraft]:
     actor = finding.actor
     assert actor is not None  # checked by identity_steps
     resolved = resolution.actor
-    issued_before = resolution.resolved_at.isoformat()
     if actor.kind is ActorKind.IAM_USER:
+        if is_root(finding, resolution):
+            return []  # refused with a runbook pointer: a blocking note (privileged_container.py)
         user = resolved.user_name or actor.user_name
         key = resolved.access_key_id or actor.access_key_id
-        if user and key:
-            return [
-                _draft(
-                    "iam.deactivate_access_key",
-                    {"user_name": user, "access_key_id": key},
-                    "Deactivate (not delete: reversible) the IAM user's access key the attacker used.",
-                )
-            ]
-        return []
+        return _user_steps(user, key) if user else []
     if actor.kind in _ROLE_KINDS:
         role = resolved.role_name or role_name_from_arn(resolved.principal_arn)
         if role:
-            why = "Deny every session of the role issued before the cutoff (aws:TokenIssueTime)."
+            why = "Deny every session of the role issued before the step is applied (aws:TokenIssueTime)."
+            after: tuple[str, ...] = ()
             if actor.kind is ActorKind.EC2_INSTANCE_ROLE:
-                why += " This is a node role: every node using it loses AWS access until IMDS rotates."
-            return [
-                _draft("iam.revoke_role_sessions", {"role_name": role, "issued_before": issued_before}, why)
-            ]
+                why += (
+                    " This is a node role: every node using it loses AWS access until IMDS rotates; it "
+                    "waits for the capture, which runs on the node's credentials."
+                )
+                after = node_after
+            return [_draft("iam.revoke_role_sessions", {"role_name": role}, why, after)]
     return []
+
+
+def _user_steps(user: str, key: str | None) -> list[StepDraft]:
+    """Every key of the user, its GetSessionToken sessions, its console password (approved, irreversible).
+
+    An `ASIA` key is a session, not a key: UpdateAccessKey cannot find it, so only sessions are revoked.
+    """
+    sessions = _draft(
+        "iam.revoke_user_sessions",
+        {"user_name": user, **({"access_key_id": key} if key else {})},
+        "Deny the user's temporary sessions (GetSessionToken) issued before the step is applied: they "
+        "outlive the key's deactivation.",
+    )
+    if key and key.startswith("ASIA"):
+        return [sessions]
+    drafts = []
+    if key:
+        drafts.append(
+            _draft(
+                "iam.deactivate_access_key",
+                {"user_name": user, "access_key_id": key, "every_key": True},
+                "Deactivate (not delete: reversible) every access key of the IAM user, not only the one "
+                "the attacker used: whoever held one could create or read the others.",
+            )
+        )
+    login = _draft(
+        "iam.delete_login_profile",
+        {"user_name": user},
+        "Delete the user's console password (irreversible: approval; the worklist says how to restore it).",
+    )
+    return [*drafts, sessions, login]
 
 
 def _mapping_step(mapping: IdentityMapping, resolution: Resolution, username: str | None) -> StepDraft | None:
@@ -92,7 +133,7 @@ def _mapping_step(mapping: IdentityMapping, resolution: Resolution, username: st
         if role:
             return _draft(
                 "iam.revoke_role_sessions",
-                {"role_name": role, "issued_before": resolution.resolved_at.isoformat()},
+                {"role_name": role},
                 f"{mapping.source.value} role: revoke its sessions; the pod could mint new ones, which "
                 "is why the pod is isolated as well.",
             )
@@ -143,16 +184,20 @@ def _service_account(username: str | None, resolved: str | None) -> tuple[str | 
     return None, None
 
 
-def _draft(action_id: str, params: dict[str, Any], rationale: str) -> StepDraft:
-    return StepDraft(f"{action_id}:{sorted(params.items())}", action_id, params, (), rationale)
+def _draft(action_id: str, params: dict[str, Any], rationale: str, after: tuple[str, ...] = ()) -> StepDraft:
+    return StepDraft(f"{action_id}:{sorted(params.items())}", action_id, params, after, rationale)
 
 
-def _dedupe(drafts: list[StepDraft]) -> list[StepDraft]:
-    """The same role can arrive twice (actor role and IRSA mapping): one revocation is enough."""
+def dedupe(drafts: list[StepDraft]) -> list[StepDraft]:
+    """The same role can arrive twice (actor role, IRSA mapping, a workload on the node): one revocation
+    is enough, the first (which carries the most context) is kept."""
     seen: set[tuple[str, str]] = set()
     kept: list[StepDraft] = []
     for draft in drafts:
-        identity = (draft.action_id, repr(sorted((k, str(v)) for k, v in draft.params.items())))
+        if draft.action_id == "iam.revoke_role_sessions":
+            identity = (draft.action_id, str(draft.params.get("role_name")))
+        else:
+            identity = (draft.action_id, repr(sorted((k, str(v)) for k, v in draft.params.items())))
         if identity not in seen:
             seen.add(identity)
             kept.append(draft)

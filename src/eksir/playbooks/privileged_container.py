@@ -3,10 +3,12 @@
 Why the order is what it is (DESIGN.md, "Domain rules"): volatile evidence dies with the node's network, so
 capture and snapshots come before `ec2.isolate_instance` and before anything destructive on the node, and
 node isolation waits until capture is *verified*. Identity revocation and pod isolation destroy no evidence
-and stop the attacker soonest, so they start at once and in parallel. Revoking IAM sessions alone leaves
-Kubernetes access (EKS authenticates with a presigned GetCallerIdentity that works under a Deny), so every
-mapping (access entry, aws-auth) is removed as well. Anything the resolution could not tell us becomes a note,
-never a crash and never a guess.
+and stop the attacker soonest, so they start at once and in parallel, except what cuts the node's own
+credentials (the node role's deny for the instance, a node-role actor's revocation): the SSM agent and the
+capture's upload use them, so those wait for the verified capture (playbooks/credentials.py).
+Revoking IAM sessions alone leaves Kubernetes access (EKS authenticates with a presigned GetCallerIdentity
+that works under a Deny), so every mapping (access entry, aws-auth) is removed as well. Anything the
+resolution could not tell us becomes a note, never a crash and never a guess.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 from eksir.actions.base import Phase
 from eksir.models.finding import ActorKind, Finding
 from eksir.models.resolution import NodeCompute, Resolution
+from eksir.playbooks.credentials import node_credentials_draft, node_notes, workload_role_drafts
 from eksir.playbooks.fallbacks import offer_isolation_without_evidence
-from eksir.playbooks.identity import identity_steps
+from eksir.playbooks.identity import dedupe, identity_steps, is_root
 from eksir.playbooks.node_kinds import (
     compute_of,
     kind_note,
@@ -32,6 +35,16 @@ from eksir.playbooks.plan import NoteLevel, Plan, PlanNote, PlanStep
 from eksir.playbooks.steps import DESTRUCTIVE_ACTIONS, PHASES, StepDraft, number_steps
 
 PLAYBOOK_ID = "privileged-container"
+SOURCE_PRINCIPAL_NOTE = (
+    "the actor is a role session: revoking the role's older sessions does not stop whoever assumed it from "
+    "assuming it again; `eksir hunt` follows the role chain to the source principal (its AssumeRole calls): "
+    "contain that principal too (its keys or sessions), or break the role's trust for it"
+)
+ROOT_NOTE = (
+    "the actor is the account's root user: no step is planned for its keys (root's permissions cannot be "
+    "changed by policy and a responder role cannot manage root's keys); follow the root-credential runbook "
+    "(README, 'Root credentials'): sign in as root, delete its access keys, reset password and MFA"
+)
 WARN = NoteLevel.WARNING
 
 
@@ -64,6 +77,8 @@ class _Builder:
     options: PlaybookOptions
     drafts: list[StepDraft] = field(default_factory=list)
     notes: list[PlanNote] = field(default_factory=list)
+    capture_keys: tuple[str, ...] = ()
+    """The capture (and pause) steps: what must be verified before the node's credentials are cut."""
 
     def add(self, action_id: str, params: dict[str, Any], rationale: str, after: tuple[str, ...] = ()) -> str:
         key = f"{action_id}#{len(self.drafts)}"
@@ -80,8 +95,10 @@ def build_plan(finding: Finding, resolution: Resolution, options: PlaybookOption
     builder = _Builder(finding, resolution, opts)
     _pod_steps(builder)
     _node_steps(builder)
-    builder.drafts.extend(identity_steps(finding, resolution))
+    identity = [*workload_role_drafts(resolution), *identity_steps(finding, resolution, builder.capture_keys)]
+    builder.drafts.extend(dedupe(identity))
     builder.notes.extend(_identity_notes(finding, resolution))
+    builder.notes.extend(node_notes(resolution))
     _evidence_queries(builder)
     steps = number_steps(builder.drafts)
     steps = _apply_outage(steps, resolution, builder)
@@ -236,7 +253,18 @@ def _instance_steps(b: _Builder, checkpoints: list[str]) -> None:
         b.add("ec2.snapshot_volumes", {"instance_id": iid}, "Crash-consistent copy of every volume."),
     ]
     evidence.extend(_capture_steps(b, iid))
-    _isolate_instance(b, iid, (*keep, *evidence))
+    isolation = _isolate_instance(b, iid, (*keep, *evidence))
+    b.capture_keys = tuple(
+        k for k in evidence if k.startswith(("ssm.capture_volatile", "ssm.pause_container", "k8s.checkpoint"))
+    )
+    if not b.capture_keys:
+        b.note(
+            "node credentials",
+            "no volatile capture planned: the node role's deny for this instance runs after isolation, and "
+            "it also stops the node's SSM agent (collect any evidence by hand before approving it)",
+            WARN,
+        )
+    b.drafts.append(node_credentials_draft(iid, b.capture_keys or isolation))
 
 
 def _capture_steps(b: _Builder, iid: str) -> list[str]:
@@ -298,7 +326,7 @@ def _pause_steps(b: _Builder, iid: str, container_ids: list[str], capture: str, 
     ]
 
 
-def _isolate_instance(b: _Builder, iid: str, after: tuple[str, ...]) -> None:
+def _isolate_instance(b: _Builder, iid: str, after: tuple[str, ...]) -> tuple[str, ...]:
     """Isolate (egress to the VPC's SSM endpoints only, or none when strict), then once capture is verified
     remove that egress and switch the metadata endpoint off; the subnet NACL only when asked for."""
     captured = any(key.startswith("ssm.capture_volatile") for key in after)
@@ -343,6 +371,7 @@ def _isolate_instance(b: _Builder, iid: str, after: tuple[str, ...]) -> None:
             "its network.",
             after=last,
         )
+    return last
 
 
 def _identity_notes(finding: Finding, resolution: Resolution) -> list[PlanNote]:
@@ -350,6 +379,10 @@ def _identity_notes(finding: Finding, resolution: Resolution) -> list[PlanNote]:
     notes: list[PlanNote] = []
     if kind is None:
         notes.append(PlanNote(subject="identity", message="the finding names no actor", level=WARN))
+    elif is_root(finding, resolution):
+        notes.append(PlanNote(subject="identity", message=ROOT_NOTE, level=NoteLevel.BLOCKING))
+    elif kind is ActorKind.IAM_ROLE:
+        notes.append(PlanNote(subject="identity", message=SOURCE_PRINCIPAL_NOTE, level=WARN))
     elif kind in (ActorKind.NODE, ActorKind.EC2_INSTANCE_ROLE):
         notes.append(
             PlanNote(
@@ -376,10 +409,17 @@ def _evidence_queries(b: _Builder) -> None:
     if actor is None or not actor.username:
         b.note("evidence", "actor username unknown: audit-log and secrets worklist steps omitted", WARN)
         return
+    accounts = b.resolution.node_service_accounts
     b.add(
         "k8s.secrets_worklist",
-        {"username": actor.username, "groups": list(actor.groups)},
-        "List the secrets this identity could read: they must be rotated.",
+        {
+            "username": actor.username,
+            "groups": list(actor.groups),
+            "mounted_on_node": sorted({s for a in accounts for s in a.mounted_secrets}),
+            "node_tokens": [f"{a.namespace}/{a.name}: {t}" for a in accounts for t in a.projected_tokens],
+        },
+        "List the secrets this identity could read, and every Secret and token mounted on the attacked "
+        "node (root there reads them all): they must be rotated.",
     )
     start = b.finding.event_first_seen or b.finding.created_at or b.resolution.resolved_at
     b.add(

@@ -94,7 +94,7 @@ def _merge(
     names: dict[str, str] = {}
     added: dict[str, PlanStep] = {}
     for step in new:  # first every step's new id, then the steps: a dependency may come later in `new`
-        content = orjson.dumps([step.action_id, step.params], option=orjson.OPT_SORT_KEYS)
+        content = orjson.dumps([step.action_id, _identity(step.params)], option=orjson.OPT_SORT_KEYS)
         if content in by_content:
             names[step.id] = by_content[content]
             continue
@@ -127,6 +127,12 @@ def _renamed(fallback: Fallback | None, step_id: str, names: dict[str, str]) -> 
             "declined_risk": fallback.declined_risk.replace(fallback.approval_id, f"{step_id}:{suffix}"),
         }
     )
+
+
+def _identity(params: dict[str, object]) -> dict[str, object]:
+    """What makes two steps the same change: `used_by` only describes the blast radius (which workloads of
+    each plan use a role), so one role revoked from two workloads' plans is one step, not two."""
+    return {k: v for k, v in params.items() if k != "used_by"}
 
 
 def _uncovered(finding: Finding, steps: Iterable[PlanStep]) -> list[PlanNote]:

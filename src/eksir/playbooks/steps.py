@@ -43,6 +43,10 @@ STEP_NUMBERS: dict[str, int] = {
     "ec2.tighten_isolation": 19,
     "ec2.disable_metadata": 20,
     "ec2.deny_subnet_nacl": 21,
+    "iam.deny_instance_credentials": 22,
+    "iam.revoke_user_sessions": 23,
+    "iam.delete_login_profile": 24,
+    "iam.break_role_trust": 25,
 }
 
 PHASES: dict[str, Phase] = {
@@ -72,6 +76,10 @@ DESTRUCTIVE_ACTIONS: frozenset[str] = frozenset(
         "k8s.remove_aws_auth_entry",
         "k8s.revoke_service_account_grants",
         "k8s.remove_user_bindings",
+        "iam.deny_instance_credentials",
+        "iam.revoke_user_sessions",
+        "iam.delete_login_profile",
+        "iam.break_role_trust",
     }
 )
 """Steps that change how production behaves (traffic, scheduling, access) and so always need approval.

@@ -27,6 +27,7 @@ from eksir.resolve.identity import resolve_actor, service_account_roles
 from eksir.resolve.instance import describe_instance
 from eksir.resolve.kube import KubeReader
 from eksir.resolve.node import find_node
+from eksir.resolve.node_identities import node_service_accounts, role_users
 from eksir.resolve.node_kind import corroborate_auto_mode
 from eksir.resolve.nodegroup import with_nodegroup
 from eksir.resolve.outage import assess_outage
@@ -81,6 +82,7 @@ def _resolve(ctx: Ctx, finding: Finding, now: Callable[[], datetime]) -> Resolut
         pod = found.info.model_copy(update={"aws_roles": roles})
     actor = resolve_actor(ctx, finding)
     outage = assess_outage(ctx, found, node, instance)
+    accounts = node_service_accounts(ctx, node.name) if node is not None and not node.fargate else ()
     return Resolution(
         resolved_at=now(),
         cluster=ctx.cluster,
@@ -89,6 +91,8 @@ def _resolve(ctx: Ctx, finding: Finding, now: Callable[[], datetime]) -> Resolut
         instance=instance,
         actor=actor,
         outage=outage,
+        node_service_accounts=accounts,
+        role_users=role_users(ctx, accounts),
         warnings=tuple(dict.fromkeys(ctx.notes)),
     )
 

@@ -24,3 +24,5 @@ class Ctx:
     checkpoint: bool = False  # `--checkpoint`: run the kubelet checkpoint preflight on the pod's node
     # roles per (namespace, service account): the pod's and the actor's service account are often the same
     sa_roles: dict[tuple[str, str], tuple[IdentityMapping, ...]] = field(default_factory=dict)
+    pod_identity_failed: bool = False
+    """Listing Pod Identity associations failed once (denied, unsupported): noted once, not per account."""

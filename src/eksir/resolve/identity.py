@@ -37,7 +37,12 @@ def service_account_roles(ctx: Ctx, namespace: str, name: str) -> tuple[Identity
     if key not in ctx.sa_roles:
         irsa = irsa_mappings(ctx.kube, namespace, name, ctx.notes)
         cluster = ctx.cluster.name
-        found = optional(ctx.notes, lambda: pod_identity_mappings(ctx.aws("eks"), cluster, namespace, name))
+        found = None
+        if not ctx.pod_identity_failed:
+            found = optional(
+                ctx.notes, lambda: pod_identity_mappings(ctx.aws("eks"), cluster, namespace, name)
+            )
+            ctx.pod_identity_failed = found is None
         ctx.sa_roles[key] = (*irsa, *(found or []))
     return ctx.sa_roles[key]
 

@@ -1,4 +1,12 @@
-"""Containment of AWS identities: deactivate a leaked access key, revoke a role's older sessions.
+"""Containment of AWS identities: deactivate a leaked access key (every key of its user), refuse what
+UpdateAccessKey cannot contain; session revocation lives in iam_sessions.
+
+Why every key of the user and not only the finding's: whoever used one key of a user can have created or
+read the others (CreateAccessKey is a classic persistence step), so the user is contained, not the key. Why
+`ASIA` keys are refused here: they are temporary session credentials, UpdateAccessKey cannot find them, and
+the plan routes them to session revocation of their user or role instead. Why root is refused: the root
+user's permissions cannot be changed by policy and its keys cannot be managed by a responder role; the
+refusal names the runbook.
 
 Why deactivate and not delete: `UpdateAccessKey Inactive` is reversible and keeps the key id for the
 CloudTrail hunt; deletion is eradication, after consumers have moved to a new key. Why a TokenIssueTime deny
@@ -10,11 +18,9 @@ so and points at the access entry / aws-auth actions.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from eksir.actions.base import (
     Action,
@@ -27,38 +33,56 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.containment.casework import require_live
+from eksir.actions.containment.iam_inline import NOT_EKS_WARNING
+from eksir.actions.containment.iam_sessions import (
+    REVOKE_POLICY_NAME,
+    ROOT_REFUSAL,
+    RevokeRoleSessions,
+    RevokeRoleSessionsParams,
+    RevokeUserSessions,
+    RevokeUserSessionsParams,
+    revoke_policy_document,
+)
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import CaseInvalidError, NotFoundError
 
-REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
 ROTATION_WORKLIST = (
     "rotation worklist: 1) create a second access key for the user",
     "2) update every consumer (applications, CI, ~/.aws/credentials) to the new key",
     "3) delete the compromised key once nothing uses it (check its last-used date)",
-)
-NOT_EKS_WARNING = (
-    "an IAM deny does not cut Kubernetes API access: EKS authenticates with a presigned "
-    "sts:GetCallerIdentity, which works under an explicit Deny; also remove the principal's EKS access "
-    "entry / aws-auth mapping"
 )
 
 
 class DeactivateAccessKeyParams(ActionParams):
     user_name: str = Field(min_length=1, max_length=64)
     access_key_id: str = Field(pattern=r"^(AKIA|ASIA)[A-Z0-9]{12,124}$")
+    every_key: bool = False
+    """Deactivate every access key of the user (the playbook's choice), not only `access_key_id`."""
 
 
-def _key_status(ctx: ActionContext, params: DeactivateAccessKeyParams) -> str:
-    """Current status (Active/Inactive) of the key; raises NotFoundError when the user has no such key."""
+def _user_keys(ctx: ActionContext, user_name: str) -> dict[str, str]:
+    """Key id -> status (Active/Inactive) of every access key of the user.
+
+    Raises NotFoundError when the user does not exist, other eksir errors from IAM.
+    """
     iam = ctx.aws("iam")
-    with aws_call(f"list access keys of IAM user {params.user_name}"):
-        pages = iam.get_paginator("list_access_keys").paginate(UserName=params.user_name)
-        keys = [k for page in pages for k in page["AccessKeyMetadata"]]
-    for key in keys:
-        if key["AccessKeyId"] == params.access_key_id:
-            return str(key["Status"])
-    raise NotFoundError(f"IAM user {params.user_name} has no access key {params.access_key_id}")
+    with aws_call(f"list access keys of IAM user {user_name}"):
+        pages = iam.get_paginator("list_access_keys").paginate(UserName=user_name)
+        return {str(k["AccessKeyId"]): str(k["Status"]) for page in pages for k in page["AccessKeyMetadata"]}
+
+
+def refusal(params: DeactivateAccessKeyParams) -> str | None:
+    """Why UpdateAccessKey cannot contain this key (root, a temporary key), or None."""
+    if params.user_name == "root" or params.user_name.endswith(":root"):
+        return ROOT_REFUSAL
+    if params.access_key_id.startswith("ASIA"):
+        return (
+            f"{params.access_key_id} is a temporary (ASIA) session key: UpdateAccessKey cannot find it; "
+            "revoke the sessions of its user or role instead (iam.revoke_user_sessions / "
+            "iam.revoke_role_sessions)"
+        )
+    return None
 
 
 KeyStatus = Literal["Active", "Inactive", "Expired"]
@@ -76,215 +100,113 @@ def _key_status_value(recorded: object) -> KeyStatus:
     raise CaseInvalidError(f"recorded access key status {recorded!r} is not one IAM reports")
 
 
+def _targets(ctx: ActionContext, params: DeactivateAccessKeyParams) -> dict[str, str]:
+    """Key id -> status of the keys this step deactivates (raises NotFoundError for a missing key)."""
+    keys = _user_keys(ctx, params.user_name)
+    if params.access_key_id not in keys:
+        raise NotFoundError(f"IAM user {params.user_name} has no access key {params.access_key_id}")
+    return keys if params.every_key else {params.access_key_id: keys[params.access_key_id]}
+
+
+def _set_status(ctx: ActionContext, user: str, key_id: str, status: KeyStatus) -> None:
+    with aws_call(f"set access key {key_id} of {user} {status}"):
+        ctx.aws("iam").update_access_key(UserName=user, AccessKeyId=key_id, Status=status)
+
+
 @register_action
 class DeactivateAccessKey(Action[DeactivateAccessKeyParams]):
     spec = ActionSpec(
         id="iam.deactivate_access_key",
         phase=Phase.CONTAINMENT,
-        title="Deactivate a compromised IAM access key",
+        title="Deactivate a compromised IAM user's access keys",
         iam_actions=("iam:ListAccessKeys", "iam:UpdateAccessKey"),
         destructive=True,
         reversible=True,
-        description="Sets the key Inactive (reversible); deletion is left to eradication after rotation.",
+        description="Sets the keys Inactive (reversible); deletion is left to eradication after rotation.",
     )
     params_type = DeactivateAccessKeyParams
 
     def check(self, ctx: ActionContext, params: DeactivateAccessKeyParams) -> CheckOutcome:
+        refused = refusal(params)
+        if refused is not None:
+            return CheckOutcome(ok=False, detail=refused)
         try:
-            status = _key_status(ctx, params)
+            keys = _targets(ctx, params)
         except NotFoundError as exc:
             return CheckOutcome(ok=False, detail=exc.message)
         warnings = (
-            "temporary credentials already minted from this key (GetSessionToken, AssumeRole) stay valid "
-            "until they expire: revoke sessions on the roles it assumed",
+            "temporary credentials already minted from these keys (GetSessionToken, AssumeRole) stay valid "
+            "until they expire: revoke the user's and the assumed roles' sessions",
             NOT_EKS_WARNING,
         )
+        listed = ", ".join(f"{k} {s}" for k, s in sorted(keys.items()))
         return CheckOutcome(
             ok=True,
-            detail=f"access key {params.access_key_id} of {params.user_name} is {status}",
+            detail=f"access keys of {params.user_name}: {listed}",
             warnings=warnings,
-            already_applied=status == "Inactive",
+            already_applied=all(s == "Inactive" for s in keys.values()),
         )
 
     def plan(self, ctx: ActionContext, params: DeactivateAccessKeyParams) -> PlannedChange:
-        status = _key_status(ctx, params)
+        keys = _targets(ctx, params)
+        diff = [f"access key {k}: - Status: {s}  + Status: Inactive" for k, s in sorted(keys.items())]
+        if not params.every_key:
+            diff = [f"- Status: {keys[params.access_key_id]}", "+ Status: Inactive"]
+        which = "every access key" if params.every_key else f"access key {params.access_key_id}"
         return PlannedChange(
-            summary=f"Deactivate access key {params.access_key_id} of IAM user {params.user_name}",
-            diff=(f"- Status: {status}", "+ Status: Inactive", *ROTATION_WORKLIST),
-            blast_radius=(f"every application or person using key {params.access_key_id} loses AWS access",),
+            summary=f"Deactivate {which} of IAM user {params.user_name}",
+            diff=(*diff, *ROTATION_WORKLIST),
+            blast_radius=tuple(f"every application or person using key {k} loses AWS access" for k in keys),
             warnings=(NOT_EKS_WARNING,),
         )
 
     def apply(self, ctx: ActionContext, params: DeactivateAccessKeyParams) -> dict[str, Any]:
         require_live(ctx, self.spec)
-        previous = _key_status(ctx, params)
-        if previous != "Inactive":
-            with aws_call(f"deactivate access key {params.access_key_id}"):
-                ctx.aws("iam").update_access_key(
-                    UserName=params.user_name, AccessKeyId=params.access_key_id, Status="Inactive"
-                )
+        keys = _targets(ctx, params)
+        for key_id, status in keys.items():
+            if status != "Inactive":
+                _set_status(ctx, params.user_name, key_id, "Inactive")
         return {
             "user_name": params.user_name,
             "access_key_id": params.access_key_id,
-            "previous_status": previous,
+            "previous_status": keys[params.access_key_id],
+            "previous_statuses": keys,
         }
 
     def verify(
         self, ctx: ActionContext, params: DeactivateAccessKeyParams, applied: dict[str, Any]
     ) -> VerifyOutcome:
-        status = _key_status(ctx, params)
-        return VerifyOutcome(
-            ok=status == "Inactive",
-            detail=f"access key {params.access_key_id} is {status}",
-            observed={"status": status},
+        keys = _user_keys(ctx, params.user_name)
+        watched = keys if params.every_key else {params.access_key_id: keys.get(params.access_key_id, "gone")}
+        active = sorted(k for k, s in watched.items() if s == "Active")
+        detail = (
+            f"still active: {', '.join(active)}"
+            if active
+            else f"access key(s) {', '.join(sorted(watched))} of {params.user_name} inactive"
         )
+        return VerifyOutcome(ok=not active, detail=detail, observed={"statuses": watched})
 
     def rollback(
         self, ctx: ActionContext, params: DeactivateAccessKeyParams, applied: dict[str, Any]
     ) -> None:
         require_live(ctx, self.spec)
-        previous = _key_status_value(applied.get("previous_status", "Inactive"))
-        if _key_status(ctx, params) != previous:
-            with aws_call(f"restore access key {params.access_key_id} to {previous}"):
-                ctx.aws("iam").update_access_key(
-                    UserName=params.user_name, AccessKeyId=params.access_key_id, Status=previous
-                )
+        previous = applied.get("previous_statuses") or {
+            params.access_key_id: applied.get("previous_status", "Inactive")
+        }
+        current = _user_keys(ctx, params.user_name)
+        for key_id, recorded in previous.items():
+            status = _key_status_value(recorded)
+            if key_id in current and current[key_id] != status:
+                _set_status(ctx, params.user_name, key_id, status)
 
 
-class RevokeRoleSessionsParams(ActionParams):
-    role_name: str = Field(min_length=1, max_length=64, pattern=r"^[\w+=,.@-]+$")
-    issued_before: AwareDatetime
-
-
-def revoke_policy_document(issued_before: AwareDatetime) -> dict[str, Any]:
-    """The console's "Revoke active sessions" policy: deny everything to sessions issued before the cutoff."""
-    cutoff = issued_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Deny",
-                "Action": ["*"],
-                "Resource": ["*"],
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}},
-            }
-        ],
-    }
-
-
-def _current_policy(ctx: ActionContext, role_name: str) -> dict[str, Any] | None:
-    """The role's AWSRevokeOlderSessions document or None; raises NotFoundError when the role is missing."""
-    iam = ctx.aws("iam")
-    with aws_call(f"list inline policies of role {role_name}"):
-        names = [
-            n
-            for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name)
-            for n in page["PolicyNames"]
-        ]
-    if REVOKE_POLICY_NAME not in names:
-        return None
-    with aws_call(f"read policy {REVOKE_POLICY_NAME} of role {role_name}"):
-        document = iam.get_role_policy(RoleName=role_name, PolicyName=REVOKE_POLICY_NAME)["PolicyDocument"]
-    # boto3 decodes the URL-encoded document to a dict; older stacks hand back the JSON text.
-    return json.loads(document) if isinstance(document, str) else dict(document)
-
-
-@register_action
-class RevokeRoleSessions(Action[RevokeRoleSessionsParams]):
-    spec = ActionSpec(
-        id="iam.revoke_role_sessions",
-        phase=Phase.CONTAINMENT,
-        title="Revoke a role's sessions issued before a cutoff",
-        iam_actions=(
-            "iam:GetRole",
-            "iam:ListRolePolicies",
-            "iam:GetRolePolicy",
-            "iam:PutRolePolicy",
-            "iam:DeleteRolePolicy",
-        ),
-        destructive=True,
-        reversible=True,
-        description="Inline deny policy AWSRevokeOlderSessions conditioned on aws:TokenIssueTime.",
-    )
-    params_type = RevokeRoleSessionsParams
-
-    def check(self, ctx: ActionContext, params: RevokeRoleSessionsParams) -> CheckOutcome:
-        try:
-            with aws_call(f"read role {params.role_name}"):
-                role = ctx.aws("iam").get_role(RoleName=params.role_name)["Role"]
-        except NotFoundError:
-            return CheckOutcome(ok=False, detail=f"IAM role {params.role_name} does not exist")
-        if str(role.get("Path", "")).startswith("/aws-service-role/"):
-            return CheckOutcome(
-                ok=False,
-                detail=f"{params.role_name} is a service-linked role: AWS does not "
-                "allow revoking its sessions",
-            )
-        current = _current_policy(ctx, params.role_name)
-        return CheckOutcome(
-            ok=True,
-            detail=f"role {role['Arn']} exists",
-            warnings=self._warnings(),
-            already_applied=current == revoke_policy_document(params.issued_before),
-        )
-
-    @staticmethod
-    def _warnings() -> tuple[str, ...]:
-        return (
-            NOT_EKS_WARNING,
-            "IRSA and Pod Identity can mint fresh sessions after the cutoff: break the role's trust "
-            "(OIDC sub condition / pod identity association) or stop the pod as well",
-            "every session of this role issued before the cutoff is denied, not only the attacker's "
-            "(nodes and pods sharing the role included); IAM changes take a few minutes to apply",
-        )
-
-    def plan(self, ctx: ActionContext, params: RevokeRoleSessionsParams) -> PlannedChange:
-        current = _current_policy(ctx, params.role_name)
-        desired = json.dumps(revoke_policy_document(params.issued_before), sort_keys=True)
-        before = "- (no policy)" if current is None else f"- {json.dumps(current, sort_keys=True)}"
-        return PlannedChange(
-            summary=f"Put inline policy {REVOKE_POLICY_NAME} on role {params.role_name}: deny sessions "
-            f"issued before {params.issued_before.astimezone(UTC).isoformat()}",
-            diff=(f"role {params.role_name} inline policy {REVOKE_POLICY_NAME}:", before, f"+ {desired}"),
-            blast_radius=(f"every holder of a session of role {params.role_name} issued before the cutoff",),
-            warnings=self._warnings(),
-        )
-
-    def apply(self, ctx: ActionContext, params: RevokeRoleSessionsParams) -> dict[str, Any]:
-        require_live(ctx, self.spec)
-        previous = _current_policy(ctx, params.role_name)
-        desired = revoke_policy_document(params.issued_before)
-        if previous != desired:
-            with aws_call(f"put policy {REVOKE_POLICY_NAME} on role {params.role_name}"):
-                ctx.aws("iam").put_role_policy(
-                    RoleName=params.role_name,
-                    PolicyName=REVOKE_POLICY_NAME,
-                    PolicyDocument=json.dumps(desired),
-                )
-        return {"role_name": params.role_name, "previous_policy": previous, "policy": desired}
-
-    def verify(
-        self, ctx: ActionContext, params: RevokeRoleSessionsParams, applied: dict[str, Any]
-    ) -> VerifyOutcome:
-        current = _current_policy(ctx, params.role_name)
-        ok = current == revoke_policy_document(params.issued_before)
-        return VerifyOutcome(
-            ok=ok,
-            detail=f"{REVOKE_POLICY_NAME} on {params.role_name} "
-            + ("denies sessions issued before the cutoff" if ok else "is missing or differs"),
-            observed={"policy": current},
-        )
-
-    def rollback(self, ctx: ActionContext, params: RevokeRoleSessionsParams, applied: dict[str, Any]) -> None:
-        require_live(ctx, self.spec)
-        previous = applied.get("previous_policy")
-        iam = ctx.aws("iam")
-        with aws_call(f"restore policy {REVOKE_POLICY_NAME} on role {params.role_name}"):
-            if previous is not None:
-                iam.put_role_policy(
-                    RoleName=params.role_name,
-                    PolicyName=REVOKE_POLICY_NAME,
-                    PolicyDocument=json.dumps(previous),
-                )
-            elif _current_policy(ctx, params.role_name) is not None:
-                iam.delete_role_policy(RoleName=params.role_name, PolicyName=REVOKE_POLICY_NAME)
+__all__ = [
+    "REVOKE_POLICY_NAME",
+    "DeactivateAccessKey",
+    "DeactivateAccessKeyParams",
+    "RevokeRoleSessions",
+    "RevokeRoleSessionsParams",
+    "RevokeUserSessions",
+    "RevokeUserSessionsParams",
+    "revoke_policy_document",
+]

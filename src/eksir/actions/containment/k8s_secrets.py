@@ -74,6 +74,11 @@ def secret_rows(
 class SecretsWorklistParams(ActionParams):
     username: str = Field(min_length=1, max_length=512)
     groups: list[str] = Field(default_factory=list)
+    mounted_on_node: list[str] = Field(default_factory=list, max_length=5000)
+    """namespace/name of every Secret a pod on the attacked node mounts or references: root there reads
+    them all, whatever the actor's RBAC allows."""
+    node_tokens: list[str] = Field(default_factory=list, max_length=5000)
+    """Projected service-account tokens on the node ("namespace/account: pod: audience")."""
 
 
 def _namespaces(ctx: ActionContext) -> list[str]:
@@ -121,11 +126,18 @@ def worklist(ctx: ActionContext, params: SecretsWorklistParams) -> dict[str, Any
                 secrets.append(
                     {"namespace": namespace, "name": row["name"], "type": row["type"], "via": reason}
                 )
+    listed = {(s["namespace"], s["name"]) for s in secrets}
+    for ref in params.mounted_on_node:
+        namespace, _, name = ref.partition("/")
+        if (namespace, name) not in listed:
+            listed.add((namespace, name))
+            secrets.append({"namespace": namespace, "name": name, "type": None, "via": "mounted on the node"})
     return {
         "identity": {"username": params.username, "groups": groups},
         "namespaces_fully_readable": whole,
         "secrets": secrets,
         "count": len(secrets),
+        "node_tokens": list(params.node_tokens),
     }
 
 
