@@ -190,8 +190,9 @@ def _s3_case_copies(store_url: str, table: str) -> Path:
 def test_workers_on_an_s3_store_and_a_dynamodb_lease_give_one_verified_case_per_incident(
     flab: lab.LabState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same fleet with the shared store (issue 20, items 4-5): cases in S3, one DynamoDB lease per case,
-    a worker killed with SIGKILL while it holds leases; every case verifies from S3 alone."""
+    """The same fleet with the shared store (issue 20, items 4-5) and the path real workers take to the
+    cluster (the member account's role and an EKS token, no kubeconfig): cases in S3, one DynamoDB lease per
+    case, a worker killed with SIGKILL while it holds leases; every case verifies from S3 alone."""
     lab_dir = Path(flab.lab_dir)
     fleet = json.loads((lab_dir / "fleet.json").read_text())
     security = fleet_run.security(flab)
@@ -215,8 +216,8 @@ def test_workers_on_an_s3_store_and_a_dynamodb_lease_give_one_verified_case_per_
     burst = firsts + [e for e in fleet["events"] if e["kind"] in ("repeat", "join")][:6]
     logs = tmp_path / "logs"
     workers = fleet_run.Workers(
-        env, fleet, store_url, lab_dir, logs, flab.responder_kubeconfig, lock_table=table
-    )
+        env, fleet, store_url, lab_dir, logs, kubeconfig="", lock_table=table
+    )  # no kubeconfig: each worker assumes the member's role and authenticates with an EKS token
     with workers:
         workers.start(0)
         workers.start(1)
@@ -240,6 +241,8 @@ def test_workers_on_an_s3_store_and_a_dynamodb_lease_give_one_verified_case_per_
     assert scored["responded"] == INCIDENTS, text
     assert scored["applied_twice"] == {}
     assert scored["auto_steps_not_done"] == {}, scored
+    authenticated = (lab_dir / "k8s" / "eks-authenticator.log").read_text(errors="replace")
+    assert ":assumed-role/eksir-responder/" in authenticated  # the workers reached the cluster by EKS token
     for case in (p.name for p in copies.iterdir() if p.name.startswith("eksir-")):
         verify = subprocess.run(
             [sys.executable, "-m", "eksir", "case", "verify", f"{store_url}/{case}"],

@@ -54,6 +54,7 @@ class Workers:
     lab_dir: Path
     logs: Path
     kubeconfig: str = ""
+    """Empty: no kubeconfig, as on EKS: the member account's role (EKSIR_ASSUME_ROLE) and an EKS token."""
     concurrency: int = 2
     visibility: int = 15
     lock_table: str | None = None
@@ -71,8 +72,7 @@ class Workers:
             "--cases-dir",
             str(self.cases),
             "--trust-finding-file",
-            "--kubeconfig",
-            self.kubeconfig,
+            *(["--kubeconfig", self.kubeconfig] if self.kubeconfig else []),
             "--lab-dir",
             str(self.lab_dir),
             "--concurrency",
