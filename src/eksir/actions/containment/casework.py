@@ -58,6 +58,22 @@ def json_pointer(*parts: str) -> str:
     return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
 
 
+def annotation_ops(meta: dict[str, Any], changes: dict[str, str | None]) -> list[dict[str, Any]]:
+    """JSON-patch ops that set (a value) or remove (None) annotations, creating the map first when the
+    object has none: one call per patch (a second "add /metadata/annotations {}" would empty it again)."""
+    present = meta.get("annotations") or {}
+    ops: list[dict[str, Any]] = []
+    if not meta.get("annotations") and any(v is not None for v in changes.values()):
+        ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
+    for key, value in changes.items():
+        path = json_pointer("metadata", "annotations", key)
+        if value is not None:
+            ops.append({"op": "add", "path": path, "value": value})
+        elif key in present:
+            ops.append({"op": "remove", "path": path})
+    return ops
+
+
 def strip_server_fields(obj: dict[str, Any]) -> dict[str, Any]:
     """An object as it can be re-created: without server-assigned fields (uid, resourceVersion...)."""
     meta = dict(obj.get("metadata") or {})

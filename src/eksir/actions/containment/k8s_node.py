@@ -34,6 +34,7 @@ from eksir.actions.containment.casework import (
     CASE_LABEL,
     INVESTIGATION_LABEL,
     K8S_NAME_PATTERN,
+    annotation_ops,
     json_pointer,
     require_live,
     to_json,
@@ -63,18 +64,6 @@ def read_node(ctx: ActionContext, name: str) -> dict[str, Any]:
 def _patch_node(ctx: ActionContext, name: str, ops: list[dict[str, Any]], doing: str) -> None:
     with k8s_call(f"{doing} node {name}"):
         core(ctx.k8s()).patch_node(name, ops)
-
-
-def _annotation_ops(meta: dict[str, Any], key: str, value: str | None) -> list[dict[str, Any]]:
-    """JSON-patch ops that set (value) or remove (None) one annotation, creating the map if needed."""
-    annotations = meta.get("annotations") or {}
-    path = json_pointer("metadata", "annotations", key)
-    if value is None:
-        return [{"op": "remove", "path": path}] if key in annotations else []
-    ops: list[dict[str, Any]] = (
-        [] if meta.get("annotations") else [{"op": "add", "path": "/metadata/annotations", "value": {}}]
-    )
-    return [*ops, {"op": "add", "path": path, "value": value}]
 
 
 def _fargate_warning(name: str) -> tuple[str, ...]:
@@ -135,7 +124,7 @@ class CordonNode(Action[NodeParams]):
         ops: list[dict[str, Any]] = [
             {"op": "test", "path": "/metadata/uid", "value": meta["uid"]},
             {"op": "add", "path": "/spec/unschedulable", "value": True},
-            *_annotation_ops(meta, SCHEDULABLE_BEFORE, "false"),
+            *annotation_ops(meta, {SCHEDULABLE_BEFORE: "false"}),
         ]
         _patch_node(ctx, params.node_name, ops, "cordon")
         return {**record, "was_unschedulable": False}
@@ -163,7 +152,7 @@ class CordonNode(Action[NodeParams]):
         ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": meta["uid"]}]
         if applied.get("was_unschedulable") is False and node.get("spec", {}).get("unschedulable"):
             ops.append({"op": "replace", "path": "/spec/unschedulable", "value": False})
-        ops += _annotation_ops(meta, SCHEDULABLE_BEFORE, None)
+        ops += annotation_ops(meta, {SCHEDULABLE_BEFORE: None})
         if len(ops) > 1:
             _patch_node(ctx, params.node_name, ops, "uncordon")
 
@@ -240,7 +229,7 @@ class LabelNode(Action[NodeParams]):
             {"op": "add", "path": json_pointer("metadata", "labels", k), "value": v}
             for k, v in wanted.items()
         ]
-        ops += _annotation_ops(meta, LABELS_BEFORE, json.dumps(before, sort_keys=True))
+        ops += annotation_ops(meta, {LABELS_BEFORE: json.dumps(before, sort_keys=True)})
         _patch_node(ctx, params.node_name, ops, "label")
         return {**record, "labels_before": before}
 
@@ -273,6 +262,6 @@ class LabelNode(Action[NodeParams]):
                 ops.append({"op": "add", "path": path, "value": value})
             elif key in labels:
                 ops.append({"op": "remove", "path": path})
-        ops += _annotation_ops(meta, LABELS_BEFORE, None)
+        ops += annotation_ops(meta, {LABELS_BEFORE: None})
         if len(ops) > 1:
             _patch_node(ctx, params.node_name, ops, "unlabel")

@@ -24,7 +24,7 @@ from eksir.actions.base import (
     RbacRule,
     VerifyOutcome,
 )
-from eksir.actions.containment.casework import json_pointer, require_live
+from eksir.actions.containment.casework import annotation_ops, require_live
 from eksir.actions.containment.k8s_node import NodeParams
 from eksir.actions.registry import register_action
 from eksir.clients.k8s_rest import get_object, json_patch_object, list_objects
@@ -73,15 +73,9 @@ def _hold_ops(obj: dict[str, Any]) -> list[dict[str, Any]]:
     meta, notes = obj["metadata"], _annotations(obj)
     if notes.get(DO_NOT_DISRUPT) == "true" and BEFORE in notes:
         return []
-    ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": meta["uid"]}]
-    if not meta.get("annotations"):
-        ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
+    guard = {"op": "test", "path": "/metadata/uid", "value": meta["uid"]}
     before = notes.get(DO_NOT_DISRUPT, ABSENT)
-    return [
-        *ops,
-        {"op": "add", "path": json_pointer("metadata", "annotations", DO_NOT_DISRUPT), "value": "true"},
-        {"op": "add", "path": json_pointer("metadata", "annotations", BEFORE), "value": before},
-    ]
+    return [guard, *annotation_ops(meta, {DO_NOT_DISRUPT: "true", BEFORE: before})]
 
 
 def _release_ops(obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -89,18 +83,11 @@ def _release_ops(obj: dict[str, Any]) -> list[dict[str, Any]]:
     notes = _annotations(obj)
     if BEFORE not in notes:
         return []
-    path = json_pointer("metadata", "annotations", DO_NOT_DISRUPT)
     before = notes[BEFORE]
-    restore: list[dict[str, Any]]
-    if before == ABSENT:
-        restore = [{"op": "remove", "path": path}] if DO_NOT_DISRUPT in notes else []
-    else:
-        restore = [{"op": "add", "path": path, "value": before}]
-    return [
-        {"op": "test", "path": "/metadata/uid", "value": obj["metadata"]["uid"]},
-        *restore,
-        {"op": "remove", "path": json_pointer("metadata", "annotations", BEFORE)},
-    ]
+    restore = annotation_ops(
+        obj["metadata"], {DO_NOT_DISRUPT: None if before == ABSENT else before, BEFORE: None}
+    )
+    return [{"op": "test", "path": "/metadata/uid", "value": obj["metadata"]["uid"]}, *restore]
 
 
 @register_action

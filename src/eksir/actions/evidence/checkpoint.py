@@ -37,7 +37,13 @@ from eksir.actions.base import (
     RbacRule,
     VerifyOutcome,
 )
-from eksir.actions.containment.casework import K8S_NAME_PATTERN, UUID_PATTERN, json_pointer, require_live
+from eksir.actions.containment.casework import (
+    K8S_NAME_PATTERN,
+    UUID_PATTERN,
+    annotation_ops,
+    json_pointer,
+    require_live,
+)
 from eksir.actions.containment.k8s_node import read_node
 from eksir.actions.registry import register_action
 from eksir.clients.k8s import k8s_call
@@ -201,18 +207,10 @@ class CheckpointContainer(Action[CheckpointParams]):
             {"case": ctx.case_id, "pod_uid": params.pod_uid, "container": params.container_name, "archive": a}
             for a in archives
         ]
-        ops: list[dict[str, Any]] = [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}
+        ops = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
+            *annotation_ops(meta, {ANNOTATION: json.dumps(entries)}),
         ]
-        if not meta.get("annotations"):
-            ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
-        ops.append(
-            {
-                "op": "add",
-                "path": json_pointer("metadata", "annotations", ANNOTATION),
-                "value": json.dumps(entries),
-            }
-        )
         with k8s_write(f"record the checkpoint on node {params.node_name}"):
             core(ctx.k8s()).patch_node(params.node_name, ops)
 
