@@ -17,13 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from eksir.clients.assume import (
     ASSUME_ROLE_ENV,
-    EXTERNAL_ID_ENV,
     AssumedRole,
     RoleMap,
 )
@@ -32,30 +29,6 @@ from eksir.errors import BadInputError, PermissionDeniedError, RefusedError
 
 if TYPE_CHECKING:
     from eksir.clients.aws_types import ClientFactory
-
-AssumeRoleOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--assume-role",
-        envvar=ASSUME_ROLE_ENV,
-        help="role to act in the finding's account, a template: arn:aws:iam::{account}:role/eksir-responder",
-    ),
-]
-ExternalIdOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--external-id", envvar=EXTERNAL_ID_ENV, help="external id the member role's trust requires"
-    ),
-]
-RoleMapOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--role-map",
-        envvar="EKSIR_ROLE_MAP",
-        help="YAML: assume_role, external_id, accounts {id: ARN}, "
-        "organizational_units {ou: {role, accounts}}",
-    ),
-]
 
 
 def load_role_map(template: str | None, external_id: str | None, path: Path | None) -> RoleMap:

@@ -14,8 +14,17 @@ from typing import Annotated
 
 import typer
 
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, OutputFormat, OutputOption, print_document
-from eksir.cli.respond_cmd import CaseArg, EndpointOpt, ProfileOpt, RegionOpt
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    CasesDirOption,
+    EndpointOpt,
+    OutputFormat,
+    OutputOption,
+    ProfileOpt,
+    RegionOpt,
+    print_document,
+)
+from eksir.cli.respond_cmd import CaseArg
 from eksir.errors import BadInputError, UsageError
 
 StepOpt = Annotated[list[str] | None, typer.Option("--step", help="a waiting step's id (repeatable)")]

@@ -8,22 +8,18 @@ from typing import Annotated
 import typer
 
 from eksir.actions.base import ActionContext
-from eksir.cli.accounts import (
-    AccountAccess,
-    AssumeRoleOpt,
-    ExternalIdOpt,
-    RoleMapOpt,
-    SplitClients,
-    load_role_map,
-)
+from eksir.cli.accounts import AccountAccess, SplitClients, load_role_map
 from eksir.cli.anchoring import anchor_phase
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
+    AssumeRoleOpt,
     CasesDirOption,
+    ExternalIdOpt,
     OutputFormat,
     OutputOption,
     ReasonOption,
     ReopenOption,
+    RoleMapOpt,
     WaitOption,
     print_document,
 )

@@ -7,8 +7,15 @@ from typing import Annotated
 
 import typer
 
-from eksir.cli.accounts import AssumeRoleOpt, ExternalIdOpt, RoleMapOpt, load_role_map
-from eksir.cli.options import OutputFormat, OutputOption, print_document
+from eksir.cli.accounts import load_role_map
+from eksir.cli.options import (
+    AssumeRoleOpt,
+    ExternalIdOpt,
+    OutputFormat,
+    OutputOption,
+    RoleMapOpt,
+    print_document,
+)
 from eksir.errors import StepFailedError
 from eksir.preflight.result import CheckResult, Verdict
 from eksir.safetext import plain_console

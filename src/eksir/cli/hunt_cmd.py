@@ -24,8 +24,16 @@ from typing import TYPE_CHECKING, Annotated
 import orjson
 import typer
 
-from eksir.cli.accounts import AssumeRoleOpt, ExternalIdOpt, RoleMapOpt, load_role_map
-from eksir.cli.options import DEFAULT_CASES_DIR, CasesDirOption, ReasonOption, ReopenOption
+from eksir.cli.accounts import load_role_map
+from eksir.cli.options import (
+    DEFAULT_CASES_DIR,
+    AssumeRoleOpt,
+    CasesDirOption,
+    ExternalIdOpt,
+    ReasonOption,
+    ReopenOption,
+    RoleMapOpt,
+)
 from eksir.clients.assume import AssumedRole, RoleMap
 from eksir.errors import BadInputError, UsageError
 from eksir.hunt.impact import OwnerKeys

@@ -93,3 +93,41 @@ def print_document(output: OutputFormat, value: object) -> None:
 def print_json(value: object) -> None:
     """Print JSON to stdout (UTF-8, indented) without going through rich's markup."""
     typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+
+
+# AWS, cluster and war-room options shared by respond, serve and the account-aware commands. Declared here (a
+# module that imports nothing heavy) so `eksir serve` can install its SIGTERM handler before importing the
+# engine. The env names are clients/assume.py's ASSUME_ROLE_ENV and EXTERNAL_ID_ENV.
+RegionOpt = Annotated[str | None, typer.Option("--region", envvar="AWS_REGION", help="AWS region")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", envvar="AWS_PROFILE", help="AWS profile")]
+EndpointOpt = Annotated[str | None, typer.Option("--endpoint-url", help="AWS endpoint (moto, VPC endpoint)")]
+KubeconfigOpt = Annotated[
+    Path | None, typer.Option("--kubeconfig", help="use this kubeconfig instead of an EKS token from AWS")
+]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context")]
+WebhookOpt = Annotated[str | None, typer.Option("--webhook-url", help="Slack-compatible war-room webhook")]
+SnsOpt = Annotated[str | None, typer.Option("--sns-topic-arn", help="SNS topic for war-room summaries")]
+EvidenceBucketOpt = Annotated[str | None, typer.Option("--evidence-bucket", help="S3 bucket for captures")]
+AssumeRoleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--assume-role",
+        envvar="EKSIR_ASSUME_ROLE",
+        help="role to act in the finding's account, a template: arn:aws:iam::{account}:role/eksir-responder",
+    ),
+]
+ExternalIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--external-id", envvar="EKSIR_EXTERNAL_ID", help="external id the member role's trust requires"
+    ),
+]
+RoleMapOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--role-map",
+        envvar="EKSIR_ROLE_MAP",
+        help="YAML: assume_role, external_id, accounts {id: ARN}, "
+        "organizational_units {ou: {role, accounts}}",
+    ),
+]

@@ -19,14 +19,17 @@ from rich.console import Console
 
 from eksir.actions.base import ActionContext
 from eksir.actions.prevention.replay import verdict_text
-from eksir.cli.accounts import AccountAccess, AssumeRoleOpt, ExternalIdOpt, RoleMapOpt, load_role_map
+from eksir.cli.accounts import AccountAccess, load_role_map
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
+    AssumeRoleOpt,
     CasesDirOption,
+    ExternalIdOpt,
     OutputFormat,
     OutputOption,
     ReasonOption,
     ReopenOption,
+    RoleMapOpt,
     WaitOption,
     print_document,
 )

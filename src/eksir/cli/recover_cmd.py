@@ -15,15 +15,18 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from eksir.cli.accounts import AccountAccess, AssumeRoleOpt, ExternalIdOpt, RoleMapOpt, load_role_map
+from eksir.cli.accounts import AccountAccess, load_role_map
 from eksir.cli.anchoring import anchor_phase
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
+    AssumeRoleOpt,
     CasesDirOption,
+    ExternalIdOpt,
     OutputFormat,
     OutputOption,
     ReasonOption,
     ReopenOption,
+    RoleMapOpt,
     WaitOption,
     YesOption,
     print_document,

@@ -18,19 +18,30 @@ import orjson
 import typer
 from rich.console import Console
 
-from eksir.cli.accounts import AccountAccess, AssumeRoleOpt, ExternalIdOpt, RoleMapOpt, load_role_map
+from eksir.cli.accounts import AccountAccess, load_role_map
 from eksir.cli.anchoring import anchor_phase, publishers
 from eksir.cli.break_glass import carry_grant, grant_plan
 from eksir.cli.finding_trust import TrustFindingOpt, gate_for_finding, guardduty_in, recorded_gate, refusal
 from eksir.cli.options import (
     DEFAULT_CASES_DIR,
+    AssumeRoleOpt,
     CasesDirOption,
+    ContextOpt,
+    EndpointOpt,
+    EvidenceBucketOpt,
+    ExternalIdOpt,
+    KubeconfigOpt,
     MaxInputOption,
     OutputFormat,
     OutputOption,
+    ProfileOpt,
     ReasonOption,
+    RegionOpt,
     ReopenOption,
+    RoleMapOpt,
+    SnsOpt,
     WaitOption,
+    WebhookOpt,
     print_document,
     require_yes,
 )
@@ -77,13 +88,6 @@ from eksir.triage.case import finding_evidence
 
 FindingArg = Annotated[str, typer.Argument(help="finding file (JSON, JSON lines, gzip) or - for stdin")]
 CaseArg = Annotated[str, typer.Argument(help="case id (under --cases-dir) or case directory")]
-RegionOpt = Annotated[str | None, typer.Option("--region", envvar="AWS_REGION", help="AWS region")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", envvar="AWS_PROFILE", help="AWS profile")]
-EndpointOpt = Annotated[str | None, typer.Option("--endpoint-url", help="AWS endpoint (moto, VPC endpoint)")]
-KubeconfigOpt = Annotated[
-    Path | None, typer.Option("--kubeconfig", help="use this kubeconfig instead of an EKS token from AWS")
-]
-ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context")]
 BreakGlassOpt = Annotated[
     Path | None,
     typer.Option(
@@ -91,10 +95,7 @@ BreakGlassOpt = Annotated[
         help="a cluster admin's kubeconfig, used only to add the break-glass aws-auth mapping",
     ),
 ]
-WebhookOpt = Annotated[str | None, typer.Option("--webhook-url", help="Slack-compatible war-room webhook")]
-SnsOpt = Annotated[str | None, typer.Option("--sns-topic-arn", help="SNS topic for war-room summaries")]
 FindingIdOpt = Annotated[str | None, typer.Option("--finding-id", help="which finding of the input")]
-EvidenceBucketOpt = Annotated[str | None, typer.Option("--evidence-bucket", help="S3 bucket for captures")]
 OrphanPodOpt = Annotated[bool, typer.Option("--orphan-pod", help="also detach the pod from its owner")]
 PauseContainerOpt = Annotated[bool, typer.Option("--pause-container", help="pause after capture")]
 StrictIsolationOpt = Annotated[

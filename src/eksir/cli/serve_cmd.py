@@ -19,43 +19,20 @@ from typing import Annotated
 
 import typer
 
+from eksir.cli.options import (
+    AssumeRoleOpt,
+    ContextOpt,
+    EndpointOpt,
+    EvidenceBucketOpt,
+    ExternalIdOpt,
+    KubeconfigOpt,
+    ProfileOpt,
+    RegionOpt,
+    RoleMapOpt,
+    SnsOpt,
+    WebhookOpt,
+)
 from eksir.errors import UsageError
-
-# The same options as respond's and the accounts' (cli/respond_cmd.py, cli/accounts.py), declared here so this
-# module imports neither: the SIGTERM handler must be in place before the seconds of importing the engine.
-RegionOpt = Annotated[str | None, typer.Option("--region", envvar="AWS_REGION", help="AWS region")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", envvar="AWS_PROFILE", help="AWS profile")]
-EndpointOpt = Annotated[str | None, typer.Option("--endpoint-url", help="AWS endpoint (moto, VPC endpoint)")]
-KubeconfigOpt = Annotated[
-    Path | None, typer.Option("--kubeconfig", help="use this kubeconfig instead of an EKS token from AWS")
-]
-ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context")]
-WebhookOpt = Annotated[str | None, typer.Option("--webhook-url", help="Slack-compatible war-room webhook")]
-SnsOpt = Annotated[str | None, typer.Option("--sns-topic-arn", help="SNS topic for war-room summaries")]
-EvidenceBucketOpt = Annotated[str | None, typer.Option("--evidence-bucket", help="S3 bucket for captures")]
-AssumeRoleOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--assume-role",
-        envvar="EKSIR_ASSUME_ROLE",
-        help="role to act in the finding's account, a template: arn:aws:iam::{account}:role/eksir-responder",
-    ),
-]
-ExternalIdOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--external-id", envvar="EKSIR_EXTERNAL_ID", help="external id the member role's trust requires"
-    ),
-]
-RoleMapOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--role-map",
-        envvar="EKSIR_ROLE_MAP",
-        help="YAML: assume_role, external_id, accounts {id: ARN}, "
-        "organizational_units {ou: {role, accounts}}",
-    ),
-]
 
 CasesDirText = Annotated[
     str,
