@@ -55,8 +55,21 @@ LockFactory = Callable[[CaseHandle, str], AbstractContextManager[object]]
 
 def case_store(cases_dir: Path | str, actor: str, lock_table: str | None = None) -> StoreFactory:
     """The local cases directory (one machine; several worker processes share it through flock), or an
-    `s3://` store (any number of machines; the case's writer lease is then a DynamoDB item)."""
-    return lambda: CaseStore(cases_dir, actor, lock_table=lock_table)
+    `s3://` store (any number of machines; the case's writer lease is then a DynamoDB item).
+
+    An S3 store is made once per worker thread, not per message: it holds a boto3 session and clients
+    (0.1-0.5 s to make) whose creation is not thread-safe, and its bucket check is done once."""
+    if not isinstance(cases_dir, str):
+        return lambda: CaseStore(cases_dir, actor)
+    stores = threading.local()
+
+    def per_thread() -> CaseStore:
+        store: CaseStore | None = getattr(stores, "store", None)
+        if store is None:
+            store = stores.store = CaseStore(cases_dir, actor, lock_table=lock_table)
+        return store
+
+    return per_thread
 
 
 _THREAD_LEASES: dict[Path, threading.Lock] = {}
