@@ -134,12 +134,12 @@ def assumed_session(
     which `aws_call` translates. Raises PermissionDeniedError at once when `base` has no credentials.
     """
     import boto3.session  # noqa: PLC0415 - see clients/aws.py's docstring
-    import botocore.session  # noqa: PLC0415
     from botocore.credentials import (  # noqa: PLC0415
         AssumeRoleCredentialFetcher,
         DeferredRefreshableCredentials,
     )
 
+    from eksir.clients.sdk_session import core_session  # noqa: PLC0415
     from eksir.errors import PermissionDeniedError  # noqa: PLC0415
 
     source = base.get_credentials()
@@ -151,7 +151,7 @@ def assumed_session(
         role_arn=role.role_arn,
         extra_args=role.extra_args(),
     )
-    core = botocore.session.Session()
+    core = core_session()
     # botocore's own pattern for refreshable credentials on a session (no public setter takes them):
     core._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
         refresh_using=fetcher.fetch_credentials, method="assume-role"

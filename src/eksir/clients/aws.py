@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from eksir.clients.assume import AssumedRole, assumed_session
 from eksir.clients.call_log import record_calls
+from eksir.clients.sdk_session import core_session
 from eksir.errors import (
     BadInputError,
     EksirError,
@@ -136,11 +137,17 @@ def client_config(max_attempts: int = MAX_ATTEMPTS) -> Config:
 
 
 def new_session(profile: str | None = None, region: str | None = None) -> Session:
-    """A boto3 session (AWS CLI conventions: `AWS_PROFILE`, `AWS_REGION`); BadInputError: unknown profile."""
+    """A boto3 session (AWS CLI conventions: `AWS_PROFILE`, `AWS_REGION`); BadInputError: unknown profile.
+
+    Its models come from the process's shared loader (clients/sdk_session.py): a worker makes sessions per
+    case, and parsing the models again for each was most of a case's CPU."""
     import boto3.session  # noqa: PLC0415 - see module docstring
 
     with aws_call(f"AWS profile {profile!r}"):
-        return boto3.session.Session(profile_name=profile, region_name=region)
+        core = core_session()
+        session = boto3.session.Session(botocore_session=core, profile_name=profile, region_name=region)
+        core.get_scoped_config()  # an unknown profile fails here, as a session with its own loader did
+        return session
 
 
 def new_client(
