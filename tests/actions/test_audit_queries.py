@@ -135,12 +135,17 @@ def test_results_are_parsed_and_stored_in_the_case_with_their_query_text(
     stored = json.loads((case.path / items[1].path).read_bytes())
     assert stored["query"] == ACTOR_QUERY
     assert stored["log_group"] == GROUP
-    # moto does not filter: every seeded event comes back, decoded from @message.
+    # The actor's writes: every seeded event, decoded from @message.
     assert [r["event"]["objectRef"]["name"] for r in stored["rows"]] == [
         "backdoor-admin",
         "priv-shell",
         "app-config",
     ]
+    # moto does not evaluate the query's filter: it returns every event, and the step keeps only those the
+    # filter admits (on AWS, Insights has dropped them already), counting what it dropped.
+    bindings = json.loads((case.path / items[0].path).read_bytes())
+    assert [r["event"]["objectRef"]["name"] for r in bindings["rows"]] == ["backdoor-admin"]
+    assert (bindings["rows_returned"], bindings["rows_outside_filter_dropped"]) == (3, 2)
     assert any(" create clusterrolebindings/backdoor-admin -> 201" in s for s in stored["summary"])
     assert any(" delete default/configmaps/app-config -> 201" in s for s in stored["summary"])
     outcome = action.verify(aws_ctx, _params(), applied)

@@ -15,6 +15,7 @@ called besides GetCallerIdentity, and says which account and what to configure.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,27 @@ def _accounts(doc: dict[str, Any], path: Path) -> dict[str, str]:
     return accounts
 
 
+class HomeClients:
+    """The caller's own clients per region, made once and kept for a long-running process (`eksir serve`).
+
+    Why: a worker handles many cases with the same credentials; making the home session, its clients and its
+    GetCallerIdentity again for each case was a measurable part of a case's CPU. A one-shot command has no
+    such cache (None): it makes them once anyway. The caller's credentials do not change under a running
+    worker; the member account's assumed sessions are per case (their session name is the case id).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_key: dict[tuple[str | None, str | None, str | None], AwsClients] = {}
+
+    def get(self, region: str | None, profile: str | None, endpoint_url: str | None) -> AwsClients:
+        key = (region, profile, endpoint_url)
+        with self._lock:
+            if key not in self._by_key:
+                self._by_key[key] = AwsClients(region=region, profile=profile, endpoint_url=endpoint_url)
+            return self._by_key[key]
+
+
 @dataclass(frozen=True)
 class AccountAccess:
     """The caller's connection settings and the roles to reach other accounts with."""
@@ -80,6 +102,8 @@ class AccountAccess:
     endpoint_url: str | None
     roles: RoleMap = field(default_factory=RoleMap)
     operator: str | None = None
+    homes: HomeClients | None = None
+    """A long-running process's cache of home clients (see HomeClients); None: made per call."""
 
     def with_operator(self, operator: str) -> AccountAccess:
         from dataclasses import replace  # noqa: PLC0415
@@ -88,6 +112,8 @@ class AccountAccess:
 
     def home(self, region: str | None = None) -> AwsClients:
         """Clients with the caller's own credentials (the security account)."""
+        if self.homes is not None:
+            return self.homes.get(self.region or region, self.profile, self.endpoint_url)
         return AwsClients(region=self.region or region, profile=self.profile, endpoint_url=self.endpoint_url)
 
     def route(self, account: str | None, region: str | None) -> Route:
@@ -140,7 +166,7 @@ class Route:
         access, role = self.access, self.role(case_id)
         if role is None:
             aws = access.home(self.region)
-            aws.account_id = self.account
+            aws.account_id = self.account  # the caller's own account (route checked it)
             return aws
         aws = AwsClients(self.region, access.profile, access.endpoint_url, role=role, account_id=self.account)
         doing = f"assume {self.role_arn} (external id {'given' if role.external_id else 'not given'})"
@@ -151,9 +177,12 @@ class Route:
 
 
 def caller_account(aws: AwsClients, doing: str = "identify the caller (sts:GetCallerIdentity)") -> str:
-    """The account `aws`'s credentials act in. Raises the eksir error of GetCallerIdentity."""
-    with aws_call(doing):
-        return str(aws("sts").get_caller_identity()["Account"])
+    """The account `aws`'s credentials act in, asked once per clients object (their credentials are fixed).
+    Raises the eksir error of GetCallerIdentity."""
+    if aws.caller_account is None:
+        with aws_call(doing):
+            aws.caller_account = str(aws("sts").get_caller_identity()["Account"])
+    return aws.caller_account
 
 
 def refusal(account: str, caller: str) -> str:

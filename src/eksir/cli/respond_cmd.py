@@ -18,7 +18,7 @@ import orjson
 import typer
 from rich.console import Console
 
-from eksir.cli.accounts import AccountAccess, load_role_map
+from eksir.cli.accounts import AccountAccess, HomeClients, load_role_map
 from eksir.cli.anchoring import anchor_phase, publishers
 from eksir.cli.break_glass import carry_grant, grant_plan
 from eksir.cli.finding_trust import TrustFindingOpt, gate_for_finding, guardduty_in, recorded_gate, refusal
@@ -129,6 +129,8 @@ class Access:
     break_glass_kubeconfig: Path | None = None
     roles: RoleMap = field(default_factory=RoleMap)
     operator: str | None = None
+    homes: HomeClients | None = None
+    """Set by `eksir serve`: the home clients kept across cases (cli/accounts.py, HomeClients)."""
 
     def aws(self, region: str | None = None) -> AwsClients:
         """Home: the caller's own account (GuardDuty's administrator, the war room, the evidence bucket)."""
@@ -136,12 +138,17 @@ class Access:
 
     def accounts(self) -> AccountAccess:
         """Which account each call goes to (cli/accounts.py): home, or the incident's through a role."""
-        return AccountAccess(self.region, self.profile, self.endpoint_url, self.roles, self.operator)
+        return AccountAccess(
+            self.region, self.profile, self.endpoint_url, self.roles, self.operator, self.homes
+        )
 
-    def with_roles(self, roles: RoleMap, operator: str) -> Access:
+    def with_roles(self, roles: RoleMap, operator: str, *, keep_home_clients: bool = False) -> Access:
+        """These roles and operator; `keep_home_clients` (a long-running worker) makes the caller's own
+        clients once for every case instead of per case."""
         from dataclasses import replace  # noqa: PLC0415
 
-        return replace(self, roles=roles, operator=operator)
+        homes = HomeClients() if keep_home_clients else self.homes
+        return replace(self, roles=roles, operator=operator, homes=homes)
 
     def kube(self, aws: AwsClients, cluster: str | None) -> KubeProvider:
         return KubeProvider(aws=aws, cluster_name=cluster, kubeconfig=self.kubeconfig, context=self.context)

@@ -65,7 +65,7 @@ def build_setup(access: Access, roles: RoleMap, options: ServeOptions) -> FleetS
     actor = f"eksir-serve:{current_actor()}"
     hint = f"--cases-dir {options.cases_dir} --queue-url {options.queue_url}"
     return FleetSetup(
-        access=access.with_roles(roles, actor),
+        access=access.with_roles(roles, actor, keep_home_clients=True),
         policy=load_policy(options.policy) if options.policy else DEFAULT_POLICY,
         options=PlaybookOptions(evidence_bucket=options.evidence_bucket),
         triage_config=load_triage_config(options.triage_config),

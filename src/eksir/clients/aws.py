@@ -15,6 +15,7 @@ recognised by their botocore class names, so translating needs no import either.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -194,10 +195,19 @@ class AwsClients:
     endpoint_url: str | None = None
     role: AssumedRole | None = None
     account_id: str | None = None
+    caller_account: str | None = None
+    """The account GetCallerIdentity named for these credentials, once asked (cli/accounts.py)."""
     _session: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
+    _making: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """A boto3 session is not thread-safe while it makes clients: steps running in parallel threads (and a
+    worker's cases sharing the home clients) ask for their first client at the same moment."""
 
     def session(self) -> Any:
+        with self._making:
+            return self._new_session_once()
+
+    def _new_session_once(self) -> Any:
         if self._session is None:
             base = new_session(self.profile, self.region)
             if self.role is not None:
@@ -216,11 +226,15 @@ class AwsClients:
         return self._client
 
     def _client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = record_calls(
-                new_client(service, session=self.session(), endpoint_url=self.endpoint_url)
-            )
-        return self._clients[service]
+        made = self._clients.get(service)
+        if made is not None:
+            return made
+        with self._making:
+            if service not in self._clients:
+                self._clients[service] = record_calls(
+                    new_client(service, session=self._new_session_once(), endpoint_url=self.endpoint_url)
+                )
+            return self._clients[service]
 
 
 def _sdk_names(exc: BaseException) -> set[str]:
