@@ -168,6 +168,9 @@ class StateStore:
         self.case = case
         self.track = track
         self._lock = threading.RLock()
+        self._dumped: dict[int, tuple[BaseModel, dict[str, Any]]] = {}
+        """JSON dumps of the plan and of step records, by object: both are frozen, and the state file is
+        rewritten on every transition, so dumping only what changed keeps that cost flat as a plan grows."""
 
     @property
     def path(self) -> Any:
@@ -230,6 +233,7 @@ class StateStore:
             }
             if note:
                 data["note"] = note
+            self._remember(record, data["record"])
             event = self.case.append(STEP_EVENT_PREFIX + record.status.value, data)
             state.steps[record.step_id] = record
             state.last_seq = event.seq
@@ -245,8 +249,28 @@ class StateStore:
 
     def _write(self, state: RunState) -> None:
         """Rewrite the state file atomically and log its hash, so `eksir case verify` covers it too."""
-        body = orjson.dumps(state.model_dump(mode="json"), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        body = orjson.dumps(self._document(state), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
         self.case.write_document(self.track.state_file, body, self.track.state_kind)
+
+    def _document(self, state: RunState) -> dict[str, Any]:
+        """`state.model_dump(mode="json")`, with the plan and each unchanged step record dumped only once."""
+        document = state.model_dump(mode="json", exclude={"plan", "steps"})
+        document["plan"] = self._dump(state.plan)
+        document["steps"] = {step_id: self._dump(record) for step_id, record in state.steps.items()}
+        live = {id(state.plan), *(id(r) for r in state.steps.values())}
+        for gone in set(self._dumped) - live:  # replaced records: drop them, and their ids may be reused
+            del self._dumped[gone]
+        return document
+
+    def _dump(self, model: BaseModel) -> dict[str, Any]:
+        cached = self._dumped.get(id(model))
+        if cached is None or cached[0] is not model:
+            return self._remember(model, model.model_dump(mode="json"))
+        return cached[1]
+
+    def _remember(self, model: BaseModel, dumped: dict[str, Any]) -> dict[str, Any]:
+        self._dumped[id(model)] = (model, dumped)
+        return dumped
 
     def _no_plan_message(self) -> str:
         name = self.case.path.name
