@@ -69,6 +69,14 @@ def read_node(ctx: ActionContext, name: str) -> dict[str, Any]:
         return dict(to_json(api, core(api).read_node(name)))
 
 
+def find_node(ctx: ActionContext, name: str) -> dict[str, Any] | None:
+    """The node as JSON, or None when it is gone."""
+    try:
+        return read_node(ctx, name)
+    except NotFoundError:
+        return None
+
+
 def _patch_node(ctx: ActionContext, name: str, ops: list[dict[str, Any]], doing: str) -> None:
     """Patch; ConflictError (a TemporaryError) when the node changed since the ops were computed."""
     with k8s_write(f"{doing} node {name}"):
@@ -148,15 +156,8 @@ def hold_node(ctx: ActionContext, mark: SharedMark, name: str, doing: str) -> di
 def release_node(ctx: ActionContext, mark: SharedMark, name: str, uid: object, doing: str) -> None:
     """Remove this case's hold (and, as the last holder, restore the before-state); a node gone or replaced
     (another uid) is left alone."""
-
-    def read() -> dict[str, Any] | None:
-        try:
-            return read_node(ctx, name)
-        except NotFoundError:
-            return None
-
     patch_fresh(
-        read,
+        lambda: find_node(ctx, name),
         lambda node: mark.release_ops(node, ctx.case_id) if node["metadata"]["uid"] == uid else [],
         lambda ops: _patch_node(ctx, name, ops, doing),
     )
