@@ -229,3 +229,24 @@ def test_a_runtime_that_cannot_checkpoint_fails_the_step_and_records_nothing(
     assert "crictl/ctr capture stands" in failed.value.message
     node = client.CoreV1Api(scene["api"]).read_node(scene["node"])
     assert ANNOTATION not in (node.metadata.annotations or {})
+
+
+def test_two_cases_checkpointing_on_one_node_keep_each_others_records(
+    scene: dict[str, Any], kubelet: StandInKubelet
+) -> None:
+    """The node annotation is a merge: a second case's entry is added beside the first's, and one case's
+    rollback removes only its own entries."""
+    action, params = CheckpointContainer(), _params(scene)
+    first = make_ctx(k8s=lambda: scene["api"], case_id=CASE)
+    second = make_ctx(k8s=lambda: scene["api"], case_id="eksir-20261207-0000000002")
+    applied_first = action.apply(first, params)
+    applied_second = action.apply(second, params)
+    node = client.CoreV1Api(scene["api"]).read_node(scene["node"])
+    recorded = json.loads(node.metadata.annotations[ANNOTATION])
+    assert [e["case"] for e in recorded] == [CASE, "eksir-20261207-0000000002"]
+    action.rollback(first, params, applied_first)
+    assert action.verify(second, params, applied_second).ok
+    assert not action.verify(first, params, applied_first).ok
+    action.rollback(second, params, applied_second)
+    node = client.CoreV1Api(scene["api"]).read_node(scene["node"])
+    assert ANNOTATION not in (node.metadata.annotations or {})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,14 +15,23 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from eksir.actions.base import Action, ActionContext
-from eksir.actions.containment.k8s_node import CordonNode, LabelNode, NodeParams
+from eksir.actions.containment.k8s_node import (
+    CORDON,
+    INVESTIGATION,
+    LABELS_BEFORE,
+    CordonNode,
+    LabelNode,
+    NodeParams,
+    read_node,
+)
 from eksir.actions.registry import get_action
 from eksir.errors import BadInputError, NotFoundError, RefusedError
 from eksir.lab.controlplane import ControlPlane
 from tests.actions.conftest import CASE_ID, make_ctx
 
 pytestmark = pytest.mark.lab
-INVESTIGATION = "eksir.io/investigation"
+MARKER = "eksir.io/investigation"
+OWN = f"case.eksir.io/{CASE_ID}"
 
 
 @contextmanager
@@ -117,18 +128,22 @@ def test_rollback_leaves_a_node_cordoned_before_eksir_cordoned(
     assert _node(k8s_admin, node)["spec"]["unschedulable"] is True
 
 
-def test_labelling_adds_the_case_labels_keeps_the_others_and_rollback_removes_them(
+def test_labelling_adds_the_marker_and_the_case_label_keeps_the_others_and_rollback_removes_them(
     ctx: ActionContext, k8s_admin: ApiClient, node: str
 ) -> None:
     before = _node(k8s_admin, node)
     params = NodeParams(node_name=node)
     applied = LabelNode().apply(ctx, params)
     labels = _node(k8s_admin, node)["metadata"]["labels"]
-    assert labels[INVESTIGATION] == CASE_ID
-    assert labels["eksir.io/case-id"] == CASE_ID
+    assert labels[MARKER] == "true"
+    assert labels[OWN] == "investigating"
+    assert "eksir.io/case-id" not in labels, "one value per node: no case may own it"
     assert labels["team"] == "blue"
     assert LabelNode().verify(ctx, params, applied).ok
+    assert LabelNode().check(ctx, params).already_applied
+    version = _node(k8s_admin, node)["metadata"]["resourceVersion"]
     assert LabelNode().apply(ctx, params) == applied
+    assert _node(k8s_admin, node)["metadata"]["resourceVersion"] == version, "a second apply changes nothing"
     LabelNode().rollback(ctx, params, applied)
     assert _without_version(_node(k8s_admin, node)) == _without_version(before)
 
@@ -136,15 +151,114 @@ def test_labelling_adds_the_case_labels_keeps_the_others_and_rollback_removes_th
 def test_label_rollback_restores_a_prior_investigation_value(
     ctx: ActionContext, k8s_admin: ApiClient, node: str
 ) -> None:
-    CoreV1Api(k8s_admin).patch_node(node, {"metadata": {"labels": {INVESTIGATION: "case-older"}}})
+    CoreV1Api(k8s_admin).patch_node(node, {"metadata": {"labels": {MARKER: "case-older"}}})
     params = NodeParams(node_name=node)
     assert LabelNode().check(ctx, params).warnings
     applied = LabelNode().apply(ctx, params)
-    assert _node(k8s_admin, node)["metadata"]["labels"][INVESTIGATION] == CASE_ID
+    assert applied["labels_before"] == {MARKER: "case-older"}
+    assert _node(k8s_admin, node)["metadata"]["labels"][MARKER] == "true"
     LabelNode().rollback(ctx, params, applied)
     labels = _node(k8s_admin, node)["metadata"]["labels"]
-    assert labels[INVESTIGATION] == "case-older"
-    assert "eksir.io/case-id" not in labels
+    assert labels[MARKER] == "case-older"
+    assert OWN not in labels
+
+
+def test_two_cases_on_one_node_both_verify_and_each_rollback_undoes_only_its_own_label(
+    k8s_admin: ApiClient, node: str
+) -> None:
+    CoreV1Api(k8s_admin).patch_node(node, {"metadata": {"labels": {MARKER: "set-by-a-human"}}})
+    before = _node(k8s_admin, node)
+    first, second = (make_ctx(k8s=lambda: k8s_admin, case_id=c) for c in ("eksir-20261207-aaaa", "case-b"))
+    params = NodeParams(node_name=node)
+    applied_first = LabelNode().apply(first, params)
+    applied_second = LabelNode().apply(second, params)
+    assert LabelNode().check(second, params).warnings, "check names the other case on the node"
+    assert LabelNode().verify(first, params, applied_first).ok
+    assert LabelNode().verify(second, params, applied_second).ok
+    assert applied_first["labels_before"] == applied_second["labels_before"] == {MARKER: "set-by-a-human"}
+    LabelNode().rollback(first, params, applied_first)
+    labels = _node(k8s_admin, node)["metadata"]["labels"]
+    assert labels[MARKER] == "true", "the shared marker stays while a case still holds the node"
+    assert "case.eksir.io/eksir-20261207-aaaa" not in labels
+    assert labels["case.eksir.io/case-b"] == "investigating"
+    assert LabelNode().verify(second, params, applied_second).ok
+    assert not LabelNode().verify(first, params, applied_first).ok
+    LabelNode().rollback(first, params, applied_first)  # a repeated rollback changes nothing
+    assert LabelNode().verify(second, params, applied_second).ok
+    LabelNode().rollback(second, params, applied_second)
+    assert _without_version(_node(k8s_admin, node)) == _without_version(before)
+
+
+def test_a_rollback_computed_from_a_stale_read_is_refused_and_recomputed(
+    k8s_admin: ApiClient, node: str
+) -> None:
+    """The race the resourceVersion guard closes: case A reads the node as the only holder, case B labels it,
+    then A's patch (which would drop the marker B now needs) arrives: the API server refuses it (409)."""
+    first, second = (make_ctx(k8s=lambda: k8s_admin, case_id=c) for c in ("case-a", "case-b"))
+    params = NodeParams(node_name=node)
+    applied_first = LabelNode().apply(first, params)
+    stale = read_node(first, node)
+    applied_second = LabelNode().apply(second, params)
+    ops = INVESTIGATION.release_ops(stale, "case-a")
+    assert {"op": "remove", "path": "/metadata/labels/eksir.io~1investigation"} in ops
+    with pytest.raises(ApiException) as refused:
+        CoreV1Api(k8s_admin).patch_node(node, ops)
+    assert refused.value.status == 409
+    assert LabelNode().verify(second, params, applied_second).ok
+    LabelNode().rollback(first, params, applied_first)
+    assert LabelNode().verify(second, params, applied_second).ok
+
+
+def test_concurrent_apply_and_rollback_of_two_cases_never_lose_the_other_cases_labels(
+    k8s_admin: ApiClient, node: str
+) -> None:
+    """Case A rolls back while case B labels the node, both at once, again and again: B always verifies."""
+    first, second = (make_ctx(k8s=lambda: k8s_admin, case_id=c) for c in ("case-a", "case-b"))
+    params = NodeParams(node_name=node)
+    for _ in range(8):
+        applied_first = LabelNode().apply(first, params)
+        with ThreadPoolExecutor(2) as pool:
+            going = pool.submit(LabelNode().rollback, first, params, applied_first)
+            coming = pool.submit(LabelNode().apply, second, params)
+            going.result()
+            applied_second = coming.result()
+        assert LabelNode().verify(second, params, applied_second).ok
+        assert not LabelNode().verify(first, params, applied_first).ok
+        LabelNode().rollback(second, params, applied_second)
+        labels = _node(k8s_admin, node)["metadata"]["labels"]
+        assert MARKER not in labels
+        assert LABELS_BEFORE not in (_node(k8s_admin, node)["metadata"].get("annotations") or {})
+
+
+def test_a_node_labelled_by_an_older_eksir_is_restored_by_its_rollback(
+    ctx: ActionContext, k8s_admin: ApiClient, node: str
+) -> None:
+    """Older versions wrote investigation=<case-id> and eksir.io/case-id and noted both before-values."""
+    before = _node(k8s_admin, node)
+    old = {"labels": {MARKER: CASE_ID, "eksir.io/case-id": CASE_ID}}
+    note = json.dumps({MARKER: None, "eksir.io/case-id": None})
+    CoreV1Api(k8s_admin).patch_node(node, {"metadata": {**old, "annotations": {LABELS_BEFORE: note}}})
+    applied = {"node_name": node, "node_uid": before["metadata"]["uid"], "labels_before": json.loads(note)}
+    LabelNode().rollback(ctx, NodeParams(node_name=node), applied)
+    assert _without_version(_node(k8s_admin, node)) == _without_version(before)
+
+
+def test_two_cases_cordon_one_node_and_only_the_last_rollback_uncordons_it(
+    k8s_admin: ApiClient, node: str
+) -> None:
+    before = _node(k8s_admin, node)
+    first, second = (make_ctx(k8s=lambda: k8s_admin, case_id=c) for c in ("case-a", "case-b"))
+    params = NodeParams(node_name=node)
+    applied_first = CordonNode().apply(first, params)
+    applied_second = CordonNode().apply(second, params)
+    assert applied_first["was_unschedulable"] is applied_second["was_unschedulable"] is False
+    assert CORDON.holders(_node(k8s_admin, node)) == ["case-a", "case-b"]
+    assert any("case-b" in w for w in CordonNode().check(first, params).warnings)
+    CordonNode().rollback(first, params, applied_first)
+    assert _node(k8s_admin, node)["spec"]["unschedulable"] is True
+    assert CordonNode().verify(second, params, applied_second).ok
+    CordonNode().rollback(second, params, applied_second)
+    assert _without_version(_node(k8s_admin, node)) == _without_version(before)
 
 
 def test_a_missing_node_is_a_failed_check_and_a_not_found_error(ctx: ActionContext) -> None:
@@ -161,9 +275,16 @@ def test_bad_parameters_and_case_ids_are_rejected(k8s_admin: ApiClient, node: st
         NodeParams.model_validate({"node_name": "Bad_Name"})
     with pytest.raises(ValidationError):
         NodeParams.model_validate({"node_name": node, "drain": True})
-    bad_case = make_ctx(k8s=lambda: k8s_admin, case_id="case id with spaces")
-    with pytest.raises(BadInputError):
-        LabelNode().apply(bad_case, NodeParams(node_name=node))
+    for bad in ("case id with spaces", "eksir-" + "0" * 58, "-case", "case/x"):
+        bad_case = make_ctx(k8s=lambda: k8s_admin, case_id=bad)
+        for action in (LabelNode(), CordonNode()):
+            with pytest.raises(BadInputError, match="1-63"):
+                action.apply(bad_case, NodeParams(node_name=node))
+    assert _without_version(_node(k8s_admin, node))["metadata"]["labels"] == {
+        "kubernetes.io/os": "linux",
+        "team": "blue",
+    }
+    assert not _node(k8s_admin, node)["spec"].get("unschedulable")
 
 
 def test_a_dry_run_changes_nothing(k8s_admin: ApiClient, node: str) -> None:
@@ -188,4 +309,4 @@ def test_the_declared_rbac_rules_are_enough_for_the_whole_lifecycle(
             action.rollback(ctx, params, applied)
     final = _node(k8s_admin, node)
     assert not final["spec"].get("unschedulable")
-    assert INVESTIGATION not in final["metadata"]["labels"]
+    assert MARKER not in final["metadata"]["labels"]

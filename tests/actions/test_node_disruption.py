@@ -159,3 +159,27 @@ def test_the_declared_rbac_is_enough(
         applied = BlockNodeDisruption().apply(ctx, params)
         assert BlockNodeDisruption().verify(ctx, params, applied).ok
         BlockNodeDisruption().rollback(ctx, params, applied)
+
+
+def test_two_cases_hold_one_node_and_only_the_last_rollback_releases_it(
+    k8s_admin: ApiClient, make_node: Any, claim_for: Any
+) -> None:
+    node = make_node({DO_NOT_DISRUPT: "false"})
+    claim = claim_for(node)
+    first, second = (make_ctx(k8s=lambda: k8s_admin, case_id=c) for c in ("case-a", "case-b"))
+    params = NodeParams(node_name=node)
+    applied_first = BlockNodeDisruption().apply(first, params)
+    applied_second = BlockNodeDisruption().apply(second, params)
+    assert BlockNodeDisruption().verify(first, params, applied_first).ok
+    held = _annotations(k8s_admin, node=node)
+    assert held[BEFORE] == "false", "the note keeps the value before eksir's first case"
+    assert {k for k in held if k.startswith("do-not-disrupt.eksir.io/")} == {
+        "do-not-disrupt.eksir.io/case-a",
+        "do-not-disrupt.eksir.io/case-b",
+    }
+    BlockNodeDisruption().rollback(first, params, applied_first)
+    assert BlockNodeDisruption().verify(second, params, applied_second).ok
+    assert _annotations(k8s_admin, claim=claim)[DO_NOT_DISRUPT] == "true"
+    BlockNodeDisruption().rollback(second, params, applied_second)
+    assert _annotations(k8s_admin, node=node) == {DO_NOT_DISRUPT: "false"}
+    assert _annotations(k8s_admin, claim=claim) == {}

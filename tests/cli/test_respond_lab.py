@@ -280,7 +280,8 @@ def check_isolate_pod(lab: Lab, params: dict[str, Any], case_id: str) -> None:
 
 def check_label_node(lab: Lab, params: dict[str, Any], case_id: str) -> None:
     labels = CoreV1Api(lab.admin).read_node(params["node_name"]).metadata.labels
-    assert labels.get(INVESTIGATION_LABEL) == case_id
+    assert labels.get(INVESTIGATION_LABEL) == "true"
+    assert labels.get(f"case.eksir.io/{case_id}") == "investigating"
 
 
 def check_cordon_node(lab: Lab, params: dict[str, Any], case_id: str) -> None:

@@ -199,9 +199,6 @@ class CaseScore:
     responded: bool
     auto_steps: dict[str, str]
     applied_twice: list[str]
-    node_label_overwritten: list[str]
-    """k8s.label_node steps whose verify found another case's label: several incidents on one node, the
-    last case to label it wins (the action's own rule); reported, not hidden."""
 
 
 def score_case(case_dir: Path) -> CaseScore:
@@ -224,11 +221,6 @@ def score_case(case_dir: Path) -> CaseScore:
         for sid, r in state["steps"].items()
         if (r.get("approval") or {}).get("how", "").startswith("policy:")
     }
-    overwritten = [
-        sid
-        for sid, r in state["steps"].items()
-        if r["action_id"] == "k8s.label_node" and "labels missing or changed" in str(r.get("detail"))
-    ]
     done = [
         _at(e)
         for e in events
@@ -244,7 +236,6 @@ def score_case(case_dir: Path) -> CaseScore:
         responded=any(e["type"] == "serve.responded" for e in events),
         auto_steps=auto,
         applied_twice=[f"{sid}" for (_d, sid), n in applied.items() if n > 1],
-        node_label_overwritten=overwritten,
     )
 
 
@@ -294,16 +285,9 @@ def report(
         "auto_steps_not_done": {
             c.case_id: s
             for c in cases
-            for s in [
-                {
-                    k: v
-                    for k, v in c.auto_steps.items()
-                    if v not in DONE_STATUSES and k not in c.node_label_overwritten
-                }
-            ]
+            for s in [{k: v for k, v in c.auto_steps.items() if v not in DONE_STATUSES}]
             if s
         },
-        "node_labels_overwritten_by_another_case": sum(len(c.node_label_overwritten) for c in cases),
         "cases_without_auto_steps": [c.case_id for c in cases if not c.auto_steps],
         "applied_twice": {c.case_id: c.applied_twice for c in cases if c.applied_twice},
         "non_findings_sent": non_findings,

@@ -7,11 +7,15 @@ its NodeClaim is the documented way to stop voluntary disruption. Where no Karpe
 or no NodeClaim for this node) only the node is annotated: harmless, and it holds if Karpenter is added later.
 
 As with cordon, the before-state goes into an annotation in the same patch that sets the value, so a re-run
-after a crash reads the true original; rollback restores exactly that (removing what was absent).
+after a crash reads the true original; rollback restores exactly that (removing what was absent). Several
+cases may hold one node (fleet mode): each adds its own `do-not-disrupt.eksir.io/<case-id>` annotation, and
+only the rollback that removes the last one restores the noted value (shared_marks.py), so one case's
+rollback never lets Karpenter take a node another case still holds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from eksir.actions.base import (
@@ -24,8 +28,9 @@ from eksir.actions.base import (
     RbacRule,
     VerifyOutcome,
 )
-from eksir.actions.containment.casework import annotation_ops, require_live
+from eksir.actions.containment.casework import require_live
 from eksir.actions.containment.k8s_node import NodeParams
+from eksir.actions.containment.shared_marks import MetaPatch, SharedMark, patch_fresh
 from eksir.actions.registry import register_action
 from eksir.clients.k8s_rest import get_object, json_patch_object, list_objects
 from eksir.errors import NotFoundError
@@ -67,27 +72,42 @@ def _annotations(obj: dict[str, Any]) -> dict[str, str]:
     return dict((obj.get("metadata") or {}).get("annotations") or {})
 
 
-def _hold_ops(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """Set do-not-disrupt and note the value it replaces, guarded by the object's uid; [] when already held
-    by an earlier run (the noted original stays)."""
-    meta, notes = obj["metadata"], _annotations(obj)
-    if notes.get(DO_NOT_DISRUPT) == "true" and BEFORE in notes:
+class DoNotDisruptMark(SharedMark):
+    """`karpenter.sh/do-not-disrupt: "true"`, held per case (annotation `do-not-disrupt.eksir.io/<case-id>`);
+    the note is the value before eksir's first hold (`<absent>` when there was none)."""
+
+    hold_prefix = "do-not-disrupt.eksir.io"
+    hold_value = "true"
+    note = BEFORE
+
+    def is_set(self, obj: dict[str, Any]) -> bool:
+        return _annotations(obj).get(DO_NOT_DISRUPT) == "true"
+
+    def before(self, obj: dict[str, Any]) -> str:
+        return _annotations(obj).get(DO_NOT_DISRUPT, ABSENT)
+
+    def set_ops(self, obj: dict[str, Any], patch: MetaPatch) -> list[dict[str, Any]]:
+        patch.put("annotations", DO_NOT_DISRUPT, "true")
         return []
-    guard = {"op": "test", "path": "/metadata/uid", "value": meta["uid"]}
-    before = notes.get(DO_NOT_DISRUPT, ABSENT)
-    return [guard, *annotation_ops(meta, {DO_NOT_DISRUPT: "true", BEFORE: before})]
+
+    def restore_ops(self, obj: dict[str, Any], note: str, patch: MetaPatch) -> list[dict[str, Any]]:
+        patch.put("annotations", DO_NOT_DISRUPT, None if note == ABSENT else note)
+        return []
 
 
-def _release_ops(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """Put back the noted value (remove it when it was absent) and drop the note; [] when nothing is noted."""
-    notes = _annotations(obj)
-    if BEFORE not in notes:
-        return []
-    before = notes[BEFORE]
-    restore = annotation_ops(
-        obj["metadata"], {DO_NOT_DISRUPT: None if before == ABSENT else before, BEFORE: None}
+HOLD = DoNotDisruptMark()
+
+
+def _change(
+    ctx: ActionContext, ref: ObjectRef, uid: object, ops_for: Callable[..., list[dict[str, Any]]]
+) -> None:
+    """Patch `ref` with `ops_for(object, case_id)`, recomputed from a fresh read on a conflict; an object gone
+    or replaced (another uid) is left alone."""
+    patch_fresh(
+        lambda: get_object(ctx.k8s(), ref),
+        lambda obj: ops_for(obj, ctx.case_id) if obj["metadata"]["uid"] == uid else [],
+        lambda ops: json_patch_object(ctx.k8s(), ref, ops),
     )
-    return [{"op": "test", "path": "/metadata/uid", "value": obj["metadata"]["uid"]}, *restore]
 
 
 @register_action
@@ -144,12 +164,12 @@ class BlockNodeDisruption(Action[NodeParams]):
     def apply(self, ctx: ActionContext, params: NodeParams) -> dict[str, Any]:
         """Annotate every target; the record names them (with uids) for verify and rollback."""
         require_live(ctx, self.spec)
+        HOLD.key(ctx.case_id)
         held = []
         for ref, obj in self._targets(ctx, params.node_name):
-            ops = _hold_ops(obj)
-            if ops:
-                json_patch_object(ctx.k8s(), ref, ops)
-            held.append({"name": ref.name, "resource": ref.resource, "uid": obj["metadata"]["uid"]})
+            uid = obj["metadata"]["uid"]
+            _change(ctx, ref, uid, HOLD.hold_ops)
+            held.append({"name": ref.name, "resource": ref.resource, "uid": uid})
         return {"node_name": params.node_name, "held": held}
 
     def verify(self, ctx: ActionContext, params: NodeParams, applied: dict[str, Any]) -> VerifyOutcome:
@@ -170,13 +190,7 @@ class BlockNodeDisruption(Action[NodeParams]):
         """Restore each target's noted value; a target gone or replaced (other uid) is left alone."""
         require_live(ctx, self.spec)
         for item in applied.get("held") or []:
-            ref = self._ref(item)
-            obj = get_object(ctx.k8s(), ref)
-            if obj is None or obj["metadata"]["uid"] != item.get("uid"):
-                continue
-            ops = _release_ops(obj)
-            if ops:
-                json_patch_object(ctx.k8s(), ref, ops)
+            _change(ctx, self._ref(item), item.get("uid"), HOLD.release_ops)
 
     @staticmethod
     def _ref(item: dict[str, Any]) -> ObjectRef:

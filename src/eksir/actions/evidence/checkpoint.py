@@ -41,10 +41,10 @@ from eksir.actions.containment.casework import (
     K8S_NAME_PATTERN,
     UUID_PATTERN,
     annotation_ops,
-    json_pointer,
     require_live,
 )
-from eksir.actions.containment.k8s_node import read_node
+from eksir.actions.containment.k8s_node import find_node, read_node
+from eksir.actions.containment.shared_marks import patch_fresh, version_guard
 from eksir.actions.registry import register_action
 from eksir.clients.k8s import k8s_call
 from eksir.clients.k8s_api import core, k8s_write
@@ -66,6 +66,12 @@ class CheckpointParams(ActionParams):
     pod_uid: str = Field(pattern=UUID_PATTERN)
     container_name: str = Field(pattern=K8S_NAME_PATTERN, max_length=63)
     timeout_seconds: int = Field(default=300, ge=10, le=3600)
+
+
+def _write(ctx: ActionContext, node_name: str, ops: list[dict[str, Any]], doing: str) -> None:
+    """Patch the node; ConflictError (retried by `patch_fresh`) when it changed since it was read."""
+    with k8s_write(f"{doing} node {node_name}"):
+        core(ctx.k8s()).patch_node(node_name, ops)
 
 
 def _entries(node: dict[str, Any]) -> list[dict[str, Any]]:
@@ -200,19 +206,25 @@ class CheckpointContainer(Action[CheckpointParams]):
         return archives
 
     def _record(self, ctx: ActionContext, params: CheckpointParams, archives: list[str]) -> None:
-        """Append the archives to the node's annotation (read-modify-write, guarded by resourceVersion)."""
-        node = read_node(ctx, params.node_name)
-        meta = node["metadata"]
-        entries = _entries(node) + [
+        """Append the archives to the node's annotation: a merge with other cases' entries, guarded by
+        resourceVersion and recomputed from a fresh read when another case wrote in between."""
+        new = [
             {"case": ctx.case_id, "pod_uid": params.pod_uid, "container": params.container_name, "archive": a}
             for a in archives
         ]
-        ops = [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
-            *annotation_ops(meta, {ANNOTATION: json.dumps(entries)}),
-        ]
-        with k8s_write(f"record the checkpoint on node {params.node_name}"):
-            core(ctx.k8s()).patch_node(params.node_name, ops)
+
+        def ops(node: dict[str, Any]) -> list[dict[str, Any]]:
+            meta = node["metadata"]
+            return [
+                *version_guard(meta),
+                *annotation_ops(meta, {ANNOTATION: json.dumps(_entries(node) + new)}),
+            ]
+
+        patch_fresh(
+            lambda: read_node(ctx, params.node_name),
+            ops,
+            lambda found: _write(ctx, params.node_name, found, "record the checkpoint on"),
+        )
 
     def verify(self, ctx: ActionContext, params: CheckpointParams, applied: dict[str, Any]) -> VerifyOutcome:
         """The node carries this case's archive entries, each a path the kubelet's naming allows."""
@@ -227,20 +239,23 @@ class CheckpointContainer(Action[CheckpointParams]):
         return VerifyOutcome(ok=ok, detail=detail, observed={"archives": archives})
 
     def rollback(self, ctx: ActionContext, params: CheckpointParams, applied: dict[str, Any]) -> None:
-        """Remove this case's entries from the annotation; the archive itself stays (evidence)."""
+        """Remove this case's entries from the annotation (other cases' entries stay, also when they write
+        at the same time); the archive itself stays (evidence)."""
         require_live(ctx, self.spec)
-        try:
-            node = read_node(ctx, params.node_name)
-        except NotFoundError:
-            return
-        if node["metadata"]["uid"] != applied.get("node_uid"):
-            return
-        mine = _mine(ctx, params, _entries(node))
-        rest = [e for e in _entries(node) if e not in mine]
-        path = json_pointer("metadata", "annotations", ANNOTATION)
-        op = (
-            {"op": "add", "path": path, "value": json.dumps(rest)} if rest else {"op": "remove", "path": path}
+
+        def ops(node: dict[str, Any]) -> list[dict[str, Any]]:
+            mine = _mine(ctx, params, _entries(node))
+            if node["metadata"]["uid"] != applied.get("node_uid") or not mine:
+                return []
+            rest = [e for e in _entries(node) if e not in mine]
+            meta = node["metadata"]
+            return [
+                *version_guard(meta),
+                *annotation_ops(meta, {ANNOTATION: json.dumps(rest) if rest else None}),
+            ]
+
+        patch_fresh(
+            lambda: find_node(ctx, params.node_name),
+            ops,
+            lambda found: _write(ctx, params.node_name, found, "remove the checkpoint record from"),
         )
-        if mine:
-            with k8s_write(f"remove the checkpoint record from node {params.node_name}"):
-                core(ctx.k8s()).patch_node(params.node_name, [op])
