@@ -115,7 +115,7 @@ class FleetSetup:
 
 
 def _has(case: CaseHandle, event_type: str) -> bool:
-    return any(event.type == event_type for event in case.log.events())
+    return case.log.has_type(event_type)
 
 
 def closed_case(store: CaseStore, finding: Finding) -> CaseHandle | None:

@@ -124,6 +124,23 @@ class EventLog:
             for number, raw in enumerate(handle, start=1):
                 yield _parse_line(raw, number, self.path)
 
+    def has_type(self, event_type: str) -> bool:
+        """Whether any event of the log has this type: each line's top-level `type` only, without building
+        the events (a worker asks this for every repeat GuardDuty sends; validating every event of a
+        150-event case each time was most of a repeat's cost). Nested data cannot answer for a line: only
+        the parsed line's own `type` counts. The chain's integrity is `verify`'s job, not this one's."""
+        if not self.path.exists():
+            return False
+        with self.path.open("rb") as handle:
+            for raw in handle:
+                try:
+                    line = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(line, dict) and line.get("type") == event_type:
+                    return True
+        return False
+
     def verify(self) -> list[ChainProblem]:
         """Recompute every hash and link; name the first line of each break."""
         problems: list[ChainProblem] = []
