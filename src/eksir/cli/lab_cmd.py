@@ -63,12 +63,27 @@ def up_cmd(
     incidents: Annotated[
         int, typer.Option("--incidents", min=1, max=500, help="fleet scenario: how many attacked pods")
     ] = 8,
+    enforce_iam: Annotated[
+        bool | None,
+        typer.Option(
+            "--enforce-iam/--no-enforce-iam",
+            help="organisation scenarios: moto enforces IAM once seeded, so eksir runs under the generated "
+            "policy's actions (default: on for cross-account, off for fleet)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the servers and seed one incident; writes finding.json and ground-truth.json."""
     err = plain_console(stderr=True)
     chosen = get_scenario(scenario)  # BadInputError (one line, exit 3) for an unknown name
     err.print(f"scenario {chosen.name.value}: {chosen.summary}")
-    state = lab.up(lab_dir, chosen.name.value, progress=_progress(err), fleet_incidents=incidents)
+    state = lab.up(
+        lab_dir,
+        chosen.name.value,
+        progress=_progress(err),
+        fleet_incidents=incidents,
+        enforce_iam=enforce_iam,
+    )
     if output.structured:
         print_document(output, _public(state))
         return
