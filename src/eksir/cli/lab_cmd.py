@@ -102,9 +102,10 @@ def up_cmd(
 
 
 def _public(state: lab.LabState) -> dict[str, object]:
-    """lab.json minus the (dummy) secret key, for printing."""
+    """lab.json minus the secret keys (the lab's, and an organisation's operator and admin), for printing."""
     data = dict(vars(state))
     data.pop("aws_secret_access_key", None)
+    data["organisation"] = {k: v for k, v in state.organisation.items() if "secret" not in k}
     return data
 
 
