@@ -27,8 +27,9 @@ from eksir.errors import LabError
 
 RESET_AUTH = "/moto-api/reset-auth"
 MOTO_ALIASES: dict[str, tuple[str, ...]] = {
-    # ListObjectsV2 is authorized as its operation name; AWS (and the policy) call it s3:ListBucket.
-    "s3:ListBucket": ("s3:ListObjectsV2",),
+    # AWS authorizes ListObjectsV2 and HeadBucket as s3:ListBucket (as the policy grants them); moto
+    # authorizes ListObjectsV2 under its operation name and HeadBucket as s3:HeadBucket.
+    "s3:ListBucket": ("s3:ListObjectsV2", "s3:HeadBucket"),
     # moto prefixes the action with the SigV4 signing name, `tagging` for the Resource Groups Tagging API.
     "tag:GetResources": ("tagging:GetResources",),
 }
