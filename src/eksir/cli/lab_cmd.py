@@ -91,6 +91,8 @@ def up_cmd(
     out.print(f"lab up in {state.timings.get('total', 0):.1f}s ({state.lab_dir})")
     out.print(f"  kube-apiserver  {state.k8s_server}")
     out.print(f"  aws (moto)      {state.aws_endpoint}")
+    if state.organisation.get("iam_enforced") == "true":
+        out.print("  iam             enforced: eksir-responder holds the generated actions only")
     out.print(f"  finding         {state.finding}")
     out.print(f"  ground truth    {state.ground_truth}")
     node = state.node_runtime
