@@ -26,22 +26,17 @@ import pytest
 
 from eksir.actions.permissions import all_specs, iam_policy
 from eksir.errors import ExitCode
+from eksir.lab.iam_enforcement import unscoped_policy
 
 REPO = Path(__file__).resolve().parents[2]
 TREE = REPO / "tests" / "data" / "hunt" / "tree"
 TRUTH = json.loads((REPO / "tests" / "data" / "hunt" / "ground_truth.json").read_text())
 
 
-MOTO_ALIASES = {"s3:ListBucket": "s3:ListObjectsV2"}
-"""moto authorizes ListObjectsV2 as `s3:ListObjectsV2`; AWS (and the policy) call it `s3:ListBucket`."""
-
-
 def _unscoped(without: str | None = None) -> dict[str, Any]:
-    """Every action of `eksir permissions` on `*` without conditions (plus moto's alias), less `without`."""
-    actions = {a for st in iam_policy(all_specs())["Statement"] for a in st["Action"]} - {without}
-    actions |= {MOTO_ALIASES[a] for a in actions if a in MOTO_ALIASES}
-    statement = {"Effect": "Allow", "Action": sorted(actions), "Resource": "*"}
-    return {"Version": "2012-10-17", "Statement": [statement]}
+    """Every action of `eksir permissions` on `*` without conditions (plus moto's aliases), less `without`:
+    the variant the cross-account lab deploys (lab/iam_enforcement.py)."""
+    return unscoped_policy(iam_policy(all_specs()), [without] if without else [])
 
 
 @pytest.fixture(scope="module")

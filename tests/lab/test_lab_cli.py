@@ -115,6 +115,16 @@ def test_an_unknown_scenario_is_one_line_and_starts_nothing(tmp_path: Path) -> N
     assert not (tmp_path / "lab" / "k8s" / "processes.json").exists()
 
 
+def test_iam_enforcement_for_a_one_account_scenario_is_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    """Every key of a one-account lab is moto's default, which moto's IAM enforcement refuses."""
+    result = eksir("lab", "up", "--lab-dir", str(tmp_path / "lab"), "--scenario", "iam-user", "--enforce-iam")
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines()[-1] == (
+        "eksir: error: --enforce-iam applies to the organisation scenarios, not iam-user"
+    )
+    assert not (tmp_path / "lab" / "k8s" / "processes.json").exists()
+
+
 def test_an_up_that_fails_while_seeding_stops_every_server_it_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

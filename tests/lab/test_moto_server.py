@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from eksir.errors import LabError
-from eksir.lab import aws_seed, eks_authenticator, processes
+from eksir.lab import aws_seed, eks_authenticator, iam_enforcement, processes
 from eksir.lab.cloudtrail_gen import KEY_PATTERN, Principal, api_call, log_files, read_records, write_tree
 from eksir.lab.moto_server import AwsEndpoint, spawn_detached
 
@@ -166,5 +167,42 @@ def test_the_lab_route_tells_the_authenticator_what_data_json_does_about_one_key
         assert eks_authenticator._caller_from_moto(fast, key["AccessKeyId"]) is None
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(f"{server.endpoint.url}/eksir-lab/access-key?id=../x", timeout=10)
+    finally:
+        processes.stop_all(tmp_path)
+
+
+def test_the_enforcing_lab_moto_signs_bodyless_calls_and_keeps_its_lab_route(
+    tmp_path: Path,
+) -> None:
+    """Once `iam_enforcement.enforce` switches the detached lab moto on: moto's default keys are refused,
+    an IAM user's key works for a bodyless REST GET (EKS ListClusters, GuardDuty ListDetectors: moto 5.2
+    refused those as SignatureDoesNotMatch, see moto_eks.sign_bodyless_requests_as_sent), a call its policy
+    lacks is denied naming the action, and the authenticator's lab route still answers (it is not AWS)."""
+    server = spawn_detached(tmp_path)
+    try:
+        iam = server.endpoint.client("iam")
+        iam.create_user(UserName="reader")
+        policy = {
+            "Effect": "Allow",
+            "Action": ["eks:ListClusters", "guardduty:ListDetectors"],
+            "Resource": "*",
+        }
+        iam.put_user_policy(
+            UserName="reader",
+            PolicyName="read",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [policy]}),
+        )
+        key = iam.create_access_key(UserName="reader")["AccessKey"]
+        iam_enforcement.enforce(server.endpoint.url)
+        reader = AwsEndpoint(server.endpoint.url, access_key_id=key["AccessKeyId"],
+                             secret_access_key=key["SecretAccessKey"])  # fmt: skip
+        assert reader.client("eks").list_clusters()["clusters"] == []
+        assert reader.client("guardduty").list_detectors()["DetectorIds"] == []
+        with pytest.raises(ClientError, match="not authorized to perform: eks:ListNodegroups"):
+            reader.client("eks").list_nodegroups(clusterName="any")
+        with pytest.raises(ClientError, match=r"InvalidAccessKeyId|InvalidClientTokenId"):
+            server.endpoint.client("s3").list_buckets()
+        fast = eks_authenticator._moto_key_data(server.endpoint.url, key["AccessKeyId"])
+        assert eks_authenticator._caller_from_moto(fast, key["AccessKeyId"]) is not None
     finally:
         processes.stop_all(tmp_path)

@@ -99,6 +99,7 @@ DOCTOR_SPEC = ActionSpec(
         "s3:GetBucketObjectLockConfiguration",
         "ssm:DescribeInstanceInformation",
     ),
+    rbac=(RbacRule(("",), ("nodes",), ("list",)),),  # which nodes' instances SSM must manage
     description="read-only checks; iam:SimulatePrincipalPolicy on the responder's own role",
 )
 NON_ACTION_SPECS = (RESOLVE_SPEC, HUNT_SPEC, HOME_SPEC, DOCTOR_SPEC)

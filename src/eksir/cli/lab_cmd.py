@@ -63,12 +63,27 @@ def up_cmd(
     incidents: Annotated[
         int, typer.Option("--incidents", min=1, max=500, help="fleet scenario: how many attacked pods")
     ] = 8,
+    enforce_iam: Annotated[
+        bool | None,
+        typer.Option(
+            "--enforce-iam/--no-enforce-iam",
+            help="organisation scenarios: moto enforces IAM once seeded, so eksir runs under the generated "
+            "policy's actions (default: on for cross-account, off for fleet)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the servers and seed one incident; writes finding.json and ground-truth.json."""
     err = plain_console(stderr=True)
     chosen = get_scenario(scenario)  # BadInputError (one line, exit 3) for an unknown name
     err.print(f"scenario {chosen.name.value}: {chosen.summary}")
-    state = lab.up(lab_dir, chosen.name.value, progress=_progress(err), fleet_incidents=incidents)
+    state = lab.up(
+        lab_dir,
+        chosen.name.value,
+        progress=_progress(err),
+        fleet_incidents=incidents,
+        enforce_iam=enforce_iam,
+    )
     if output.structured:
         print_document(output, _public(state))
         return
@@ -76,6 +91,8 @@ def up_cmd(
     out.print(f"lab up in {state.timings.get('total', 0):.1f}s ({state.lab_dir})")
     out.print(f"  kube-apiserver  {state.k8s_server}")
     out.print(f"  aws (moto)      {state.aws_endpoint}")
+    if state.organisation.get("iam_enforced") == "true":
+        out.print("  iam             enforced: eksir-responder holds the generated actions only")
     out.print(f"  finding         {state.finding}")
     out.print(f"  ground truth    {state.ground_truth}")
     node = state.node_runtime
@@ -87,9 +104,10 @@ def up_cmd(
 
 
 def _public(state: lab.LabState) -> dict[str, object]:
-    """lab.json minus the (dummy) secret key, for printing."""
+    """lab.json minus the secret keys (the lab's, and an organisation's operator and admin), for printing."""
     data = dict(vars(state))
     data.pop("aws_secret_access_key", None)
+    data["organisation"] = {k: v for k, v in state.organisation.items() if "secret" not in k}
     return data
 
 

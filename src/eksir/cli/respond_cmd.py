@@ -73,7 +73,7 @@ from eksir.engine.guards import OVERRIDE_OPTION, OutageOverride, outage_blocked
 from eksir.engine.observers import Observers
 from eksir.engine.preview import preview_plan
 from eksir.engine.tracks import Track, TrackName, track_named
-from eksir.errors import BadInputError, RefusedError, StepFailedError, UsageError
+from eksir.errors import BadInputError, PermissionDeniedError, RefusedError, StepFailedError, UsageError
 from eksir.findings import read_findings
 from eksir.findings.limits import DEFAULT_MAX_INPUT_BYTES
 from eksir.models.finding import Finding
@@ -504,6 +504,8 @@ def outage_override(reason: str | None, approver: str) -> OutageOverride | None:
 
 
 _RUN_FAILURES = frozenset({StepStatus.FAILED, StepStatus.ROLLBACK_FAILED})
+DENIED_KIND = "permission-denied"
+"""A step record's `error_kind` when IAM or RBAC refused its call (engine/runner.py)."""
 
 
 def _finish(
@@ -514,17 +516,24 @@ def _finish(
     blocked: str | None = None,
 ) -> None:
     """Print the state; exit REFUSED (12) when `blocked` says why destructive steps did not run, else
-    STEP_FAILED (9) when a step ended in one of `failures`."""
+    STEP_FAILED (9) when a step ended in one of `failures`, or PERMISSION_DENIED (8) when every such step
+    was denied by IAM or RBAC (the fix is the responder's permissions, and the message names the call)."""
     if output.structured:
         print_document(output, state_document(state))
     else:
         render_state(plain_console(), state, f"case {state.case_id}: {what}")
     if blocked:
         raise RefusedError(blocked)
-    failed = [r.step_id for r in state.steps.values() if r.status in failures]
+    failed = [r for r in state.steps.values() if r.status in failures]
+    if failed and all(r.error_kind == DENIED_KIND for r in failed):
+        raise PermissionDeniedError(
+            f"{len(failed)} step(s) denied ({failed[0].step_id}: {failed[0].detail}); grant what `eksir "
+            f"permissions` prints, then `eksir resume {state.case_id}`"
+        )
     if failed:
         raise StepFailedError(
-            f"{len(failed)} step(s) failed ({', '.join(failed)}); see `eksir status {state.case_id}`"
+            f"{len(failed)} step(s) failed ({', '.join(r.step_id for r in failed)}); "
+            f"see `eksir status {state.case_id}`"
         )
     held = outage_blocked(state)
     if held:

@@ -26,10 +26,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes.client import ApiException
 from urllib3.exceptions import HTTPError
 
-from eksir.errors import EksirError, LabError
+from eksir.errors import BadInputError, EksirError, LabError
 from eksir.lab import (
     aws_seed,
     eks_auth_setup,
+    iam_enforcement,
     k8s_seed,
     karpenter,
     node_runtime,
@@ -161,13 +162,20 @@ def up(
     cache_dir: Path | None = None,
     seed: int | None = None,
     fleet_incidents: int = 8,
+    enforce_iam: bool | None = None,
 ) -> LabState:
     """Build if needed, start etcd + kube-apiserver + moto, seed the scenario, write lab.json.
 
-    Raises BadInputError for an unknown scenario, LabError when a lab already runs in `lab_dir` or when
+    `enforce_iam` (None: the scenario's default, on for cross-account): an organisation lab's moto enforces
+    IAM once everything is seeded, so eksir runs as the responder role under the generated policy's actions
+    (lab/iam_enforcement.py). Raises BadInputError for an unknown scenario or enforcement asked of a
+    one-account lab (whose every key is moto's default), LabError when a lab already runs in `lab_dir` or when
     anything fails (after stopping every server it started).
     """
     scenario = get_scenario(scenario_name)
+    enforce = scenario.enforce_iam if enforce_iam is None else enforce_iam
+    if enforce and not scenario.organisation:
+        raise BadInputError(f"--enforce-iam applies to the organisation scenarios, not {scenario.name.value}")
     report = progress or (lambda _msg: None)
     lab_dir = lab_dir.resolve()
     lab_dir.mkdir(parents=True, exist_ok=True)
@@ -177,7 +185,7 @@ def up(
     with _phase(timings, "build", report):
         binaries = build(report, cache_dir)
     try:
-        state = _start_and_seed(lab_dir, scenario, binaries, timings, report, seed=seed)
+        state = _start_and_seed(lab_dir, scenario, binaries, timings, report, seed=seed, enforce_iam=enforce)
     except BaseException as exc:
         down(lab_dir)
         if isinstance(exc, EksirError):
@@ -188,11 +196,23 @@ def up(
     if scenario.name.value == "fleet":
         with _phase(timings, "fleet", report):
             _seed_fleet(lab_dir, state, fleet_incidents, seed)
+    if enforce:  # last: from here on only IAM principals moto knows get in (the lab's own moto server)
+        with _phase(timings, "iam enforcement", report):
+            _enforce(lab_dir, state)
     timings["total"] = round(time.monotonic() - started, 2)
     state.timings = timings
     state.kubectl = str(binaries.kubectl)
     (lab_dir / LAB_FILE).write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
     return state
+
+
+def _enforce(lab_dir: Path, state: LabState) -> None:
+    """Switch the lab's moto to IAM enforcement; stops the lab on failure."""
+    try:
+        iam_enforcement.enforce(state.aws_endpoint)
+    except BaseException:
+        down(lab_dir)
+        raise
 
 
 def _seed_fleet(lab_dir: Path, state: LabState, incidents: int, seed: int | None) -> None:
@@ -216,6 +236,7 @@ def _start_and_seed(
     report: Progress,
     *,
     seed: int | None,
+    enforce_iam: bool = False,
 ) -> LabState:
     """Control plane in a worker thread while moto starts and the AWS side is seeded, then the rest."""
     rng = random.Random(seed if seed is not None else secrets.randbits(64))
@@ -225,7 +246,11 @@ def _start_and_seed(
             with _phase(timings, "moto start", report):
                 moto = spawn_detached(lab_dir / "aws")
             with _phase(timings, "aws seed", report):
-                org = organisation.seed_organisation(moto.endpoint) if scenario.organisation else None
+                org = (
+                    organisation.seed_organisation(moto.endpoint, enforce_iam=enforce_iam)
+                    if scenario.organisation
+                    else None
+                )
                 endpoint = org.member_endpoint if org else moto.endpoint
                 inv = aws_seed.seed_all(endpoint)
         finally:
@@ -418,13 +443,17 @@ def env_exports(state: LabState, *, eks_token: bool = False, admin: bool = False
     DescribeCluster's endpoint and CA and a token from the lab's AWS credentials (the cluster creator's).
     A cross-account lab exports the security account's operator instead, with EKSIR_ASSUME_ROLE and
     EKSIR_EXTERNAL_ID and no KUBECONFIG (eksir reaches the member's cluster through the role and an EKS
-    token); `admin`: the management account's credentials instead (the organisation's administrator).
+    token); `admin`: the management account's admin user instead (the organisation's administrator; moto's
+    default keys in a lab.json written before the lab made that user).
     """
     org = state.organisation
     values = {**state.endpoint.env()}
     if org:
         keys = (
-            (DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY)
+            (
+                org.get("admin_access_key_id", DUMMY_ACCESS_KEY_ID),
+                org.get("admin_secret_access_key", DUMMY_SECRET_ACCESS_KEY),
+            )
             if admin
             else (
                 org["operator_access_key_id"],

@@ -7,7 +7,9 @@ moto's cluster object. In-process (tests) that is a direct write into moto's bac
 `eksir lab up` runs as `python -m eksir.lab.moto_eks`: moto's own server application, unchanged, behind one
 extra lab-only route, `POST /eksir-lab/eks-cluster-endpoint`, that does the same write in that process, and
 `GET /eksir-lab/access-key?id=KEY`, what data.json says about one access key (for the lab's EKS
-authenticator, see `access_key_data`). Nothing else about moto changes; the product never imports this module.
+authenticator, see `access_key_data`). Besides, in that process only: a cache of moto's JSONPath parsing
+(`memoise_jsonpath_parsing`) and one fix to moto's IAM enforcement (`sign_bodyless_requests_as_sent`, for
+the cross-account lab's enforced mode). Nothing else about moto changes; the product never imports this.
 """
 
 from __future__ import annotations
@@ -156,6 +158,34 @@ def memoise_jsonpath_parsing() -> None:
         setattr(jsonpath_ng.ext, "parse", functools.lru_cache(maxsize=256)(parse))  # noqa: B010
 
 
+_BODYLESS = frozenset({"GET", "HEAD", "DELETE"})
+
+
+def sign_bodyless_requests_as_sent() -> None:
+    """Make moto's signature check hash an empty body as empty, as AWS and botocore do.
+
+    Why: with IAM enforcement on, moto 5.2 recomputes each request's SigV4 signature from `body or data`,
+    and for a request without a body its `data` is the parsed query string or, failing that, the request
+    headers. Every GET or DELETE of a REST service (EKS DescribeCluster, GuardDuty ListDetectors, ...) is
+    then refused as SignatureDoesNotMatch whatever its keys. This hashes the body that was sent (none) for
+    those requests; every other request is checked exactly as moto checks it.
+    """
+    from moto.iam.access_control import IAMRequestBase  # noqa: PLC0415 - moto is the optional `lab` extra
+
+    original = IAMRequestBase._create_aws_request
+
+    def create_aws_request(self: Any) -> Any:
+        if self._body or self._method not in _BODYLESS:
+            return original(self)
+        data, self._data = self._data, {}
+        try:
+            return original(self)
+        finally:
+            self._data = data
+
+    IAMRequestBase._create_aws_request = create_aws_request  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> None:
     """`python -m moto.server -H HOST -p PORT`, with the lab route (same server class and options)."""
     from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - moto is the optional `lab` extra
@@ -172,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto.server does: moto builds some URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     memoise_jsonpath_parsing()
+    sign_bodyless_requests_as_sent()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, with_lab_route(app), threaded=True, request_handler=MotoRequestHandler)
 

@@ -15,8 +15,14 @@ ARN of another account returns keys whose calls land in that account):
 - security: the operator user whose keys `eksir lab env` exports, allowed to assume `eksir-responder` in any
   account (and to use the security account's own services).
 
-moto does not evaluate trust policies or external ids unless IAM enforcement is on: the lab creates them as
-AWS would and the tests read them back; it does not prove AWS's evaluation of them.
+With `enforce_iam` (the cross-account scenario's default) the responder role gets the lab's unscoped variant
+of the generated policy (lab/iam_enforcement.py says why) and the management account gets an admin IAM user
+(`lab-org-admin`): once `eksir lab up` switches moto's enforcement on, every key must be an IAM principal
+moto knows, and moto's default `testing` keys are refused. `OrganizationAccountAccessRole` gets
+AdministratorAccess, as AWS Organizations gives it (moto creates it without a policy).
+
+moto checks a role's trust policy (and the external id in it) only for a caller in the role's own account, so
+the cross-account trusts here are created as AWS would and read back by the tests, not evaluated by moto.
 """
 
 from __future__ import annotations
@@ -30,11 +36,13 @@ import yaml
 
 from eksir.actions.permissions import DEFAULT_ROLE_NAME, all_specs, iam_policy
 from eksir.actions.permissions_template import cloudformation_template
+from eksir.lab.iam_enforcement import unscoped_policy
 from eksir.lab.moto_server import AwsEndpoint
 
 ORG_ACCESS_ROLE = "OrganizationAccountAccessRole"
 ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
 SEEDER_USER = "lab-platform-admin"
+ORG_ADMIN_USER = "lab-org-admin"
 OPERATOR_USER = "eksir-operator"
 STACK_NAME = "eksir-responder"
 
@@ -52,6 +60,10 @@ class Organisation:
     """The security account's operator: what `eksir lab env` exports."""
     external_id: str
     responder_role_arn: str
+    admin_endpoint: AwsEndpoint
+    """The management account's admin IAM user: what `eksir lab env --admin` exports."""
+    iam_enforced: bool = False
+    """The responder role holds the unscoped variant, for `eksir lab up` to switch moto's enforcement on."""
 
     @property
     def role_template(self) -> str:
@@ -92,14 +104,26 @@ def _enter(management: AwsEndpoint, account: str) -> AwsEndpoint:
         secret_access_key=creds["SecretAccessKey"],
         session_token=creds["SessionToken"],
     )
-    iam.create_user(UserName=SEEDER_USER)
-    iam.attach_user_policy(UserName=SEEDER_USER, PolicyArn=ADMIN_POLICY)
-    return _keys(management, iam.create_access_key(UserName=SEEDER_USER)["AccessKey"])
+    iam.attach_role_policy(RoleName=ORG_ACCESS_ROLE, PolicyArn=ADMIN_POLICY)
+    return _admin_user(management, iam, SEEDER_USER)
 
 
-def _deploy_responder(member: AwsEndpoint, security: str, external_id: str) -> str:
-    """eksir's member template through the member's CloudFormation; the role ARN it outputs."""
-    template = cloudformation_template(iam_policy(all_specs()))
+def _admin_user(endpoint: AwsEndpoint, iam: Any, name: str) -> AwsEndpoint:
+    """An IAM user with AdministratorAccess made through `iam`; its keys on `endpoint`."""
+    iam.create_user(UserName=name)
+    iam.attach_user_policy(UserName=name, PolicyArn=ADMIN_POLICY)
+    return _keys(endpoint, iam.create_access_key(UserName=name)["AccessKey"])
+
+
+def responder_policy(*, enforce_iam: bool) -> dict[str, Any]:
+    """The policy the lab deploys: the generated one, or its unscoped variant for moto's enforcement."""
+    policy = iam_policy(all_specs())
+    return unscoped_policy(policy) if enforce_iam else policy
+
+
+def _deploy_responder(member: AwsEndpoint, security: str, external_id: str, policy: dict[str, Any]) -> str:
+    """eksir's member template with `policy` through the member's CloudFormation; the role ARN it outputs."""
+    template = cloudformation_template(policy)
     cfn = member.client("cloudformation")
     cfn.create_stack(
         StackName=STACK_NAME,
@@ -140,12 +164,16 @@ def _operator(management: AwsEndpoint, security: str) -> AwsEndpoint:
     return _keys(management, iam.create_access_key(UserName=OPERATOR_USER)["AccessKey"])
 
 
-def seed_organisation(management: AwsEndpoint) -> Organisation:
-    """Create the organisation, enter both accounts, deploy the responder role. Raises botocore errors."""
+def seed_organisation(management: AwsEndpoint, *, enforce_iam: bool = False) -> Organisation:
+    """Create the organisation, enter both accounts, deploy the responder role (`enforce_iam`: its unscoped
+    variant), make the management account's admin user. Raises botocore errors.
+
+    `management` acts with moto's default keys, so this runs before enforcement is switched on."""
     mgmt, security, member = _create_accounts(management)
     member_endpoint = _enter(management, member)
     external_id = f"eksir-lab-{secrets.token_hex(8)}"
-    role_arn = _deploy_responder(member_endpoint, security, external_id)
+    policy = responder_policy(enforce_iam=enforce_iam)
+    role_arn = _deploy_responder(member_endpoint, security, external_id, policy)
     return Organisation(
         management=mgmt,
         security=security,
@@ -154,6 +182,8 @@ def seed_organisation(management: AwsEndpoint) -> Organisation:
         operator_endpoint=_operator(management, security),
         external_id=external_id,
         responder_role_arn=role_arn,
+        admin_endpoint=_admin_user(management, management.client("iam"), ORG_ADMIN_USER),
+        iam_enforced=enforce_iam,
     )
 
 
@@ -195,11 +225,15 @@ def accounts_of(org: Organisation) -> dict[str, str]:
 
 
 def state_of(org: Organisation) -> dict[str, str]:
-    """What lab.json keeps: the accounts, the operator's keys, the external id, the management's keys."""
+    """What lab.json keeps: the accounts, the operator's keys, the external id, the management admin's keys,
+    whether moto enforces IAM."""
     return {
         **accounts_of(org),
         "operator_access_key_id": org.operator_endpoint.access_key_id,
         "operator_secret_access_key": org.operator_endpoint.secret_access_key,
         "external_id": org.external_id,
         "role_template": org.role_template,
+        "admin_access_key_id": org.admin_endpoint.access_key_id,
+        "admin_secret_access_key": org.admin_endpoint.secret_access_key,
+        "iam_enforced": "true" if org.iam_enforced else "false",
     }

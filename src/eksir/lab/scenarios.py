@@ -74,6 +74,10 @@ class Scenario:
     service_account: str = "default"
     organisation: bool = False
     """An AWS organisation (lab/organisation.py): the incident in a member account, eksir in another."""
+    enforce_iam: bool = False
+    """moto enforces IAM once seeded (lab/iam_enforcement.py): eksir runs under the generated actions only.
+    On for cross-account; off for fleet, whose event pipeline (EventBridge rules, SQS queues, their policies)
+    and workers were built and measured without it."""
 
 
 SCENARIOS: dict[ScenarioName, Scenario] = {
@@ -126,6 +130,7 @@ SCENARIOS: dict[ScenarioName, Scenario] = {
         namespace="default",
         pod_name="node-debugger-7f9c",
         organisation=True,
+        enforce_iam=True,
     ),
     ScenarioName.FLEET: Scenario(
         ScenarioName.FLEET,
