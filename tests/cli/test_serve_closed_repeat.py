@@ -3,6 +3,7 @@ not change and the message counts as a repeat."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from eksir.cli.respond_cmd import Access
@@ -12,7 +13,7 @@ from eksir.playbooks import PlaybookOptions
 from eksir.policy.model import DEFAULT_POLICY
 from eksir.serve.intake import FindingIntake, classify
 from eksir.serve.records import CLOSED_REPEATS, FleetLog
-from eksir.store import CaseStore
+from eksir.store import CaseHandle, CaseStore
 from eksir.triage import load_triage_config
 from tests.cli.helpers import FIXTURES
 
@@ -40,3 +41,34 @@ def test_a_repeat_of_a_closed_case_is_recorded_in_the_fleet_log_and_changes_noth
     assert entry["case_id"] == case.path.name
     assert entry["finding_id"] == intake.findings[0].id
     assert entry["message_id"] == "m-1"
+
+
+def test_repeats_of_a_case_that_responded_are_recorded_without_taking_its_lease_again(tmp_path: Path) -> None:
+    """The first repeat reads the outcome under the lease; later ones (same process) only record themselves:
+    on an S3 store every lease costs a DynamoDB acquire and release and a re-read of the case."""
+    body = (FIXTURES / "iam-user.eventbridge.json").read_text()
+    intake = classify(body)
+    assert isinstance(intake, FindingIntake)
+    case, _ = CaseStore(tmp_path).open_for_finding(intake.findings[0], body.encode(), "test")
+    case.append("serve.responded", {"rule": "default"})
+    leases: list[str] = []
+
+    def counted_lease(handle: CaseHandle, command: str) -> AbstractContextManager[object]:
+        leases.append(handle.path.name)
+        return case_lease(handle, command)
+
+    setup = FleetSetup(
+        access=Access(None, None, None, None, None),
+        policy=DEFAULT_POLICY,
+        options=PlaybookOptions(),
+        triage_config=load_triage_config(None),
+        store_factory=case_store(tmp_path, "worker"),
+        lock_factory=counted_lease,
+        fleet_log=FleetLog(tmp_path),
+        actor="worker",
+    )
+    handler = CaseHandler(setup)
+    assert [handler.finding(intake, f"m-{i}") for i in range(4)] == ["repeats"] * 4
+    assert leases == [case.path.name]
+    again = [e for e in case.log.events() if e.type == "finding.received-again"]
+    assert [e.data["input"] for e in again] == [f"sqs:m-{i}" for i in range(4)]

@@ -30,7 +30,7 @@ from eksir.cli.serve_gate import STOPPING, FleetGate
 from eksir.engine import LabMode, Runner, RunState, StateStore, StepStatus
 from eksir.engine.context import ContextFactory
 from eksir.engine.observers import Observers
-from eksir.errors import EksirError, TemporaryError
+from eksir.errors import EksirError, RefusedError, TemporaryError
 from eksir.models.case import CaseStatus
 from eksir.models.finding import Finding
 from eksir.notify.message import approvals_waiting, closed_repeat
@@ -159,6 +159,11 @@ class CaseHandler:
 
     def __init__(self, setup: FleetSetup) -> None:
         self.setup = setup
+        self._responded: set[str] = set()
+        """Cases this process has seen respond: a repeat for one is recorded without taking the case's
+        lease (an outcome, once in the append-only log, stays there), which on an S3 store saves the
+        DynamoDB acquire and release and a re-read of the case for every repeat."""
+        self._guard = threading.Lock()
 
     def finding(self, intake: FindingIntake, message_id: str) -> str:
         outcomes = [self._one(f, intake.raw, message_id, len(intake.findings)) for f in intake.findings]
@@ -166,23 +171,38 @@ class CaseHandler:
 
     def _one(self, finding: Finding, raw: bytes, message_id: str, count: int) -> str:
         store = self.setup.store_factory()
-        closed = closed_case(store, finding)
-        if closed is not None:
-            self._closed_repeat(closed, finding, message_id)
-            return "repeats"
         name = f"sqs:{message_id}"
         evidence, info = finding_evidence(finding, raw, name, count)
-        case, created = store.open_for_finding(finding, evidence, name, info)
+        try:
+            case, created = store.open_for_finding(finding, evidence, name, info)
+        except RefusedError:  # a closed case refuses the repeat (store/frozen.py), or the store refused
+            closed = closed_case(store, finding)
+            if closed is None:
+                raise
+            self._closed_repeat(closed, finding, message_id)
+            return "repeats"
+        if self._seen_respond(case.path.name):
+            return "repeats"
         try:
             with self.setup.lock_factory(case, "eksir serve"):
                 if _has(case, RESPONDED):
+                    self._remember_responded(case.path.name)
                     return "repeats"
                 self._respond(case, created, finding, message_id)
+                self._remember_responded(case.path.name)
         except CaseLockedError:
             if _started_soon(case):
                 return "repeats"  # another worker runs this case; its own message stays until it is done
             raise TemporaryError(f"case {case.path.name} is held by another writer; retried later") from None
         return "processed"
+
+    def _seen_respond(self, case_id: str) -> bool:
+        with self._guard:
+            return case_id in self._responded
+
+    def _remember_responded(self, case_id: str) -> None:
+        with self._guard:
+            self._responded.add(case_id)
 
     def _respond(self, case: CaseHandle, created: bool, finding: Finding, message_id: str) -> None:
         setup = self.setup
