@@ -6,7 +6,9 @@ finding is routed to *its* account; two can. The second account is made as the f
 (lab/organisation.py): Organizations CreateAccount, entered through its OrganizationAccountAccessRole, eksir's
 member template deployed through its CloudFormation with the same security account and external id. Its
 estate is the part a response touches: a VPC (10.1.0.0/16, so its nodes' names never equal the first
-account's), an EKS cluster of its own name, a node group's role, instance profile, instances and ASG.
+account's), an EKS cluster of its own name with control-plane logging on (its log group exists, empty: the
+lab ships the shared API server's audit events to the first account's group only), a node group's role,
+instance profile, instances and ASG.
 
 Lab imitation: one kube-apiserver serves both accounts' clusters (moto's record of this cluster points at
 it, and the lab's EKS authenticator accepts tokens naming either cluster); the clusters' pods are kept apart
@@ -111,8 +113,10 @@ def seed_member(management: AwsEndpoint, security: str, external_id: str) -> Mem
         version="1.31",
         roleArn=cluster_role.arn,
         resourcesVpcConfig={"subnetIds": subnets, "securityGroupIds": groups[:1]},
+        logging={"clusterLogging": [{"types": ["api", "audit", "authenticator"], "enabled": True}]},
         tags={"environment": "staging", "owner": "platform"},
     )["cluster"]
+    endpoint.client("logs").create_log_group(logGroupName=f"/aws/eks/{CLUSTER}/cluster")
     return Member(
         account=account,
         endpoint=endpoint,
