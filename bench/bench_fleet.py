@@ -99,7 +99,7 @@ def _bench(state: lab.LabState, lab_dir: Path, work: Path, args: argparse.Namesp
     with setup.workers(args.concurrency) as workers:
         burst = _burst(setup, workers)
         repeats = fleet_run.repeat_burst(fleet, args.repeats)
-        measured = fleet_run.measure_repeats(security, fleet["queue_url"], workers.logs, repeats)
+        measured = fleet_run.measure_repeats(security, fleet["queue_url"], workers.logs, repeats, timeout=900)
         codes = workers.stop_all()
     dlq = fleet_run.drain(security, fleet["dlq_url"])
     copies = setup.cases()
@@ -118,7 +118,7 @@ def _bench(state: lab.LabState, lab_dir: Path, work: Path, args: argparse.Namesp
             "failed": failed,
         }
     if args.profile:
-        result["profiled_repeats"] = _profile(setup, fleet_run.repeat_burst(fleet, 5, first_count=2000))
+        result["profiled_repeats"] = _profile(setup, fleet_run.repeat_burst(fleet, 2, first_count=2000))
     result["bare_sqs_loop"] = fleet_run.bare_loop(security, fleet["queue_url"], fleet["events"])
     result["bare_sqs_loop_repeats"] = fleet_run.bare_loop(security, fleet["queue_url"], repeats)
     return result
@@ -167,7 +167,9 @@ def _profile(setup: Setup, items: list[dict[str, Any]]) -> dict[str, Any]:
     with workers:
         workers.start(0)
         time.sleep(8)  # started and polling before the burst (imports take seconds under the profiler)
-        measured = fleet_run.measure_repeats(setup.security, setup.fleet["queue_url"], workers.logs, items)
+        measured = fleet_run.measure_repeats(
+            setup.security, setup.fleet["queue_url"], workers.logs, items, timeout=600
+        )
         workers.stop_all()
     measured.pop("started_at")
     if out.exists():
