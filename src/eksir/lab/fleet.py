@@ -28,9 +28,12 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eksir.lab.moto_server import AwsEndpoint
+
+if TYPE_CHECKING:
+    from eksir.lab.fleet_member import Member
 
 FLEET_FILE = "fleet.json"
 NAMESPACES = ("team-a", "team-b", "team-c", "team-d")
@@ -299,7 +302,7 @@ def write_fleet(
     return path
 
 
-def _second_account(lab_dir: Path, state: Any, admin: Any) -> Any:
+def _second_account(lab_dir: Path, state: Any, admin: Any) -> Member:
     """The second member account (lab/fleet_member.py), its cluster served by the lab API server: moto's
     cluster record and the EKS authenticator told, its nodes registered, its responder role in aws-auth."""
     from kubernetes import client  # noqa: PLC0415
@@ -330,7 +333,7 @@ def _incident(i: int, pod: dict[str, Any], account: str, cluster: str) -> dict[s
     }
 
 
-def _seed_clusters(lab_dir: Path, state: Any, incidents: int) -> tuple[list[dict[str, Any]], Any]:
+def _seed_clusters(lab_dir: Path, state: Any, incidents: int) -> tuple[list[dict[str, Any]], Member]:
     """The attacked pods of both accounts' clusters, by incident number (even: the first member account,
     odd: the second), and the second account."""
     from kubernetes import client, config  # noqa: PLC0415
