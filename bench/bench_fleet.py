@@ -1,15 +1,27 @@
-"""Fleet mode under a burst: PutEvents -> EventBridge rule -> SQS -> 2 `eksir serve` processes, one killed.
+"""Fleet mode under a burst, on the path the deployed service takes: PutEvents -> EventBridge rule -> SQS ->
+2 `eksir serve` processes with cases in S3 and one DynamoDB lease per case, each reaching the clusters of two
+member accounts through that account's `eksir-responder` and an EKS token (no kubeconfig); one worker killed.
 
-Brings up the fleet lab (`eksir lab up --scenario fleet --incidents N`: the cross-account lab plus N attacked
-pods and the EventBridge -> SQS + DLQ pipeline), starts two workers on one cases dir, sends every event of
+Brings up the fleet lab (`eksir lab up --scenario fleet --incidents N`: the cross-account lab plus a second
+member account, N attacked pods over both accounts' clusters and the EventBridge -> SQS + DLQ pipeline),
+creates the case bucket and the lease table in the security account, starts two workers, sends every event of
 fleet.json through PutEvents (each incident's finding, GuardDuty repeats with higher counts, joins about the
 same pod, non-findings) plus garbage straight into the queue, SIGKILLs one worker mid-burst and starts it
-again, waits until every incident's case records its outcome and the queue is empty, stops both with
-SIGTERM, and scores the records (lab/fleet_run.py): one case per incident, 0 steps applied twice, auto steps
-done, every non-finding in the DLQ, intake rate, p50/p95 PutEvents -> case opened and -> last automatic step
-done. Then the floor: the same number of events through the same rule and queue to a bare receive/delete loop.
+again, waits until the queue is empty and every incident's case records its outcome, and scores the records
+read back from S3 (lab/fleet_run.py): one case per incident, each in its own account (case header and the EKS
+token sessions the lab authenticator saw), 0 steps applied twice, auto steps done, every non-finding in the
+DLQ, intake rate, p50/p95 PutEvents -> case opened and -> last automatic step done.
 
-    .venv/bin/python bench/bench_fleet.py [--incidents 50] [--concurrency 2] [--keep]
+Then the repeats phase, with both workers still running: a burst of repeats of every open case (same finding
+ids, higher counts, newer updatedAt) through PutEvents; per worker, how many it recorded as repeats and how
+fast. Then `eksir case verify s3://...` on every case. Then the floors: the same events (burst, repeats)
+through the same rule and queue to a bare receive/delete loop. `--profile`: afterwards one worker alone,
+under cProfile (bench/profiled_serve.py), takes another repeat burst; its top costs are printed.
+
+    .venv/bin/python bench/bench_fleet.py [--incidents 50] [--concurrency 2] [--repeats 10] [--local]
+        [--profile] [--keep]
+
+`--local`: the old setup instead (a local cases dir and the responder's client-certificate kubeconfig).
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pstats
 import tempfile
 import time
 from pathlib import Path
@@ -24,89 +37,162 @@ from typing import Any
 
 from eksir.lab import fleet_run, lab, node_runtime
 
-
-def _responded(cases: Path) -> int:
-    if not cases.is_dir():
-        return 0
-    return sum(
-        1
-        for case in cases.iterdir()
-        if case.name.startswith("eksir-")
-        and (case / "events.jsonl").exists()
-        and b'"serve.responded"' in (case / "events.jsonl").read_bytes()
-    )
+HERE = Path(__file__).resolve().parent
 
 
-def run(incidents: int, concurrency: int, work: Path) -> dict[str, Any]:
+def run(incidents: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     lab_dir = work / "lab"
     os.environ.setdefault(node_runtime.FORCE_SIMULATED_ENV, "simulated")
     t0 = time.monotonic()
     state = lab.up(lab_dir, "fleet", seed=20240611, fleet_incidents=incidents)
     lab_up_s = time.monotonic() - t0
     try:
-        return _burst(state, lab_dir, work, concurrency) | {"lab_up_s": round(lab_up_s, 1)}
+        return {"lab_up_s": round(lab_up_s, 1)} | _bench(state, lab_dir, work, args)
     finally:
         lab.down(lab_dir)
 
 
-def _burst(state: lab.LabState, lab_dir: Path, work: Path, concurrency: int) -> dict[str, Any]:
-    fleet = json.loads((lab_dir / "fleet.json").read_text())
-    events, security = fleet["events"], fleet_run.security(state)
-    cases = work / "cases"
-    workers = fleet_run.Workers(
-        fleet_run.worker_env(state),
-        fleet,
-        cases,
-        lab_dir,
-        work / "logs",
-        state.responder_kubeconfig,
-        concurrency=concurrency,
-        visibility=20,
-    )
-    with workers:
-        workers.start(0)
-        workers.start(1)
-        start = time.time()
-        third = len(events) // 3
-        sent = fleet_run.put_events(security, events[:third])
-        workers.kill(1)
-        workers.start(1)
-        sent += fleet_run.put_events(security, events[third:])
-        fleet_run.send_garbage(security, fleet["queue_url"], fleet["garbage"])
-        sent_s = time.time() - start
-        expected = len(fleet["expected_incidents"])
-        deadline = time.time() + 900
-        while time.time() < deadline and not (
-            _responded(cases) >= expected and fleet_run.queue_empty(security, fleet["queue_url"])
-        ):
-            time.sleep(0.5)
-        drained_s = time.time() - start
+class Setup:
+    """Where the cases go and how workers reach the clusters: S3 + DynamoDB + EKS tokens, or --local."""
+
+    def __init__(self, state: lab.LabState, lab_dir: Path, work: Path, local: bool) -> None:
+        self.fleet = json.loads((lab_dir / "fleet.json").read_text())
+        self.security = fleet_run.security(state)
+        self.local = local
+        self.s3: fleet_run.S3Store | None = None
+        self.cases_arg: Path | str = work / "cases"
+        if local:
+            self.env, self.kubeconfig = fleet_run.worker_env(state), state.responder_kubeconfig
+        else:
+            self.s3 = fleet_run.create_s3_store(self.security)
+            self.env = fleet_run.s3_worker_env(state, work / "worker-cache", lease_seconds=15)
+            self.cases_arg, self.kubeconfig = self.s3.url, ""
+            os.environ.update(fleet_run.reader_env(self.env, work / "reader-cache"))
+        self.auth_log = lab_dir / "k8s" / "eks-authenticator.log"
+        self.work, self.lab_dir = work, lab_dir
+
+    def workers(self, concurrency: int, logs: str = "logs") -> fleet_run.Workers:
+        return fleet_run.Workers(
+            self.env,
+            self.fleet,
+            self.cases_arg,
+            self.lab_dir,
+            self.work / logs,
+            self.kubeconfig,
+            concurrency=concurrency,
+            visibility=20,
+            lock_table=self.s3.table if self.s3 else None,
+            health_interval=1,
+        )
+
+    def cases(self) -> Path:
+        """The case folders to score: the local dir, or every case read back from S3."""
+        if self.s3 is None:
+            assert isinstance(self.cases_arg, Path)
+            return self.cases_arg
+        return fleet_run.s3_case_copies(self.s3)
+
+
+def _bench(state: lab.LabState, lab_dir: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    setup = Setup(state, lab_dir, work, args.local)
+    fleet, security = setup.fleet, setup.security
+    with setup.workers(args.concurrency) as workers:
+        burst = _burst(setup, workers)
+        repeats = fleet_run.repeat_burst(fleet, args.repeats)
+        measured = fleet_run.measure_repeats(security, fleet["queue_url"], workers.logs, repeats, timeout=900)
         codes = workers.stop_all()
     dlq = fleet_run.drain(security, fleet["dlq_url"])
-    scored = fleet_run.report(fleet, sent, fleet_run.cases_of(cases), dlq, len(fleet["garbage"]))
+    copies = setup.cases()
+    sessions = None if setup.local else fleet_run.token_sessions(setup.auth_log)
+    scored = fleet_run.report(
+        fleet, burst.pop("sent"), fleet_run.cases_of(copies), dlq, len(fleet["garbage"]), sessions=sessions
+    )
+    case_dirs = [p for p in sorted(copies.iterdir()) if p.name.startswith("eksir-")]
+    measured["recorded_in_cases"] = fleet_run.repeats_recorded(case_dirs, measured.pop("started_at"))
+    result = burst | {"worker_exit_codes": codes} | scored | {"repeats": measured}
+    if setup.s3 is not None:
+        failed = fleet_run.verify_cases(setup.s3, [p.name for p in case_dirs], setup.env)
+        result["case_verify_s3"] = {
+            "cases": len(case_dirs),
+            "passed": len(case_dirs) - len(failed),
+            "failed": failed,
+        }
+    if args.profile:
+        result["profiled_repeats"] = _profile(setup, fleet_run.repeat_burst(fleet, 2, first_count=2000))
+    result["bare_sqs_loop"] = fleet_run.bare_loop(security, fleet["queue_url"], fleet["events"])
+    result["bare_sqs_loop_repeats"] = fleet_run.bare_loop(security, fleet["queue_url"], repeats)
+    return result
+
+
+def _burst(setup: Setup, workers: fleet_run.Workers) -> dict[str, Any]:
+    """The burst with a worker SIGKILLed a third of the way and started again; until all is done."""
+    fleet, security = setup.fleet, setup.security
+    events = fleet["events"]
+    workers.start(0)
+    workers.start(1)
+    start = time.time()
+    third = len(events) // 3
+    sent = fleet_run.put_events(security, events[:third])
+    workers.kill(1)
+    workers.start(1)
+    sent += fleet_run.put_events(security, events[third:])
+    fleet_run.send_garbage(security, fleet["queue_url"], fleet["garbage"])
+    sent_s = time.time() - start
+    expected = len(fleet["expected_incidents"])
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        if (
+            fleet_run.queue_empty(security, fleet["queue_url"])
+            and fleet_run.responded(setup.cases()) >= expected
+        ):
+            break
+        time.sleep(1.0)
+    drained_s = time.time() - start
     total = len(events) + len(fleet["garbage"])
-    floor = fleet_run.bare_loop(security, fleet["queue_url"], events)
     return {
         "events": total,
         "incidents": expected,
         "putevents_s": round(sent_s, 1),
         "all_done_s": round(drained_s, 1),
         "intake_rate_per_s": round(total / drained_s, 1),
-        "worker_exit_codes": codes,
-        **scored,
-        "bare_sqs_loop": floor,
+        "sent": sent,
     }
+
+
+def _profile(setup: Setup, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """One worker alone under cProfile takes `items` (repeats); its rate and its top costs."""
+    out = setup.work / "worker-profile.prof"
+    workers = setup.workers(1, logs="profile-logs")
+    workers.launcher[0] = [str(HERE / "profiled_serve.py"), str(out)]
+    with workers:
+        workers.start(0)
+        time.sleep(8)  # started and polling before the burst (imports take seconds under the profiler)
+        measured = fleet_run.measure_repeats(
+            setup.security, setup.fleet["queue_url"], workers.logs, items, timeout=600
+        )
+        workers.stop_all()
+    measured.pop("started_at")
+    if out.exists():
+        stats = pstats.Stats(str(out))
+        stats.sort_stats("cumulative").print_stats(r"eksir|boto|urllib3|ssl|socket", 40)
+        stats.sort_stats("tottime").print_stats(25)
+    return measured
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=10, help="repeats per incident in the repeats phase")
+    parser.add_argument(
+        "--local", action="store_true", help="local cases dir + kubeconfig instead of S3 + tokens"
+    )
+    parser.add_argument("--profile", action="store_true", help="profile one worker on a repeat burst")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (cases, worker logs)")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    result = run(args.incidents, args.concurrency, work)
+    result = run(args.incidents, work, args)
     print(json.dumps(result, indent=1, default=str))
     print(f"load average after: {os.getloadavg()}; work folder {work}{'' if args.keep else ' (remove it)'}")
 

@@ -6,13 +6,14 @@ webhook -> moto's keys) is in test_eks_authentication.py.
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import boto3
 import pytest
 
 from eksir.clients.eks_token import eks_bearer_token
-from eksir.lab.eks_authenticator import Caller, _caller_from_moto, map_caller
+from eksir.lab.eks_authenticator import AuthConfig, Caller, _caller_from_moto, authenticate, map_caller
 from eksir.lab.eks_presign import TokenRejected, parse
 
 STS = "http://127.0.0.1:5000"
@@ -132,3 +133,26 @@ def test_keys_are_found_in_moto_data_and_an_inactive_key_is_not() -> None:
         "tok",
     )
     assert _caller_from_moto(data, "AKIA9") is None
+
+
+def test_a_token_for_another_cluster_is_accepted_only_when_the_api_server_serves_that_cluster_too() -> None:
+    """The fleet lab's second account's cluster shares the lab API server (`other_clusters`); a token naming
+    a cluster the server does not serve is still refused."""
+    sts = boto3.session.Session(
+        aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="x", region_name="us-east-1"
+    ).client("sts", endpoint_url=STS)
+    token = eks_bearer_token(sts, "staging")
+    user = {"secret": "x", "arn": "arn:aws:iam::111122223333:user/jane", "user_id": "AIDAEXAMPLE"}
+    config = AuthConfig(
+        cluster_name="prod",
+        sts_endpoint=STS,
+        moto_url=STS,
+        apiserver="https://127.0.0.1:6443",
+        ca_file="ca.crt",
+        client_cert="c.crt",
+        client_key="c.key",
+        known_keys={"AKIAEXAMPLE": user},
+    )
+    with pytest.raises(TokenRejected, match="signature does not match for cluster prod"):
+        authenticate(token, config)
+    assert authenticate(token, replace(config, other_clusters=["staging"])).arn == user["arn"]

@@ -1,6 +1,7 @@
 """The fleet end to end in the lab: EventBridge PutEvents -> rule -> SQS -> two `eksir serve` processes, one
 killed with SIGKILL mid-burst and started again, the other stopped with SIGTERM mid-burst (exit 0, its case
-handed over) and started again (issue 20's CI test: a smaller burst than the bench).
+handed over) and started again (issue 20's CI test: a smaller burst than the bench). The incidents are in two
+member accounts' clusters (half each), and each case must act in its own account.
 
 Asserted from the records: every incident has exactly one case whose automatic (non-destructive) steps are
 done, no step was applied twice (the case logs), every non-finding is in the dead-letter queue with its
@@ -22,7 +23,6 @@ from typing import Any
 import pytest
 
 from eksir.lab import fleet_run, lab, node_runtime
-from eksir.store import CaseStore
 from tests.lab_plugin import lab_disabled
 
 pytestmark = pytest.mark.lab
@@ -54,17 +54,6 @@ def _burst(fleet: dict[str, Any]) -> list[dict[str, Any]]:
     return firsts + later + noise
 
 
-def _all_responded(cases: Path, expected: int) -> bool:
-    if not cases.is_dir():
-        return False
-    done = 0
-    for case in cases.iterdir():
-        log = case / "events.jsonl"
-        if case.name.startswith("eksir-") and log.exists() and b'"serve.responded"' in log.read_bytes():
-            done += 1
-    return done >= expected
-
-
 def test_two_workers_and_a_kill_give_one_case_per_incident_and_nothing_applied_twice(
     flab: lab.LabState, tmp_path: Path
 ) -> None:
@@ -90,7 +79,7 @@ def test_two_workers_and_a_kill_give_one_case_per_incident_and_nothing_applied_t
         fleet_run.send_garbage(security, fleet["queue_url"], fleet["garbage"])
         deadline = time.time() + 100
         while time.time() < deadline and not (
-            _all_responded(cases, INCIDENTS) and fleet_run.queue_empty(security, fleet["queue_url"])
+            fleet_run.responded(cases) >= INCIDENTS and fleet_run.queue_empty(security, fleet["queue_url"])
         ):
             time.sleep(1)
         continued = _approve_one_step(cases, fleet, fleet_run.worker_env(flab))
@@ -108,6 +97,7 @@ def test_two_workers_and_a_kill_give_one_case_per_incident_and_nothing_applied_t
     assert scored["applied_twice"] == {}
     assert scored["auto_steps_not_done"] == {}, scored
     assert scored["cases_without_auto_steps"] == []
+    _each_case_in_its_own_account(fleet, scored)
     # at-least-once: a worker killed between the DLQ send and the delete dead-letters a message again;
     # each source message is there, counted once by its source message id
     assert scored["dead_lettered_distinct"] == scored["non_findings_sent"] == 4 + len(fleet["garbage"])
@@ -178,46 +168,26 @@ def _destructive_steps_wait(cases: Path, skip: str) -> None:
         assert all(f"eksir approve {case.name} --step" in r["approval"]["reason"] for r in waiting)
 
 
-def _s3_case_copies(store_url: str, table: str) -> Path:
-    """Every case of the S3 store read back (S3 is the record; the copies are this test's own cache)."""
-    store = CaseStore(store_url, lock_table=table)
-    assert store.backend is not None
-    for case_id in store.backend.case_ids():
-        store.get(case_id)
-    return store.root
-
-
 def test_workers_on_an_s3_store_and_a_dynamodb_lease_give_one_verified_case_per_incident(
     flab: lab.LabState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same fleet with the shared store (issue 20, items 4-5) and the path real workers take to the
-    cluster (the member account's role and an EKS token, no kubeconfig): cases in S3, one DynamoDB lease per
-    case, a worker killed with SIGKILL while it holds leases; every case verifies from S3 alone."""
+    clusters of both member accounts (each account's responder role and an EKS token, no kubeconfig): cases
+    in S3, one DynamoDB lease per case, a worker killed with SIGKILL while it holds leases; every case acted
+    in its own account and verifies from S3 alone."""
     lab_dir = Path(flab.lab_dir)
     fleet = json.loads((lab_dir / "fleet.json").read_text())
     security = fleet_run.security(flab)
-    bucket, table = "eksir-fleet-cases", "eksir-case-leases"
-    security.client("s3").create_bucket(Bucket=bucket)
-    key = [{"AttributeName": "case_key", "KeyType": "HASH"}]
-    security.client("dynamodb").create_table(
-        TableName=table,
-        KeySchema=key,
-        AttributeDefinitions=[{"AttributeName": "case_key", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    store_url = f"s3://{bucket}/cases"
-    env = fleet_run.worker_env(flab) | {"EKSIR_S3_CACHE": str(tmp_path / "workers")}
-    env["EKSIR_LEASE_SECONDS"] = "10"  # a killed worker's leases expire within the test's patience
-    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-        monkeypatch.setenv(name, env[name])
-    monkeypatch.setenv("AWS_REGION", env["AWS_DEFAULT_REGION"])
-    monkeypatch.setenv("EKSIR_S3_CACHE", str(tmp_path / "reader"))
+    store = fleet_run.create_s3_store(security)
+    env = fleet_run.s3_worker_env(flab, tmp_path / "workers")
+    for name, value in fleet_run.reader_env(env, tmp_path / "reader").items():
+        monkeypatch.setenv(name, value)
     firsts = [e for e in fleet["events"] if e["kind"] == "finding"]
     burst = firsts + [e for e in fleet["events"] if e["kind"] in ("repeat", "join")][:6]
     logs = tmp_path / "logs"
     workers = fleet_run.Workers(
-        env, fleet, store_url, lab_dir, logs, kubeconfig="", lock_table=table
-    )  # no kubeconfig: each worker assumes the member's role and authenticates with an EKS token
+        env, fleet, store.url, lab_dir, logs, kubeconfig="", lock_table=store.table
+    )  # no kubeconfig: each worker assumes the finding's account's role and authenticates with an EKS token
     with workers:
         workers.start(0)
         workers.start(1)
@@ -229,27 +199,32 @@ def test_workers_on_an_s3_store_and_a_dynamodb_lease_give_one_verified_case_per_
         deadline = time.time() + 150
         while time.time() < deadline and not (
             fleet_run.queue_empty(security, fleet["queue_url"])
-            and _all_responded(_s3_case_copies(store_url, table), INCIDENTS)
+            and fleet_run.responded(fleet_run.s3_case_copies(store)) >= INCIDENTS
         ):
             time.sleep(2)
         codes = workers.stop_all()
     text = "\n".join(p.read_text(errors="replace")[-2000:] for p in logs.iterdir())
-    copies = _s3_case_copies(store_url, table)
-    scored = fleet_run.report({**fleet, "events": burst}, sent, fleet_run.cases_of(copies), [], 0)
+    copies = fleet_run.s3_case_copies(store)
+    sessions = fleet_run.token_sessions(lab_dir / "k8s" / "eks-authenticator.log")
+    scored = fleet_run.report(
+        {**fleet, "events": burst}, sent, fleet_run.cases_of(copies), [], 0, sessions=sessions
+    )
     assert codes == {0: 0, 1: 0}, text
     assert scored["incidents_with_exactly_one_case"] == INCIDENTS == scored["cases"], (scored, text)
     assert scored["responded"] == INCIDENTS, text
     assert scored["applied_twice"] == {}
     assert scored["auto_steps_not_done"] == {}, scored
-    authenticated = (lab_dir / "k8s" / "eks-authenticator.log").read_text(errors="replace")
-    assert ":assumed-role/eksir-responder/" in authenticated  # the workers reached the cluster by EKS token
-    for case in (p.name for p in copies.iterdir() if p.name.startswith("eksir-")):
-        verify = subprocess.run(
-            [sys.executable, "-m", "eksir", "case", "verify", f"{store_url}/{case}"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        assert verify.returncode == 0, verify.stdout + verify.stderr
+    _each_case_in_its_own_account(fleet, scored)
+    # every case reached its cluster by EKS token, as its own account's eksir-responder, no other
+    assert scored["cases_with_token_session"] == INCIDENTS, scored
+    assert scored["token_sessions_in_another_account"] == {}, scored
+    assert scored["token_accounts"] == sorted(fleet["accounts"]), scored
+    cases = [p.name for p in copies.iterdir() if p.name.startswith("eksir-")]
+    assert fleet_run.verify_cases(store, cases, env) == {}
+
+
+def _each_case_in_its_own_account(fleet: dict[str, Any], scored: dict[str, Any]) -> None:
+    """Both member accounts have incidents, and each case names its incident's account and cluster."""
+    assert len(fleet["accounts"]) == 2
+    assert sorted(scored["incidents_per_account"].values()) == [INCIDENTS // 2, INCIDENTS // 2], scored
+    assert scored["cases_in_wrong_account"] == [], scored

@@ -61,7 +61,13 @@ def up_cmd(
     lab_dir: LabDirOption = lab.DEFAULT_LAB_DIR,
     output: OutputOption = OutputFormat.TABLE,
     incidents: Annotated[
-        int, typer.Option("--incidents", min=1, max=500, help="fleet scenario: how many attacked pods")
+        int,
+        typer.Option(
+            "--incidents",
+            min=1,
+            max=500,
+            help="fleet scenario: how many attacked pods (half in each member account)",
+        ),
     ] = 8,
     enforce_iam: Annotated[
         bool | None,

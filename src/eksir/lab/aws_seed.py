@@ -140,11 +140,14 @@ def _network(ec2: Any, region: str) -> tuple[str, list[str], list[str]]:
     return vpc, subnets, [cluster_sg, node_sg]
 
 
-def _launch_node(ec2: Any, subnet: str, sg_ids: list[str], profile_arn: str, spot: bool) -> NodeInstance:
+def launch_node(
+    ec2: Any, subnet: str, sg_ids: list[str], profile_arn: str, spot: bool, *, cluster: str = CLUSTER_NAME
+) -> NodeInstance:
+    """One worker instance of `cluster`'s node group, tagged as EKS tags its nodes."""
     tags = [
-        {"Key": "eks:cluster-name", "Value": CLUSTER_NAME},
+        {"Key": "eks:cluster-name", "Value": cluster},
         {"Key": "eks:nodegroup-name", "Value": NODEGROUP},
-        {"Key": f"kubernetes.io/cluster/{CLUSTER_NAME}", "Value": "owned"},
+        {"Key": f"kubernetes.io/cluster/{cluster}", "Value": "owned"},
     ]
     extra: dict[str, Any] = {"InstanceMarketOptions": {"MarketType": "spot"}} if spot else {}
     instance = ec2.run_instances(
@@ -221,8 +224,8 @@ def seed_infrastructure(endpoint: AwsEndpoint) -> AwsInventory:
         scalingConfig={"minSize": 2, "maxSize": 6, "desiredSize": 3},
     )["nodegroup"]
     asg_name = nodegroup["resources"]["autoScalingGroups"][0]["name"]
-    nodes = [_launch_node(ec2, subnets[i], sgs[1:], profile_arn, spot=(i == 2)) for i in range(3)]
-    _auto_scaling_group(endpoint, asg_name, subnets, nodes)
+    nodes = [launch_node(ec2, subnets[i], sgs[1:], profile_arn, spot=(i == 2)) for i in range(3)]
+    auto_scaling_group(endpoint, asg_name, subnets, nodes)
     return AwsInventory(
         account_id=cluster["arn"].split(":")[4],
         region=endpoint.region,
@@ -243,8 +246,12 @@ def seed_infrastructure(endpoint: AwsEndpoint) -> AwsInventory:
     )
 
 
-def _auto_scaling_group(
-    endpoint: AwsEndpoint, name: str, subnets: list[str], nodes: list[NodeInstance]
+def auto_scaling_group(
+    endpoint: AwsEndpoint,
+    name: str,
+    subnets: list[str],
+    nodes: list[NodeInstance],
+    cluster: str = CLUSTER_NAME,
 ) -> None:
     """An empty group, then the nodes attached, so each node keeps its own AZ and market type."""
     asg = endpoint.client("autoscaling")
@@ -261,7 +268,7 @@ def _auto_scaling_group(
         DesiredCapacity=0,
         VPCZoneIdentifier=",".join(subnets),
         Tags=[
-            {"Key": "eks:cluster-name", "Value": CLUSTER_NAME, "PropagateAtLaunch": True},
+            {"Key": "eks:cluster-name", "Value": cluster, "PropagateAtLaunch": True},
             {"Key": "eks:nodegroup-name", "Value": NODEGROUP, "PropagateAtLaunch": True},
         ],
     )

@@ -101,3 +101,21 @@ def connect(plane: ControlPlane, aws: AwsEndpoint, cluster: str, *, in_process: 
     )
     config.save(plane.workdir / CONFIG_FILE)
     return config
+
+
+def add_cluster(workdir: Path, aws: AwsEndpoint, cluster: str) -> None:
+    """Another account's cluster served by the same lab API server (the fleet lab's second member account):
+    moto's record of `cluster` in `aws`'s account points at the API server, and the authenticator accepts
+    tokens naming it. `workdir`: the control plane's (where `connect` wrote the configuration); moto is the
+    lab's detached server. Raises LabError, OSError, or botocore errors from moto.
+    """
+    from dataclasses import replace  # noqa: PLC0415
+
+    path = workdir / CONFIG_FILE
+    config = AuthConfig.load(path)
+    arn = aws.client("eks").describe_cluster(name=cluster)["cluster"]["arn"]
+    target = ClusterEndpoint(
+        arn.split(":")[4], arn.split(":")[3], cluster, config.apiserver, ca_data(Path(config.ca_file))
+    )
+    publish_cluster_endpoint(aws.url, target)
+    replace(config, other_clusters=[*config.other_clusters, cluster]).save(path)

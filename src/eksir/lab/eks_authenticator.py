@@ -6,7 +6,8 @@ moto routes a presigned GetCallerIdentity GET to S3, and upstream aws-iam-authen
 (`--authentication-token-webhook-config-file`, TokenReview v1), which does what EKS does:
 
 1. checks the token's presigned URL and its SigV4 signature (eksir.lab.eks_presign), `x-k8s-aws-id` equal to
-   the lab cluster's name, at most 15 minutes old;
+   the lab cluster's name (or one of `other_clusters`: the fleet lab's second account's cluster, served by
+   the same API server), at most 15 minutes old;
 2. finds the key's secret and principal in moto: `GET /moto-api/data.json` lists every IAM access key (AKIA,
    with its user) and every STS session moto issued (ASIA, with its assumed-role ARN, session name and
    token). The detached moto of `eksir lab up` answers the same for one key on a lab route
@@ -64,6 +65,9 @@ class AuthConfig:
     client_key: str
     creator_arn: str | None = None
     known_keys: dict[str, dict[str, str]] = field(default_factory=dict)  # key id -> secret, arn, user_id
+    other_clusters: list[str] = field(default_factory=list)
+    """More EKS cluster names this API server answers for (the fleet lab's second account's cluster): a
+    token may name any of them. One lab API server plays them all; EKS has one endpoint per cluster."""
 
     @classmethod
     def load(cls, path: Path) -> AuthConfig:
@@ -168,6 +172,13 @@ def authenticate(token: str, config: AuthConfig, now: datetime | None = None) ->
     caller = find_caller(config, presigned.access_key_id)
     if caller.session_token is not None and presigned.session_token != caller.session_token:
         raise TokenRejected(f"the session token does not belong to {presigned.access_key_id}")
+    names = [config.cluster_name, *config.other_clusters]
+    for name in names[1:]:
+        try:
+            eks_presign.check_signature(presigned, caller.secret, name)
+        except TokenRejected:
+            continue
+        return caller
     eks_presign.check_signature(presigned, caller.secret, config.cluster_name)
     return caller
 

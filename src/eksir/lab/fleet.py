@@ -1,18 +1,24 @@
-"""The fleet lab (`eksir lab up --scenario fleet`): many attacked pods and the AWS event pipeline.
+"""The fleet lab (`eksir lab up --scenario fleet`): attacked pods in two member accounts and the AWS pipeline.
 
-On top of the cross-account lab (security, management and member accounts in moto; eksir answers from the
-security account through `eksir-responder`), this seeds `incidents` more privileged pods, spread over a set
-of namespaces and created through the real kube-apiserver on the attacked node, and builds in the security
-account what `eksir serve` consumes: an SQS queue with a dead-letter queue (RedrivePolicy) fed by an
-EventBridge rule on the default bus with the GuardDuty event pattern (findings and GuardDuty's runtime
-coverage/health events, so the worker's rejects are exercised too). moto's EventBridge delivers to SQS.
+On top of the cross-account lab (security, management and a member account in moto; eksir answers from the
+security account through `eksir-responder`), this adds a second member account (lab/fleet_member.py: its own
+EKS cluster, nodes and node role, and its own `eksir-responder` from eksir's template, trusting the security
+account with the same external id, mapped in aws-auth), then seeds `incidents` privileged pods created
+through the real kube-apiserver: even-numbered incidents in the first account's cluster (namespaces
+NAMESPACES, on the attacked node), odd-numbered in the second's (SECOND_NAMESPACES, on its nodes). One lab
+API server serves both clusters; each cluster has its own namespace set so their pods never collide. Each
+incident's finding names its own account (`detail.accountId`) and cluster, so a worker with
+`EKSIR_ASSUME_ROLE=arn:aws:iam::{account}:role/eksir-responder` must route each to its own account.
+
+In the security account it builds what `eksir serve` consumes: an SQS queue with a dead-letter queue
+(RedrivePolicy) fed by an EventBridge rule on the default bus with the GuardDuty event pattern (findings and
+GuardDuty's runtime coverage/health events, so the worker's rejects are exercised too). moto's EventBridge
+delivers to SQS.
 
 `fleet.json` lists the events to send (each incident's finding, repeats with a higher count and a later
-updatedAt, a second finding about the same pod that joins its case, non-findings) and the expected incidents,
-so a bench or test sends them with PutEvents and scores the cases.
-
-The fleet's one limit here: a single member account (the second account of issue 20's fleet lab is not seeded
-by this version; the worker's routing per account is the cross-account code's and is tested there).
+updatedAt, a second finding about the same pod that joins its case, non-findings), the expected incidents
+with their account and cluster, and each account's cluster and responder role, so a bench or test sends the
+events with PutEvents and scores the cases (lab/fleet_run.py).
 """
 
 from __future__ import annotations
@@ -22,12 +28,17 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eksir.lab.moto_server import AwsEndpoint
 
+if TYPE_CHECKING:
+    from eksir.lab.fleet_member import Member
+
 FLEET_FILE = "fleet.json"
 NAMESPACES = ("team-a", "team-b", "team-c", "team-d")
+"""The first member account's cluster's namespaces; the second's are SECOND_NAMESPACES (a set per cluster)."""
+SECOND_NAMESPACES = ("staging-a", "staging-b")
 QUEUE = "eksir-findings"
 DLQ = "eksir-findings-dlq"
 RULE = "eksir-guardduty-findings"
@@ -67,14 +78,12 @@ def create_pipeline(security: AwsEndpoint) -> Pipeline:
     return Pipeline(queue_url, dlq_url, RULE, "default")
 
 
-def seed_pods(admin: Any, template_pod: dict[str, Any], incidents: int) -> list[dict[str, Any]]:
-    """`incidents` privileged pods like the attacker's, on its node, over NAMESPACES; returns them Running."""
+def create_namespaces(admin: Any, namespaces: tuple[str, ...]) -> None:
+    """Each namespace with its `default` service account (the lab runs no controller-manager)."""
     from kubernetes import client  # noqa: PLC0415 - the lab's Kubernetes side imports it lazily
 
-    from eksir.lab.k8s_seed import mark_running  # noqa: PLC0415
-
     core = client.CoreV1Api(admin)
-    for namespace in NAMESPACES:  # the lab runs no controller-manager: the default account is created here
+    for namespace in namespaces:
         for create in (
             lambda ns=namespace: core.create_namespace({"metadata": {"name": ns}}),
             lambda ns=namespace: core.create_namespaced_service_account(
@@ -86,15 +95,36 @@ def seed_pods(admin: Any, template_pod: dict[str, Any], incidents: int) -> list[
             except client.ApiException as exc:
                 if exc.status != 409:
                     raise
-    node_ip = str(template_pod["status"]["hostIP"])
-    node = _Node(private_ip=node_ip)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one cluster's attacked pods go: its namespace set and its nodes (private DNS name and IP)."""
+
+    namespaces: tuple[str, ...]
+    nodes: tuple[tuple[str, str], ...]
+
+
+def seed_pods(
+    admin: Any, template_pod: dict[str, Any], numbers: list[int], where: Placement
+) -> list[dict[str, Any]]:
+    """Privileged pods like the attacker's, `fleet-debug-NNN` for each of `numbers`, spread over `where`'s
+    namespaces and nodes; returns them Running."""
+    from kubernetes import client  # noqa: PLC0415 - the lab's Kubernetes side imports it lazily
+
+    from eksir.lab.k8s_seed import mark_running  # noqa: PLC0415
+
+    core = client.CoreV1Api(admin)
+    create_namespaces(admin, where.namespaces)
     pods = []
-    for i in range(incidents):
-        namespace = NAMESPACES[i % len(NAMESPACES)]
+    for n, i in enumerate(numbers):
+        namespace = where.namespaces[n % len(where.namespaces)]
+        node_name, node_ip = where.nodes[n % len(where.nodes)]
         name = f"fleet-debug-{i:03d}"
         spec = copy.deepcopy(template_pod["spec"])
         for key in ("serviceAccount", "serviceAccountName", "tolerations", "enableServiceLinks"):
             spec.pop(key, None)
+        spec["nodeName"] = node_name
         spec["volumes"] = [v for v in spec.get("volumes", []) if "hostPath" in v]
         for container in spec["containers"]:
             container["volumeMounts"] = [
@@ -104,7 +134,7 @@ def seed_pods(admin: Any, template_pod: dict[str, Any], incidents: int) -> list[
         body = {"metadata": {"name": name, "labels": {"app": name}}, "spec": spec}
         core.create_namespaced_pod(namespace, body)
         ip = f"{node_ip.rsplit('.', 1)[0]}.{(i % 120) + 130}"
-        mark_running(core, name, namespace, node, ip)  # type: ignore[arg-type]
+        mark_running(core, name, namespace, _Node(private_ip=node_ip), ip)  # type: ignore[arg-type]
         pods.append(admin.sanitize_for_serialization(core.read_namespaced_pod(name, namespace)))
     return pods
 
@@ -112,10 +142,9 @@ def seed_pods(admin: Any, template_pod: dict[str, Any], incidents: int) -> list[
 def bind_responder_certificate(admin: Any) -> None:
     """Bind the responder ClusterRole (`eksir permissions`) to the lab's responder client certificate.
 
-    Why: the fleet's workers reach the cluster with `--kubeconfig` (the responder's certificate) rather than
-    EKS tokens. Each case assumes `eksir-responder` with its own session, and the lab's stand-in EKS
-    authenticator finds a new session by reading moto's whole data.json, about 30 s in this lab (26 MB):
-    longer than the API server's webhook timeout. The permissions are the same ClusterRole EKS tokens get.
+    Why: the directory-store fleet test and `bench_fleet.py --local` give workers `--kubeconfig` (the
+    responder's certificate, for both clusters) instead of EKS tokens, to measure the worker without the
+    token path. The permissions are the same ClusterRole EKS tokens get.
     """
     from kubernetes import client  # noqa: PLC0415
 
@@ -247,7 +276,7 @@ def plan_events(
 def write_fleet(
     lab_dir: Path,
     pipeline: Pipeline,
-    pods: list[dict[str, Any]],
+    incidents: list[dict[str, Any]],
     *,
     events: list[dict[str, Any]],
     security: AwsEndpoint,
@@ -264,15 +293,7 @@ def write_fleet(
             "region": security.region,
             "access_key_id": security.access_key_id,
         },
-        "expected_incidents": [
-            {
-                "incident": i,
-                "namespace": p["metadata"]["namespace"],
-                "pod": p["metadata"]["name"],
-                "uid": p["metadata"]["uid"],
-            }
-            for i, p in enumerate(pods)
-        ],
+        "expected_incidents": incidents,
         "events": events,
         **extra,
     }
@@ -281,9 +302,62 @@ def write_fleet(
     return path
 
 
+def _second_account(lab_dir: Path, state: Any, admin: Any) -> Member:
+    """The second member account (lab/fleet_member.py), its cluster served by the lab API server: moto's
+    cluster record and the EKS authenticator told, its nodes registered, its responder role in aws-auth."""
+    from kubernetes import client  # noqa: PLC0415
+
+    from eksir.lab import eks_auth_setup, fleet_member, k8s_seed, organisation  # noqa: PLC0415
+    from eksir.lab.aws_seed import NODEGROUP  # noqa: PLC0415
+    from eksir.lab.moto_server import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY  # noqa: PLC0415
+
+    org = state.organisation
+    management = AwsEndpoint(state.aws_endpoint, state.region, DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY)
+    member = fleet_member.seed_member(management, org["security"], org["external_id"])
+    eks_auth_setup.add_cluster(lab_dir / "k8s", member.endpoint, member.cluster)
+    for node in member.nodes:
+        k8s_seed.create_node(client.CoreV1Api(admin), node, member.region, NODEGROUP)
+    organisation.map_responder(admin, member.responder_role_arn)
+    return member
+
+
+def _incident(i: int, pod: dict[str, Any], account: str, cluster: str) -> dict[str, Any]:
+    meta = pod["metadata"]
+    return {
+        "incident": i,
+        "namespace": meta["namespace"],
+        "pod": meta["name"],
+        "uid": meta["uid"],
+        "account": account,
+        "cluster": cluster,
+    }
+
+
+def _seed_clusters(lab_dir: Path, state: Any, incidents: int) -> tuple[list[dict[str, Any]], Member]:
+    """The attacked pods of both accounts' clusters, by incident number (even: the first member account,
+    odd: the second), and the second account."""
+    from kubernetes import client, config  # noqa: PLC0415
+
+    truth = json.loads(Path(state.ground_truth).read_text(encoding="utf-8"))["pod"]
+    admin = config.new_client_from_config(config_file=state.admin_kubeconfig)
+    with admin:
+        attacked = admin.sanitize_for_serialization(
+            client.CoreV1Api(admin).read_namespaced_pod(truth["name"], truth["namespace"])
+        )
+        member = _second_account(lab_dir, state, admin)
+        first = Placement(NAMESPACES, ((attacked["spec"]["nodeName"], attacked["status"]["hostIP"]),))
+        second = Placement(SECOND_NAMESPACES, tuple((n.private_dns, n.private_ip) for n in member.nodes))
+        numbers = ([i for i in range(incidents) if i % 2 == 0], [i for i in range(incidents) if i % 2 == 1])
+        pods = dict(zip(numbers[0], seed_pods(admin, attacked, numbers[0], first), strict=True))
+        pods |= dict(zip(numbers[1], seed_pods(admin, attacked, numbers[1], second), strict=True))
+        bind_responder_certificate(admin)
+    return [pods[i] for i in range(incidents)], member
+
+
 def seed_fleet(lab_dir: Path, state: Any, incidents: int, seed: int) -> Path:
-    """After a cross-account `lab.up`: pods, pipeline, fleet.json. Raises kubernetes/botocore errors."""
-    from kubernetes import config  # noqa: PLC0415
+    """After a cross-account `lab.up`: the second member account, pods in both accounts' clusters, the
+    pipeline, fleet.json. Raises kubernetes/botocore errors."""
+    from eksir.lab.fleet_member import rehome_finding  # noqa: PLC0415
 
     rng = random.Random(seed)
     org = state.organisation
@@ -291,33 +365,36 @@ def seed_fleet(lab_dir: Path, state: Any, incidents: int, seed: int) -> Path:
         state.aws_endpoint, state.region, org["operator_access_key_id"], org["operator_secret_access_key"]
     )
     template = json.loads(Path(state.finding).read_text(encoding="utf-8"))
-    truth = json.loads(Path(state.ground_truth).read_text(encoding="utf-8"))["pod"]
-    admin = config.new_client_from_config(config_file=state.admin_kubeconfig)
-    with admin:
-        from kubernetes import client  # noqa: PLC0415
-
-        attacked = admin.sanitize_for_serialization(
-            client.CoreV1Api(admin).read_namespaced_pod(truth["name"], truth["namespace"])
-        )
-        pods = seed_pods(admin, attacked, incidents)
-        bind_responder_certificate(admin)
+    pods, member = _seed_clusters(lab_dir, state, incidents)
     findings = [finding_for(template, pod, rng) for pod in pods]
+    findings = [rehome_finding(f, member) if i % 2 else f for i, f in enumerate(findings)]
+    where = [
+        (member.account, member.cluster) if i % 2 else (state.account_id, state.cluster)
+        for i in range(incidents)
+    ]
     pipeline = create_pipeline(security)
-    noise = max(4, incidents // 4)
     events = plan_events(
         findings,
         repeats=incidents * 9,
         joins=max(1, incidents // 4),
-        noise=noise,
+        noise=max(4, incidents // 4),
         account=state.account_id,
         region=state.region,
         rng=rng,
     )
+    accounts = {state.account_id: state.cluster, member.account: member.cluster}
     return write_fleet(
         lab_dir,
         pipeline,
-        pods,
+        [_incident(i, pod, *where[i]) for i, pod in enumerate(pods)],
         events=events,
         security=security,
-        extra={"garbage": ["{not json", " ", "[]", "null"]},
+        extra={
+            "garbage": ["{not json", " ", "[]", "null"],
+            "accounts": accounts,
+            "responder_roles": {
+                member.account: member.responder_role_arn,
+                state.account_id: org["role_template"].replace("{account}", state.account_id),
+            },
+        },
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import statistics
@@ -58,14 +59,16 @@ class Workers:
     concurrency: int = 2
     visibility: int = 15
     lock_table: str | None = None
+    health_interval: float = 2
+    launcher: dict[int, list[str]] = field(default_factory=dict)
+    """Per worker index, what runs instead of `-m eksir` (e.g. the bench's profiling wrapper)."""
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, index: int) -> subprocess.Popen[bytes]:
         self.logs.mkdir(parents=True, exist_ok=True)
         args = [
             sys.executable,
-            "-m",
-            "eksir",
+            *self.launcher.get(index, ["-m", "eksir"]),
             "serve",
             "--queue-url",
             self.fleet["queue_url"],
@@ -82,7 +85,7 @@ class Workers:
             "--visibility-timeout",
             str(self.visibility),
             "--health-interval",
-            "2",
+            str(self.health_interval),
             "--max-receives",
             str(self.fleet["max_receives"]),
             *(["--lock-table", self.lock_table] if self.lock_table else []),
@@ -193,6 +196,8 @@ def _at(event: dict[str, Any]) -> float:
 @dataclass
 class CaseScore:
     case_id: str
+    account_id: str | None
+    cluster_name: str | None
     pods: set[str]
     opened_at: float
     auto_done_at: float | None
@@ -228,8 +233,11 @@ def score_case(case_dir: Path) -> CaseScore:
         and e["type"][5:] in DONE_STATUSES
         and e["data"].get("record", {}).get("step_id") in auto
     ]
+    header = json.loads((case_dir / "case.json").read_text())
     return CaseScore(
         case_id=case_dir.name,
+        account_id=header.get("account_id"),
+        cluster_name=header.get("cluster_name"),
         pods=pods,
         opened_at=_at(next(e for e in events if e["type"] == "case.opened")),
         auto_done_at=max(done) if done else None,
@@ -254,10 +262,78 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def report(
-    fleet: dict[str, Any], sent: list[float], cases: list[CaseScore], dlq: list[dict[str, Any]], garbage: int
+def token_sessions(auth_log: Path) -> dict[str, set[str]]:
+    """Case id -> the accounts whose `eksir-responder` sessions for that case reached the cluster with an
+    EKS token (the lab authenticator's log: `authenticated arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`;
+    a worker's session name is `eksir-<case id>`, cli/accounts.py)."""
+    found: dict[str, set[str]] = {}
+    text = auth_log.read_text(errors="replace") if auth_log.exists() else ""
+    for arn in re.findall(r"authenticated (arn:aws:sts::\d{12}:assumed-role/\S+)", text):
+        account, session = arn.split(":")[4], arn.rsplit("/", 1)[-1]
+        if session.startswith("eksir-"):
+            found.setdefault(session.removeprefix("eksir-"), set()).add(account)
+    return found
+
+
+def account_facts(
+    fleet: dict[str, Any], per_incident: dict[int, list[CaseScore]], sessions: dict[str, set[str]] | None
 ) -> dict[str, Any]:
-    """The run's figures and its pass/fail facts."""
+    """Did each case act in its own account: the case's account and cluster are the incident's, and (with
+    `sessions`, EKS-token runs) every token session of the case was the responder role of that account."""
+    expected = {inc["incident"]: inc for inc in fleet["expected_incidents"]}
+    wrong = [
+        f"{c.case_id}: {c.account_id}/{c.cluster_name}, expected {inc['account']}/{inc['cluster']}"
+        for i, found in per_incident.items()
+        for c in found
+        if "account" in (inc := expected[i])
+        and (c.account_id, c.cluster_name) != (inc["account"], inc["cluster"])
+    ]
+    facts: dict[str, Any] = {
+        "incidents_per_account": {
+            a: sum(1 for inc in expected.values() if inc.get("account") == a)
+            for a in fleet.get("accounts", {})
+        },
+        "cases_in_wrong_account": wrong,
+    }
+    if sessions is not None:
+        cases = [c for found in per_incident.values() for c in found]
+        facts["cases_with_token_session"] = sum(1 for c in cases if c.case_id in sessions)
+        facts["token_sessions_in_another_account"] = {
+            c.case_id: sorted(sessions[c.case_id] - {c.account_id or ""})
+            for c in cases
+            if sessions.get(c.case_id, set()) - {c.account_id or ""}
+        }
+        facts["token_accounts"] = sorted({a for c in cases for a in sessions.get(c.case_id, set())})
+    return facts
+
+
+def dlq_facts(dlq: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the dead-letter queue holds: messages, distinct source messages, reasons."""
+    return {
+        "dead_lettered": len(dlq),
+        "dead_lettered_distinct": len(
+            {
+                m.get("MessageAttributes", {}).get("eksir-source-message-id", {}).get("StringValue")
+                or m["MessageId"]
+                for m in dlq
+            }
+        ),
+        "dlq_reasons": sorted(
+            {m.get("MessageAttributes", {}).get("eksir-reason", {}).get("StringValue", "")[:40] for m in dlq}
+        ),
+    }
+
+
+def report(
+    fleet: dict[str, Any],
+    sent: list[float],
+    cases: list[CaseScore],
+    dlq: list[dict[str, Any]],
+    garbage: int,
+    *,
+    sessions: dict[str, set[str]] | None = None,
+) -> dict[str, Any]:
+    """The run's figures and its pass/fail facts (`sessions`: token_sessions, for an EKS-token run)."""
     first_sent: dict[int, float] = {}
     for item, at in zip(fleet["events"], sent, strict=False):
         if item["incident"] is not None:
@@ -291,20 +367,11 @@ def report(
         "cases_without_auto_steps": [c.case_id for c in cases if not c.auto_steps],
         "applied_twice": {c.case_id: c.applied_twice for c in cases if c.applied_twice},
         "non_findings_sent": non_findings,
-        "dead_lettered": len(dlq),
-        "dead_lettered_distinct": len(
-            {
-                m.get("MessageAttributes", {}).get("eksir-source-message-id", {}).get("StringValue")
-                or m["MessageId"]
-                for m in dlq
-            }
-        ),
-        "dlq_reasons": sorted(
-            {m.get("MessageAttributes", {}).get("eksir-reason", {}).get("StringValue", "")[:40] for m in dlq}
-        ),
+        **dlq_facts(dlq),
         "latency_opened_s": {"p50": percentile(opened, 0.5), "p95": percentile(opened, 0.95)},
         "latency_contained_s": {"p50": percentile(contained, 0.5), "p95": percentile(contained, 0.95)},
         "mean_contained_s": statistics.fmean(contained) if contained else float("nan"),
+        **account_facts(fleet, per_incident, sessions),
     }
 
 
@@ -331,6 +398,175 @@ def bare_loop(endpoint: AwsEndpoint, queue_url: str, items: list[dict[str, Any]]
         "p50_s": percentile(latencies, 0.5),
         "p95_s": percentile(latencies, 0.95),
     }
+
+
+@dataclass(frozen=True)
+class S3Store:
+    """A shared case store as the deployed service has it: cases under s3://bucket/prefix, one DynamoDB
+    lease item per case (`--cases-dir s3://... --lock-table`)."""
+
+    bucket: str
+    table: str
+    prefix: str = "cases"
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def create_s3_store(endpoint: AwsEndpoint, bucket: str = "eksir-fleet-cases") -> S3Store:
+    """The bucket and the lease table (key `case_key`, as `eksir deploy template` declares it) in the
+    security account, created directly (the lab does not deploy the service's stack here)."""
+    store = S3Store(bucket, "eksir-case-leases")
+    endpoint.client("s3").create_bucket(Bucket=store.bucket)
+    endpoint.client("dynamodb").create_table(
+        TableName=store.table,
+        KeySchema=[{"AttributeName": "case_key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "case_key", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return store
+
+
+def s3_worker_env(state: LabState, cache: Path, lease_seconds: int = 10) -> dict[str, str]:
+    """worker_env plus each worker's local cache of S3 cases and a lease short enough that a killed
+    worker's cases are resumed within a test's patience."""
+    return worker_env(state) | {"EKSIR_S3_CACHE": str(cache), "EKSIR_LEASE_SECONDS": str(lease_seconds)}
+
+
+def reader_env(env: dict[str, str], cache: Path) -> dict[str, str]:
+    """What this process needs in os.environ to read the S3 store itself (the security account's operator,
+    moto's endpoint, its own cache)."""
+    names = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    return {n: env[n] for n in names} | {
+        "AWS_REGION": env["AWS_DEFAULT_REGION"],
+        "EKSIR_S3_CACHE": str(cache),
+    }
+
+
+def s3_case_copies(store: S3Store) -> Path:
+    """Every case of the S3 store read back into this process's cache (S3 is the record; the copies are
+    the reader's own), for scoring with `cases_of`. Needs reader_env in os.environ."""
+    from eksir.store import CaseStore  # noqa: PLC0415
+
+    cases = CaseStore(store.url, lock_table=store.table)
+    if cases.backend is not None:
+        for case_id in cases.backend.case_ids():
+            cases.get(case_id)
+    return cases.root
+
+
+def responded(cases: Path) -> int:
+    """How many cases record their outcome (`serve.responded`)."""
+    if not cases.is_dir():
+        return 0
+    return sum(
+        1
+        for case in cases.iterdir()
+        if case.name.startswith("eksir-")
+        and (case / "events.jsonl").exists()
+        and b'"serve.responded"' in (case / "events.jsonl").read_bytes()
+    )
+
+
+def verify_cases(store: S3Store, case_ids: list[str], env: dict[str, str]) -> dict[str, str]:
+    """`eksir case verify s3://.../CASE` for each case, two at a time: case id -> the failure's output
+    (empty when all pass)."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    def one(case_id: str) -> tuple[str, subprocess.CompletedProcess[str]]:
+        argv = [sys.executable, "-m", "eksir", "case", "verify", f"{store.url}/{case_id}"]
+        return case_id, subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=180, check=False
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(one, case_ids))
+    return {c: (p.stdout + p.stderr)[-500:] for c, p in done if p.returncode != 0}
+
+
+def repeat_burst(fleet: dict[str, Any], per_incident: int, first_count: int = 1000) -> list[dict[str, Any]]:
+    """GuardDuty's repeats of every incident's first finding, `per_incident` each: the same finding id with
+    counts from `first_count` (above any fleet.json sends) and a newer updatedAt, interleaved across
+    incidents."""
+    from eksir.lab.fleet import repeat_of  # noqa: PLC0415
+
+    firsts = [e for e in fleet["events"] if e["kind"] == "finding"]
+    return [
+        {
+            "kind": "repeat",
+            "incident": f["incident"],
+            "event": repeat_of(f["event"], first_count + r, first_count + r),
+        }
+        for r in range(per_incident)
+        for f in firsts
+    ]
+
+
+def health(logs: Path) -> dict[int, dict[str, Any]]:
+    """Each worker index's latest health line (`{"eksir-serve": {...}}`) from its newest process's log
+    (`worker-<index>.<start ns>.log`)."""
+    newest: dict[int, tuple[int, Path]] = {}
+    for path in logs.glob("worker-*.log"):
+        name, started = path.name.split(".")[0:2]
+        index = int(name.removeprefix("worker-"))
+        if index not in newest or int(started) > newest[index][0]:
+            newest[index] = (int(started), path)
+    out: dict[int, dict[str, Any]] = {}
+    for index, (_started, path) in newest.items():
+        lines = [line for line in path.read_bytes().splitlines() if line.startswith(b'{"eksir-serve"')]
+        out[index] = json.loads(lines[-1])["eksir-serve"] if lines else {}
+    return out
+
+
+def measure_repeats(
+    endpoint: AwsEndpoint, queue_url: str, logs: Path, items: list[dict[str, Any]], timeout: float = 300
+) -> dict[str, Any]:
+    """Send `items` (repeats of open cases) with PutEvents while the workers run; per worker, how many it
+    recorded as repeats (its health line's `repeats` counter) and at what rate, from the first PutEvents
+    until its counter stopped at its share (health lines every --health-interval: that is the resolution)."""
+    before = {i: int(h.get("repeats", 0)) for i, h in health(logs).items()}
+    start = time.time()
+    put_events(endpoint, items)
+    sent_s = time.time() - start
+    last, done_at = dict(before), {i: start for i in before}
+    while time.time() < start + timeout:
+        for i, h in health(logs).items():
+            if int(h.get("repeats", 0)) != last.get(i):
+                last[i], done_at[i] = int(h.get("repeats", 0)), time.time()
+        if sum(last[i] - before.get(i, 0) for i in last) >= len(items) and queue_empty(endpoint, queue_url):
+            break
+        time.sleep(0.25)
+    per_worker = {
+        i: {
+            "repeats": last[i] - before.get(i, 0),
+            "busy_s": round(done_at[i] - start, 2),
+            "rate_per_s": round((last[i] - before.get(i, 0)) / max(done_at[i] - start, 1e-3), 1),
+        }
+        for i in sorted(last)
+    }
+    handled = sum(w["repeats"] for w in per_worker.values())
+    span = max((done_at[i] for i in last), default=start) - start
+    return {
+        "sent": len(items),
+        "handled": handled,
+        "putevents_s": round(sent_s, 2),
+        "all_handled_s": round(span, 2),
+        "rate_per_s_all_workers": round(handled / max(span, 1e-3), 1),
+        "per_worker": per_worker,
+        "started_at": start,
+    }
+
+
+def repeats_recorded(cases: list[Path], since: float) -> int:
+    """`finding.received-again` events recorded at or after `since` (the repeat burst's start), from the
+    case logs: each repeat is an update of its case, never a second run."""
+    return sum(
+        1
+        for case in cases
+        for e in _events(case)
+        if e["type"] == "finding.received-again" and _at(e) >= since
+    )
 
 
 def put_events_paced(endpoint: AwsEndpoint, items: list[dict[str, Any]], every_s: float) -> list[float]:

@@ -58,7 +58,7 @@ NAMESPACES = {
 }
 
 
-def _node_body(node: NodeInstance, inv: AwsInventory) -> dict[str, Any]:
+def _node_body(node: NodeInstance, region: str, nodegroup: str) -> dict[str, Any]:
     return {
         "metadata": {
             "name": node.private_dns,
@@ -67,9 +67,9 @@ def _node_body(node: NodeInstance, inv: AwsInventory) -> dict[str, Any]:
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
                 "node.kubernetes.io/instance-type": node.instance_type,
-                "topology.kubernetes.io/region": inv.region,
+                "topology.kubernetes.io/region": region,
                 "topology.kubernetes.io/zone": node.az,
-                "eks.amazonaws.com/nodegroup": inv.nodegroup,
+                "eks.amazonaws.com/nodegroup": nodegroup,
                 "eks.amazonaws.com/capacityType": node.capacity_type,
                 "eks.amazonaws.com/nodegroup-image": "ami-0c1e3f5a7b9d2e4f6",
             },
@@ -77,6 +77,12 @@ def _node_body(node: NodeInstance, inv: AwsInventory) -> dict[str, Any]:
         },
         "spec": {"providerID": node.provider_id},
     }
+
+
+def create_node(core: client.CoreV1Api, node: NodeInstance, region: str, nodegroup: str) -> None:
+    """The Node object of an EC2 instance, Ready, as its kubelet registers it."""
+    core.create_node(_node_body(node, region, nodegroup))
+    core.patch_node_status(node.private_dns, _node_status(node))
 
 
 def _node_status(node: NodeInstance) -> dict[str, Any]:
@@ -425,8 +431,7 @@ def seed_cluster(api: ApiClient, inv: AwsInventory) -> None:
 
     seeder = _Seeder(api, inv)
     for node in inv.nodes:
-        seeder.core.create_node(_node_body(node, inv))
-        seeder.core.patch_node_status(node.private_dns, _node_status(node))
+        create_node(seeder.core, node, inv.region, inv.nodegroup)
     for name, labels in NAMESPACES.items():
         create_namespace(api, name, labels)
     _rbac_and_identities(seeder)

@@ -92,7 +92,7 @@ def _create_accounts(management: AwsEndpoint) -> tuple[str, str, str]:
     return caller, ids[0], ids[1]
 
 
-def _enter(management: AwsEndpoint, account: str) -> AwsEndpoint:
+def enter(management: AwsEndpoint, account: str) -> AwsEndpoint:
     """Keys of a seeding user created in `account` through its OrganizationAccountAccessRole (which moto's
     Organizations CreateAccount makes, trusting the management account, as AWS does)."""
     creds = management.client("sts").assume_role(
@@ -121,9 +121,12 @@ def responder_policy(*, enforce_iam: bool) -> dict[str, Any]:
     return unscoped_policy(policy) if enforce_iam else policy
 
 
-def _deploy_responder(member: AwsEndpoint, security: str, external_id: str, policy: dict[str, Any]) -> str:
-    """eksir's member template with `policy` through the member's CloudFormation; the role ARN it outputs."""
-    template = cloudformation_template(policy)
+def deploy_responder(
+    member: AwsEndpoint, security: str, external_id: str, policy: dict[str, Any] | None = None
+) -> str:
+    """eksir's member template with `policy` (default: the generated one) through the member's
+    CloudFormation; the role ARN it outputs."""
+    template = cloudformation_template(policy or iam_policy(all_specs()))
     cfn = member.client("cloudformation")
     cfn.create_stack(
         StackName=STACK_NAME,
@@ -140,7 +143,7 @@ def _deploy_responder(member: AwsEndpoint, security: str, external_id: str, poli
 
 def _operator(management: AwsEndpoint, security: str) -> AwsEndpoint:
     """The security account's operator: assume eksir-responder anywhere, plus the security account's side."""
-    seeder = _enter(management, security)
+    seeder = enter(management, security)
     iam = seeder.client("iam")
     iam.create_user(UserName=OPERATOR_USER)
     policy = {
@@ -170,10 +173,10 @@ def seed_organisation(management: AwsEndpoint, *, enforce_iam: bool = False) -> 
 
     `management` acts with moto's default keys, so this runs before enforcement is switched on."""
     mgmt, security, member = _create_accounts(management)
-    member_endpoint = _enter(management, member)
+    member_endpoint = enter(management, member)
     external_id = f"eksir-lab-{secrets.token_hex(8)}"
     policy = responder_policy(enforce_iam=enforce_iam)
-    role_arn = _deploy_responder(member_endpoint, security, external_id, policy)
+    role_arn = deploy_responder(member_endpoint, security, external_id, policy)
     return Organisation(
         management=mgmt,
         security=security,
@@ -196,14 +199,8 @@ def grant_responder(admin: Any, org: Organisation) -> None:
     from eksir.actions.containment.eks_grant_access import RESPONDER_GROUP  # noqa: PLC0415
     from eksir.actions.permissions import cluster_role  # noqa: PLC0415
 
-    core, rbac = client.CoreV1Api(admin), client.RbacAuthorizationV1Api(admin)
-    aws_auth = core.read_namespaced_config_map("aws-auth", "kube-system")
-    roles = yaml.safe_load(aws_auth.data.get("mapRoles") or "") or []
-    roles.append(
-        {"rolearn": org.responder_role_arn, "username": "eksir:{{SessionName}}", "groups": [RESPONDER_GROUP]}
-    )
-    aws_auth.data["mapRoles"] = yaml.safe_dump(roles, sort_keys=False)
-    core.replace_namespaced_config_map("aws-auth", "kube-system", aws_auth)
+    rbac = client.RbacAuthorizationV1Api(admin)
+    map_responder(admin, org.responder_role_arn)
     role = cluster_role(all_specs())
     rbac.create_cluster_role(role)
     rbac.create_cluster_role_binding(
@@ -217,6 +214,23 @@ def grant_responder(admin: Any, org: Organisation) -> None:
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": RESPONDER_GROUP}],
         }
     )
+
+
+def map_responder(admin: Any, role_arn: str) -> None:
+    """aws-auth mapRoles: `role_arn` (an account's eksir-responder) to the group `eksir-responders`.
+
+    Why a function of its own: the fleet lab's second member account maps its own responder role into the
+    same aws-auth (one lab API server serves both accounts' clusters). Raises kubernetes ApiException."""
+    from kubernetes import client  # noqa: PLC0415
+
+    from eksir.actions.containment.eks_grant_access import RESPONDER_GROUP  # noqa: PLC0415
+
+    core = client.CoreV1Api(admin)
+    aws_auth = core.read_namespaced_config_map("aws-auth", "kube-system")
+    roles = yaml.safe_load(aws_auth.data.get("mapRoles") or "") or []
+    roles.append({"rolearn": role_arn, "username": "eksir:{{SessionName}}", "groups": [RESPONDER_GROUP]})
+    aws_auth.data["mapRoles"] = yaml.safe_dump(roles, sort_keys=False)
+    core.replace_namespaced_config_map("aws-auth", "kube-system", aws_auth)
 
 
 def accounts_of(org: Organisation) -> dict[str, str]:

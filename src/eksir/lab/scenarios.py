@@ -134,7 +134,10 @@ SCENARIOS: dict[ScenarioName, Scenario] = {
     ),
     ScenarioName.FLEET: Scenario(
         ScenarioName.FLEET,
-        "cross-account, plus many attacked pods over several namespaces and the EventBridge -> SQS pipeline",
+        (
+            "cross-account plus a second member account, many attacked pods over both accounts' clusters "
+            "and the EventBridge -> SQS pipeline"
+        ),
         K8sIdentity.BUILTIN_ADMIN,
         AwsActor.SAME_IAM_USER,
         namespace="default",
