@@ -19,9 +19,12 @@ through the same rule and queue to a bare receive/delete loop. `--profile`: afte
 under cProfile (bench/profiled_serve.py), takes another repeat burst; its top costs are printed.
 
     .venv/bin/python bench/bench_fleet.py [--incidents 50] [--concurrency 2] [--repeats 10] [--local]
-        [--profile] [--keep]
+        [--profile] [--pace SECONDS] [--keep]
 
 `--local`: the old setup instead (a local cases dir and the responder's client-certificate kubeconfig).
+`--pace S`: the same events arriving steadily (one incident every S seconds with its share of the rest), not
+at once: in a burst each incident's latency is mostly its wait behind the others (the lab's throughput on
+this machine); paced, it is how long one finding takes.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import os
 import pstats
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +101,7 @@ def _bench(state: lab.LabState, lab_dir: Path, work: Path, args: argparse.Namesp
     setup = Setup(state, lab_dir, work, args.local)
     fleet, security = setup.fleet, setup.security
     with setup.workers(args.concurrency) as workers:
-        burst = _burst(setup, workers)
+        burst = _burst(setup, workers, args.pace)
         repeats = fleet_run.repeat_burst(fleet, args.repeats)
         measured = fleet_run.measure_repeats(security, fleet["queue_url"], workers.logs, repeats, timeout=900)
         codes = workers.stop_all()
@@ -124,18 +128,48 @@ def _bench(state: lab.LabState, lab_dir: Path, work: Path, args: argparse.Namesp
     return result
 
 
-def _burst(setup: Setup, workers: fleet_run.Workers) -> dict[str, Any]:
-    """The burst with a worker SIGKILLed a third of the way and started again; until all is done."""
+def _restart(workers: fleet_run.Workers) -> None:
+    workers.kill(1)
+    workers.start(1)
+
+
+def _paced(
+    security: Any, events: list[dict[str, Any]], pace: float, at_a_third: Callable[[], None]
+) -> list[float]:
+    """`--pace`: one incident's first finding every `pace` seconds, each followed at once by its share of the
+    repeats, joins and non-findings (so the queue carries the same mix, arriving steadily instead of at once);
+    `at_a_third` runs after a third of the incidents. Returns the send time of each event, in fleet.json's
+    order (what the scorer expects)."""
+    firsts = [i for i, e in enumerate(events) if e["kind"] == "finding"]
+    later = [i for i, e in enumerate(events) if e["kind"] != "finding"]
+    share = -(-len(later) // max(1, len(firsts)))
+    sent = [0.0] * len(events)
+    start = time.monotonic()
+    for n, first in enumerate(firsts):
+        time.sleep(max(0.0, start + n * pace - time.monotonic()))
+        chunk = [first, *later[n * share : (n + 1) * share]]
+        for index, at in zip(chunk, fleet_run.put_events(security, [events[i] for i in chunk]), strict=True):
+            sent[index] = at
+        if n == len(firsts) // 3:
+            at_a_third()
+    return sent
+
+
+def _burst(setup: Setup, workers: fleet_run.Workers, pace: float = 0.0) -> dict[str, Any]:
+    """The burst (or with `pace`, a steady arrival) with a worker SIGKILLed a third of the way and started
+    again; until all is done."""
     fleet, security = setup.fleet, setup.security
     events = fleet["events"]
     workers.start(0)
     workers.start(1)
     start = time.time()
-    third = len(events) // 3
-    sent = fleet_run.put_events(security, events[:third])
-    workers.kill(1)
-    workers.start(1)
-    sent += fleet_run.put_events(security, events[third:])
+    if pace:
+        sent = _paced(security, events, pace, lambda: _restart(workers))
+    else:
+        third = len(events) // 3
+        sent = fleet_run.put_events(security, events[:third])
+        _restart(workers)
+        sent += fleet_run.put_events(security, events[third:])
     fleet_run.send_garbage(security, fleet["queue_url"], fleet["garbage"])
     sent_s = time.time() - start
     expected = len(fleet["expected_incidents"])
@@ -188,6 +222,12 @@ def main() -> None:
         "--local", action="store_true", help="local cases dir + kubeconfig instead of S3 + tokens"
     )
     parser.add_argument("--profile", action="store_true", help="profile one worker on a repeat burst")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=0.0,
+        help="seconds between incidents (each with its share of repeats) instead of one burst",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (cases, worker logs)")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
