@@ -144,14 +144,21 @@ def _paced(
     later = [i for i, e in enumerate(events) if e["kind"] != "finding"]
     share = -(-len(later) // max(1, len(firsts)))
     sent = [0.0] * len(events)
+
+    def send(chunk: list[int]) -> None:
+        for index, at in zip(chunk, fleet_run.put_events(security, [events[i] for i in chunk]), strict=True):
+            sent[index] = at
+
     start = time.monotonic()
     for n, first in enumerate(firsts):
         time.sleep(max(0.0, start + n * pace - time.monotonic()))
-        chunk = [first, *later[n * share : (n + 1) * share]]
-        for index, at in zip(chunk, fleet_run.put_events(security, [events[i] for i in chunk]), strict=True):
-            sent[index] = at
+        due = [i for i in later if events[i]["incident"] is None or events[i]["incident"] <= n][:share]
+        later = [i for i in later if i not in due]
+        send([first, *due])  # a repeat or join never before its incident's first finding, as GuardDuty
         if n == len(firsts) // 3:
             at_a_third()
+    if later:
+        send(later)
     return sent
 
 

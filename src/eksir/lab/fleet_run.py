@@ -336,8 +336,8 @@ def report(
     """The run's figures and its pass/fail facts (`sessions`: token_sessions, for an EKS-token run)."""
     first_sent: dict[int, float] = {}
     for item, at in zip(fleet["events"], sent, strict=False):
-        if item["incident"] is not None:
-            first_sent.setdefault(item["incident"], at)
+        if item["incident"] is not None:  # the earliest event about the incident, whatever the send order
+            first_sent[item["incident"]] = min(at, first_sent.get(item["incident"], at))
     per_incident: dict[int, list[CaseScore]] = {}
     for inc in fleet["expected_incidents"]:
         key = f"{inc['namespace']}/{inc['pod']}"
