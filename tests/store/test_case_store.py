@@ -98,7 +98,8 @@ def test_a_failure_while_assembling_leaves_no_half_case(
     monkeypatch.setattr("eksir.store.case_store.CaseHandle.add_evidence", explode)
     with pytest.raises(RuntimeError):
         store.open_for_finding(make_finding(), RAW, "finding.json")
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name != ".index"] == []
+    assert [p for p in (tmp_path / ".index").rglob("*") if p.is_file()] == []  # the pod's claim given back
 
 
 def test_an_unknown_case_is_a_not_found_error(tmp_path: Path) -> None:

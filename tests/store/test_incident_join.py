@@ -4,6 +4,7 @@ workload of an open case joins that case (a `case.joined` event), once."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 from eksir.findings import read_findings
@@ -68,3 +69,37 @@ def test_a_closed_case_is_not_joined(tmp_path: Path) -> None:
     fresh, created = store.open_for_finding(shell, shell_raw, "shell.json")
     assert created
     assert fresh.path != case.path
+
+
+def _race(root: Path, findings: list[tuple[Finding, bytes]]) -> list[tuple[Path, bool]]:
+    """Each finding opened by its own writer (thread, own CaseStore), all released at the same moment."""
+    start = threading.Barrier(len(findings))
+    opened: list[tuple[Path, bool]] = []
+
+    def open_one(finding: Finding, raw: bytes) -> None:
+        store = CaseStore(root, actor="worker@lab")
+        start.wait()
+        case, created = store.open_for_finding(finding, raw, "sqs")
+        opened.append((case.path, created))
+
+    threads = [threading.Thread(target=open_one, args=pair) for pair in findings]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return opened
+
+
+def test_two_findings_about_one_pod_opened_at_once_by_two_writers_give_one_case(tmp_path: Path) -> None:
+    """Two workers receive two findings about the same pod at the same moment: the workload is claimed
+    before a case is created, so the second waits for the first's case and joins it (before, both looked,
+    found no case, and both created one)."""
+    for n in range(8):
+        root = tmp_path / f"round-{n}"
+        pod = Pod(name=f"racer-{n}")
+        opened = _race(root, [_read(runtime_finding("reverse-shell", pod, finding_id=c * 32)) for c in "de"])
+        cases = sorted(p.name for p in root.iterdir() if p.name.startswith("eksir-"))
+        assert len(cases) == 1, f"round {n}: {cases}"
+        assert sorted(created for _, created in opened) == [False, True]
+        joined = [e for e in CaseStore(root).get(cases[0]).log.events() if e.type == "case.joined"]
+        assert len(joined) == 1

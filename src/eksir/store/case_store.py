@@ -19,6 +19,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,12 +73,26 @@ _CASE_LOCKS: dict[Path, threading.Lock] = {}
 _CASE_LOCKS_GUARD = threading.Lock()
 _EVIDENCE_NUMBER = re.compile(r"^\.?(\d+)-")
 _MAX_NUMBER_TRIES = 100
+CLAIM_WAIT_S = 30.0
+"""How long a finding waits for the case that claimed its workload first to be created (its opener is
+another worker, possibly writing to S3) before taking the claim over."""
 
 
 def _case_lock(path: Path) -> threading.Lock:
     """One lock per case directory in this process."""
     with _CASE_LOCKS_GUARD:
         return _CASE_LOCKS.setdefault(path.resolve(), threading.Lock())
+
+
+def _claim_holder(index: IncidentIndex | S3IncidentIndex, key: str) -> str | None:
+    """Who holds a workload claim that was just refused: a claim is created, then written, so a reader
+    may see it empty for a moment; None when it stays unreadable (then it is taken over)."""
+    for _ in range(20):
+        holder = index.lookup("workloads", key)
+        if holder is not None:
+            return holder
+        time.sleep(0.05)
+    return None
 
 
 @dataclass(frozen=True)
@@ -269,12 +284,25 @@ class CaseStore:
             ensure_open(handle, "record the finding received again")
             handle.append("finding.received-again", {"finding_id": finding.id, "input": input_name, **info})
             return handle, False
-        overlap = self._overlapping_case(finding)
+        overlap = self._overlapping_case(finding) or self._claimed_first(case_id, finding)
         if overlap is not None:
             return self._join(overlap, finding, raw_input, input_name, info), False
-        if self.backend is not None:
-            return self._create_remote(self.backend, case_id, finding, raw_input, input_name, info)
-        return self._create(case_id, finding, raw_input, input_name, info)
+        try:
+            if self.backend is not None:
+                return self._create_remote(self.backend, case_id, finding, raw_input, input_name, info)
+            return self._create(case_id, finding, raw_input, input_name, info)
+        except BaseException:
+            self._release_claims(case_id, finding)
+            raise
+
+    def _release_claims(self, case_id: str, finding: Finding) -> None:
+        """A case that could not be created gives back the workloads claimed for it (if it does not exist)."""
+        if self._existing(case_id) is not None:
+            return
+        index = self._incidents()
+        for key in workload_keys(finding):
+            if index.lookup("workloads", key) == case_id:
+                index.release("workloads", key)
 
     def _create(
         self, case_id: str, finding: Finding, raw_input: bytes, input_name: str, info: dict[str, Any]
@@ -369,6 +397,37 @@ class CaseStore:
                 return handle
             index.release("workloads", key)
         return None
+
+    def _claimed_first(self, case_id: str, finding: Finding) -> CaseHandle | None:
+        """Claim the finding's workloads for the case about to be created, before it is: two findings about
+        one pod arriving at two workers at once must give one case, and a claim made only after creating
+        (as before) let both create. Returns the case to join when another case holds a workload: an open
+        case, waited for while its opener finishes creating it. A claim whose case never appears (its
+        opener died) or is closed is taken over."""
+        index = self._incidents()
+        for key in workload_keys(finding):
+            if index.claim("workloads", key, case_id):
+                continue
+            holder = _claim_holder(index, key)
+            if holder == case_id:
+                continue
+            handle = self._await_case(holder) if holder is not None else None
+            if handle is not None and handle.load().status is CaseStatus.OPEN:
+                return handle
+            index.release("workloads", key)
+            index.claim("workloads", key, case_id)
+        return None
+
+    def _await_case(self, case_id: str) -> CaseHandle | None:
+        """The case `case_id` once its opener has written case.json, or None after CLAIM_WAIT_S."""
+        deadline = time.monotonic() + CLAIM_WAIT_S
+        while True:
+            handle = self._existing(case_id)
+            if handle is not None and (handle.path / CASE_FILE).is_file():
+                return handle
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.1)
 
     def _join(
         self, handle: CaseHandle, finding: Finding, raw_input: bytes, input_name: str, info: dict[str, Any]
