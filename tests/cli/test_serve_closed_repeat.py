@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from eksir.cli.respond_cmd import Access
-from eksir.cli.serve_case import CaseHandler, FleetSetup, case_lease, case_store
+from eksir.cli.serve_case import CaseHandler, FleetSetup, LockFactory, case_lease, case_store
 from eksir.models.case import CaseStatus
 from eksir.playbooks import PlaybookOptions
 from eksir.policy.model import DEFAULT_POLICY
@@ -18,6 +18,20 @@ from eksir.triage import load_triage_config
 from tests.cli.helpers import FIXTURES
 
 
+def _setup(cases: Path, lease: LockFactory) -> FleetSetup:
+    """A worker's setup on a local cases dir, with no AWS or cluster access (repeats need none)."""
+    return FleetSetup(
+        access=Access(None, None, None, None, None),
+        policy=DEFAULT_POLICY,
+        options=PlaybookOptions(),
+        triage_config=load_triage_config(None),
+        store_factory=case_store(cases, "worker"),
+        lock_factory=lease,
+        fleet_log=FleetLog(cases),
+        actor="worker",
+    )
+
+
 def test_a_repeat_of_a_closed_case_is_recorded_in_the_fleet_log_and_changes_nothing(tmp_path: Path) -> None:
     body = (FIXTURES / "iam-user.eventbridge.json").read_text()
     intake = classify(body)
@@ -25,17 +39,7 @@ def test_a_repeat_of_a_closed_case_is_recorded_in_the_fleet_log_and_changes_noth
     case, _ = CaseStore(tmp_path).open_for_finding(intake.findings[0], body.encode(), "test")
     case.save(case.load().model_copy(update={"status": CaseStatus.CLOSED}), "closed for the test")
     events_before = (case.path / "events.jsonl").read_bytes()
-    setup = FleetSetup(
-        access=Access(None, None, None, None, None),
-        policy=DEFAULT_POLICY,
-        options=PlaybookOptions(),
-        triage_config=load_triage_config(None),
-        store_factory=case_store(tmp_path, "worker"),
-        lock_factory=case_lease,
-        fleet_log=FleetLog(tmp_path),
-        actor="worker",
-    )
-    assert CaseHandler(setup).finding(intake, "m-1") == "repeats"
+    assert CaseHandler(_setup(tmp_path, case_lease)).finding(intake, "m-1") == "repeats"
     assert (case.path / "events.jsonl").read_bytes() == events_before
     [entry] = FleetLog(tmp_path).read(CLOSED_REPEATS)
     assert entry["case_id"] == case.path.name
@@ -57,17 +61,7 @@ def test_repeats_of_a_case_that_responded_are_recorded_without_taking_its_lease_
         leases.append(handle.path.name)
         return case_lease(handle, command)
 
-    setup = FleetSetup(
-        access=Access(None, None, None, None, None),
-        policy=DEFAULT_POLICY,
-        options=PlaybookOptions(),
-        triage_config=load_triage_config(None),
-        store_factory=case_store(tmp_path, "worker"),
-        lock_factory=counted_lease,
-        fleet_log=FleetLog(tmp_path),
-        actor="worker",
-    )
-    handler = CaseHandler(setup)
+    handler = CaseHandler(_setup(tmp_path, counted_lease))
     assert [handler.finding(intake, f"m-{i}") for i in range(4)] == ["repeats"] * 4
     assert leases == [case.path.name]
     again = [e for e in case.log.events() if e.type == "finding.received-again"]
