@@ -405,14 +405,18 @@ class CaseStore:
         case, waited for while its opener finishes creating it. A claim whose case never appears (its
         opener died) or is closed is taken over."""
         index = self._incidents()
+        mine: list[str] = []
         for key in workload_keys(finding):
             if index.claim("workloads", key, case_id):
+                mine.append(key)
                 continue
             holder = _claim_holder(index, key)
             if holder == case_id:
                 continue
             handle = self._await_case(holder) if holder is not None else None
             if handle is not None and handle.load().status is CaseStatus.OPEN:
+                for claimed in mine:  # this finding joins: its case will not exist
+                    index.release("workloads", claimed)
                 return handle
             index.release("workloads", key)
             index.claim("workloads", key, case_id)
