@@ -16,6 +16,6 @@ def service_model(service: str) -> Any:
 
     botocore is imported here, not at module import: only reading a finding needs it.
     """
-    from eksir.clients.sdk_session import core_session  # noqa: PLC0415 - see the docstring
+    import botocore.session  # noqa: PLC0415 - see the docstring
 
-    return core_session().get_service_model(service)
+    return botocore.session.get_session().get_service_model(service)
