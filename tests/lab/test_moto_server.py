@@ -6,9 +6,11 @@ import gzip
 import json
 import random
 import socket
+import threading
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -129,6 +131,40 @@ def test_a_picked_port_taken_before_the_spawn_is_picked_again(
         assert [r.pid for r in processes.read_records(tmp_path)] == [server.pid]
     finally:
         processes.stop_all(tmp_path)
+
+
+def test_free_ports_never_hands_the_same_port_out_twice_in_one_process() -> None:
+    """The lab picks moto's port and the control plane's ports in two threads before any server binds them."""
+    picked = [port for _ in range(200) for port in processes.free_ports(2)]
+    assert len(picked) == len(set(picked)) == 400
+
+
+def test_another_server_that_wins_the_port_before_moto_binds_is_never_taken_for_moto(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in CI: the EKS authenticator bound moto's port while moto imported; the old readiness check took
+    its 501 for moto, and the seeding's first AWS call got the authenticator's HTML error page."""
+    real_check = processes.ensure_port_free
+    squatters: list[ThreadingHTTPServer] = []
+
+    def check_then_lose_the_port(port: int, name: str) -> None:
+        real_check(port, name)
+        if not squatters:  # the first pick is lost right after the check, as in the race
+            squatters.append(ThreadingHTTPServer(("127.0.0.1", port), BaseHTTPRequestHandler))
+            threading.Thread(target=squatters[0].serve_forever, daemon=True).start()
+
+    monkeypatch.setattr(processes, "ensure_port_free", check_then_lose_the_port)
+    try:
+        server = spawn_detached(tmp_path)
+        try:
+            assert server.port != squatters[0].server_address[1]
+            assert server.endpoint.client("sts").get_caller_identity()["Account"] == "123456789012"
+        finally:
+            processes.stop_all(tmp_path)
+    finally:
+        for squatter in squatters:
+            squatter.shutdown()
+            squatter.server_close()
 
 
 def test_a_port_in_use_is_refused_with_one_message_and_nothing_started(tmp_path: Path) -> None:

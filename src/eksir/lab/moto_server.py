@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -122,12 +123,14 @@ class AwsEndpoint:
 
 
 def is_ready(url: str) -> bool:
-    """True when an HTTP server answers at `url` (any status code counts: moto answers 404 to `/`)."""
+    """True when moto itself answers at `url`: its dashboard, `/moto-api/`, with 200 and moto's name in it.
+
+    Any other answer is not moto: while moto still imports, another lab server that took its port (the EKS
+    authenticator answers 501 to a GET) would otherwise pass for it, and every AWS call would go there.
+    """
     try:
-        with urllib.request.urlopen(f"{url}/moto-api/", timeout=1.0):
-            return True
-    except urllib.error.HTTPError:
-        return True
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=1.0) as answer:
+            return answer.status == HTTPStatus.OK and b"moto" in answer.read(65536).lower()
     except (urllib.error.URLError, OSError):
         return False
 

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass
 from enum import Enum, StrEnum
@@ -55,14 +56,26 @@ class ProcessStatus:
     log_tail: str
 
 
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_ports(count: int) -> list[int]:
-    """`count` distinct TCP ports on 127.0.0.1 that nothing listens on right now (the kernel picks them)."""
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
+    """`count` distinct TCP ports on 127.0.0.1 that nothing listens on right now (the kernel picks them).
+
+    A port is handed out at most once per process: `eksir lab up` starts the control plane in one thread while
+    moto starts in another, and each picks its ports before its server binds them; without this the kernel may
+    offer both the same just-closed port, and a client meant for moto would talk to the EKS authenticator.
+    """
+    with contextlib.ExitStack() as stack, _handed_out_lock:
+        ports: list[int] = []
+        while len(ports) < count:
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             sock.bind(("127.0.0.1", 0))
-            ports.append(int(sock.getsockname()[1]))
+            port = int(sock.getsockname()[1])
+            if port not in _handed_out:
+                ports.append(port)
+        _handed_out.update(ports)
         return ports
 
 
