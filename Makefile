@@ -50,8 +50,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(STAGE) typecheck $(BIN)/mypy
 
+# Both cores: a file's tests (and its module fixtures, e.g. a lab per scenario) stay on one worker.
+PYTEST_WORKERS ?= 2
 unit: $(STAMP)
-	$(STAGE) tests $(BIN)/pytest -q
+	$(STAGE) tests $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) .venv-lock .pytest_cache .mypy_cache .ruff_cache

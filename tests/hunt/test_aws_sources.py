@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 from datetime import UTC, datetime
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from eksir.errors import PermissionDeniedError
+from eksir.hunt import workers
 from eksir.hunt.principals import PrincipalSet
 from eksir.hunt.run import HuntOptions, run_hunt
 from eksir.hunt.scan import Scanner
@@ -52,6 +55,27 @@ def test_s3_source_lists_only_window_days_and_finds_the_ground_truth(
     assert result.sources[0].kind == "s3"
     assert result.sources[0].bytes_read > 0
     assert "LOCATION 's3://trail-a/org/AWSLogs/'" in result.queries[0].text
+
+
+def test_scan_workers_from_a_fork_server_started_without_credentials_read_s3_as_the_hunt_does(
+    moto_url: str, tree: Path, truth: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `forkserver` child inherits the environment of the fork server's start, not the hunt's: seen when
+    the suite ran on two workers (a fork server started by an earlier test without AWS credentials)."""
+    _upload_tree(moto_url, "trail-c", tree)
+    access = AwsAccess(region="us-east-1", endpoint_url=moto_url)
+    files = list(list_s3("s3://trail-c/org/", _window(truth), access))
+    forkserver._forkserver._stop()  # type: ignore[attr-defined]  # the next start sees the env below
+    with monkeypatch.context() as bare:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            bare.delenv(name, raising=False)
+        forkserver.ensure_running()
+    monkeypatch.setattr(workers, "start_context", lambda: multiprocessing.get_context("forkserver"))
+    report = Scanner(_window(truth), access=access, workers=2, inline_below_bytes=0).run(
+        files, PrincipalSet.from_values([truth["principal"]])
+    )
+    assert report.skipped == []
+    assert {record["eventID"] for record, _ in report.records} == set(truth["event_ids"])
 
 
 def test_an_unreadable_s3_object_is_reported_and_skipped(

@@ -18,6 +18,7 @@ file is silently left out.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import tempfile
 import threading
@@ -127,6 +128,10 @@ class _Shared:
     board: _Board
     initial: PrincipalSet
     settings: ScanSettings
+    aws_environment: dict[str, str]
+    """The coordinator's `AWS_*` variables now. A `forkserver` child inherits the environment the fork server
+    was started with (the first hunt of this process), not the coordinator's at this hunt; a worker must read
+    S3 as the coordinator would (its credentials, region, endpoint), so it takes these over at start."""
 
     def next_index(self) -> int:
         with self.lock:
@@ -137,6 +142,9 @@ class _Shared:
 
 def _work(results: Connection, shared: _Shared) -> None:
     """A scan process: take chunks in order until none is left, send (index, set version, outcomes)."""
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        del os.environ[name]
+    os.environ.update(shared.aws_environment)
     version, principals = 0, shared.initial
     matchers = Matchers(shared.settings.engine)
     try:
@@ -169,7 +177,10 @@ def run_chunks(
     context = start_context()
     with tempfile.TemporaryDirectory(prefix="eksir-hunt-") as folder:
         board = _Board(context, Path(folder))
-        shared = _Shared(plan, context.RawValue("q", 0), context.Lock(), board, initial, settings)
+        aws_environment = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
+        shared = _Shared(
+            plan, context.RawValue("q", 0), context.Lock(), board, initial, settings, aws_environment
+        )
         published: dict[int, PrincipalSet] = {0: initial}
         processes, pipes = [], []
         for _ in range(min(workers, len(plan))):
