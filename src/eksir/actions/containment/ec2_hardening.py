@@ -10,6 +10,11 @@ stay valid until they expire (revoke the node role's sessions for that). A secur
 tracked flows (ICMP, anything through a NAT gateway or load balancer) alive (EC2 user guide,
 security-group-connection-tracking); a network ACL is stateless and cuts them, but for the whole subnet:
 every other instance in it loses its network too, so it is a separate step the responder asks for.
+
+Several cases may hold one node (fleet mode): the metadata endpoint is a shared mark (aws_holds.py). Each case
+tags the instance `eksir.io/hold/metadata-disabled/<case-id>`, the options before eksir's first case
+(endpoint, token requirement, hop limit) are noted once in `eksir.io/metadata-options-before`, in the same
+call and before the change, and only the rollback that removes the last hold restores them.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from eksir.actions.base import (
     PlannedChange,
     VerifyOutcome,
 )
-from eksir.actions.containment.casework import case_tags, require_live
+from eksir.actions.containment.aws_holds import AwsMark, InstanceTags, held, hold, release
+from eksir.actions.containment.casework import require_live
 from eksir.actions.containment.ec2_isolation import describe_instance, group_name
 from eksir.actions.containment.ec2_network import find_group, node_enis, strip_rules
 from eksir.actions.containment.ec2_node import InstanceParams
@@ -149,6 +155,7 @@ class DisableMetadata(Action[InstanceParams]):
         iam_actions=(
             "ec2:DescribeInstances",
             "ec2:ModifyInstanceMetadataOptions",
+            "ec2:DescribeTags",
             "ec2:CreateTags",
             "ec2:DeleteTags",
         ),
@@ -181,45 +188,66 @@ class DisableMetadata(Action[InstanceParams]):
         )
 
     def apply(self, ctx: ActionContext, params: InstanceParams) -> dict[str, Any]:
-        """Record the options on the instance (a tag) before the change: a re-run keeps the originals."""
+        """Hold the endpoint off for this case: tag and note (the options before eksir's first case, in the
+        same call) before the change, so a re-run or another case keeps the originals."""
         require_live(ctx, self.spec)
-        options, tags = _metadata_options(ctx, params.instance_id)
-        if METADATA_BEFORE_TAG in tags:
-            before = dict(json.loads(tags[METADATA_BEFORE_TAG]))
-        else:
-            before = {k: options[k] for k in METADATA_KEYS if k in options}
-            with aws_call(f"record the metadata options of {params.instance_id}"):
-                ctx.aws("ec2").create_tags(
-                    Resources=[params.instance_id],
-                    Tags=[
-                        *case_tags(ctx),
-                        {"Key": METADATA_BEFORE_TAG, "Value": json.dumps(before, sort_keys=True)},
-                    ],
-                )
-        with aws_call(f"disable the metadata endpoint of {params.instance_id}"):
-            ctx.aws("ec2").modify_instance_metadata_options(
-                InstanceId=params.instance_id, HttpEndpoint="disabled"
-            )
-        return {"instance_id": params.instance_id, "before": before}
+        done = hold(InstanceTags(ctx, params.instance_id), _Metadata(ctx, params.instance_id), ctx.case_id,
+                    self.spec.id)  # fmt: skip
+        return {"instance_id": params.instance_id, "before": dict(json.loads(done.note))}
 
     def verify(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> VerifyOutcome:
+        """The endpoint is off and this case still holds it (its tag on the instance)."""
         options, _tags = _metadata_options(ctx, params.instance_id)
-        disabled = options.get("HttpEndpoint") == "disabled"
+        endpoint = options.get("HttpEndpoint", "enabled")
+        ours, holding = held(InstanceTags(ctx, params.instance_id), _Metadata.name, ctx.case_id)
+        problems = [] if endpoint == "disabled" else [endpoint]
+        problems += [] if ours else [f"not held by case {ctx.case_id}"]
         return VerifyOutcome(
-            ok=disabled,
-            detail=f"metadata endpoint of {params.instance_id} is {options.get('HttpEndpoint', 'enabled')}",
-            observed={"metadata_options": options},
+            ok=not problems,
+            detail=f"metadata endpoint of {params.instance_id}: "
+            + ("; ".join(problems) or f"disabled, held by {len(holding)} case(s)"),
+            observed={"metadata_options": options, "held_by": holding},
         )
 
     def rollback(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> None:
-        """Restore the recorded endpoint state, token requirement and hop limit; drop the record tag."""
+        """Drop this case's hold; the last case's rollback restores the endpoint state, token requirement and
+        hop limit noted before eksir's first case."""
         require_live(ctx, self.spec)
-        before = dict(applied.get("before") or {})
+        fallback = json.dumps(dict(applied.get("before") or {}), sort_keys=True)
+        release(
+            InstanceTags(ctx, params.instance_id), _Metadata(ctx, params.instance_id), ctx.case_id, fallback
+        )
+
+
+class _Metadata(AwsMark):
+    """`HttpEndpoint: disabled`, held per case by instance tags; the note is the options as JSON (the tag
+    eksir wrote before shared holds existed, so an instance marked by an older eksir keeps its original)."""
+
+    name = "metadata-disabled"
+    note = METADATA_BEFORE_TAG
+
+    def __init__(self, ctx: ActionContext, instance_id: str) -> None:
+        self.ctx, self.instance_id = ctx, instance_id
+
+    def current(self) -> str:
+        options, _tags = _metadata_options(self.ctx, self.instance_id)
+        return json.dumps({k: options[k] for k in METADATA_KEYS if k in options}, sort_keys=True)
+
+    def is_set(self) -> bool:
+        return _metadata_options(self.ctx, self.instance_id)[0].get("HttpEndpoint") == "disabled"
+
+    def set(self) -> None:
+        with aws_call(f"disable the metadata endpoint of {self.instance_id}"):
+            self.ctx.aws("ec2").modify_instance_metadata_options(
+                InstanceId=self.instance_id, HttpEndpoint="disabled"
+            )
+
+    def restore(self, note: str) -> None:
+        before = dict(json.loads(note))
         restore: dict[str, Any] = {"HttpEndpoint": before.get("HttpEndpoint", "enabled")}
         if before.get("HttpTokens"):
             restore["HttpTokens"] = before["HttpTokens"]
         if before.get("HttpPutResponseHopLimit"):
             restore["HttpPutResponseHopLimit"] = int(before["HttpPutResponseHopLimit"])
-        with aws_call(f"restore the metadata options of {params.instance_id}"):
-            ctx.aws("ec2").modify_instance_metadata_options(InstanceId=params.instance_id, **restore)
-            ctx.aws("ec2").delete_tags(Resources=[params.instance_id], Tags=[{"Key": METADATA_BEFORE_TAG}])
+        with aws_call(f"restore the metadata options of {self.instance_id}"):
+            self.ctx.aws("ec2").modify_instance_metadata_options(InstanceId=self.instance_id, **restore)

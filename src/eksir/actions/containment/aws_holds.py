@@ -1,0 +1,255 @@
+"""Marks on an EC2 instance or an Auto Scaling group that several cases share: one value, one tag per case.
+
+Why: in fleet mode several incidents sit on one node, each with its own case, and every case protects the same
+instance (termination protection, scale-in protection, metadata endpoint off) and the same group (suspended
+processes). Each of those is one value per instance or group, which cannot say which case wants it: the
+last case to write it used to win, and the first case's rollback switched it off under every other case (or
+restored another case's value). Here, as for the Kubernetes node marks (shared_marks.py):
+
+- the mark itself is case-independent (`DisableApiTermination: true`, `ProtectedFromScaleIn: true`, ...);
+- each case owns a tag of its own on the instance (or group), `eksir.io/hold/<mark>/<case-id>` = the step id,
+  so holds of different cases never touch each other and `describe-tags` shows who holds what;
+- the value before eksir's first case is noted once, in a tag (`eksir.io/<mark>-before`) written in the same
+  CreateTags call as that case's hold and *before* the mark changes, so a crash cannot lose it; a later case
+  finds the note and keeps it;
+- apply is idempotent (the hold and the note are written only when missing, the mark only when not set);
+  verify asks for the mark and this case's hold; rollback removes this case's hold and restores the noted
+  value only when no other case's hold remains.
+
+Races. EC2 and Auto Scaling tags have no compare-and-swap, so the order of calls does the work:
+- one case is serialised by its case lease, and one process's steps on one target by a lock here;
+- a rollback deletes its own hold, *then* reads the holds again and restores only when none is left, then
+  reads them once more and sets the mark again if a hold appeared meanwhile (keeping the note); an apply
+  writes its hold, *then* reads the mark and sets it when it is not set. Whichever of a concurrent apply and
+  rollback reads second sees the other's write, so the mark ends set while any hold exists; two rollbacks at
+  once both find no hold and restore the same noted value (the same call twice).
+What remains possible: two cases whose *first* holds on a target land between each other's read and write
+may both note a value, the later one noting the mark already on, so the mark then stays on after both
+rollbacks (the safe direction: the node stays protected; the responder sees the note tag and clears it); and
+tags read right after a write may lag on AWS (eventual consistency), which widens that window to about a
+second.
+A hold whose note went missing (a case that applied, finding the note, while the last rollback was deleting
+it) falls back to the value that case's own record noted, which is the same original.
+An instance or group carries at most 50 tags: a hold that would pass that is refused before anything changes.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from eksir.actions.base import ActionContext
+from eksir.clients.aws import aws_call
+from eksir.errors import BadInputError, RefusedError
+
+if TYPE_CHECKING:
+    from types_boto3_autoscaling.type_defs import FilterTypeDef as AsgFilterTypeDef
+    from types_boto3_autoscaling.type_defs import TagTypeDef as AsgTagTypeDef
+    from types_boto3_ec2.type_defs import FilterTypeDef
+
+HOLD_PREFIX = "eksir.io/hold/"
+MAX_TAGS = 50
+"""EC2 resources and Auto Scaling groups both take at most 50 user tags."""
+MAX_KEY = 128
+_CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def hold_key(mark: str, case_id: str) -> str:
+    """`eksir.io/hold/<mark>/<case-id>`; BadInputError when the case id cannot be part of a tag key.
+
+    eksir's own ids (`eksir-YYYYMMDD-<10 hex>`) always fit; an id given from outside is refused before
+    anything changes when it has characters other than letters, digits, `.`, `_`, `-` or makes the key pass
+    128.
+    """
+    key = f"{HOLD_PREFIX}{mark}/{case_id}"
+    if not _CASE_ID.match(case_id) or len(key) > MAX_KEY:
+        raise BadInputError(
+            f"case id {case_id!r} cannot name the tag {HOLD_PREFIX}{mark}/<case-id>: it must be letters, "
+            f"digits, '.', '_' or '-' (starting with a letter or digit) and the key at most {MAX_KEY} "
+            "characters"
+        )
+    return key
+
+
+def holders(tags: dict[str, str], mark: str) -> list[str]:
+    """The case ids holding `mark`, from a target's tags."""
+    prefix = f"{HOLD_PREFIX}{mark}/"
+    return sorted(k[len(prefix) :] for k in tags if k.startswith(prefix))
+
+
+def _lock(target: TagTarget, mark: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault((target.label, mark), threading.Lock())
+
+
+class TagTarget(ABC):
+    """Where the holds and the note live: an instance's EC2 tags or a group's Auto Scaling tags."""
+
+    label: str
+    """A name for messages, unique per target (`instance i-...`, `Auto Scaling group ...`)."""
+
+    @abstractmethod
+    def read(self) -> dict[str, str]:
+        """Every tag of the target, as key -> value."""
+
+    @abstractmethod
+    def put(self, tags: dict[str, str]) -> None:
+        """Create or overwrite these tags in one call."""
+
+    @abstractmethod
+    def delete(self, keys: list[str]) -> None:
+        """Delete these tags (absent ones are no error)."""
+
+
+class InstanceTags(TagTarget):
+    def __init__(self, ctx: ActionContext, instance_id: str) -> None:
+        self.ctx, self.instance_id, self.label = ctx, instance_id, f"instance {instance_id}"
+
+    def read(self) -> dict[str, str]:
+        filters: list[FilterTypeDef] = [{"Name": "resource-id", "Values": [self.instance_id]}]
+        with aws_call(f"read the tags of {self.label}"):
+            pages = self.ctx.aws("ec2").get_paginator("describe_tags").paginate(Filters=filters)
+            return {t["Key"]: t["Value"] for page in pages for t in page["Tags"]}
+
+    def put(self, tags: dict[str, str]) -> None:
+        with aws_call(f"tag {self.label}"):
+            self.ctx.aws("ec2").create_tags(
+                Resources=[self.instance_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+            )
+
+    def delete(self, keys: list[str]) -> None:
+        with aws_call(f"untag {self.label}"):
+            self.ctx.aws("ec2").delete_tags(Resources=[self.instance_id], Tags=[{"Key": k} for k in keys])
+
+
+class GroupTags(TagTarget):
+    def __init__(self, ctx: ActionContext, group: str) -> None:
+        self.ctx, self.group, self.label = ctx, group, f"Auto Scaling group {group}"
+
+    def read(self) -> dict[str, str]:
+        filters: list[AsgFilterTypeDef] = [{"Name": "auto-scaling-group", "Values": [self.group]}]
+        with aws_call(f"read the tags of {self.label}"):
+            pages = self.ctx.aws("autoscaling").get_paginator("describe_tags").paginate(Filters=filters)
+            return {t["Key"]: t.get("Value", "") for page in pages for t in page["Tags"]}
+
+    def _tags(self, tags: dict[str, str]) -> list[AsgTagTypeDef]:
+        return [
+            {
+                "ResourceId": self.group,
+                "ResourceType": "auto-scaling-group",
+                "Key": k,
+                "Value": v,
+                "PropagateAtLaunch": False,
+            }
+            for k, v in tags.items()
+        ]
+
+    def put(self, tags: dict[str, str]) -> None:
+        with aws_call(f"tag {self.label}"):
+            self.ctx.aws("autoscaling").create_or_update_tags(Tags=self._tags(tags))
+
+    def delete(self, keys: list[str]) -> None:
+        with aws_call(f"untag {self.label}"):
+            self.ctx.aws("autoscaling").delete_tags(Tags=self._tags(dict.fromkeys(keys, "")))
+
+
+class AwsMark(ABC):
+    """One shared mark: its name (in the tag keys), where its note lives, how to read, set and restore it."""
+
+    name: str
+    note: str
+    """The tag noting the mark's value before eksir's first case."""
+
+    @abstractmethod
+    def current(self) -> str:
+        """The mark's value now, as note text."""
+
+    @abstractmethod
+    def is_set(self) -> bool:
+        """The mark has the value every holding case wants."""
+
+    @abstractmethod
+    def set(self) -> None:
+        """Put the held value."""
+
+    @abstractmethod
+    def restore(self, note: str) -> None:
+        """Put back the noted value."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """What an apply found and did: the note (value before eksir's first case), the value this apply read, and
+    whether this apply changed the mark."""
+
+    note: str
+    seen: str
+    changed: bool
+
+
+def hold(target: TagTarget, mark: AwsMark, case_id: str, step_id: str) -> Held:
+    """Add this case's hold (and the note when none exists) in one tag call, then set the mark if it is not.
+
+    Refused (RefusedError) before any change when the new tags would take the target past 50 tags.
+    """
+    key = hold_key(mark.name, case_id)
+    with _lock(target, mark.name):
+        tags = target.read()
+        seen = mark.current()
+        new = {} if tags.get(key) == step_id else {key: step_id}
+        if mark.note not in tags:
+            new[mark.note] = seen
+        if len(set(tags) | set(new)) > MAX_TAGS:
+            raise RefusedError(
+                f"{target.label} has {len(tags)} tags: holding {mark.name} for case {case_id} needs "
+                f"{len(new)} more and EC2/Auto Scaling allow {MAX_TAGS}; remove unused tags and run again"
+            )
+        if new:
+            target.put(new)
+        changed = not mark.is_set()
+        if changed:
+            mark.set()
+        return Held(note=new.get(mark.note, tags.get(mark.note, seen)), seen=seen, changed=changed)
+
+
+def held(target: TagTarget, mark: str, case_id: str) -> tuple[bool, list[str]]:
+    """(this case holds `mark`, every holder) from the target's tags."""
+    found = holders(target.read(), mark)
+    return case_id in found, found
+
+
+def release(target: TagTarget, mark: AwsMark, case_id: str, fallback: str | None) -> list[str]:
+    """Remove this case's hold; the last hold to go restores the noted value (or `fallback`, this case's own
+    record, when the note is gone) and drops the note. Returns the cases still holding the mark."""
+    key = hold_key(mark.name, case_id)
+    with _lock(target, mark.name):
+        if key in target.read():
+            target.delete([key])
+        tags = target.read()
+        others = holders(tags, mark.name)
+        if others:
+            return others
+        note = tags.get(mark.note, fallback)
+        if note is not None:
+            mark.restore(note)
+        others = holders(target.read(), mark.name)
+        if others:  # a case held it between our read and the restore: its mark stays
+            mark.set()
+            return others
+        if mark.note in tags:
+            target.delete([mark.note])
+        return []
+
+
+def bool_note(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def note_bool(note: Any) -> bool:
+    """A noted boolean; a legacy record's `previous` may be a real bool."""
+    return note is True or str(note).lower() == "true"
