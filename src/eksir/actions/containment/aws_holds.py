@@ -82,7 +82,9 @@ def holders(tags: dict[str, str], mark: str) -> list[str]:
     return sorted(k[len(prefix) :] for k in tags if k.startswith(prefix))
 
 
-def _lock(target: TagTarget, mark: str) -> threading.Lock:
+def target_lock(target: TagTarget, mark: str) -> threading.Lock:
+    """One lock per target and mark: this process's steps on one target take turns (a worker runs several
+    cases at once)."""
     with _LOCKS_GUARD:
         return _LOCKS.setdefault((target.label, mark), threading.Lock())
 
@@ -192,29 +194,37 @@ class Held:
     changed: bool
 
 
+def add_hold(
+    target: TagTarget, tags: dict[str, str], mark: str, case_id: str, *, step: str, notes: dict[str, str]
+) -> dict[str, str]:
+    """Write this case's hold and the `notes` not yet on the target (from `tags`, read just before) in one
+    call; returns what was written. RefusedError before any change when that would pass 50 tags."""
+    key = hold_key(mark, case_id)
+    new = {} if tags.get(key) == step else {key: step}
+    new |= {k: v for k, v in notes.items() if k not in tags}
+    if len(set(tags) | set(new)) > MAX_TAGS:
+        raise RefusedError(
+            f"{target.label} has {len(tags)} tags: holding {mark} for case {case_id} needs {len(new)} more "
+            f"and EC2/Auto Scaling allow {MAX_TAGS}; remove unused tags and run again"
+        )
+    if new:
+        target.put(new)
+    return new
+
+
 def hold(target: TagTarget, mark: AwsMark, case_id: str, step_id: str) -> Held:
     """Add this case's hold (and the note when none exists) in one tag call, then set the mark if it is not.
 
     Refused (RefusedError) before any change when the new tags would take the target past 50 tags.
     """
-    key = hold_key(mark.name, case_id)
-    with _lock(target, mark.name):
+    with target_lock(target, mark.name):
         tags = target.read()
         seen = mark.current()
-        new = {} if tags.get(key) == step_id else {key: step_id}
-        if mark.note not in tags:
-            new[mark.note] = seen
-        if len(set(tags) | set(new)) > MAX_TAGS:
-            raise RefusedError(
-                f"{target.label} has {len(tags)} tags: holding {mark.name} for case {case_id} needs "
-                f"{len(new)} more and EC2/Auto Scaling allow {MAX_TAGS}; remove unused tags and run again"
-            )
-        if new:
-            target.put(new)
+        add_hold(target, tags, mark.name, case_id, step=step_id, notes={mark.note: seen})
         changed = not mark.is_set()
         if changed:
             mark.set()
-        return Held(note=new.get(mark.note, tags.get(mark.note, seen)), seen=seen, changed=changed)
+        return Held(note=tags.get(mark.note, seen), seen=seen, changed=changed)
 
 
 def held(target: TagTarget, mark: str, case_id: str) -> tuple[bool, list[str]]:
@@ -227,7 +237,7 @@ def release(target: TagTarget, mark: AwsMark, case_id: str, fallback: str | None
     """Remove this case's hold; the last hold to go restores the noted value (or `fallback`, this case's own
     record, when the note is gone) and drops the note. Returns the cases still holding the mark."""
     key = hold_key(mark.name, case_id)
-    with _lock(target, mark.name):
+    with target_lock(target, mark.name):
         if key in target.read():
             target.delete([key])
         tags = target.read()
