@@ -33,15 +33,40 @@ from eksir.actions.base import (
 )
 from eksir.actions.containment.aws_holds import AwsMark, InstanceTags, held, hold, release
 from eksir.actions.containment.casework import require_live
-from eksir.actions.containment.ec2_isolation import describe_instance, group_name
+from eksir.actions.containment.ec2_isolation import describe_instance, group_name, set_groups
 from eksir.actions.containment.ec2_network import find_group, node_enis, strip_rules
 from eksir.actions.containment.ec2_node import InstanceParams
+from eksir.actions.containment.isolation_holds import GROUP_PREFIX, as_tight, holder_groups, isolation_holders
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
 
 METADATA_BEFORE_TAG = "eksir.io/metadata-options-before"
 METADATA_KEYS = ("HttpEndpoint", "HttpTokens", "HttpPutResponseHopLimit")
+
+
+def holding_groups(ctx: ActionContext, instance_id: str, vpc_id: str) -> list[dict[str, Any]]:
+    """The isolation groups of every case holding the node's isolation."""
+    cases = isolation_holders(InstanceTags(ctx, instance_id).read())
+    return list(holder_groups(ctx, vpc_id, cases).values())
+
+
+def gather(ctx: ActionContext, instance_id: str, group: dict[str, Any]) -> None:
+    """Move the ENIs sitting in another case's isolation group that is looser than `group` into `group`
+    (straight: they are isolated already). Several cases may hold one node (isolation_holds.py): the ENIs sit
+    in one holder's group, and a case that tightens must not leave them where egress remains."""
+    sealed = {g["GroupId"] for g in holding_groups(ctx, instance_id, group["VpcId"]) if as_tight(g, [])}
+    attached, branches = node_enis(ctx, instance_id)
+    for eni in [*attached, *branches]:
+        current = [g["GroupId"] for g in eni["Groups"]]
+        named = [str(g.get("GroupName", "")) for g in eni["Groups"]]
+        if (
+            len(current) == 1
+            and named[0].startswith(GROUP_PREFIX)
+            and current[0] not in sealed | {group["GroupId"]}
+        ):
+            set_groups(ctx, instance_id, eni["NetworkInterfaceId"], [group["GroupId"]],
+                       single=len(attached) == 1 and eni in attached)  # fmt: skip
 
 
 def _isolation_group(ctx: ActionContext, instance_id: str) -> dict[str, Any]:
@@ -65,8 +90,11 @@ class TightenIsolation(Action[InstanceParams]):
             "ec2:DescribeInstances",
             "ec2:DescribeSecurityGroups",
             "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeTags",
             "ec2:RevokeSecurityGroupEgress",
             "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:ModifyNetworkInterfaceAttribute",
+            "ec2:ModifyInstanceAttribute",
         ),
         destructive=True,
         reversible=True,
@@ -104,23 +132,30 @@ class TightenIsolation(Action[InstanceParams]):
         if before:
             with aws_call(f"revoke the egress of {group['GroupId']}"):
                 ctx.aws("ec2").revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=before)
+        gather(ctx, params.instance_id, group)
         return {"security_group_id": group["GroupId"], "egress_before": [dict(r) for r in before]}
 
     def verify(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> VerifyOutcome:
+        """This case's group allows nothing, and every ENI sits alone in a holding case's isolation group
+        that allows nothing (this case's own, or another case's when it was already as tight)."""
         gid = str(applied["security_group_id"])
         group = _isolation_group(ctx, params.instance_id)
+        sealed = {
+            g["GroupId"] for g in holding_groups(ctx, params.instance_id, group["VpcId"]) if as_tight(g, [])
+        }
         attached, branches = node_enis(ctx, params.instance_id)
         elsewhere = [
             e["NetworkInterfaceId"]
             for e in [*attached, *branches]
-            if [g["GroupId"] for g in e["Groups"]] != [gid]
+            if len(e["Groups"]) != 1 or e["Groups"][0]["GroupId"] not in sealed | {gid}
         ]
         problems = [f"{gid} still has egress"] if group.get("IpPermissionsEgress") else []
         problems += [f"{gid} allows ingress"] if group.get("IpPermissions") else []
-        problems += [f"{eni} is not in {gid} alone" for eni in elsewhere]
+        problems += [f"{eni} is not alone in an isolation group without egress" for eni in elsewhere]
         return VerifyOutcome(
             ok=not problems,
-            detail="; ".join(problems) or f"{gid} allows no traffic at all; every ENI is in it alone",
+            detail="; ".join(problems)
+            or f"{gid} allows no traffic at all; every ENI is alone in such a group",
             observed={"egress": group.get("IpPermissionsEgress", []), "enis_elsewhere": elsewhere},
         )
 

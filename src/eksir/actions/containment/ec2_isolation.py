@@ -179,7 +179,7 @@ def _delete_group(ctx: ActionContext, group_id: str) -> None:
         pass
 
 
-def _set_groups(ctx: ActionContext, instance_id: str, eni_id: str, groups: list[str], single: bool) -> None:
+def set_groups(ctx: ActionContext, instance_id: str, eni_id: str, groups: list[str], single: bool) -> None:
     """Replace an ENI's groups. On a single-ENI instance the instance's groups are set too: the same change
     on AWS, and moto otherwise keeps reporting the launch groups on the primary ENI."""
     with aws_call(f"set the groups of {eni_id} to {' '.join(groups)}"):
@@ -223,7 +223,9 @@ class IsolateInstance(Action[IsolateInstanceParams]):
             "ec2:DescribeVpcEndpoints",
             "ec2:DescribePrefixLists",
             "ec2:CreateSecurityGroup",
+            "ec2:DescribeTags",
             "ec2:CreateTags",
+            "ec2:DeleteTags",
             "ec2:RevokeSecurityGroupEgress",
             "ec2:RevokeSecurityGroupIngress",
             "ec2:AuthorizeSecurityGroupEgress",
@@ -339,11 +341,11 @@ class IsolateInstance(Action[IsolateInstanceParams]):
                 direct.append(eni)
         single = len(attached) == 1
         for eni in direct:
-            _set_groups(ctx, params.instance_id, eni["NetworkInterfaceId"], [group["GroupId"]], single)
+            set_groups(ctx, params.instance_id, eni["NetworkInterfaceId"], [group["GroupId"]], single)
         if passage and params.cut_tracked:
             self._move_through_passage(ctx, params, group, vpc_id, enis=passage, single=single)
         for eni in passage if not params.cut_tracked else []:
-            _set_groups(ctx, params.instance_id, eni["NetworkInterfaceId"], [group["GroupId"]], single)
+            set_groups(ctx, params.instance_id, eni["NetworkInterfaceId"], [group["GroupId"]], single)
         return originals
 
     def _move_through_passage(
@@ -364,8 +366,8 @@ class IsolateInstance(Action[IsolateInstanceParams]):
             _set_rules_locked(ctx, transit, ALLOW_ALL, ALLOW_ALL)
             for eni in enis:
                 eni_id = eni["NetworkInterfaceId"]
-                _set_groups(ctx, params.instance_id, eni_id, [transit["GroupId"]], single)
-                _set_groups(ctx, params.instance_id, eni_id, [group["GroupId"]], single)
+                set_groups(ctx, params.instance_id, eni_id, [transit["GroupId"]], single)
+                set_groups(ctx, params.instance_id, eni_id, [group["GroupId"]], single)
             _delete_group(ctx, transit["GroupId"])
 
     def verify(
@@ -441,7 +443,7 @@ class IsolateInstance(Action[IsolateInstanceParams]):
         for eni in [*attached, *branches]:
             current = [g["GroupId"] for g in eni["Groups"]]
             if current != [heir["GroupId"]] and (gid is None or current == [gid]):
-                _set_groups(ctx, params.instance_id, eni["NetworkInterfaceId"], [heir["GroupId"]],
+                set_groups(ctx, params.instance_id, eni["NetworkInterfaceId"], [heir["GroupId"]],
                             single=len(attached) == 1 and eni in attached)  # fmt: skip
 
     def _restore(self, ctx: ActionContext, params: IsolateInstanceParams, applied: dict[str, Any]) -> None:
@@ -460,7 +462,7 @@ class IsolateInstance(Action[IsolateInstanceParams]):
             note = eni_tags(dict(eni)).get(ENI_BEFORE_TAG)
             groups = note.split() if note else recorded.get(eni_id)
             if groups:
-                _set_groups(ctx, params.instance_id, eni_id, groups, single=eni_id == single_id)
+                set_groups(ctx, params.instance_id, eni_id, groups, single=eni_id == single_id)
             if note is not None:
                 noted.append(eni_id)
         drop_notes(ctx, noted)
