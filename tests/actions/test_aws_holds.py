@@ -2,7 +2,8 @@
 
 Two cases on one node and one group: both verify; the first rollback keeps every mark and the second case
 still verifies; the second rollback restores the value before eksir; a value already "on" before any case
-stays on. Once through the actions, once through the engine (Runner, then `rollback` per case).
+stays on. Once through the actions, once through the engine (Runner, then `rollback` per case), node isolation
+included there (test_isolation_holds.py has its own cases).
 """
 
 from __future__ import annotations
@@ -252,15 +253,17 @@ def _open_case(root: Path) -> CaseHandle:
 
 
 def _plan(target: Target) -> Plan:
+    actions = [(m.step, m.params(target).model_dump()) for m in MARKS]
+    actions.append(("ec2.isolate_instance", {"instance_id": target.instance_id}))
     steps = tuple(
         PlanStep(
-            id=m.step.replace(".", "-"),
-            action_id=m.step,
-            params=m.params(target).model_dump(),
+            id=action.replace(".", "-"),
+            action_id=action,
+            params=params,
             phase=Phase.CONTAINMENT,
             rationale="shared node",
         )
-        for m in MARKS
+        for action, params in actions
     )
     return Plan(playbook="test", finding_id="f-1", created_at=FIRST_SEEN, steps=steps)
 
@@ -269,6 +272,7 @@ def test_two_cases_through_the_engine_share_every_mark_until_the_last_rollback(
     moto: AwsEndpoint, target: Target, tmp_path: Path
 ) -> None:
     gate = PolicyGate(ApprovalPolicy.ALL, "tester@lab")
+    enis = _eni_groups(moto, target)
     cases = [_open_case(tmp_path / "a"), _open_case(tmp_path / "b")]  # two incidents, one node
     assert cases[0].case_id != cases[1].case_id
     factories = [lambda c=c: _ctx(moto, c.case_id) for c in cases]
@@ -280,8 +284,25 @@ def test_two_cases_through_the_engine_share_every_mark_until_the_last_rollback(
     assert all(m.is_on(moto, target) for m in MARKS)
     for m in MARKS:
         assert m.action.verify(factories[1](), m.params(target), {}).ok, m.step
+    isolated = {g for groups in _eni_groups(moto, target).values() for g in groups}
+    assert isolated == {_isolation_group(moto, cases[1].case_id)}, "still isolated for case B"
 
     rollback(cases[1], factories[1])
     assert not any(m.is_on(moto, target) for m in MARKS)
     assert _eksir_tags(_instance_tags(moto, target)) == {}
     assert _eksir_tags(_group_tags(moto, target)) == {}
+    assert _eni_groups(moto, target) == enis
+
+
+def _eni_groups(moto: AwsEndpoint, t: Target) -> dict[str, list[str]]:
+    found = boto_client(moto, "ec2").describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [t.instance_id]}]
+    )["NetworkInterfaces"]
+    return {e["NetworkInterfaceId"]: sorted(g["GroupId"] for g in e["Groups"]) for e in found}
+
+
+def _isolation_group(moto: AwsEndpoint, case_id: str) -> str:
+    found = boto_client(moto, "ec2").describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [f"eksir-isolation-{case_id}"]}]
+    )["SecurityGroups"]
+    return str(found[0]["GroupId"])
