@@ -26,6 +26,8 @@ from eksir.actions.containment.ec2_node import (
     InstanceParams,
     ProtectInstanceFromScaleIn,
 )
+from eksir.actions.evidence.snapshots import SnapshotVolumes, SnapshotVolumesParams
+from eksir.actions.recovery.node_retire import ClearProtectionParams, ClearTerminationProtection
 from eksir.engine import ApprovalPolicy, PolicyGate, Runner, StepStatus, rollback
 from eksir.errors import BadInputError, RefusedError
 from eksir.playbooks.plan import Plan, PlanStep
@@ -306,3 +308,25 @@ def _isolation_group(moto: AwsEndpoint, case_id: str) -> str:
         Filters=[{"Name": "group-name", "Values": [f"eksir-isolation-{case_id}"]}]
     )["SecurityGroups"]
     return str(found[0]["GroupId"])
+
+
+def test_retiring_the_node_is_refused_while_another_case_holds_its_termination_protection(
+    moto: AwsEndpoint,
+) -> None:
+    ec2 = boto_client(moto, "ec2")
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    protect, params = EnableTerminationProtection(), InstanceParams(instance_id=instance)
+    a, b = _ctx(moto, CASE_A), _ctx(moto, CASE_B)
+    protect.apply(a, params)
+    applied_b = protect.apply(b, params)
+    SnapshotVolumes().apply(a, SnapshotVolumesParams(instance_id=instance))
+    clear, clear_params = ClearTerminationProtection(), ClearProtectionParams(instance_id=instance)
+    refused = clear.check(a, clear_params)
+    assert not refused.ok
+    assert CASE_B in refused.detail
+    with pytest.raises(RefusedError, match=CASE_B):
+        clear.apply(a, clear_params)
+    assert _terminate_protected(moto, Target(instance, GROUP))
+
+    protect.rollback(b, params, applied_b)
+    assert clear.check(a, clear_params).ok, "case A's own hold does not stop case A"

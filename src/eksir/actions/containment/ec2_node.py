@@ -141,10 +141,13 @@ class EnableTerminationProtection(Action[InstanceParams]):
                 bool_note(note_bool(fallback)))  # fmt: skip
 
 
+TERMINATION_MARK = "termination-protection"
+
+
 class _Termination(AwsMark):
     """`DisableApiTermination: true` on the instance, held per case by instance tags."""
 
-    name = "termination-protection"
+    name = TERMINATION_MARK
     note = "eksir.io/termination-protection-before"
 
     def __init__(self, ctx: ActionContext, instance_id: str) -> None:
