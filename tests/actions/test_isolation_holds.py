@@ -3,7 +3,8 @@
 Both cases verify; the first rollback leaves the node isolated (the ENIs move to the other case's group when
 they sat in the first's) and the second still verifies; the second rollback puts every ENI back in the groups
 it had before eksir and deletes both groups. A stricter case (no egress) pulls the ENIs into its own group
-and hands them back on rollback; a case that tightens pulls them out of a looser case's group.
+and hands them back on rollback; a case that tightens pulls them out of a looser case's group. The subnet
+NACL cut is held the same way.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from eksir.actions.base import ActionContext
 from eksir.actions.containment.ec2_hardening import TightenIsolation
 from eksir.actions.containment.ec2_isolation import IsolateInstance, IsolateInstanceParams
+from eksir.actions.containment.ec2_nacl import DenySubnetNacl
 from eksir.actions.containment.ec2_node import InstanceParams
 from eksir.actions.containment.isolation_holds import ENI_BEFORE_TAG
 from tests.actions.conftest import AwsEndpoint, boto_client, make_ctx
@@ -111,3 +113,43 @@ def test_a_case_that_tightens_pulls_the_enis_out_of_a_looser_cases_group(
     IsolateInstance().rollback(a, params, applied_a)
     assert _groups_by_eni(ec2, node.instance_id) == before
     assert ENI_BEFORE_TAG not in _eksir_tags(moto, list(node.enis))
+
+
+def _acl_of(moto: AwsEndpoint, subnet: str) -> str:
+    [acl] = boto_client(moto, "ec2").describe_network_acls(
+        Filters=[{"Name": "association.subnet-id", "Values": [subnet]}]
+    )["NetworkAcls"]
+    return str(acl["NetworkAclId"])
+
+
+def _deny_acl(moto: AwsEndpoint, case_id: str) -> str | None:
+    found = boto_client(moto, "ec2").describe_network_acls(
+        Filters=[{"Name": "tag:Name", "Values": [f"eksir-deny-{case_id}"]}]
+    )["NetworkAcls"]
+    return str(found[0]["NetworkAclId"]) if found else None
+
+
+def test_two_cases_cut_one_subnet_and_only_the_last_rollback_reopens_it(
+    moto: AwsEndpoint,
+    node: Node,  # noqa: F811
+) -> None:
+    params, action = InstanceParams(instance_id=node.instance_id), DenySubnetNacl()
+    original = _acl_of(moto, node.subnet_id)
+    a, b = _ctx(moto, CASE_A), _ctx(moto, CASE_B)
+    applied_a = action.apply(a, params)
+    applied_b = action.apply(b, params)
+    assert applied_b["original_acls"] == {node.subnet_id: original}, "not case A's deny ACL"
+    assert _acl_of(moto, node.subnet_id) == _deny_acl(moto, CASE_A)
+    assert action.verify(a, params, applied_a).ok
+    assert action.verify(b, params, applied_b).ok
+
+    action.rollback(a, params, applied_a)
+    assert _acl_of(moto, node.subnet_id) == _deny_acl(moto, CASE_B), "the subnet stays cut for case B"
+    assert _deny_acl(moto, CASE_A) is None
+    assert action.verify(b, params, applied_b).ok
+    assert not action.verify(a, params, applied_a).ok
+
+    action.rollback(b, params, applied_b)
+    assert _acl_of(moto, node.subnet_id) == original
+    assert _deny_acl(moto, CASE_B) is None
+    assert _eksir_tags(moto, [node.subnet_id]) == []

@@ -108,12 +108,14 @@ class TagTarget(ABC):
         """Delete these tags (absent ones are no error)."""
 
 
-class InstanceTags(TagTarget):
-    def __init__(self, ctx: ActionContext, instance_id: str) -> None:
-        self.ctx, self.instance_id, self.label = ctx, instance_id, f"instance {instance_id}"
+class Ec2Tags(TagTarget):
+    """The tags of one EC2 resource (instance, subnet, ...)."""
+
+    def __init__(self, ctx: ActionContext, resource_id: str, kind: str) -> None:
+        self.ctx, self.resource_id, self.label = ctx, resource_id, f"{kind} {resource_id}"
 
     def read(self) -> dict[str, str]:
-        filters: list[FilterTypeDef] = [{"Name": "resource-id", "Values": [self.instance_id]}]
+        filters: list[FilterTypeDef] = [{"Name": "resource-id", "Values": [self.resource_id]}]
         with aws_call(f"read the tags of {self.label}"):
             pages = self.ctx.aws("ec2").get_paginator("describe_tags").paginate(Filters=filters)
             return {t["Key"]: t["Value"] for page in pages for t in page["Tags"]}
@@ -121,12 +123,17 @@ class InstanceTags(TagTarget):
     def put(self, tags: dict[str, str]) -> None:
         with aws_call(f"tag {self.label}"):
             self.ctx.aws("ec2").create_tags(
-                Resources=[self.instance_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+                Resources=[self.resource_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
             )
 
     def delete(self, keys: list[str]) -> None:
         with aws_call(f"untag {self.label}"):
-            self.ctx.aws("ec2").delete_tags(Resources=[self.instance_id], Tags=[{"Key": k} for k in keys])
+            self.ctx.aws("ec2").delete_tags(Resources=[self.resource_id], Tags=[{"Key": k} for k in keys])
+
+
+class InstanceTags(Ec2Tags):
+    def __init__(self, ctx: ActionContext, instance_id: str) -> None:
+        super().__init__(ctx, instance_id, "instance")
 
 
 class GroupTags(TagTarget):
