@@ -172,7 +172,9 @@ def test_two_cases_hold_one_mark_and_only_the_last_rollback_restores_it(
 ) -> None:
     a, b, params = _ctx(moto, CASE_A), _ctx(moto, CASE_B), mark.params(target)
     applied_a = mark.action.apply(a, params)
+    assert not mark.action.check(b, params).already_applied, "case A's mark is not case B's hold"
     applied_b = mark.action.apply(b, params)
+    assert mark.action.check(b, params).already_applied
     assert mark.is_on(moto, target)
     assert mark.action.verify(a, params, applied_a).ok
     assert mark.action.verify(b, params, applied_b).ok

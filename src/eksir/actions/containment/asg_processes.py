@@ -85,11 +85,12 @@ class SuspendScalingProcesses(Action[AsgGroupParams]):
             group = _group(ctx, params.autoscaling_group)
         except NotFoundError as exc:
             return CheckOutcome(ok=False, detail=exc.message)
-        held = suspended(group)
+        held_now = suspended(group)
         return CheckOutcome(
             ok=True,
-            detail=f"{params.autoscaling_group} suspended processes: {', '.join(sorted(held)) or 'none'}",
-            already_applied=set(PROCESSES) <= held,
+            detail=f"{params.autoscaling_group} suspended processes: {', '.join(sorted(held_now)) or 'none'}",
+            already_applied=set(PROCESSES) <= held_now
+            and held(GroupTags(ctx, params.autoscaling_group), _Suspension.name, ctx.case_id)[0],
         )
 
     def plan(self, ctx: ActionContext, params: AsgGroupParams) -> PlannedChange:

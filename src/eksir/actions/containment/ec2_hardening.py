@@ -211,7 +211,8 @@ class DisableMetadata(Action[InstanceParams]):
                 "the SSM agent, the kubelet and the VPC CNI lose the node role's credentials; credentials "
                 "already taken stay valid until they expire (revoke the node role's sessions for those)",
             ),
-            already_applied=options.get("HttpEndpoint") == "disabled",
+            already_applied=options.get("HttpEndpoint") == "disabled"
+            and held(InstanceTags(ctx, params.instance_id), _Metadata.name, ctx.case_id)[0],
         )
 
     def plan(self, ctx: ActionContext, params: InstanceParams) -> PlannedChange:

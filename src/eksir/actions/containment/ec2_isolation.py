@@ -252,10 +252,11 @@ class IsolateInstance(Action[IsolateInstanceParams]):
                 f"no VPC interface endpoint for {', '.join(missing)}: SSM Run Command cannot reach the "
                 "isolated node; capture volatile evidence first"
             )
-        group = find_group(ctx, group_name(ctx), instance["VpcId"])
+        cases = isolation_holders(InstanceTags(ctx, params.instance_id).read())
+        held = {g["GroupId"] for g in holder_groups(ctx, instance["VpcId"], cases).values()}
         attached, branches = node_enis(ctx, params.instance_id)
-        applied = group is not None and all(
-            [g["GroupId"] for g in eni["Groups"]] == [group["GroupId"]] for eni in [*attached, *branches]
+        applied = ctx.case_id in cases and all(
+            len(eni["Groups"]) == 1 and eni["Groups"][0]["GroupId"] in held for eni in [*attached, *branches]
         )
         return CheckOutcome(
             ok=True,

@@ -98,7 +98,8 @@ class EnableTerminationProtection(Action[InstanceParams]):
                 "termination protection does not stop Auto Scaling scale-in or health replacement, an "
                 "OS-initiated shutdown with terminate behaviour, or AWS scheduled retirement",
             ),
-            already_applied=_termination_protected(ctx, params.instance_id),
+            already_applied=_termination_protected(ctx, params.instance_id)
+            and held(InstanceTags(ctx, params.instance_id), TERMINATION_MARK, ctx.case_id)[0],
         )
 
     def plan(self, ctx: ActionContext, params: InstanceParams) -> PlannedChange:
@@ -217,7 +218,8 @@ class ProtectInstanceFromScaleIn(Action[AsgProtectParams]):
                 "scale-in protection does not stop health-check replacement, manual termination or a "
                 "Spot interruption; suspend the group's ReplaceUnhealthy process to stop replacement",
             ),
-            already_applied=bool(item["ProtectedFromScaleIn"]),
+            already_applied=bool(item["ProtectedFromScaleIn"])
+            and held(InstanceTags(ctx, params.instance_id), _ScaleIn.name, ctx.case_id)[0],
         )
 
     def plan(self, ctx: ActionContext, params: AsgProtectParams) -> PlannedChange:
