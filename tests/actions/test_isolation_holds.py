@@ -153,3 +153,24 @@ def test_two_cases_cut_one_subnet_and_only_the_last_rollback_reopens_it(
     assert _acl_of(moto, node.subnet_id) == original
     assert _deny_acl(moto, CASE_B) is None
     assert _eksir_tags(moto, [node.subnet_id]) == []
+
+
+def test_one_case_undoing_its_tightening_leaves_the_enis_sealed_for_the_other(
+    moto: AwsEndpoint,
+    node: Node,  # noqa: F811
+    endpoints: dict[str, str],  # noqa: F811
+) -> None:
+    ec2, params = boto_client(moto, "ec2"), IsolateInstanceParams(instance_id=node.instance_id)
+    a, b, tight = _ctx(moto, CASE_A), _ctx(moto, CASE_B), InstanceParams(instance_id=node.instance_id)
+    isolated_a = IsolateInstance().apply(a, params)
+    IsolateInstance().apply(b, params)
+    tightened_a = TightenIsolation().apply(a, tight)
+    tightened_b = TightenIsolation().apply(b, tight)
+    assert TightenIsolation().verify(b, tight, tightened_b).ok
+
+    TightenIsolation().rollback(a, tight, tightened_a)
+    assert _groups_by_eni(ec2, node.instance_id) == {e: [_group_id(moto, CASE_B)] for e in node.enis}
+    assert TightenIsolation().verify(b, tight, tightened_b).ok, "case A's rollback reopened case B's seal"
+    IsolateInstance().rollback(a, params, isolated_a)
+    assert _group_id(moto, CASE_A) is None
+    assert TightenIsolation().verify(b, tight, tightened_b).ok

@@ -34,9 +34,15 @@ from eksir.actions.base import (
 from eksir.actions.containment.aws_holds import AwsMark, InstanceTags, held, hold, release
 from eksir.actions.containment.casework import require_live
 from eksir.actions.containment.ec2_isolation import describe_instance, group_name, set_groups
-from eksir.actions.containment.ec2_network import find_group, node_enis, strip_rules
+from eksir.actions.containment.ec2_network import find_group, node_enis, rule_atoms, strip_rules
 from eksir.actions.containment.ec2_node import InstanceParams
-from eksir.actions.containment.isolation_holds import GROUP_PREFIX, as_tight, holder_groups, isolation_holders
+from eksir.actions.containment.isolation_holds import (
+    GROUP_PREFIX,
+    as_tight,
+    holder_groups,
+    isolation_holders,
+    tightest,
+)
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
@@ -173,6 +179,25 @@ class TightenIsolation(Action[InstanceParams]):
             return
         with aws_call(f"restore the egress of {group['GroupId']}"):
             ctx.aws("ec2").authorize_security_group_egress(GroupId=group["GroupId"], IpPermissions=before)
+        yield_to_tighter(ctx, params.instance_id, group, before)
+
+
+def yield_to_tighter(ctx: ActionContext, instance_id: str, group: dict[str, Any], egress: list[Any]) -> None:
+    """After this case's group got its egress back: ENIs in it move to another holding case's group that
+    allows less (one that was tightened too), so this rollback does not reopen what that case still seals."""
+    others = [g for g in holding_groups(ctx, instance_id, group["VpcId"]) if g["GroupId"] != group["GroupId"]]
+    heir = tightest(others)
+    if (
+        heir is None
+        or not as_tight(heir, egress)
+        or rule_atoms(heir.get("IpPermissionsEgress") or []) == rule_atoms(egress)
+    ):
+        return
+    attached, branches = node_enis(ctx, instance_id)
+    for eni in [*attached, *branches]:
+        if [g["GroupId"] for g in eni["Groups"]] == [group["GroupId"]]:
+            set_groups(ctx, instance_id, eni["NetworkInterfaceId"], [heir["GroupId"]],
+                       single=len(attached) == 1 and eni in attached)  # fmt: skip
 
 
 def _metadata_options(ctx: ActionContext, instance_id: str) -> tuple[dict[str, Any], dict[str, str]]:

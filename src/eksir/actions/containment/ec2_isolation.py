@@ -422,7 +422,9 @@ class IsolateInstance(Action[IsolateInstanceParams]):
                 late = isolation_holders(target.read())
                 if late:  # a case isolated the node between our read and the restore: its isolation stays
                     self._hand_over(ctx, params, None, vpc_id, late)
-        _delete_group(ctx, gid)
+        attached, branches = node_enis(ctx, params.instance_id)
+        if not any(gid in {g["GroupId"] for g in e["Groups"]} for e in [*attached, *branches]):
+            _delete_group(ctx, gid)  # kept while it still isolates ENIs no other holder's group could take
         transit = find_group(ctx, allow_all_name(ctx), vpc_id)
         if transit is not None:
             _delete_group(ctx, transit["GroupId"])

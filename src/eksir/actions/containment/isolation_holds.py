@@ -93,6 +93,8 @@ def note_eni(ctx: ActionContext, eni: dict[str, Any], groups: list[str]) -> list
     if ENI_BEFORE_TAG in tags:
         return tags[ENI_BEFORE_TAG].split()
     eni_id = eni["NetworkInterfaceId"]
+    if not groups:
+        return []  # nothing known to note (an ENI found isolated without any record): the case record decides
     if len(tags) >= MAX_TAGS:
         raise RefusedError(f"{eni_id} has {MAX_TAGS} tags: no room to note its groups; remove unused tags")
     with aws_call(f"note the groups of {eni_id}"):
