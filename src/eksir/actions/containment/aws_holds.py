@@ -9,7 +9,8 @@ restored another case's value). Here, as for the Kubernetes node marks (shared_m
 - the mark itself is case-independent (`DisableApiTermination: true`, `ProtectedFromScaleIn: true`, ...);
 - each case owns a tag of its own on the instance (or group), `eksir.io/hold/<mark>/<case-id>` = the step id,
   so holds of different cases never touch each other and `describe-tags` shows who holds what;
-- the value before eksir's first case is noted once, in a tag (`eksir.io/<mark>-before`) written in the same
+- the value before eksir's first case is noted once, in a tag of its own per mark
+  (`eksir.io/termination-protection-before`, `eksir.io/metadata-options-before`, ...) written in the same
   CreateTags call as that case's hold and *before* the mark changes, so a crash cannot lose it; a later case
   finds the note and keeps it;
 - apply is idempotent (the hold and the note are written only when missing, the mark only when not set);
@@ -31,6 +32,9 @@ second.
 A hold whose note went missing (a case that applied, finding the note, while the last rollback was deleting
 it) falls back to the value that case's own record noted, which is the same original.
 An instance or group carries at most 50 tags: a hold that would pass that is refused before anything changes.
+
+Node isolation (isolation_holds.py) and the subnet NACL (ec2_nacl.py) use the same hold tags and order of
+calls; their "mark" is which case's group or ACL the ENIs or subnet sit in, so they hand it over instead.
 """
 
 from __future__ import annotations
