@@ -9,7 +9,7 @@ Processes someone had already suspended are not ours: the before-set is written 
 suspension (so a re-run after a crash still knows it) and rollback resumes only what eksir suspended.
 
 Several cases may hold one group (fleet mode: several incidents on its nodes): the suspension is a shared mark
-(aws_holds.py). Each case tags the group `eksir.io/hold/suspended-processes/<case-id>`, the before-set is
+(aws_holds.py). Each case tags the group `eksir.io/hold/<case-id>` = `suspended-processes`, the before-set is
 noted once (in the same call as the first hold), and only the rollback that removes the last hold resumes
 anything, so one case's rollback never lets the group replace a node another case still holds.
 """
@@ -111,7 +111,7 @@ class SuspendScalingProcesses(Action[AsgGroupParams]):
         is missing; the record holds what rollback resumes when this case is the last holder."""
         require_live(ctx, self.spec)
         name = params.autoscaling_group
-        done = hold(GroupTags(ctx, name), _Suspension(ctx, name), ctx.case_id, self.spec.id)
+        done = hold(GroupTags(ctx, name), _Suspension(ctx, name), ctx.case_id)
         before = _parse(done.note)
         return {
             "autoscaling_group": name,

@@ -7,8 +7,10 @@ last case to write it used to win, and the first case's rollback switched it off
 restored another case's value). Here, as for the Kubernetes node marks (shared_marks.py):
 
 - the mark itself is case-independent (`DisableApiTermination: true`, `ProtectedFromScaleIn: true`, ...);
-- each case owns a tag of its own on the instance (or group), `eksir.io/hold/<mark>/<case-id>` = the step id,
-  so holds of different cases never touch each other and `describe-tags` shows who holds what;
+- each case owns one tag of its own on the instance (or group, or subnet), `eksir.io/hold/<case-id>` = the
+  marks it holds there, space-separated (`termination-protection scale-in-protection`), so holds of different
+  cases never touch each other, `describe-tags` shows who holds what, and a node shared by N cases spends N
+  of its 50 tags on holds, not N per mark;
 - the value before eksir's first case is noted once, in a tag of its own per mark
   (`eksir.io/termination-protection-before`, `eksir.io/metadata-options-before`, ...) written in the same
   CreateTags call as that case's hold and *before* the mark changes, so a crash cannot lose it; a later case
@@ -18,7 +20,8 @@ restored another case's value). Here, as for the Kubernetes node marks (shared_m
   value only when no other case's hold remains.
 
 Races. EC2 and Auto Scaling tags have no compare-and-swap, so the order of calls does the work:
-- one case is serialised by its case lease, and one process's steps on one target by a lock here;
+- one case is serialised by its case lease (so only one process ever writes a case's hold tag), and one
+  process's steps on one target by a lock here (a case's parallel steps share its hold tag);
 - a rollback deletes its own hold, *then* reads the holds again and restores only when none is left, then
   reads them once more and sets the mark again if a hold appeared meanwhile (keeping the note); an apply
   writes its hold, *then* reads the mark and sets it when it is not set. Whichever of a concurrent apply and
@@ -59,38 +62,43 @@ MAX_TAGS = 50
 """EC2 resources and Auto Scaling groups both take at most 50 user tags."""
 MAX_KEY = 128
 _CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def hold_key(mark: str, case_id: str) -> str:
-    """`eksir.io/hold/<mark>/<case-id>`; BadInputError when the case id cannot be part of a tag key.
+def hold_key(case_id: str) -> str:
+    """`eksir.io/hold/<case-id>`; BadInputError when the case id cannot be part of a tag key.
 
     eksir's own ids (`eksir-YYYYMMDD-<10 hex>`) always fit; an id given from outside is refused before
     anything changes when it has characters other than letters, digits, `.`, `_`, `-` or makes the key pass
     128.
     """
-    key = f"{HOLD_PREFIX}{mark}/{case_id}"
+    key = f"{HOLD_PREFIX}{case_id}"
     if not _CASE_ID.match(case_id) or len(key) > MAX_KEY:
         raise BadInputError(
-            f"case id {case_id!r} cannot name the tag {HOLD_PREFIX}{mark}/<case-id>: it must be letters, "
-            f"digits, '.', '_' or '-' (starting with a letter or digit) and the key at most {MAX_KEY} "
-            "characters"
+            f"case id {case_id!r} cannot name the tag {HOLD_PREFIX}<case-id>: it must be letters, digits, "
+            f"'.', '_' or '-' (starting with a letter or digit) and the key at most {MAX_KEY} characters"
         )
     return key
 
 
+def held_marks(tags: dict[str, str], case_id: str) -> set[str]:
+    """The marks this case holds on the target (its hold tag's value: mark names, space-separated)."""
+    return set(tags.get(f"{HOLD_PREFIX}{case_id}", "").split())
+
+
 def holders(tags: dict[str, str], mark: str) -> list[str]:
     """The case ids holding `mark`, from a target's tags."""
-    prefix = f"{HOLD_PREFIX}{mark}/"
-    return sorted(k[len(prefix) :] for k in tags if k.startswith(prefix))
+    return sorted(
+        k[len(HOLD_PREFIX) :] for k, v in tags.items() if k.startswith(HOLD_PREFIX) and mark in v.split()
+    )
 
 
-def target_lock(target: TagTarget, mark: str) -> threading.Lock:
-    """One lock per target and mark: this process's steps on one target take turns (a worker runs several
-    cases at once)."""
+def target_lock(target: TagTarget) -> threading.Lock:
+    """One lock per target: this process's steps on one target take turns (a worker runs several cases at
+    once, and one case's steps run in parallel and share the case's hold tag)."""
     with _LOCKS_GUARD:
-        return _LOCKS.setdefault((target.label, mark), threading.Lock())
+        return _LOCKS.setdefault(target.label, threading.Lock())
 
 
 class TagTarget(ABC):
@@ -206,12 +214,13 @@ class Held:
 
 
 def add_hold(
-    target: TagTarget, tags: dict[str, str], mark: str, case_id: str, *, step: str, notes: dict[str, str]
+    target: TagTarget, tags: dict[str, str], mark: str, case_id: str, notes: dict[str, str]
 ) -> dict[str, str]:
-    """Write this case's hold and the `notes` not yet on the target (from `tags`, read just before) in one
-    call; returns what was written. RefusedError before any change when that would pass 50 tags."""
-    key = hold_key(mark, case_id)
-    new = {} if tags.get(key) == step else {key: step}
+    """Add `mark` to this case's hold tag and write the `notes` not yet on the target (from `tags`, read just
+    before) in one call; returns what was written. RefusedError before any change when that would pass 50
+    tags."""
+    key, marks = hold_key(case_id), held_marks(tags, case_id)
+    new = {} if mark in marks else {key: " ".join(sorted(marks | {mark}))}
     new |= {k: v for k, v in notes.items() if k not in tags}
     if len(set(tags) | set(new)) > MAX_TAGS:
         raise RefusedError(
@@ -223,15 +232,27 @@ def add_hold(
     return new
 
 
-def hold(target: TagTarget, mark: AwsMark, case_id: str, step_id: str) -> Held:
+def drop_hold(target: TagTarget, mark: str, case_id: str) -> None:
+    """Take `mark` out of this case's hold tag (the tag goes with its last mark)."""
+    tags = target.read()
+    marks = held_marks(tags, case_id)
+    if mark not in marks:
+        return
+    if marks - {mark}:
+        target.put({hold_key(case_id): " ".join(sorted(marks - {mark}))})
+    else:
+        target.delete([hold_key(case_id)])
+
+
+def hold(target: TagTarget, mark: AwsMark, case_id: str) -> Held:
     """Add this case's hold (and the note when none exists) in one tag call, then set the mark if it is not.
 
     Refused (RefusedError) before any change when the new tags would take the target past 50 tags.
     """
-    with target_lock(target, mark.name):
+    with target_lock(target):
         tags = target.read()
         seen = mark.current()
-        add_hold(target, tags, mark.name, case_id, step=step_id, notes={mark.note: seen})
+        add_hold(target, tags, mark.name, case_id, notes={mark.note: seen})
         changed = not mark.is_set()
         if changed:
             mark.set()
@@ -247,10 +268,9 @@ def held(target: TagTarget, mark: str, case_id: str) -> tuple[bool, list[str]]:
 def release(target: TagTarget, mark: AwsMark, case_id: str, fallback: str | None) -> list[str]:
     """Remove this case's hold; the last hold to go restores the noted value (or `fallback`, this case's own
     record, when the note is gone) and drops the note. Returns the cases still holding the mark."""
-    key = hold_key(mark.name, case_id)
-    with target_lock(target, mark.name):
-        if key in target.read():
-            target.delete([key])
+    hold_key(case_id)
+    with target_lock(target):
+        drop_hold(target, mark.name, case_id)
         tags = target.read()
         others = holders(tags, mark.name)
         if others:

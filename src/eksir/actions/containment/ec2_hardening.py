@@ -12,9 +12,9 @@ security-group-connection-tracking); a network ACL is stateless and cuts them, b
 every other instance in it loses its network too, so it is a separate step the responder asks for.
 
 Several cases may hold one node (fleet mode): the metadata endpoint is a shared mark (aws_holds.py). Each case
-tags the instance `eksir.io/hold/metadata-disabled/<case-id>`, the options before eksir's first case
-(endpoint, token requirement, hop limit) are noted once in `eksir.io/metadata-options-before`, in the same
-call and before the change, and only the rollback that removes the last hold restores them.
+tags the instance `eksir.io/hold/<case-id>` (its value names `metadata-disabled`), the options before eksir's
+first case (endpoint, token requirement, hop limit) are noted once in `eksir.io/metadata-options-before`, in
+the same call and before the change, and only the rollback that removes the last hold restores them.
 """
 
 from __future__ import annotations
@@ -252,8 +252,7 @@ class DisableMetadata(Action[InstanceParams]):
         """Hold the endpoint off for this case: tag and note (the options before eksir's first case, in the
         same call) before the change, so a re-run or another case keeps the originals."""
         require_live(ctx, self.spec)
-        done = hold(InstanceTags(ctx, params.instance_id), _Metadata(ctx, params.instance_id), ctx.case_id,
-                    self.spec.id)  # fmt: skip
+        done = hold(InstanceTags(ctx, params.instance_id), _Metadata(ctx, params.instance_id), ctx.case_id)
         return {"instance_id": params.instance_id, "before": dict(json.loads(done.note))}
 
     def verify(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> VerifyOutcome:

@@ -30,7 +30,7 @@ from eksir.actions.base import (
     PlannedChange,
     VerifyOutcome,
 )
-from eksir.actions.containment.aws_holds import InstanceTags, add_hold, hold_key, target_lock
+from eksir.actions.containment.aws_holds import InstanceTags, add_hold, drop_hold, target_lock
 from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, case_tags, require_live
 from eksir.actions.containment.ec2_network import (
     egress_rules,
@@ -298,8 +298,8 @@ class IsolateInstance(Action[IsolateInstanceParams]):
         vpc_id = describe_instance(ctx, params.instance_id)["VpcId"]
         egress = desired_egress(ctx, vpc_id, params.keep_ssm_egress)
         target = InstanceTags(ctx, params.instance_id)
-        with target_lock(target, MARK):
-            add_hold(target, target.read(), MARK, ctx.case_id, step=self.spec.id, notes={})
+        with target_lock(target):
+            add_hold(target, target.read(), MARK, ctx.case_id, notes={})
             group = _create_group(
                 ctx, group_name(ctx), vpc_id, "isolation: no ingress, SSM endpoints or nothing"
             )
@@ -409,11 +409,10 @@ class IsolateInstance(Action[IsolateInstanceParams]):
         remaining holder's group. None left: each ENI goes back to its noted groups (the record's where the
         note is gone; ENIs gone are skipped). Then this case's groups are deleted."""
         require_live(ctx, self.spec)
-        target, key = InstanceTags(ctx, params.instance_id), hold_key(MARK, ctx.case_id)
+        target = InstanceTags(ctx, params.instance_id)
         gid, vpc_id = str(applied["security_group_id"]), str(applied.get("vpc_id", ""))
-        with target_lock(target, MARK):
-            if key in target.read():
-                target.delete([key])
+        with target_lock(target):
+            drop_hold(target, MARK, ctx.case_id)
             others = isolation_holders(target.read())
             if others:
                 self._hand_over(ctx, params, gid, vpc_id, others)

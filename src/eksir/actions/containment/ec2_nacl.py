@@ -7,10 +7,10 @@ applies to the whole subnet, so every other instance and pod in it is cut off as
 A new custom network ACL denies everything until rules are added (VPC user guide, custom network ACLs).
 
 Several cases may cut one subnet (fleet mode: several incidents on its nodes), so the cut is a shared mark
-(aws_holds.py): each case tags the subnet `eksir.io/hold/subnet-deny/<case-id>`, and the subnet's ACL before
-eksir's first case is noted on the subnet (`eksir.io/network-acl-before`) in the same call, before the
-association changes. A subnet already in a holding case's deny ACL stays there (they all deny everything);
-a rollback that leaves holders hands the subnet from its ACL to another holder's, and only the last one gives
+(aws_holds.py): each case tags the subnet `eksir.io/hold/<case-id>` = `subnet-deny`, and the subnet's ACL
+before eksir's first case is noted on the subnet (`eksir.io/network-acl-before`) in the same call, before the
+association changes. A subnet already in a holding case's deny ACL stays there (they all deny everything); a
+rollback that leaves holders hands the subnet from its ACL to another holder's, and only the last one gives
 the subnet its noted ACL back, so one case's rollback never reopens a subnet another case still cuts.
 """
 
@@ -27,7 +27,7 @@ from eksir.actions.base import (
     PlannedChange,
     VerifyOutcome,
 )
-from eksir.actions.containment.aws_holds import Ec2Tags, add_hold, hold_key, holders, target_lock
+from eksir.actions.containment.aws_holds import Ec2Tags, add_hold, drop_hold, holders, target_lock
 from eksir.actions.containment.casework import case_tags, require_live
 from eksir.actions.containment.ec2_isolation import describe_instance
 from eksir.actions.containment.ec2_network import attached_enis
@@ -200,11 +200,11 @@ class DenySubnetNacl(Action[InstanceParams]):
         and move it to our ACL unless a deny ACL of eksir already cuts it; returns the noted ACL."""
         association, current = found
         target = Ec2Tags(ctx, subnet, "subnet")
-        with target_lock(target, NACL_MARK):
+        with target_lock(target):
             tags = target.read()
             holding = _holder_acls(ctx, vpc_id, holders(tags, NACL_MARK))
             note = tags.get(ACL_BEFORE_TAG) or _legacy_note(ctx, current, subnet) or current
-            add_hold(target, tags, NACL_MARK, ctx.case_id, step=self.spec.id, notes={ACL_BEFORE_TAG: note})
+            add_hold(target, tags, NACL_MARK, ctx.case_id, notes={ACL_BEFORE_TAG: note})
             if current != acl_id and current not in holding:
                 with aws_call(f"associate subnet {subnet} with {acl_id}"):
                     ctx.aws("ec2").replace_network_acl_association(
@@ -258,10 +258,9 @@ class DenySubnetNacl(Action[InstanceParams]):
         """Drop this case's hold on the subnet; the last hold gives it its noted ACL back, otherwise (or when
         a case held it in between) a remaining holder's deny ACL takes over where the subnet is not in one."""
         association, current = found
-        target, key = Ec2Tags(ctx, subnet, "subnet"), hold_key(NACL_MARK, ctx.case_id)
-        with target_lock(target, NACL_MARK):
-            if key in target.read():
-                target.delete([key])
+        target = Ec2Tags(ctx, subnet, "subnet")
+        with target_lock(target):
+            drop_hold(target, NACL_MARK, ctx.case_id)
             tags = target.read()
             others = holders(tags, NACL_MARK)
             if not others:

@@ -9,8 +9,8 @@ applied record *and* as tags on the isolation group, so a second apply after a c
 restore.
 
 Several cases may hold one node (fleet mode): both protections are shared marks (aws_holds.py). Each case tags
-the instance `eksir.io/hold/termination-protection/<case-id>` (or `.../scale-in-protection/<case-id>`), the
-value before eksir's first case is noted in `eksir.io/termination-protection-before`
+the instance `eksir.io/hold/<case-id>`, whose value names `termination-protection` and `scale-in-protection`,
+the value before eksir's first case is noted in `eksir.io/termination-protection-before`
 (`...scale-in-protection-before`) in the same call, and only the rollback that removes the last hold restores
 it, so one case's rollback never lets the node be terminated or scaled in under another case.
 """
@@ -113,8 +113,7 @@ class EnableTerminationProtection(Action[InstanceParams]):
     def apply(self, ctx: ActionContext, params: InstanceParams) -> dict[str, Any]:
         """Hold termination protection for this case (tag, note, then the attribute when it is off)."""
         require_live(ctx, self.spec)
-        done = hold(InstanceTags(ctx, params.instance_id), _Termination(ctx, params.instance_id), ctx.case_id,
-                    self.spec.id)  # fmt: skip
+        done = hold(InstanceTags(ctx, params.instance_id), _Termination(ctx, params.instance_id), ctx.case_id)
         return {
             "instance_id": params.instance_id,
             "previous": note_bool(done.seen),
@@ -233,7 +232,7 @@ class ProtectInstanceFromScaleIn(Action[AsgProtectParams]):
     def apply(self, ctx: ActionContext, params: AsgProtectParams) -> dict[str, Any]:
         """Hold scale-in protection for this case (instance tag, note, then the protection when it is off)."""
         require_live(ctx, self.spec)
-        done = hold(InstanceTags(ctx, params.instance_id), _ScaleIn(ctx, params), ctx.case_id, self.spec.id)
+        done = hold(InstanceTags(ctx, params.instance_id), _ScaleIn(ctx, params), ctx.case_id)
         return {
             "instance_id": params.instance_id,
             "previous": note_bool(done.seen),

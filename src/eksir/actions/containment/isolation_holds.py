@@ -7,7 +7,7 @@ as the "original" groups and move the ENIs into its own; the first case's verify
 the ENIs back into their real groups (unisolating the node under the second case) and deleted its group, and
 the second case's rollback then tried to restore a deleted group. Now:
 
-- each case holds the isolation by an instance tag `eksir.io/hold/isolation/<case-id>` (aws_holds.py);
+- each case holds the isolation by `isolation` in its instance tag `eksir.io/hold/<case-id>` (aws_holds.py);
 - each ENI's groups before eksir's first case are noted on the ENI itself (`eksir.io/groups-before`),
   before the ENI is first moved, and kept by every later case (an instance can have many ENIs and a tag value
   only 256 characters, so one note per ENI);

@@ -9,9 +9,9 @@ applied record) deletes the refused pods instead.
 Why clearing termination protection is a separate step: containment set it (or the attacker did), so removing
 it is a decision of its own that the approver sees, recorded and reversible; it is allowed only once every
 evidence snapshot is `completed` in EC2, like the termination itself. In fleet mode another case may still
-hold the node's termination protection (aws_holds.py: a `eksir.io/hold/termination-protection/<case>` tag):
-clearing it would let one case terminate a node whose evidence another case still needs, so it is refused
-until those cases release it (roll back their protection step or close).
+hold the node's termination protection (aws_holds.py: a `eksir.io/hold/<case>` tag naming
+`termination-protection`): clearing it would let one case terminate a node whose evidence another case still
+needs, so it is refused until those cases release it (roll back their protection step or close).
 """
 
 from __future__ import annotations
