@@ -156,6 +156,9 @@ class _Suspension(AwsMark):
     name = "suspended-processes"
     note = BEFORE_TAG
 
+    def unset(self, note: str) -> bool:
+        return not set(PROCESSES) <= _parse(note)
+
     def __init__(self, ctx: ActionContext, group: str) -> None:
         self.ctx, self.group = ctx, group
 

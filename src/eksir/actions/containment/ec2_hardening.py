@@ -286,6 +286,9 @@ class _Metadata(AwsMark):
     name = "metadata-disabled"
     note = METADATA_BEFORE_TAG
 
+    def unset(self, note: str) -> bool:
+        return dict(json.loads(note)).get("HttpEndpoint") != "disabled"
+
     def __init__(self, ctx: ActionContext, instance_id: str) -> None:
         self.ctx, self.instance_id = ctx, instance_id
 

@@ -150,6 +150,9 @@ class _Termination(AwsMark):
     name = TERMINATION_MARK
     note = "eksir.io/termination-protection-before"
 
+    def unset(self, note: str) -> bool:
+        return not note_bool(note)
+
     def __init__(self, ctx: ActionContext, instance_id: str) -> None:
         self.ctx, self.instance_id = ctx, instance_id
 
@@ -264,6 +267,9 @@ class _ScaleIn(AwsMark):
 
     name = "scale-in-protection"
     note = "eksir.io/scale-in-protection-before"
+
+    def unset(self, note: str) -> bool:
+        return not note_bool(note)
 
     def __init__(self, ctx: ActionContext, params: AsgProtectParams) -> None:
         self.ctx, self.params = ctx, params
