@@ -34,14 +34,14 @@ Races. EC2 and Auto Scaling tags have no compare-and-swap, so the order of calls
   mark read can only be wrong by seeing a mark that a rollback was about to restore, which our second read
   then shows restored: of two reads that differ, the one showing the mark not set is the value from before
   eksir, and that is noted.
-What remains possible (no compare-and-swap): the last rollback re-reads the holds, then deletes the note; a
-case that holds and releases the mark in between (its note has the same key) loses its note to that delete,
-and a case holding next may then note the mark as already on, so it stays on after every case is rolled back
-(the safe direction: the node stays protected; the note tag shows it). Tags read right after a write may also
-lag on AWS (eventual consistency). Measured on moto (one instance, two processes cycling four cases through
-apply, verify and rollback 80 times with 0-20 ms pauses, about one call every 50 ms): the mark ended on in
-each run and one verify in 80 found it off once; an incident's rollback is a person's decision, minutes apart,
-not this churn.
+What remains possible (no compare-and-swap): the last rollback reads the holds a final time, then deletes the
+note; a case whose hold lands between those two calls keeps its hold without a note, and a case holding after
+it (seeing a holder, no note, the mark on) notes the mark as already on, so it stays on after every case is
+rolled back (the safe direction: the node stays protected; the note tag shows it). Tags read right after a
+write may also lag on AWS (eventual consistency). Measured on moto (one instance, two processes cycling four
+cases through apply, verify and rollback 80 times with 0-20 ms pauses, a call every 20-50 ms): the mark ended
+on in each run and one verify in 80 found it off once; an incident's rollback is a person's decision,
+minutes apart, not this churn.
 A hold whose note went missing (a case that applied, finding the note, while the last rollback was deleting
 it) falls back to the value that case's own record noted, which is the same original.
 An instance or group carries at most 50 tags: a hold that would pass that is refused before anything changes.
@@ -296,11 +296,12 @@ def release(target: TagTarget, mark: AwsMark, case_id: str, fallback: str | None
         note = tags.get(mark.note, fallback)
         if note is not None:
             mark.restore(note)
-        others = holders(target.read(), mark.name)
+        fresh = target.read()
+        others = holders(fresh, mark.name)
         if others:  # a case held it between our read and the restore: its mark stays
             mark.set()
             return others
-        if mark.note in tags:
+        if mark.note in fresh:  # the fresh read: a note another last rollback dropped may be a new case's now
             target.delete([mark.note])
         return []
 
