@@ -9,8 +9,10 @@ directions is untracked, and an untracked flow stops when its rule goes. AWSSupp
 exactly this (all-access group, then the containment group). ICMP, and flows through a NAT gateway or a load
 balancer, stay tracked: the opt-in subnet NACL (ec2.deny_subnet_nacl) cuts those. Egress: only tcp/443 to the
 VPC's SSM interface endpoints and the S3 gateway endpoint (so capture can still run), none when strict or once
-ec2.tighten_isolation runs. The original groups of each ENI are tagged on the isolation group before the ENI
-is touched, so a re-run after a crash restores the true originals, not the isolation group.
+ec2.tighten_isolation runs. The original groups of each ENI are noted on the ENI itself
+(`eksir.io/groups-before`) before it is first touched, so a re-run after a crash, or a second case isolating
+the same node, restores the true originals, not an isolation group; several cases hold one node's isolation
+as isolation_holds.py describes (the ENIs sit in the tightest holding case's group).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Why these steps and in this order: termination protection and Auto Scaling scale
 different things (API termination vs scale-in), so both exist. Isolation replaces the security groups on
 *every* ENI, not only the primary (VPC CNI nodes carry several), and by default keeps egress 443 so SSM Run
 Command can still reach the node for volatile capture. The original groups of each ENI are recorded in the
-applied record *and* as tags on the isolation group, so a second apply after a crash still knows what to
-restore.
+applied record *and* as a tag on the ENI (isolation_holds.py), so a second apply after a crash, or another
+case, still knows what to restore.
 
 Several cases may hold one node (fleet mode): both protections are shared marks (aws_holds.py). Each case tags
 the instance `eksir.io/hold/<case-id>`, whose value names `termination-protection` and `scale-in-protection`,
