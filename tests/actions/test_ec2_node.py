@@ -118,12 +118,14 @@ def test_check_reports_a_missing_instance(aws_ctx: ActionContext, node: Node) ->
 )
 def test_ec2_faults_become_eksir_errors(code: str, error: type[Exception]) -> None:
     ec2 = stubbed("ec2")
-    stub = Stubber(ec2)
-    stub.add_response(
-        "describe_instance_attribute",
-        {"InstanceId": "i-0123456789abcdef0", "DisableApiTermination": {"Value": False}},
-        {"InstanceId": "i-0123456789abcdef0", "Attribute": "disableApiTermination"},
-    )
+    stub, iid = Stubber(ec2), "i-0123456789abcdef0"
+    attr = {"InstanceId": iid, "DisableApiTermination": {"Value": False}}
+    stub.add_response("describe_instance_attribute", attr)  # the mark, the tags, the mark, the tags again
+    stub.add_response("describe_tags", {"Tags": []})
+    stub.add_response("describe_instance_attribute", attr)
+    stub.add_response("describe_tags", {"Tags": []})
+    stub.add_response("create_tags", {})  # the case's hold and the note, before the change
+    stub.add_response("describe_instance_attribute", attr)
     stub.add_client_error("modify_instance_attribute", service_error_code=code, http_status_code=400)
     with stub, pytest.raises(error):
         EnableTerminationProtection().apply(

@@ -7,11 +7,16 @@ AZRebalance and HealthCheck for the case stops both (AWS, "Suspend and resume pr
 
 Processes someone had already suspended are not ours: the before-set is written to a group tag before the
 suspension (so a re-run after a crash still knows it) and rollback resumes only what eksir suspended.
+
+Several cases may hold one group (fleet mode: several incidents on its nodes): the suspension is a shared mark
+(aws_holds.py). Each case tags the group `eksir.io/hold/<case-id>` = `suspended-processes`, the before-set is
+noted once (in the same call as the first hold), and only the rollback that removes the last hold resumes
+anything, so one case's rollback never lets the group replace a node another case still holds.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
@@ -25,13 +30,11 @@ from eksir.actions.base import (
     PlannedChange,
     VerifyOutcome,
 )
+from eksir.actions.containment.aws_holds import AwsMark, GroupTags, held, hold, release
 from eksir.actions.containment.casework import require_live
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
 from eksir.errors import NotFoundError
-
-if TYPE_CHECKING:
-    from types_boto3_autoscaling.type_defs import TagTypeDef
 
 PROCESSES: tuple[str, ...] = ("ReplaceUnhealthy", "AZRebalance", "HealthCheck")
 BEFORE_TAG = "eksir.io/suspended-before"
@@ -56,15 +59,6 @@ def suspended(group: dict[str, Any]) -> set[str]:
     return {str(p["ProcessName"]) for p in group.get("SuspendedProcesses") or []}
 
 
-def _noted_before(group: dict[str, Any]) -> set[str] | None:
-    """The before-set an earlier run wrote to the tag, or None when no run has."""
-    for tag in group.get("Tags") or []:
-        if tag.get("Key") == BEFORE_TAG:
-            value = str(tag.get("Value") or _NONE)
-            return set() if value == _NONE else set(value.split(","))
-    return None
-
-
 @register_action
 class SuspendScalingProcesses(Action[AsgGroupParams]):
     spec = ActionSpec(
@@ -75,6 +69,7 @@ class SuspendScalingProcesses(Action[AsgGroupParams]):
             "autoscaling:DescribeAutoScalingGroups",
             "autoscaling:SuspendProcesses",
             "autoscaling:ResumeProcesses",
+            "autoscaling:DescribeTags",
             "autoscaling:CreateOrUpdateTags",
             "autoscaling:DeleteTags",
         ),
@@ -90,11 +85,12 @@ class SuspendScalingProcesses(Action[AsgGroupParams]):
             group = _group(ctx, params.autoscaling_group)
         except NotFoundError as exc:
             return CheckOutcome(ok=False, detail=exc.message)
-        held = suspended(group)
+        held_now = suspended(group)
         return CheckOutcome(
             ok=True,
-            detail=f"{params.autoscaling_group} suspended processes: {', '.join(sorted(held)) or 'none'}",
-            already_applied=set(PROCESSES) <= held,
+            detail=f"{params.autoscaling_group} suspended processes: {', '.join(sorted(held_now)) or 'none'}",
+            already_applied=set(PROCESSES) <= held_now
+            and held(GroupTags(ctx, params.autoscaling_group), _Suspension.name, ctx.case_id)[0],
         )
 
     def plan(self, ctx: ActionContext, params: AsgGroupParams) -> PlannedChange:
@@ -111,57 +107,78 @@ class SuspendScalingProcesses(Action[AsgGroupParams]):
         )
 
     def apply(self, ctx: ActionContext, params: AsgGroupParams) -> dict[str, Any]:
-        """Note the before-set on the group, then suspend; the record holds what rollback resumes."""
+        """Hold the suspension for this case: group tag and note (the before-set) first, then suspend what
+        is missing; the record holds what rollback resumes when this case is the last holder."""
         require_live(ctx, self.spec)
         name = params.autoscaling_group
-        group = _group(ctx, name)
-        before = _noted_before(group)
-        if before is None:
-            before = suspended(group) & set(PROCESSES)
-            self._tag(ctx, name, ",".join(sorted(before)) or _NONE)
-        ours = [p for p in PROCESSES if p not in before]
-        if ours:
-            with aws_call(f"suspend {', '.join(ours)} on {name}"):
-                ctx.aws("autoscaling").suspend_processes(AutoScalingGroupName=name, ScalingProcesses=ours)
-        return {"autoscaling_group": name, "suspended_before": sorted(before), "suspended": ours}
-
-    def _tag(self, ctx: ActionContext, name: str, value: str) -> None:
-        tag: TagTypeDef = {
-            "ResourceId": name,
-            "ResourceType": "auto-scaling-group",
-            "Key": BEFORE_TAG,
-            "Value": value,
-            "PropagateAtLaunch": False,
+        done = hold(GroupTags(ctx, name), _Suspension(ctx, name), ctx.case_id)
+        before = _parse(done.note)
+        return {
+            "autoscaling_group": name,
+            "suspended_before": sorted(before),
+            "suspended": [p for p in PROCESSES if p not in before],
         }
-        with aws_call(f"note the suspended processes of {name}"):
-            ctx.aws("autoscaling").create_or_update_tags(Tags=[tag])
 
     def verify(self, ctx: ActionContext, params: AsgGroupParams, applied: dict[str, Any]) -> VerifyOutcome:
-        held = suspended(_group(ctx, params.autoscaling_group))
-        missing = [p for p in PROCESSES if p not in held]
+        """Every process is suspended and this case still holds the suspension (its tag on the group)."""
+        held_now = suspended(_group(ctx, params.autoscaling_group))
+        missing = [p for p in PROCESSES if p not in held_now]
+        ours, holding = held(GroupTags(ctx, params.autoscaling_group), _Suspension.name, ctx.case_id)
+        problems = [f"not suspended: {', '.join(missing)}"] if missing else []
+        problems += [] if ours else [f"not held by case {ctx.case_id}"]
         return VerifyOutcome(
-            ok=not missing,
-            detail=f"not suspended: {', '.join(missing)}" if missing else f"{', '.join(PROCESSES)} suspended",
-            observed={"suspended_processes": sorted(held)},
+            ok=not problems,
+            detail="; ".join(problems) or f"{', '.join(PROCESSES)} suspended, held by {len(holding)} case(s)",
+            observed={"suspended_processes": sorted(held_now), "held_by": holding},
         )
 
     def rollback(self, ctx: ActionContext, params: AsgGroupParams, applied: dict[str, Any]) -> None:
-        """Resume only what eksir suspended, then drop the note; a group gone is left alone."""
+        """Drop this case's hold; the last case's rollback resumes only what eksir suspended (the note says
+        what was suspended before), then drops the note. A group gone is left alone."""
         require_live(ctx, self.spec)
         name = params.autoscaling_group
         try:
-            group = _group(ctx, name)
+            _group(ctx, name)
         except NotFoundError:
             return
-        before = set(applied.get("suspended_before") or ())
-        noted = _noted_before(group)
-        before |= noted or set()
-        ours = [p for p in PROCESSES if p not in before]
-        client = ctx.aws("autoscaling")
-        with aws_call(f"resume {', '.join(ours)} on {name}"):
-            if ours:
-                client.resume_processes(AutoScalingGroupName=name, ScalingProcesses=ours)
-            if noted is not None:
-                client.delete_tags(
-                    Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": BEFORE_TAG}]
+        fallback = ",".join(applied.get("suspended_before") or ()) or _NONE
+        release(GroupTags(ctx, name), _Suspension(ctx, name), ctx.case_id, fallback)
+
+
+def _parse(note: str) -> set[str]:
+    return set() if note in ("", _NONE) else set(note.split(","))
+
+
+class _Suspension(AwsMark):
+    """PROCESSES suspended on the group, held per case by group tags; the note is the before-set (of
+    PROCESSES) as a comma list, `-` for none."""
+
+    name = "suspended-processes"
+    note = BEFORE_TAG
+
+    def unset(self, note: str) -> bool:
+        return not set(PROCESSES) <= _parse(note)
+
+    def __init__(self, ctx: ActionContext, group: str) -> None:
+        self.ctx, self.group = ctx, group
+
+    def current(self) -> str:
+        return ",".join(p for p in sorted(PROCESSES) if p in suspended(_group(self.ctx, self.group))) or _NONE
+
+    def is_set(self) -> bool:
+        return set(PROCESSES) <= suspended(_group(self.ctx, self.group))
+
+    def set(self) -> None:
+        missing = [p for p in PROCESSES if p not in suspended(_group(self.ctx, self.group))]
+        with aws_call(f"suspend {', '.join(missing)} on {self.group}"):
+            self.ctx.aws("autoscaling").suspend_processes(
+                AutoScalingGroupName=self.group, ScalingProcesses=missing
+            )
+
+    def restore(self, note: str) -> None:
+        ours = [p for p in PROCESSES if p not in _parse(note)]
+        if ours:
+            with aws_call(f"resume {', '.join(ours)} on {self.group}"):
+                self.ctx.aws("autoscaling").resume_processes(
+                    AutoScalingGroupName=self.group, ScalingProcesses=ours
                 )

@@ -9,8 +9,10 @@ directions is untracked, and an untracked flow stops when its rule goes. AWSSupp
 exactly this (all-access group, then the containment group). ICMP, and flows through a NAT gateway or a load
 balancer, stay tracked: the opt-in subnet NACL (ec2.deny_subnet_nacl) cuts those. Egress: only tcp/443 to the
 VPC's SSM interface endpoints and the S3 gateway endpoint (so capture can still run), none when strict or once
-ec2.tighten_isolation runs. The original groups of each ENI are tagged on the isolation group before the ENI
-is touched, so a re-run after a crash restores the true originals, not the isolation group.
+ec2.tighten_isolation runs. The original groups of each ENI are noted on the ENI itself
+(`eksir.io/groups-before`) before it is first touched, so a re-run after a crash, or a second case isolating
+the same node, restores the true originals, not an isolation group; several cases hold one node's isolation
+as isolation_holds.py describes (the ENIs sit in the tightest holding case's group).
 """
 
 from __future__ import annotations
@@ -30,16 +32,30 @@ from eksir.actions.base import (
     PlannedChange,
     VerifyOutcome,
 )
+from eksir.actions.containment.aws_holds import InstanceTags, add_hold, drop_hold, target_lock
 from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, case_tags, require_live
 from eksir.actions.containment.ec2_network import (
     egress_rules,
     find_group,
     group_rules,
     node_enis,
-    open_to_anywhere,
     rule_atoms,
     ssm_path,
     strip_rules,
+)
+from eksir.actions.containment.isolation_holds import (
+    ENI_BEFORE_TAG,
+    GROUP_PREFIX,
+    MARK,
+    as_tight,
+    drop_notes,
+    eni_tags,
+    holder_groups,
+    isolation_group_name,
+    isolation_holders,
+    looseness,
+    note_eni,
+    tightest,
 )
 from eksir.actions.registry import register_action
 from eksir.clients.aws import aws_call
@@ -80,7 +96,7 @@ class IsolateInstanceParams(ActionParams):
 
 
 def group_name(ctx: ActionContext) -> str:
-    return f"eksir-isolation-{ctx.case_id}"
+    return isolation_group_name(ctx.case_id)
 
 
 def allow_all_name(ctx: ActionContext) -> str:
@@ -165,7 +181,7 @@ def _delete_group(ctx: ActionContext, group_id: str) -> None:
         pass
 
 
-def _set_groups(ctx: ActionContext, instance_id: str, eni_id: str, groups: list[str], single: bool) -> None:
+def set_groups(ctx: ActionContext, instance_id: str, eni_id: str, groups: list[str], single: bool) -> None:
     """Replace an ENI's groups. On a single-ENI instance the instance's groups are set too: the same change
     on AWS, and moto otherwise keeps reporting the launch groups on the primary ENI."""
     with aws_call(f"set the groups of {eni_id} to {' '.join(groups)}"):
@@ -176,6 +192,24 @@ def _set_groups(ctx: ActionContext, instance_id: str, eni_id: str, groups: list[
 
 def _group_tags(group: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+
+
+def _isolation_groups(
+    ctx: ActionContext, instance_id: str, vpc_id: str, enis: list[Any]
+) -> dict[str, dict[str, Any]]:
+    """The isolation groups that count as isolating, by id: the holding cases' groups, and any eksir isolation
+    group an ENI sits in alone (one an eksir from before the per-case holds put there)."""
+    cases = isolation_holders(InstanceTags(ctx, instance_id).read())
+    found = {g["GroupId"]: g for g in holder_groups(ctx, vpc_id, cases).values()}
+    extra = sorted({
+        e["Groups"][0]["GroupId"] for e in enis
+        if len(e["Groups"]) == 1 and str(e["Groups"][0].get("GroupName", "")).startswith(GROUP_PREFIX)
+    } - set(found))  # fmt: skip
+    if extra:
+        with aws_call("read the isolation groups the ENIs sit in"):
+            groups = ctx.aws("ec2").describe_security_groups(GroupIds=extra)["SecurityGroups"]
+        found |= {g["GroupId"]: dict(g) for g in groups}
+    return found
 
 
 @register_action
@@ -191,7 +225,9 @@ class IsolateInstance(Action[IsolateInstanceParams]):
             "ec2:DescribeVpcEndpoints",
             "ec2:DescribePrefixLists",
             "ec2:CreateSecurityGroup",
+            "ec2:DescribeTags",
             "ec2:CreateTags",
+            "ec2:DeleteTags",
             "ec2:RevokeSecurityGroupEgress",
             "ec2:RevokeSecurityGroupIngress",
             "ec2:AuthorizeSecurityGroupEgress",
@@ -218,10 +254,11 @@ class IsolateInstance(Action[IsolateInstanceParams]):
                 f"no VPC interface endpoint for {', '.join(missing)}: SSM Run Command cannot reach the "
                 "isolated node; capture volatile evidence first"
             )
-        group = find_group(ctx, group_name(ctx), instance["VpcId"])
+        cases = isolation_holders(InstanceTags(ctx, params.instance_id).read())
+        held = {g["GroupId"] for g in holder_groups(ctx, instance["VpcId"], cases).values()}
         attached, branches = node_enis(ctx, params.instance_id)
-        applied = group is not None and all(
-            [g["GroupId"] for g in eni["Groups"]] == [group["GroupId"]] for eni in [*attached, *branches]
+        applied = ctx.case_id in cases and all(
+            len(eni["Groups"]) == 1 and eni["Groups"][0]["GroupId"] in held for eni in [*attached, *branches]
         )
         return CheckOutcome(
             ok=True,
@@ -257,15 +294,19 @@ class IsolateInstance(Action[IsolateInstanceParams]):
         )
 
     def apply(self, ctx: ActionContext, params: IsolateInstanceParams) -> dict[str, Any]:
+        """Hold the isolation for this case (instance tag), make its group, then bring every ENI into the
+        tightest holding case's group (isolation_holds.py), noting each ENI's groups before its first move."""
         require_live(ctx, self.spec)
         vpc_id = describe_instance(ctx, params.instance_id)["VpcId"]
         egress = desired_egress(ctx, vpc_id, params.keep_ssm_egress)
-        group = _create_group(ctx, group_name(ctx), vpc_id, "isolation: no ingress, SSM endpoints or nothing")
-        _set_rules(ctx, group, [], egress)
-        if params.cut_tracked:
-            originals = self._move_through_passage(ctx, params, group, vpc_id)
-        else:
-            originals = self._move_enis(ctx, params, group, None)
+        target = InstanceTags(ctx, params.instance_id)
+        with target_lock(target):
+            add_hold(target, target.read(), MARK, ctx.case_id, notes={})
+            group = _create_group(
+                ctx, group_name(ctx), vpc_id, "isolation: no ingress, SSM endpoints or nothing"
+            )
+            _set_rules(ctx, group, [], egress)
+            originals = self._isolate(ctx, params, group, egress, vpc_id)
         return {
             "instance_id": params.instance_id,
             "vpc_id": vpc_id,
@@ -275,91 +316,157 @@ class IsolateInstance(Action[IsolateInstanceParams]):
             "original_groups": originals,
         }
 
-    def _move_through_passage(
-        self, ctx: ActionContext, params: IsolateInstanceParams, group: dict[str, Any], vpc_id: str
+    def _isolate(
+        self,
+        ctx: ActionContext,
+        params: IsolateInstanceParams,
+        group: dict[str, Any],
+        egress: list[Any],
+        vpc_id: str,
     ) -> dict[str, list[str]]:
+        """Note each ENI's original groups, then move it: straight into this case's group when it sits in a
+        looser isolation group, through the allow-all passage when it is not isolated yet; an ENI already in
+        a holding case's group at least as tight as ours stays."""
+        attached, branches = node_enis(ctx, params.instance_id)
+        isolated = _isolation_groups(ctx, params.instance_id, vpc_id, [*attached, *branches])
+        tags = [t for g in isolated.values() for t in _group_tags(g).items()]
+        legacy = {k[len(ORIGINAL_GROUPS_TAG) :]: v for k, v in tags if k.startswith(ORIGINAL_GROUPS_TAG)}
+        originals: dict[str, list[str]] = {}
+        direct, passage = [], []
+        for eni in [*attached, *branches]:
+            eni_id, current = eni["NetworkInterfaceId"], [g["GroupId"] for g in eni["Groups"]]
+            inside = isolated.get(current[0]) if len(current) == 1 else None
+            before = legacy.get(eni_id, "").split() if inside else current
+            originals[eni_id] = note_eni(ctx, dict(eni), before)
+            if inside is None:
+                passage.append(eni)
+            elif not as_tight(inside, egress):
+                direct.append(eni)
+        single = len(attached) == 1
+        for eni in direct:
+            set_groups(ctx, params.instance_id, eni["NetworkInterfaceId"], [group["GroupId"]], single)
+        if passage and params.cut_tracked:
+            self._move_through_passage(ctx, params, group, vpc_id, enis=passage, single=single)
+        for eni in passage if not params.cut_tracked else []:
+            set_groups(ctx, params.instance_id, eni["NetworkInterfaceId"], [group["GroupId"]], single)
+        return originals
+
+    def _move_through_passage(
+        self,
+        ctx: ActionContext,
+        params: IsolateInstanceParams,
+        group: dict[str, Any],
+        vpc_id: str,
+        *,
+        enis: list[Any],
+        single: bool,
+    ) -> None:
         """Move the ENIs through the case's transient allow-all group, then delete it. One node at a time:
         the nodes of a case share that group, and one node's delete must not pull it from under another."""
         name = allow_all_name(ctx)
         with _group_lock(name, vpc_id):
             transit = _create_group_locked(ctx, name, vpc_id, "transient allow-all (untracks flows)")
             _set_rules_locked(ctx, transit, ALLOW_ALL, ALLOW_ALL)
-            originals = self._move_enis(ctx, params, group, transit)
+            for eni in enis:
+                eni_id = eni["NetworkInterfaceId"]
+                set_groups(ctx, params.instance_id, eni_id, [transit["GroupId"]], single)
+                set_groups(ctx, params.instance_id, eni_id, [group["GroupId"]], single)
             _delete_group(ctx, transit["GroupId"])
-        return originals
-
-    def _move_enis(
-        self, ctx: ActionContext, params: IsolateInstanceParams, group: dict[str, Any], transit: Any
-    ) -> dict[str, list[str]]:
-        """Record each ENI's groups on the isolation group, then move it (through `transit` if given)."""
-        gid, recorded = group["GroupId"], _group_tags(group)
-        attached, branches = node_enis(ctx, params.instance_id)
-        single = len(attached) == 1
-        originals: dict[str, list[str]] = {}
-        for eni in [*attached, *branches]:
-            eni_id = eni["NetworkInterfaceId"]
-            current = [g["GroupId"] for g in eni["Groups"]]
-            if current == [gid]:
-                originals[eni_id] = recorded.get(ORIGINAL_GROUPS_TAG + eni_id, "").split()
-                continue
-            originals[eni_id] = current
-            with aws_call(f"record the groups of {eni_id} on {gid}"):
-                ctx.aws("ec2").create_tags(
-                    Resources=[gid], Tags=[{"Key": ORIGINAL_GROUPS_TAG + eni_id, "Value": " ".join(current)}]
-                )
-            primary = single and eni in attached
-            if transit is not None:
-                _set_groups(ctx, params.instance_id, eni_id, [transit["GroupId"]], single=primary)
-            _set_groups(ctx, params.instance_id, eni_id, [gid], single=primary)
-        return originals
 
     def verify(
         self, ctx: ActionContext, params: IsolateInstanceParams, applied: dict[str, Any]
     ) -> VerifyOutcome:
-        """Read back every ENI's groups and every rule of those groups: isolation group only, no ingress,
-        egress exactly the recorded endpoint rules, nothing open to 0.0.0.0/0."""
-        gid = str(applied["security_group_id"])
+        """Read back the holds, every ENI's groups and the rules of the holding cases' groups: this case holds
+        the isolation, and every ENI is in one holding case's group alone, with no ingress and no egress
+        beyond this case's recorded rules (another case's stricter group counts)."""
+        gid, egress = str(applied["security_group_id"]), list(applied.get("egress", []))
+        cases = isolation_holders(InstanceTags(ctx, params.instance_id).read())
+        groups = holder_groups(ctx, str(applied.get("vpc_id", "")), cases) if applied.get("vpc_id") else {}
+        by_id = {g["GroupId"]: g for g in groups.values()}
         attached, branches = node_enis(ctx, params.instance_id)
         observed = {
             e["NetworkInterfaceId"]: [g["GroupId"] for g in e["Groups"]] for e in [*attached, *branches]
         }
-        rules = group_rules(ctx, sorted({g for groups in observed.values() for g in groups} | {gid}))
-        problems = [f"{eni} has {groups}" for eni, groups in observed.items() if groups != [gid]]
-        problems += [f"{g} is open to anywhere" for g, r in rules.items() if open_to_anywhere(r["egress"])]
-        ours = rules.get(gid)
-        if ours is None:
+        problems = [] if ctx.case_id in cases else [f"case {ctx.case_id} does not hold the isolation"]
+        problems += [f"{eni} has {g}" for eni, g in observed.items() if len(g) != 1 or g[0] not in by_id]
+        inside = sorted({g[0] for g in observed.values() if len(g) == 1 and g[0] in by_id})
+        problems += [p for g in inside for p in looseness(by_id[g], egress)]
+        if gid not in by_id:
             problems.append(f"isolation group {gid} is missing")
-        else:
-            if ours["ingress"]:
-                problems.append(f"{gid} allows ingress")
-            desired = applied.get("egress", [])
-            if rule_atoms(ours["egress"]) != rule_atoms(desired):
-                problems.append(f"{gid} egress differs from the isolation rules")
+        where = sorted({g for gs in observed.values() for g in gs})
         return VerifyOutcome(
             ok=not problems and bool(observed),
             detail="; ".join(problems)
-            or f"all {len(observed)} ENI(s) of {params.instance_id} are in {gid} only",
-            observed={"enis": observed, "rules": rules},
+            or f"all {len(observed)} ENI(s) of {params.instance_id} are isolated in {', '.join(where)} "
+            f"(held by {len(cases)} case(s))",
+            observed={
+                "enis": observed,
+                "held_by": cases,
+                "rules": group_rules(ctx, sorted(set(where) | {gid})),
+            },
         )
 
     def rollback(self, ctx: ActionContext, params: IsolateInstanceParams, applied: dict[str, Any]) -> None:
-        """Put each ENI back in its recorded groups, then delete the case's groups; skip ENIs gone."""
+        """Drop this case's hold. Other holders left: the ENIs in this case's group go to the tightest
+        remaining holder's group. None left: each ENI goes back to its noted groups (the record's where the
+        note is gone; ENIs gone are skipped). Then this case's groups are deleted."""
         require_live(ctx, self.spec)
-        ec2 = ctx.aws("ec2")
-        originals = {k: list(v) for k, v in dict(applied.get("original_groups", {})).items() if v}
-        with aws_call("find the recorded network interfaces"):
-            existing = {
-                e["NetworkInterfaceId"]
-                for e in ec2.describe_network_interfaces(
-                    Filters=[{"Name": "network-interface-id", "Values": sorted(originals) or ["none"]}]
-                )["NetworkInterfaces"]
-            }
-        attached, _branches = node_enis(ctx, params.instance_id)
-        single_id = attached[0]["NetworkInterfaceId"] if len(attached) == 1 else None
-        for eni_id, groups in originals.items():
-            if eni_id in existing:
-                _set_groups(ctx, params.instance_id, eni_id, groups, single=eni_id == single_id)
-        _delete_group(ctx, str(applied["security_group_id"]))
-        transit = find_group(ctx, allow_all_name(ctx), str(applied.get("vpc_id", "")))
+        target = InstanceTags(ctx, params.instance_id)
+        gid, vpc_id = str(applied["security_group_id"]), str(applied.get("vpc_id", ""))
+        with target_lock(target):
+            drop_hold(target, MARK, ctx.case_id)
+            others = isolation_holders(target.read())
+            if others:
+                self._hand_over(ctx, params, gid, vpc_id, others)
+            else:
+                self._restore(ctx, params, applied)
+                late = isolation_holders(target.read())
+                if late:  # a case isolated the node between our read and the restore: its isolation stays
+                    self._hand_over(ctx, params, None, vpc_id, late)
+        attached, branches = node_enis(ctx, params.instance_id)
+        if not any(gid in {g["GroupId"] for g in e["Groups"]} for e in [*attached, *branches]):
+            _delete_group(ctx, gid)  # kept while it still isolates ENIs no other holder's group could take
+        transit = find_group(ctx, allow_all_name(ctx), vpc_id)
         if transit is not None:
             _delete_group(ctx, transit["GroupId"])
+
+    def _hand_over(
+        self,
+        ctx: ActionContext,
+        params: IsolateInstanceParams,
+        gid: str | None,
+        vpc_id: str,
+        cases: list[str],
+    ) -> None:
+        """Move the ENIs in `gid` (every ENI when None) into the tightest remaining holder's group; when no
+        such group exists the ENIs stay where they are (still isolated) and `gid` cannot be deleted."""
+        heir = tightest(holder_groups(ctx, vpc_id, cases).values())
+        if heir is None:
+            return
+        attached, branches = node_enis(ctx, params.instance_id)
+        for eni in [*attached, *branches]:
+            current = [g["GroupId"] for g in eni["Groups"]]
+            if current != [heir["GroupId"]] and (gid is None or current == [gid]):
+                set_groups(ctx, params.instance_id, eni["NetworkInterfaceId"], [heir["GroupId"]],
+                            single=len(attached) == 1 and eni in attached)  # fmt: skip
+
+    def _restore(self, ctx: ActionContext, params: IsolateInstanceParams, applied: dict[str, Any]) -> None:
+        """Put every ENI back in its noted groups (the record's where the note is gone) and drop the notes."""
+        recorded = {k: list(v) for k, v in dict(applied.get("original_groups", {})).items() if v}
+        attached, branches = node_enis(ctx, params.instance_id)
+        known = {e["NetworkInterfaceId"]: e for e in [*attached, *branches]}
+        with aws_call("find the recorded network interfaces"):
+            for eni in ctx.aws("ec2").describe_network_interfaces(
+                Filters=[{"Name": "network-interface-id", "Values": sorted(recorded) or ["none"]}]
+            )["NetworkInterfaces"]:
+                known.setdefault(eni["NetworkInterfaceId"], eni)
+        single_id = attached[0]["NetworkInterfaceId"] if len(attached) == 1 else None
+        noted = []
+        for eni_id, eni in known.items():
+            note = eni_tags(dict(eni)).get(ENI_BEFORE_TAG)
+            groups = note.split() if note else recorded.get(eni_id)
+            if groups:
+                set_groups(ctx, params.instance_id, eni_id, groups, single=eni_id == single_id)
+            if note is not None:
+                noted.append(eni_id)
+        drop_notes(ctx, noted)

@@ -5,8 +5,14 @@ Why these steps and in this order: termination protection and Auto Scaling scale
 different things (API termination vs scale-in), so both exist. Isolation replaces the security groups on
 *every* ENI, not only the primary (VPC CNI nodes carry several), and by default keeps egress 443 so SSM Run
 Command can still reach the node for volatile capture. The original groups of each ENI are recorded in the
-applied record *and* as tags on the isolation group, so a second apply after a crash still knows what to
-restore.
+applied record *and* as a tag on the ENI (isolation_holds.py), so a second apply after a crash, or another
+case, still knows what to restore.
+
+Several cases may hold one node (fleet mode): both protections are shared marks (aws_holds.py). Each case tags
+the instance `eksir.io/hold/<case-id>`, whose value names `termination-protection` and `scale-in-protection`,
+the value before eksir's first case is noted in `eksir.io/termination-protection-before`
+(`...scale-in-protection-before`) in the same call, and only the rollback that removes the last hold restores
+it, so one case's rollback never lets the node be terminated or scaled in under another case.
 """
 
 from __future__ import annotations
@@ -24,6 +30,15 @@ from eksir.actions.base import (
     Phase,
     PlannedChange,
     VerifyOutcome,
+)
+from eksir.actions.containment.aws_holds import (
+    AwsMark,
+    InstanceTags,
+    bool_note,
+    held,
+    hold,
+    note_bool,
+    release,
 )
 from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, require_live
 from eksir.actions.containment.ec2_isolation import IsolateInstance, describe_instance
@@ -56,7 +71,14 @@ class EnableTerminationProtection(Action[InstanceParams]):
         id="ec2.enable_termination_protection",
         phase=Phase.CONTAINMENT,
         title="Enable EC2 termination protection on the node",
-        iam_actions=("ec2:DescribeInstances", "ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute"),
+        iam_actions=(
+            "ec2:DescribeInstances",
+            "ec2:DescribeInstanceAttribute",
+            "ec2:ModifyInstanceAttribute",
+            "ec2:DescribeTags",
+            "ec2:CreateTags",
+            "ec2:DeleteTags",
+        ),
         destructive=False,
         reversible=True,
     )
@@ -76,7 +98,8 @@ class EnableTerminationProtection(Action[InstanceParams]):
                 "termination protection does not stop Auto Scaling scale-in or health replacement, an "
                 "OS-initiated shutdown with terminate behaviour, or AWS scheduled retirement",
             ),
-            already_applied=_termination_protected(ctx, params.instance_id),
+            already_applied=_termination_protected(ctx, params.instance_id)
+            and held(InstanceTags(ctx, params.instance_id), TERMINATION_MARK, ctx.case_id)[0],
         )
 
     def plan(self, ctx: ActionContext, params: InstanceParams) -> PlannedChange:
@@ -88,29 +111,67 @@ class EnableTerminationProtection(Action[InstanceParams]):
         )
 
     def apply(self, ctx: ActionContext, params: InstanceParams) -> dict[str, Any]:
+        """Hold termination protection for this case (tag, note, then the attribute when it is off)."""
         require_live(ctx, self.spec)
-        previous = _termination_protected(ctx, params.instance_id)
-        if not previous:
-            with aws_call(f"enable termination protection on {params.instance_id}"):
-                ctx.aws("ec2").modify_instance_attribute(
-                    InstanceId=params.instance_id, DisableApiTermination={"Value": True}
-                )
-        return {"instance_id": params.instance_id, "previous": previous}
+        done = hold(InstanceTags(ctx, params.instance_id), _Termination(ctx, params.instance_id), ctx.case_id)
+        return {
+            "instance_id": params.instance_id,
+            "previous": note_bool(done.seen),
+            "before": note_bool(done.note),
+        }
 
     def verify(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> VerifyOutcome:
+        """The attribute is on and this case still holds it (its tag is on the instance)."""
         protected = _termination_protected(ctx, params.instance_id)
+        ours, holding = held(InstanceTags(ctx, params.instance_id), _Termination.name, ctx.case_id)
+        problems = ([] if protected else ["off"]) + ([] if ours else [f"not held by case {ctx.case_id}"])
         return VerifyOutcome(
-            ok=protected,
-            detail=f"termination protection on {params.instance_id}: {protected}",
-            observed={"disable_api_termination": protected},
+            ok=not problems,
+            detail=f"termination protection on {params.instance_id}: "
+            + ("; ".join(problems) or f"on, held by {len(holding)} case(s)"),
+            observed={"disable_api_termination": protected, "held_by": holding},
         )
 
     def rollback(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> None:
+        """Drop this case's hold; the last case's rollback restores the value noted before eksir's first
+        case."""
         require_live(ctx, self.spec)
-        previous = bool(applied.get("previous", False))
-        with aws_call(f"restore termination protection on {params.instance_id}"):
-            ctx.aws("ec2").modify_instance_attribute(
-                InstanceId=params.instance_id, DisableApiTermination={"Value": previous}
+        fallback = applied.get("before", applied.get("previous", False))
+        release(InstanceTags(ctx, params.instance_id), _Termination(ctx, params.instance_id), ctx.case_id,
+                bool_note(note_bool(fallback)))  # fmt: skip
+
+
+TERMINATION_MARK = "termination-protection"
+
+
+class _Termination(AwsMark):
+    """`DisableApiTermination: true` on the instance, held per case by instance tags."""
+
+    name = TERMINATION_MARK
+    note = "eksir.io/termination-protection-before"
+
+    def unset(self, note: str) -> bool:
+        return not note_bool(note)
+
+    def __init__(self, ctx: ActionContext, instance_id: str) -> None:
+        self.ctx, self.instance_id = ctx, instance_id
+
+    def current(self) -> str:
+        return bool_note(self.is_set())
+
+    def is_set(self) -> bool:
+        return _termination_protected(self.ctx, self.instance_id)
+
+    def set(self) -> None:
+        self._put(True)
+
+    def restore(self, note: str) -> None:
+        self._put(note_bool(note))
+
+    def _put(self, value: bool) -> None:
+        with aws_call(f"set termination protection of {self.instance_id} to {value}"):
+            self.ctx.aws("ec2").modify_instance_attribute(
+                InstanceId=self.instance_id, DisableApiTermination={"Value": value}
             )
 
 
@@ -135,7 +196,13 @@ class ProtectInstanceFromScaleIn(Action[AsgProtectParams]):
         id="asg.protect_instance",
         phase=Phase.CONTAINMENT,
         title="Protect the node from Auto Scaling scale-in",
-        iam_actions=("autoscaling:DescribeAutoScalingInstances", "autoscaling:SetInstanceProtection"),
+        iam_actions=(
+            "autoscaling:DescribeAutoScalingInstances",
+            "autoscaling:SetInstanceProtection",
+            "ec2:DescribeTags",
+            "ec2:CreateTags",
+            "ec2:DeleteTags",
+        ),
         destructive=False,
         reversible=True,
     )
@@ -153,7 +220,8 @@ class ProtectInstanceFromScaleIn(Action[AsgProtectParams]):
                 "scale-in protection does not stop health-check replacement, manual termination or a "
                 "Spot interruption; suspend the group's ReplaceUnhealthy process to stop replacement",
             ),
-            already_applied=bool(item["ProtectedFromScaleIn"]),
+            already_applied=bool(item["ProtectedFromScaleIn"])
+            and held(InstanceTags(ctx, params.instance_id), _ScaleIn.name, ctx.case_id)[0],
         )
 
     def plan(self, ctx: ActionContext, params: AsgProtectParams) -> PlannedChange:
@@ -164,29 +232,65 @@ class ProtectInstanceFromScaleIn(Action[AsgProtectParams]):
             blast_radius=(f"Auto Scaling group {params.autoscaling_group} will not scale in this instance",),
         )
 
-    def _set(self, ctx: ActionContext, params: AsgProtectParams, value: bool) -> None:
+    def apply(self, ctx: ActionContext, params: AsgProtectParams) -> dict[str, Any]:
+        """Hold scale-in protection for this case (instance tag, note, then the protection when it is off)."""
+        require_live(ctx, self.spec)
+        done = hold(InstanceTags(ctx, params.instance_id), _ScaleIn(ctx, params), ctx.case_id)
+        return {
+            "instance_id": params.instance_id,
+            "previous": note_bool(done.seen),
+            "before": note_bool(done.note),
+        }
+
+    def verify(self, ctx: ActionContext, params: AsgProtectParams, applied: dict[str, Any]) -> VerifyOutcome:
+        """The instance is protected and this case still holds the protection (its tag on the instance)."""
+        protected = bool(_asg_instance(ctx, params)["ProtectedFromScaleIn"])
+        ours, holding = held(InstanceTags(ctx, params.instance_id), _ScaleIn.name, ctx.case_id)
+        problems = ([] if protected else ["off"]) + ([] if ours else [f"not held by case {ctx.case_id}"])
+        return VerifyOutcome(
+            ok=not problems,
+            detail=f"scale-in protection of {params.instance_id}: "
+            + ("; ".join(problems) or f"on, held by {len(holding)} case(s)"),
+            observed={"protected_from_scale_in": protected, "held_by": holding},
+        )
+
+    def rollback(self, ctx: ActionContext, params: AsgProtectParams, applied: dict[str, Any]) -> None:
+        """Drop this case's hold; the last case's rollback restores the value noted before eksir's first
+        case."""
+        require_live(ctx, self.spec)
+        fallback = bool_note(note_bool(applied.get("before", applied.get("previous", False))))
+        release(InstanceTags(ctx, params.instance_id), _ScaleIn(ctx, params), ctx.case_id, fallback)
+
+
+class _ScaleIn(AwsMark):
+    """`ProtectedFromScaleIn: true` for the instance in its group, held per case by instance tags."""
+
+    name = "scale-in-protection"
+    note = "eksir.io/scale-in-protection-before"
+
+    def unset(self, note: str) -> bool:
+        return not note_bool(note)
+
+    def __init__(self, ctx: ActionContext, params: AsgProtectParams) -> None:
+        self.ctx, self.params = ctx, params
+
+    def current(self) -> str:
+        return bool_note(self.is_set())
+
+    def is_set(self) -> bool:
+        return bool(_asg_instance(self.ctx, self.params)["ProtectedFromScaleIn"])
+
+    def set(self) -> None:
+        self._put(True)
+
+    def restore(self, note: str) -> None:
+        self._put(note_bool(note))
+
+    def _put(self, value: bool) -> None:
+        params = self.params
         with aws_call(f"set scale-in protection of {params.instance_id} to {value}"):
-            ctx.aws("autoscaling").set_instance_protection(
+            self.ctx.aws("autoscaling").set_instance_protection(
                 InstanceIds=[params.instance_id],
                 AutoScalingGroupName=params.autoscaling_group,
                 ProtectedFromScaleIn=value,
             )
-
-    def apply(self, ctx: ActionContext, params: AsgProtectParams) -> dict[str, Any]:
-        require_live(ctx, self.spec)
-        previous = bool(_asg_instance(ctx, params)["ProtectedFromScaleIn"])
-        if not previous:
-            self._set(ctx, params, True)
-        return {"instance_id": params.instance_id, "previous": previous}
-
-    def verify(self, ctx: ActionContext, params: AsgProtectParams, applied: dict[str, Any]) -> VerifyOutcome:
-        protected = bool(_asg_instance(ctx, params)["ProtectedFromScaleIn"])
-        return VerifyOutcome(
-            ok=protected,
-            detail=f"scale-in protection of {params.instance_id}: {protected}",
-            observed={"protected_from_scale_in": protected},
-        )
-
-    def rollback(self, ctx: ActionContext, params: AsgProtectParams, applied: dict[str, Any]) -> None:
-        require_live(ctx, self.spec)
-        self._set(ctx, params, bool(applied.get("previous", False)))

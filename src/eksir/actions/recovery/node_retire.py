@@ -6,9 +6,12 @@ it refuses (429) when a budget allows no more disruptions, and the drain stops t
 anything, naming the budget. Only a stated override (`--override-pdb REASON`, recorded in the plan and the
 applied record) deletes the refused pods instead.
 
-Why clearing termination protection is a separate step: containment set it (or the attacker did), so
-removing it is a decision of its own that the approver sees, recorded and reversible; it is allowed only
-once every evidence snapshot is `completed` in EC2, like the termination itself.
+Why clearing termination protection is a separate step: containment set it (or the attacker did), so removing
+it is a decision of its own that the approver sees, recorded and reversible; it is allowed only once every
+evidence snapshot is `completed` in EC2, like the termination itself. In fleet mode another case may still
+hold the node's termination protection (aws_holds.py: a `eksir.io/hold/<case>` tag naming
+`termination-protection`): clearing it would let one case terminate a node whose evidence another case still
+needs, so it is refused until those cases release it (roll back their protection step or close).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from eksir.actions.base import (
     RbacRule,
     VerifyOutcome,
 )
+from eksir.actions.containment.aws_holds import InstanceTags, holders
 from eksir.actions.containment.casework import INSTANCE_ID_PATTERN, require_live
+from eksir.actions.containment.ec2_node import TERMINATION_MARK
 from eksir.actions.evidence.snapshots import attached_volumes, case_snapshots, complete_set
 from eksir.actions.recovery.aws_resources import instance_or_none
 from eksir.actions.recovery.base import RecoveryAction
@@ -64,6 +69,15 @@ def _protected(ctx: ActionContext, instance_id: str) -> bool:
     return bool(attr["DisableApiTermination"]["Value"])
 
 
+def other_holders(ctx: ActionContext, instance_id: str) -> str | None:
+    """Why another case forbids clearing the protection (it still holds it), or None."""
+    tags = InstanceTags(ctx, instance_id).read()
+    others = [c for c in holders(tags, TERMINATION_MARK) if c != ctx.case_id]
+    if not others:
+        return None
+    return f"case(s) {', '.join(others)} still hold its termination protection; release it there first"
+
+
 def _state(ctx: ActionContext, instance_id: str) -> str:
     return str(((instance_or_none(ctx, instance_id) or {}).get("State") or {}).get("Name", "gone"))
 
@@ -94,6 +108,7 @@ class ClearTerminationProtection(RecoveryAction[ClearProtectionParams]):
             "ec2:DescribeInstances",
             "ec2:DescribeInstanceAttribute",
             "ec2:ModifyInstanceAttribute",
+            "ec2:DescribeTags",
         ),
         destructive=True,
         reversible=True,
@@ -107,7 +122,7 @@ class ClearTerminationProtection(RecoveryAction[ClearProtectionParams]):
     def check(self, ctx: ActionContext, params: ClearProtectionParams) -> CheckOutcome:
         if _state(ctx, params.instance_id) in _GONE:
             return CheckOutcome(True, f"{params.instance_id} is gone", already_applied=True)
-        problem = evidence_problem(ctx, _evidence_ids(ctx, params))
+        problem = other_holders(ctx, params.instance_id) or evidence_problem(ctx, _evidence_ids(ctx, params))
         if problem:
             return CheckOutcome(False, f"refusing to clear protection of {params.instance_id}: {problem}")
         protected = _protected(ctx, params.instance_id)
@@ -126,7 +141,7 @@ class ClearTerminationProtection(RecoveryAction[ClearProtectionParams]):
 
     def apply(self, ctx: ActionContext, params: ClearProtectionParams) -> dict[str, Any]:
         require_live(ctx, self.spec)
-        problem = evidence_problem(ctx, _evidence_ids(ctx, params))
+        problem = other_holders(ctx, params.instance_id) or evidence_problem(ctx, _evidence_ids(ctx, params))
         if problem:
             raise RefusedError(f"refusing to clear protection of {params.instance_id}: {problem}")
         previous = _protected(ctx, params.instance_id)
