@@ -447,7 +447,7 @@ class CaseStore:
                     "finding_id": finding.id,
                     "finding_type": finding.type,
                     "workloads": keys,
-                        "input": input_name,
+                    "input": input_name,
                     **info,
                 },
             )
