@@ -116,6 +116,8 @@ class Worker:
         s = self.settings
         wait = min(s.wait_seconds, 2) if self.stopping.is_set() else s.wait_seconds
         messages = self.queue.receive(s.batch, wait, s.visibility)
+        if not messages:
+            return 0
         hand = InHand(self.queue, messages)
         for _message in messages:
             self.metrics.add("received")
