@@ -105,6 +105,18 @@ class Workers:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGSTOP)
 
+    def cpu_seconds(self) -> dict[int, float]:
+        """CPU seconds (user + system) each running worker has used so far, from /proc (Linux)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        out: dict[int, float] = {}
+        for index, proc in self.procs.items():
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[index] = (int(fields[11]) + int(fields[12])) / ticks
+        return out
+
     def resume(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
@@ -602,6 +614,7 @@ def measure_backlog(
     try:
         filled_s = fill(endpoint, queue_url, items)
         before = {i: int(h.get("repeats", 0)) for i, h in health(workers.logs).items()}
+        cpu_before = workers.cpu_seconds()
     finally:
         workers.resume()
     start = time.time()
@@ -613,16 +626,19 @@ def measure_backlog(
         if sum(last[i] - before.get(i, 0) for i in last) >= len(items) and queue_empty(endpoint, queue_url):
             break
         time.sleep(0.1)
+    cpu = {i: round(s - cpu_before.get(i, 0.0), 2) for i, s in workers.cpu_seconds().items()}
     per_worker = {
         i: {
             "repeats": last[i] - before.get(i, 0),
             "busy_s": round(done_at[i] - start, 2),
             "rate_per_s": round((last[i] - before.get(i, 0)) / max(done_at[i] - start, 1e-3), 1),
+            "cpu_s": cpu.get(i),
+            "cpu_ms_per_repeat": round(1000 * cpu.get(i, 0.0) / max(1, last[i] - before.get(i, 0)), 1),
         }
         for i in sorted(last)
     }
     span = max((done_at[i] for i in last), default=start) - start
-    handled = sum(w["repeats"] for w in per_worker.values())
+    handled = sum(last[i] - before.get(i, 0) for i in last)
     return {
         "sent": len(items),
         "queue_filled_s": round(filled_s, 1),
