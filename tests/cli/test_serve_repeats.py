@@ -73,17 +73,25 @@ def test_a_redelivered_repeat_is_recorded_once_by_this_worker_and_by_another(tmp
     assert verify_case(case).ok
 
 
-def test_a_repeat_of_a_held_case_takes_no_lease_and_identical_bodies_are_stored_once(tmp_path: Path) -> None:
+def test_a_repeat_of_a_held_case_keeps_its_body_only_when_it_says_something_new(tmp_path: Path) -> None:
     case = _responded_case(CaseStore(tmp_path), _event("iam-user"))
     handler = CaseHandler(_setup(tmp_path, case_lease))
     assert handler.quick(_intake(repeat_of(_event("iam-user"), 2, 60)), "m-0") is None  # not held yet
     assert handler.finding(_intake(repeat_of(_event("iam-user"), 2, 60)), "m-0") == "repeats"
-    for count in (3, 4):
-        assert handler.quick(_intake(repeat_of(_event("iam-user"), count, 60 * count)), f"m-{count}")
+    for count in (3, 4):  # only count and updatedAt differ (and the envelope's id and time)
+        again = repeat_of(_event("iam-user"), count, 60 * count)
+        again |= {"id": f"envelope-{count}", "time": f"2025-11-20T04:0{count}:00Z"}
+        assert handler.quick(_intake(again), f"m-{count}") == "repeats"
+    news = repeat_of(_event("iam-user"), 5, 300)
+    news["detail"]["severity"] = 8.9  # GuardDuty raised it: something new
+    assert handler.quick(_intake(news), "m-5") == "repeats"
     recorded = _repeats(case)
-    assert [r["count"] for r in recorded] == [2, 3, 4]
-    assert len({r["path"] for r in recorded}) == 3
-    assert len(list((case.path / "repeats").iterdir())) == 3
+    assert [r["count"] for r in recorded] == [2, 3, 4, 5]
+    assert [("path" in r) for r in recorded] == [True, False, False, True]
+    essences = [r["essence"] for r in recorded]
+    assert essences[0] == essences[1] == essences[2] != essences[3]
+    assert (case.path / recorded[3]["path"]).read_bytes() == _intake(news).raw
+    assert len(list((case.path / "repeats").iterdir())) == 2
     assert verify_case(case).ok
 
 

@@ -6,11 +6,14 @@ delete failed comes back) and EventBridge may deliver one event twice under two 
 never sends two different repeats with the same count and updatedAt. So the event carries `repeat`, a digest
 of the three, and a repeat whose digest the case already holds is not recorded again.
 
-Why the repeat's body is kept, and content-addressed (`repeats/<sha256>.json`, logged by the event with its
-sha256 like any file): a repeat is what GuardDuty said at that time (its count, its updatedAt, sometimes new
-detail), so it is evidence of the incident's course; but the same body delivered again says nothing new, and
-named by its hash it is stored once (on S3 a second upload of a blob is a refused conditional PUT, locally
-the file is there already) and every event naming it checks against the one copy.
+Why a repeat's body is kept only when it says something new: a repeat is what GuardDuty said at that time,
+so when it carries new detail it is evidence of the incident's course and is stored, content-addressed
+(`repeats/<sha256>.json`, logged by the event with its sha256 like any file). But most repeats differ from
+the finding already held only in what makes them a repeat (count, updatedAt, eventLastSeen, and the
+EventBridge envelope's id and time), which the event records as data; storing every such body would cost an
+upload per repeat (and a download into every other copy of the case) for nothing. So each event carries the
+body's `essence` (a digest of it without those fields) and the body is stored only for an essence the case
+does not hold yet.
 
 Two ways to record, the same event either way: `record_repeat` (the store's full path: the case freshly
 materialised, the append re-read on a conflict) and `record_at_head` (a worker that holds the case's copy:
@@ -26,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from eksir.store.atomic import commit, sha256_bytes, stage
 
 if TYPE_CHECKING:
@@ -34,6 +39,8 @@ if TYPE_CHECKING:
 
 REPEAT_EVENT = "finding.received-again"
 REPEATS_DIR = "repeats"
+_VOLATILE = frozenset({"updatedat", "count", "eventlastseen"})
+"""What changes in every repeat of a finding (any spelling: wire camelCase, boto3 PascalCase)."""
 
 
 def repeat_key(finding: Finding) -> str:
@@ -44,29 +51,59 @@ def repeat_key(finding: Finding) -> str:
 
 
 def already_recorded(handle: CaseHandle, key: str) -> bool:
-    """Whether the case's copy holds a repeat with this key (one substring search over the log: a worker
-    asks this for every repeat, and the key is a hex digest no other field can be mistaken for)."""
+    """Whether the case's copy holds a repeat with this key."""
+    return _holds(handle, "repeat", key)
+
+
+def essence(body: bytes) -> str:
+    """A digest of what a repeat says apart from being a repeat: the finding (an EventBridge event's
+    `detail`, without the envelope's id and time) without its count, updatedAt and eventLastSeen, keys
+    sorted. A body that is not JSON is its own essence."""
     try:
-        return f'"repeat":"{key}"'.encode() in (handle.path / "events.jsonl").read_bytes()
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return sha256_bytes(body)
+    if isinstance(doc, dict) and isinstance(doc.get("detail"), dict):
+        doc = doc["detail"]
+    if isinstance(doc, dict):
+        doc = _without_volatile(doc)
+        for key, value in doc.items():
+            if key.lower() == "service" and isinstance(value, dict):
+                doc[key] = _without_volatile(value)
+    return sha256_bytes(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
+
+
+def _without_volatile(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k.lower() not in _VOLATILE}
+
+
+def _holds(handle: CaseHandle, field: str, value: str) -> bool:
+    """Whether the case's copy has an event with `"field":"value"` (one substring search over the log: a
+    worker asks this for every repeat; the values searched are hex digests no other field is mistaken for)."""
+    try:
+        return f'"{field}":"{value}"'.encode() in (handle.path / "events.jsonl").read_bytes()
     except FileNotFoundError:
         return False
 
 
-def repeat_data(finding: Finding, body: bytes, input_name: str, info: dict[str, Any]) -> dict[str, Any]:
-    """The event's data: which repeat (finding id, count, updatedAt, key), from which input, and the body's
-    content-addressed path and hash."""
-    digest = sha256_bytes(body)
-    return {
+def repeat_data(
+    handle: CaseHandle, finding: Finding, body: bytes, input_name: str, info: dict[str, Any]
+) -> dict[str, Any]:
+    """The event's data: which repeat (finding id, count, updatedAt, key), from which input, the body's
+    essence and, when the case does not hold that essence yet, the body's content-addressed path and hash."""
+    data: dict[str, Any] = {
         "finding_id": finding.id,
         "count": finding.count,
         "updated_at": finding.updated_at.isoformat() if finding.updated_at else None,
         "repeat": repeat_key(finding),
         "input": input_name,
-        "path": f"{REPEATS_DIR}/{digest}.json",
-        "sha256": digest,
-        "size": len(body),
+        "essence": essence(body),
         **info,
     }
+    if not _holds(handle, "essence", data["essence"]):
+        digest = sha256_bytes(body)
+        data |= {"path": f"{REPEATS_DIR}/{digest}.json", "sha256": digest, "size": len(body)}
+    return data
 
 
 def record_repeat(
@@ -75,10 +112,10 @@ def record_repeat(
     """Record the repeat unless the case holds it already; False when it did. Raises the store's errors."""
     if already_recorded(handle, repeat_key(finding)):
         return False
-    data = repeat_data(finding, body, input_name, info)
-    with _body_staged(handle, data["path"], body) as pending:
+    data = repeat_data(handle, finding, body, input_name, info)
+    with _body_staged(handle, data.get("path"), body) as pending:
         handle.append(REPEAT_EVENT, data)
-        _commit(pending, handle.path / data["path"])
+        _commit(pending, handle.path / data.get("path", ""))
     return True
 
 
@@ -89,19 +126,22 @@ def record_at_head(
     case held it already, None when another writer appended first (nothing written; the caller re-reads)."""
     if already_recorded(handle, repeat_key(finding)):
         return False
-    data = repeat_data(finding, body, input_name, info)
-    with _body_staged(handle, data["path"], body) as pending:
+    data = repeat_data(handle, finding, body, input_name, info)
+    with _body_staged(handle, data.get("path"), body) as pending:
         if handle.log.append_at_head(REPEAT_EVENT, handle.actor, data) is None:
             return None
-        _commit(pending, handle.path / data["path"])
+        _commit(pending, handle.path / data.get("path", ""))
     return True
 
 
 @contextmanager
-def _body_staged(handle: CaseHandle, relative: str, body: bytes) -> Iterator[Path | None]:
+def _body_staged(handle: CaseHandle, relative: str | None, body: bytes) -> Iterator[Path | None]:
     """Write-ahead for the body: uploaded (S3) and staged locally before the event, committed after it
-    (by the caller); a staged copy the event never logged is removed. Nothing to stage when the copy has
-    it already (the same body, by its name)."""
+    (by the caller); a staged copy the event never logged is removed. Nothing to stage when the body is
+    not kept (`relative` None) or the copy has it already (the same body, by its name)."""
+    if relative is None:
+        yield None
+        return
     if handle.remote is not None:
         handle.remote.upload(body)
     target = handle.path / relative
