@@ -14,8 +14,11 @@ DLQ, intake rate, p50/p95 PutEvents -> case opened and -> last automatic step do
 
 Then the repeats phase, with both workers still running: a burst of repeats of every open case (same finding
 ids, higher counts, newer updatedAt) through PutEvents; per worker, how many it recorded as repeats and how
-fast. Then `eksir case verify s3://...` on every case. Then the floors: the same events (burst, repeats)
-through the same rule and queue to a bare receive/delete loop. `--profile`: afterwards one worker alone,
+fast. Then the backlog phase: both workers paused (SIGSTOP) while as many more repeats are sent and
+delivered to the queue, then resumed: their own rate, not PutEvents' (fleet_run.measure_backlog). Then
+`eksir case verify s3://...` on every case. Then the floors: the same events (burst, repeats)
+through the same rule and queue to a bare receive/delete loop (receive 10, DeleteMessageBatch: the worker's
+calls), and the backlog drained by that loop. `--profile`: afterwards one worker alone,
 under cProfile (bench/profiled_serve.py), takes another repeat burst; its top costs are printed.
 
     .venv/bin/python bench/bench_fleet.py [--incidents 50] [--concurrency 2] [--repeats 10] [--local]
@@ -86,7 +89,7 @@ class Setup:
             concurrency=concurrency,
             visibility=20,
             lock_table=self.s3.table if self.s3 else None,
-            health_interval=1,
+            health_interval=0.5,
         )
 
     def cases(self) -> Path:
@@ -104,6 +107,9 @@ def _bench(state: lab.LabState, lab_dir: Path, work: Path, args: argparse.Namesp
         burst = _burst(setup, workers, args.pace)
         repeats = fleet_run.repeat_burst(fleet, args.repeats)
         measured = fleet_run.measure_repeats(security, fleet["queue_url"], workers.logs, repeats, timeout=900)
+        backlog = fleet_run.repeat_burst(fleet, args.repeats, first_count=5000)
+        measured["backlog"] = fleet_run.measure_backlog(security, fleet["queue_url"], workers, backlog)
+        measured["backlog"].pop("started_at")
         codes = workers.stop_all()
     dlq = fleet_run.drain(security, fleet["dlq_url"])
     copies = setup.cases()
@@ -113,6 +119,7 @@ def _bench(state: lab.LabState, lab_dir: Path, work: Path, args: argparse.Namesp
     )
     case_dirs = [p for p in sorted(copies.iterdir()) if p.name.startswith("eksir-")]
     measured["recorded_in_cases"] = fleet_run.repeats_recorded(case_dirs, measured.pop("started_at"))
+    measured["sent_with_backlog"] = measured["sent"] + measured["backlog"]["sent"]
     result = burst | {"worker_exit_codes": codes} | scored | {"repeats": measured}
     if setup.s3 is not None:
         failed = fleet_run.verify_cases(setup.s3, [p.name for p in case_dirs], setup.env)
@@ -125,6 +132,7 @@ def _bench(state: lab.LabState, lab_dir: Path, work: Path, args: argparse.Namesp
         result["profiled_repeats"] = _profile(setup, fleet_run.repeat_burst(fleet, 2, first_count=2000))
     result["bare_sqs_loop"] = fleet_run.bare_loop(security, fleet["queue_url"], fleet["events"])
     result["bare_sqs_loop_repeats"] = fleet_run.bare_loop(security, fleet["queue_url"], repeats)
+    result["bare_sqs_loop_backlog"] = fleet_run.bare_backlog(security, fleet["queue_url"], backlog)
     return result
 
 

@@ -3,11 +3,13 @@ not change and the message counts as a repeat."""
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 from eksir.cli.respond_cmd import Access
 from eksir.cli.serve_case import CaseHandler, FleetSetup, LockFactory, case_lease, case_store
+from eksir.lab.fleet import repeat_of
 from eksir.models.case import CaseStatus
 from eksir.playbooks import PlaybookOptions
 from eksir.policy.model import DEFAULT_POLICY
@@ -62,7 +64,9 @@ def test_repeats_of_a_case_that_responded_are_recorded_without_taking_its_lease_
         return case_lease(handle, command)
 
     handler = CaseHandler(_setup(tmp_path, counted_lease))
-    assert [handler.finding(intake, f"m-{i}") for i in range(4)] == ["repeats"] * 4
+    repeats = [classify(json.dumps(repeat_of(json.loads(body), i + 2, 60 * (i + 1)))) for i in range(4)]
+    assert all(isinstance(r, FindingIntake) for r in repeats)
+    assert [handler.finding(r, f"m-{i}") for i, r in enumerate(repeats)] == ["repeats"] * 4  # type: ignore[arg-type]
     assert leases == [case.path.name]
     again = [e for e in case.log.events() if e.type == "finding.received-again"]
     assert [e.data["input"] for e in again] == [f"sqs:m-{i}" for i in range(4)]

@@ -40,6 +40,9 @@ class Recording:
         self.seen.append(intake.findings[0].id)
         return "processed"
 
+    def quick(self, intake: FindingIntake, message_id: str) -> str | None:
+        return None
+
     def resume(self, intake: ContinueIntake, message_id: str) -> str:
         self.seen.append(intake.case_id)
         return "continued"

@@ -40,8 +40,10 @@ from eksir.serve.intake import ContinueIntake, FindingIntake
 from eksir.serve.records import CLOSED_REPEATS, FleetLog
 from eksir.serve.worker import HandOverError
 from eksir.store import CaseHandle, CaseStore, case_id_for
+from eksir.store.frozen import ensure_open
 from eksir.store.incident import IncidentIndex, finding_key
 from eksir.store.lock import CaseLockedError
+from eksir.store.repeats import record_at_head
 from eksir.triage.case import finding_evidence, record_triage
 from eksir.triage.config import TriageConfig
 
@@ -49,6 +51,8 @@ STARTED = "serve.started"
 RESPONDED = "serve.responded"
 CONTINUED = "serve.continued"
 HANDED_OVER = "serve.handed-over"
+QUICK_TRIES = 3
+"""Appends a quick repeat tries, re-reading what other writers appended in between, before the full path."""
 StoreFactory = Callable[[], CaseStore]
 LockFactory = Callable[[CaseHandle, str], AbstractContextManager[object]]
 
@@ -159,6 +163,9 @@ class CaseHandler:
 
     def __init__(self, setup: FleetSetup) -> None:
         self.setup = setup
+        self._held: dict[str, CaseHandle] = {}
+        """Finding key -> its case, for cases this process has seen respond: a repeat of one is recorded
+        with one append on the case copy this process holds (`quick`), not a full re-open of the case."""
         self._responded: set[str] = set()
         """Cases this process has seen respond: a repeat for one is recorded without taking the case's
         lease (an outcome, once in the append-only log, stays there), which on an S3 store saves the
@@ -168,6 +175,37 @@ class CaseHandler:
     def finding(self, intake: FindingIntake, message_id: str) -> str:
         outcomes = [self._one(f, intake.raw, message_id, len(intake.findings)) for f in intake.findings]
         return "processed" if "processed" in outcomes else outcomes[0]
+
+    def quick(self, intake: FindingIntake, message_id: str) -> str | None:
+        """A repeat of a finding whose case this process holds, recorded with one append on the head its
+        copy knows (store/repeats.py): no case re-open, no lease (the response is over and recorded), no
+        index read. When another writer appended meanwhile, the copy pulls what they wrote and the case is
+        checked again (closed? repeat recorded already?) before the next try; after QUICK_TRIES, or for
+        a closed case, the full path (`finding`) takes over. Returns None when it did not record."""
+        if len(intake.findings) != 1:
+            return None
+        finding = intake.findings[0]
+        with self._guard:
+            case = self._held.get(finding_key(finding))
+        if case is None:
+            return None
+        name = f"sqs:{message_id}"
+        body, info = finding_evidence(finding, intake.raw, name, 1)
+        for _ in range(QUICK_TRIES):
+            try:
+                ensure_open(case, "record the finding received again")
+            except RefusedError:
+                return None  # closed meanwhile: the full path records it in the fleet log and announces it
+            if record_at_head(case, finding, body, name, info) is not None:
+                return "repeats"
+            if case.remote is not None:
+                case.remote.refresh()
+        return None
+
+    def _hold(self, case: CaseHandle, finding: Finding) -> None:
+        with self._guard:
+            self._responded.add(case.path.name)
+            self._held[finding_key(finding)] = case
 
     def _one(self, finding: Finding, raw: bytes, message_id: str, count: int) -> str:
         store = self.setup.store_factory()
@@ -182,14 +220,15 @@ class CaseHandler:
             self._closed_repeat(closed, finding, message_id)
             return "repeats"
         if self._seen_respond(case.path.name):
+            self._hold(case, finding)
             return "repeats"
         try:
             with self.setup.lock_factory(case, "eksir serve"):
                 if _has(case, RESPONDED):
-                    self._remember_responded(case.path.name)
+                    self._hold(case, finding)
                     return "repeats"
                 self._respond(case, created, finding, message_id)
-                self._remember_responded(case.path.name)
+                self._hold(case, finding)
         except CaseLockedError:
             if _started_soon(case):
                 return "repeats"  # another worker runs this case; its own message stays until it is done
@@ -199,10 +238,6 @@ class CaseHandler:
     def _seen_respond(self, case_id: str) -> bool:
         with self._guard:
             return case_id in self._responded
-
-    def _remember_responded(self, case_id: str) -> None:
-        with self._guard:
-            self._responded.add(case_id)
 
     def _respond(self, case: CaseHandle, created: bool, finding: Finding, message_id: str) -> None:
         setup = self.setup

@@ -58,6 +58,7 @@ MaxReceivesOpt = Annotated[
     int, typer.Option("--max-receives", min=1, max=1000, help="dead-letter a message failing this many times")
 ]
 VisibilityOpt = Annotated[int, typer.Option("--visibility-timeout", min=10, max=43200, help="seconds")]
+BatchOpt = Annotated[int, typer.Option("--batch", min=1, max=10, help="messages per receive (1-10)")]
 WaitSecondsOpt = Annotated[int, typer.Option("--wait-seconds", min=0, max=20, help="SQS long poll")]
 IntervalOpt = Annotated[
     float, typer.Option("--health-interval", min=0.5, help="seconds between health lines")
@@ -104,6 +105,7 @@ def serve_cmd(
     max_receives: MaxReceivesOpt = 5,
     visibility_timeout: VisibilityOpt = 60,
     wait_seconds: WaitSecondsOpt = 20,
+    batch: BatchOpt = 10,
     health_interval: IntervalOpt = 10.0,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -141,6 +143,7 @@ def serve_cmd(
         max_receives=max_receives,
         visibility=visibility_timeout,
         wait_seconds=wait_seconds,
+        batch=batch,
         health_interval=health_interval,
         evidence_bucket=evidence_bucket,
         trust=trust_finding_file,

@@ -37,6 +37,7 @@ class ServeOptions:
     max_receives: int
     visibility: int
     wait_seconds: int
+    batch: int
     health_interval: float
     evidence_bucket: str | None
     trust: bool
@@ -85,7 +86,10 @@ def run_serve(access: Access, roles: RoleMap, options: ServeOptions, *, stopping
     queue = Queue(access.aws(), options.queue_url)
     metrics = Metrics()
     settings = Settings(
-        wait_seconds=options.wait_seconds, visibility=options.visibility, max_receives=options.max_receives
+        wait_seconds=options.wait_seconds,
+        visibility=options.visibility,
+        max_receives=options.max_receives,
+        batch=options.batch,
     )
     worker = Worker(
         queue,

@@ -1,6 +1,6 @@
 """SQS for the fleet worker (`eksir serve`): receive, heartbeat, delete, dead-letter, continue a case.
 
-Why a thin wrapper of its own and not the typed factory: the worker needs five calls and their error
+Why a thin wrapper of its own and not the typed factory: the worker needs a few calls and their error
 translation (clients/aws.py's `aws_call`), nothing else; keeping them here keeps the SDK in `clients/`.
 Every call raises the eksir error its failure means (throttled/unreachable -> TemporaryError, denied ->
 PermissionDeniedError, missing queue -> NotFoundError).
@@ -85,6 +85,36 @@ class Queue:
     def delete(self, message: Received) -> None:
         with aws_call(f"delete message {message.message_id}"):
             self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt)
+
+    def delete_batch(self, messages: list[Received]) -> list[str]:
+        """Delete up to 10 per DeleteMessageBatch call; returns the ids of the messages SQS failed to delete.
+
+        Why a partial failure is only reported: a message not deleted comes back after its visibility
+        timeout and is then recognised as already recorded (cli/serve_case.py records each repeat once), so
+        nothing is lost and nothing is done twice; retrying the delete here would only delay the loop."""
+        failed: list[str] = []
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            entries = [{"Id": str(i), "ReceiptHandle": m.receipt} for i, m in enumerate(chunk)]
+            with aws_call(f"delete {len(chunk)} messages from {self.url}"):
+                reply = self.sqs.delete_message_batch(QueueUrl=self.url, Entries=entries)
+            failed += [chunk[int(f["Id"])].message_id for f in reply.get("Failed", [])]
+        return failed
+
+    def extend_batch(self, messages: list[Received], seconds: int) -> list[str]:
+        """The heartbeat for every message in hand, 10 per ChangeMessageVisibilityBatch call; returns the
+        ids SQS refused (e.g. a receipt handle that expired: that message may be redelivered)."""
+        failed: list[str] = []
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m.receipt, "VisibilityTimeout": seconds}
+                for i, m in enumerate(chunk)
+            ]
+            with aws_call(f"extend the visibility of {len(chunk)} messages"):
+                reply = self.sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
+            failed += [chunk[int(f["Id"])].message_id for f in reply.get("Failed", [])]
+        return failed
 
     def send(self, body: str, attributes: dict[str, str] | None = None) -> str:
         """Send `body` with string message attributes; returns the message id."""

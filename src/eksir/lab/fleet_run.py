@@ -99,6 +99,29 @@ class Workers:
         self.procs[index].send_signal(signal.SIGKILL)
         self.procs[index].wait()
 
+    def pause(self) -> None:
+        """SIGSTOP every running worker (a backlog builds up in the queue meanwhile)."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGSTOP)
+
+    def cpu_seconds(self) -> dict[int, float]:
+        """CPU seconds (user + system) each running worker has used so far, from /proc (Linux)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        out: dict[int, float] = {}
+        for index, proc in self.procs.items():
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[index] = (int(fields[11]) + int(fields[12])) / ticks
+        return out
+
+    def resume(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+
     def __enter__(self) -> Workers:
         return self
 
@@ -376,7 +399,8 @@ def report(
 
 
 def bare_loop(endpoint: AwsEndpoint, queue_url: str, items: list[dict[str, Any]]) -> dict[str, float]:
-    """The floor: the same events through PutEvents -> rule -> queue, a bare receive/delete loop."""
+    """The floor: the same events through PutEvents -> rule -> queue, a bare receive/delete loop with the
+    worker's own calls (receive 10, one DeleteMessageBatch for them), so the ratio compares like with like."""
     sqs = endpoint.client("sqs")
     sent_at = put_events(endpoint, items)
     start, latencies = sent_at[0], []
@@ -387,10 +411,12 @@ def bare_loop(endpoint: AwsEndpoint, queue_url: str, items: list[dict[str, Any]]
             QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["SentTimestamp"]
         )
         now = time.time()
-        for m in reply.get("Messages", []):
-            latencies.append(now - int(m["Attributes"]["SentTimestamp"]) / 1000)
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-            received += 1
+        messages = reply.get("Messages", [])
+        latencies += [now - int(m["Attributes"]["SentTimestamp"]) / 1000 for m in messages]
+        if messages:
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+            sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+        received += len(messages)
     elapsed = time.time() - start
     return {
         "events": received,
@@ -556,6 +582,90 @@ def measure_repeats(
         "per_worker": per_worker,
         "started_at": start,
     }
+
+
+def _queued(endpoint: AwsEndpoint, queue_url: str) -> int:
+    attrs = endpoint.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def fill(endpoint: AwsEndpoint, queue_url: str, items: list[dict[str, Any]], timeout: float = 300) -> float:
+    """PutEvents `items` and wait until the queue holds them all (the rule delivered them); returns the
+    seconds that took. Why: a rate measured while PutEvents is still sending is the sender's rate (this
+    emulator's EventBridge delivers some tens of events per second), not the consumer's."""
+    before, start = _queued(endpoint, queue_url), time.time()
+    put_events(endpoint, items)
+    while _queued(endpoint, queue_url) < before + len(items) and time.time() < start + timeout:
+        time.sleep(0.2)
+    return time.time() - start
+
+
+def measure_backlog(
+    endpoint: AwsEndpoint, queue_url: str, workers: Workers, items: list[dict[str, Any]], timeout: float = 300
+) -> dict[str, Any]:
+    """The workers' own rate on a backlog: paused (SIGSTOP) while `items` (repeats) are sent and delivered
+    to the queue, then resumed; per worker, its health line's `repeats` counter from the resume until the
+    counter stopped (health lines every --health-interval: the busy time is overstated by up to one
+    interval, so the rate is a lower bound)."""
+    workers.pause()
+    try:
+        filled_s = fill(endpoint, queue_url, items)
+        before = {i: int(h.get("repeats", 0)) for i, h in health(workers.logs).items()}
+        cpu_before = workers.cpu_seconds()
+    finally:
+        workers.resume()
+    start = time.time()
+    last, done_at = dict(before), {i: start for i in before}
+    while time.time() < start + timeout:
+        for i, h in health(workers.logs).items():
+            if int(h.get("repeats", 0)) != last.get(i):
+                last[i], done_at[i] = int(h.get("repeats", 0)), time.time()
+        if sum(last[i] - before.get(i, 0) for i in last) >= len(items) and queue_empty(endpoint, queue_url):
+            break
+        time.sleep(0.1)
+    cpu = {i: round(s - cpu_before.get(i, 0.0), 2) for i, s in workers.cpu_seconds().items()}
+    per_worker = {
+        i: {
+            "repeats": last[i] - before.get(i, 0),
+            "busy_s": round(done_at[i] - start, 2),
+            "rate_per_s": round((last[i] - before.get(i, 0)) / max(done_at[i] - start, 1e-3), 1),
+            "cpu_s": cpu.get(i),
+            "cpu_ms_per_repeat": round(1000 * cpu.get(i, 0.0) / max(1, last[i] - before.get(i, 0)), 1),
+        }
+        for i in sorted(last)
+    }
+    span = max((done_at[i] for i in last), default=start) - start
+    handled = sum(last[i] - before.get(i, 0) for i in last)
+    return {
+        "sent": len(items),
+        "queue_filled_s": round(filled_s, 1),
+        "handled": handled,
+        "all_handled_s": round(span, 2),
+        "rate_per_s_all_workers": round(handled / max(span, 1e-3), 1),
+        "per_worker": per_worker,
+        "started_at": start,
+    }
+
+
+def bare_backlog(endpoint: AwsEndpoint, queue_url: str, items: list[dict[str, Any]]) -> dict[str, float]:
+    """The floor for `measure_backlog`: the same items delivered to the queue first, then drained by one
+    bare loop with the worker's calls (receive 10, one DeleteMessageBatch)."""
+    fill(endpoint, queue_url, items)
+    sqs = endpoint.client("sqs")
+    received, start = 0, time.time()
+    while received < len(items) and time.time() < start + 120:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        if messages:
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+            sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+        received += len(messages)
+    elapsed = time.time() - start
+    return {"events": received, "rate_per_s": round(received / elapsed, 1) if elapsed else 0.0}
 
 
 def repeats_recorded(cases: list[Path], since: float) -> int:

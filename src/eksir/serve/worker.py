@@ -6,6 +6,13 @@ visibility timeout and the next worker continues the case from its record (the e
 `applying` is checked, never blindly applied again). Why a heartbeat: a response takes longer than any
 sensible visibility timeout, so the message is extended every `visibility / 3` seconds while it is worked on.
 
+Why up to 10 messages per receive (`Settings.batch`) and one DeleteMessageBatch for those handled: most of
+a burst is GuardDuty repeating itself, and a repeat of a case this process holds is recorded with one append
+(cli/serve_case.py `quick`), so per-message receive and delete calls were most of its cost. Such cheap
+messages are worked first; the others (a new incident, a continuation) one after the other, the rest of the
+batch kept invisible by the heartbeat meanwhile. The price: up to 9 messages wait behind a response in this
+worker while another worker may be idle (bounded by `--batch`; `--batch 1` is the old one-at-a-time loop).
+
 SIGTERM (the platform stopping a task) stops receiving; the steps running finish and the gate starts no new
 one (cli/serve_gate.py), the case is handed over (`HandOverError`: the message is made visible again at once,
 the next worker resumes the case), leases are released as their blocks exit, and the process exits 0.
@@ -38,6 +45,11 @@ class Handler(Protocol):
     """What a message does to the cases; returns the outcome word recorded in the metrics."""
 
     def finding(self, intake: FindingIntake, message_id: str) -> str: ...
+    def quick(self, intake: FindingIntake, message_id: str) -> str | None:
+        """Record the message at once when that is cheap (a repeat of a case this process holds); None
+        when it needs the full path (`finding`)."""
+        ...
+
     def resume(self, intake: ContinueIntake, message_id: str) -> str: ...
 
 
@@ -46,7 +58,8 @@ class Settings:
     wait_seconds: int = 20
     visibility: int = 60
     max_receives: int = 5
-    batch: int = 1
+    batch: int = 10
+    """Messages per receive (1-10): cheap ones (repeats) are worked first and deleted together."""
 
 
 class Worker:
@@ -95,38 +108,68 @@ class Worker:
                 self.stopping.wait(2.0)
 
     def poll_once(self) -> int:
-        """Receive (long poll) and work each message; returns how many were received."""
+        """Receive (long poll) up to `batch` messages and work them; returns how many were received.
+
+        Cheap messages first (a repeat the handler records at once, a reject), then the ones that open or
+        run a case, one after the other; handled messages are deleted together (DeleteMessageBatch) after
+        each of those passes, and the heartbeat extends every message still in hand."""
         s = self.settings
         wait = min(s.wait_seconds, 2) if self.stopping.is_set() else s.wait_seconds
         messages = self.queue.receive(s.batch, wait, s.visibility)
-        for message in messages:
+        if not messages:
+            return 0
+        hand = InHand(self.queue, messages)
+        for _message in messages:
             self.metrics.add("received")
             self.metrics.begin()
-            try:
-                self._work(message)
-            finally:
+        try:
+            with Heartbeat(lambda: hand.extend(s.visibility), s.visibility):
+                slow = [(m, i) for m in messages if (i := self._quick(m, hand)) is not None]
+                hand.flush()
+                for message, intake in slow:
+                    if self.stopping.is_set():  # not started: for a worker that is not stopping
+                        hand.done(message, False)
+                        self.queue.extend(message, 0)
+                        continue
+                    self._work(message, intake, hand)
+                    hand.flush()
+        finally:
+            for message in messages:
                 self.metrics.end(message.sent_at_ms)
         return len(messages)
 
-    def _work(self, message: Received) -> None:
+    def _quick(self, message: Received, hand: InHand) -> Intake | None:
+        """Work `message` now when that is cheap; returns its intake when it needs the full path."""
         intake = classify(message.body)
         if isinstance(intake, Reject):
-            self._reject(message, intake)
-            return
-        with Heartbeat(
-            lambda: self.queue.extend(message, self.settings.visibility), self.settings.visibility
-        ):
-            try:
-                outcome = self._handle(intake, message)
-            except HandOverError as exc:
-                log.warning("eksir serve: %s", exc.message)
-                self.queue.extend(message, 0)  # visible again at once, for a worker that is not stopping
-                return
-            except EksirError as exc:
-                self._failed(message, exc.message)
-                return
+            hand.done(message, self._reject(message, intake))
+            return None
+        if not isinstance(intake, FindingIntake):
+            return intake
+        try:
+            outcome = self.handler.quick(intake, message.message_id)
+        except EksirError as exc:  # the full path tries again and records a failure properly
+            log.info("eksir serve: message %s: quick path: %s", message.message_id, exc.message)
+            return intake
+        if outcome is None:
+            return intake
         self.metrics.add(outcome)
-        self.queue.delete(message)
+        hand.done(message, True)
+        return None
+
+    def _work(self, message: Received, intake: Intake, hand: InHand) -> None:
+        try:
+            outcome = self._handle(intake, message)
+        except HandOverError as exc:
+            log.warning("eksir serve: %s", exc.message)
+            hand.done(message, False)
+            self.queue.extend(message, 0)  # visible again at once, for a worker that is not stopping
+            return
+        except EksirError as exc:
+            hand.done(message, self._failed(message, exc.message))
+            return
+        self.metrics.add(outcome)
+        hand.done(message, True)
 
     def _handle(self, intake: Intake, message: Received) -> str:
         if isinstance(intake, ContinueIntake):
@@ -134,8 +177,9 @@ class Worker:
         assert isinstance(intake, FindingIntake)
         return self.handler.finding(intake, message.message_id)
 
-    def _failed(self, message: Received, error: str) -> None:
-        """Leave it for another try (visibility timeout); after `max_receives`, dead-letter it."""
+    def _failed(self, message: Received, error: str) -> bool:
+        """Leave it for another try (visibility timeout); after `max_receives`, dead-letter it. Returns
+        whether the message is to be deleted."""
         self.metrics.add("failed")
         log.warning(
             "eksir serve: message %s failed (receive %d): %s",
@@ -144,11 +188,13 @@ class Worker:
             error,
         )
         if message.receive_count >= self.settings.max_receives:
-            self._reject(
+            return self._reject(
                 message, Reject(f"failed: {message.receive_count} receives, last error: {error[:300]}")
             )
+        return False
 
-    def _reject(self, message: Received, reject: Reject) -> None:
+    def _reject(self, message: Received, reject: Reject) -> bool:
+        """Record the reject and dead-letter it; returns whether the message is to be deleted."""
         self.metrics.add("rejected")
         self.fleet_log.append(
             REJECTS,
@@ -164,9 +210,47 @@ class Worker:
         if self.dead_letter is not None:
             attributes = {REASON_ATTRIBUTE: reject.reason, SOURCE_ATTRIBUTE: message.message_id}
             self.dead_letter.send(message.body, attributes)
-            self.queue.delete(message)
-        elif message.receive_count >= self.settings.max_receives:
-            self.queue.delete(message)  # no dead-letter queue: recorded above, nowhere else to go
+            return True
+        # no dead-letter queue: after max_receives it is recorded above, with nowhere else to go
+        return message.receive_count >= self.settings.max_receives
+
+
+class InHand:
+    """The messages of one receive that the worker still holds: the heartbeat extends them all, and the
+    handled ones are deleted together (DeleteMessageBatch), only after their cases recorded them.
+
+    A message whose delete fails is only logged: it comes back after its visibility timeout and is then
+    recognised as already recorded (a repeat is recorded once per finding id, count and updatedAt)."""
+
+    def __init__(self, queue: Queue, messages: list[Received]) -> None:
+        self.queue = queue
+        self._held = list(messages)
+        self._to_delete: list[Received] = []
+        self._guard = threading.Lock()
+
+    def done(self, message: Received, delete: bool) -> None:
+        """The worker is finished with `message`: to be deleted, or left to come back (not extended)."""
+        with self._guard:
+            self._held = [m for m in self._held if m.receipt != message.receipt]
+            if delete:
+                self._to_delete.append(message)
+
+    def flush(self) -> None:
+        """Delete what is handled; raises the queue's errors (the messages then simply come back)."""
+        with self._guard:
+            batch, self._to_delete = self._to_delete, []
+        if not batch:
+            return
+        failed = self.queue.delete_batch(batch)
+        if failed:
+            log.warning("eksir serve: %d message(s) not deleted (they come back): %s", len(failed), failed)
+
+    def extend(self, seconds: int) -> None:
+        """The heartbeat: every message still held (being worked or waiting its turn) stays invisible."""
+        with self._guard:
+            held = list(self._held)
+        if held and (failed := self.queue.extend_batch(held, seconds)):
+            log.warning("eksir serve: visibility not extended for %s", failed)
 
 
 class Heartbeat:

@@ -37,6 +37,7 @@ from eksir.store.event_log import EventLog
 from eksir.store.frozen import ensure_open
 from eksir.store.incident import IncidentIndex, finding_key, workload_keys
 from eksir.store.lock import Lease, case_lease
+from eksir.store.repeats import record_repeat
 from eksir.store.s3_location import S3Location, check_case_id, is_s3, parse_s3, split_case_url
 
 if TYPE_CHECKING:
@@ -282,7 +283,7 @@ class CaseStore:
         if handle is not None:
             self._complete(handle, finding, raw_input, input_name, info)
             ensure_open(handle, "record the finding received again")
-            handle.append("finding.received-again", {"finding_id": finding.id, "input": input_name, **info})
+            record_repeat(handle, finding, raw_input, input_name, info)
             return handle, False
         overlap = self._overlapping_case(finding) or self._claimed_first(case_id, finding)
         if overlap is not None:

@@ -101,6 +101,24 @@ class EventLog:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
+    def append_at_head(self, event_type: str, actor: str, data: dict[str, Any]) -> CaseEvent | None:
+        """Append one event on the head this copy knows, or nothing: None when the remote record has
+        another event of that number (another writer appended first; the copy is left as it was, and the
+        caller decides what to re-read). Why not `append`'s catch-up and retry: a writer that skips the
+        case's full re-open must not build on events it has not looked at (e.g. the case being closed)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                event = self._next(event_type, actor, data)
+                line = event_line(event)
+                if self.remote is not None and not self.remote.put_event(event.seq, line):
+                    return None
+                _write(handle, line)
+                return event
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     def _next(self, event_type: str, actor: str, data: dict[str, Any]) -> CaseEvent:
         last = _last_event(self.path)
         fields: dict[str, Any] = {

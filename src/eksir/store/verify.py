@@ -20,6 +20,7 @@ from eksir.models.case import CaseEvent
 from eksir.store.anchor import PublishedHead, check_anchors
 from eksir.store.atomic import pending_path, sha256_file
 from eksir.store.case_store import CASE_FILE, EVENTS_FILE, CaseHandle
+from eksir.store.repeats import REPEAT_EVENT
 
 REPAIR_HINT = "a write did not complete: run `eksir case repair`"
 
@@ -88,13 +89,17 @@ def readable_events(handle: CaseHandle) -> list[CaseEvent]:
     return events
 
 
+_LOGGING_FILES = frozenset({"document.written", "evidence.collected", "repair.orphan-recorded"})
+"""Events whose data logs a file (path, sha256); a repeat's body (store/repeats.py) from its format on."""
+
+
 def expected_hashes(events: list[CaseEvent]) -> dict[str, str]:
     """The last logged sha256 of every file the log accounts for (repair records count too)."""
     expected: dict[str, str] = {}
     for event in events:
         if event.type == "case.written":
             expected[CASE_FILE] = str(event.data["sha256"])
-        elif event.type in {"document.written", "evidence.collected", "repair.orphan-recorded"}:
+        elif event.type in _LOGGING_FILES or (event.type == REPEAT_EVENT and "path" in event.data):
             expected[str(event.data["path"])] = str(event.data["sha256"])
     return expected
 
