@@ -84,6 +84,7 @@ UNSCOPED = frozenset(
     {
         "autoscaling:DescribeAutoScalingGroups",
         "autoscaling:DescribeAutoScalingInstances",
+        "autoscaling:DescribeTags",
         "cloudtrail:LookupEvents",
         "ec2:DescribeInstances",
         "ec2:DescribeNetworkAcls",
@@ -92,6 +93,7 @@ UNSCOPED = frozenset(
         "ec2:DescribeVpcEndpoints",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSnapshots",
+        "ec2:DescribeTags",
         "guardduty:ArchiveFindings",
         "guardduty:GetFindings",
         "guardduty:ListDetectors",
