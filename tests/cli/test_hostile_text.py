@@ -95,7 +95,7 @@ def test_an_s3_key_that_is_broken_markup_is_listed_by_hunt_as_text(
         "eventID": "1",
     }
     logs = tmp_path / "trail.json.gz"
-    logs.write_bytes(gzip.compress(json.dumps({"Records": [event]}).encode()))
+    logs.write_bytes(gzip.compress(json.dumps({"Records": [event]}).encode(), mtime=0))
     window = ["--since", "2024-08-01T00:00Z", "--until", "2024-08-04T00:00Z"]
     args = ["hunt", "-p", "AKIAATTACKER00000001", *window]
     code, out, err = run_in_process([*args, "-s", str(logs)], capsys, monkeypatch)

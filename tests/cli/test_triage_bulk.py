@@ -42,7 +42,7 @@ def large(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     data = _export(2_000, unhandled=frozenset({5, 1_999}))
     assert len(data) > triage_parallel.BLOCK_BYTES
     (folder / "export.jsonl").write_bytes(data)
-    (folder / "export.jsonl.gz").write_bytes(gzip.compress(data, compresslevel=1))
+    (folder / "export.jsonl.gz").write_bytes(gzip.compress(data, compresslevel=1, mtime=0))
     return folder / "export.jsonl", folder / "export.jsonl.gz"
 
 
@@ -70,7 +70,7 @@ def test_a_bad_line_deep_in_a_large_export_is_named_by_its_line_after_the_findin
     lines[1_799] = lines[1_799][:100]
     data = b"\n".join(lines) + b"\n"
     (tmp_path / "bad.jsonl").write_bytes(data)
-    (tmp_path / "bad.jsonl.gz").write_bytes(gzip.compress(data, compresslevel=1))
+    (tmp_path / "bad.jsonl.gz").write_bytes(gzip.compress(data, compresslevel=1, mtime=0))
     parallel = run_eksir("triage", str(tmp_path / "bad.jsonl"), "--no-case", "-o", "json")
     single = run_eksir("triage", str(tmp_path / "bad.jsonl.gz"), "--no-case", "-o", "json")
     assert parallel.returncode == ExitCode.BAD_INPUT
@@ -131,7 +131,7 @@ def test_blocks_end_at_line_ends() -> None:
         (b'{"a": 1}\n{"a": 2}\n', True),
         (b'\n\n{"a": 1}\n{"a": 2}\n', True),
         (b'[\n  {"a": 1}\n]\n', False),
-        (gzip.compress(b'{"a": 1}\n{"a": 2}\n'), False),
+        (gzip.compress(b'{"a": 1}\n{"a": 2}\n', mtime=0), False),
         (b'\xef\xbb\xbf{"a": 1}\n{"a": 2}\n', False),
         (b'{"a": 1}', False),
     ],
@@ -159,7 +159,7 @@ def test_a_stretch_of_other_events_longer_than_a_block_is_skipped_as_in_one_proc
     data = _health_events(60_000) + _export(300)
     assert len(_health_events(60_000)) > triage_parallel.BLOCK_BYTES
     (tmp_path / "mixed.jsonl").write_bytes(data)
-    (tmp_path / "mixed.jsonl.gz").write_bytes(gzip.compress(data, compresslevel=1))
+    (tmp_path / "mixed.jsonl.gz").write_bytes(gzip.compress(data, compresslevel=1, mtime=0))
     parallel = run_eksir("triage", str(tmp_path / "mixed.jsonl"), "--no-case", "-o", "json")
     single = run_eksir("triage", str(tmp_path / "mixed.jsonl.gz"), "--no-case", "-o", "json")
     assert parallel.returncode == 0, parallel.stderr
@@ -181,7 +181,7 @@ def test_a_last_block_of_one_line_is_still_read_as_a_line_of_the_export(tmp_path
     per_block = -(-triage_parallel.BLOCK_BYTES // line_size)  # read_block ends a block at a line's end
     data = _export(2 * per_block + 1)
     (tmp_path / "tail.jsonl").write_bytes(data)
-    (tmp_path / "tail.jsonl.gz").write_bytes(gzip.compress(data, compresslevel=1))
+    (tmp_path / "tail.jsonl.gz").write_bytes(gzip.compress(data, compresslevel=1, mtime=0))
     parallel = run_eksir("triage", str(tmp_path / "tail.jsonl"), "--no-case", "-o", "json")
     single = run_eksir("triage", str(tmp_path / "tail.jsonl.gz"), "--no-case", "-o", "json")
     formats = {json.loads(line)["finding"]["source_format"] for line in parallel.stdout.splitlines()}

@@ -64,7 +64,7 @@ def test_triaging_the_same_finding_again_reuses_the_case(tmp_path: Path) -> None
 
 
 def test_stdin_and_gzip_are_read(tmp_path: Path) -> None:
-    packed = gzip.compress(EXAMPLE.read_bytes())
+    packed = gzip.compress(EXAMPLE.read_bytes(), mtime=0)
     (tmp_path / "f.gz").write_bytes(packed)
     from_stdin = run_eksir("triage", "-", "--no-case", "-o", "json", stdin=EXAMPLE.read_bytes())
     from_gzip = run_eksir("triage", str(tmp_path / "f.gz"), "--no-case", "-o", "json")

@@ -77,14 +77,14 @@ def test_asff_from_another_product_is_not_a_finding() -> None:
 
 def test_a_stream_and_stdin_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(read_findings(io.BytesIO(_bytes(WIRE)))) == 1
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(gzip.compress(_bytes(WIRE)))))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(gzip.compress(_bytes(WIRE), mtime=0))))
     [finding] = read_findings_from_path("-")
     assert finding.id == WIRE["id"]
 
 
 def test_gzip_is_detected_by_magic_bytes_whatever_the_name(tmp_path: Path) -> None:
     path = tmp_path / "finding.json"
-    path.write_bytes(gzip.compress(_bytes(WIRE)))
+    path.write_bytes(gzip.compress(_bytes(WIRE), mtime=0))
     assert read_findings_from_path(str(path))[0].id == WIRE["id"]
 
 
@@ -109,7 +109,7 @@ def test_unknown_keys_and_explicit_nulls_are_tolerated() -> None:
         (b'{"a": "\xff"}', "not valid UTF-8"),
         (b"\xff\xfe{\x00}\x00", "UTF-16"),
         (b"\x1f\x8b\x08\x00garbage", "corrupt or truncated gzip"),
-        (gzip.compress(b'{"a": 1}')[:-6], "corrupt or truncated gzip"),
+        (gzip.compress(b'{"a": 1}', mtime=0)[:-6], "corrupt or truncated gzip"),
         (b'{"id":"a","type":"T/x"}\n{"id": oops}\n', "line 2 column"),
     ],
 )

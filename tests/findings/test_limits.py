@@ -24,7 +24,7 @@ MEMBER_BYTES = 64 << 20
 @pytest.fixture(scope="module")
 def zero_member() -> bytes:
     """One gzip member of 64 MiB of zeros (about 64 KB compressed): repeated, it builds a bomb cheaply."""
-    return gzip.compress(bytes(MEMBER_BYTES), compresslevel=9)
+    return gzip.compress(bytes(MEMBER_BYTES), compresslevel=9, mtime=0)
 
 
 def _limited_eksir(*args: str, address_space: int) -> subprocess.CompletedProcess[str]:
@@ -60,7 +60,7 @@ def test_max_input_bytes_lowers_the_cap_for_compressed_and_plain_input(tmp_path:
     raw = EXAMPLE.read_bytes()
     plain, packed = tmp_path / "f.json", tmp_path / "f.json.gz"
     plain.write_bytes(raw)
-    packed.write_bytes(gzip.compress(raw))
+    packed.write_bytes(gzip.compress(raw, mtime=0))
     for path in (plain, packed):
         done = _limited_eksir(
             "triage", str(path), "--no-case", "--max-input-bytes", "1000", address_space=3 << 30
@@ -79,15 +79,15 @@ def test_inflating_stops_at_the_first_chunk_past_the_cap(zero_member: bytes) -> 
 
 
 def test_several_members_and_zero_padding_inflate_to_their_concatenation() -> None:
-    data = gzip.compress(b"[1,") + gzip.compress(b"2]") + bytes(512)
+    data = gzip.compress(b"[1,", mtime=0) + gzip.compress(b"2]", mtime=0) + bytes(512)
     assert inflate_bounded(data, "x.gz", 5) == b"[1,2]"
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (gzip.compress(b'{"a": 1}')[:-6], "corrupt or truncated gzip"),
-        (gzip.compress(b"{}") + b"garbage", "trailing data after the last member"),
+        (gzip.compress(b'{"a": 1}', mtime=0)[:-6], "corrupt or truncated gzip"),
+        (gzip.compress(b"{}", mtime=0) + b"garbage", "trailing data after the last member"),
         (b"\x1f\x8b\x08\x00garbage", "corrupt or truncated gzip"),
     ],
 )

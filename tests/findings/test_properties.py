@@ -75,7 +75,7 @@ def _outcome(data: bytes) -> list[Finding] | EksirError:
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_give_findings_or_an_eksir_error(data: bytes) -> None:
     _outcome(data)
-    _outcome(gzip.compress(data))
+    _outcome(gzip.compress(data, mtime=0))
 
 
 @settings(max_examples=300, deadline=None)

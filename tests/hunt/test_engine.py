@@ -65,9 +65,9 @@ def test_bad_files_are_reported_by_name_and_the_scan_goes_on(
     good = next((tmp_path / "tree").rglob("*20240801T0005Z*.json.gz"))
     (good.parent / "corrupt.json.gz").write_bytes(b"\x1f\x8b\x08\x00garbage-not-deflate")
     (good.parent / "truncated.json.gz").write_bytes(
-        gzip.compress(b'{"Records": [{"eventVersion": "1.09", "us')
+        gzip.compress(b'{"Records": [{"eventVersion": "1.09", "us', mtime=0)
     )
-    (good.parent / "cut-gzip.json.gz").write_bytes(gzip.compress(b'{"Records": []}' * 50)[:30])
+    (good.parent / "cut-gzip.json.gz").write_bytes(gzip.compress(b'{"Records": []}' * 50, mtime=0)[:30])
     result = run_hunt(
         PrincipalSet.from_values([truth["principal"]]),
         [str(tmp_path / "tree")],

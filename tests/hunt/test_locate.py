@@ -80,7 +80,7 @@ def test_scan_file_falls_back_to_the_whole_parse(tmp_path: Path) -> None:
     """The crafted nested marker still yields exactly the attacker's record through `scan_file`."""
     records = [_record(0, "AKIAOTHER00000000001", extra={"eventVersion": "x", "k": KEY}), _record(1, KEY)]
     path = tmp_path / "trail.json.gz"
-    path.write_bytes(gzip.compress(_file(records)))
+    path.write_bytes(gzip.compress(_file(records), mtime=0))
     principals = PrincipalSet.from_values([KEY])
     job = ScanJob(
         (FileRef(str(path), path.stat().st_size),),

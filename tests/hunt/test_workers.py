@@ -24,7 +24,7 @@ CHAINED = "ASIACHAINED000000001"
 
 def _trail(folder: Path, name: str, records: list[dict[str, object]]) -> FileRef:
     path = folder / f"{name}.json.gz"
-    path.write_bytes(gzip.compress(orjson.dumps({"Records": records})))
+    path.write_bytes(gzip.compress(orjson.dumps({"Records": records}), mtime=0))
     return FileRef(str(path), path.stat().st_size)
 
 
