@@ -66,13 +66,24 @@ FIRST, LAST = "2023/12/30", "2024/01/03"
 
 
 @pytest.fixture(scope="session")
-def org_bucket(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> orgtrail.OrgTrail:
+def org_trail(tmp_path_factory: pytest.TempPathFactory) -> orgtrail.OrgTrail:
+    """The generated org trail, built once per session."""
+    return orgtrail.build(tmp_path_factory.mktemp("org-s3"))
+
+
+@pytest.fixture(scope="module")
+def org_bucket(moto_url: str, org_trail: orgtrail.OrgTrail) -> orgtrail.OrgTrail:
     """The generated org trail's 5 days around the new year in moto's S3 (moto lists slowly: not all 40),
-    plus a folder under the org that is not an account."""
-    trail = orgtrail.build(tmp_path_factory.mktemp("org-s3"))
+    plus a folder under the org that is not an account.
+
+    Per module, uploaded when absent: this moto runs in the test process, and moto's state is the process's,
+    so a `/moto-api/reset` by another directory's fixture (on the same pytest-xdist worker) empties it too."""
+    trail = org_trail
     s3 = boto3.client(
         "s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
     )
+    if BUCKET in {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}:
+        return trail
     s3.create_bucket(Bucket=BUCKET)
     for path in trail.root.rglob("*.json.gz"):
         found = KEY.search(path.as_posix())
