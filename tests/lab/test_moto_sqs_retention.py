@@ -1,0 +1,105 @@
+"""The lab moto's SQS retention check (`moto_eks.check_sqs_retention_directly`): same answers, O(1) cost.
+
+Why it matters: the fleet bench measures how fast workers drain a queue; with moto's own check every receive
+walked the whole queue once per message handed out, so the emulator, not the consumer, set the rate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+moto = pytest.importorskip("moto")
+
+from moto.sqs.models import Queue, SQSBackend, sqs_backends  # noqa: E402
+
+from eksir.lab.moto_eks import check_sqs_retention_directly  # noqa: E402
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+
+@pytest.fixture(params=["moto's own check", "the lab's check"])
+def sqs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An in-process SQS, with moto's retention check or the lab's (restored afterwards either way)."""
+    original = SQSBackend.is_message_valid_based_on_retention_period
+    monkeypatch.setattr(SQSBackend, "is_message_valid_based_on_retention_period", original)
+    if request.param == "the lab's check":
+        check_sqs_retention_directly()
+    with moto.mock_aws():
+        yield boto3.client("sqs", region_name=REGION)
+
+
+def _queue(sqs: Any, retention_s: int) -> str:
+    url: str = sqs.create_queue(
+        QueueName="findings", Attributes={"MessageRetentionPeriod": str(retention_s)}
+    )["QueueUrl"]
+    return url
+
+
+def _age_every_message(seconds: float) -> None:
+    """Move every queued message's send time back, as if it had waited that long."""
+    for message in sqs_backends[ACCOUNT][REGION].get_queue("findings")._messages:
+        message.sent_timestamp -= int(seconds * 1000)
+
+
+def test_a_message_within_retention_is_received(sqs: Any) -> None:
+    url = _queue(sqs, 60)
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "f-1"}))
+    _age_every_message(50)
+
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+
+    assert [json.loads(m["Body"]) for m in received] == [{"id": "f-1"}]
+
+
+def test_a_message_past_retention_is_not_received(sqs: Any) -> None:
+    url = _queue(sqs, 60)
+    sqs.send_message(QueueUrl=url, MessageBody="late")
+    _age_every_message(61)
+
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []
+
+
+def test_the_retention_period_set_later_is_the_one_checked(sqs: Any) -> None:
+    url = _queue(sqs, 3600)
+    sqs.send_message(QueueUrl=url, MessageBody="kept an hour, then a minute")
+    _age_every_message(120)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"MessageRetentionPeriod": "60"})
+
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []
+
+
+def test_the_lab_check_reads_no_queue_wide_attribute_per_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's check computes every attribute (three walks of the queue) for each message it hands out."""
+    monkeypatch.setattr(
+        SQSBackend,
+        "is_message_valid_based_on_retention_period",
+        SQSBackend.is_message_valid_based_on_retention_period,
+    )
+    check_sqs_retention_directly()
+    walks = {"n": 0}
+    counted = Queue.attributes.fget
+    assert counted is not None
+
+    def attributes(queue: Queue) -> Any:
+        walks["n"] += 1
+        return counted(queue)
+
+    monkeypatch.setattr(Queue, "attributes", property(attributes))
+    with moto.mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = _queue(sqs, 3600)
+        for start in range(0, 300, 10):
+            sqs.send_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)} for i in range(10)]
+            )
+        walks["n"] = 0
+
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+
+    assert len(received) == 10
+    assert walks["n"] == 0
