@@ -59,6 +59,27 @@ def boto_client(endpoint: AwsEndpoint, service: str) -> Any:
     )
 
 
+def one_instance_group(endpoint: AwsEndpoint, name: str) -> str:
+    """An Auto Scaling group of one instance in a fresh VPC (a node group's node): the instance's id."""
+    ec2, asg = boto_client(endpoint, "ec2"), boto_client(endpoint, "autoscaling")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    asg.create_launch_configuration(
+        LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
+    )
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchConfigurationName="lc",
+        MinSize=1,
+        MaxSize=2,
+        DesiredCapacity=1,
+        VPCZoneIdentifier=subnet,
+    )
+    found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    instance_id: str = found["Instances"][0]["InstanceId"]
+    return instance_id
+
+
 @pytest.fixture
 def aws_ctx(moto: AwsEndpoint) -> ActionContext:
     """A live (not dry-run) context whose AWS clients reach moto; no Kubernetes."""

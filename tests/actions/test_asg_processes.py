@@ -14,27 +14,14 @@ from eksir.actions.containment.asg_processes import (
     SuspendScalingProcesses,
 )
 from eksir.errors import RefusedError
-from tests.actions.conftest import boto_client, make_ctx
+from tests.actions.conftest import boto_client, make_ctx, one_instance_group
 
 GROUP = "eks-ng-general"
 
 
 @pytest.fixture
 def group(moto: Any) -> AsgGroupParams:
-    ec2, asg = boto_client(moto, "ec2"), boto_client(moto, "autoscaling")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    asg.create_launch_configuration(
-        LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
-    )
-    asg.create_auto_scaling_group(
-        AutoScalingGroupName=GROUP,
-        LaunchConfigurationName="lc",
-        MinSize=1,
-        MaxSize=2,
-        DesiredCapacity=1,
-        VPCZoneIdentifier=subnet,
-    )
+    one_instance_group(moto, GROUP)
     return AsgGroupParams(autoscaling_group=GROUP)
 
 

@@ -32,7 +32,7 @@ from eksir.engine import ApprovalPolicy, PolicyGate, Runner, StepStatus, rollbac
 from eksir.errors import BadInputError, RefusedError
 from eksir.playbooks.plan import Plan, PlanStep
 from eksir.store import CaseHandle, CaseStore
-from tests.actions.conftest import AwsEndpoint, boto_client, make_ctx
+from tests.actions.conftest import AwsEndpoint, boto_client, make_ctx, one_instance_group
 from tests.factories import FIRST_SEEN, make_finding
 
 GROUP = "eks-ng-shared"
@@ -49,22 +49,7 @@ class Target:
 @pytest.fixture
 def target(moto: AwsEndpoint) -> Target:
     """One Auto Scaling group with one instance: the node several cases share."""
-    ec2, asg = boto_client(moto, "ec2"), boto_client(moto, "autoscaling")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    asg.create_launch_configuration(
-        LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
-    )
-    asg.create_auto_scaling_group(
-        AutoScalingGroupName=GROUP,
-        LaunchConfigurationName="lc",
-        MinSize=1,
-        MaxSize=2,
-        DesiredCapacity=1,
-        VPCZoneIdentifier=subnet,
-    )
-    found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
-    return Target(found["Instances"][0]["InstanceId"], GROUP)
+    return Target(one_instance_group(moto, GROUP), GROUP)
 
 
 @dataclass(frozen=True)

@@ -217,6 +217,27 @@ class AwsMark(ABC):
         """Put back the noted value."""
 
 
+class BoolMark(AwsMark):
+    """A mark that is an on/off attribute eksir turns on (termination or scale-in protection): the note is
+    `true`/`false`, and set and restore are one write of the attribute."""
+
+    @abstractmethod
+    def _put(self, value: bool) -> None:
+        """Write the attribute."""
+
+    def current(self) -> str:
+        return bool_note(self.is_set())
+
+    def unset(self, note: str) -> bool:
+        return not note_bool(note)
+
+    def set(self) -> None:
+        self._put(True)
+
+    def restore(self, note: str) -> None:
+        self._put(note_bool(note))
+
+
 @dataclass(frozen=True)
 class Held:
     """What an apply found and did: the note (value before eksir's first case), the value this apply read, and

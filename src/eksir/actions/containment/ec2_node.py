@@ -32,7 +32,7 @@ from eksir.actions.base import (
     VerifyOutcome,
 )
 from eksir.actions.containment.aws_holds import (
-    AwsMark,
+    BoolMark,
     InstanceTags,
     bool_note,
     held,
@@ -113,60 +113,64 @@ class EnableTerminationProtection(Action[InstanceParams]):
     def apply(self, ctx: ActionContext, params: InstanceParams) -> dict[str, Any]:
         """Hold termination protection for this case (tag, note, then the attribute when it is off)."""
         require_live(ctx, self.spec)
-        done = hold(InstanceTags(ctx, params.instance_id), _Termination(ctx, params.instance_id), ctx.case_id)
-        return {
-            "instance_id": params.instance_id,
-            "previous": note_bool(done.seen),
-            "before": note_bool(done.note),
-        }
+        return _hold_protection(ctx, params.instance_id, _Termination(ctx, params.instance_id))
 
     def verify(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> VerifyOutcome:
         """The attribute is on and this case still holds it (its tag is on the instance)."""
         protected = _termination_protected(ctx, params.instance_id)
-        ours, holding = held(InstanceTags(ctx, params.instance_id), _Termination.name, ctx.case_id)
-        problems = ([] if protected else ["off"]) + ([] if ours else [f"not held by case {ctx.case_id}"])
-        return VerifyOutcome(
-            ok=not problems,
-            detail=f"termination protection on {params.instance_id}: "
-            + ("; ".join(problems) or f"on, held by {len(holding)} case(s)"),
-            observed={"disable_api_termination": protected, "held_by": holding},
+        return _protection_verdict(
+            ctx, params.instance_id, _Termination.name, protected, "disable_api_termination"
         )
 
     def rollback(self, ctx: ActionContext, params: InstanceParams, applied: dict[str, Any]) -> None:
         """Drop this case's hold; the last case's rollback restores the value noted before eksir's first
         case."""
         require_live(ctx, self.spec)
-        fallback = applied.get("before", applied.get("previous", False))
-        release(InstanceTags(ctx, params.instance_id), _Termination(ctx, params.instance_id), ctx.case_id,
-                bool_note(note_bool(fallback)))  # fmt: skip
+        _release_protection(ctx, params.instance_id, _Termination(ctx, params.instance_id), applied)
 
 
 TERMINATION_MARK = "termination-protection"
 
 
-class _Termination(AwsMark):
+def _hold_protection(ctx: ActionContext, instance_id: str, mark: BoolMark) -> dict[str, Any]:
+    """Hold the protection for this case (instance tag, note, then the attribute when it is off)."""
+    done = hold(InstanceTags(ctx, instance_id), mark, ctx.case_id)
+    return {"instance_id": instance_id, "previous": note_bool(done.seen), "before": note_bool(done.note)}
+
+
+def _protection_verdict(
+    ctx: ActionContext, instance_id: str, mark: str, protected: bool, observed_as: str
+) -> VerifyOutcome:
+    """On, and still held by this case: its tag on the instance (another case's rollback must not lift it)."""
+    ours, holding = held(InstanceTags(ctx, instance_id), mark, ctx.case_id)
+    problems = ([] if protected else ["off"]) + ([] if ours else [f"not held by case {ctx.case_id}"])
+    return VerifyOutcome(
+        ok=not problems,
+        detail=f"{mark} of {instance_id}: " + ("; ".join(problems) or f"on, held by {len(holding)} case(s)"),
+        observed={observed_as: protected, "held_by": holding},
+    )
+
+
+def _release_protection(
+    ctx: ActionContext, instance_id: str, mark: BoolMark, applied: dict[str, Any]
+) -> None:
+    """Drop this case's hold; the last one restores the value noted before eksir's first case (a record of
+    an older eksir has only `previous`)."""
+    fallback = bool_note(note_bool(applied.get("before", applied.get("previous", False))))
+    release(InstanceTags(ctx, instance_id), mark, ctx.case_id, fallback)
+
+
+class _Termination(BoolMark):
     """`DisableApiTermination: true` on the instance, held per case by instance tags."""
 
     name = TERMINATION_MARK
     note = "eksir.io/termination-protection-before"
 
-    def unset(self, note: str) -> bool:
-        return not note_bool(note)
-
     def __init__(self, ctx: ActionContext, instance_id: str) -> None:
         self.ctx, self.instance_id = ctx, instance_id
 
-    def current(self) -> str:
-        return bool_note(self.is_set())
-
     def is_set(self) -> bool:
         return _termination_protected(self.ctx, self.instance_id)
-
-    def set(self) -> None:
-        self._put(True)
-
-    def restore(self, note: str) -> None:
-        self._put(note_bool(note))
 
     def _put(self, value: bool) -> None:
         with aws_call(f"set termination protection of {self.instance_id} to {value}"):
@@ -235,56 +239,33 @@ class ProtectInstanceFromScaleIn(Action[AsgProtectParams]):
     def apply(self, ctx: ActionContext, params: AsgProtectParams) -> dict[str, Any]:
         """Hold scale-in protection for this case (instance tag, note, then the protection when it is off)."""
         require_live(ctx, self.spec)
-        done = hold(InstanceTags(ctx, params.instance_id), _ScaleIn(ctx, params), ctx.case_id)
-        return {
-            "instance_id": params.instance_id,
-            "previous": note_bool(done.seen),
-            "before": note_bool(done.note),
-        }
+        return _hold_protection(ctx, params.instance_id, _ScaleIn(ctx, params))
 
     def verify(self, ctx: ActionContext, params: AsgProtectParams, applied: dict[str, Any]) -> VerifyOutcome:
         """The instance is protected and this case still holds the protection (its tag on the instance)."""
         protected = bool(_asg_instance(ctx, params)["ProtectedFromScaleIn"])
-        ours, holding = held(InstanceTags(ctx, params.instance_id), _ScaleIn.name, ctx.case_id)
-        problems = ([] if protected else ["off"]) + ([] if ours else [f"not held by case {ctx.case_id}"])
-        return VerifyOutcome(
-            ok=not problems,
-            detail=f"scale-in protection of {params.instance_id}: "
-            + ("; ".join(problems) or f"on, held by {len(holding)} case(s)"),
-            observed={"protected_from_scale_in": protected, "held_by": holding},
+        return _protection_verdict(
+            ctx, params.instance_id, _ScaleIn.name, protected, "protected_from_scale_in"
         )
 
     def rollback(self, ctx: ActionContext, params: AsgProtectParams, applied: dict[str, Any]) -> None:
         """Drop this case's hold; the last case's rollback restores the value noted before eksir's first
         case."""
         require_live(ctx, self.spec)
-        fallback = bool_note(note_bool(applied.get("before", applied.get("previous", False))))
-        release(InstanceTags(ctx, params.instance_id), _ScaleIn(ctx, params), ctx.case_id, fallback)
+        _release_protection(ctx, params.instance_id, _ScaleIn(ctx, params), applied)
 
 
-class _ScaleIn(AwsMark):
+class _ScaleIn(BoolMark):
     """`ProtectedFromScaleIn: true` for the instance in its group, held per case by instance tags."""
 
     name = "scale-in-protection"
     note = "eksir.io/scale-in-protection-before"
 
-    def unset(self, note: str) -> bool:
-        return not note_bool(note)
-
     def __init__(self, ctx: ActionContext, params: AsgProtectParams) -> None:
         self.ctx, self.params = ctx, params
 
-    def current(self) -> str:
-        return bool_note(self.is_set())
-
     def is_set(self) -> bool:
         return bool(_asg_instance(self.ctx, self.params)["ProtectedFromScaleIn"])
-
-    def set(self) -> None:
-        self._put(True)
-
-    def restore(self, note: str) -> None:
-        self._put(note_bool(note))
 
     def _put(self, value: bool) -> None:
         params = self.params
