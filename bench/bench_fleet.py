@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import pstats
+import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -136,9 +137,37 @@ def _bench(state: lab.LabState, lab_dir: Path, work: Path, args: argparse.Namesp
     return result
 
 
-def _restart(workers: fleet_run.Workers) -> None:
-    workers.kill(1)
-    workers.start(1)
+class BurstCpu:
+    """CPU seconds each process spent from the burst's start to its end: both workers (the killed one's up to
+    its kill), every lab server and this bench process (PutEvents, polling), and their sum per incident."""
+
+    def __init__(self, lab_dir: Path, workers: fleet_run.Workers) -> None:
+        self.lab_dir, self.workers = lab_dir, workers
+        self.lab_before = fleet_run.lab_cpu_seconds(lab_dir)
+        self.bench_before = _own_cpu_seconds()
+        self.killed = 0.0
+
+    def restart(self) -> None:
+        """SIGKILL worker 1 and start it again, its CPU so far counted."""
+        self.killed += self.workers.cpu_seconds().get(1, 0.0)
+        self.workers.kill(1)
+        self.workers.start(1)
+
+    def result(self, incidents: int) -> dict[str, Any]:
+        lab_now = fleet_run.lab_cpu_seconds(self.lab_dir)
+        used = {name: seconds - self.lab_before.get(name, 0.0) for name, seconds in lab_now.items()}
+        used["workers"] = sum(self.workers.cpu_seconds().values()) + self.killed
+        used["bench (PutEvents, polling)"] = _own_cpu_seconds() - self.bench_before
+        total = sum(used.values())
+        return {name: round(seconds, 1) for name, seconds in used.items()} | {
+            "total": round(total, 1),
+            "per_incident": round(total / max(1, incidents), 2),
+        }
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _paced(
@@ -177,13 +206,14 @@ def _burst(setup: Setup, workers: fleet_run.Workers, pace: float = 0.0) -> dict[
     events = fleet["events"]
     workers.start(0)
     workers.start(1)
+    cpu = BurstCpu(setup.lab_dir, workers)
     start = time.time()
     if pace:
-        sent = _paced(security, events, pace, lambda: _restart(workers))
+        sent = _paced(security, events, pace, cpu.restart)
     else:
         third = len(events) // 3
         sent = fleet_run.put_events(security, events[:third])
-        _restart(workers)
+        cpu.restart()
         sent += fleet_run.put_events(security, events[third:])
     fleet_run.send_garbage(security, fleet["queue_url"], fleet["garbage"])
     sent_s = time.time() - start
@@ -204,6 +234,7 @@ def _burst(setup: Setup, workers: fleet_run.Workers, pace: float = 0.0) -> dict[
         "putevents_s": round(sent_s, 1),
         "all_done_s": round(drained_s, 1),
         "intake_rate_per_s": round(total / drained_s, 1),
+        "cpu_s": cpu.result(expected),
         "sent": sent,
     }
 

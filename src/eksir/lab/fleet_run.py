@@ -24,6 +24,7 @@ from typing import Any
 
 from eksir.lab.lab import LabState, env_exports
 from eksir.lab.moto_server import AwsEndpoint
+from eksir.lab.processes import read_records
 
 DONE_STATUSES = {"verified", "not-effective", "unavailable-in-lab"}
 
@@ -107,15 +108,8 @@ class Workers:
 
     def cpu_seconds(self) -> dict[int, float]:
         """CPU seconds (user + system) each running worker has used so far, from /proc (Linux)."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        out: dict[int, float] = {}
-        for index, proc in self.procs.items():
-            try:
-                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            out[index] = (int(fields[11]) + int(fields[12])) / ticks
-        return out
+        used = {index: cpu_seconds_of(proc.pid) for index, proc in self.procs.items()}
+        return {index: seconds for index, seconds in used.items() if seconds is not None}
 
     def resume(self) -> None:
         for proc in self.procs.values():
@@ -151,6 +145,27 @@ class Workers:
                 proc.kill()
                 codes[index] = None
         return codes
+
+
+def cpu_seconds_of(pid: int) -> float | None:
+    """CPU seconds (user + system) the process has used so far, from /proc (Linux); None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def lab_cpu_seconds(lab_dir: Path) -> dict[str, float]:
+    """CPU seconds each server of the lab (moto, kube-apiserver, etcd, the EKS authenticator) has used so
+    far: where a burst's machine time goes besides the workers."""
+    used: dict[str, float] = {}
+    for part in ("aws", "k8s"):
+        for record in read_records(lab_dir / part):
+            seconds = cpu_seconds_of(record.pid)
+            if seconds is not None:
+                used[record.name] = used.get(record.name, 0.0) + seconds
+    return used
 
 
 def put_events(endpoint: AwsEndpoint, items: list[dict[str, Any]]) -> list[float]:
