@@ -127,6 +127,25 @@ def test_an_append_from_a_stale_copy_never_overwrites_an_event_and_lands_after_i
     assert verify_case(handle).ok
 
 
+@pytest.mark.parametrize("behind", [2, 4, 9], ids=["read-by-key", "probe-exactly", "past-the-probe-listed"])
+def test_a_copy_several_events_behind_takes_them_all_in_before_its_own_lands(
+    shared_store: SharedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, behind: int
+) -> None:
+    """The refused append reads what it missed by key (a few) or by listing (many): never one skipped."""
+    handle = _open(shared_store)
+    monkeypatch.setenv("EKSIR_S3_CACHE", str(tmp_path / "other-machine"))
+    other = CaseStore(shared_store.url, actor="tester@b").get(handle.case_id)
+    theirs = [other.append("note", {"by": "b", "i": i}) for i in range(behind)]
+
+    mine = handle.append("note", {"by": "a"})
+
+    assert mine.seq == theirs[-1].seq + 1
+    assert mine.prev_hash == theirs[-1].hash
+    local = [orjson.loads(line) for line in (handle.path / "events.jsonl").read_bytes().splitlines()]
+    assert [e["data"].get("i") for e in local if e["type"] == "note"] == [*range(behind), None]
+    assert verify_case(handle).ok
+
+
 APPENDER = """
 import sys, time
 from pathlib import Path

@@ -70,7 +70,7 @@ class RemoteCase:
 
     def lines_after(self, seq: int) -> list[bytes]:
         """Events other writers appended after `seq`, with the files they log fetched into the copy."""
-        lines = [_as_line(body) for _, body in self.record.events_after(seq)]
+        lines = [_as_line(body) for _, body in self.record.events_following(seq)]
         fetch_files(self.record, self.case_dir, _expected(_parse(lines)))
         return lines
 

@@ -154,6 +154,21 @@ class S3Record:
                 return
             args["ContinuationToken"] = page["NextContinuationToken"]
 
+    def events_following(self, after: int, probe: int = 4) -> list[tuple[str, bytes]]:
+        """The events after `after` when few are expected (another writer won the append): read by key, one
+        GET each until the first absent; past `probe` of them, the rest by listing (`events_after`).
+
+        Why not list at once: the chain has no gaps (event N is written only once N-1 exists), so the next
+        keys are known, and a GET is one lookup where a listing walks the prefix (on moto, every key of the
+        bucket): under a burst of repeats the two workers win each other's appends all the time."""
+        found: list[tuple[str, bytes]] = []
+        for seq in range(after + 1, after + 1 + probe):
+            body = self.event_body(seq)
+            if body is None:
+                return found
+            found.append((seq_key_name(seq), body))
+        return found + self.events_after(after + probe)
+
     def events_after(self, after: int = 0) -> list[tuple[str, bytes]]:
         """Every object under `events/` after event `after`: (name, body), fetched in parallel."""
         names = self.event_names(after)
