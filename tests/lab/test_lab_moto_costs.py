@@ -1,13 +1,16 @@
-"""The lab moto's SQS retention check (`moto_eks.check_sqs_retention_directly`): same answers, O(1) cost.
+"""What the lab's moto process changes about moto's cost (eksir.lab.moto_eks), never about its answers.
 
-Why it matters: the fleet bench measures how fast workers drain a queue; with moto's own check every receive
-walked the whole queue once per message handed out, so the emulator, not the consumer, set the rate.
+Why it matters: the fleet bench measures how fast workers drain a queue and contain a burst; moto, one
+GIL-bound process, was most of the lab's CPU there. With moto's own retention check every receive walked the
+whole queue once per message handed out, so the emulator, not the consumer, set the rate; its router listed
+moto's package folder on every request; and it wrote a log line per request.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,7 +20,13 @@ moto = pytest.importorskip("moto")
 
 from moto.sqs.models import Queue, SQSBackend, sqs_backends  # noqa: E402
 
-from eksir.lab.moto_eks import check_sqs_retention_directly  # noqa: E402
+from eksir.lab import processes  # noqa: E402
+from eksir.lab.moto_eks import (  # noqa: E402
+    REQUEST_LOG_ENV,
+    check_sqs_retention_directly,
+    list_moto_services_once,
+)
+from eksir.lab.moto_server import spawn_detached  # noqa: E402
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
@@ -103,3 +112,43 @@ def test_the_lab_check_reads_no_queue_wide_attribute_per_message(monkeypatch: py
 
     assert len(received) == 10
     assert walks["n"] == 0
+
+
+def test_the_router_knows_the_same_services_without_listing_moto_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto import backends
+
+    monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)
+    listed = set(backends.list_of_moto_modules())
+    list_moto_services_once()
+
+    def no_listing(path: str) -> list[str]:
+        raise AssertionError(f"listed {path} again")
+
+    monkeypatch.setattr("os.listdir", no_listing)
+    assert set(backends.list_of_moto_modules()) == listed
+    assert {"s3", "sqs", "eks", "events"} <= listed
+
+
+@pytest.mark.parametrize("asked", [False, True], ids=["quiet", "asked-for"])
+def test_the_lab_moto_logs_a_line_per_request_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: bool
+) -> None:
+    if asked:
+        monkeypatch.setenv(REQUEST_LOG_ENV, "1")
+    else:
+        monkeypatch.delenv(REQUEST_LOG_ENV, raising=False)
+    server = spawn_detached(tmp_path)
+    try:
+        server.endpoint.client("s3").list_buckets()
+        server.endpoint.client("sqs").list_queues()
+    finally:
+        processes.stop_all(tmp_path)
+
+    request_lines = [
+        line
+        for line in server.log_path.read_text().splitlines()
+        if '"POST / HTTP' in line or '"GET / HTTP' in line
+    ]
+    assert bool(request_lines) == asked, server.log_path.read_text()[-2000:]
