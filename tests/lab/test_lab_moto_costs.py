@@ -18,12 +18,14 @@ import pytest
 
 moto = pytest.importorskip("moto")
 
+import moto.sqs.models as sqs_models  # noqa: E402
 from moto.sqs.models import Queue, SQSBackend, sqs_backends  # noqa: E402
 
 from eksir.lab import processes  # noqa: E402
 from eksir.lab.moto_eks import (  # noqa: E402
     REQUEST_LOG_ENV,
     check_sqs_retention_directly,
+    count_sqs_messages_cheaply,
     list_moto_services_once,
 )
 from eksir.lab.moto_server import spawn_detached  # noqa: E402
@@ -152,3 +154,84 @@ def test_the_lab_moto_logs_a_line_per_request_only_when_asked(
         if '"POST / HTTP' in line or '"GET / HTTP' in line
     ]
     assert bool(request_lines) == asked, server.log_path.read_text()[-2000:]
+
+
+def _keep_moto_sqs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Restore moto's own SQS functions after the test, whatever it patches."""
+    monkeypatch.setattr(sqs_models, "unix_time_millis", sqs_models.unix_time_millis)
+    monkeypatch.setattr(SQSBackend, "get_queue_attributes", SQSBackend.get_queue_attributes)
+
+
+def _attributes_and_visibility(asked: list[str]) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """A queue of 30 messages, 10 received: its attributes before and after, and the bodies received."""
+    with moto.mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = _queue(sqs, 3600)
+        for start in range(0, 30, 10):
+            sqs.send_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)} for i in range(10)]
+            )
+        before = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=asked)["Attributes"]
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]
+        after = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=asked)["Attributes"]
+    for volatile in ("CreatedTimestamp", "LastModifiedTimestamp", "QueueArn"):
+        before.pop(volatile, None)
+        after.pop(volatile, None)
+    return before, after, sorted(m["Body"] for m in received)
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        ["All"],
+        ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        ["VisibilityTimeout"],
+    ],
+    ids=["all", "two-counts", "one-setting"],
+)
+def test_cheap_counting_answers_as_moto_does(monkeypatch: pytest.MonkeyPatch, asked: list[str]) -> None:
+    _keep_moto_sqs(monkeypatch)
+    mine = _attributes_and_visibility(asked)
+    count_sqs_messages_cheaply()
+    cheap = _attributes_and_visibility(asked)
+
+    assert cheap == mine
+    if "ApproximateNumberOfMessages" in asked:
+        assert (
+            cheap[1]["ApproximateNumberOfMessages"],
+            cheap[1]["ApproximateNumberOfMessagesNotVisible"],
+        ) == ("20", "10")
+
+
+def test_cheap_counting_still_refuses_an_unknown_attribute(monkeypatch: pytest.MonkeyPatch) -> None:
+    _keep_moto_sqs(monkeypatch)
+    count_sqs_messages_cheaply()
+    with moto.mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = _queue(sqs, 3600)
+        with pytest.raises(sqs.exceptions.ClientError, match="InvalidAttributeName"):
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["NotAnAttribute"])
+
+
+def test_cheap_counting_computes_the_attributes_once_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    _keep_moto_sqs(monkeypatch)
+    count_sqs_messages_cheaply()
+    computed = {"n": 0}
+    moto_attributes = Queue.attributes.fget
+    assert moto_attributes is not None
+
+    def attributes(queue: Queue) -> Any:
+        computed["n"] += 1
+        return moto_attributes(queue)
+
+    monkeypatch.setattr(Queue, "attributes", property(attributes))
+    with moto.mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = _queue(sqs, 3600)
+        computed["n"] = 0
+        sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )
+
+    assert computed["n"] == 1
