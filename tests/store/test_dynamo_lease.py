@@ -71,6 +71,40 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_fails_its_fencing_che
         taker.release()
 
 
+def _lease_reads(store: SharedStore) -> list[str]:
+    """Every GetItem the store's DynamoDB client makes from now on (the lease item's reads)."""
+    reads: list[str] = []
+    store.dynamo.meta.events.register("before-call.dynamodb.GetItem", lambda **_: reads.append("GetItem"))
+    return reads
+
+
+def test_the_fencing_check_reads_the_item_only_once_its_own_expiry_is_near(shared_store: SharedStore) -> None:
+    """Nobody can take a lease over before the expiry its holder wrote; a check well before it is local."""
+    holder = _lock(shared_store, ttl=3.0, heartbeat=False)
+    holder.acquire("respond", wait=False)
+    reads = _lease_reads(shared_store)
+    try:
+        assert holder.check() == 1
+        assert reads == [], "a lease acquired a moment ago needs no read"
+        time.sleep(2.2)  # no heartbeat: less than a third of its life remains
+        assert holder.check() == 1
+        assert reads == ["GetItem"]
+    finally:
+        holder.release()
+        shared_store.dynamo.meta.events.unregister("before-call.dynamodb.GetItem")
+
+
+def test_a_heartbeat_that_was_refused_makes_every_check_fail_at_once(shared_store: SharedStore) -> None:
+    holder = _lock(shared_store, ttl=30)
+    holder.acquire("respond", wait=False)
+    try:
+        holder.lost = True  # as `_beat` records a refused extension
+        with pytest.raises(LeaseLostError, match="token 1 is stale"):
+            holder.check()
+    finally:
+        holder.release()
+
+
 def test_a_waiting_contender_gets_the_lease_when_the_holder_dies_without_releasing(
     shared_store: SharedStore,
 ) -> None:

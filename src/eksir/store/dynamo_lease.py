@@ -5,9 +5,12 @@ Why DynamoDB and not S3 alone: a worker that crashes must not wedge its case, so
 Expiry alone would let a holder that was merely paused (GC, a stopped VM) wake up and write after another
 took over; so every acquisition increments the item's `token` (never reset: release keeps the item), the
 holder records its token in every event it writes, and checks the item still carries its token before each
-append (`check`). A stale holder is refused (exit 12); the conditional event write in S3 keeps the chain
-linear even in the instant between the check and the write, and `case verify` names an event written under
-an older token after a newer one.
+append (`check`); that check reads the item only when less than a third of a lifetime remains before the
+expiry this holder itself last wrote (acquire or heartbeat): before then nobody can have taken over (a
+takeover is conditioned on the expiry having passed; the third is the margin for clock skew), and a holder
+that was paused finds its own expiry near or past and reads the item. A stale holder is refused (exit 12);
+the conditional event write in S3 keeps the chain linear even in the instant between the check and the
+write, and `case verify` names an event written under an older token after a newer one.
 
 Item (partition key `case_key`, a string: `<bucket>/<prefix>/<case-id>`): `token` (N), `owner` (a random id
 per acquisition), `pid`, `host`, `command`, `since` and `expires_at` (epoch seconds, N). Acquire is one
@@ -70,6 +73,8 @@ class DynamoCaseLock:
         self.owner = ""
         self.lease: Lease | None = None
         self.lost = False
+        self._held_until = 0.0
+        """The expiry this holder itself last wrote (acquire, extend): no takeover can come before it."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -127,6 +132,7 @@ class DynamoCaseLock:
                 return None
             raise
         self.owner = owner
+        self._held_until = now + self.ttl
         token = int(item["Attributes"]["token"]["N"])
         return Lease(os.getpid(), socket.gethostname(), command[:200], since, token)
 
@@ -141,6 +147,8 @@ class DynamoCaseLock:
         """The fencing test before a write: our token, or LeaseLostError when another took the lease."""
         if self.lease is None:
             raise LeaseLostError(f"case {self.case_key} is written without holding its lease")
+        if not self.lost and time.time() < self._held_until - self.ttl / 3:
+            return self.lease.token  # our own write holds the item until then: no read needed
         item = self._item()
         if self.lost or item is None or item.get("owner", {}).get("S") != self.owner:
             self.lost = True
@@ -187,6 +195,7 @@ class DynamoCaseLock:
                     ":owner": {"S": self.owner},
                 },
             )
+        self._held_until = expires_at
 
     def _item(self) -> dict[str, Any] | None:
         with self._call("read the case lease"):
