@@ -11,7 +11,9 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from kubernetes.client import ApiClient, CoreV1Api
 
@@ -94,3 +96,52 @@ def test_a_runner_killed_holding_the_lease_is_taken_over_after_expiry_and_resume
     resumed_tokens = {e.fence or 0 for e in events if e.type.startswith("step.") and e.actor == "tester@lab"}
     assert 0 < max(child_tokens) < min(resumed_tokens)
     assert verify_case(other).ok
+
+
+def _state_writes(events: list[Any]) -> list[int]:
+    return [e.seq for e in events if e.type == "document.written" and e.data["path"] == "plan-state.json"]
+
+
+def test_a_shared_case_writes_its_state_file_when_the_run_ends_not_per_transition(
+    shared_store: SharedStore,  # noqa: F811 - the fixture imported above
+    k8s_admin: ApiClient,
+    configmap: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each state file version is two S3 PUTs; the step events carry every transition, so a shared case's
+    file is written with the plan and when the run ends, and still says exactly what the log says."""
+    case, _ = CaseStore(shared_store.url, "tester@lab").open_for_finding(
+        make_finding(id=uuid.uuid4().hex), RAW, "finding.json"
+    )
+    plan = make_plan(
+        mark_step("s1", configmap, "a"),
+        mark_step("s2", configmap, "b", depends_on=("s1",)),
+        mark_step("s3", configmap, "c", depends_on=("s2",)),
+    )
+
+    Runner(case, plan, ctx_factory_for(k8s_admin), ALL, retry=FAST_RETRY).run()
+
+    monkeypatch.setenv("EKSIR_S3_CACHE", str(tmp_path / "machine-two"))
+    copy = CaseStore(shared_store.url).get(case.case_id)
+    events = list(copy.log.events())
+    transitions = [e.seq for e in events if e.type.startswith("step.")]
+    assert len(transitions) >= 12, "checked, approved, applying, applied, verified per step"
+    state_writes = _state_writes(events)
+    assert len(state_writes) == 2, "the plan's, and the run's end"
+    written = orjson.loads((copy.path / "plan-state.json").read_bytes())
+    assert transitions[-1] <= written["last_seq"] < state_writes[-1], "it includes every transition"
+    assert {s["status"] for s in written["steps"].values()} == {"verified"}
+    assert verify_case(copy).ok
+
+
+def test_a_case_folder_still_writes_its_state_file_at_every_transition(
+    k8s_admin: ApiClient, configmap: tuple[str, str], tmp_path: Path
+) -> None:
+    case, _ = CaseStore(tmp_path / "cases", "tester@lab").open_for_finding(
+        make_finding(id=uuid.uuid4().hex), RAW, "finding.json"
+    )
+    Runner(case, make_plan(mark_step("s1", configmap, "a")), ctx_factory_for(k8s_admin), ALL).run()
+
+    events = list(case.log.events())
+    assert len(_state_writes(events)) > len([e for e in events if e.type.startswith("step.")])

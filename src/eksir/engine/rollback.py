@@ -79,8 +79,9 @@ def _rollback(
     kept = [r.step_id for r in targets if step_id is None and not _reversible(state, r)]
     targets = [r for r in targets if r.step_id not in kept]
     store.event(state, "rollback.started", {"steps": [r.step_id for r in targets], "kept": kept})
-    for record in targets:
-        _rollback_one(store, state, record, ctx_factory, policy)
+    with store.flushed():
+        for record in targets:
+            _rollback_one(store, state, record, ctx_factory, policy)
     store.event(state, "rollback.finished", {"counts": state.counts()})
     return state
 

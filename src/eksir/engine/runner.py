@@ -164,7 +164,8 @@ class Runner:
         """
         with self.case.writer(f"run plan {self.plan.digest()[:12]}", wait=wait):
             self.state = self._open_state()
-            return self._run(retry_unfinished)
+            with self.store.flushed():
+                return self._run(retry_unfinished)
 
     def _run(self, retry_unfinished: bool) -> RunState:
         if retry_unfinished:

@@ -1,15 +1,23 @@
-"""Step records and their persistence: every transition is in the case log and in `plan-state.json`
-before the next side effect.
+"""Step records and their persistence: every transition is in the case log before the next side effect, and
+in `plan-state.json` then too (a case folder) or at the latest when the run ends (a shared S3 case).
 
 Why two places: `events.jsonl` is append-only and hash-chained (the custody record, and the source of truth),
 while `plan-state.json` is the current state a person or `eksir status` reads at a glance. The state file
 remembers the sequence number of the last event it includes; on load, later `step.*` events are replayed
 onto it, so a process killed between the two writes loses nothing.
+
+Why a shared case writes it less often: there every version of the state file is one more object and one
+more logged event in S3 (two conditional PUTs), some 60 per response against about 60 step events: most of
+a fleet worker's S3 traffic. A shared case's state file is rewritten when `STATE_EVERY_S` has passed since
+the last write and when the run ends (`flush`); in between, `load` replays the step events as it always did.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -19,13 +27,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eksir.engine.lab_mode import ran_without_detail
 from eksir.engine.tracks import RESPONSE, Track
-from eksir.errors import CaseInvalidError, NotFoundError
+from eksir.errors import CaseInvalidError, EksirError, NotFoundError
 from eksir.playbooks.plan import Plan
 from eksir.store.case_store import CaseHandle
 
 STATE_FILE = RESPONSE.state_file
 PLAN_FILE = RESPONSE.plan_file
 STEP_EVENT_PREFIX = "step."
+STATE_EVERY_S = 10.0
+"""A shared (S3) case's state file is rewritten at most this often during a run, and when it ends."""
 
 
 class StepStatus(StrEnum):
@@ -168,6 +178,9 @@ class StateStore:
         self.case = case
         self.track = track
         self._lock = threading.RLock()
+        self._coalesce = case.remote is not None
+        self._unwritten: RunState | None = None
+        self._written_at = 0.0
         self._dumped: dict[int, tuple[BaseModel, dict[str, Any]]] = {}
         """JSON dumps of the plan and of step records, by object: both are frozen, and the state file is
         rewritten on every transition, so dumping only what changed keeps that cost flat as a plan grows."""
@@ -237,8 +250,29 @@ class StateStore:
             event = self.case.append(STEP_EVENT_PREFIX + record.status.value, data)
             state.steps[record.step_id] = record
             state.last_seq = event.seq
-            self._write(state)
+            if self._coalesce and time.monotonic() - self._written_at < STATE_EVERY_S:
+                self._unwritten = state
+            else:
+                self._write(state)
             return record
+
+    def flush(self) -> None:
+        """Write the state file a shared case held back (a run or rollback ends); nothing otherwise."""
+        with self._lock:
+            if self._unwritten is not None:
+                self._write(self._unwritten)
+
+    @contextmanager
+    def flushed(self) -> Iterator[None]:
+        """Run the block, then `flush`; when the block fails, flush as far as possible and re-raise its error
+        (the step events already hold every transition: a failed flush must not hide the news)."""
+        try:
+            yield
+        except BaseException:
+            with suppress(EksirError):
+                self.flush()
+            raise
+        self.flush()
 
     def event(self, state: RunState, event_type: str, data: dict[str, Any]) -> None:
         """Log a non-transition event (retry, resume decision, notification) and keep last_seq current."""
@@ -251,6 +285,7 @@ class StateStore:
         """Rewrite the state file atomically and log its hash, so `eksir case verify` covers it too."""
         body = orjson.dumps(self._document(state), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
         self.case.write_document(self.track.state_file, body, self.track.state_kind)
+        self._unwritten, self._written_at = None, time.monotonic()
 
     def _document(self, state: RunState) -> dict[str, Any]:
         """`state.model_dump(mode="json")`, with the plan and each unchanged step record dumped only once."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eksir.engine.state import StepStatus
 from eksir.errors import CaseInvalidError, RefusedError
 from eksir.models.case import CaseStatus
 from eksir.report.steps import first, step_rows
@@ -22,6 +23,7 @@ from eksir.store.record import CaseRecord, load_record, report_written_after
 from eksir.store.verify import verify_case
 
 PLAN_STATE = "plan-state.json"
+_TRANSITIONS = frozenset(status.value for status in StepStatus)
 FINAL_STATES = frozenset(
     {
         "verified",
@@ -50,7 +52,8 @@ class CloseResult:
 
 
 def step_states(record: CaseRecord) -> dict[str, str]:
-    """step id -> latest state, from plan-state.json if present, else from the step events."""
+    """step id -> latest state: plan-state.json if present, then the step transitions logged after it (a
+    shared case writes its state file at the end of a run, so the log may be ahead), else the step events."""
     state = record.read_unlogged_json(PLAN_STATE)
     states: dict[str, str] = {}
     steps: Any = state.get("steps") if isinstance(state, dict) else None
@@ -63,6 +66,11 @@ def step_states(record: CaseRecord) -> dict[str, str]:
             states[str(key)] = value.lower()
     for row in step_rows(record.events, {}):
         if row.step_id not in states or row.status in ("waived",):
+            states[row.step_id] = row.status
+    included = state.get("last_seq") if isinstance(state, dict) else None
+    if isinstance(included, int):
+        later = (e for e in record.events if e.seq > included and e.type[len("step.") :] in _TRANSITIONS)
+        for row in step_rows(later, {}):
             states[row.step_id] = row.status
     return states
 
