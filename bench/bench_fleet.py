@@ -10,7 +10,9 @@ same pod, non-findings) plus garbage straight into the queue, SIGKILLs one worke
 again, waits until the queue is empty and every incident's case records its outcome, and scores the records
 read back from S3 (lab/fleet_run.py): one case per incident, each in its own account (case header and the EKS
 token sessions the lab authenticator saw), 0 steps applied twice, auto steps done, every non-finding in the
-DLQ, intake rate, p50/p95 PutEvents -> case opened and -> last automatic step done.
+DLQ, intake rate, p50/p95 PutEvents -> case opened and -> last automatic step done, and the CPU seconds each
+process spent over the burst (both workers, the killed one up to its kill; moto, kube-apiserver, etcd, the
+EKS authenticator; this bench process), whose sum per incident is what a burst costs this machine.
 
 Then the repeats phase, with both workers still running: a burst of repeats of every open case (same finding
 ids, higher counts, newer updatedAt) through PutEvents; per worker, how many it recorded as repeats and how
