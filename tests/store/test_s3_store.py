@@ -146,6 +146,25 @@ def test_a_copy_several_events_behind_takes_them_all_in_before_its_own_lands(
     assert verify_case(handle).ok
 
 
+@pytest.mark.parametrize("damage", ["torn-last-line", "garbage"])
+def test_a_local_copy_torn_by_a_crash_is_rebuilt_from_s3_when_the_case_is_opened(
+    shared_store: SharedStore, damage: str
+) -> None:
+    """A shared case's local log is not synced line by line (S3 is the record): a copy left torn by a crash
+    is rebuilt whole, never appended to."""
+    handle = _open(shared_store)
+    for i in range(3):
+        handle.append("note", {"i": i})
+    log = handle.path / "events.jsonl"
+    whole = log.read_bytes()
+    log.write_bytes(whole[:-25] if damage == "torn-last-line" else b"not an event\n")
+
+    again = CaseStore(shared_store.url, actor="tester@a").get(handle.case_id)
+
+    assert (again.path / "events.jsonl").read_bytes() == whole
+    assert verify_case(again).ok
+
+
 APPENDER = """
 import sys, time
 from pathlib import Path

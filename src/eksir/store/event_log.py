@@ -89,11 +89,11 @@ class EventLog:
                     event = self._next(event_type, actor, data)
                     line = event_line(event)
                     if self.remote is None or self.remote.put_event(event.seq, line):
-                        _write(handle, line)
+                        _write(handle, line, durable=self.remote is None)
                         return event
                     if event.seq == 1:
                         raise CaseExistsError(f"case record {self.path.parent.name} exists already")
-                    _write(handle, b"".join(self.remote.lines_after(event.seq - 1)))
+                    _write(handle, b"".join(self.remote.lines_after(event.seq - 1)), durable=False)
                 raise RefusedError(
                     f"{self.path.parent.name}: other writers kept appending ({MAX_CONFLICTS} tries): "
                     "the event was not written"
@@ -114,7 +114,7 @@ class EventLog:
                 line = event_line(event)
                 if self.remote is not None and not self.remote.put_event(event.seq, line):
                     return None
-                _write(handle, line)
+                _write(handle, line, durable=self.remote is None)
                 return event
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
@@ -193,11 +193,16 @@ class CaseExistsError(FileExistsError):
     """The first event of a case is in the shared record already: another writer created the case."""
 
 
-def _write(handle: BinaryIO, data: bytes) -> None:
+def _write(handle: BinaryIO, data: bytes, durable: bool) -> None:
+    """Append to the local log; `durable` (a case folder, where this file is the record) syncs it to disk.
+
+    A shared case's local log is a copy of S3's record: a copy torn by a crash is rebuilt from S3 the next
+    time it is opened (s3_case.materialise), so syncing each of its lines would only cost time."""
     if data:
         handle.write(data)
         handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            os.fsync(handle.fileno())
 
 
 def _parse_line(raw: bytes, number: int, path: Path) -> CaseEvent:

@@ -102,8 +102,8 @@ def materialise(remote: RemoteCase, *, full: bool = True) -> None:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             last = _local_last(log)
-            if full and last is not None and _hash_of(remote.record.event_body(last[0])) != last[1]:
-                handle.truncate(0)
+            if last is None or (full and _hash_of(remote.record.event_body(last[0])) != last[1]):
+                handle.truncate(0)  # empty, torn or unreadable, or not S3's: the copy is rebuilt
                 last = None
             lines = remote.lines_after(last[0] if last else 0)
             handle.write(b"".join(lines))
