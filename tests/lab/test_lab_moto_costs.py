@@ -27,6 +27,7 @@ from eksir.lab.moto_eks import (  # noqa: E402
     check_sqs_retention_directly,
     count_sqs_messages_cheaply,
     list_moto_services_once,
+    memoise_response_methods,
 )
 from eksir.lab.moto_server import spawn_detached  # noqa: E402
 
@@ -235,3 +236,22 @@ def test_cheap_counting_computes_the_attributes_once_per_call(monkeypatch: pytes
         )
 
     assert computed["n"] == 1
+
+
+def test_a_response_class_s_methods_are_listed_once_and_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.core import responses
+    from moto.sqs.responses import SQSResponse
+
+    monkeypatch.setattr(responses, "method_names_from_class", responses.method_names_from_class)
+    listed = responses.method_names_from_class(SQSResponse)
+    memoise_response_methods()
+    assert responses.method_names_from_class(SQSResponse) == listed
+    assert "receive_message" in listed
+
+    def no_listing(*_args: object, **_kwargs: object) -> list[Any]:
+        raise AssertionError("listed the class's members again")
+
+    monkeypatch.setattr("inspect.getmembers", no_listing)
+    assert responses.method_names_from_class(SQSResponse) == listed
+    with moto.mock_aws():
+        boto3.client("sqs", region_name=REGION).list_queues()  # dispatched through the cached list

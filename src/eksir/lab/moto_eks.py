@@ -9,12 +9,12 @@ extra lab-only route, `POST /eksir-lab/eks-cluster-endpoint`, that does the same
 `GET /eksir-lab/access-key?id=KEY`, what data.json says about one access key (for the lab's EKS
 authenticator, see `access_key_data`). Besides, in that process only: a cache of moto's JSONPath parsing
 (`memoise_jsonpath_parsing`), SQS's retention check read from the queue (`check_sqs_retention_directly`)
-and its queue attributes computed once (`count_sqs_messages_cheaply`), the list of moto's services read
-once (`list_moto_services_once`), no line per request in moto.log unless `EKSIR_LAB_MOTO_REQUEST_LOG=1`
-(`quiet_request_log`), and one fix to moto's IAM enforcement (`sign_bodyless_requests_as_sent`, for the
-cross-account lab's enforced mode). Each is about the emulator's cost, measured under the fleet bench where
-moto, one GIL-bound process, was 57% of the lab's CPU; none changes an answer. Nothing else about moto
-changes; the product never imports this.
+and its queue attributes computed once (`count_sqs_messages_cheaply`), the list of moto's services and of
+each response class's methods read once (`list_moto_services_once`, `memoise_response_methods`), no line
+per request in moto.log unless `EKSIR_LAB_MOTO_REQUEST_LOG=1` (`quiet_request_log`), and one fix to moto's
+IAM enforcement (`sign_bodyless_requests_as_sent`, for the cross-account lab's enforced mode). Each is about
+the emulator's cost, measured under the fleet bench where moto, one GIL-bound process, was 57% of the lab's
+CPU; none changes an answer. Nothing else about moto changes; the product never imports this.
 """
 
 from __future__ import annotations
@@ -238,6 +238,22 @@ def list_moto_services_once() -> None:
     backends.list_of_moto_modules = lambda: services
 
 
+def memoise_response_methods() -> None:
+    """Make moto list a response class's methods once, not on every request.
+
+    Why: before dispatching each request, moto lists the methods of the service's response class with
+    `inspect.getmembers` to check the action is one of them (6% of the lab moto's CPU in a fleet burst,
+    py-spy). A class's methods do not change while the process runs; the list is only read.
+    """
+    import functools  # noqa: PLC0415
+
+    from moto.core import responses  # noqa: PLC0415 - moto is the optional `lab` extra
+
+    listed = getattr(responses, "method_names_from_class")  # noqa: B009 - imported there, not exported
+    if not hasattr(listed, "cache_info"):
+        setattr(responses, "method_names_from_class", functools.cache(listed))  # noqa: B010
+
+
 REQUEST_LOG_ENV = "EKSIR_LAB_MOTO_REQUEST_LOG"
 
 
@@ -300,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     check_sqs_retention_directly()
     count_sqs_messages_cheaply()
     list_moto_services_once()
+    memoise_response_methods()
     quiet_request_log()
     sign_bodyless_requests_as_sent()
     app = DomainDispatcherApplication(create_backend_app)
