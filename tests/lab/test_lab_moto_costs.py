@@ -52,6 +52,15 @@ def _queue(sqs: Any, retention_s: int) -> str:
     return url
 
 
+def _queue_of(sqs: Any, messages: int) -> str:
+    """A queue holding `messages` messages (bodies "0", "1", ...), sent ten at a time."""
+    url = _queue(sqs, 3600)
+    for start in range(0, messages, 10):
+        entries = [{"Id": str(i), "MessageBody": str(start + i)} for i in range(min(10, messages - start))]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    return url
+
+
 def _age_every_message(seconds: float) -> None:
     """Move every queued message's send time back, as if it had waited that long."""
     for message in sqs_backends[ACCOUNT][REGION].get_queue("findings")._messages:
@@ -85,6 +94,20 @@ def test_the_retention_period_set_later_is_the_one_checked(sqs: Any) -> None:
     assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []
 
 
+def _count_attribute_computations(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count every computation of a queue's attributes (each walks the whole queue three times)."""
+    computed = {"n": 0}
+    moto_attributes = Queue.attributes.fget
+    assert moto_attributes is not None
+
+    def attributes(queue: Queue) -> Any:
+        computed["n"] += 1
+        return moto_attributes(queue)
+
+    monkeypatch.setattr(Queue, "attributes", property(attributes))
+    return computed
+
+
 def test_the_lab_check_reads_no_queue_wide_attribute_per_message(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto's check computes every attribute (three walks of the queue) for each message it hands out."""
     monkeypatch.setattr(
@@ -93,22 +116,10 @@ def test_the_lab_check_reads_no_queue_wide_attribute_per_message(monkeypatch: py
         SQSBackend.is_message_valid_based_on_retention_period,
     )
     check_sqs_retention_directly()
-    walks = {"n": 0}
-    counted = Queue.attributes.fget
-    assert counted is not None
-
-    def attributes(queue: Queue) -> Any:
-        walks["n"] += 1
-        return counted(queue)
-
-    monkeypatch.setattr(Queue, "attributes", property(attributes))
+    walks = _count_attribute_computations(monkeypatch)
     with moto.mock_aws():
         sqs = boto3.client("sqs", region_name=REGION)
-        url = _queue(sqs, 3600)
-        for start in range(0, 300, 10):
-            sqs.send_message_batch(
-                QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)} for i in range(10)]
-            )
+        url = _queue_of(sqs, 300)
         walks["n"] = 0
 
         received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
@@ -167,11 +178,7 @@ def _attributes_and_visibility(asked: list[str]) -> tuple[dict[str, str], dict[s
     """A queue of 30 messages, 10 received: its attributes before and after, and the bodies received."""
     with moto.mock_aws():
         sqs = boto3.client("sqs", region_name=REGION)
-        url = _queue(sqs, 3600)
-        for start in range(0, 30, 10):
-            sqs.send_message_batch(
-                QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)} for i in range(10)]
-            )
+        url = _queue_of(sqs, 30)
         before = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=asked)["Attributes"]
         received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]
         after = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=asked)["Attributes"]
@@ -217,15 +224,7 @@ def test_cheap_counting_still_refuses_an_unknown_attribute(monkeypatch: pytest.M
 def test_cheap_counting_computes_the_attributes_once_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
     _keep_moto_sqs(monkeypatch)
     count_sqs_messages_cheaply()
-    computed = {"n": 0}
-    moto_attributes = Queue.attributes.fget
-    assert moto_attributes is not None
-
-    def attributes(queue: Queue) -> Any:
-        computed["n"] += 1
-        return moto_attributes(queue)
-
-    monkeypatch.setattr(Queue, "attributes", property(attributes))
+    computed = _count_attribute_computations(monkeypatch)
     with moto.mock_aws():
         sqs = boto3.client("sqs", region_name=REGION)
         url = _queue(sqs, 3600)
