@@ -39,6 +39,30 @@ def test_close_reads_pending_steps_from_the_engines_plan_state(tmp_path):
         close_case(handle)
 
 
+def _last_seq(handle) -> int:
+    return max(event.seq for event in handle.log.events())
+
+
+def test_close_follows_transitions_logged_after_the_state_file(tmp_path):
+    """A shared case writes its state file at a run's end: the log may be ahead of it."""
+    handle = build_case(tmp_path)
+    state = {"steps": {"snapshot-volumes": {"status": "pending"}}, "last_seq": _last_seq(handle)}
+    handle.write_document("plan-state.json", orjson.dumps(state), "plan-state")
+    add_step(handle, "snapshot-volumes", "ec2.snapshot_volumes", "evidence", "verified")
+    generate_report(handle)
+    assert not close_case(handle).already_closed
+
+
+def test_close_still_reads_the_state_file_where_nothing_was_logged_after_it(tmp_path):
+    handle = build_case(tmp_path)
+    add_step(handle, "snapshot-volumes", "ec2.snapshot_volumes", "evidence", "verified")
+    state = {"steps": {"snapshot-volumes": {"status": "failed"}}, "last_seq": _last_seq(handle)}
+    handle.write_document("plan-state.json", orjson.dumps(state), "plan-state")
+    generate_report(handle)
+    with pytest.raises(RefusedError, match=r"snapshot-volumes \(failed\)"):
+        close_case(handle)
+
+
 def test_close_is_refused_when_the_report_predates_the_last_step(tmp_path):
     handle = build_case(tmp_path)
     generate_report(handle)
