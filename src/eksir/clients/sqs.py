@@ -8,6 +8,7 @@ PermissionDeniedError, missing queue -> NotFoundError).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,37 +83,31 @@ class Queue:
                 QueueUrl=self.url, ReceiptHandle=message.receipt, VisibilityTimeout=seconds
             )
 
-    def delete(self, message: Received) -> None:
-        with aws_call(f"delete message {message.message_id}"):
-            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt)
-
     def delete_batch(self, messages: list[Received]) -> list[str]:
         """Delete up to 10 per DeleteMessageBatch call; returns the ids of the messages SQS failed to delete.
 
         Why a partial failure is only reported: a message not deleted comes back after its visibility
         timeout and is then recognised as already recorded (cli/serve_case.py records each repeat once), so
         nothing is lost and nothing is done twice; retrying the delete here would only delay the loop."""
-        failed: list[str] = []
-        for start in range(0, len(messages), 10):
-            chunk = messages[start : start + 10]
-            entries = [{"Id": str(i), "ReceiptHandle": m.receipt} for i, m in enumerate(chunk)]
-            with aws_call(f"delete {len(chunk)} messages from {self.url}"):
-                reply = self.sqs.delete_message_batch(QueueUrl=self.url, Entries=entries)
-            failed += [chunk[int(f["Id"])].message_id for f in reply.get("Failed", [])]
-        return failed
+        return self._in_tens(messages, "delete", self.sqs.delete_message_batch, {})
 
     def extend_batch(self, messages: list[Received], seconds: int) -> list[str]:
         """The heartbeat for every message in hand, 10 per ChangeMessageVisibilityBatch call; returns the
         ids SQS refused (e.g. a receipt handle that expired: that message may be redelivered)."""
+        call = self.sqs.change_message_visibility_batch
+        return self._in_tens(messages, "extend the visibility of", call, {"VisibilityTimeout": seconds})
+
+    def _in_tens(
+        self, messages: list[Received], doing: str, call: Callable[..., Any], extra: dict[str, Any]
+    ) -> list[str]:
+        """One batch call per 10 messages (SQS's limit), each entry its receipt plus `extra`; returns the ids
+        of the messages the batch calls report failed."""
         failed: list[str] = []
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
-            entries = [
-                {"Id": str(i), "ReceiptHandle": m.receipt, "VisibilityTimeout": seconds}
-                for i, m in enumerate(chunk)
-            ]
-            with aws_call(f"extend the visibility of {len(chunk)} messages"):
-                reply = self.sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
+            entries = [{"Id": str(i), "ReceiptHandle": m.receipt, **extra} for i, m in enumerate(chunk)]
+            with aws_call(f"{doing} {len(chunk)} messages of {self.url}"):
+                reply = call(QueueUrl=self.url, Entries=entries)
             failed += [chunk[int(f["Id"])].message_id for f in reply.get("Failed", [])]
         return failed
 

@@ -128,8 +128,7 @@ class Worker:
                 hand.flush()
                 for message, intake in slow:
                     if self.stopping.is_set():  # not started: for a worker that is not stopping
-                        hand.done(message, False)
-                        self.queue.extend(message, 0)
+                        hand.give_back(message)
                         continue
                     self._work(message, intake, hand)
                     hand.flush()
@@ -162,8 +161,7 @@ class Worker:
             outcome = self._handle(intake, message)
         except HandOverError as exc:
             log.warning("eksir serve: %s", exc.message)
-            hand.done(message, False)
-            self.queue.extend(message, 0)  # visible again at once, for a worker that is not stopping
+            hand.give_back(message)
             return
         except EksirError as exc:
             hand.done(message, self._failed(message, exc.message))
@@ -234,6 +232,11 @@ class InHand:
             self._held = [m for m in self._held if m.receipt != message.receipt]
             if delete:
                 self._to_delete.append(message)
+
+    def give_back(self, message: Received) -> None:
+        """Not worked here: visible again at once, for a worker that is not stopping."""
+        self.done(message, False)
+        self.queue.extend(message, 0)
 
     def flush(self) -> None:
         """Delete what is handled; raises the queue's errors (the messages then simply come back)."""

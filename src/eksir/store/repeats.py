@@ -24,7 +24,7 @@ written here, so the caller re-reads and never forks the chain).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ import orjson
 from eksir.store.atomic import commit, sha256_bytes, stage
 
 if TYPE_CHECKING:
+    from eksir.models.case import CaseEvent
     from eksir.models.finding import Finding
     from eksir.store.case_store import CaseHandle
 
@@ -110,13 +111,11 @@ def record_repeat(
     handle: CaseHandle, finding: Finding, body: bytes, input_name: str, info: dict[str, Any]
 ) -> bool:
     """Record the repeat unless the case holds it already; False when it did. Raises the store's errors."""
-    if already_recorded(handle, repeat_key(finding)):
-        return False
-    data = repeat_data(handle, finding, body, input_name, info)
-    with _body_staged(handle, data.get("path"), body) as pending:
-        handle.append(REPEAT_EVENT, data)
-        _commit(pending, handle.path / data.get("path", ""))
-    return True
+
+    def append(data: dict[str, Any]) -> CaseEvent:
+        return handle.append(REPEAT_EVENT, data)
+
+    return _record(handle, finding, body, input_name, info, append=append) is True
 
 
 def record_at_head(
@@ -124,11 +123,28 @@ def record_at_head(
 ) -> bool | None:
     """Record the repeat with one append on the head this copy knows: True when recorded, False when the
     case held it already, None when another writer appended first (nothing written; the caller re-reads)."""
+
+    def append(data: dict[str, Any]) -> CaseEvent | None:
+        return handle.log.append_at_head(REPEAT_EVENT, handle.actor, data)
+
+    return _record(handle, finding, body, input_name, info, append=append)
+
+
+def _record(
+    handle: CaseHandle,
+    finding: Finding,
+    body: bytes,
+    input_name: str,
+    info: dict[str, Any],
+    *,
+    append: Callable[[dict[str, Any]], CaseEvent | None],
+) -> bool | None:
+    """The repeat's event through `append` (None: not written), its body staged before and committed after."""
     if already_recorded(handle, repeat_key(finding)):
         return False
     data = repeat_data(handle, finding, body, input_name, info)
     with _body_staged(handle, data.get("path"), body) as pending:
-        if handle.log.append_at_head(REPEAT_EVENT, handle.actor, data) is None:
+        if append(data) is None:
             return None
         _commit(pending, handle.path / data.get("path", ""))
     return True
