@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -198,13 +199,16 @@ def send_garbage(endpoint: AwsEndpoint, queue_url: str, bodies: list[str]) -> No
 
 
 def queue_empty(endpoint: AwsEndpoint, queue_url: str) -> bool:
+    return _queued(endpoint, queue_url) == 0
+
+
+def _queued(endpoint: AwsEndpoint, queue_url: str) -> int:
+    """Messages in the queue, waiting or in flight."""
     attrs = endpoint.client("sqs").get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return (
-        int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"]) == 0
-    )
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
 def drain(endpoint: AwsEndpoint, queue_url: str) -> list[dict[str, Any]]:
@@ -416,21 +420,10 @@ def report(
 def bare_loop(endpoint: AwsEndpoint, queue_url: str, items: list[dict[str, Any]]) -> dict[str, float]:
     """The floor: the same events through PutEvents -> rule -> queue, a bare receive/delete loop with the
     worker's own calls (receive 10, one DeleteMessageBatch for them), so the ratio compares like with like."""
-    sqs = endpoint.client("sqs")
     sent_at = put_events(endpoint, items)
-    start, latencies = sent_at[0], []
-    received = 0
-    deadline = time.time() + 120
-    while received < len(items) and time.time() < deadline:
-        reply = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["SentTimestamp"]
-        )
-        now = time.time()
-        messages = reply.get("Messages", [])
+    start, latencies, received = sent_at[0], [], 0
+    for now, messages in _bare_batches(endpoint, queue_url, len(items)):
         latencies += [now - int(m["Attributes"]["SentTimestamp"]) / 1000 for m in messages]
-        if messages:
-            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-            sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
         received += len(messages)
     elapsed = time.time() - start
     return {
@@ -439,6 +432,25 @@ def bare_loop(endpoint: AwsEndpoint, queue_url: str, items: list[dict[str, Any]]
         "p50_s": percentile(latencies, 0.5),
         "p95_s": percentile(latencies, 0.95),
     }
+
+
+def _bare_batches(
+    endpoint: AwsEndpoint, queue_url: str, count: int, seconds: float = 120
+) -> Iterator[tuple[float, list[dict[str, Any]]]]:
+    """The worker's queue calls without the worker: receive 10, one DeleteMessageBatch for them; yields
+    (when received, the messages) until `count` messages came or `seconds` passed."""
+    sqs = endpoint.client("sqs")
+    received, deadline = 0, time.time() + seconds
+    while received < count and time.time() < deadline:
+        reply = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["SentTimestamp"]
+        )
+        now, messages = time.time(), reply.get("Messages", [])
+        if messages:
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+            sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+        received += len(messages)
+        yield now, messages
 
 
 @dataclass(frozen=True)
@@ -566,45 +578,76 @@ def measure_repeats(
     """Send `items` (repeats of open cases) with PutEvents while the workers run; per worker, how many it
     recorded as repeats (its health line's `repeats` counter) and at what rate, from the first PutEvents
     until its counter stopped at its share (health lines every --health-interval: that is the resolution)."""
-    before = {i: int(h.get("repeats", 0)) for i, h in health(logs).items()}
+    before = _repeat_counters(logs)
     start = time.time()
     put_events(endpoint, items)
     sent_s = time.time() - start
-    last, done_at = dict(before), {i: start for i in before}
-    while time.time() < start + timeout:
-        for i, h in health(logs).items():
-            if int(h.get("repeats", 0)) != last.get(i):
-                last[i], done_at[i] = int(h.get("repeats", 0)), time.time()
-        if sum(last[i] - before.get(i, 0) for i in last) >= len(items) and queue_empty(endpoint, queue_url):
-            break
-        time.sleep(0.25)
-    per_worker = {
-        i: {
-            "repeats": last[i] - before.get(i, 0),
-            "busy_s": round(done_at[i] - start, 2),
-            "rate_per_s": round((last[i] - before.get(i, 0)) / max(done_at[i] - start, 1e-3), 1),
+    counted = _count_repeats(
+        endpoint, queue_url, logs, _Counted(before, start), expected=len(items), timeout=timeout, poll=0.25
+    )
+    return {"sent": len(items), "putevents_s": round(sent_s, 2)} | counted.summary()
+
+
+@dataclass
+class _Counted:
+    """Each worker's health-line `repeats` counter: at the start, last seen, and when it last moved."""
+
+    before: dict[int, int]
+    start: float
+    last: dict[int, int] = field(init=False)
+    done_at: dict[int, float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.last, self.done_at = dict(self.before), {i: self.start for i in self.before}
+
+    def handled(self, index: int | None = None) -> int:
+        indexes = self.last if index is None else [index]
+        return sum(self.last[i] - self.before.get(i, 0) for i in indexes)
+
+    def per_worker(self) -> dict[int, dict[str, Any]]:
+        return {
+            i: {
+                "repeats": self.handled(i),
+                "busy_s": round(self.done_at[i] - self.start, 2),
+                "rate_per_s": round(self.handled(i) / max(self.done_at[i] - self.start, 1e-3), 1),
+            }
+            for i in sorted(self.last)
         }
-        for i in sorted(last)
-    }
-    handled = sum(w["repeats"] for w in per_worker.values())
-    span = max((done_at[i] for i in last), default=start) - start
-    return {
-        "sent": len(items),
-        "handled": handled,
-        "putevents_s": round(sent_s, 2),
-        "all_handled_s": round(span, 2),
-        "rate_per_s_all_workers": round(handled / max(span, 1e-3), 1),
-        "per_worker": per_worker,
-        "started_at": start,
-    }
+
+    def summary(self) -> dict[str, Any]:
+        span = max(self.done_at.values(), default=self.start) - self.start
+        return {
+            "handled": self.handled(),
+            "all_handled_s": round(span, 2),
+            "rate_per_s_all_workers": round(self.handled() / max(span, 1e-3), 1),
+            "per_worker": self.per_worker(),
+            "started_at": self.start,
+        }
 
 
-def _queued(endpoint: AwsEndpoint, queue_url: str) -> int:
-    attrs = endpoint.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+def _repeat_counters(logs: Path) -> dict[int, int]:
+    return {i: int(h.get("repeats", 0)) for i, h in health(logs).items()}
+
+
+def _count_repeats(
+    endpoint: AwsEndpoint,
+    queue_url: str,
+    logs: Path,
+    counted: _Counted,
+    *,
+    expected: int,
+    timeout: float,
+    poll: float,
+) -> _Counted:
+    """Follow the counters until they moved by `expected` and the queue is empty (or `timeout`)."""
+    while time.time() < counted.start + timeout:
+        for i, count in _repeat_counters(logs).items():
+            if count != counted.last.get(i):
+                counted.last[i], counted.done_at[i] = count, time.time()
+        if counted.handled() >= expected and queue_empty(endpoint, queue_url):
+            break
+        time.sleep(poll)
+    return counted
 
 
 def fill(endpoint: AwsEndpoint, queue_url: str, items: list[dict[str, Any]], timeout: float = 300) -> float:
@@ -624,61 +667,31 @@ def measure_backlog(
     """The workers' own rate on a backlog: paused (SIGSTOP) while `items` (repeats) are sent and delivered
     to the queue, then resumed; per worker, its health line's `repeats` counter from the resume until the
     counter stopped (health lines every --health-interval: the busy time is overstated by up to one
-    interval, so the rate is a lower bound)."""
+    interval, so the rate is a lower bound), and the CPU it spent."""
     workers.pause()
     try:
         filled_s = fill(endpoint, queue_url, items)
-        before = {i: int(h.get("repeats", 0)) for i, h in health(workers.logs).items()}
+        before = _repeat_counters(workers.logs)
         cpu_before = workers.cpu_seconds()
     finally:
         workers.resume()
-    start = time.time()
-    last, done_at = dict(before), {i: start for i in before}
-    while time.time() < start + timeout:
-        for i, h in health(workers.logs).items():
-            if int(h.get("repeats", 0)) != last.get(i):
-                last[i], done_at[i] = int(h.get("repeats", 0)), time.time()
-        if sum(last[i] - before.get(i, 0) for i in last) >= len(items) and queue_empty(endpoint, queue_url):
-            break
-        time.sleep(0.1)
-    cpu = {i: round(s - cpu_before.get(i, 0.0), 2) for i, s in workers.cpu_seconds().items()}
-    per_worker = {
-        i: {
-            "repeats": last[i] - before.get(i, 0),
-            "busy_s": round(done_at[i] - start, 2),
-            "rate_per_s": round((last[i] - before.get(i, 0)) / max(done_at[i] - start, 1e-3), 1),
-            "cpu_s": cpu.get(i),
-            "cpu_ms_per_repeat": round(1000 * cpu.get(i, 0.0) / max(1, last[i] - before.get(i, 0)), 1),
-        }
-        for i in sorted(last)
-    }
-    span = max((done_at[i] for i in last), default=start) - start
-    handled = sum(last[i] - before.get(i, 0) for i in last)
-    return {
-        "sent": len(items),
-        "queue_filled_s": round(filled_s, 1),
-        "handled": handled,
-        "all_handled_s": round(span, 2),
-        "rate_per_s_all_workers": round(handled / max(span, 1e-3), 1),
-        "per_worker": per_worker,
-        "started_at": start,
-    }
+    counted = _Counted(before, time.time())
+    _count_repeats(endpoint, queue_url, workers.logs, counted, expected=len(items), timeout=timeout, poll=0.1)
+    result = {"sent": len(items), "queue_filled_s": round(filled_s, 1)} | counted.summary()
+    for i, seconds in workers.cpu_seconds().items():
+        if i in result["per_worker"]:
+            cpu = round(seconds - cpu_before.get(i, 0.0), 2)
+            repeats = max(1, counted.handled(i))
+            result["per_worker"][i] |= {"cpu_s": cpu, "cpu_ms_per_repeat": round(1000 * cpu / repeats, 1)}
+    return result
 
 
 def bare_backlog(endpoint: AwsEndpoint, queue_url: str, items: list[dict[str, Any]]) -> dict[str, float]:
     """The floor for `measure_backlog`: the same items delivered to the queue first, then drained by one
     bare loop with the worker's calls (receive 10, one DeleteMessageBatch)."""
     fill(endpoint, queue_url, items)
-    sqs = endpoint.client("sqs")
-    received, start = 0, time.time()
-    while received < len(items) and time.time() < start + 120:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        )
-        if messages:
-            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-            sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
-        received += len(messages)
+    start = time.time()
+    received = sum(len(messages) for _, messages in _bare_batches(endpoint, queue_url, len(items)))
     elapsed = time.time() - start
     return {"events": received, "rate_per_s": round(received / elapsed, 1) if elapsed else 0.0}
 
