@@ -41,6 +41,19 @@ store.commit = commit
 store.CaseHandle(Path(sys.argv[1]), "crasher").add_evidence("memory.bin", sys.argv[2].encode(), "test")
 """
 
+KILLED_BEFORE_LISTED = """
+import os, sys
+from pathlib import Path
+import eksir.store.case_store as store
+real = store.CaseHandle.save
+def save(self, case, message):
+    if message.startswith("evidence"):
+        os._exit(9)  # logged and in place, not yet listed in case.json
+    return real(self, case, message)
+store.CaseHandle.save = save
+store.CaseHandle(Path(sys.argv[1]), "crasher").add_evidence("memory.bin", sys.argv[2].encode(), "test")
+"""
+
 
 def _case(tmp_path: Path) -> CaseHandle:
     handle, _ = CaseStore(tmp_path / "cases").open_for_finding(make_finding(), RAW, "finding.json")
@@ -130,3 +143,20 @@ def test_a_file_an_earlier_version_wrote_but_never_logged_is_not_overwritten_and
     assert result.returncode == 0, result.stderr
     assert "evidence/002-memory.bin" in result.stdout
     assert verify_case(handle).ok
+
+
+def test_evidence_logged_but_not_listed_by_a_killed_writer_is_listed_by_the_next_collection(
+    tmp_path: Path,
+) -> None:
+    """In fleet mode the next writer is another worker resuming the case: no one runs `case repair` there."""
+    handle = _case(tmp_path)
+    _crash(KILLED_BEFORE_LISTED, handle)
+    assert not verify_case(handle).ok
+
+    later = handle.add_evidence("later.txt", b"collected after the crash", "test")
+
+    assert later.number == 3
+    assert [i.number for i in handle.load().evidence] == [1, 2, 3]
+    listed = next(e for e in handle.log.events() if e.type == "repair.evidence-listed")
+    assert listed.data == {"number": 2, "path": "evidence/002-memory.bin"}
+    assert verify_case(handle).ok, verify_case(handle).problems

@@ -20,7 +20,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -179,6 +179,7 @@ class CaseHandle:
     def _add_evidence(
         self, name: str, data: bytes, source: str, description: str, media_type: str
     ) -> EvidenceItem:
+        self.list_logged_evidence(self.log.events())
         case = self.load()
         number = self._next_evidence_number(case)
         for _ in range(_MAX_NUMBER_TRIES):
@@ -204,6 +205,28 @@ class CaseHandle:
         commit(pending, self.path / relative, exclusive=True)
         self.save(case.model_copy(update={"evidence": (*case.evidence, item)}), f"evidence {number} added")
         return item
+
+    def list_logged_evidence(self, events: Iterable[CaseEvent]) -> list[EvidenceItem]:
+        """List in case.json, on the record (`repair.evidence-listed`), the evidence the log says was
+        collected but case.json lacks: a writer killed between the two writes leaves that (in fleet mode, a
+        worker killed while opening a case, which another worker then resumes). Returns what it listed.
+
+        Called under the writer lease by `eksir case repair` and before each evidence addition, so a case
+        resumed by the next writer verifies again without a person running repair."""
+        case = self.load()
+        listed = {item.path for item in case.evidence}
+        missing = [
+            EvidenceItem.model_validate(e.data)
+            for e in events
+            if e.type == "evidence.collected" and e.data.get("path") not in listed
+        ]
+        if not missing:
+            return []
+        for item in missing:
+            self.append("repair.evidence-listed", {"number": item.number, "path": item.path})
+        evidence = tuple(sorted((*case.evidence, *missing), key=lambda item: item.number))
+        self.save(case.model_copy(update={"evidence": evidence}), "repair: logged evidence listed")
+        return missing
 
     def _next_evidence_number(self, case: Case) -> int:
         """One more than any number in use: listed in case.json, logged or on disk (a crash can leave any)."""

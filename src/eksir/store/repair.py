@@ -21,7 +21,6 @@ import base64
 import os
 from pathlib import Path
 
-from eksir.models.case import EvidenceItem
 from eksir.store.atomic import commit, fsync_dir, sha256_bytes, sha256_file
 from eksir.store.case_store import EVENTS_FILE, CaseHandle
 from eksir.store.verify import expected_hashes, readable_events
@@ -118,17 +117,5 @@ def _record_orphans(handle: CaseHandle) -> list[str]:
 
 
 def _relist_evidence(handle: CaseHandle) -> list[str]:
-    case = handle.load()
-    listed = {item.path for item in case.evidence}
-    missing = [
-        EvidenceItem.model_validate(e.data)
-        for e in readable_events(handle)
-        if e.type == "evidence.collected" and e.data.get("path") not in listed
-    ]
-    if not missing:
-        return []
-    for item in missing:
-        handle.append("repair.evidence-listed", {"number": item.number, "path": item.path})
-    evidence = tuple(sorted((*case.evidence, *missing), key=lambda item: item.number))
-    handle.save(case.model_copy(update={"evidence": evidence}), "repair: logged evidence listed")
-    return [f"{item.path}: logged as collected, now listed in case.json" for item in missing]
+    listed = handle.list_logged_evidence(readable_events(handle))
+    return [f"{item.path}: logged as collected, now listed in case.json" for item in listed]
